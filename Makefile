@@ -1,0 +1,60 @@
+# Chorus kube-router — the two commands are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+NODE_BIN = $(shell scripts/ensure-node.sh)
+export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
+NODES ?= 3
+PODS ?= 2
+ONCE ?=
+DEVICE ?= linux
+CLI := bin/chorus-kube-router
+
+.PHONY: help build system-deps node deps run test test-unit lint typecheck bench clean lab-clean
+
+help:
+	@echo "make run     bring up the local lab and show the overlay working (ONCE=1 NODES=3 PODS=2);"
+	@echo "             with KUBECONFIG set, run the coordinator against that cluster"
+	@echo "make test    install what is needed and run lint, typecheck and every test"
+	@echo "make build   install system packages, a suitable Node and the npm dependencies"
+	@echo "make lab-clean  remove every lab namespace left behind by a killed run"
+
+build: system-deps node deps
+
+system-deps:
+	@scripts/install-system-deps.sh
+
+node:
+	@scripts/ensure-node.sh >/dev/null
+
+deps: node_modules/.install-stamp
+
+node_modules/.install-stamp: package.json package-lock.json | node
+	@echo "build: installing npm dependencies (node $$(node --version))"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@ln -sfn ../../bin/chorus-kube-router node_modules/.bin/chorus-kube-router
+	@touch $@
+
+run: build
+ifdef KUBECONFIG
+	$(CLI) coordinator
+else
+	$(CLI) lab run --nodes $(NODES) --pods-per-node $(PODS) --device $(DEVICE) $(if $(ONCE),--once,)
+endif
+
+typecheck: build
+	node_modules/.bin/tsc --noEmit -p .
+
+lint: build
+	node_modules/.bin/eslint --max-warnings 0 .
+
+test: build typecheck lint
+	node_modules/.bin/vitest run
+
+test-unit: build
+	node_modules/.bin/vitest run test/unit
+
+lab-clean: build
+	$(CLI) lab down --all
+
+clean:
+	rm -rf node_modules .tools

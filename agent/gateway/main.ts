@@ -1,0 +1,43 @@
+/** `chorus-kube-router gateway`: the Linux device side (hub role). */
+import { DEFAULT_NAMESPACE } from '../../shared/keys.ts';
+import { durationMsSetting, helpText, ipv4Setting, readSettings, type SettingSpec } from '../../shared/cli-args.ts';
+import { createLogger } from '../../shared/log.ts';
+import { loadKubeConfig } from '../../shared/kube/client.ts';
+import { ipRoute } from '../../shared/iproute.ts';
+import { startHealthServer } from '../../shared/health.ts';
+import { onShutdown } from '../../shared/process.ts';
+import { Gateway } from './gateway.ts';
+
+const SPECS: SettingSpec[] = [
+  { flag: 'local-ip', env: ['CHORUS_GATEWAY_IP'], help: "this device's VTEP address (one of the coordinator's --device-vtep)", required: true },
+  { flag: 'namespace', env: ['CHORUS_NAMESPACE'], help: 'namespace of the published tables', default: DEFAULT_NAMESPACE },
+  { flag: 'kubeconfig', env: ['KUBECONFIG'], help: 'kubeconfig file of the cluster' },
+  { flag: 'health-listen', env: ['CHORUS_HEALTH_LISTEN'], help: 'address:port of /healthz, /readyz, /status', default: '0.0.0.0:9643' },
+  { flag: 'resync', env: ['CHORUS_RESYNC'], help: 'full reconcile interval', default: '5m' },
+  { flag: 'log-level', env: ['CHORUS_LOG_LEVEL'], help: 'trace, debug, info, warn or error', default: 'info' },
+];
+
+export async function gatewayMain(argv: readonly string[]): Promise<number> {
+  const { settings, help } = readSettings(argv, SPECS, process.env);
+  if (help) {
+    console.log(helpText('chorus-kube-router gateway --local-ip IP [options]', 'Runs on a Linux box that is the external device (HAProxy/NGINX/Envoy): reads the peer table and\nprograms the VXLAN device, FDB, neighbour entries and a route to every node\'s pod CIDRs.', SPECS));
+    return 0;
+  }
+  const log = createLogger({ component: 'gateway', level: settings['log-level'] ?? 'info' });
+  const gw = new Gateway({
+    kubeConfig: loadKubeConfig(settings.kubeconfig),
+    namespace: settings.namespace ?? DEFAULT_NAMESPACE,
+    localIP: ipv4Setting(settings, 'local-ip'),
+    ip: ipRoute(),
+    log,
+    resyncMs: durationMsSetting(settings, 'resync'),
+  });
+  const health = await startHealthServer(settings['health-listen'] ?? '', gw);
+  log.info({ vtep: settings['local-ip'], health: health.url }, 'gateway started');
+  gw.start();
+  onShutdown(log, async () => {
+    await gw.stop();
+    await health.close();
+  });
+  return new Promise<number>(() => undefined);
+}

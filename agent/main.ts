@@ -1,0 +1,56 @@
+/** `chorus-kube-router agent`: wiring only; the logic is in node-agent.ts and overlay/. */
+import { hostname } from 'node:os';
+import { DEFAULT_NAMESPACE } from '../shared/keys.ts';
+import { ConfigError, durationMsSetting, helpText, ipv4Setting, readSettings, type SettingSpec } from '../shared/cli-args.ts';
+import { createLogger } from '../shared/log.ts';
+import { loadKubeConfig } from '../shared/kube/client.ts';
+import { ipRoute } from '../shared/iproute.ts';
+import { startHealthServer } from '../shared/health.ts';
+import { onShutdown } from '../shared/process.ts';
+import { NodeAgent } from './node-agent.ts';
+import { removeOverlay } from './overlay/program.ts';
+
+const SPECS: SettingSpec[] = [
+  { flag: 'node-name', env: ['NODE_NAME'], help: 'name of the Node this agent runs on (the DaemonSet sets it from spec.nodeName)', default: hostname() },
+  { flag: 'namespace', env: ['CHORUS_NAMESPACE', 'POD_NAMESPACE'], help: 'namespace of the hub ConfigMap', default: DEFAULT_NAMESPACE },
+  { flag: 'kubeconfig', env: ['KUBECONFIG'], help: 'kubeconfig file; in a pod the service account is used' },
+  { flag: 'underlay-ip', env: ['CHORUS_UNDERLAY_IP'], help: "local VTEP address; default: the Node's InternalIP" },
+  { flag: 'health-listen', env: ['CHORUS_HEALTH_LISTEN'], help: 'address:port of /healthz, /readyz, /status', default: '0.0.0.0:9641' },
+  { flag: 'resync', env: ['CHORUS_RESYNC'], help: 'full reconcile interval, the backstop for missed events', default: '5m' },
+  { flag: 'log-level', env: ['CHORUS_LOG_LEVEL'], help: 'trace, debug, info, warn or error', default: 'info' },
+];
+
+const USAGE = 'chorus-kube-router agent [options]\n       chorus-kube-router agent cleanup';
+const DESCRIPTION = "Runs on every node: creates the node's VXLAN device, its overlay address and its FDB entries toward\nthe device, keeps them right, and serves health endpoints. `agent cleanup` removes what it created.";
+
+export async function agentMain(argv: readonly string[]): Promise<number> {
+  const { settings, help, positionals } = readSettings(argv, SPECS, process.env);
+  if (help) {
+    console.log(helpText(USAGE, DESCRIPTION, SPECS));
+    return 0;
+  }
+  const log = createLogger({ component: 'agent', level: settings['log-level'] ?? 'info' });
+  if (positionals[0] === 'cleanup') {
+    const removed = await removeOverlay(ipRoute());
+    log.info({ removed }, removed.length > 0 ? 'removed overlay devices' : 'nothing to remove');
+    return 0;
+  }
+  if (positionals.length > 0) throw new ConfigError(`unknown argument "${positionals[0] ?? ''}"; see --help`);
+  const agent = new NodeAgent({
+    kubeConfig: loadKubeConfig(settings.kubeconfig),
+    nodeName: settings['node-name'] ?? '',
+    namespace: settings.namespace ?? DEFAULT_NAMESPACE,
+    ...(settings['underlay-ip'] ? { underlayIP: ipv4Setting(settings, 'underlay-ip') } : {}),
+    ip: ipRoute(),
+    log,
+    resyncMs: durationMsSetting(settings, 'resync'),
+  });
+  const health = await startHealthServer(settings['health-listen'] ?? '', agent);
+  log.info({ node: settings['node-name'], health: health.url }, 'agent started');
+  agent.start();
+  onShutdown(log, async () => {
+    await agent.stop();
+    await health.close();
+  });
+  return new Promise<number>(() => undefined);
+}

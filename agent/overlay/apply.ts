@@ -1,0 +1,55 @@
+/**
+ * Executes ops from diff.ts with iproute2 batches: consecutive ops for the same tool go to one
+ * `ip -batch` / `bridge -batch` process, in the order diff.ts chose.
+ */
+import type { IpRoute, IpTool } from '../../shared/iproute.ts';
+import { isFloodEntry } from './diff.ts';
+import { ROUTE_PROTOCOL, type Op } from './state.ts';
+
+export function opCommand(op: Op): { tool: IpTool; line: string } {
+  switch (op.kind) {
+    case 'link-create': {
+      const s = op.spec;
+      return { tool: 'ip', line: `link add ${s.name} address ${s.mac} mtu ${s.mtu} type vxlan id ${s.vni} local ${s.local} dstport ${s.port} nolearning` };
+    }
+    case 'link-delete':
+      return { tool: 'ip', line: `link del ${op.name}` };
+    case 'link-set':
+      return { tool: 'ip', line: ['link set', op.name, op.mtu !== undefined ? `mtu ${op.mtu}` : '', op.mac !== undefined ? `address ${op.mac}` : '', op.up ? 'up' : ''].filter((s) => s !== '').join(' ') };
+    case 'addr-add':
+      return { tool: 'ip', line: `addr replace ${op.cidr} dev ${op.dev}` };
+    case 'addr-del':
+      return { tool: 'ip', line: `addr del ${op.cidr} dev ${op.dev}` };
+    case 'fdb-add':
+      // the all-zeros (flood) entry may point at several VTEPs: append; a unicast MAC has one
+      return { tool: 'bridge', line: `fdb ${isFloodEntry(op.entry.mac) ? 'append' : 'replace'} ${op.entry.mac} dev ${op.dev} dst ${op.entry.dst} self permanent` };
+    case 'fdb-del':
+      return { tool: 'bridge', line: `fdb del ${op.entry.mac} dev ${op.dev} dst ${op.entry.dst} self` };
+    case 'neigh-replace':
+      return { tool: 'ip', line: `neigh replace ${op.entry.ip} lladdr ${op.entry.mac} dev ${op.dev} nud permanent` };
+    case 'neigh-del':
+      return { tool: 'ip', line: `neigh del ${op.entry.ip} dev ${op.dev}` };
+    case 'route-replace':
+      return { tool: 'ip', line: `route replace ${op.entry.dst} via ${op.entry.via} dev ${op.dev} proto ${ROUTE_PROTOCOL} onlink` };
+    case 'route-del':
+      return { tool: 'ip', line: `route del ${op.entry.dst} dev ${op.dev} proto ${ROUTE_PROTOCOL}` };
+  }
+}
+
+/** Groups ops into runs of the same tool, keeping their order. */
+export function batchesOf(ops: readonly Op[]): { tool: IpTool; lines: string[] }[] {
+  const batches: { tool: IpTool; lines: string[] }[] = [];
+  for (const op of ops) {
+    const { tool, line } = opCommand(op);
+    const last = batches[batches.length - 1];
+    if (last && last.tool === tool) last.lines.push(line);
+    else batches.push({ tool, lines: [line] });
+  }
+  // a created device must be up before routes via it can be added
+  return batches;
+}
+
+export async function applyOps(ip: IpRoute, ops: readonly Op[]): Promise<void> {
+  const withUp = ops.flatMap((op): Op[] => (op.kind === 'link-create' ? [op, { kind: 'link-set', name: op.spec.name, up: true }] : [op]));
+  for (const b of batchesOf(withUp)) await ip.batch(b.tool, b.lines);
+}

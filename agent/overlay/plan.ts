@@ -1,0 +1,89 @@
+/**
+ * Planners: (hub info, this endpoint's facts, peers) -> the kernel state it should have.
+ * planNodeOverlay is the spoke (agent on a node), planGatewayOverlay the hub (Linux device).
+ * Pure; problems that make a plan impossible are thrown as errors naming the input at fault,
+ * problems that only exclude one peer are returned as `skipped` so the rest still works.
+ */
+import { cidrContains, parseCidr, parseIPv4 } from '../../shared/ipv4.ts';
+import { vxlanDeviceName } from '../../shared/keys.ts';
+import { ALL_ZEROS_MAC, macFromOverlayIP } from '../../shared/mac.ts';
+import type { HubInfo, Peer } from '../../shared/tables.ts';
+import { VXLAN_OVERHEAD_IPV4, type DesiredOverlay, type FdbEntry, type NeighbourEntry, type RouteEntry, type VxlanSpec } from './state.ts';
+
+export class PlanError extends Error {}
+
+export interface EndpointFacts {
+  /** This endpoint's underlay (VTEP) address. */
+  readonly underlayIP: string;
+  /** MTU of the underlay interface holding underlayIP. */
+  readonly underlayMtu: number;
+}
+
+function vxlanSpec(hub: HubInfo, facts: EndpointFacts, overlayIP: string): VxlanSpec {
+  const mtu = hub.mtu ?? facts.underlayMtu - VXLAN_OVERHEAD_IPV4;
+  return { name: vxlanDeviceName(hub.vni), vni: hub.vni, port: hub.port, local: facts.underlayIP, mtu, mac: macFromOverlayIP(overlayIP) };
+}
+
+function overlayAddress(hub: HubInfo, overlayIP: string, who: string): string {
+  const net = parseCidr(hub.overlayNetwork);
+  if (!cidrContains(net, parseIPv4(overlayIP))) throw new PlanError(`${who}: overlay IP ${overlayIP} is outside the overlay network ${hub.overlayNetwork}`);
+  return `${overlayIP}/${net.prefix}`;
+}
+
+/** The node side: one device, its address, a flood entry and a static neighbour per device VTEP. */
+export function planNodeOverlay(hub: HubInfo, facts: EndpointFacts, overlayIP: string): DesiredOverlay {
+  const address = overlayAddress(hub, overlayIP, 'node');
+  const fdb: FdbEntry[] = hub.deviceVTEPs.map((dst) => ({ mac: ALL_ZEROS_MAC, dst }));
+  const neighbours: NeighbourEntry[] = hub.deviceOverlayIPs.map((ip) => ({ ip, mac: macFromOverlayIP(ip) }));
+  // when VTEPs and overlay IPs pair up one to one, unicast to each device goes to its own VTEP
+  if (hub.deviceVTEPs.length === hub.deviceOverlayIPs.length) {
+    hub.deviceOverlayIPs.forEach((ip, i) => fdb.push({ mac: macFromOverlayIP(ip), dst: hub.deviceVTEPs[i] ?? '' }));
+  }
+  return { vxlan: vxlanSpec(hub, facts, overlayIP), addresses: [address], fdb, neighbours, routes: [] };
+}
+
+export interface GatewayPlan {
+  readonly desired: DesiredOverlay;
+  /** Peers left out, each with the reason. */
+  readonly skipped: readonly { node: string; reason: string }[];
+}
+
+/** The hub side: per node an FDB entry, a static neighbour and a route to each pod CIDR. */
+export function planGatewayOverlay(hub: HubInfo, facts: EndpointFacts, peers: readonly Peer[]): GatewayPlan {
+  const index = hub.deviceVTEPs.indexOf(facts.underlayIP);
+  if (index < 0) throw new PlanError(`gateway: this device's VTEP ${facts.underlayIP} is not among the hub's deviceVTEPs (${hub.deviceVTEPs.join(', ')})`);
+  const ownIP = hub.deviceOverlayIPs[index] ?? hub.deviceOverlayIPs[0];
+  if (ownIP === undefined) throw new PlanError('gateway: hub info has no device overlay IP');
+  const address = overlayAddress(hub, ownIP, 'gateway');
+  const net = parseCidr(hub.overlayNetwork);
+  const skipped: { node: string; reason: string }[] = [];
+  const fdb: FdbEntry[] = [];
+  const neighbours: NeighbourEntry[] = [];
+  const routes: RouteEntry[] = [];
+  const routeOwner = new Map<string, string>();
+  const overlayOwner = new Map<string, string>();
+  for (const p of [...peers].sort((a, b) => a.node.localeCompare(b.node))) {
+    if (!cidrContains(net, parseIPv4(p.overlayIP))) {
+      skipped.push({ node: p.node, reason: `overlay IP ${p.overlayIP} is outside ${hub.overlayNetwork}` });
+      continue;
+    }
+    const clash = overlayOwner.get(p.overlayIP);
+    if (clash !== undefined || hub.deviceOverlayIPs.includes(p.overlayIP)) {
+      skipped.push({ node: p.node, reason: `overlay IP ${p.overlayIP} is already used by ${clash ?? 'the device'}` });
+      continue;
+    }
+    overlayOwner.set(p.overlayIP, p.node);
+    fdb.push({ mac: p.vtepMAC, dst: p.underlayIP });
+    neighbours.push({ ip: p.overlayIP, mac: p.vtepMAC });
+    for (const cidr of p.podCIDRs) {
+      const owner = routeOwner.get(cidr);
+      if (owner !== undefined) {
+        skipped.push({ node: p.node, reason: `pod CIDR ${cidr} is already routed to ${owner}` });
+        continue;
+      }
+      routeOwner.set(cidr, p.node);
+      routes.push({ dst: cidr, via: p.overlayIP });
+    }
+  }
+  return { desired: { vxlan: vxlanSpec(hub, facts, ownIP), addresses: [address], fdb, neighbours, routes }, skipped };
+}

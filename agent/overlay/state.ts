@@ -1,0 +1,62 @@
+/**
+ * The kernel state one overlay endpoint needs, as plain data. The node agent and the Linux
+ * gateway (hub role) both describe what they want in these terms; diff.ts compares it with what
+ * the kernel has, and apply.ts makes the difference. Everything on the VXLAN device is ours.
+ */
+
+export interface VxlanSpec {
+  readonly name: string;
+  readonly vni: number;
+  readonly port: number;
+  /** Local (underlay) IP the tunnel is sourced from. */
+  readonly local: string;
+  readonly mtu: number;
+  readonly mac: string;
+}
+
+export interface FdbEntry { readonly mac: string; readonly dst: string }
+export interface NeighbourEntry { readonly ip: string; readonly mac: string }
+export interface RouteEntry { readonly dst: string; readonly via: string }
+
+export interface DesiredOverlay {
+  readonly vxlan: VxlanSpec;
+  /** CIDR form: overlay IP with the overlay network's prefix length. */
+  readonly addresses: readonly string[];
+  readonly fdb: readonly FdbEntry[];
+  readonly neighbours: readonly NeighbourEntry[];
+  readonly routes: readonly RouteEntry[];
+}
+
+export interface ObservedVxlan extends VxlanSpec {
+  readonly kind: string;
+  readonly learning: boolean;
+  readonly up: boolean;
+}
+
+export interface ObservedNeighbour extends NeighbourEntry { readonly permanent: boolean }
+
+export interface ObservedOverlay {
+  readonly vxlan: ObservedVxlan | undefined;
+  readonly addresses: readonly string[];
+  readonly fdb: readonly FdbEntry[];
+  readonly neighbours: readonly ObservedNeighbour[];
+  /** Only routes on the device carrying our route protocol number. */
+  readonly routes: readonly RouteEntry[];
+}
+
+/** Routes we install carry this protocol number, so we know which ones are ours to remove. */
+export const ROUTE_PROTOCOL = 196;
+
+/** IPv4 underlay: outer IP 20 + UDP 8 + VXLAN 8 + inner Ethernet 14. Counted here, once. */
+export const VXLAN_OVERHEAD_IPV4 = 50;
+
+export const EMPTY_OBSERVED: ObservedOverlay = { vxlan: undefined, addresses: [], fdb: [], neighbours: [], routes: [] };
+
+export type Op =
+  | { readonly kind: 'link-create'; readonly spec: VxlanSpec }
+  | { readonly kind: 'link-delete'; readonly name: string; readonly reason: string }
+  | { readonly kind: 'link-set'; readonly name: string; readonly mtu?: number; readonly mac?: string; readonly up?: true }
+  | { readonly kind: 'addr-add' | 'addr-del'; readonly dev: string; readonly cidr: string }
+  | { readonly kind: 'fdb-add' | 'fdb-del'; readonly dev: string; readonly entry: FdbEntry }
+  | { readonly kind: 'neigh-replace' | 'neigh-del'; readonly dev: string; readonly entry: NeighbourEntry }
+  | { readonly kind: 'route-replace' | 'route-del'; readonly dev: string; readonly entry: RouteEntry };

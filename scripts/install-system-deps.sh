@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Makes sure the Debian packages the agent, gateway and lab use are installed:
+#   iproute2 (ip, bridge), nftables (nft), iputils-ping (ping), ethtool.
+# As root it installs what is missing with apt-get and says so; otherwise it names the command to run.
+set -euo pipefail
+declare -A pkg_of=([ip]=iproute2 [bridge]=iproute2 [nft]=nftables [ping]=iputils-ping [ethtool]=ethtool)
+missing=()
+for cmd in ip bridge nft ping ethtool; do
+  command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkg_of[$cmd]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-system-deps: missing Debian packages: $pkgs" >&2
+  echo "install-system-deps: run as root:  apt-get update && apt-get install -y $pkgs" >&2
+  exit 1
+fi
+echo "install-system-deps: installing Debian packages: $pkgs" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >&2
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $pkgs >&2

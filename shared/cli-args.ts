@@ -1,0 +1,103 @@
+/**
+ * Command-line and environment settings, parsed and validated in one place: each setting has a
+ * flag, an optional environment name, a default, and a validator whose error names the setting,
+ * the value and the fix. Commands call readSettings in main; nothing reads process.env elsewhere.
+ */
+import { parseArgs } from 'node:util';
+import { isIPv4, parseCidr } from './ipv4.ts';
+
+export class ConfigError extends Error {}
+
+export interface SettingSpec {
+  readonly flag: string;
+  readonly env?: readonly string[];
+  readonly help: string;
+  readonly default?: string;
+  readonly required?: boolean;
+  /** Boolean switch (no value). */
+  readonly bool?: boolean;
+}
+
+export type Settings = Record<string, string | undefined>;
+
+export function helpText(usage: string, description: string, specs: readonly SettingSpec[]): string {
+  const lines = [`Usage: ${usage}`, '', description, '', 'Options:'];
+  for (const s of specs) {
+    const env = s.env && s.env.length > 0 ? ` [env ${s.env.join(', ')}]` : '';
+    const def = s.default !== undefined ? ` (default ${s.default})` : s.required ? ' (required)' : '';
+    lines.push(`  --${s.flag}${s.bool ? '' : ' VALUE'}`.padEnd(30) + `${s.help}${def}${env}`);
+  }
+  lines.push('  --help'.padEnd(30) + 'show this help');
+  return lines.join('\n');
+}
+
+/** Parses argv against specs; flags win over environment, environment over defaults. */
+export function readSettings(argv: readonly string[], specs: readonly SettingSpec[], env: NodeJS.ProcessEnv): { settings: Settings; help: boolean; positionals: string[] } {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
+  for (const s of specs) options[s.flag] = { type: s.bool ? 'boolean' : 'string' };
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new ConfigError(err instanceof Error ? err.message : String(err));
+  }
+  const settings: Settings = {};
+  for (const s of specs) {
+    const v = parsed.values[s.flag];
+    let value: string | undefined = typeof v === 'boolean' ? (v ? 'true' : undefined) : v;
+    if (value === undefined) for (const e of s.env ?? []) if (env[e] !== undefined && env[e] !== '') { value = env[e]; break; }
+    value ??= s.default;
+    settings[s.flag] = value;
+  }
+  const help = parsed.values.help === true;
+  if (!help) {
+    for (const s of specs) {
+      if (s.required && settings[s.flag] === undefined) {
+        throw new ConfigError(`--${s.flag} is required: ${s.help}${s.env ? ` (or set ${s.env.join(' / ')})` : ''}`);
+      }
+    }
+  }
+  return { settings, help, positionals: parsed.positionals };
+}
+
+export function intSetting(settings: Settings, flag: string, min: number, max: number): number {
+  const raw = settings[flag] ?? '';
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < min || n > max) throw new ConfigError(`--${flag}=${JSON.stringify(raw)} is invalid: expected a whole number from ${min} to ${max}`);
+  return n;
+}
+
+export function optionalInt(settings: Settings, flag: string, min: number, max: number): number | undefined {
+  return settings[flag] === undefined ? undefined : intSetting(settings, flag, min, max);
+}
+
+export function durationMsSetting(settings: Settings, flag: string): number {
+  const raw = settings[flag] ?? '';
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(raw);
+  if (!m) throw new ConfigError(`--${flag}=${JSON.stringify(raw)} is invalid: expected a duration such as 500ms, 15s or 5m`);
+  const n = Number(m[1]);
+  return Math.round(m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000);
+}
+
+export function ipv4Setting(settings: Settings, flag: string): string {
+  const raw = settings[flag] ?? '';
+  if (!isIPv4(raw)) throw new ConfigError(`--${flag}=${JSON.stringify(raw)} is not an IPv4 address`);
+  return raw;
+}
+
+export function ipv4ListSetting(settings: Settings, flag: string): string[] {
+  const list = (settings[flag] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (list.length === 0) throw new ConfigError(`--${flag} is empty: give one or more IPv4 addresses, comma-separated`);
+  for (const ip of list) if (!isIPv4(ip)) throw new ConfigError(`--${flag}: "${ip}" is not an IPv4 address`);
+  return list;
+}
+
+export function cidrSetting(settings: Settings, flag: string): string {
+  const raw = settings[flag] ?? '';
+  try {
+    parseCidr(raw);
+  } catch (err) {
+    throw new ConfigError(`--${flag}=${JSON.stringify(raw)} is invalid: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return raw;
+}

@@ -1,0 +1,38 @@
+/**
+ * The HTTP endpoints every component serves (fastify): /healthz (the process is alive and its
+ * loop is not wedged), /readyz (its state is converged; 503 with the reason otherwise) and
+ * /status (what it knows, as JSON; never secrets).
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+
+export interface HealthSource {
+  /** undefined when ready, else the reason it is not. */
+  notReadyReason(): string | undefined;
+  status(): Record<string, unknown>;
+}
+
+export interface HealthServer { readonly url: string; close(): Promise<void> }
+
+export function parseListenAddress(text: string): { host: string; port: number } {
+  const i = text.lastIndexOf(':');
+  const host = i > 0 ? text.slice(0, i) : '0.0.0.0';
+  const port = Number(text.slice(i + 1));
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`listen address "${text}": expected host:port with a port in 0..65535`);
+  return { host, port };
+}
+
+export async function startHealthServer(listen: string, source: HealthSource): Promise<HealthServer> {
+  const { host, port } = parseListenAddress(listen);
+  const app: FastifyInstance = Fastify({ logger: false });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const reason = source.notReadyReason();
+    if (reason !== undefined) return reply.code(503).send({ status: 'not ready', reason });
+    return { status: 'ready' };
+  });
+  app.get('/status', async () => source.status());
+  await app.listen({ host, port });
+  const addr = app.server.address();
+  const bound = addr !== null && typeof addr === 'object' ? addr.port : port;
+  return { url: `http://${host}:${bound}`, close: () => app.close() };
+}

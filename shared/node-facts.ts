@@ -1,0 +1,20 @@
+/** What the product reads from a Kubernetes Node object. */
+import type { V1Node } from '@kubernetes/client-node';
+import { isIPv4 } from './ipv4.ts';
+import { ANNOTATION_OVERLAY_IP } from './keys.ts';
+
+/** The node's underlay address: its first IPv4 InternalIP (as kubelet reports it). */
+export function internalIPv4(node: V1Node): string | undefined {
+  return node.status?.addresses?.find((a) => a.type === 'InternalIP' && isIPv4(a.address))?.address;
+}
+
+/** IPv4 pod CIDRs from spec.podCIDRs (or the older single spec.podCIDR). */
+export function podCIDRsOf(node: V1Node): string[] {
+  const list = node.spec?.podCIDRs ?? (node.spec?.podCIDR ? [node.spec.podCIDR] : []);
+  return list.filter((c) => isIPv4(c.split('/')[0] ?? ''));
+}
+
+export function allocatedOverlayIP(node: V1Node): string | undefined {
+  const v = node.metadata?.annotations?.[ANNOTATION_OVERLAY_IP];
+  return v !== undefined && isIPv4(v) ? v : undefined;
+}

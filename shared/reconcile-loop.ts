@@ -1,0 +1,100 @@
+/**
+ * A single-writer reconcile loop: triggers coalesce (ten events while a pass runs cause one more
+ * pass, not ten), passes never overlap, a failed pass is retried with bounded backoff, and a slow
+ * periodic resync is the backstop for anything missed. Event handlers only call trigger().
+ */
+import { exponentialBackoff } from './backoff.ts';
+import { errorMessage } from './errors.ts';
+import type { Logger } from './log.ts';
+
+export type PassOutcome = { readonly kind: 'done' } | { readonly kind: 'retry'; readonly reason: string };
+
+export const DONE: PassOutcome = { kind: 'done' };
+export function retry(reason: string): PassOutcome {
+  return { kind: 'retry', reason };
+}
+
+export interface LoopOptions {
+  readonly name: string;
+  readonly pass: () => Promise<PassOutcome>;
+  readonly log: Logger;
+  readonly resyncMs: number;
+  readonly minRetryMs?: number;
+  readonly maxRetryMs?: number;
+}
+
+export class ReconcileLoop {
+  private running = false;
+  private pending = false;
+  private stopped = true;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly backoff;
+  private readonly opts: LoopOptions;
+  private idleWaiters: (() => void)[] = [];
+  passes = 0;
+  failures = 0;
+
+  constructor(opts: LoopOptions) {
+    this.opts = opts;
+    this.backoff = exponentialBackoff(opts.minRetryMs ?? 200, opts.maxRetryMs ?? 30_000);
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.trigger('start');
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  trigger(_reason: string): void {
+    if (this.stopped) return;
+    this.pending = true;
+    if (!this.running) void this.run();
+  }
+
+  /** Resolves when no pass is running or pending (for tests and orderly shutdown). */
+  idle(): Promise<void> {
+    if (!this.running && !this.pending) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.trigger('timer'), ms);
+    this.timer.unref();
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    let nextDelay = this.opts.resyncMs;
+    while (this.pending && !this.stopped) {
+      this.pending = false;
+      this.passes++;
+      let outcome: PassOutcome;
+      const started = performance.now();
+      try {
+        outcome = await this.opts.pass();
+      } catch (err) {
+        outcome = retry(errorMessage(err));
+      }
+      if (outcome.kind === 'retry') {
+        this.failures++;
+        nextDelay = this.backoff.next();
+        this.opts.log.warn({ loop: this.opts.name, reason: outcome.reason, retryInMs: nextDelay, durationMs: Math.round(performance.now() - started) }, 'reconcile incomplete; will retry');
+        break;
+      }
+      this.backoff.reset();
+      nextDelay = this.opts.resyncMs;
+    }
+    this.running = false;
+    if (!this.stopped) this.schedule(nextDelay);
+    if (!this.pending) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    } else if (!this.stopped) void this.run();
+  }
+}

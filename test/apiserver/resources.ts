@@ -1,0 +1,54 @@
+/** The resources the embedded API server serves, with what discovery says about each. */
+
+export interface ResourceType {
+  readonly group: string; // '' for the core group
+  readonly version: string;
+  readonly plural: string;
+  readonly singular: string;
+  readonly kind: string;
+  readonly namespaced: boolean;
+  readonly shortNames?: readonly string[];
+  /** Has a /status subresource: writes to the main resource keep .status, /status writes only it. */
+  readonly statusSubresource?: boolean;
+}
+
+export const RESOURCES: readonly ResourceType[] = [
+  { group: '', version: 'v1', plural: 'namespaces', singular: 'namespace', kind: 'Namespace', namespaced: false, shortNames: ['ns'], statusSubresource: true },
+  { group: '', version: 'v1', plural: 'nodes', singular: 'node', kind: 'Node', namespaced: false, shortNames: ['no'], statusSubresource: true },
+  { group: '', version: 'v1', plural: 'configmaps', singular: 'configmap', kind: 'ConfigMap', namespaced: true, shortNames: ['cm'] },
+  { group: '', version: 'v1', plural: 'secrets', singular: 'secret', kind: 'Secret', namespaced: true },
+  { group: '', version: 'v1', plural: 'events', singular: 'event', kind: 'Event', namespaced: true, shortNames: ['ev'] },
+  { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', singular: 'lease', kind: 'Lease', namespaced: true },
+];
+
+export const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+
+export function apiVersionOf(rt: ResourceType): string {
+  return rt.group === '' ? rt.version : `${rt.group}/${rt.version}`;
+}
+
+export function findResource(group: string, version: string, plural: string): ResourceType | undefined {
+  return RESOURCES.find((r) => r.group === group && r.version === version && r.plural === plural);
+}
+
+export function groups(): Map<string, string[]> {
+  const map = new Map<string, string[]>();
+  for (const r of RESOURCES) {
+    if (r.group === '') continue;
+    const versions = map.get(r.group) ?? [];
+    if (!versions.includes(r.version)) versions.push(r.version);
+    map.set(r.group, versions);
+  }
+  return map;
+}
+
+export function apiResourceList(group: string, version: string): Record<string, unknown> | undefined {
+  const list = RESOURCES.filter((r) => r.group === group && r.version === version);
+  if (list.length === 0) return undefined;
+  const resources: Record<string, unknown>[] = [];
+  for (const r of list) {
+    resources.push({ name: r.plural, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: VERBS, ...(r.shortNames ? { shortNames: r.shortNames } : {}) });
+    if (r.statusSubresource) resources.push({ name: `${r.plural}/status`, singularName: '', namespaced: r.namespaced, kind: r.kind, verbs: ['get', 'patch', 'update'] });
+  }
+  return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group === '' ? version : `${group}/${version}`, resources };
+}

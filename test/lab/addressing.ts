@@ -1,0 +1,64 @@
+/**
+ * The lab's address plan, pure. Every address comes from 198.18.0.0/15 (RFC 2544 benchmarking):
+ *   underlay 198.18.0.0/20   control plane .0.2, device .0.3, node i at 198.18.1.0 + i
+ *   overlay  198.18.16.0/20  (the coordinator's --overlay-network)
+ *   pods     198.19.0.0/16   node i owns 198.19.(i-1).0/24; its bridge is .1, pod j is .(j+1)
+ */
+import { formatIPv4, parseIPv4 } from '../../shared/ipv4.ts';
+
+export const UNDERLAY_NETWORK = '198.18.0.0/20';
+export const UNDERLAY_PREFIX = 20;
+export const CONTROL_PLANE_IP = '198.18.0.2';
+export const DEVICE_IP = '198.18.0.3';
+export const OVERLAY_NETWORK = '198.18.16.0/20';
+export const API_PORT = 6443;
+export const AGENT_HEALTH_PORT = 9641;
+export const COORDINATOR_HEALTH_PORT = 9650;
+export const GATEWAY_HEALTH_PORT = 9643;
+export const MAX_NODES = 256;
+export const MAX_PODS_PER_NODE = 250;
+
+export function nodeName(index: number): string {
+  return `node-${index}`;
+}
+
+export function nodeUnderlayIP(index: number): string {
+  if (index < 1 || index > MAX_NODES) throw new Error(`lab node index ${index} is outside 1..${MAX_NODES}`);
+  return formatIPv4(parseIPv4('198.18.1.0') + index);
+}
+
+export function podCIDR(index: number): string {
+  return `198.19.${index - 1}.0/24`;
+}
+
+export function podGatewayIP(index: number): string {
+  return `198.19.${index - 1}.1`;
+}
+
+export function podIP(nodeIndex: number, pod: number): string {
+  if (pod < 1 || pod > MAX_PODS_PER_NODE) throw new Error(`pod index ${pod} is outside 1..${MAX_PODS_PER_NODE}`);
+  return `198.19.${nodeIndex - 1}.${pod + 1}`;
+}
+
+export interface Names {
+  readonly prefix: string;
+  readonly underlay: string;
+  readonly controlPlane: string;
+  readonly device: string;
+  node(index: number): string;
+  pod(nodeIndex: number, pod: number): string;
+}
+
+/** Namespace names, all starting with the per-run prefix so cleanup can find every one. */
+export function namesFor(prefix: string): Names {
+  return {
+    prefix,
+    underlay: `${prefix}-ul`,
+    controlPlane: `${prefix}-cp`,
+    device: `${prefix}-dev`,
+    node: (i) => `${prefix}-n${i}`,
+    pod: (i, j) => `${prefix}-n${i}p${j}`,
+  };
+}
+
+export const PREFIX_RE = /^ckr[0-9a-f]{5}$/;

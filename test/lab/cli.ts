@@ -1,0 +1,415 @@
+/**
+ * `chorus-kube-router lab ...`: the local lab as commands.
+ *   up / status / add-node / remove-node / down    a lab left running in the background
+ *   run                                            the same in the foreground (`make run`)
+ *   apiserver, supervise                           internal: processes the lab starts
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig, CoreV1Api, type V1Node } from '@kubernetes/client-node';
+import { ConfigError, durationMsSetting, helpText, intSetting, readSettings, type SettingSpec } from '../../shared/cli-args.ts';
+import { createLogger, type Logger } from '../../shared/log.ts';
+import { errorMessage } from '../../shared/errors.ts';
+import { sleep } from '../../shared/backoff.ts';
+import { startCache } from '../../shared/kube/informer.ts';
+import { EmbeddedApiServer } from '../apiserver/server.ts';
+import { PREFIX_RE } from './addressing.ts';
+import { Lab, newPrefix, type LabDocument } from './lab.ts';
+import { controlRequest, serveControl } from './control.ts';
+import { deleteAllWithPrefix, listNamespaces } from './netns.ts';
+import { CLI_PATH, isAlive } from './processes.ts';
+import { reachabilityTable } from './report.ts';
+
+const USAGE = `Usage: chorus-kube-router lab <command> [options]
+
+Commands:
+  up [--nodes N] [--pods-per-node M] [--device linux] [--coordinators K] [--json]
+                      build the lab, wait until the overlay works, leave it running
+  status [--json]     the running lab (the same JSON document as up, with current pids)
+  add-node [--pods M] add a node; prints it as JSON when its pods answer from the device
+  remove-node NAME    remove a node; prints {"removed": NAME}
+  down [--all]        remove the lab (with --all: every lab and leftover lab namespace)
+  run [--nodes N] [--pods-per-node M] [--once]
+                      foreground: bring the lab up, print the reachability table, follow
+                      changes until Ctrl-C (with --once: exit 0 only if every pod answers)
+
+Options common to status/add-node/remove-node/down: --prefix P picks a lab when several run.
+Labs live in $CHORUS_LAB_DIR (default ${defaultRoot()}).`;
+
+function defaultRoot(): string {
+  return join(tmpdir(), 'chorus-kube-router-lab');
+}
+
+function labRoot(): string {
+  return process.env.CHORUS_LAB_DIR ?? defaultRoot();
+}
+
+interface StateFile { phase: 'starting' | 'ready' | 'failed'; progress: string; error?: string; supervisorPid: number; document?: LabDocument }
+
+function readState(dir: string): StateFile | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as StateFile;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeState(dir: string, s: StateFile): void {
+  writeFileSync(join(dir, 'state.json.tmp'), JSON.stringify(s, null, 2));
+  renameSync(join(dir, 'state.json.tmp'), join(dir, 'state.json'));
+}
+
+const SIZE_SPECS: SettingSpec[] = [
+  { flag: 'nodes', help: 'number of nodes', default: '3' },
+  { flag: 'pods-per-node', help: 'simulated pods per node', default: '2' },
+  { flag: 'device', help: 'external device type: linux', default: 'linux' },
+  { flag: 'coordinators', help: 'coordinator replicas (leader elected)', default: '1' },
+  { flag: 'timeout', help: 'how long to wait for the overlay to converge', default: '120s' },
+];
+
+function sizeFrom(settings: Record<string, string | undefined>): { nodes: number; podsPerNode: number; coordinators: number; device: 'linux'; timeoutMs: number } {
+  if (settings.device !== 'linux') throw new ConfigError(`--device=${JSON.stringify(settings.device)}: this build's lab supports only "linux"`);
+  return {
+    nodes: intSetting(settings, 'nodes', 0, 256),
+    podsPerNode: intSetting(settings, 'pods-per-node', 0, 250),
+    coordinators: intSetting(settings, 'coordinators', 1, 5),
+    device: 'linux',
+    timeoutMs: durationMsSetting(settings, 'timeout'),
+  };
+}
+
+function requireRoot(): void {
+  if (process.getuid?.() !== 0) throw new ConfigError('the lab builds network namespaces and must run as root (try: sudo make run)');
+}
+
+/** Labs with a state file, newest first. */
+function labDirs(): string[] {
+  const root = labRoot();
+  if (!existsSync(root)) return [];
+  return readdirSync(root).filter((n) => PREFIX_RE.test(n)).map((n) => join(root, n))
+    .filter((d) => existsSync(join(d, 'state.json')))
+    .sort((a, b) => (readState(b)?.supervisorPid ?? 0) - (readState(a)?.supervisorPid ?? 0));
+}
+
+function pickLab(prefix: string | undefined): string {
+  if (prefix) {
+    const dir = join(labRoot(), prefix);
+    if (!existsSync(join(dir, 'state.json'))) throw new ConfigError(`no lab with prefix ${prefix} in ${labRoot()}`);
+    return dir;
+  }
+  const running = labDirs().filter((d) => isAlive(readState(d)?.supervisorPid));
+  if (running.length === 0) throw new ConfigError(`no lab is running (looked in ${labRoot()}); start one with "lab up"`);
+  if (running.length > 1) throw new ConfigError(`${running.length} labs are running; pick one with --prefix (${running.map((d) => d.split('/').pop() ?? '').join(', ')})`);
+  return running[0] ?? '';
+}
+
+async function runSupervisor(lab: Lab, log: Logger, onReady: (doc: LabDocument, rtt: Map<string, number | undefined>) => Promise<void>, timeoutMs: number, exitAfterReady: boolean): Promise<number> {
+  const dir = lab.opts.dir;
+  let state: StateFile = { phase: 'starting', progress: 'starting', supervisorPid: process.pid };
+  const progress = (msg: string): void => {
+    state = { ...state, progress: msg };
+    writeState(dir, state);
+    process.stderr.write(`lab ${lab.opts.prefix}: ${msg}\n`);
+  };
+  let stopping: Promise<void> | undefined;
+  let failed = false;
+  const shutdown = (): Promise<void> => {
+    stopping ??= (async () => {
+      process.stderr.write(`lab ${lab.opts.prefix}: removing the lab\n`);
+      control?.close();
+      await lab.destroy();
+      if (!failed) rmSync(dir, { recursive: true, force: true });
+      else {
+        // keep the logs of a failed lab for the operator; remove everything else
+        for (const f of readdirSync(dir)) if (f !== 'logs' && f !== 'state.json' && f !== 'supervisor.log') rmSync(join(dir, f), { recursive: true, force: true });
+        process.stderr.write(`lab ${lab.opts.prefix}: logs kept in ${join(dir, 'logs')}\n`);
+      }
+    })();
+    return stopping;
+  };
+  let control: Awaited<ReturnType<typeof serveControl>> | undefined;
+  const onSignal = (): void => {
+    void shutdown().then(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  try {
+    writeState(dir, state);
+    await lab.start(progress);
+    control = await serveControl(lab, join(dir, 'control.sock'), () => void shutdown().then(() => process.exit(0)));
+    const { doc, rtt } = await lab.waitConverged(progress, timeoutMs);
+    state = { ...state, phase: 'ready', progress: 'ready', document: doc };
+    writeState(dir, state);
+    let writing = false;
+    lab.onChange = () => {
+      if (writing) return;
+      writing = true;
+      setTimeout(() => {
+        void lab.document().then((d) => {
+          writing = false;
+          if (!stopping) writeState(dir, { ...state, document: d });
+        });
+      }, 200);
+    };
+    await onReady(doc, rtt);
+    if (exitAfterReady) {
+      await shutdown();
+      return 0;
+    }
+    return await new Promise<number>(() => undefined);
+  } catch (err) {
+    failed = true;
+    state = { ...state, phase: 'failed', error: errorMessage(err) };
+    if (existsSync(dir)) writeState(dir, state);
+    log.error({ err: errorMessage(err) }, 'lab failed');
+    process.stderr.write(`lab ${lab.opts.prefix}: FAILED: ${errorMessage(err)}\n`);
+    await shutdown();
+    return 1;
+  }
+}
+
+function newLab(settings: Record<string, string | undefined>, log: Logger, prefix = newPrefix()): { lab: Lab; timeoutMs: number } {
+  const size = sizeFrom(settings);
+  const dir = join(labRoot(), prefix);
+  mkdirSync(dir, { recursive: true });
+  return { lab: new Lab({ ...size, dir, prefix, log }), timeoutMs: size.timeoutMs };
+}
+
+function labLogger(): Logger {
+  return createLogger({ component: 'lab', level: process.env.CHORUS_LOG_LEVEL ?? 'warn' });
+}
+
+async function cmdRun(argv: readonly string[]): Promise<number> {
+  const specs = [...SIZE_SPECS, { flag: 'once', help: 'exit after the table: 0 if every pod answers, 1 otherwise', bool: true }];
+  const { settings, help } = readSettings(argv, specs, process.env);
+  if (help) return printHelp('chorus-kube-router lab run [options]', 'Brings the lab up in the foreground, prints which pods the device reaches, then follows changes.', specs);
+  requireRoot();
+  const log = labLogger();
+  const { lab, timeoutMs } = newLab(settings, log);
+  return runSupervisor(lab, log, async (doc, rtt) => {
+    process.stdout.write(reachabilityTable(doc, rtt) + '\n');
+    if (settings.once) return;
+    process.stderr.write(`\nlab ${lab.opts.prefix}: following the cluster; try in another shell:\n` +
+      `  npx chorus-kube-router lab add-node      npx chorus-kube-router lab remove-node node-1\n` +
+      `  KUBECONFIG=${doc.kubeconfig} kubectl get nodes\nCtrl-C removes the lab.\n`);
+    followNodes(lab);
+  }, timeoutMs, settings.once === 'true');
+}
+
+/** Prints a fresh table whenever the cluster's nodes change. */
+function followNodes(lab: Lab): void {
+  const kc = new KubeConfig();
+  kc.loadFromFile(lab.kubeconfigPath);
+  const core = kc.makeApiClient(CoreV1Api);
+  let timer: NodeJS.Timeout | undefined;
+  let known = '';
+  startCache<V1Node>({
+    kubeConfig: kc, path: '/api/v1/nodes', log: labLogger(), list: () => core.listNode(),
+    onChange: () => {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => {
+        void lab.waitConverged(() => undefined, 30_000).then(({ doc, rtt }) => {
+          const key = JSON.stringify(doc.nodes.map((n) => [n.name, n.overlayIP]));
+          if (key === known) return;
+          if (known !== '') process.stdout.write(`\n${new Date().toISOString()} nodes changed\n${reachabilityTable(doc, rtt)}\n`);
+          known = key;
+        }, (err: unknown) => process.stderr.write(`lab: ${errorMessage(err)}\n`));
+      }, 500);
+    },
+  });
+}
+
+function printHelp(usage: string, description: string, specs: SettingSpec[]): number {
+  console.log(helpText(usage, description, specs));
+  return 0;
+}
+
+async function cmdSupervise(argv: readonly string[]): Promise<number> {
+  const specs = [...SIZE_SPECS, { flag: 'prefix', help: 'lab prefix', required: true }];
+  const { settings } = readSettings(argv, specs, process.env);
+  const log = labLogger();
+  const { lab, timeoutMs } = newLab(settings, log, settings.prefix);
+  return runSupervisor(lab, log, () => Promise.resolve(), timeoutMs, false);
+}
+
+async function cmdUp(argv: readonly string[]): Promise<number> {
+  const specs = [...SIZE_SPECS, { flag: 'json', help: 'print the lab as one JSON document', bool: true }];
+  const { settings, help } = readSettings(argv, specs, process.env);
+  if (help) return printHelp('chorus-kube-router lab up [options]', 'Builds the lab, waits until every pod answers from the device, and leaves it running in the background.', specs);
+  requireRoot();
+  sizeFrom(settings);
+  const prefix = newPrefix();
+  const dir = join(labRoot(), prefix);
+  mkdirSync(dir, { recursive: true });
+  const out = openSync(join(dir, 'supervisor.log'), 'a');
+  const args = ['--disable-warning=ExperimentalWarning', CLI_PATH, 'lab', 'supervise', '--prefix', prefix];
+  for (const s of SIZE_SPECS) if (settings[s.flag] !== undefined) args.push(`--${s.flag}`, settings[s.flag] ?? '');
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out] });
+  closeSync(out);
+  child.unref();
+  let lastProgress = '';
+  for (;;) {
+    await sleep(200);
+    const state = readState(dir);
+    if (state && state.progress !== lastProgress && state.phase === 'starting') {
+      process.stderr.write(`lab ${prefix}: ${state.progress}\n`);
+      lastProgress = state.progress;
+    }
+    if (state?.phase === 'ready' && state.document) {
+      const doc = (await controlRequest(join(dir, 'control.sock'), 'GET', '/status')) as LabDocument;
+      process.stdout.write(settings.json ? JSON.stringify(doc, null, 2) + '\n' : `lab ${prefix} is up: ${doc.nodes.length} nodes; "lab status" shows it, "lab down" removes it\n`);
+      return 0;
+    }
+    if (state?.phase === 'failed' || !isAlive(child.pid)) {
+      const reason = state?.error ?? `the supervisor exited (see ${join(dir, 'supervisor.log')})`;
+      process.stderr.write(`lab ${prefix}: FAILED: ${reason}\n`);
+      return 1;
+    }
+  }
+}
+
+const PICK_SPECS: SettingSpec[] = [{ flag: 'prefix', help: 'which lab (when several run)' }];
+
+async function cmdStatus(argv: readonly string[]): Promise<number> {
+  const specs = [...PICK_SPECS, { flag: 'json', help: 'print JSON', bool: true }];
+  const { settings, help } = readSettings(argv, specs, process.env);
+  if (help) return printHelp('chorus-kube-router lab status [--json]', 'Prints the running lab with current process ids.', specs);
+  const dir = pickLab(settings.prefix);
+  const doc = (await controlRequest(join(dir, 'control.sock'), 'GET', '/status')) as LabDocument;
+  if (settings.json) process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
+  else {
+    const lab = { device: doc.device, nodes: doc.nodes };
+    process.stdout.write(`lab ${doc.prefix}: API ${doc.apiServer.url}, kubeconfig ${doc.kubeconfig}\n` +
+      `device ${lab.device.type} ${lab.device.underlayIP} overlay ${lab.device.overlayIPs.join(',')}\n` +
+      lab.nodes.map((n) => `${n.name}  underlay ${n.underlayIP}  overlay ${n.overlayIP ?? '-'}  pods ${n.podCIDRs.join(',')} (${n.pods.length})  agent pid ${n.agentPid ?? '-'}`).join('\n') + '\n');
+  }
+  return 0;
+}
+
+async function cmdAddNode(argv: readonly string[]): Promise<number> {
+  const specs = [...PICK_SPECS, { flag: 'pods', help: 'pods on the new node', default: '2' }];
+  const { settings, help } = readSettings(argv, specs, process.env);
+  if (help) return printHelp('chorus-kube-router lab add-node [--pods M]', 'Adds a node (namespace, pods, Node object, agent) and prints it as JSON once its pods answer from the device.', specs);
+  const pods = intSetting(settings, 'pods', 0, 250);
+  const dir = pickLab(settings.prefix);
+  const sock = join(dir, 'control.sock');
+  const node = (await controlRequest(sock, 'POST', `/nodes?pods=${pods}`)) as { name: string };
+  // wait for the overlay to carry its pods
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const doc = (await controlRequest(sock, 'GET', '/status')) as LabDocument;
+    const n = doc.nodes.find((x) => x.name === node.name);
+    if (n && n.overlayIP !== null && (await podsAnswer(doc, n.pods.map((p) => p.ip)))) {
+      process.stdout.write(JSON.stringify(n, null, 2) + '\n');
+      return 0;
+    }
+    if (Date.now() > deadline) throw new Error(`node ${node.name} was added but its pods did not answer from the device within 60 s`);
+    await sleep(200);
+  }
+}
+
+async function podsAnswer(doc: LabDocument, ips: string[]): Promise<boolean> {
+  const { ping } = await import('./netns.ts');
+  const r = await Promise.all(ips.map((ip) => ping(doc.device.netns, ip)));
+  return r.every((v) => v !== undefined);
+}
+
+async function cmdRemoveNode(argv: readonly string[]): Promise<number> {
+  const { settings, help, positionals } = readSettings(argv, PICK_SPECS, process.env);
+  if (help) return printHelp('chorus-kube-router lab remove-node NAME', 'Removes a node: its agent, Node object, namespaces and pods.', PICK_SPECS);
+  const name = positionals[0];
+  if (!name) throw new ConfigError('lab remove-node needs the node name, e.g. "lab remove-node node-2"');
+  const dir = pickLab(settings.prefix);
+  const r = await controlRequest(join(dir, 'control.sock'), 'DELETE', `/nodes/${encodeURIComponent(name)}`);
+  process.stdout.write(JSON.stringify(r) + '\n');
+  return 0;
+}
+
+/** Stops a lab's supervisor, then makes sure no process, namespace or file of it is left. */
+async function removeLab(dir: string): Promise<void> {
+  const prefix = dir.split('/').pop() ?? '';
+  const state = readState(dir);
+  const pid = state?.supervisorPid;
+  if (isAlive(pid)) {
+    await controlRequest(join(dir, 'control.sock'), 'POST', '/shutdown', 10_000).catch(() => {
+      if (pid) process.kill(pid, 'SIGTERM');
+    });
+    const deadline = Date.now() + 30_000;
+    while (isAlive(pid) && Date.now() < deadline) await sleep(100);
+    if (isAlive(pid) && pid) process.kill(pid, 'SIGKILL');
+  }
+  // a supervisor that died hard leaves its children and namespaces: remove them too
+  const doc = state?.document;
+  const pids = doc ? [doc.apiServer.pid, doc.device.pid, ...doc.coordinators.map((c) => c.pid), ...doc.nodes.map((n) => n.agentPid)] : [];
+  for (const p of pids) if (p && isAlive(p)) process.kill(p, 'SIGKILL');
+  await deleteAllWithPrefix(prefix);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+async function cmdDown(argv: readonly string[]): Promise<number> {
+  const specs = [...PICK_SPECS, { flag: 'all', help: 'remove every lab and any leftover lab namespace', bool: true }];
+  const { settings, help } = readSettings(argv, specs, process.env);
+  if (help) return printHelp('chorus-kube-router lab down [--prefix P] [--all]', 'Removes the lab: processes, namespaces and files.', specs);
+  requireRoot();
+  const dirs = settings.all ? labDirs() : [pickLabForDown(settings.prefix)];
+  for (const d of dirs) {
+    await removeLab(d);
+    process.stderr.write(`lab ${d.split('/').pop() ?? ''}: removed\n`);
+  }
+  if (settings.all) {
+    const leftovers = (await listNamespaces()).filter((n) => /^ckr[0-9a-f]{5}-/.test(n));
+    const prefixes = [...new Set(leftovers.map((n) => n.split('-')[0] ?? ''))];
+    for (const p of prefixes) await deleteAllWithPrefix(p);
+    if (leftovers.length > 0) process.stderr.write(`removed ${leftovers.length} leftover lab namespace(s)\n`);
+  }
+  return 0;
+}
+
+function pickLabForDown(prefix: string | undefined): string {
+  if (prefix) return join(labRoot(), prefix);
+  const all = labDirs();
+  const running = all.filter((d) => isAlive(readState(d)?.supervisorPid));
+  const pick = running.length > 0 ? running : all;
+  if (pick.length === 0) throw new ConfigError(`no lab found in ${labRoot()}`);
+  if (pick.length > 1) throw new ConfigError(`${pick.length} labs found; pick one with --prefix or use --all`);
+  return pick[0] ?? '';
+}
+
+async function cmdApiServer(argv: readonly string[]): Promise<number> {
+  const specs: SettingSpec[] = [
+    { flag: 'listen', help: 'host:port', required: true }, { flag: 'socket', help: 'unix socket path' },
+    { flag: 'token-file', help: 'bearer token file', required: true }, { flag: 'state-file', help: 'file the objects are saved to' },
+  ];
+  const { settings, help } = readSettings(argv, specs, process.env);
+  if (help) return printHelp('chorus-kube-router lab apiserver --listen HOST:PORT --token-file F', 'The embedded Kubernetes API server (lab and tests only).', specs);
+  const token = readFileSync(settings['token-file'] ?? '', 'utf8').trim();
+  const server = new EmbeddedApiServer({ token, ...(settings['state-file'] ? { stateFile: settings['state-file'] } : {}) });
+  const [host, port] = (settings.listen ?? '').split(':');
+  await server.listen(host ?? '127.0.0.1', Number(port));
+  if (settings.socket) await server.listenUnix(settings.socket);
+  const log = createLogger({ component: 'apiserver' });
+  log.info({ listen: settings.listen, socket: settings.socket }, 'embedded API server listening');
+  const stop = (): void => void server.close().then(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  return new Promise<number>(() => undefined);
+}
+
+const COMMANDS: Record<string, (argv: readonly string[]) => Promise<number>> = {
+  up: cmdUp, status: cmdStatus, 'add-node': cmdAddNode, 'remove-node': cmdRemoveNode, down: cmdDown, run: cmdRun,
+  apiserver: cmdApiServer, supervise: cmdSupervise,
+};
+
+export async function labMain(argv: readonly string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '--help' || cmd === '-h') {
+    console.log(USAGE);
+    return cmd === undefined ? 2 : 0;
+  }
+  const run = COMMANDS[cmd];
+  if (!run) throw new ConfigError(`unknown lab command "${cmd}"\n\n${USAGE}`);
+  return run(rest);
+}

@@ -1,0 +1,317 @@
+/**
+ * A whole Chorus kube-router system on one machine: the embedded API server, K coordinators,
+ * the Linux device running `gateway`, and N nodes with M pods each, every process in its own
+ * network namespace and talking over the lab's underlay as it would across a real network.
+ * Supervised like kubelet would; torn down completely by destroy().
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
+import type { Logger } from '../../shared/log.ts';
+import { DEFAULT_NAMESPACE } from '../../shared/keys.ts';
+import { allocatedOverlayIP } from '../../shared/node-facts.ts';
+import { errorMessage, isNotFound } from '../../shared/errors.ts';
+import { sleep } from '../../shared/backoff.ts';
+import { kubeconfigYaml } from '../apiserver/server.ts';
+import {
+  AGENT_HEALTH_PORT, API_PORT, CONTROL_PLANE_IP, COORDINATOR_HEALTH_PORT, DEVICE_IP, GATEWAY_HEALTH_PORT, MAX_NODES,
+  OVERLAY_NETWORK, namesFor, nodeName, nodeUnderlayIP, podCIDR, podIP, type Names,
+} from './addressing.ts';
+import { createCore, createNode, deleteAllWithPrefix, deleteNamespaces, ping } from './netns.ts';
+import { SupervisedProcess } from './processes.ts';
+
+export interface LabOptions {
+  readonly nodes: number;
+  readonly podsPerNode: number;
+  readonly device: 'linux';
+  readonly coordinators: number;
+  readonly dir: string;
+  readonly prefix: string;
+  readonly log: Logger;
+  /** Lease timings for the lab's coordinators (shorter than production so failovers are quick). */
+  readonly leaseArgs?: readonly string[];
+}
+
+export interface PodDoc { name: string; netns: string; ip: string }
+export interface NodeDoc {
+  name: string; netns: string; underlayIP: string; overlayIP: string | null; podCIDRs: string[];
+  agentPid: number | null; agentHealthURL: string; pods: PodDoc[];
+}
+export interface LabDocument {
+  prefix: string;
+  kubeconfig: string;
+  /** Kubeconfig with the in-lab address of the API server, as the lab's own processes use it. */
+  labKubeconfig: string;
+  dir: string;
+  apiServer: { url: string; labURL: string; pid: number | null };
+  supervisorPid: number;
+  device: { type: string; netns: string; underlayIP: string; overlayIPs: string[]; pid: number | null; api: { url: string; kind: string } };
+  coordinators: { pid: number | null; identity: string; healthURL: string }[];
+  nodes: NodeDoc[];
+}
+
+interface LabNode { index: number; pods: number; agent: SupervisedProcess }
+
+export function newPrefix(): string {
+  return `ckr${randomBytes(3).toString('hex').slice(0, 5)}`;
+}
+
+export class Lab {
+  readonly opts: LabOptions;
+  readonly names: Names;
+  private readonly token = randomBytes(24).toString('hex');
+  private apiServer: SupervisedProcess | undefined;
+  private gateway: SupervisedProcess | undefined;
+  private coordinators: SupervisedProcess[] = [];
+  private readonly nodes = new Map<string, LabNode>();
+  private forwarder: Server | undefined;
+  private hostURL = '';
+  private core: CoreV1Api | undefined;
+  private destroyed = false;
+  /** Called whenever process ids or membership change (the supervisor rewrites its state file). */
+  onChange: () => void = () => undefined;
+
+  constructor(opts: LabOptions) {
+    if (opts.nodes < 0 || opts.nodes > MAX_NODES) throw new Error(`--nodes ${opts.nodes} is outside 0..${MAX_NODES}`);
+    if (opts.coordinators < 1 || opts.coordinators > 5) throw new Error(`--coordinators ${opts.coordinators} is outside 1..5`);
+    this.opts = opts;
+    this.names = namesFor(opts.prefix);
+  }
+
+  get kubeconfigPath(): string { return join(this.opts.dir, 'kubeconfig'); }
+  get labKubeconfigPath(): string { return join(this.opts.dir, 'kubeconfig.lab'); }
+  private logFile(name: string): string { return join(this.opts.dir, 'logs', `${name}.log`); }
+
+  private supervise(name: string, netns: string, args: string[]): SupervisedProcess {
+    const p = new SupervisedProcess({ name, netns, args, logFile: this.logFile(name) }, this.opts.log, () => this.onChange());
+    p.start();
+    return p;
+  }
+
+  /** Builds the topology and starts every process; resolves when the API answers. */
+  async start(progress: (msg: string) => void): Promise<void> {
+    const { dir, log } = this.opts;
+    mkdirSync(join(dir, 'logs'), { recursive: true });
+    progress(`building network namespaces (prefix ${this.opts.prefix})`);
+    await createCore(this.names, CONTROL_PLANE_IP, DEVICE_IP);
+    const apiSocket = join(dir, 'api.sock');
+    writeFileSync(join(dir, 'token'), this.token, { mode: 0o600 });
+    writeFileSync(this.labKubeconfigPath, kubeconfigYaml(`http://${CONTROL_PLANE_IP}:${API_PORT}`, this.token), { mode: 0o600 });
+    progress('starting the embedded API server');
+    this.apiServer = this.supervise('apiserver', this.names.controlPlane, [
+      'lab', 'apiserver', '--listen', `${CONTROL_PLANE_IP}:${API_PORT}`, '--socket', apiSocket,
+      '--token-file', join(dir, 'token'), '--state-file', join(dir, 'apiserver-state.json'),
+    ]);
+    this.forwarder = await forwardLoopbackTo(apiSocket);
+    const addr = this.forwarder.address();
+    if (addr === null || typeof addr === 'string') throw new Error('forwarder has no TCP address');
+    this.hostURL = `http://127.0.0.1:${addr.port}`;
+    writeFileSync(this.kubeconfigPath, kubeconfigYaml(this.hostURL, this.token), { mode: 0o600 });
+    const kc = new KubeConfig();
+    kc.loadFromFile(this.kubeconfigPath);
+    this.core = kc.makeApiClient(CoreV1Api);
+    await this.waitForApi();
+    await this.core.createNamespace({ body: { metadata: { name: DEFAULT_NAMESPACE } } }).catch(ignoreAlreadyExists);
+    progress(`starting ${this.opts.coordinators} coordinator(s) and the gateway`);
+    for (let k = 1; k <= this.opts.coordinators; k++) this.coordinators.push(this.startCoordinator(k));
+    this.gateway = this.supervise('gateway', this.names.device, [
+      'gateway', '--kubeconfig', this.labKubeconfigPath, '--local-ip', DEVICE_IP,
+      '--health-listen', `${DEVICE_IP}:${GATEWAY_HEALTH_PORT}`,
+    ]);
+    for (let i = 1; i <= this.opts.nodes; i++) {
+      progress(`creating node ${i}/${this.opts.nodes} with ${this.opts.podsPerNode} pod(s)`);
+      await this.addNode(this.opts.podsPerNode);
+    }
+    log.info({ prefix: this.opts.prefix, nodes: this.opts.nodes }, 'lab started');
+  }
+
+  private startCoordinator(k: number): SupervisedProcess {
+    return this.supervise(`coordinator-${k}`, this.names.controlPlane, [
+      'coordinator', '--kubeconfig', this.labKubeconfigPath, '--identity', `coordinator-${k}`,
+      '--overlay-network', OVERLAY_NETWORK, '--device-vtep', DEVICE_IP,
+      '--health-listen', `${CONTROL_PLANE_IP}:${COORDINATOR_HEALTH_PORT + k}`,
+      ...(this.opts.leaseArgs ?? ['--lease-duration', '8s', '--renew-deadline', '5s', '--retry-period', '1s']),
+    ]);
+  }
+
+  private async waitForApi(): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        await this.api().listNamespace();
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`the embedded API server did not answer within 30 s: ${errorMessage(err)} (log: ${this.logFile("apiserver")})`, { cause: err });
+        await sleep(100);
+      }
+    }
+  }
+
+  api(): CoreV1Api {
+    if (!this.core) throw new Error('lab not started');
+    return this.core;
+  }
+
+  private nextIndex(): number {
+    const used = new Set([...this.nodes.values()].map((n) => n.index));
+    for (let i = 1; i <= MAX_NODES; i++) if (!used.has(i)) return i;
+    throw new Error(`the lab holds at most ${MAX_NODES} nodes`);
+  }
+
+  /** Adds a node: namespace and pods, the Node object, and its agent. */
+  async addNode(pods: number): Promise<NodeDoc> {
+    const index = this.nextIndex();
+    const name = nodeName(index);
+    const underlayIP = nodeUnderlayIP(index);
+    await createNode(this.names, index, underlayIP, pods);
+    const node: V1Node = {
+      metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux' } },
+      spec: { podCIDR: podCIDR(index), podCIDRs: [podCIDR(index)] },
+      status: {
+        addresses: [{ type: 'InternalIP', address: underlayIP }, { type: 'Hostname', address: name }],
+        conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'lab node' }],
+      },
+    };
+    await this.api().createNode({ body: node });
+    const agent = this.supervise(`agent-${name}`, this.names.node(index), [
+      'agent', '--kubeconfig', this.labKubeconfigPath, '--node-name', name,
+      '--health-listen', `${underlayIP}:${AGENT_HEALTH_PORT}`,
+    ]);
+    this.nodes.set(name, { index, pods, agent });
+    this.onChange();
+    return this.nodeDoc(name, undefined);
+  }
+
+  async removeNode(name: string): Promise<void> {
+    const n = this.nodes.get(name);
+    if (!n) throw new Error(`no lab node named "${name}" (nodes: ${[...this.nodes.keys()].join(', ') || 'none'})`);
+    await n.agent.stop();
+    await this.api().deleteNode({ name }).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+    const namespaces = [this.names.node(n.index)];
+    for (let j = 1; j <= n.pods; j++) namespaces.push(this.names.pod(n.index, j));
+    await deleteNamespaces(namespaces);
+    this.nodes.delete(name);
+    this.onChange();
+  }
+
+  nodeNames(): string[] {
+    return [...this.nodes.entries()].sort((a, b) => a[1].index - b[1].index).map(([name]) => name);
+  }
+
+  private nodeDoc(name: string, apiNode: V1Node | undefined): NodeDoc {
+    const n = this.nodes.get(name);
+    if (!n) throw new Error(`no lab node named "${name}"`);
+    const pods: PodDoc[] = [];
+    for (let j = 1; j <= n.pods; j++) pods.push({ name: `${name}-pod-${j}`, netns: this.names.pod(n.index, j), ip: podIP(n.index, j) });
+    return {
+      name, netns: this.names.node(n.index), underlayIP: nodeUnderlayIP(n.index),
+      overlayIP: apiNode ? (allocatedOverlayIP(apiNode) ?? null) : null,
+      podCIDRs: [podCIDR(n.index)], agentPid: n.agent.pid ?? null,
+      agentHealthURL: `http://${nodeUnderlayIP(n.index)}:${AGENT_HEALTH_PORT}/healthz`, pods,
+    };
+  }
+
+  /** The lab as JSON (the `lab up --json` contract), with current pids and allocations. */
+  async document(): Promise<LabDocument> {
+    const apiNodes = new Map<string, V1Node>();
+    let deviceOverlayIPs: string[] = [];
+    try {
+      for (const n of (await this.api().listNode()).items) apiNodes.set(n.metadata?.name ?? '', n);
+      const hub = await this.api().readNamespacedConfigMap({ name: 'chorus-kube-router-hub', namespace: DEFAULT_NAMESPACE }).catch(() => undefined);
+      deviceOverlayIPs = (hub?.data?.deviceOverlayIPs ?? '').split(',').filter((s) => s !== '');
+    } catch (err) {
+      this.opts.log.warn({ err }, 'API not reachable while building the lab document');
+    }
+    return {
+      prefix: this.opts.prefix,
+      kubeconfig: this.kubeconfigPath,
+      labKubeconfig: this.labKubeconfigPath,
+      dir: this.opts.dir,
+      apiServer: { url: this.hostURL, labURL: `http://${CONTROL_PLANE_IP}:${API_PORT}`, pid: this.apiServer?.pid ?? null },
+      supervisorPid: process.pid,
+      device: {
+        type: this.opts.device, netns: this.names.device, underlayIP: DEVICE_IP, overlayIPs: deviceOverlayIPs,
+        pid: this.gateway?.pid ?? null, api: { url: `http://${DEVICE_IP}:${GATEWAY_HEALTH_PORT}/status`, kind: 'gateway-status' },
+      },
+      coordinators: this.coordinators.map((c, i) => ({ pid: c.pid ?? null, identity: `coordinator-${i + 1}`, healthURL: `http://${CONTROL_PLANE_IP}:${COORDINATOR_HEALTH_PORT + i + 1}/healthz` })),
+      nodes: this.nodeNames().map((name) => this.nodeDoc(name, apiNodes.get(name))),
+    };
+  }
+
+  /** Pings every pod from the device once; rtt in ms, or undefined when it did not answer. */
+  async reachability(doc: LabDocument): Promise<Map<string, number | undefined>> {
+    const result = new Map<string, number | undefined>();
+    const pods = doc.nodes.flatMap((n) => n.pods);
+    // a few at a time: two cores, and each ping is a process
+    for (let i = 0; i < pods.length; i += 8) {
+      const batch = pods.slice(i, i + 8);
+      const rtts = await Promise.all(batch.map((p) => ping(this.names.device, p.ip)));
+      batch.forEach((p, k) => result.set(p.ip, rtts[k]));
+    }
+    return result;
+  }
+
+  /** Waits until every node has an overlay IP and every pod answers a ping from the device. */
+  async waitConverged(progress: (msg: string) => void, timeoutMs: number): Promise<{ doc: LabDocument; rtt: Map<string, number | undefined> }> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    for (;;) {
+      const doc = await this.document();
+      const allocated = doc.nodes.filter((n) => n.overlayIP !== null).length;
+      const rtt = allocated === doc.nodes.length ? await this.reachability(doc) : new Map<string, number | undefined>();
+      const pods = doc.nodes.reduce((s, n) => s + n.pods.length, 0);
+      const reachable = [...rtt.values()].filter((v) => v !== undefined).length;
+      const msg = `converging: ${allocated}/${doc.nodes.length} nodes have an overlay IP, ${reachable}/${pods} pods answer from the device`;
+      if (msg !== last) progress(msg);
+      last = msg;
+      if (allocated === doc.nodes.length && reachable === pods) return { doc, rtt };
+      if (Date.now() > deadline) {
+        const missing = doc.nodes.flatMap((n) => (n.overlayIP === null ? [`${n.name} has no overlay IP`] : n.pods.filter((p) => rtt.get(p.ip) === undefined).map((p) => `${p.name} (${p.ip}) on ${n.name} does not answer`)));
+        throw new Error(`the overlay did not converge within ${Math.round(timeoutMs / 1000)} s: ${missing.slice(0, 5).join('; ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''} (logs: ${join(this.opts.dir, 'logs')})`);
+      }
+      await sleep(250);
+    }
+  }
+
+  processes(): { coordinators: SupervisedProcess[]; gateway: SupervisedProcess | undefined; apiServer: SupervisedProcess | undefined } {
+    return { coordinators: this.coordinators, gateway: this.gateway, apiServer: this.apiServer };
+  }
+
+  /** Stops every process and removes every namespace of this lab; safe to call more than once. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    const all = [...[...this.nodes.values()].map((n) => n.agent), this.gateway, ...this.coordinators, this.apiServer].filter((p): p is SupervisedProcess => p !== undefined);
+    await Promise.all(all.map((p) => p.stop(3_000)));
+    this.forwarder?.close();
+    await deleteAllWithPrefix(this.opts.prefix);
+    this.opts.log.info({ prefix: this.opts.prefix }, 'lab removed');
+  }
+}
+
+function ignoreAlreadyExists(err: unknown): void {
+  if ((err as { code?: number }).code !== 409) throw err;
+}
+
+/** Accepts TCP on 127.0.0.1 (a free port) and forwards each connection to a unix socket. */
+async function forwardLoopbackTo(socketPath: string): Promise<Server> {
+  const server = createServer((client) => {
+    const upstream = createConnection(socketPath);
+    client.pipe(upstream).pipe(client);
+    const close = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', close);
+    upstream.on('error', close);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  return server;
+}

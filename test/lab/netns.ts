@@ -1,0 +1,80 @@
+/**
+ * Builds and removes the lab's hosts as network namespaces. Nothing is created in the host's own
+ * namespace: veth pairs are made inside the underlay switch namespace with their peer moved
+ * straight into the host namespace that owns it.
+ *
+ *   <p>-ul  underlay switch: bridge br0, one port per host
+ *   <p>-cp  control plane (API server, coordinators)  <p>-dev  external device (gateway)
+ *   <p>-nI  node I: eth0 on the underlay, bridge cni0 for its pods, ip_forward on (as a CNI does)
+ *   <p>-nIpJ  pod J of node I: eth0 on cni0, default route via the node
+ */
+import { execa } from 'execa';
+import { ipRoute } from '../../shared/iproute.ts';
+import { UNDERLAY_PREFIX, podGatewayIP, podIP, type Names } from './addressing.ts';
+
+async function ipBatch(lines: string[], netns?: string): Promise<void> {
+  await ipRoute(netns).batch('ip', lines);
+}
+
+async function sysctl(netns: string, key: string, value: string): Promise<void> {
+  await execa('ip', ['netns', 'exec', netns, 'sh', '-c', `echo ${value} > /proc/sys/${key.replace(/\./g, '/')}`]);
+}
+
+export async function listNamespaces(): Promise<string[]> {
+  const r = await execa('ip', ['-j', 'netns', 'list'], { reject: false });
+  if (r.exitCode !== 0 || r.stdout.trim() === '') return [];
+  return (JSON.parse(r.stdout) as { name: string }[]).map((n) => n.name);
+}
+
+/** Creates a host namespace attached to the underlay switch with `ip`/20 on eth0. */
+async function addUnderlayHost(names: Names, netns: string, port: string, ip: string): Promise<void> {
+  await ipBatch([`netns add ${netns}`]);
+  await ipBatch([
+    `link add ${port} type veth peer name eth0 netns ${netns}`,
+    `link set ${port} master br0 up`,
+  ], names.underlay);
+  await ipBatch(['link set lo up', `addr add ${ip}/${UNDERLAY_PREFIX} dev eth0`, 'link set eth0 up'], netns);
+}
+
+export async function createCore(names: Names, controlPlaneIP: string, deviceIP: string): Promise<void> {
+  await ipBatch([`netns add ${names.underlay}`]);
+  await ipBatch(['link set lo up', 'link add br0 type bridge', 'link set br0 up'], names.underlay);
+  await addUnderlayHost(names, names.controlPlane, 'ul-cp', controlPlaneIP);
+  await addUnderlayHost(names, names.device, 'ul-dev', deviceIP);
+}
+
+export async function createNode(names: Names, index: number, underlayIP: string, pods: number): Promise<void> {
+  const node = names.node(index);
+  await addUnderlayHost(names, node, `ul-n${index}`, underlayIP);
+  await sysctl(node, 'net.ipv4.ip_forward', '1');
+  await ipBatch(['link add cni0 type bridge', `addr add ${podGatewayIP(index)}/24 dev cni0`, 'link set cni0 up'], node);
+  for (let j = 1; j <= pods; j++) await createPod(names, index, j);
+}
+
+export async function createPod(names: Names, index: number, j: number): Promise<void> {
+  const node = names.node(index);
+  const pod = names.pod(index, j);
+  await ipBatch([`netns add ${pod}`]);
+  await ipBatch([`link add p${j} type veth peer name eth0 netns ${pod}`, `link set p${j} master cni0 up`], node);
+  await ipBatch(['link set lo up', `addr add ${podIP(index, j)}/24 dev eth0`, 'link set eth0 up', `route add default via ${podGatewayIP(index)}`], pod);
+}
+
+export async function deleteNamespaces(namesToDelete: readonly string[]): Promise<void> {
+  if (namesToDelete.length === 0) return;
+  // pods first, so no veth peer is left dangling in a namespace that is already gone
+  const ordered = [...namesToDelete].sort((a, b) => b.length - a.length);
+  await execa('ip', ['-force', '-batch', '-'], { input: ordered.map((n) => `netns del ${n}`).join('\n') + '\n', reject: false });
+}
+
+export async function deleteAllWithPrefix(prefix: string): Promise<string[]> {
+  const mine = (await listNamespaces()).filter((n) => n.startsWith(`${prefix}-`));
+  await deleteNamespaces(mine);
+  return mine;
+}
+
+export async function ping(netns: string, ip: string, timeoutS = 1): Promise<number | undefined> {
+  const r = await execa('ip', ['netns', 'exec', netns, 'ping', '-c', '1', '-W', String(timeoutS), '-n', '-q', ip], { reject: false });
+  if (r.exitCode !== 0) return undefined;
+  const m = /= [\d.]+\/([\d.]+)\//.exec(r.stdout);
+  return m ? Number(m[1]) : undefined;
+}

@@ -1,0 +1,22 @@
+/** The table `make run` prints: one row per pod, reachable from the device or not. */
+import type { LabDocument } from './lab.ts';
+
+export function reachabilityTable(doc: LabDocument, rtt: ReadonlyMap<string, number | undefined>): string {
+  const header = ['NODE', 'UNDERLAY IP', 'OVERLAY IP', 'POD CIDR', 'POD', 'POD IP', 'FROM DEVICE', 'RTT'];
+  const rows: string[][] = [];
+  for (const n of doc.nodes) {
+    for (const p of n.pods) {
+      const t = rtt.get(p.ip);
+      rows.push([n.name, n.underlayIP, n.overlayIP ?? '-', n.podCIDRs.join(','), p.name, p.ip, t === undefined ? 'NO' : 'yes', t === undefined ? '-' : `${t.toFixed(3)} ms`]);
+    }
+    if (n.pods.length === 0) rows.push([n.name, n.underlayIP, n.overlayIP ?? '-', n.podCIDRs.join(','), '-', '-', '-', '-']);
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const pods = doc.nodes.reduce((s, n) => s + n.pods.length, 0);
+  const ok = [...rtt.values()].filter((v) => v !== undefined).length;
+  return [
+    `device ${doc.device.type} ${doc.device.underlayIP} (overlay ${doc.device.overlayIPs.join(', ') || '-'}), ${doc.nodes.length} nodes`,
+    line(header), ...rows.map(line), '', `${ok}/${pods} pods reachable from the device through the VXLAN overlay`,
+  ].join('\n');
+}
