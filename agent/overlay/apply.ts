@@ -45,11 +45,9 @@ export function batchesOf(ops: readonly Op[]): { tool: IpTool; lines: string[] }
     if (last && last.tool === tool) last.lines.push(line);
     else batches.push({ tool, lines: [line] });
   }
-  // a created device must be up before routes via it can be added
   return batches;
 }
 
 export async function applyOps(ip: IpRoute, ops: readonly Op[]): Promise<void> {
-  const withUp = ops.flatMap((op): Op[] => (op.kind === 'link-create' ? [op, { kind: 'link-set', name: op.spec.name, up: true }] : [op]));
-  for (const b of batchesOf(withUp)) await ip.batch(b.tool, b.lines);
+  for (const b of batchesOf(ops)) await ip.batch(b.tool, b.lines);
 }

@@ -32,7 +32,7 @@ export function diffOverlay(desired: DesiredOverlay, observedIn: ObservedOverlay
     }
   }
   if (!observed.vxlan) {
-    linkOps.push({ kind: 'link-create', spec: desired.vxlan });
+    linkOps.push({ kind: 'link-create', spec: desired.vxlan }, { kind: 'link-set', name: dev, up: true });
   } else {
     const have = observed.vxlan;
     const mtu = have.mtu !== desired.vxlan.mtu ? desired.vxlan.mtu : undefined;

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import type { V1Node } from '@kubernetes/client-node';
+import { dataPatch, planCoordinator } from '../../coordinator/plan.ts';
+import { decodeHubInfo, decodePeer, PEERS_PER_SHARD } from '../../shared/tables.ts';
+
+function node(name: string, ip: string | undefined, podCIDRs: string[] = [], created = '2026-01-01T00:00:00Z'): V1Node {
+  return {
+    metadata: { name, creationTimestamp: new Date(created) },
+    spec: { podCIDRs },
+    status: { addresses: ip ? [{ type: 'InternalIP', address: ip }] : [] },
+  };
+}
+
+const config = { vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['198.18.0.3'] };
+
+describe('coordinator plan', () => {
+  it('publishes hub info with the device overlay IP and one peer per node with its pod CIDRs', () => {
+    const plan = planCoordinator(config, [node('n1', '198.18.1.1', ['198.19.0.0/24'])], new Map());
+    expect(decodeHubInfo(Object.fromEntries(Object.entries({ schemaVersion: '1', vni: '4096', port: '4789', overlayNetwork: '198.18.16.0/20', deviceVTEPs: '198.18.0.3', deviceOverlayIPs: '198.18.16.1' })))).toEqual(plan.hub);
+    expect(plan.peers).toEqual([{ node: 'n1', underlayIP: '198.18.1.1', overlayIP: '198.18.16.2', vtepMAC: '02:c4:c6:12:10:02', podCIDRs: ['198.19.0.0/24'] }]);
+    const shard = plan.shards.get('chorus-kube-router-peers-0');
+    expect(decodePeer('n1', shard?.n1 ?? '')).toEqual(plan.peers[0]);
+  });
+
+  it('skips a node without an InternalIP and says why', () => {
+    const plan = planCoordinator(config, [node('n1', undefined)], new Map());
+    expect(plan.peers).toEqual([]);
+    expect(plan.problems).toEqual([{ node: 'n1', reason: 'no IPv4 InternalIP in status.addresses yet' }]);
+  });
+
+  it('serves older nodes first so a full network keeps the nodes it already served', () => {
+    const plan = planCoordinator({ ...config, overlayNetwork: '198.18.16.0/30' }, [node('young', '198.18.1.2', [], '2026-02-01T00:00:00Z'), node('old', '198.18.1.1', [], '2026-01-01T00:00:00Z')], new Map());
+    expect(plan.peers.map((p) => p.node)).toEqual(['old']);
+    expect(plan.problems.map((p) => p.node)).toEqual(['young']);
+  });
+
+  it('shards the peer table so no shard holds more than PEERS_PER_SHARD nodes', () => {
+    const nodes = Array.from({ length: PEERS_PER_SHARD + 5 }, (_, i) => node(`n${i}`, `198.18.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`));
+    const plan = planCoordinator(config, nodes, new Map());
+    expect([...plan.shards.keys()]).toEqual(['chorus-kube-router-peers-0', 'chorus-kube-router-peers-1']);
+    expect(Object.keys(plan.shards.get('chorus-kube-router-peers-0') ?? {})).toHaveLength(PEERS_PER_SHARD);
+    expect(Object.keys(plan.shards.get('chorus-kube-router-peers-1') ?? {})).toHaveLength(5);
+  });
+
+  it('computes a merge patch that sets changed keys and removes gone ones', () => {
+    expect(dataPatch({ a: '1', b: '2' }, { a: '1', b: '3', c: '4' })).toEqual({ b: '3', c: '4' });
+    expect(dataPatch({ a: '1', gone: 'x' }, { a: '1' })).toEqual({ gone: null });
+    expect(dataPatch({ a: '1' }, { a: '1' })).toBeUndefined();
+  });
+});

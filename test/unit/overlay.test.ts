@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { diffOverlay } from '../../agent/overlay/diff.ts';
+import { batchesOf, opCommand } from '../../agent/overlay/apply.ts';
+import { planGatewayOverlay, planNodeOverlay } from '../../agent/overlay/plan.ts';
+import { EMPTY_OBSERVED, type DesiredOverlay, type ObservedOverlay } from '../../agent/overlay/state.ts';
+import type { HubInfo, Peer } from '../../shared/tables.ts';
+
+const hub: HubInfo = { vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'] };
+const facts = { underlayIP: '198.18.1.1', underlayMtu: 1500 };
+
+function observedFrom(d: DesiredOverlay): ObservedOverlay {
+  return {
+    vxlan: { ...d.vxlan, kind: 'vxlan', learning: false, up: true },
+    addresses: [...d.addresses], fdb: [...d.fdb], routes: [...d.routes],
+    neighbours: d.neighbours.map((n) => ({ ...n, permanent: true })),
+  };
+}
+
+describe('node planner', () => {
+  it('plans the VXLAN device, address, flood entry and static neighbour toward the device', () => {
+    const d = planNodeOverlay(hub, facts, '198.18.16.2');
+    expect(d.vxlan).toEqual({ name: 'chorus-4096', vni: 4096, port: 4789, local: '198.18.1.1', mtu: 1450, mac: '02:c4:c6:12:10:02' });
+    expect(d.addresses).toEqual(['198.18.16.2/20']);
+    expect(d.fdb).toEqual([{ mac: '00:00:00:00:00:00', dst: '198.18.0.3' }, { mac: '02:c4:c6:12:10:01', dst: '198.18.0.3' }]);
+    expect(d.neighbours).toEqual([{ ip: '198.18.16.1', mac: '02:c4:c6:12:10:01' }]);
+  });
+  it('uses the hub MTU when the operator set one', () => {
+    expect(planNodeOverlay({ ...hub, mtu: 1400 }, facts, '198.18.16.2').vxlan.mtu).toBe(1400);
+  });
+  it('adds one flood entry per device VTEP', () => {
+    const d = planNodeOverlay({ ...hub, deviceVTEPs: ['198.18.0.3', '198.18.0.4'], deviceOverlayIPs: ['198.18.16.1', '198.18.16.2'] }, facts, '198.18.16.3');
+    expect(d.fdb.filter((e) => e.mac === '00:00:00:00:00:00').map((e) => e.dst)).toEqual(['198.18.0.3', '198.18.0.4']);
+  });
+  it('refuses an overlay IP outside the overlay network', () => {
+    expect(() => planNodeOverlay(hub, facts, '198.18.32.2')).toThrow(/outside the overlay network/);
+  });
+});
+
+describe('gateway planner', () => {
+  const peers: Peer[] = [
+    { node: 'b', underlayIP: '198.18.1.2', overlayIP: '198.18.16.3', vtepMAC: '02:c4:c6:12:10:03', podCIDRs: ['198.19.1.0/24'] },
+    { node: 'a', underlayIP: '198.18.1.1', overlayIP: '198.18.16.2', vtepMAC: '02:c4:c6:12:10:02', podCIDRs: ['198.19.0.0/24'] },
+  ];
+  it('plans per node an FDB entry, a neighbour and a route to each pod CIDR', () => {
+    const { desired, skipped } = planGatewayOverlay(hub, { underlayIP: '198.18.0.3', underlayMtu: 1500 }, peers);
+    expect(skipped).toEqual([]);
+    expect(desired.addresses).toEqual(['198.18.16.1/20']);
+    expect(desired.fdb).toEqual([{ mac: '02:c4:c6:12:10:02', dst: '198.18.1.1' }, { mac: '02:c4:c6:12:10:03', dst: '198.18.1.2' }]);
+    expect(desired.routes).toEqual([{ dst: '198.19.0.0/24', via: '198.18.16.2' }, { dst: '198.19.1.0/24', via: '198.18.16.3' }]);
+  });
+  it('skips a peer whose pod CIDR or overlay IP is already taken, naming the owner', () => {
+    const clash = [...peers, { node: 'c', underlayIP: '198.18.1.3', overlayIP: '198.18.16.3', vtepMAC: '02:c4:c6:12:10:04', podCIDRs: [] },
+      { node: 'd', underlayIP: '198.18.1.4', overlayIP: '198.18.16.5', vtepMAC: '02:c4:c6:12:10:05', podCIDRs: ['198.19.0.0/24'] }];
+    const { skipped } = planGatewayOverlay(hub, { underlayIP: '198.18.0.3', underlayMtu: 1500 }, clash);
+    expect(skipped).toEqual([{ node: 'c', reason: 'overlay IP 198.18.16.3 is already used by b' }, { node: 'd', reason: 'pod CIDR 198.19.0.0/24 is already routed to a' }]);
+  });
+  it('refuses to run on a VTEP the hub does not list', () => {
+    expect(() => planGatewayOverlay(hub, { underlayIP: '198.18.0.9', underlayMtu: 1500 }, [])).toThrow(/not among the hub's deviceVTEPs/);
+  });
+});
+
+describe('overlay diff', () => {
+  const desired = planGatewayOverlay(hub, { underlayIP: '198.18.0.3', underlayMtu: 1500 }, [
+    { node: 'a', underlayIP: '198.18.1.1', overlayIP: '198.18.16.2', vtepMAC: '02:c4:c6:12:10:02', podCIDRs: ['198.19.0.0/24'] },
+  ]).desired;
+
+  it('creates everything on an empty kernel, routes last', () => {
+    const ops = diffOverlay(desired, EMPTY_OBSERVED);
+    expect(ops.map((o) => o.kind)).toEqual(['link-create', 'link-set', 'addr-add', 'fdb-add', 'neigh-replace', 'route-replace']);
+  });
+
+  it('changes nothing when the kernel already matches (restart adopts existing state)', () => {
+    expect(diffOverlay(desired, observedFrom(desired))).toEqual([]);
+  });
+
+  it('recreates an incompatible device and says why', () => {
+    const obs = observedFrom(desired);
+    const ops = diffOverlay(desired, { ...obs, vxlan: { ...obs.vxlan!, vni: 7 } });
+    expect(ops[0]).toEqual({ kind: 'link-delete', name: 'chorus-4096', reason: 'vni: 7 vs 4096' });
+    expect(ops[1]?.kind).toBe('link-create');
+  });
+
+  it('fixes MTU, MAC and admin state in place', () => {
+    const obs = observedFrom(desired);
+    expect(diffOverlay(desired, { ...obs, vxlan: { ...obs.vxlan!, mtu: 1500, up: false } })).toEqual([{ kind: 'link-set', name: 'chorus-4096', mtu: 1450, up: true }]);
+  });
+
+  it('removes stale entries before adding, and replaces a neighbour learned by ARP with a static one', () => {
+    const obs = observedFrom(desired);
+    const ops = diffOverlay(desired, {
+      ...obs,
+      fdb: [...obs.fdb, { mac: '02:c4:c6:12:10:09', dst: '198.18.1.9' }],
+      routes: [...obs.routes, { dst: '198.19.9.0/24', via: '198.18.16.9' }],
+      neighbours: [{ ip: '198.18.16.2', mac: '02:c4:c6:12:10:02', permanent: false }, { ip: '198.18.16.9', mac: '02:c4:c6:12:10:09', permanent: true }],
+    });
+    expect(ops.map((o) => o.kind)).toEqual(['route-del', 'neigh-del', 'fdb-del', 'neigh-replace']);
+  });
+
+  it('turns ops into iproute2 batch lines, grouped by tool in order', () => {
+    const lines = batchesOf(diffOverlay(desired, EMPTY_OBSERVED));
+    expect(lines).toEqual([
+      { tool: 'ip', lines: ['link add chorus-4096 address 02:c4:c6:12:10:01 mtu 1450 type vxlan id 4096 local 198.18.0.3 dstport 4789 nolearning', 'link set chorus-4096 up', 'addr replace 198.18.16.1/20 dev chorus-4096'] },
+      { tool: 'bridge', lines: ['fdb replace 02:c4:c6:12:10:02 dev chorus-4096 dst 198.18.1.1 self permanent'] },
+      { tool: 'ip', lines: ['neigh replace 198.18.16.2 lladdr 02:c4:c6:12:10:02 dev chorus-4096 nud permanent', 'route replace 198.19.0.0/24 via 198.18.16.2 dev chorus-4096 proto 196 onlink'] },
+    ]);
+    expect(opCommand({ kind: 'fdb-add', dev: 'x', entry: { mac: '00:00:00:00:00:00', dst: '198.18.0.3' } }).line).toBe('fdb append 00:00:00:00:00:00 dev x dst 198.18.0.3 self permanent');
+  });
+});
