@@ -35,7 +35,6 @@ export function allocate(input: IpamInput): IpamResult {
   const used = new Set<number>();
   const allocations = new Map<string, string>();
   const rejected: { node: string; ip: string; reason: string }[] = [];
-  const wanted = new Set(input.nodes);
 
   // keep what is held, first come (in node order) first served on duplicates
   for (const node of input.nodes) {

@@ -24,13 +24,12 @@ export function parseListenAddress(text: string): { host: string; port: number }
 export async function startHealthServer(listen: string, source: HealthSource): Promise<HealthServer> {
   const { host, port } = parseListenAddress(listen);
   const app: FastifyInstance = Fastify({ logger: false });
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
+  app.get('/healthz', () => Promise.resolve({ status: 'ok' }));
+  app.get('/readyz', (_req, reply) => {
     const reason = source.notReadyReason();
-    if (reason !== undefined) return reply.code(503).send({ status: 'not ready', reason });
-    return { status: 'ready' };
+    return reason !== undefined ? reply.code(503).send({ status: 'not ready', reason }) : reply.send({ status: 'ready' });
   });
-  app.get('/status', async () => source.status());
+  app.get('/status', () => Promise.resolve(source.status()));
   await app.listen({ host, port });
   const addr = app.server.address();
   const bound = addr !== null && typeof addr === 'object' ? addr.port : port;

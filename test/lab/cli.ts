@@ -105,7 +105,7 @@ function pickLab(prefix: string | undefined): string {
   return running[0] ?? '';
 }
 
-async function runSupervisor(lab: Lab, log: Logger, onReady: (doc: LabDocument, rtt: Map<string, number | undefined>) => Promise<void>, timeoutMs: number, exitAfterReady: boolean): Promise<number> {
+async function runSupervisor(lab: Lab, log: Logger, onReady: (doc: LabDocument, rtt: Map<string, number | undefined>) => void, timeoutMs: number, exitAfterReady: boolean): Promise<number> {
   const dir = lab.opts.dir;
   let state: StateFile = { phase: 'starting', progress: 'starting', supervisorPid: process.pid };
   const progress = (msg: string): void => {
@@ -154,7 +154,7 @@ async function runSupervisor(lab: Lab, log: Logger, onReady: (doc: LabDocument, 
         });
       }, 200);
     };
-    await onReady(doc, rtt);
+    onReady(doc, rtt);
     if (exitAfterReady) {
       await shutdown();
       return 0;
@@ -189,7 +189,7 @@ async function cmdRun(argv: readonly string[]): Promise<number> {
   requireRoot();
   const log = labLogger();
   const { lab, timeoutMs } = newLab(settings, log);
-  return runSupervisor(lab, log, async (doc, rtt) => {
+  return runSupervisor(lab, log, (doc, rtt) => {
     process.stdout.write(reachabilityTable(doc, rtt) + '\n');
     if (settings.once) return;
     process.stderr.write(`\nlab ${lab.opts.prefix}: following the cluster; try in another shell:\n` +
@@ -232,7 +232,7 @@ async function cmdSupervise(argv: readonly string[]): Promise<number> {
   const { settings } = readSettings(argv, specs, process.env);
   const log = labLogger();
   const { lab, timeoutMs } = newLab(settings, log, settings.prefix);
-  return runSupervisor(lab, log, () => Promise.resolve(), timeoutMs, false);
+  return runSupervisor(lab, log, () => undefined, timeoutMs, false);
 }
 
 async function cmdUp(argv: readonly string[]): Promise<number> {

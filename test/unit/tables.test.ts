@@ -27,7 +27,7 @@ describe('published tables', () => {
   it('returns (not throws) an error for a malformed peer entry', () => {
     expect(decodePeer('n1', '{')).toBeInstanceOf(Error);
     expect(decodePeer('n1', JSON.stringify({ underlayIP: '1.2.3', overlayIP: '198.18.16.2', vtepMAC: '02:00:00:00:00:01', podCIDRs: [] }))).toBeInstanceOf(Error);
-    expect(String(decodePeer('n1', JSON.stringify({ underlayIP: '198.18.1.1', overlayIP: '198.18.16.2', vtepMAC: '02:00:00:00:00:01', podCIDRs: ['x'] })))).toMatch(/pod CIDR x is invalid/);
+    expect((decodePeer('n1', JSON.stringify({ underlayIP: '198.18.1.1', overlayIP: '198.18.16.2', vtepMAC: '02:00:00:00:00:01', podCIDRs: ['x'] })) as Error).message).toMatch(/pod CIDR x is invalid/);
   });
 });
 
