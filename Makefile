@@ -48,7 +48,8 @@ lint: build
 	node_modules/.bin/eslint --max-warnings 0 .
 
 test: build typecheck lint
-	node_modules/.bin/vitest run
+	@rc=0; node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile=.test-results.json || rc=$$?; \
+	node scripts/test-summary.ts .test-results.json; exit $$rc
 
 test-unit: build
 	node_modules/.bin/vitest run test/unit

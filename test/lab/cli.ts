@@ -360,12 +360,26 @@ async function cmdDown(argv: readonly string[]): Promise<number> {
     process.stderr.write(`lab ${d.split('/').pop() ?? ''}: removed\n`);
   }
   if (settings.all) {
-    const leftovers = (await listNamespaces()).filter((n) => /^ckr[0-9a-f]{5}-/.test(n));
+    // namespaces of labs whose supervisor is gone (killed test runs); never those of a live lab
+    const live = liveLabPrefixes();
+    const leftovers = (await listNamespaces()).filter((n) => /^ckr[0-9a-f]{5}-/.test(n) && !live.has(n.split('-')[0] ?? ''));
     const prefixes = [...new Set(leftovers.map((n) => n.split('-')[0] ?? ''))];
     for (const p of prefixes) await deleteAllWithPrefix(p);
-    if (leftovers.length > 0) process.stderr.write(`removed ${leftovers.length} leftover lab namespace(s)\n`);
+    if (leftovers.length > 0) process.stderr.write(`removed ${leftovers.length} leftover lab namespace(s) of ${prefixes.join(', ')}\n`);
   }
   return 0;
+}
+
+/** Prefixes of labs whose supervisor is alive, in this lab root and in the default one. */
+function liveLabPrefixes(): Set<string> {
+  const live = new Set<string>();
+  for (const root of new Set([labRoot(), defaultRoot()])) {
+    if (!existsSync(root)) continue;
+    for (const name of readdirSync(root)) {
+      if (PREFIX_RE.test(name) && isAlive(readState(join(root, name))?.supervisorPid)) live.add(name);
+    }
+  }
+  return live;
 }
 
 function pickLabForDown(prefix: string | undefined): string {

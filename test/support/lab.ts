@@ -1,8 +1,6 @@
 /** Drives the lab through its CLI, as a user or a later test suite would. */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
 import { execa, type Result } from 'execa';
 import type { LabDocument } from '../lab/lab.ts';
 
@@ -10,8 +8,8 @@ export const CLI = fileURLToPath(new URL('../../bin/chorus-kube-router', import.
 export const IS_ROOT = process.getuid?.() === 0;
 export const E2E_SKIP_REASON = 'e2e skipped: building network namespaces needs root (run make test as root)';
 
-/** A lab directory of this test run's own, so tests never touch a lab the user is running. */
-export const LAB_DIR = mkdtempSync(join(tmpdir(), 'chorus-e2e-'));
+/** A lab directory of this test run's own (global-setup.ts), so tests never touch a user's lab. */
+export const LAB_DIR = inject('labDir');
 
 export async function cli(args: string[], opts: { reject?: boolean; timeoutMs?: number } = {}): Promise<Result> {
   return execa(CLI, args, { env: { CHORUS_LAB_DIR: LAB_DIR }, reject: opts.reject ?? true, timeout: opts.timeoutMs ?? 180_000 });
