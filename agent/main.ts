@@ -1,14 +1,15 @@
 /** `chorus-kube-router agent`: wiring only; the logic is in node-agent.ts and overlay/. */
 import { hostname } from 'node:os';
 import { DEFAULT_NAMESPACE } from '../shared/keys.ts';
-import { ConfigError, durationMsSetting, helpText, ipv4Setting, readSettings, type SettingSpec } from '../shared/cli-args.ts';
+import { ConfigError, choiceSetting, durationMsSetting, helpText, ipv4Setting, readSettings, type SettingSpec } from '../shared/cli-args.ts';
 import { createLogger } from '../shared/log.ts';
 import { loadKubeConfig } from '../shared/kube/client.ts';
 import { ipRoute } from '../shared/iproute.ts';
 import { startHealthServer } from '../shared/health.ts';
 import { onShutdown } from '../shared/process.ts';
 import { NodeAgent } from './node-agent.ts';
-import { removeOverlay } from './overlay/program.ts';
+import { EndpointProgrammer } from './endpoint-programmer.ts';
+import { nftCommand } from './firewall/nft.ts';
 
 const SPECS: SettingSpec[] = [
   { flag: 'node-name', env: ['NODE_NAME'], help: 'name of the Node this agent runs on (the DaemonSet sets it from spec.nodeName)', default: hostname() },
@@ -16,12 +17,14 @@ const SPECS: SettingSpec[] = [
   { flag: 'kubeconfig', env: ['KUBECONFIG'], help: 'kubeconfig file; in a pod the service account is used' },
   { flag: 'underlay-ip', env: ['CHORUS_UNDERLAY_IP'], help: "local VTEP address; default: the Node's InternalIP" },
   { flag: 'health-listen', env: ['CHORUS_HEALTH_LISTEN'], help: 'address:port of /healthz, /readyz, /status', default: '0.0.0.0:9641' },
+  { flag: 'tx-checksum-offload', env: ['CHORUS_TX_CHECKSUM_OFFLOAD'], help: 'off: turn tx-checksum-ip-generic off on the overlay device (avoids stalls seen with VXLAN on some kernels and NICs); keep: leave it as the kernel set it', default: 'off' },
+  { flag: 'firewall', env: ['CHORUS_FIREWALL'], help: 'on: own nftables table ip chorus-kube-router (VXLAN only from device VTEPs; no masquerade toward the device); off: none', default: 'on' },
   { flag: 'resync', env: ['CHORUS_RESYNC'], help: 'full reconcile interval, the backstop for missed events', default: '5m' },
   { flag: 'log-level', env: ['CHORUS_LOG_LEVEL'], help: 'trace, debug, info, warn or error', default: 'info' },
 ];
 
 const USAGE = 'chorus-kube-router agent [options]\n       chorus-kube-router agent cleanup';
-const DESCRIPTION = "Runs on every node: creates the node's VXLAN device, its overlay address and its FDB entries toward\nthe device, keeps them right, and serves health endpoints. `agent cleanup` removes what it created.";
+const DESCRIPTION = "Runs on every node: creates the node's VXLAN device, its overlay address and its FDB entries toward\nthe device, keeps them right (repairing drift as the kernel reports it), guards the VXLAN port with\nits own nftables table, and serves /healthz, /livez, /readyz, /metrics and /status.\n`agent cleanup` removes exactly what it created (device, FDB, neighbours, routes, nftables table).";
 
 export async function agentMain(argv: readonly string[]): Promise<number> {
   const { settings, help, positionals } = readSettings(argv, SPECS, process.env);
@@ -31,8 +34,9 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
   }
   const log = createLogger({ component: 'agent', level: settings['log-level'] ?? 'info' });
   if (positionals[0] === 'cleanup') {
-    const removed = await removeOverlay(ipRoute());
-    log.info({ removed }, removed.length > 0 ? 'removed overlay devices' : 'nothing to remove');
+    const programmer = new EndpointProgrammer({ ip: ipRoute(), nft: nftCommand(), log, txChecksum: 'keep', firewall: true });
+    const removed = await programmer.cleanup();
+    log.info({ devices: removed.devices, firewallTable: removed.firewall }, removed.devices.length > 0 || removed.firewall ? 'removed everything the agent created' : 'nothing to remove');
     return 0;
   }
   if (positionals.length > 0) throw new ConfigError(`unknown argument "${positionals[0] ?? ''}"; see --help`);
@@ -42,8 +46,11 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
     namespace: settings.namespace ?? DEFAULT_NAMESPACE,
     ...(settings['underlay-ip'] ? { underlayIP: ipv4Setting(settings, 'underlay-ip') } : {}),
     ip: ipRoute(),
+    nft: nftCommand(),
     log,
     resyncMs: durationMsSetting(settings, 'resync'),
+    txChecksum: choiceSetting(settings, 'tx-checksum-offload', ['off', 'keep'] as const),
+    firewall: choiceSetting(settings, 'firewall', ['on', 'off'] as const) === 'on',
   });
   const health = await startHealthServer(settings['health-listen'] ?? '', agent);
   log.info({ node: settings['node-name'], health: health.url }, 'agent started');

@@ -101,3 +101,10 @@ export function cidrSetting(settings: Settings, flag: string): string {
   }
   return raw;
 }
+
+export function choiceSetting<T extends string>(settings: Settings, flag: string, choices: readonly T[]): T {
+  const raw = settings[flag] ?? '';
+  const found = choices.find((c) => c === raw);
+  if (found === undefined) throw new ConfigError(`--${flag}=${JSON.stringify(raw)} is invalid: expected one of ${choices.join(', ')}`);
+  return found;
+}

@@ -1,7 +1,7 @@
 /**
- * The HTTP endpoints every component serves (fastify): /healthz (the process is alive and its
- * loop is not wedged), /readyz (its state is converged; 503 with the reason otherwise) and
- * /status (what it knows, as JSON; never secrets).
+ * The HTTP endpoints every component serves (fastify): /healthz and /livez (the process is
+ * alive), /readyz (its state is converged; 503 with the reason otherwise), /metrics (Prometheus
+ * text) and /status (what it knows, as JSON; never secrets).
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 
@@ -9,6 +9,8 @@ export interface HealthSource {
   /** undefined when ready, else the reason it is not. */
   notReadyReason(): string | undefined;
   status(): Record<string, unknown>;
+  /** Prometheus text exposition, when the component has metrics. */
+  metricsText?(): string;
 }
 
 export interface HealthServer { readonly url: string; close(): Promise<void> }
@@ -25,11 +27,13 @@ export async function startHealthServer(listen: string, source: HealthSource): P
   const { host, port } = parseListenAddress(listen);
   const app: FastifyInstance = Fastify({ logger: false });
   app.get('/healthz', () => Promise.resolve({ status: 'ok' }));
+  app.get('/livez', () => Promise.resolve({ status: 'ok' }));
   app.get('/readyz', (_req, reply) => {
     const reason = source.notReadyReason();
     return reason !== undefined ? reply.code(503).send({ status: 'not ready', reason }) : reply.send({ status: 'ready' });
   });
   app.get('/status', () => Promise.resolve(source.status()));
+  app.get('/metrics', (_req, reply) => reply.type('text/plain; version=0.0.4').send(source.metricsText?.() ?? ''));
   await app.listen({ host, port });
   const addr = app.server.address();
   const bound = addr !== null && typeof addr === 'object' ? addr.port : port;

@@ -1,7 +1,8 @@
 /**
  * Gateway mode: the Linux box that is the external device (hub role). It reads the hub info and
- * the whole peer table and programs its own namespace: the VXLAN device with the device overlay
- * IP, then per node an FDB entry, a static neighbour and a route to each pod CIDR.
+ * the whole peer table and keeps its overlay endpoint (../endpoint.ts) programmed: the VXLAN
+ * device with the device overlay IP, then per node an FDB entry, a static neighbour and a route
+ * to each pod CIDR; its firewall table accepts VXLAN only from node VTEPs.
  */
 import type { KubeConfig, V1ConfigMap } from '@kubernetes/client-node';
 import { makeClients, type KubeClients } from '../../shared/kube/client.ts';
@@ -10,12 +11,14 @@ import { HUB_CONFIGMAP, LABEL_TABLE } from '../../shared/keys.ts';
 import { decodeHubInfo, decodePeer, type HubInfo, type Peer } from '../../shared/tables.ts';
 import type { IpRoute } from '../../shared/iproute.ts';
 import type { Logger } from '../../shared/log.ts';
-import { DONE, ReconcileLoop, retry, type PassOutcome } from '../../shared/reconcile-loop.ts';
 import type { HealthSource } from '../../shared/health.ts';
 import { errorMessage } from '../../shared/errors.ts';
 import { planGatewayOverlay } from '../overlay/plan.ts';
-import { programOverlay } from '../overlay/program.ts';
 import { underlayMtuOf } from '../overlay/observe.ts';
+import { OverlayEndpoint } from '../endpoint.ts';
+import type { EndpointPlan, Problem } from '../plan-types.ts';
+import type { TxChecksumMode } from '../host.ts';
+import type { Nft } from '../firewall/nft.ts';
 
 export interface GatewayOptions {
   readonly kubeConfig: KubeConfig;
@@ -23,8 +26,11 @@ export interface GatewayOptions {
   /** This device's VTEP (underlay) address; must be one of the hub's deviceVTEPs. */
   readonly localIP: string;
   readonly ip: IpRoute;
+  readonly nft: Nft;
   readonly log: Logger;
   readonly resyncMs: number;
+  readonly txChecksum: TxChecksumMode;
+  readonly firewall: boolean;
 }
 
 export function peersFromShards(shards: readonly V1ConfigMap[], log: Logger): Peer[] {
@@ -40,26 +46,27 @@ export function peersFromShards(shards: readonly V1ConfigMap[], log: Logger): Pe
 }
 
 export class Gateway implements HealthSource {
-  private readonly opts: GatewayOptions;
+  private readonly o: GatewayOptions;
   private readonly clients: KubeClients;
   private hubCache: ResilientCache<V1ConfigMap> | undefined;
   private peerCache: ResilientCache<V1ConfigMap> | undefined;
-  readonly loop: ReconcileLoop;
-  private converged = false;
-  private reason: string | undefined = 'starting';
+  readonly endpoint: OverlayEndpoint;
   private hub: HubInfo | undefined;
-  private programmedPeers = 0;
   private skipped: readonly { node: string; reason: string }[] = [];
+  private peers = 0;
 
-  constructor(opts: GatewayOptions) {
-    this.opts = opts;
-    this.clients = makeClients(opts.kubeConfig);
-    this.loop = new ReconcileLoop({ name: 'gateway-overlay', pass: () => this.pass(), log: opts.log, resyncMs: opts.resyncMs });
+  constructor(o: GatewayOptions) {
+    this.o = o;
+    this.clients = makeClients(o.kubeConfig);
+    this.endpoint = new OverlayEndpoint({
+      role: 'gateway', ip: o.ip, nft: o.nft, log: o.log, resyncMs: o.resyncMs, txChecksum: o.txChecksum, firewall: o.firewall,
+      requireForwarding: false,
+    }, () => this.plan());
   }
 
   start(): void {
-    const { kubeConfig, namespace, log } = this.opts;
-    const onChange = (): void => this.loop.trigger('watch');
+    const { kubeConfig, namespace, log } = this.o;
+    const onChange = (): void => this.endpoint.trigger('watch');
     const path = `/api/v1/namespaces/${namespace}/configmaps`;
     this.hubCache = startCache<V1ConfigMap>({
       kubeConfig, log, onChange, path, fieldSelector: `metadata.name=${HUB_CONFIGMAP}`,
@@ -69,48 +76,54 @@ export class Gateway implements HealthSource {
       kubeConfig, log, onChange, path, labelSelector: `${LABEL_TABLE}=peers`,
       list: () => this.clients.core.listNamespacedConfigMap({ namespace, labelSelector: `${LABEL_TABLE}=peers` }),
     });
-    void Promise.all([this.hubCache.synced, this.peerCache.synced]).then(() => this.loop.start());
+    void Promise.all([this.hubCache.synced, this.peerCache.synced]).then(() => this.endpoint.start());
   }
 
   async stop(): Promise<void> {
-    this.loop.stop();
+    await this.endpoint.stop();
     await Promise.all([this.hubCache?.stop(), this.peerCache?.stop()]);
   }
 
-  private notReady(reason: string, outcome: PassOutcome): PassOutcome {
-    if (this.reason !== reason) this.opts.log.info({ reason }, 'not converged');
-    this.converged = false;
-    this.reason = reason;
-    return outcome;
-  }
-
-  private async pass(): Promise<PassOutcome> {
-    const { namespace, ip, log, localIP } = this.opts;
+  private async plan(): Promise<EndpointPlan | Problem> {
+    const { namespace, ip, log, localIP } = this.o;
     const hubCm = this.hubCache?.get(HUB_CONFIGMAP, namespace);
-    if (!hubCm) return this.notReady(`waiting for hub info (ConfigMap ${namespace}/${HUB_CONFIGMAP})`, DONE);
+    if (!hubCm) return { kind: 'waiting', reason: `waiting for hub info (ConfigMap ${namespace}/${HUB_CONFIGMAP})` };
+    let hub: HubInfo;
     try {
-      this.hub = decodeHubInfo(hubCm.data);
+      hub = decodeHubInfo(hubCm.data);
     } catch (err) {
-      return this.notReady(errorMessage(err), DONE);
+      return { kind: 'invalid', reason: errorMessage(err) };
     }
+    this.hub = hub;
     const underlayMtu = await underlayMtuOf(ip, localIP);
-    if (underlayMtu === undefined) return this.notReady(`no interface here has the VTEP address ${localIP}`, retry(`VTEP ${localIP} not on any interface`));
+    if (underlayMtu === undefined) return { kind: 'invalid', reason: `no interface here has the VTEP address ${localIP}` };
     const peers = peersFromShards(this.peerCache?.list() ?? [], log);
-    const plan = planGatewayOverlay(this.hub, { underlayIP: localIP, underlayMtu }, peers);
-    for (const s of plan.skipped) log.warn({ node: s.node, reason: s.reason }, 'peer not programmed');
+    let plan;
+    try {
+      plan = planGatewayOverlay(hub, { underlayIP: localIP, underlayMtu }, peers);
+    } catch (err) {
+      return { kind: 'invalid', reason: errorMessage(err) };
+    }
+    const skippedKey = JSON.stringify(plan.skipped);
+    if (skippedKey !== JSON.stringify(this.skipped)) for (const s of plan.skipped) log.warn({ node: s.node, reason: s.reason }, 'peer not programmed');
     this.skipped = plan.skipped;
-    await programOverlay(ip, plan.desired, log);
-    this.programmedPeers = plan.desired.neighbours.length;
-    this.converged = true;
-    this.reason = undefined;
-    return DONE;
+    this.peers = plan.desired.neighbours.length;
+    const { desired } = plan;
+    return {
+      overlay: desired,
+      firewall: { vxlanDevice: desired.vxlan.name, port: hub.port, allowedVTEPs: desired.fdb.map((e) => e.dst), deviceOverlayIPs: [], podCIDRs: [] },
+    };
   }
 
   notReadyReason(): string | undefined {
-    return this.converged ? undefined : (this.reason ?? 'not converged');
+    return this.endpoint.notReadyReason();
   }
 
   status(): Record<string, unknown> {
-    return { localIP: this.opts.localIP, converged: this.converged, reason: this.reason ?? null, hub: this.hub ?? null, programmedPeers: this.programmedPeers, skipped: this.skipped };
+    return { localIP: this.o.localIP, hub: this.hub ?? null, programmedPeers: this.peers, skipped: this.skipped, ...this.endpoint.status() };
+  }
+
+  metricsText(): string {
+    return this.endpoint.metricsText();
   }
 }

@@ -1,6 +1,7 @@
 /** `chorus-kube-router gateway`: the Linux device side (hub role). */
 import { DEFAULT_NAMESPACE } from '../../shared/keys.ts';
-import { durationMsSetting, helpText, ipv4Setting, readSettings, type SettingSpec } from '../../shared/cli-args.ts';
+import { choiceSetting, durationMsSetting, helpText, ipv4Setting, readSettings, type SettingSpec } from '../../shared/cli-args.ts';
+import { nftCommand } from '../firewall/nft.ts';
 import { createLogger } from '../../shared/log.ts';
 import { loadKubeConfig } from '../../shared/kube/client.ts';
 import { ipRoute } from '../../shared/iproute.ts';
@@ -13,6 +14,8 @@ const SPECS: SettingSpec[] = [
   { flag: 'namespace', env: ['CHORUS_NAMESPACE'], help: 'namespace of the published tables', default: DEFAULT_NAMESPACE },
   { flag: 'kubeconfig', env: ['KUBECONFIG'], help: 'kubeconfig file of the cluster' },
   { flag: 'health-listen', env: ['CHORUS_HEALTH_LISTEN'], help: 'address:port of /healthz, /readyz, /status', default: '0.0.0.0:9643' },
+  { flag: 'tx-checksum-offload', env: ['CHORUS_TX_CHECKSUM_OFFLOAD'], help: 'off: turn tx-checksum-ip-generic off on the overlay device; keep: leave it', default: 'off' },
+  { flag: 'firewall', env: ['CHORUS_FIREWALL'], help: 'on: own nftables table ip chorus-kube-router accepting VXLAN only from node VTEPs; off: none', default: 'on' },
   { flag: 'resync', env: ['CHORUS_RESYNC'], help: 'full reconcile interval', default: '5m' },
   { flag: 'log-level', env: ['CHORUS_LOG_LEVEL'], help: 'trace, debug, info, warn or error', default: 'info' },
 ];
@@ -29,8 +32,11 @@ export async function gatewayMain(argv: readonly string[]): Promise<number> {
     namespace: settings.namespace ?? DEFAULT_NAMESPACE,
     localIP: ipv4Setting(settings, 'local-ip'),
     ip: ipRoute(),
+    nft: nftCommand(),
     log,
     resyncMs: durationMsSetting(settings, 'resync'),
+    txChecksum: choiceSetting(settings, 'tx-checksum-offload', ['off', 'keep'] as const),
+    firewall: choiceSetting(settings, 'firewall', ['on', 'off'] as const) === 'on',
   });
   const health = await startHealthServer(settings['health-listen'] ?? '', gw);
   log.info({ vtep: settings['local-ip'], health: health.url }, 'gateway started');

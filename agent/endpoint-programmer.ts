@@ -1,0 +1,80 @@
+/**
+ * Applies an EndpointPlan (node or gateway) to this host: the overlay device (observe, diff, apply), reverse-path
+ * filtering on it, its checksum offload setting, and the agent's nftables table. Returns what it
+ * changed, by kind, so the caller can count repairs. Also removes all of it for `agent cleanup`.
+ */
+import type { IpRoute } from '../shared/iproute.ts';
+import type { Logger } from '../shared/log.ts';
+import type { EndpointPlan } from './plan-types.ts';
+import { programOverlay, removeOverlay } from './overlay/program.ts';
+import type { Op } from './overlay/state.ts';
+import { ensureRpFilterLoose, ensureTxChecksum, type TxChecksumMode } from './host.ts';
+import { renderRuleset } from './firewall/ruleset.ts';
+import type { Nft } from './firewall/nft.ts';
+
+export type ChangeKind = 'device' | 'device-settings' | 'address' | 'fdb' | 'neighbour' | 'route' | 'firewall' | 'offload' | 'sysctl';
+
+export function changeKindOf(op: Op): ChangeKind {
+  switch (op.kind) {
+    case 'link-create': case 'link-delete': return 'device';
+    case 'link-set': return 'device-settings';
+    case 'addr-add': case 'addr-del': return 'address';
+    case 'fdb-add': case 'fdb-del': return 'fdb';
+    case 'neigh-replace': case 'neigh-del': return 'neighbour';
+    case 'route-replace': case 'route-del': return 'route';
+  }
+}
+
+export interface EndpointProgrammerOptions {
+  readonly ip: IpRoute;
+  readonly nft: Nft;
+  readonly log: Logger;
+  readonly txChecksum: TxChecksumMode;
+  readonly firewall: boolean;
+}
+
+export class EndpointProgrammer {
+  private readonly o: EndpointProgrammerOptions;
+  /** The table listing right after our last apply; a different listing later is drift. */
+  private appliedListing: string | undefined;
+  private appliedRuleset: string | undefined;
+
+  constructor(o: EndpointProgrammerOptions) {
+    this.o = o;
+  }
+
+  async apply(plan: EndpointPlan): Promise<Map<ChangeKind, number>> {
+    const changes = new Map<ChangeKind, number>();
+    const add = (k: ChangeKind, n = 1): void => {
+      changes.set(k, (changes.get(k) ?? 0) + n);
+    };
+    const ops = await programOverlay(this.o.ip, plan.overlay, this.o.log);
+    for (const op of ops) add(changeKindOf(op));
+    const dev = plan.overlay.vxlan.name;
+    if (await ensureRpFilterLoose(dev)) add('sysctl');
+    if (await ensureTxChecksum(dev, this.o.txChecksum)) add('offload');
+    if (this.o.firewall && (await this.ensureFirewall(renderRuleset(plan.firewall)))) add('firewall');
+    return changes;
+  }
+
+  private async ensureFirewall(ruleset: string): Promise<boolean> {
+    const listing = await this.o.nft.list();
+    if (listing !== undefined && listing === this.appliedListing && ruleset === this.appliedRuleset) return false;
+    // After a restart we do not know the table's canonical listing yet: re-assert it. The
+    // replace is one atomic transaction, so no packet ever sees the table missing or half-made;
+    // a listing identical to the one before means nothing changed.
+    await this.o.nft.replace(ruleset);
+    this.appliedRuleset = ruleset;
+    this.appliedListing = await this.o.nft.list();
+    if (listing !== undefined && this.appliedListing === listing) return false; // it was already right
+    this.o.log.info({ op: 'firewall', table: 'chorus-kube-router' }, listing === undefined ? 'firewall table created' : 'firewall table replaced');
+    return true;
+  }
+
+  /** Removes the overlay device(s) and the firewall table: everything the agent creates. */
+  async cleanup(): Promise<{ devices: string[]; firewall: boolean }> {
+    const devices = await removeOverlay(this.o.ip);
+    const firewall = await this.o.nft.remove();
+    return { devices, firewall };
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * One overlay endpoint kept right: the part the node agent and the gateway share. Its owner
+ * supplies `plan()` (inputs -> EndpointPlan | Problem); this class runs the reconcile loop, keeps
+ * programming the last good plan when inputs go bad (never half-applies), repairs drift as the
+ * kernel reports it (netlink, nft monitor), counts what it changes, and serves health.
+ */
+import type { IpRoute } from '../shared/iproute.ts';
+import type { Logger } from '../shared/log.ts';
+import { Metrics } from '../shared/metrics.ts';
+import { DONE, ReconcileLoop, retry, type PassOutcome } from '../shared/reconcile-loop.ts';
+import type { HealthSource } from '../shared/health.ts';
+import type { EventRecorder } from '../shared/kube/events.ts';
+import { errorMessage } from '../shared/errors.ts';
+import { EndpointProgrammer } from './endpoint-programmer.ts';
+import { observeOverlay } from './overlay/observe.ts';
+import type { ObservedOverlay } from './overlay/state.ts';
+import { ipForwardEnabled, type TxChecksumMode } from './host.ts';
+import { watchKernel, type KernelWatcher } from './overlay/events.ts';
+import type { Nft } from './firewall/nft.ts';
+import { isProblem, type EndpointPlan, type Problem } from './plan-types.ts';
+
+export interface EndpointOptions {
+  /** Metric name prefix: chorus_agent or chorus_gateway. */
+  readonly role: 'agent' | 'gateway';
+  readonly ip: IpRoute;
+  readonly nft: Nft;
+  readonly log: Logger;
+  readonly resyncMs: number;
+  readonly txChecksum: TxChecksumMode;
+  readonly firewall: boolean;
+  /** A node forwards pod traffic, so net.ipv4.ip_forward must be on; the gateway only originates. */
+  readonly requireForwarding: boolean;
+  readonly events?: EventRecorder;
+  /** Watch netlink and nft for changes (off only where passes are driven by hand). */
+  readonly watchKernel?: boolean;
+}
+
+export class OverlayEndpoint implements HealthSource {
+  private readonly o: EndpointOptions;
+  private readonly plan: () => Promise<EndpointPlan | Problem>;
+  private readonly programmer: EndpointProgrammer;
+  private kernel: KernelWatcher | undefined;
+  readonly loop: ReconcileLoop;
+  readonly registry = new Metrics();
+  private readonly m;
+  private lastGood: EndpointPlan | undefined;
+  private lastAppliedKey: string | undefined;
+  private observed: ObservedOverlay | undefined;
+  private deviceIndex: number | undefined;
+  private problem: Problem | undefined = { kind: 'waiting', reason: 'starting' };
+  private lastError: string | undefined;
+
+  constructor(o: EndpointOptions, plan: () => Promise<EndpointPlan | Problem>) {
+    this.o = o;
+    this.plan = plan;
+    this.programmer = new EndpointProgrammer({ ip: o.ip, nft: o.nft, log: o.log, txChecksum: o.txChecksum, firewall: o.firewall });
+    this.loop = new ReconcileLoop({ name: `${o.role}-overlay`, pass: () => this.pass(), log: o.log, resyncMs: o.resyncMs });
+    const p = `chorus_${o.role}`;
+    this.m = {
+      reconciles: this.registry.counter(`${p}_reconciles_total`, 'Reconcile passes, by result.'),
+      repairs: this.registry.counter(`${p}_repairs_total`, 'Kernel state put back after it drifted from an unchanged plan, by kind.'),
+      changes: this.registry.counter(`${p}_changes_total`, 'Kernel changes made, by kind (first programming, input changes and repairs).'),
+      errors: this.registry.counter(`${p}_errors_total`, 'Reconcile passes that failed.'),
+      lastSuccess: this.registry.gauge(`${p}_last_success_timestamp_seconds`, 'Unix time of the last successful reconcile.'),
+      fdb: this.registry.gauge(`${p}_fdb_entries`, 'FDB entries programmed on the overlay device.'),
+      ready: this.registry.gauge(`${p}_ready`, '1 when the overlay matches the plan and the inputs are good.'),
+    };
+  }
+
+  /** Starts the kernel watchers and the loop; call once the inputs' caches have synced. */
+  start(): void {
+    if (this.o.watchKernel !== false) {
+      this.kernel = watchKernel({
+        device: () => this.lastGood?.overlay.vxlan.name, index: () => this.deviceIndex, log: this.o.log,
+        firewall: this.o.firewall, onChange: (kind) => this.loop.trigger(`kernel:${kind}`),
+      });
+    }
+    this.loop.start();
+  }
+
+  /** Stops watching; leaves every kernel object in place (traffic keeps flowing). */
+  async stop(): Promise<void> {
+    this.loop.stop();
+    this.kernel?.close();
+    await this.loop.idle();
+  }
+
+  trigger(reason: string): void {
+    this.loop.trigger(reason);
+  }
+
+  private setProblem(p: Problem | undefined): void {
+    if (p && p.reason !== this.problem?.reason) {
+      this.o.log[p.kind === 'invalid' ? 'warn' : 'info']({ reason: p.reason, keeping: this.lastGood ? 'last good state' : 'nothing programmed yet' }, 'not ready');
+      if (p.kind === 'invalid') this.o.events?.warning('OverlayInputInvalid', `${p.reason}; keeping the last good overlay state`);
+    }
+    if (!p && this.problem) this.o.log.info({ dev: this.lastGood?.overlay.vxlan.name }, 'overlay converged');
+    this.problem = p;
+    this.m.ready(p ? 0 : 1);
+  }
+
+  private async pass(): Promise<PassOutcome> {
+    try {
+      const planned = await this.plan();
+      if (!isProblem(planned)) this.lastGood = planned;
+      const plan = this.lastGood;
+      if (plan) await this.program(plan);
+      const forwardProblem: Problem | undefined = this.o.requireForwarding && !(await ipForwardEnabled())
+        ? { kind: 'invalid', reason: 'net.ipv4.ip_forward is 0 on this node: pods cannot be reached through the overlay; enable it (sysctl -w net.ipv4.ip_forward=1)' }
+        : undefined;
+      const problem = isProblem(planned) ? planned : forwardProblem;
+      this.setProblem(problem);
+      this.lastError = undefined;
+      this.m.reconciles({ result: 'ok' });
+      this.m.lastSuccess(Math.floor(Date.now() / 1000));
+      // bad input with nothing to fall back on: look again with backoff, not only on the next event
+      return problem?.kind === 'invalid' && !plan ? retry(problem.reason) : DONE;
+    } catch (err) {
+      this.lastError = errorMessage(err);
+      this.m.reconciles({ result: 'error' });
+      this.m.errors();
+      this.setProblem({ kind: 'waiting', reason: `programming failed: ${this.lastError}` });
+      throw err;
+    }
+  }
+
+  private async program(plan: EndpointPlan): Promise<void> {
+    const key = JSON.stringify(plan);
+    const changes = await this.programmer.apply(plan);
+    const repairing = key === this.lastAppliedKey;
+    for (const [kind, n] of changes) {
+      this.m.changes({ kind }, n);
+      if (repairing) this.m.repairs({ kind }, n);
+    }
+    if (repairing && changes.size > 0) this.o.log.info({ repairs: Object.fromEntries(changes) }, 'repaired drifted kernel state');
+    this.lastAppliedKey = key;
+    const dev = plan.overlay.vxlan.name;
+    this.observed = await observeOverlay(this.o.ip, dev);
+    this.deviceIndex = await this.indexOf(dev);
+    this.m.fdb(this.observed.fdb.length);
+  }
+
+  private async indexOf(dev: string): Promise<number | undefined> {
+    try {
+      return ((await this.o.ip.json('ip', ['link', 'show', 'dev', dev])) as { ifindex: number }[])[0]?.ifindex;
+    } catch {
+      return undefined;
+    }
+  }
+
+  notReadyReason(): string | undefined {
+    return this.problem?.reason;
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      ready: this.problem === undefined,
+      reason: this.problem?.reason ?? null,
+      lastError: this.lastError ?? null,
+      desired: this.lastGood ?? null,
+      observed: this.observed ?? null,
+      passes: this.loop.passes,
+    };
+  }
+
+  metricsText(): string {
+    return this.registry.render();
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Applies and observes the agent's nftables table with the `nft` command. Drift is found by
+ * comparing the table's stateless listing with the listing recorded right after our last apply.
+ */
+import { execa } from 'execa';
+import { FIREWALL_FAMILY, FIREWALL_TABLE, replaceTableScript } from './ruleset.ts';
+
+export class NftError extends Error {}
+
+export interface Nft {
+  /** The table as `nft -s list table` prints it, or undefined when it does not exist. */
+  list(): Promise<string | undefined>;
+  /** Replaces the table atomically. */
+  replace(ruleset: string): Promise<void>;
+  /** Deletes the table if it exists; true when it did. */
+  remove(): Promise<boolean>;
+  /** Packets dropped by the VXLAN source check so far. */
+  droppedPackets(): Promise<number>;
+}
+
+export function nftCommand(netns?: string): Nft {
+  const run = (args: string[], input?: string): ReturnType<typeof execa> => {
+    const cmd = netns ? ['ip', ['netns', 'exec', netns, 'nft', ...args]] as const : ['nft', args] as const;
+    return execa(cmd[0], [...cmd[1]], { reject: false, ...(input !== undefined ? { input } : {}) });
+  };
+  return {
+    async list() {
+      const r = await run(['-s', 'list', 'table', FIREWALL_FAMILY, FIREWALL_TABLE]);
+      if (r.exitCode !== 0) {
+        if (/No such file or directory|does not exist/.test(String(r.stderr))) return undefined;
+        throw new NftError(`nft list table ${FIREWALL_TABLE} failed: ${String(r.stderr).trim()}`);
+      }
+      return String(r.stdout).trim();
+    },
+    async replace(ruleset) {
+      const r = await run(['-f', '-'], replaceTableScript(ruleset));
+      if (r.exitCode !== 0) throw new NftError(`nft: replacing table ${FIREWALL_TABLE} failed: ${String(r.stderr).trim()}`);
+    },
+    async remove() {
+      const r = await run(['delete', 'table', FIREWALL_FAMILY, FIREWALL_TABLE]);
+      return r.exitCode === 0;
+    },
+    async droppedPackets() {
+      const r = await run(['list', 'chain', FIREWALL_FAMILY, FIREWALL_TABLE, 'input']);
+      const m = /counter packets (\d+)/.exec(String(r.stdout));
+      return m ? Number(m[1]) : 0;
+    },
+  };
+}

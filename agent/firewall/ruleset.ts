@@ -1,0 +1,75 @@
+/**
+ * The agent's nftables table, rendered from plain inputs (pure). The agent owns this one table
+ * and touches nothing else:
+ *
+ * - input: VXLAN has no authentication, so UDP to the overlay port is dropped unless it comes
+ *   from a known VTEP: a device VTEP on a node, a node VTEP on the gateway (only drops; it never
+ *   accepts anything another table would drop).
+ * - postrouting (nat, before the usual srcnat priority): an identity SNAT for traffic between
+ *   this node's pods and the device overlay addresses. NAT chains at one hook run in priority
+ *   order until one sets up a NAT binding, and SNAT to a range that already holds the source
+ *   keeps the source unchanged, so this binding keeps the CNI's or the node's masquerade rules
+ *   (later chains) from rewriting pod or device addresses, whichever tool installed them.
+ */
+import { formatIPv4, parseIPv4 } from '../../shared/ipv4.ts';
+
+export const FIREWALL_TABLE = 'chorus-kube-router';
+export const FIREWALL_FAMILY = 'ip';
+
+export interface FirewallSpec {
+  readonly vxlanDevice: string;
+  readonly port: number;
+  /** The only underlay addresses VXLAN is accepted from (device VTEPs on a node, node VTEPs on the gateway). */
+  readonly allowedVTEPs: readonly string[];
+  /** Node only: the device's overlay addresses, which keep their source toward pods. */
+  readonly deviceOverlayIPs: readonly string[];
+  /** Node only: this node's pod CIDRs, which keep their source toward the device. */
+  readonly podCIDRs: readonly string[];
+}
+
+/** Contiguous runs of addresses as "a-b" ranges, the form nft's snat accepts. */
+export function addressRanges(ips: readonly string[]): string[] {
+  const sorted = [...new Set(ips.map(parseIPv4))].sort((a, b) => a - b);
+  const ranges: string[] = [];
+  let start: number | undefined;
+  let prev = -2;
+  for (const v of sorted) {
+    if (start === undefined) start = v;
+    else if (v !== prev + 1) {
+      ranges.push(`${formatIPv4(start)}-${formatIPv4(prev)}`);
+      start = v;
+    }
+    prev = v;
+  }
+  if (start !== undefined) ranges.push(`${formatIPv4(start)}-${formatIPv4(prev)}`);
+  return ranges;
+}
+
+export function renderRuleset(spec: FirewallSpec): string {
+  const dev = JSON.stringify(spec.vxlanDevice);
+  const postrouting = [
+    ...spec.podCIDRs.map((c) => `\t\toifname ${dev} ip saddr ${c} snat ip to ${c} comment "pods to the device keep their address"`),
+    ...addressRanges(spec.deviceOverlayIPs).map((r) => `\t\tip saddr ${r} oifname != ${dev} snat ip to ${r} comment "the device keeps its address toward pods"`),
+  ];
+  return [
+    `table ${FIREWALL_FAMILY} ${FIREWALL_TABLE} {`,
+    '\tset allowed-vteps {',
+    '\t\ttype ipv4_addr',
+    ...(spec.allowedVTEPs.length > 0 ? [`\t\telements = { ${spec.allowedVTEPs.join(', ')} }`] : []),
+    '\t}',
+    '\tchain input {',
+    '\t\ttype filter hook input priority filter - 10; policy accept;',
+    `\t\tudp dport ${spec.port} ip saddr != @allowed-vteps counter drop comment "VXLAN only from known VTEPs"`,
+    '\t}',
+    '\tchain postrouting {',
+    '\t\ttype nat hook postrouting priority srcnat - 10; policy accept;',
+    ...postrouting,
+    '\t}',
+    '}',
+  ].join('\n');
+}
+
+/** One atomic nft transaction that replaces the table (create-if-missing, delete, add). */
+export function replaceTableScript(ruleset: string): string {
+  return [`table ${FIREWALL_FAMILY} ${FIREWALL_TABLE} {}`, `delete table ${FIREWALL_FAMILY} ${FIREWALL_TABLE}`, ruleset, ''].join('\n');
+}

@@ -1,0 +1,44 @@
+/**
+ * Host facts and knobs outside the overlay device's own state: sysctls, ethtool offloads and the
+ * host's own networks. Each function touches exactly one thing and says what it found.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import type { IpRoute } from '../shared/iproute.ts';
+
+export async function readSysctl(key: string): Promise<string> {
+  return (await readFile(`/proc/sys/${key.replace(/\./g, '/')}`, 'utf8')).trim();
+}
+
+export async function ipForwardEnabled(): Promise<boolean> {
+  return (await readSysctl('net.ipv4.ip_forward')) === '1';
+}
+
+/** Reverse-path filtering in loose mode (2) on the overlay device; true when it changed. */
+export async function ensureRpFilterLoose(dev: string): Promise<boolean> {
+  const path = `/proc/sys/net/ipv4/conf/${dev}/rp_filter`;
+  if ((await readFile(path, 'utf8')).trim() === '2') return false;
+  await writeFile(path, '2');
+  return true;
+}
+
+export type TxChecksumMode = 'off' | 'keep';
+
+/** Turns tx-checksum-ip-generic off on `dev` when mode is off; true when it changed. */
+export async function ensureTxChecksum(dev: string, mode: TxChecksumMode): Promise<boolean> {
+  if (mode === 'keep') return false;
+  const r = await execa('ethtool', ['-k', dev], { reject: false });
+  if (r.exitCode !== 0) throw new Error(`ethtool -k ${dev} failed: ${String(r.stderr).trim()}`);
+  const m = /^\s*tx-checksum-ip-generic: (on|off)/m.exec(String(r.stdout));
+  if (!m || m[1] === 'off') return false;
+  const set = await execa('ethtool', ['-K', dev, 'tx-checksum-ip-generic', 'off'], { reject: false });
+  if (set.exitCode !== 0) throw new Error(`ethtool -K ${dev} tx-checksum-ip-generic off failed: ${String(set.stderr).trim()}`);
+  return true;
+}
+
+/** IPv4 networks on this host's interfaces other than `exceptDev` (to catch overlaps). */
+export async function hostNetworks(ip: IpRoute, exceptDev: string): Promise<{ dev: string; cidr: string }[]> {
+  const links = (await ip.json('ip', ['-4', 'addr', 'show'])) as { ifname: string; addr_info?: { family: string; local: string; prefixlen: number }[] }[];
+  return links.filter((l) => l.ifname !== exceptDev && l.ifname !== 'lo')
+    .flatMap((l) => (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => ({ dev: l.ifname, cidr: `${a.local}/${a.prefixlen}` })));
+}
