@@ -28,7 +28,8 @@ Commands:
   up [--nodes N] [--pods-per-node M] [--device linux] [--coordinators K] [--json]
                       build the lab, wait until the overlay works, leave it running
   status [--json]     the running lab (the same JSON document as up, with current pids)
-  add-node [--pods M] add a node; prints it as JSON when its pods answer from the device
+  add-node [--pods M] [--no-agent]
+                      add a node; prints it as JSON when its pods answer from the device
   remove-node NAME    remove a node; prints {"removed": NAME}
   down [--all]        remove the lab (with --all: every lab and leftover lab namespace)
   run [--nodes N] [--pods-per-node M] [--once]
@@ -290,13 +291,18 @@ async function cmdStatus(argv: readonly string[]): Promise<number> {
 }
 
 async function cmdAddNode(argv: readonly string[]): Promise<number> {
-  const specs = [...PICK_SPECS, { flag: 'pods', help: 'pods on the new node', default: '2' }];
+  const specs = [...PICK_SPECS, { flag: 'pods', help: 'pods on the new node', default: '2' }, { flag: 'no-agent', help: 'create the node without starting its agent (prints it at once)', bool: true }];
   const { settings, help } = readSettings(argv, specs, process.env);
   if (help) return printHelp('chorus-kube-router lab add-node [--pods M]', 'Adds a node (namespace, pods, Node object, agent) and prints it as JSON once its pods answer from the device.', specs);
   const pods = intSetting(settings, 'pods', 0, 250);
   const dir = pickLab(settings.prefix);
   const sock = join(dir, 'control.sock');
-  const node = (await controlRequest(sock, 'POST', `/nodes?pods=${pods}`)) as { name: string };
+  const noAgent = settings['no-agent'] === 'true';
+  const node = (await controlRequest(sock, 'POST', `/nodes?pods=${pods}${noAgent ? '&agent=false' : ''}`)) as { name: string };
+  if (noAgent) {
+    process.stdout.write(JSON.stringify(node, null, 2) + '\n');
+    return 0;
+  }
   // wait for the overlay to carry its pods
   const deadline = Date.now() + 60_000;
   for (;;) {

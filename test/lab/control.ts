@@ -19,7 +19,7 @@ export async function serveControl(lab: Lab, socketPath: string, shutdown: () =>
       if (req.method === 'GET' && url.pathname === '/status') return reply(200, await lab.document());
       if (req.method === 'POST' && url.pathname === '/nodes') {
         const pods = Number(url.searchParams.get('pods') ?? lab.opts.podsPerNode);
-        const added = await lab.addNode(pods);
+        const added = await lab.addNode(pods, url.searchParams.get('agent') !== 'false');
         const doc = await lab.document();
         return reply(200, doc.nodes.find((n) => n.name === added.name) ?? added);
       }

@@ -52,7 +52,7 @@ export interface LabDocument {
   nodes: NodeDoc[];
 }
 
-interface LabNode { index: number; pods: number; agent: SupervisedProcess }
+interface LabNode { index: number; pods: number; agent: SupervisedProcess | undefined }
 
 export function newPrefix(): string {
   return `ckr${randomBytes(3).toString('hex').slice(0, 5)}`;
@@ -160,8 +160,8 @@ export class Lab {
     throw new Error(`the lab holds at most ${MAX_NODES} nodes`);
   }
 
-  /** Adds a node: namespace and pods, the Node object, and its agent. */
-  async addNode(pods: number): Promise<NodeDoc> {
+  /** Adds a node: namespace and pods, the Node object, and (unless agent is false) its agent. */
+  async addNode(pods: number, agent = true): Promise<NodeDoc> {
     const index = this.nextIndex();
     const name = nodeName(index);
     const underlayIP = nodeUnderlayIP(index);
@@ -175,11 +175,8 @@ export class Lab {
       },
     };
     await this.api().createNode({ body: node });
-    const agent = this.supervise(`agent-${name}`, this.names.node(index), [
-      'agent', '--kubeconfig', this.labKubeconfigPath, '--node-name', name,
-      '--health-listen', `${underlayIP}:${AGENT_HEALTH_PORT}`,
-    ]);
-    this.nodes.set(name, { index, pods, agent });
+    const supervised = agent ? this.supervise(`agent-${name}`, this.names.node(index), ['agent', ...agentArgs(this.labKubeconfigPath, name, underlayIP)]) : undefined;
+    this.nodes.set(name, { index, pods, agent: supervised });
     this.onChange();
     return this.nodeDoc(name, undefined);
   }
@@ -187,7 +184,7 @@ export class Lab {
   async removeNode(name: string): Promise<void> {
     const n = this.nodes.get(name);
     if (!n) throw new Error(`no lab node named "${name}" (nodes: ${[...this.nodes.keys()].join(', ') || 'none'})`);
-    await n.agent.stop();
+    await n.agent?.stop();
     await this.api().deleteNode({ name }).catch((err: unknown) => {
       if (!isNotFound(err)) throw err;
     });
@@ -210,7 +207,7 @@ export class Lab {
     return {
       name, netns: this.names.node(n.index), underlayIP: nodeUnderlayIP(n.index),
       overlayIP: apiNode ? (allocatedOverlayIP(apiNode) ?? null) : null,
-      podCIDRs: [podCIDR(n.index)], agentPid: n.agent.pid ?? null,
+      podCIDRs: [podCIDR(n.index)], agentPid: n.agent?.pid ?? null,
       agentHealthURL: `http://${nodeUnderlayIP(n.index)}:${AGENT_HEALTH_PORT}/healthz`, pods,
     };
   }
@@ -291,6 +288,11 @@ export class Lab {
     await deleteAllWithPrefix(this.opts.prefix);
     this.opts.log.info({ prefix: this.opts.prefix }, 'lab removed');
   }
+}
+
+/** The agent's arguments in the lab (also used by tests that run an agent by hand). */
+export function agentArgs(kubeconfig: string, node: string, underlayIP: string): string[] {
+  return ['--kubeconfig', kubeconfig, '--node-name', node, '--health-listen', `${underlayIP}:${AGENT_HEALTH_PORT}`];
 }
 
 function ignoreAlreadyExists(err: unknown): void {

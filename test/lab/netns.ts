@@ -27,7 +27,7 @@ export async function listNamespaces(): Promise<string[]> {
 }
 
 /** Creates a host namespace attached to the underlay switch with `ip`/20 on eth0. */
-async function addUnderlayHost(names: Names, netns: string, port: string, ip: string): Promise<void> {
+export async function addUnderlayHost(names: Names, netns: string, port: string, ip: string): Promise<void> {
   await ipBatch([`netns add ${netns}`]);
   await ipBatch([
     `link add ${port} type veth peer name eth0 netns ${netns}`,

@@ -17,7 +17,7 @@ export interface ProcessSpec {
   readonly logFile: string;
 }
 
-const HEALTHY_AFTER_MS = 10_000;
+const HEALTHY_AFTER_MS = 3_000;
 const FIRST_RESTART_MS = 1_000;
 const MAX_RESTART_MS = 30_000;
 

@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import type { V1Node } from '@kubernetes/client-node';
+import { planNode, resolveNodeInputs } from '../../agent/node-plan.ts';
+import { isProblem } from '../../agent/plan-types.ts';
+import { addressRanges, renderRuleset, replaceTableScript } from '../../agent/firewall/ruleset.ts';
+import { encodeHubInfo } from '../../shared/tables.ts';
+import { Metrics } from '../../shared/metrics.ts';
+
+const hubData = encodeHubInfo({ vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'] });
+const node = (annotations: Record<string, string> = { 'kube-router.chorus.io/overlay-ip': '198.18.16.2' }, ip = '198.18.1.1'): V1Node => ({
+  metadata: { name: 'n1', annotations },
+  spec: { podCIDRs: ['198.19.0.0/24'] },
+  status: { addresses: ip ? [{ type: 'InternalIP', address: ip }] : [] },
+});
+const facts = { underlayMtu: 1500, networks: [{ dev: 'eth0', cidr: '198.18.1.1/20' }, { dev: 'cni0', cidr: '198.19.0.1/24' }] };
+
+describe('node inputs', () => {
+  it('resolves hub info, allocation, underlay IP and pod CIDRs', () => {
+    expect(resolveNodeInputs('n1', node(), hubData, 'hub')).toMatchObject({ overlayIP: '198.18.16.2', underlayIP: '198.18.1.1', podCIDRs: ['198.19.0.0/24'] });
+    expect(resolveNodeInputs('n1', node(), hubData, 'hub', '198.18.9.9')).toMatchObject({ underlayIP: '198.18.9.9' });
+  });
+  it.each([
+    ['no Node', undefined, hubData, 'waiting', /not found/],
+    ['no hub info', node(), undefined, 'waiting', /waiting for hub info/],
+    ['no allocation yet', node({}), hubData, 'waiting', /allocate this node/],
+    ['a VNI out of range', node(), { ...hubData, vni: '16777216' }, 'invalid', /"vni" must be in 1..16777215/],
+    ['bad hub JSON-ish values', node(), { ...hubData, overlayNetwork: 'x' }, 'invalid', /not an IPv4 CIDR/],
+    ['a garbled allocation', node({ 'kube-router.chorus.io/overlay-ip': '198.18.16' }), hubData, 'invalid', /is not an IPv4 address/],
+    ['no InternalIP', node(undefined, ''), hubData, 'invalid', /no IPv4 InternalIP/],
+  ])('reports %s', (_what, n, hub, kind, reason) => {
+    const r = resolveNodeInputs('n1', n, hub, 'hub');
+    expect(isProblem(r)).toBe(true);
+    expect(r).toMatchObject({ kind, reason: expect.stringMatching(reason) });
+  });
+});
+
+describe('node plan', () => {
+  const inputs = resolveNodeInputs('n1', node(), hubData, 'hub');
+  if (isProblem(inputs)) throw new Error(inputs.reason);
+  it('plans the overlay device and the firewall toward the device', () => {
+    const plan = planNode(inputs, facts);
+    if (isProblem(plan)) throw new Error(plan.reason);
+    expect(plan.overlay.vxlan).toMatchObject({ name: 'chorus-4096', mtu: 1450, local: '198.18.1.1' });
+    expect(plan.firewall).toEqual({ vxlanDevice: 'chorus-4096', port: 4789, allowedVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'], podCIDRs: ['198.19.0.0/24'] });
+  });
+  it('refuses an overlay network that overlaps one of the host networks, naming both', () => {
+    const r = planNode(inputs, { ...facts, networks: [...facts.networks, { dev: 'eth1', cidr: '198.18.17.5/24' }] });
+    expect(r).toEqual({ kind: 'invalid', reason: 'overlay network 198.18.16.0/20 overlaps 198.18.17.5/24 on this host\'s eth1; pick an overlay network no host uses' });
+  });
+  it('refuses an overlay that overlaps the pod CIDR and an underlay IP no interface has', () => {
+    expect(planNode({ ...inputs, podCIDRs: ['198.18.16.0/24'] }, facts)).toMatchObject({ kind: 'invalid', reason: expect.stringContaining('pod CIDR 198.18.16.0/24') });
+    expect(planNode(inputs, { ...facts, underlayMtu: undefined })).toMatchObject({ kind: 'invalid', reason: expect.stringContaining('no interface on this host has the underlay IP') });
+  });
+});
+
+describe('firewall ruleset', () => {
+  it('renders the VXLAN source check and the identity SNAT rules', () => {
+    const text = renderRuleset({ vxlanDevice: 'chorus-4096', port: 4789, allowedVTEPs: ['198.18.0.3', '198.18.0.4'], deviceOverlayIPs: ['198.18.16.1'], podCIDRs: ['198.19.0.0/24'] });
+    expect(text).toBe([
+      'table ip chorus-kube-router {',
+      '\tset allowed-vteps {', '\t\ttype ipv4_addr', '\t\telements = { 198.18.0.3, 198.18.0.4 }', '\t}',
+      '\tchain input {', '\t\ttype filter hook input priority filter - 10; policy accept;',
+      '\t\tudp dport 4789 ip saddr != @allowed-vteps counter drop comment "VXLAN only from known VTEPs"', '\t}',
+      '\tchain postrouting {', '\t\ttype nat hook postrouting priority srcnat - 10; policy accept;',
+      '\t\toifname "chorus-4096" ip saddr 198.19.0.0/24 snat ip to 198.19.0.0/24 comment "pods to the device keep their address"',
+      '\t\tip saddr 198.18.16.1-198.18.16.1 oifname != "chorus-4096" snat ip to 198.18.16.1-198.18.16.1 comment "the device keeps its address toward pods"',
+      '\t}', '}',
+    ].join('\n'));
+    expect(replaceTableScript('X')).toBe('table ip chorus-kube-router {}\ndelete table ip chorus-kube-router\nX\n');
+  });
+  it('renders an empty set when no VTEP is known yet (drops all VXLAN)', () => {
+    expect(renderRuleset({ vxlanDevice: 'v', port: 1, allowedVTEPs: [], deviceOverlayIPs: [], podCIDRs: [] })).not.toContain('elements');
+  });
+  it('groups addresses into contiguous ranges', () => {
+    expect(addressRanges(['198.18.16.3', '198.18.16.1', '198.18.16.2', '198.18.16.9'])).toEqual(['198.18.16.1-198.18.16.3', '198.18.16.9-198.18.16.9']);
+  });
+});
+
+describe('metrics', () => {
+  it('renders counters and gauges in the Prometheus text format', () => {
+    const m = new Metrics();
+    const c = m.counter('x_total', 'Things.');
+    c({ kind: 'a"b' });
+    c({ kind: 'a"b' }, 2);
+    m.gauge('y', 'Level.')(5);
+    expect(m.render()).toBe('# HELP x_total Things.\n# TYPE x_total counter\nx_total{kind="a\\"b"} 3\n# HELP y Level.\n# TYPE y gauge\ny 5\n');
+    expect(m.value('x_total', { kind: 'a"b' })).toBe(3);
+  });
+});
