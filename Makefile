@@ -16,6 +16,7 @@ help:
 	@echo "             with KUBECONFIG set, run the coordinator against that cluster"
 	@echo "make test    install what is needed and run lint, typecheck and every test"
 	@echo "make build   install system packages, a suitable Node and the npm dependencies"
+	@echo "make bench   run the benchmarks (BENCH=agent; results in bench/results/)"
 	@echo "make lab-clean  remove every lab namespace left behind by a killed run"
 
 build: system-deps node deps
@@ -53,6 +54,9 @@ test: build typecheck lint
 
 test-unit: build
 	node_modules/.bin/vitest run test/unit
+
+bench: build
+	node --disable-warning=ExperimentalWarning bench/run.ts
 
 lab-clean: build
 	$(CLI) lab down --all

@@ -1,13 +1,19 @@
 /**
- * Applies an EndpointPlan (node or gateway) to this host: the overlay device (observe, diff, apply), reverse-path
- * filtering on it, its checksum offload setting, and the agent's nftables table. Returns what it
- * changed, by kind, so the caller can count repairs. Also removes all of it for `agent cleanup`.
+ * Applies an EndpointPlan (node or gateway) to this host: the overlay device (observe, diff,
+ * apply), reverse-path filtering on it, its checksum offload setting, and the agent's nftables
+ * table. Returns what it changed, by kind, so the caller can count repairs; and removes all of
+ * it for `agent cleanup`.
+ *
+ * The device itself is observed on every pass (netlink events tell us when it drifts). Settings
+ * no netlink event reports (offload, sysctl, the firewall table) are checked when the device is
+ * new, when asked for a full check (start, periodic resync, an nft monitor event), and otherwise
+ * left alone, so an event-driven pass stays a handful of processes.
  */
 import type { IpRoute } from '../shared/iproute.ts';
 import type { Logger } from '../shared/log.ts';
 import type { EndpointPlan } from './plan-types.ts';
 import { programOverlay, removeOverlay } from './overlay/program.ts';
-import type { Op } from './overlay/state.ts';
+import type { ObservedOverlay, Op } from './overlay/state.ts';
 import { ensureRpFilterLoose, ensureTxChecksum, type TxChecksumMode } from './host.ts';
 import { renderRuleset } from './firewall/ruleset.ts';
 import type { Nft } from './firewall/nft.ts';
@@ -33,28 +39,40 @@ export interface EndpointProgrammerOptions {
   readonly firewall: boolean;
 }
 
+export interface ApplyResult {
+  readonly changes: ReadonlyMap<ChangeKind, number>;
+  readonly observed: ObservedOverlay;
+}
+
 export class EndpointProgrammer {
   private readonly o: EndpointProgrammerOptions;
   /** The table listing right after our last apply; a different listing later is drift. */
   private appliedListing: string | undefined;
   private appliedRuleset: string | undefined;
+  /** ifindex of the device whose offload and sysctl were last verified. */
+  private settingsCheckedFor: number | undefined;
 
   constructor(o: EndpointProgrammerOptions) {
     this.o = o;
   }
 
-  async apply(plan: EndpointPlan): Promise<Map<ChangeKind, number>> {
+  async apply(plan: EndpointPlan, fullCheck: boolean): Promise<ApplyResult> {
     const changes = new Map<ChangeKind, number>();
     const add = (k: ChangeKind, n = 1): void => {
       changes.set(k, (changes.get(k) ?? 0) + n);
     };
-    const ops = await programOverlay(this.o.ip, plan.overlay, this.o.log);
+    const { ops, observed } = await programOverlay(this.o.ip, plan.overlay, this.o.log);
     for (const op of ops) add(changeKindOf(op));
     const dev = plan.overlay.vxlan.name;
-    if (await ensureRpFilterLoose(dev)) add('sysctl');
-    if (await ensureTxChecksum(dev, this.o.txChecksum)) add('offload');
-    if (this.o.firewall && (await this.ensureFirewall(renderRuleset(plan.firewall)))) add('firewall');
-    return changes;
+    const index = observed.vxlan?.index;
+    if (fullCheck || index !== this.settingsCheckedFor) {
+      if (await ensureRpFilterLoose(dev)) add('sysctl');
+      if (await ensureTxChecksum(dev, this.o.txChecksum)) add('offload');
+      this.settingsCheckedFor = index;
+    }
+    const ruleset = renderRuleset(plan.firewall);
+    if (this.o.firewall && (fullCheck || ruleset !== this.appliedRuleset) && (await this.ensureFirewall(ruleset))) add('firewall');
+    return { changes, observed };
   }
 
   private async ensureFirewall(ruleset: string): Promise<boolean> {
@@ -66,7 +84,7 @@ export class EndpointProgrammer {
     await this.o.nft.replace(ruleset);
     this.appliedRuleset = ruleset;
     this.appliedListing = await this.o.nft.list();
-    if (listing !== undefined && this.appliedListing === listing) return false; // it was already right
+    if (listing !== undefined && this.appliedListing === listing) return false;
     this.o.log.info({ op: 'firewall', table: 'chorus-kube-router' }, listing === undefined ? 'firewall table created' : 'firewall table replaced');
     return true;
   }

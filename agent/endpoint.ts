@@ -12,7 +12,6 @@ import type { HealthSource } from '../shared/health.ts';
 import type { EventRecorder } from '../shared/kube/events.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { EndpointProgrammer } from './endpoint-programmer.ts';
-import { observeOverlay } from './overlay/observe.ts';
 import type { ObservedOverlay } from './overlay/state.ts';
 import { ipForwardEnabled, type TxChecksumMode } from './host.ts';
 import { watchKernel, type KernelWatcher } from './overlay/events.ts';
@@ -54,7 +53,7 @@ export class OverlayEndpoint implements HealthSource {
     this.o = o;
     this.plan = plan;
     this.programmer = new EndpointProgrammer({ ip: o.ip, nft: o.nft, log: o.log, txChecksum: o.txChecksum, firewall: o.firewall });
-    this.loop = new ReconcileLoop({ name: `${o.role}-overlay`, pass: () => this.pass(), log: o.log, resyncMs: o.resyncMs });
+    this.loop = new ReconcileLoop({ name: `${o.role}-overlay`, pass: (reasons) => this.pass(reasons), log: o.log, resyncMs: o.resyncMs });
     const p = `chorus_${o.role}`;
     this.m = {
       reconciles: this.registry.counter(`${p}_reconciles_total`, 'Reconcile passes, by result.'),
@@ -99,12 +98,13 @@ export class OverlayEndpoint implements HealthSource {
     this.m.ready(p ? 0 : 1);
   }
 
-  private async pass(): Promise<PassOutcome> {
+  private async pass(reasons: ReadonlySet<string>): Promise<PassOutcome> {
     try {
       const planned = await this.plan();
       if (!isProblem(planned)) this.lastGood = planned;
       const plan = this.lastGood;
-      if (plan) await this.program(plan);
+      const fullCheck = reasons.has('start') || reasons.has('timer') || reasons.has('retry') || reasons.has('kernel:firewall');
+      if (plan) await this.program(plan, fullCheck);
       const forwardProblem: Problem | undefined = this.o.requireForwarding && !(await ipForwardEnabled())
         ? { kind: 'invalid', reason: 'net.ipv4.ip_forward is 0 on this node: pods cannot be reached through the overlay; enable it (sysctl -w net.ipv4.ip_forward=1)' }
         : undefined;
@@ -124,9 +124,9 @@ export class OverlayEndpoint implements HealthSource {
     }
   }
 
-  private async program(plan: EndpointPlan): Promise<void> {
+  private async program(plan: EndpointPlan, fullCheck: boolean): Promise<void> {
     const key = JSON.stringify(plan);
-    const changes = await this.programmer.apply(plan);
+    const { changes, observed } = await this.programmer.apply(plan, fullCheck);
     const repairing = key === this.lastAppliedKey;
     for (const [kind, n] of changes) {
       this.m.changes({ kind }, n);
@@ -134,18 +134,9 @@ export class OverlayEndpoint implements HealthSource {
     }
     if (repairing && changes.size > 0) this.o.log.info({ repairs: Object.fromEntries(changes) }, 'repaired drifted kernel state');
     this.lastAppliedKey = key;
-    const dev = plan.overlay.vxlan.name;
-    this.observed = await observeOverlay(this.o.ip, dev);
-    this.deviceIndex = await this.indexOf(dev);
-    this.m.fdb(this.observed.fdb.length);
-  }
-
-  private async indexOf(dev: string): Promise<number | undefined> {
-    try {
-      return ((await this.o.ip.json('ip', ['link', 'show', 'dev', dev])) as { ifindex: number }[])[0]?.ifindex;
-    } catch {
-      return undefined;
-    }
+    this.observed = observed;
+    this.deviceIndex = observed.vxlan?.index;
+    this.m.fdb(observed.fdb.length);
   }
 
   notReadyReason(): string | undefined {

@@ -4,7 +4,6 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
-import type { IpRoute } from '../shared/iproute.ts';
 
 export async function readSysctl(key: string): Promise<string> {
   return (await readFile(`/proc/sys/${key.replace(/\./g, '/')}`, 'utf8')).trim();
@@ -34,11 +33,4 @@ export async function ensureTxChecksum(dev: string, mode: TxChecksumMode): Promi
   const set = await execa('ethtool', ['-K', dev, 'tx-checksum-ip-generic', 'off'], { reject: false });
   if (set.exitCode !== 0) throw new Error(`ethtool -K ${dev} tx-checksum-ip-generic off failed: ${String(set.stderr).trim()}`);
   return true;
-}
-
-/** IPv4 networks on this host's interfaces other than `exceptDev` (to catch overlaps). */
-export async function hostNetworks(ip: IpRoute, exceptDev: string): Promise<{ dev: string; cidr: string }[]> {
-  const links = (await ip.json('ip', ['-4', 'addr', 'show'])) as { ifname: string; addr_info?: { family: string; local: string; prefixlen: number }[] }[];
-  return links.filter((l) => l.ifname !== exceptDev && l.ifname !== 'lo')
-    .flatMap((l) => (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => ({ dev: l.ifname, cidr: `${a.local}/${a.prefixlen}` })));
 }

@@ -14,8 +14,8 @@ import type { HealthSource } from '../shared/health.ts';
 import { planNode, resolveNodeInputs } from './node-plan.ts';
 import { isProblem, type EndpointPlan, type Problem } from './plan-types.ts';
 import { OverlayEndpoint } from './endpoint.ts';
-import { underlayMtuOf } from './overlay/observe.ts';
-import { hostNetworks, type TxChecksumMode } from './host.ts';
+import { mtuOfAddress, otherNetworks, readInterfaces } from './overlay/observe.ts';
+import type { TxChecksumMode } from './host.ts';
 import type { Nft } from './firewall/nft.ts';
 
 export interface NodeAgentOptions {
@@ -71,8 +71,8 @@ export class NodeAgent implements HealthSource {
     const { nodeName, namespace, ip } = this.o;
     const resolved = resolveNodeInputs(nodeName, this.nodeCache?.get(nodeName), this.hubCache?.get(HUB_CONFIGMAP, namespace)?.data, `${namespace}/${HUB_CONFIGMAP}`, this.o.underlayIP);
     if (isProblem(resolved)) return resolved;
-    const [underlayMtu, networks] = await Promise.all([underlayMtuOf(ip, resolved.underlayIP), hostNetworks(ip, vxlanDeviceName(resolved.hub.vni))]);
-    return planNode(resolved, { underlayMtu, networks });
+    const interfaces = await readInterfaces(ip);
+    return planNode(resolved, { underlayMtu: mtuOfAddress(interfaces, resolved.underlayIP), networks: otherNetworks(interfaces, vxlanDeviceName(resolved.hub.vni)) });
   }
 
   notReadyReason(): string | undefined {

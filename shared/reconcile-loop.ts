@@ -16,7 +16,8 @@ export function retry(reason: string): PassOutcome {
 
 export interface LoopOptions {
   readonly name: string;
-  readonly pass: () => Promise<PassOutcome>;
+  /** One pass; `reasons` are the triggers merged into it ('start', 'timer', 'retry', or the caller's). */
+  readonly pass: (reasons: ReadonlySet<string>) => Promise<PassOutcome>;
   readonly log: Logger;
   readonly resyncMs: number;
   readonly minRetryMs?: number;
@@ -49,8 +50,11 @@ export class ReconcileLoop {
     if (this.timer) clearTimeout(this.timer);
   }
 
-  trigger(_reason: string): void {
+  private reasons = new Set<string>();
+
+  trigger(reason: string): void {
     if (this.stopped) return;
+    this.reasons.add(reason);
     this.pending = true;
     if (!this.running) void this.run();
   }
@@ -63,7 +67,7 @@ export class ReconcileLoop {
 
   private schedule(ms: number): void {
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.trigger('timer'), ms);
+    this.timer = setTimeout(() => this.trigger(ms === this.opts.resyncMs ? 'timer' : 'retry'), ms);
     this.timer.unref();
   }
 
@@ -72,11 +76,13 @@ export class ReconcileLoop {
     let nextDelay = this.opts.resyncMs;
     while (this.pending && !this.stopped) {
       this.pending = false;
+      const reasons = this.reasons;
+      this.reasons = new Set();
       this.passes++;
       let outcome: PassOutcome;
       const started = performance.now();
       try {
-        outcome = await this.opts.pass();
+        outcome = await this.opts.pass(reasons);
       } catch (err) {
         outcome = retry(errorMessage(err));
       }

@@ -14,7 +14,7 @@ import type { Logger } from '../../shared/log.ts';
 import type { HealthSource } from '../../shared/health.ts';
 import { errorMessage } from '../../shared/errors.ts';
 import { planGatewayOverlay } from '../overlay/plan.ts';
-import { underlayMtuOf } from '../overlay/observe.ts';
+import { mtuOfAddress, readInterfaces } from '../overlay/observe.ts';
 import { OverlayEndpoint } from '../endpoint.ts';
 import type { EndpointPlan, Problem } from '../plan-types.ts';
 import type { TxChecksumMode } from '../host.ts';
@@ -95,7 +95,7 @@ export class Gateway implements HealthSource {
       return { kind: 'invalid', reason: errorMessage(err) };
     }
     this.hub = hub;
-    const underlayMtu = await underlayMtuOf(ip, localIP);
+    const underlayMtu = mtuOfAddress(await readInterfaces(ip), localIP);
     if (underlayMtu === undefined) return { kind: 'invalid', reason: `no interface here has the VTEP address ${localIP}` };
     const peers = peersFromShards(this.peerCache?.list() ?? [], log);
     let plan;

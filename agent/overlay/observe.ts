@@ -1,30 +1,28 @@
-/** Reads the overlay's actual kernel state with iproute2 JSON output. */
-import { IpRouteError, type IpRoute } from '../../shared/iproute.ts';
+/**
+ * Reads the overlay's actual kernel state with iproute2 JSON output: one listing of the VXLAN
+ * links (our device and any stale one of ours), then the device's addresses, FDB, neighbours and
+ * routes in parallel. Five short-lived processes per observation, whatever the number of entries.
+ */
+import type { IpRoute } from '../../shared/iproute.ts';
 import { normalizeMac } from '../../shared/mac.ts';
 import { EMPTY_OBSERVED, ROUTE_PROTOCOL, type FdbEntry, type ObservedNeighbour, type ObservedOverlay, type ObservedVxlan, type RouteEntry } from './state.ts';
 
 interface IpLinkJson {
-  ifname: string; mtu: number; address?: string; flags?: string[];
+  ifindex: number; ifname: string; mtu: number; address?: string; flags?: string[];
   linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; port?: number; learning?: boolean } };
 }
-interface IpAddrJson { addr_info?: { family: string; local: string; prefixlen: number }[] }
+interface IpAddrJson { ifname: string; mtu: number; addr_info?: { family: string; local: string; prefixlen: number }[] }
 interface FdbJson { mac: string; dst?: string }
 interface NeighJson { dst: string; lladdr?: string; state?: string[] }
 interface RouteJson { dst: string; gateway?: string; protocol?: string }
 
-async function linkOf(ip: IpRoute, name: string): Promise<IpLinkJson | undefined> {
-  try {
-    return ((await ip.json('ip', ['-d', 'link', 'show', 'dev', name])) as IpLinkJson[])[0];
-  } catch (err) {
-    if (err instanceof IpRouteError && /does not exist/.test(err.message)) return undefined;
-    throw err;
-  }
-}
+const OWNED_DEVICE = /^chorus-\d+$/;
 
 export function toObservedVxlan(link: IpLinkJson): ObservedVxlan {
   const data = link.linkinfo?.info_data ?? {};
   return {
     name: link.ifname,
+    index: link.ifindex,
     kind: link.linkinfo?.info_kind ?? 'unknown',
     vni: data.id ?? -1,
     local: data.local ?? '',
@@ -36,9 +34,17 @@ export function toObservedVxlan(link: IpLinkJson): ObservedVxlan {
   };
 }
 
-export async function observeOverlay(ip: IpRoute, dev: string): Promise<ObservedOverlay> {
-  const link = await linkOf(ip, dev);
-  if (!link) return EMPTY_OBSERVED;
+export interface OverlayObservation {
+  readonly observed: ObservedOverlay;
+  /** Other VXLAN devices of ours (named chorus-<vni>), e.g. left from a previous VNI. */
+  readonly staleDevices: readonly string[];
+}
+
+export async function observeOverlay(ip: IpRoute, dev: string): Promise<OverlayObservation> {
+  const links = (await ip.json('ip', ['-d', 'link', 'show', 'type', 'vxlan'])) as IpLinkJson[];
+  const staleDevices = links.map((l) => l.ifname).filter((n) => OWNED_DEVICE.test(n) && n !== dev);
+  const link = links.find((l) => l.ifname === dev);
+  if (!link) return { observed: EMPTY_OBSERVED, staleDevices };
   const [addrs, fdb, neigh, routes] = await Promise.all([
     ip.json('ip', ['addr', 'show', 'dev', dev]) as Promise<IpAddrJson[]>,
     ip.json('bridge', ['fdb', 'show', 'dev', dev]) as Promise<FdbJson[]>,
@@ -53,11 +59,23 @@ export async function observeOverlay(ip: IpRoute, dev: string): Promise<Observed
   const ours: RouteEntry[] = routes
     .filter((r) => r.protocol === String(ROUTE_PROTOCOL) && r.gateway !== undefined)
     .map((r) => ({ dst: r.dst.includes('/') ? r.dst : `${r.dst}/32`, via: r.gateway ?? '' }));
-  return { vxlan: toObservedVxlan(link), addresses, fdb: fdbEntries, neighbours, routes: ours };
+  return { observed: { vxlan: toObservedVxlan(link), addresses, fdb: fdbEntries, neighbours, routes: ours }, staleDevices };
+}
+
+export interface HostInterface { readonly name: string; readonly mtu: number; readonly cidrs: readonly string[] }
+
+/** Every interface with its MTU and IPv4 addresses, from one `ip addr` listing. */
+export async function readInterfaces(ipr: IpRoute): Promise<HostInterface[]> {
+  const links = (await ipr.json('ip', ['addr', 'show'])) as IpAddrJson[];
+  return links.map((l) => ({ name: l.ifname, mtu: l.mtu, cidrs: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`) }));
 }
 
 /** The MTU of the interface that holds `ip` (the underlay), or undefined if none has it. */
-export async function underlayMtuOf(ipr: IpRoute, ip: string): Promise<number | undefined> {
-  const links = (await ipr.json('ip', ['addr', 'show'])) as (IpAddrJson & { mtu: number })[];
-  return links.find((l) => (l.addr_info ?? []).some((a) => a.family === 'inet' && a.local === ip))?.mtu;
+export function mtuOfAddress(interfaces: readonly HostInterface[], ip: string): number | undefined {
+  return interfaces.find((i) => i.cidrs.some((c) => c.split('/')[0] === ip))?.mtu;
+}
+
+/** IPv4 networks on the host's interfaces other than loopback and `exceptDev`. */
+export function otherNetworks(interfaces: readonly HostInterface[], exceptDev: string): { dev: string; cidr: string }[] {
+  return interfaces.filter((i) => i.name !== exceptDev && i.name !== 'lo').flatMap((i) => i.cidrs.map((cidr) => ({ dev: i.name, cidr })));
 }

@@ -7,33 +7,31 @@ import type { Logger } from '../../shared/log.ts';
 import { diffOverlay } from './diff.ts';
 import { applyOps, opCommand } from './apply.ts';
 import { observeOverlay } from './observe.ts';
-import type { DesiredOverlay, Op } from './state.ts';
+import type { DesiredOverlay, ObservedOverlay, Op } from './state.ts';
 
-const OWNED_DEVICE = /^chorus-\d+$/;
-
-export async function staleOwnedDevices(ip: IpRoute, keep: string): Promise<string[]> {
-  const links = (await ip.json('ip', ['-d', 'link', 'show', 'type', 'vxlan'])) as { ifname: string }[];
-  return links.map((l) => l.ifname).filter((n) => OWNED_DEVICE.test(n) && n !== keep);
+export interface ProgramResult {
+  readonly ops: readonly Op[];
+  /** The kernel state after the pass (observed again only when something was changed). */
+  readonly observed: ObservedOverlay;
 }
 
-export async function programOverlay(ip: IpRoute, desired: DesiredOverlay, log: Logger): Promise<Op[]> {
-  const stale = await staleOwnedDevices(ip, desired.vxlan.name);
-  const observed = await observeOverlay(ip, desired.vxlan.name);
+export async function programOverlay(ip: IpRoute, desired: DesiredOverlay, log: Logger): Promise<ProgramResult> {
+  const { observed, staleDevices } = await observeOverlay(ip, desired.vxlan.name);
   const ops: Op[] = [
-    ...stale.map((name): Op => ({ kind: 'link-delete', name, reason: `not the current overlay device ${desired.vxlan.name}` })),
+    ...staleDevices.map((name): Op => ({ kind: 'link-delete', name, reason: `not the current overlay device ${desired.vxlan.name}` })),
     ...diffOverlay(desired, observed),
   ];
-  if (ops.length === 0) return ops;
+  if (ops.length === 0) return { ops, observed };
   for (const op of ops) if (op.kind === 'link-delete') log.info({ dev: op.name, reason: op.reason }, 'recreating overlay device');
   const started = performance.now();
   await applyOps(ip, ops);
   log.info({ op: 'apply', ops: ops.length, durationMs: Math.round(performance.now() - started), sample: ops.slice(0, 5).map((o) => opCommand(o).line) }, 'overlay programmed');
-  return ops;
+  return { ops, observed: (await observeOverlay(ip, desired.vxlan.name)).observed };
 }
 
 /** Removes every overlay device of ours (with it go its addresses, FDB, neighbours and routes). */
 export async function removeOverlay(ip: IpRoute): Promise<string[]> {
-  const devices = await staleOwnedDevices(ip, '');
-  if (devices.length > 0) await ip.batch('ip', devices.map((d) => `link del ${d}`));
-  return devices;
+  const { staleDevices } = await observeOverlay(ip, '');
+  if (staleDevices.length > 0) await ip.batch('ip', staleDevices.map((d) => `link del ${d}`));
+  return [...staleDevices];
 }

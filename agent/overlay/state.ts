@@ -28,6 +28,7 @@ export interface DesiredOverlay {
 }
 
 export interface ObservedVxlan extends VxlanSpec {
+  readonly index: number;
   readonly kind: string;
   readonly learning: boolean;
   readonly up: boolean;

@@ -10,7 +10,7 @@ const facts = { underlayIP: '198.18.1.1', underlayMtu: 1500 };
 
 function observedFrom(d: DesiredOverlay): ObservedOverlay {
   return {
-    vxlan: { ...d.vxlan, kind: 'vxlan', learning: false, up: true },
+    vxlan: { ...d.vxlan, index: 7, kind: 'vxlan', learning: false, up: true },
     addresses: [...d.addresses], fdb: [...d.fdb], routes: [...d.routes],
     neighbours: d.neighbours.map((n) => ({ ...n, permanent: true })),
   };

@@ -1,0 +1,119 @@
+/**
+ * Agent footprint and repair latency (issue: benchmarks, part 4), in the lab with real kernel VXLAN:
+ *   - agent RSS and CPU over an idle period (BENCH_IDLE_S, default 60 s);
+ *   - time from `ip link del` of the overlay device to the device being back with its FDB;
+ *   - time from an FDB flush to the entries being back;
+ *   (BENCH_TRIALS each, default 20). Reports p50/p95/p99; asserts nothing.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { execa } from 'execa';
+import { fileURLToPath } from 'node:url';
+import type { LabDocument } from '../test/lab/lab.ts';
+import { ms, saveResults, summary, table } from './stats.ts';
+
+const CLI = fileURLToPath(new URL('../bin/chorus-kube-router', import.meta.url));
+const IDLE_S = Number(process.env.BENCH_IDLE_S ?? '60');
+const TRIALS = Number(process.env.BENCH_TRIALS ?? '20');
+const DEV = 'chorus-4096';
+const CLK_TCK = 100;
+
+function procStats(pid: number): { rssKiB: number; cpuTicks: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return { rssKiB, cpuTicks: Number(fields[11]) + Number(fields[12]) };
+}
+
+/**
+ * Watches FDB changes with the kernel's own notifications (`bridge -timestamp monitor fdb`), so the
+ * latency is measured between the kernel events (flood entry deleted -> flood entry back), not
+ * skewed by how fast this process can poll.
+ */
+class FdbMonitor {
+  private readonly child: ReturnType<typeof spawn>;
+  private stamp = 0;
+  private deletedAt: number | undefined;
+  private waiter: ((ms: number) => void) | undefined;
+
+  constructor(netns: string) {
+    this.child = spawn('ip', ['netns', 'exec', netns, 'bridge', '-timestamp', 'monitor', 'fdb'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      const ts = /^Timestamp: .* (\d\d):(\d\d):(\d\d) \d{4} (\d+) usec/.exec(line);
+      if (ts) {
+        this.stamp = ((Number(ts[1]) * 60 + Number(ts[2])) * 60 + Number(ts[3])) * 1000 + Number(ts[4]) / 1000;
+        return;
+      }
+      if (!line.includes('00:00:00:00:00:00')) return;
+      if (line.startsWith('Deleted')) this.deletedAt ??= this.stamp;
+      else if (this.deletedAt !== undefined && this.waiter) {
+        const ms = this.stamp - this.deletedAt;
+        this.deletedAt = undefined;
+        this.waiter(ms);
+        this.waiter = undefined;
+      }
+    });
+  }
+
+  /** Runs `breakIt` and resolves with the ms from the flood entry's deletion to its return. */
+  async timeToRepair(netns: string, breakIt: string[]): Promise<number> {
+    const repaired = new Promise<number>((resolve) => {
+      this.waiter = resolve;
+      setTimeout(() => resolve(NaN), 10_000).unref();
+    });
+    await execa('ip', ['netns', 'exec', netns, ...breakIt]);
+    return repaired;
+  }
+
+  close(): void {
+    this.child.kill();
+  }
+}
+
+async function main(): Promise<void> {
+  process.stderr.write(`bench agent: lab up (1 node, 1 pod)\n`);
+  const doc = JSON.parse(String((await execa(CLI, ['lab', 'up', '--json', '--nodes', '1', '--pods-per-node', '1'])).stdout)) as LabDocument;
+  try {
+    const node = doc.nodes[0]!;
+    const pid = node.agentPid!;
+    process.stderr.write(`bench agent: idle for ${IDLE_S} s\n`);
+    const a = procStats(pid);
+    await new Promise((r) => setTimeout(r, IDLE_S * 1000));
+    const b = procStats(pid);
+    const cpuPercent = ((b.cpuTicks - a.cpuTicks) / CLK_TCK / IDLE_S) * 100;
+    process.stderr.write(`bench agent: ${TRIALS} device deletions and ${TRIALS} FDB flushes\n`);
+    const linkDel: number[] = [];
+    const fdbFlush: number[] = [];
+    const monitor = new FdbMonitor(node.netns);
+    await new Promise((r) => setTimeout(r, 300));
+    for (let i = 0; i < TRIALS; i++) {
+      linkDel.push(await monitor.timeToRepair(node.netns, ['ip', 'link', 'del', DEV]));
+      await new Promise((r) => setTimeout(r, 200));
+      fdbFlush.push(await monitor.timeToRepair(node.netns, ['bridge', 'fdb', 'flush', 'dev', DEV]));
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    monitor.close();
+    const after = procStats(pid);
+    const ld = summary(linkDel);
+    const ff = summary(fdbFlush);
+    const results = {
+      idleSeconds: IDLE_S, trials: TRIALS,
+      agent: { rssMiBIdleStart: a.rssKiB / 1024, rssMiBIdleEnd: b.rssKiB / 1024, rssMiBAfterRepairs: after.rssKiB / 1024, cpuPercentIdle: cpuPercent },
+      repairAfterLinkDelMs: ld, repairAfterFdbFlushMs: ff,
+    };
+    console.log(table([
+      ['measure', 'value'],
+      ['agent RSS, idle (start / end)', `${(a.rssKiB / 1024).toFixed(1)} / ${(b.rssKiB / 1024).toFixed(1)} MiB`],
+      [`agent CPU over ${IDLE_S} s idle`, `${cpuPercent.toFixed(2)} %`],
+      ['agent RSS after repairs', `${(after.rssKiB / 1024).toFixed(1)} MiB`],
+      [`repair after ip link del (n=${ld.n})`, `p50 ${ms(ld.p50)}  p95 ${ms(ld.p95)}  p99 ${ms(ld.p99)}`],
+      [`repair after fdb flush (n=${ff.n})`, `p50 ${ms(ff.p50)}  p95 ${ms(ff.p95)}  p99 ${ms(ff.p99)}`],
+    ]));
+    console.log(`saved ${saveResults('agent', results)}`);
+  } finally {
+    await execa(CLI, ['lab', 'down', '--prefix', doc.prefix], { reject: false });
+  }
+}
+
+await main();

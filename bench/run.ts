@@ -1,0 +1,27 @@
+/**
+ * `make bench`: runs the benchmark suites (BENCH=agent,... to pick) and prints their tables.
+ * Benchmarks measure and record; they never fail the build on a number.
+ */
+import { execa } from 'execa';
+import { fileURLToPath } from 'node:url';
+
+const SUITES: Record<string, string> = {
+  agent: 'agent footprint and repair latency (lab, real kernel VXLAN)',
+};
+
+const wanted = (process.env.BENCH ?? Object.keys(SUITES).join(',')).split(',').map((s) => s.trim()).filter((s) => s !== '');
+let failed = 0;
+for (const suite of wanted) {
+  if (!(suite in SUITES)) {
+    console.error(`bench: unknown suite "${suite}" (known: ${Object.keys(SUITES).join(', ')})`);
+    failed++;
+    continue;
+  }
+  console.log(`\n== ${suite}: ${SUITES[suite] ?? ''}`);
+  const r = await execa(process.execPath, ['--disable-warning=ExperimentalWarning', fileURLToPath(new URL(`./${suite}.ts`, import.meta.url))], { stdio: 'inherit', reject: false });
+  if (r.exitCode !== 0) {
+    console.error(`bench: suite ${suite} did not complete (exit ${String(r.exitCode)})`);
+    failed++;
+  }
+}
+process.exit(failed > 0 ? 1 : 0);
