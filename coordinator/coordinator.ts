@@ -1,22 +1,27 @@
 /**
- * The coordinator: every replica keeps warm caches of Nodes and the published tables; the one
- * holding the Lease reconciles. A pass loads every published allocation before it allocates
- * anything (so a new leader never steals an address), writes hub info, then the shards (CAS),
- * then node annotations, then asks the device driver to sync. Writes are fenced by the lease.
+ * The coordinator: every replica keeps warm caches of Nodes, their pod-CIDR source and the
+ * published tables; the one holding the Lease reconciles. A pass loads every published
+ * allocation before it allocates anything (so a new leader never steals an address), writes hub
+ * info, then the shards (CAS), then node annotations, then hands the plan to the device
+ * reconciler. Every write is fenced by the lease.
  */
-import type { KubeConfig, V1ConfigMap, V1Node } from '@kubernetes/client-node';
+import { ApisApi, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1ConfigMap, type V1Node } from '@kubernetes/client-node';
 import { makeClients, type KubeClients } from '../shared/kube/client.ts';
 import { startCache, type ResilientCache } from '../shared/kube/informer.ts';
+import { nodeEventRecorder, type EventRecorder } from '../shared/kube/events.ts';
 import { ANNOTATION_OVERLAY_IP, ANNOTATION_VTEP_MAC, HUB_CONFIGMAP, LABEL_TABLE, LEADER_LEASE } from '../shared/keys.ts';
 import { decodePeer, encodeHubInfo, shardIndexOf } from '../shared/tables.ts';
 import type { Logger } from '../shared/log.ts';
+import { Metrics } from '../shared/metrics.ts';
 import { DONE, ReconcileLoop, retry, type PassOutcome } from '../shared/reconcile-loop.ts';
 import type { HealthSource } from '../shared/health.ts';
 import { errorMessage, isConflict } from '../shared/errors.ts';
 import { planCoordinator, type CoordinatorPlan, type OverlayConfig } from './plan.ts';
-import { annotateNode, writeTable, type WriteCounter } from './tables-writer.ts';
+import { annotateNode, highWaterOf, writeTable, type WriteCounter } from './tables-writer.ts';
 import { LeaderElector } from './leader.ts';
 import type { DeviceDriver } from './drivers/driver.ts';
+import { DeviceReconciler } from './device-reconciler.ts';
+import { CALICO_BLOCK_AFFINITIES, CILIUM_NODES, detectSource, podCIDRsBySource, type BlockAffinity, type CiliumNode, type CustomResourceRef, type PodCidrSource } from './podcidr-sources.ts';
 
 export interface CoordinatorOptions {
   readonly kubeConfig: KubeConfig;
@@ -26,9 +31,15 @@ export interface CoordinatorOptions {
   readonly driver: DeviceDriver;
   readonly log: Logger;
   readonly resyncMs: number;
+  readonly deviceResyncMs: number;
   readonly leaseDurationMs: number;
   readonly renewDeadlineMs: number;
   readonly retryPeriodMs: number;
+  readonly podCidrSource: PodCidrSource | 'auto';
+  /** Only Nodes matching this label selector join the overlay. */
+  readonly nodeSelector?: string;
+  /** Node annotations written in parallel at most (a 5,000-node first sync is 5,000 patches). */
+  readonly writeConcurrency?: number;
 }
 
 class NotLeader extends Error {}
@@ -38,11 +49,17 @@ export class Coordinator implements HealthSource {
   private readonly clients: KubeClients;
   private nodes: ResilientCache<V1Node> | undefined;
   private tables: ResilientCache<V1ConfigMap> | undefined;
+  private custom: ResilientCache<KubernetesObject> | undefined;
   /** Objects we wrote whose watch event has not arrived yet: newer than the cache. */
   private readonly written = new Map<string, V1ConfigMap>();
+  private readonly nodeEvents = new Map<string, EventRecorder>();
   readonly elector: LeaderElector;
   readonly loop: ReconcileLoop;
+  readonly device: DeviceReconciler;
   readonly counter: WriteCounter = { writes: 0 };
+  readonly registry = new Metrics();
+  private readonly m;
+  private source: PodCidrSource | undefined;
   private lastPlan: CoordinatorPlan | undefined;
   private synced = false;
   private converged = false;
@@ -52,21 +69,62 @@ export class Coordinator implements HealthSource {
     this.o = o;
     this.clients = makeClients(o.kubeConfig);
     this.loop = new ReconcileLoop({ name: 'coordinator', pass: () => this.pass(), log: o.log, resyncMs: o.resyncMs });
+    this.m = {
+      nodes: this.registry.gauge('chorus_coordinator_nodes', 'Nodes selected for the overlay.'),
+      allocated: this.registry.gauge('chorus_coordinator_allocations', 'Nodes holding an overlay address.'),
+      capacity: this.registry.gauge('chorus_coordinator_pool_capacity', 'Node addresses the overlay network has.'),
+      unallocated: this.registry.gauge('chorus_coordinator_unallocated_nodes', 'Selected nodes without an address (exhaustion or missing data).'),
+      leader: this.registry.gauge('chorus_coordinator_leader', '1 while this replica leads.'),
+      writes: this.registry.counter('chorus_coordinator_api_writes_total', 'Kubernetes API writes.'),
+      passes: this.registry.counter('chorus_coordinator_reconciles_total', 'Reconcile passes, by result.'),
+      duration: this.registry.gauge('chorus_coordinator_reconcile_seconds', 'Duration of the last reconcile pass.'),
+    };
+    this.m.leader(0);
+    this.device = new DeviceReconciler({
+      driver: o.driver, log: o.log, resyncMs: o.deviceResyncMs, metrics: this.registry,
+      nodeEvent: (node) => this.eventsFor(node), canWrite: () => this.elector.canWrite(),
+    });
     this.elector = new LeaderElector({
       api: this.clients.coordination, namespace: o.namespace, name: LEADER_LEASE, identity: o.identity,
       leaseDurationMs: o.leaseDurationMs, renewDeadlineMs: o.renewDeadlineMs, retryPeriodMs: o.retryPeriodMs, log: o.log,
-      onStartedLeading: () => this.loop.trigger('leading'),
+      onStartedLeading: () => {
+        this.m.leader(1);
+        this.loop.trigger('leading');
+      },
       onStoppedLeading: () => {
+        this.m.leader(0);
         this.converged = false;
         this.reason = 'not the leader';
       },
     });
   }
 
+  private eventsFor(node: string): EventRecorder {
+    let r = this.nodeEvents.get(node);
+    if (!r) {
+      r = nodeEventRecorder(this.clients.core, node, 'coordinator', this.o.log);
+      this.nodeEvents.set(node, r);
+    }
+    return r;
+  }
+
   start(): void {
+    void this.startAsync().catch((err: unknown) => {
+      this.reason = `start failed: ${errorMessage(err)}`;
+      this.o.log.error({ err: errorMessage(err) }, 'coordinator could not start');
+    });
+  }
+
+  private async startAsync(): Promise<void> {
     const { kubeConfig, namespace, log } = this.o;
+    this.source = this.o.podCidrSource === 'auto' ? await this.detectPodCidrSource() : this.o.podCidrSource;
+    log.info({ podCidrSource: this.source, nodeSelector: this.o.nodeSelector ?? null }, 'pod CIDR source');
     const onChange = (): void => this.loop.trigger('watch');
-    this.nodes = startCache<V1Node>({ kubeConfig, log, onChange, path: '/api/v1/nodes', list: () => this.clients.core.listNode() });
+    const selector = this.o.nodeSelector;
+    this.nodes = startCache<V1Node>({
+      kubeConfig, log, onChange, path: '/api/v1/nodes', ...(selector ? { labelSelector: selector } : {}),
+      list: () => this.clients.core.listNode(selector ? { labelSelector: selector } : {}),
+    });
     this.tables = startCache<V1ConfigMap>({
       kubeConfig, log, path: `/api/v1/namespaces/${namespace}/configmaps`, labelSelector: LABEL_TABLE,
       list: () => this.clients.core.listNamespacedConfigMap({ namespace, labelSelector: LABEL_TABLE }),
@@ -75,18 +133,32 @@ export class Coordinator implements HealthSource {
         this.loop.trigger('watch');
       },
     });
-    void Promise.all([this.nodes.synced, this.tables.synced]).then(() => {
-      this.synced = true;
-      this.loop.start();
-      this.elector.start();
-    });
+    const ref: CustomResourceRef | undefined = this.source === 'calico' ? CALICO_BLOCK_AFFINITIES : this.source === 'cilium' ? CILIUM_NODES : undefined;
+    if (ref) {
+      const api = kubeConfig.makeApiClient(CustomObjectsApi);
+      this.custom = startCache<KubernetesObject>({
+        kubeConfig, log, onChange, path: `/apis/${ref.group}/${ref.version}/${ref.plural}`,
+        list: async () => (await api.listClusterCustomObject({ group: ref.group, version: ref.version, plural: ref.plural })) as KubernetesListObject<KubernetesObject>,
+      });
+    }
+    await Promise.all([this.nodes.synced, this.tables.synced, this.custom?.synced]);
+    this.synced = true;
+    this.loop.start();
+    this.device.start();
+    this.elector.start();
+  }
+
+  private async detectPodCidrSource(): Promise<PodCidrSource> {
+    const groups = await this.o.kubeConfig.makeApiClient(ApisApi).getAPIVersions();
+    return detectSource(groups.groups.map((g) => g.name));
   }
 
   async stop(): Promise<void> {
     this.loop.stop();
-    await this.loop.idle();
+    this.device.stop();
+    await Promise.all([this.loop.idle(), this.device.loop.idle()]);
     await this.elector.release();
-    await Promise.all([this.nodes?.stop(), this.tables?.stop(), this.o.driver.close()]);
+    await Promise.all([this.nodes?.stop(), this.tables?.stop(), this.custom?.stop(), this.o.driver.close()]);
   }
 
   private dropCaughtUp(): void {
@@ -100,28 +172,55 @@ export class Coordinator implements HealthSource {
     return this.written.get(name) ?? this.tables?.get(name, this.o.namespace);
   }
 
-  /** Every allocation published in the peer table: node name -> overlay IP. */
-  heldAllocations(): Map<string, string> {
-    const held = new Map<string, string>();
+  private shardNames(): string[] {
     const names = new Set([...(this.tables?.list() ?? []).map((c) => c.metadata?.name ?? ''), ...this.written.keys()]);
-    for (const name of names) {
-      if (shardIndexOf(name) === undefined) continue;
-      for (const [node, value] of Object.entries(this.table(name)?.data ?? {})) {
+    return [...names].filter((n) => shardIndexOf(n) !== undefined);
+  }
+
+  /** Every allocation published in the peer table, and each shard's high-water mark. */
+  published(): { held: Map<string, string>; highWater: Map<number, number> } {
+    const held = new Map<string, string>();
+    const highWater = new Map<number, number>();
+    for (const name of this.shardNames()) {
+      const cm = this.table(name);
+      highWater.set(shardIndexOf(name) ?? 0, highWaterOf(cm));
+      for (const [node, value] of Object.entries(cm?.data ?? {})) {
         const p = decodePeer(node, value);
         if (!(p instanceof Error)) held.set(node, p.overlayIP);
       }
     }
-    return held;
+    return { held, highWater };
   }
 
   private fence(): void {
     if (!this.elector.canWrite()) throw new NotLeader('lost the lease');
   }
 
-  private async write(name: string, table: 'hub' | 'peers', want: Record<string, string>): Promise<void> {
+  private async write(name: string, table: 'hub' | 'peers', want: Record<string, string>, highWater?: number): Promise<void> {
     this.fence();
-    const result = await writeTable(this.clients.core, this.o.namespace, name, table, this.table(name), want, this.counter);
+    const before = this.counter.writes;
+    const result = await writeTable(this.clients.core, this.o.namespace, name, table, this.table(name), want, this.counter, highWater);
+    this.m.writes({}, this.counter.writes - before);
     if (result) this.written.set(name, result);
+  }
+
+  private async annotateAll(plan: CoordinatorPlan): Promise<void> {
+    const todo = plan.peers.filter((peer) => {
+      const ann = this.nodes?.get(peer.node)?.metadata?.annotations ?? {};
+      return ann[ANNOTATION_OVERLAY_IP] !== peer.overlayIP || ann[ANNOTATION_VTEP_MAC] !== peer.vtepMAC;
+    });
+    const limit = this.o.writeConcurrency ?? 16;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < todo.length) {
+        const peer = todo[next++];
+        if (!peer) return;
+        this.fence();
+        await annotateNode(this.clients.core, peer.node, peer.overlayIP, peer.vtepMAC, this.counter);
+        this.m.writes();
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(limit, todo.length) }, worker));
   }
 
   private async pass(): Promise<PassOutcome> {
@@ -130,24 +229,33 @@ export class Coordinator implements HealthSource {
       this.reason = `standby (leader: ${this.elector.holder || 'none yet'})`;
       return DONE;
     }
+    const started = performance.now();
     const { log, overlay } = this.o;
-    const plan = planCoordinator(overlay, this.nodes?.list() ?? [], this.heldAllocations());
+    const nodes = this.nodes?.list() ?? [];
+    const { held, highWater } = this.published();
+    const podCIDRs = podCIDRsBySource(this.source ?? 'node', nodes, (this.custom?.list() ?? []) as (BlockAffinity | CiliumNode)[]);
+    const plan = planCoordinator({ config: overlay, nodes, podCIDRs, held, highWater });
     this.lastPlan = plan;
+    this.recordPlanMetrics(plan, nodes.length);
+    if (plan.refused) {
+      if (this.reason !== plan.refused) log.error({ reason: plan.refused }, 'configuration refused: nothing is published');
+      this.converged = false;
+      this.reason = plan.refused;
+      this.m.passes({ result: 'refused' });
+      return DONE;
+    }
     try {
       await this.write(HUB_CONFIGMAP, 'hub', encodeHubInfo(plan.hub));
-      const shardNames = new Set([...plan.shards.keys(), ...[...this.heldShardNames()]]);
-      for (const name of shardNames) await this.write(name, 'peers', plan.shards.get(name) ?? {});
-      for (const peer of plan.peers) {
-        const node = this.nodes?.get(peer.node);
-        const ann = node?.metadata?.annotations ?? {};
-        if (ann[ANNOTATION_OVERLAY_IP] === peer.overlayIP && ann[ANNOTATION_VTEP_MAC] === peer.vtepMAC) continue;
-        this.fence();
-        await annotateNode(this.clients.core, peer.node, peer.overlayIP, peer.vtepMAC, this.counter);
+      for (const name of new Set([...plan.shards.keys(), ...this.shardNames()])) {
+        const shard = plan.shards.get(name);
+        await this.write(name, 'peers', shard?.data ?? {}, shard?.highWater ?? highWaterOf(this.table(name)));
       }
+      await this.annotateAll(plan);
       this.fence();
-      await this.o.driver.sync(plan);
+      this.device.update(plan);
     } catch (err) {
       if (err instanceof NotLeader) return DONE;
+      this.m.passes({ result: 'error' });
       if (isConflict(err)) {
         // someone changed a table since our cache saw it: forget our copies and re-plan
         this.written.clear();
@@ -158,14 +266,30 @@ export class Coordinator implements HealthSource {
       this.reason = errorMessage(err);
       throw err;
     }
-    for (const p of plan.problems) log.warn({ node: p.node, reason: p.reason }, 'node not served');
+    this.reportProblems(plan);
     this.converged = true;
     this.reason = undefined;
+    this.m.passes({ result: 'ok' });
+    this.m.duration((performance.now() - started) / 1000);
     return DONE;
   }
 
-  private heldShardNames(): string[] {
-    return (this.tables?.list() ?? []).map((c) => c.metadata?.name ?? '').filter((n) => shardIndexOf(n) !== undefined);
+  private recordPlanMetrics(plan: CoordinatorPlan, selected: number): void {
+    this.m.nodes(selected);
+    this.m.allocated(plan.peers.length);
+    this.m.capacity(plan.capacity);
+    this.m.unallocated(plan.problems.length);
+  }
+
+  private lastProblems = '';
+  private reportProblems(plan: CoordinatorPlan): void {
+    const key = JSON.stringify(plan.problems);
+    if (key === this.lastProblems) return;
+    this.lastProblems = key;
+    for (const p of plan.problems) {
+      this.o.log.warn({ node: p.node, reason: p.reason }, 'node not served');
+      this.eventsFor(p.node).warning('OverlayNotServed', p.reason);
+    }
   }
 
   private async refreshTables(): Promise<void> {
@@ -174,23 +298,33 @@ export class Coordinator implements HealthSource {
   }
 
   notReadyReason(): string | undefined {
-    if (!this.synced) return 'caches not synced';
-    if (!this.elector.canWrite()) return undefined; // a warm standby is ready to serve
-    return this.converged ? undefined : (this.reason ?? 'not converged');
+    if (!this.synced) return this.reason ?? 'caches not synced';
+    if (!this.elector.canWrite()) return undefined; // a warm standby is ready to take over
+    if (!this.converged) return this.reason ?? 'not converged';
+    return undefined;
   }
 
   status(): Record<string, unknown> {
+    const plan = this.lastPlan;
     return {
       identity: this.o.identity,
       leader: this.elector.canWrite(),
       leaseHolder: this.elector.holder || null,
       deviceType: this.o.driver.type,
+      podCidrSource: this.source ?? null,
       converged: this.converged,
       reason: this.reason ?? null,
-      nodes: this.lastPlan?.peers.length ?? 0,
-      problems: this.lastPlan?.problems ?? [],
-      hub: this.lastPlan?.hub ?? null,
+      nodes: plan?.peers.length ?? 0,
+      capacity: plan?.capacity ?? null,
+      problems: plan?.problems ?? [],
+      refused: plan?.refused ?? null,
+      device: { converged: this.device.converged, lastError: this.device.lastError ?? null },
+      hub: plan?.hub ?? null,
       apiWrites: this.counter.writes,
     };
+  }
+
+  metricsText(): string {
+    return this.registry.render();
   }
 }

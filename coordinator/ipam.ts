@@ -1,10 +1,16 @@
 /**
  * Overlay IPAM, pure. The device's overlay address(es) are the first usable hosts of the overlay
- * network; every node keeps the address it already holds (as published in the peer table, the
- * record of truth), and a new node takes the lowest free one. Nothing is lost or given twice:
- * a held address that is invalid (outside the network, a device address, or held by two nodes)
- * is reported and re-allocated, and when the network is full the nodes that do not fit are
- * reported with the reason rather than failing everyone.
+ * network; node addresses follow, numbered by index (0 = the first node address) and grouped in
+ * shards of PEERS_PER_SHARD (shard n of the peer table holds indexes n*size .. (n+1)*size-1).
+ *
+ * - Every node keeps the address it holds (the peer table is the record of truth).
+ * - A new node takes the next never-used index: each shard records how many of its indexes have
+ *   ever been handed out (its high-water mark, written in the same compare-and-swap patch as the
+ *   entry), so an address freed by a deleted node is reused last, only when every never-used
+ *   index is gone, and a join still writes exactly one shard.
+ * - Nothing is given twice: an invalid held address (outside the network, a device address, or
+ *   held by two nodes) is reported and re-allocated.
+ * - When the network is full, the nodes that fit are served and the others are reported.
  */
 import { formatIPv4, parseIPv4, usableHostRange, cidrContains, type Cidr } from '../shared/ipv4.ts';
 
@@ -15,11 +21,18 @@ export interface IpamInput {
   readonly nodes: readonly string[];
   /** Addresses already held, by node name (from the peer table). */
   readonly held: ReadonlyMap<string, string>;
+  /** Per shard, how many of its indexes were ever handed out (absent = 0). */
+  readonly highWater?: ReadonlyMap<number, number>;
+  readonly shardSize: number;
 }
 
 export interface IpamResult {
   readonly deviceIPs: readonly string[];
   readonly allocations: ReadonlyMap<string, string>;
+  /** Per shard, the high-water mark after this allocation (only shards that have one). */
+  readonly highWater: ReadonlyMap<number, number>;
+  /** Number of node addresses the network has, and how many are in use. */
+  readonly capacity: number;
   /** Nodes without an address, with why. */
   readonly unallocated: readonly { node: string; reason: string }[];
   /** Held addresses that were dropped, with why (the node gets a fresh one if any is free). */
@@ -31,10 +44,17 @@ export function allocate(input: IpamInput): IpamResult {
   if (range.count < input.deviceCount) throw new Error(`overlay network has ${range.count} usable addresses, fewer than the ${input.deviceCount} device address(es)`);
   const deviceIPs: string[] = [];
   for (let i = 0; i < input.deviceCount; i++) deviceIPs.push(formatIPv4(range.first + i));
-  const firstNode = range.first + input.deviceCount;
-  const used = new Set<number>();
+  const base = range.first + input.deviceCount;
+  const capacity = range.last - base + 1;
+  const size = input.shardSize;
+  const used = new Set<number>(); // node indexes in use
   const allocations = new Map<string, string>();
   const rejected: { node: string; ip: string; reason: string }[] = [];
+  const highWater = new Map(input.highWater ?? []);
+  const bump = (index: number): void => {
+    const shard = Math.floor(index / size);
+    highWater.set(shard, Math.max(highWater.get(shard) ?? 0, (index % size) + 1));
+  };
 
   // keep what is held, first come (in node order) first served on duplicates
   for (const node of input.nodes) {
@@ -47,31 +67,49 @@ export function allocate(input: IpamInput): IpamResult {
       rejected.push({ node, ip, reason: 'not an IPv4 address' });
       continue;
     }
-    if (!cidrContains(input.network, v) || v < firstNode || v > range.last) {
-      rejected.push({ node, ip, reason: v < firstNode && v >= range.first ? 'reserved for the device' : 'outside the overlay network' });
+    if (!cidrContains(input.network, v) || v < base || v > range.last) {
+      rejected.push({ node, ip, reason: v < base && v >= range.first ? 'reserved for the device' : 'outside the overlay network' });
       continue;
     }
-    if (used.has(v)) {
+    if (used.has(v - base)) {
       rejected.push({ node, ip, reason: 'held by another node too' });
       continue;
     }
-    used.add(v);
+    used.add(v - base);
+    bump(v - base);
     allocations.set(node, ip);
   }
 
   const unallocated: { node: string; reason: string }[] = [];
-  let cursor = firstNode;
+  const shards = Math.ceil(capacity / size);
+  let shard = 0;
+  let reuseCursor = 0;
   for (const node of input.nodes) {
     if (allocations.has(node)) continue;
-    while (cursor <= range.last && used.has(cursor)) cursor++;
-    if (cursor > range.last) {
-      unallocated.push({ node, reason: `overlay network exhausted: all ${range.last - firstNode + 1} node addresses are in use` });
+    let index: number | undefined;
+    // the next never-used index, shard by shard
+    while (index === undefined && shard < shards) {
+      const hw = highWater.get(shard) ?? 0;
+      const limit = Math.min(size, capacity - shard * size);
+      if (hw < limit) {
+        const candidate = shard * size + hw;
+        highWater.set(shard, hw + 1);
+        if (!used.has(candidate)) index = candidate;
+      } else shard++;
+    }
+    // every index has been used once: reuse freed ones, lowest first
+    while (index === undefined && reuseCursor < capacity) {
+      if (!used.has(reuseCursor)) index = reuseCursor;
+      reuseCursor++;
+    }
+    if (index === undefined) {
+      unallocated.push({ node, reason: `overlay network exhausted: all ${capacity} node addresses are in use` });
       continue;
     }
-    used.add(cursor);
-    allocations.set(node, formatIPv4(cursor));
+    used.add(index);
+    allocations.set(node, formatIPv4(base + index));
   }
-  return { deviceIPs, allocations, unallocated, rejected };
+  return { deviceIPs, allocations, highWater, capacity, unallocated, rejected };
 }
 
 /** Position of a node address among the node addresses (0-based), used to pick its shard. */

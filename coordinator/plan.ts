@@ -1,11 +1,12 @@
 /**
- * Coordinator planning, pure: (Nodes, held allocations, config) -> hub info, peers and the
- * desired content of every peer-table shard, plus what could not be served and why.
+ * Coordinator planning, pure: (Nodes, their pod CIDRs, held allocations, config) -> hub info,
+ * peers and the desired content of every peer-table shard, plus what could not be served and
+ * why, or a refusal when the configuration conflicts with the cluster.
  */
 import type { V1Node } from '@kubernetes/client-node';
-import { parseCidr, type Cidr } from '../shared/ipv4.ts';
+import { cidrContains, cidrsOverlap, parseCidr, parseIPv4, type Cidr } from '../shared/ipv4.ts';
 import { macFromOverlayIP } from '../shared/mac.ts';
-import { internalIPv4, podCIDRsOf } from '../shared/node-facts.ts';
+import { internalIPv4 } from '../shared/node-facts.ts';
 import { PEERS_PER_SHARD, encodePeer, shardName, type ConfigMapData, type HubInfo, type Peer } from '../shared/tables.ts';
 import { allocate, hostIndex } from './ipam.ts';
 
@@ -17,45 +18,85 @@ export interface OverlayConfig {
   readonly mtu?: number;
 }
 
+export interface ShardPlan {
+  readonly data: ConfigMapData;
+  /** How many of the shard's indexes were ever handed out (reuse-last bookkeeping). */
+  readonly highWater: number;
+}
+
 export interface CoordinatorPlan {
   readonly hub: HubInfo;
   readonly peers: readonly Peer[];
-  /** Desired data of every shard that should have entries, by ConfigMap name. */
-  readonly shards: ReadonlyMap<string, ConfigMapData>;
+  /** Desired content of every shard that has entries or a high-water mark, by ConfigMap name. */
+  readonly shards: ReadonlyMap<string, ShardPlan>;
   readonly problems: readonly { node: string; reason: string }[];
+  readonly capacity: number;
+  /** Set when the configuration conflicts with the cluster: nothing may be published. */
+  readonly refused?: string;
 }
 
-export function planCoordinator(config: OverlayConfig, nodes: readonly V1Node[], held: ReadonlyMap<string, string>): CoordinatorPlan {
+export interface PlanInputs {
+  readonly config: OverlayConfig;
+  readonly nodes: readonly V1Node[];
+  /** Pod CIDRs by node name, from the configured source. */
+  readonly podCIDRs: ReadonlyMap<string, readonly string[]>;
+  readonly held: ReadonlyMap<string, string>;
+  readonly highWater: ReadonlyMap<number, number>;
+  readonly shardSize?: number;
+}
+
+/** Why the overlay network cannot be used with these nodes, or undefined. */
+export function overlayConflict(network: Cidr, overlayNetwork: string, nodes: readonly V1Node[], podCIDRs: ReadonlyMap<string, readonly string[]>): string | undefined {
+  for (const n of nodes) {
+    const name = n.metadata?.name ?? '';
+    const ip = internalIPv4(n);
+    if (ip && cidrContains(network, parseIPv4(ip))) return `overlay network ${overlayNetwork} contains node ${name}'s address ${ip}; pick a subnet no node, pod or service uses`;
+    for (const c of podCIDRs.get(name) ?? []) {
+      if (cidrsOverlap(network, parseCidr(c, false))) return `overlay network ${overlayNetwork} overlaps node ${name}'s pod CIDR ${c}; pick a subnet no node, pod or service uses`;
+    }
+  }
+  return undefined;
+}
+
+export function planCoordinator(inputs: PlanInputs): CoordinatorPlan {
+  const { config, podCIDRs } = inputs;
+  const shardSize = inputs.shardSize ?? PEERS_PER_SHARD;
   const network: Cidr = parseCidr(config.overlayNetwork);
   const problems: { node: string; reason: string }[] = [];
   const eligible: V1Node[] = [];
-  for (const n of [...nodes].sort(byCreationThenName)) {
+  for (const n of [...inputs.nodes].sort(byCreationThenName)) {
     const name = n.metadata?.name ?? '';
     if (!internalIPv4(n)) problems.push({ node: name, reason: 'no IPv4 InternalIP in status.addresses yet' });
     else eligible.push(n);
   }
-  const ipam = allocate({ network, deviceCount: config.deviceVTEPs.length, nodes: eligible.map((n) => n.metadata?.name ?? ''), held });
-  for (const r of ipam.rejected) problems.push({ node: r.node, reason: `held overlay IP ${r.ip} dropped: ${r.reason}` });
-  problems.push(...ipam.unallocated);
-  const peers: Peer[] = [];
-  const shards = new Map<string, ConfigMapData>();
-  for (const n of eligible) {
-    const node = n.metadata?.name ?? '';
-    const overlayIP = ipam.allocations.get(node);
-    if (overlayIP === undefined) continue;
-    const peer: Peer = { node, underlayIP: internalIPv4(n) ?? '', overlayIP, vtepMAC: macFromOverlayIP(overlayIP), podCIDRs: podCIDRsOf(n) };
-    peers.push(peer);
-    const shard = shardName(Math.floor(hostIndex(network, config.deviceVTEPs.length, overlayIP) / PEERS_PER_SHARD));
-    const data = shards.get(shard) ?? {};
-    data[node] = encodePeer(peer);
-    shards.set(shard, data);
-  }
+  const ipam = allocate({ network, deviceCount: config.deviceVTEPs.length, nodes: eligible.map((n) => n.metadata?.name ?? ''), held: inputs.held, highWater: inputs.highWater, shardSize });
   const hub: HubInfo = {
     vni: config.vni, port: config.port, overlayNetwork: config.overlayNetwork,
     deviceVTEPs: config.deviceVTEPs, deviceOverlayIPs: ipam.deviceIPs,
     ...(config.mtu !== undefined ? { mtu: config.mtu } : {}),
   };
-  return { hub, peers, shards, problems };
+  const refused = overlayConflict(network, config.overlayNetwork, inputs.nodes, podCIDRs);
+  if (refused) return { hub, peers: [], shards: new Map(), problems, capacity: ipam.capacity, refused };
+  for (const r of ipam.rejected) problems.push({ node: r.node, reason: `held overlay IP ${r.ip} dropped: ${r.reason}` });
+  problems.push(...ipam.unallocated);
+  const peers: Peer[] = [];
+  const data = new Map<number, ConfigMapData>();
+  for (const n of eligible) {
+    const node = n.metadata?.name ?? '';
+    const overlayIP = ipam.allocations.get(node);
+    if (overlayIP === undefined) continue;
+    const peer: Peer = { node, underlayIP: internalIPv4(n) ?? '', overlayIP, vtepMAC: macFromOverlayIP(overlayIP), podCIDRs: [...(podCIDRs.get(node) ?? [])] };
+    peers.push(peer);
+    const shard = Math.floor(hostIndex(network, config.deviceVTEPs.length, overlayIP) / shardSize);
+    const d = data.get(shard) ?? {};
+    d[node] = encodePeer(peer);
+    data.set(shard, d);
+  }
+  const shards = new Map<string, ShardPlan>();
+  for (const index of new Set([...data.keys(), ...ipam.highWater.keys()])) {
+    shards.set(shardName(index), { data: data.get(index) ?? {}, highWater: ipam.highWater.get(index) ?? 0 });
+  }
+  return { hub, peers, shards, problems, capacity: ipam.capacity };
 }
 
 function byCreationThenName(a: V1Node, b: V1Node): number {

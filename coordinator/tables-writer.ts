@@ -6,7 +6,7 @@
  */
 import type { CoreV1Api, V1ConfigMap } from '@kubernetes/client-node';
 import { mergePatch } from '../shared/kube/client.ts';
-import { ANNOTATION_OVERLAY_IP, ANNOTATION_VTEP_MAC, HUB_CONFIGMAP, LABEL_MANAGED_BY, LABEL_TABLE, PRODUCT } from '../shared/keys.ts';
+import { ANNOTATION_HIGH_WATER, ANNOTATION_OVERLAY_IP, ANNOTATION_SCHEMA, ANNOTATION_VTEP_MAC, LABEL_MANAGED_BY, LABEL_TABLE, PRODUCT } from '../shared/keys.ts';
 import { SCHEMA_VERSION, type ConfigMapData } from '../shared/tables.ts';
 import { dataPatch } from './plan.ts';
 
@@ -16,29 +16,36 @@ export function tableLabels(table: 'hub' | 'peers'): Record<string, string> {
   return { [LABEL_TABLE]: table, [LABEL_MANAGED_BY]: PRODUCT };
 }
 
+/** The high-water mark a shard records (0 when absent or garbled). */
+export function highWaterOf(cm: V1ConfigMap | undefined): number {
+  const v = Number(cm?.metadata?.annotations?.[ANNOTATION_HIGH_WATER] ?? '0');
+  return Number.isInteger(v) && v >= 0 ? v : 0;
+}
+
 /**
- * Creates or patches a ConfigMap to hold exactly `want`. The patch carries the observed
- * resourceVersion, so a concurrent change makes it fail with 409 instead of being overwritten.
- * Returns the written object, or undefined when nothing needed writing.
+ * Creates or patches a ConfigMap to hold exactly `want` (and, for a shard, its high-water mark).
+ * The patch carries the observed resourceVersion, so a concurrent change makes it fail with 409
+ * instead of being overwritten. Returns the written object, or undefined when nothing changed.
  */
-export async function writeTable(core: CoreV1Api, namespace: string, name: string, table: 'hub' | 'peers', have: V1ConfigMap | undefined, want: ConfigMapData, counter: WriteCounter): Promise<V1ConfigMap | undefined> {
+export async function writeTable(core: CoreV1Api, namespace: string, name: string, table: 'hub' | 'peers', have: V1ConfigMap | undefined, want: ConfigMapData, counter: WriteCounter, highWater?: number): Promise<V1ConfigMap | undefined> {
+  const wantAnnotations: Record<string, string> = { [ANNOTATION_SCHEMA]: SCHEMA_VERSION, ...(highWater !== undefined ? { [ANNOTATION_HIGH_WATER]: String(highWater) } : {}) };
   if (!have) {
     counter.writes++;
     return core.createNamespacedConfigMap({
       namespace,
-      body: { metadata: { name, namespace, labels: tableLabels(table), annotations: { [`${LABEL_TABLE}-schema`]: SCHEMA_VERSION } }, data: want },
+      body: { metadata: { name, namespace, labels: tableLabels(table), annotations: wantAnnotations }, data: want },
     });
   }
   const patch = dataPatch(have.data ?? {}, want);
-  if (!patch) return undefined;
+  const haveAnn = have.metadata?.annotations ?? {};
+  const annPatch = Object.fromEntries(Object.entries(wantAnnotations).filter(([k, v]) => haveAnn[k] !== v));
+  if (!patch && Object.keys(annPatch).length === 0) return undefined;
   counter.writes++;
   return core.patchNamespacedConfigMap(
-    { name, namespace, body: { metadata: { resourceVersion: have.metadata?.resourceVersion }, data: patch } },
+    { name, namespace, body: { metadata: { resourceVersion: have.metadata?.resourceVersion, ...(Object.keys(annPatch).length > 0 ? { annotations: annPatch } : {}) }, ...(patch ? { data: patch } : {}) } },
     mergePatch(),
   );
 }
-
-export { HUB_CONFIGMAP };
 
 export async function annotateNode(core: CoreV1Api, node: string, overlayIP: string, mac: string, counter: WriteCounter): Promise<void> {
   counter.writes++;

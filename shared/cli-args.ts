@@ -3,7 +3,9 @@
  * flag, an optional environment name, a default, and a validator whose error names the setting,
  * the value and the fix. Commands call readSettings in main; nothing reads process.env elsewhere.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { load } from 'js-yaml';
 import { isIPv4, parseCidr } from './ipv4.ts';
 
 export class ConfigError extends Error {}
@@ -31,8 +33,35 @@ export function helpText(usage: string, description: string, specs: readonly Set
   return lines.join('\n');
 }
 
-/** Parses argv against specs; flags win over environment, environment over defaults. */
-export function readSettings(argv: readonly string[], specs: readonly SettingSpec[], env: NodeJS.ProcessEnv): { settings: Settings; help: boolean; positionals: string[] } {
+/** Keys a configuration file may never hold: credentials come only from a Secret. */
+const SECRET_KEYS = /pass(word)?|secret|token|username|user$/i;
+
+/**
+ * Reads a YAML configuration file whose keys are the flag names (`overlay-network: ...`).
+ * Unknown keys, non-scalar values and credentials are refused with the key named.
+ */
+export function loadConfigFile(path: string, specs: readonly SettingSpec[]): Settings {
+  let raw: unknown;
+  try {
+    raw = load(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`--config ${path}: ${err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err)}`);
+  }
+  if (raw === undefined || raw === null) return {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`--config ${path}: expected a mapping of setting names to values`);
+  const known = new Set(specs.map((s) => s.flag));
+  const out: Settings = {};
+  for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
+    if (SECRET_KEYS.test(key)) throw new ConfigError(`--config ${path}: "${key}" looks like a credential; credentials come only from a Secret (--credentials-dir or the environment), never from a file of settings`);
+    if (!known.has(key)) throw new ConfigError(`--config ${path}: unknown setting "${key}" (known: ${[...known].join(', ')})`);
+    if (value === null || typeof value === 'object') throw new ConfigError(`--config ${path}: "${key}" must be a single value${Array.isArray(value) ? ' (write a list as a comma-separated string)' : ''}`);
+    out[key] = String(value as string | number | boolean);
+  }
+  return out;
+}
+
+/** Parses argv against specs; flags win over environment, environment over the file, the file over defaults. */
+export function readSettings(argv: readonly string[], specs: readonly SettingSpec[], env: NodeJS.ProcessEnv, file: Settings = {}): { settings: Settings; help: boolean; positionals: string[] } {
   const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
   for (const s of specs) options[s.flag] = { type: s.bool ? 'boolean' : 'string' };
   let parsed;
@@ -46,6 +75,7 @@ export function readSettings(argv: readonly string[], specs: readonly SettingSpe
     const v = parsed.values[s.flag];
     let value: string | undefined = typeof v === 'boolean' ? (v ? 'true' : undefined) : v;
     if (value === undefined) for (const e of s.env ?? []) if (env[e] !== undefined && env[e] !== '') { value = env[e]; break; }
+    value ??= file[s.flag];
     value ??= s.default;
     settings[s.flag] = value;
   }

@@ -10,6 +10,11 @@ export const KEY_PREFIX = 'kube-router.chorus.io';
 export const ANNOTATION_OVERLAY_IP = `${KEY_PREFIX}/overlay-ip`;
 export const ANNOTATION_VTEP_MAC = `${KEY_PREFIX}/vtep-mac`;
 
+/** On each table ConfigMap: the schema version of its content. */
+export const ANNOTATION_SCHEMA = `${KEY_PREFIX}/table-schema`;
+/** On each peer shard: how many of its node addresses were ever handed out (reuse-last IPAM). */
+export const ANNOTATION_HIGH_WATER = `${KEY_PREFIX}/high-water`;
+
 /** Label on every ConfigMap the coordinator publishes; value = what it holds ("hub" | "peers"). */
 export const LABEL_TABLE = `${KEY_PREFIX}/table`;
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';

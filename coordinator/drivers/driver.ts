@@ -1,13 +1,55 @@
 /**
- * A device driver turns the coordinator's plan into the external device's own state. Drivers for
- * devices with an API (Citrix NITRO, F5 iControl) observe, diff and apply there; the Linux device
- * has no API: it runs `gateway` mode and reads the peer table itself.
+ * A device driver turns the coordinator's plan into the external device's own state. The
+ * coordinator owns the loop (device-reconciler.ts): it asks the driver what the plan means on
+ * this device (`desired`), what the device holds of ours now (`observe`, only objects this
+ * cluster owns), diffs the two, and hands the driver the changes (`apply`, in batches).
+ * Drivers for devices with an API (Citrix NITRO, F5 iControl) implement all three; the Linux
+ * device has no API: it runs `gateway` mode, reads the peer table itself, and its driver wants
+ * nothing.
  */
 import type { CoordinatorPlan } from '../plan.ts';
 
+/** One object on the device, identified by kind + key; `value` is everything that must match. */
+export interface DeviceEntry {
+  readonly kind: string;
+  readonly key: string;
+  readonly value: string;
+  /** The node the entry serves, if any (failures become Events on that Node). */
+  readonly node?: string;
+}
+
+export type DeviceChange =
+  | { readonly op: 'add'; readonly entry: DeviceEntry }
+  | { readonly op: 'update'; readonly entry: DeviceEntry; readonly previous: DeviceEntry }
+  | { readonly op: 'delete'; readonly entry: DeviceEntry };
+
+export interface DeviceFailure { readonly change: DeviceChange; readonly reason: string }
+
 export interface DeviceDriver {
   readonly type: string;
-  /** Makes the device match the plan; called only by the leader, after the tables are written. */
-  sync(plan: CoordinatorPlan): Promise<void>;
+  /** The device entries the plan calls for. */
+  desired(plan: CoordinatorPlan): DeviceEntry[];
+  /** The entries of this cluster on the device now (never another cluster's or hand-made ones). */
+  observe(): Promise<DeviceEntry[]>;
+  /** Applies the changes (in order: deletes, updates, adds) and returns the ones that failed. */
+  apply(changes: readonly DeviceChange[]): Promise<DeviceFailure[]>;
   close(): Promise<void>;
+}
+
+const entryId = (e: DeviceEntry): string => `${e.kind}|${e.key}`;
+
+/** Pure: the changes that turn `observed` into `desired`; deletes first, then updates, then adds. */
+export function diffDevice(desired: readonly DeviceEntry[], observed: readonly DeviceEntry[]): DeviceChange[] {
+  const want = new Map(desired.map((e) => [entryId(e), e]));
+  const have = new Map(observed.map((e) => [entryId(e), e]));
+  const deletes: DeviceChange[] = [];
+  const updates: DeviceChange[] = [];
+  const adds: DeviceChange[] = [];
+  for (const [id, e] of have) if (!want.has(id)) deletes.push({ op: 'delete', entry: e });
+  for (const [id, e] of want) {
+    const h = have.get(id);
+    if (!h) adds.push({ op: 'add', entry: e });
+    else if (h.value !== e.value) updates.push({ op: 'update', entry: e, previous: h });
+  }
+  return [...deletes, ...updates, ...adds];
 }

@@ -7,7 +7,9 @@ import type { DeviceDriver } from './driver.ts';
 export function linuxDriver(): DeviceDriver {
   return {
     type: 'linux',
-    sync: () => Promise.resolve(),
+    desired: () => [],
+    observe: () => Promise.resolve([]),
+    apply: () => Promise.resolve([]),
     close: () => Promise.resolve(),
   };
 }

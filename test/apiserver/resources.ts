@@ -21,19 +21,25 @@ export const RESOURCES: readonly ResourceType[] = [
   { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', singular: 'lease', kind: 'Lease', namespaced: true },
 ];
 
+/** Custom resources the lab's cluster can serve, by the CNI that defines them. */
+export const CRD_RESOURCES: Record<'calico' | 'cilium', readonly ResourceType[]> = {
+  calico: [{ group: 'crd.projectcalico.org', version: 'v1', plural: 'blockaffinities', singular: 'blockaffinity', kind: 'BlockAffinity', namespaced: false }],
+  cilium: [{ group: 'cilium.io', version: 'v2', plural: 'ciliumnodes', singular: 'ciliumnode', kind: 'CiliumNode', namespaced: false, shortNames: ['cn'] }],
+};
+
 export const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 
 export function apiVersionOf(rt: ResourceType): string {
   return rt.group === '' ? rt.version : `${rt.group}/${rt.version}`;
 }
 
-export function findResource(group: string, version: string, plural: string): ResourceType | undefined {
-  return RESOURCES.find((r) => r.group === group && r.version === version && r.plural === plural);
+export function findResource(group: string, version: string, plural: string, served: readonly ResourceType[] = RESOURCES): ResourceType | undefined {
+  return served.find((r) => r.group === group && r.version === version && r.plural === plural);
 }
 
-export function groups(): Map<string, string[]> {
+export function groups(served: readonly ResourceType[] = RESOURCES): Map<string, string[]> {
   const map = new Map<string, string[]>();
-  for (const r of RESOURCES) {
+  for (const r of served) {
     if (r.group === '') continue;
     const versions = map.get(r.group) ?? [];
     if (!versions.includes(r.version)) versions.push(r.version);
@@ -42,8 +48,8 @@ export function groups(): Map<string, string[]> {
   return map;
 }
 
-export function apiResourceList(group: string, version: string): Record<string, unknown> | undefined {
-  const list = RESOURCES.filter((r) => r.group === group && r.version === version);
+export function apiResourceList(group: string, version: string, served: readonly ResourceType[] = RESOURCES): Record<string, unknown> | undefined {
+  const list = served.filter((r) => r.group === group && r.version === version);
   if (list.length === 0) return undefined;
   const resources: Record<string, unknown>[] = [];
   for (const r of list) {

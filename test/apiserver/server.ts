@@ -7,8 +7,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { writeFileSync, readFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { ApiError, Store, type PatchType, type WatchEvent } from './store.ts';
-import { RESOURCES, apiResourceList, findResource, groups, type ResourceType } from './resources.ts';
-import { parseFieldSelector, parseLabelSelector, SelectorError } from './selectors.ts';
+import { CRD_RESOURCES, RESOURCES, apiResourceList, findResource, groups, type ResourceType } from './resources.ts';
+import { parseFieldSelector, parseLabelSelector, SelectorError } from '../../shared/selectors.ts';
 
 export interface AuditRecord { verb: string; group: string; resource: string; subresource?: string; namespace?: string; name?: string; code: number }
 
@@ -21,6 +21,8 @@ export interface ApiServerOptions {
   /** File to save every object to (debounced) and to load them from at start. */
   readonly stateFile?: string;
   readonly onAudit?: (r: AuditRecord) => void;
+  /** Custom resources to serve as if their CRDs were installed (Calico, Cilium IPAM). */
+  readonly crds?: readonly ('calico' | 'cilium')[];
 }
 
 export interface ListenAddress { host: string; port: number }
@@ -32,9 +34,12 @@ export class EmbeddedApiServer {
   private readonly openWatches = new Set<() => void>();
   private saveTimer: NodeJS.Timeout | undefined;
 
+  readonly served: readonly ResourceType[];
+
   constructor(opts: ApiServerOptions = {}) {
     this.opts = opts;
-    this.store = new Store(RESOURCES, opts.historyLimit !== undefined ? { historyLimit: opts.historyLimit } : {});
+    this.served = [...RESOURCES, ...(opts.crds ?? []).flatMap((c) => CRD_RESOURCES[c])];
+    this.store = new Store(this.served, opts.historyLimit !== undefined ? { historyLimit: opts.historyLimit } : {});
     if (opts.stateFile && existsSync(opts.stateFile)) {
       this.store.restore(JSON.parse(readFileSync(opts.stateFile, 'utf8')) as ReturnType<Store['snapshot']>);
     }
@@ -109,7 +114,7 @@ export class EmbeddedApiServer {
     }
     const path = url.pathname.replace(/\/+$/, '') || '/';
     if (req.method === 'GET' && this.discovery(path, res)) return;
-    const route = parseResourcePath(path);
+    const route = parseResourcePath(path, this.served);
     if (!route) throw new ApiError(404, 'NotFound', `the server could not find the requested resource (${path})`);
     const { resource: r, namespace, name, subresource } = route;
     const watch = url.searchParams.get('watch');
@@ -226,13 +231,13 @@ export class EmbeddedApiServer {
       return true;
     }
     if (path === '/apis') {
-      const list = [...groups()].map(([name, versions]) => apiGroup(name, versions));
+      const list = [...groups(this.served)].map(([name, versions]) => apiGroup(name, versions));
       sendJson(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: list });
       return true;
     }
     let m = /^\/apis\/([^/]+)$/.exec(path);
     if (m) {
-      const versions = groups().get(m[1] ?? '');
+      const versions = groups(this.served).get(m[1] ?? '');
       if (!versions) return false;
       sendJson(res, 200, apiGroup(m[1] ?? '', versions));
       return true;
@@ -241,7 +246,7 @@ export class EmbeddedApiServer {
     if (m) {
       const gv = m[1] ?? '';
       const [group, version] = gv.includes('/') ? gv.split('/') as [string, string] : ['', gv];
-      const list = apiResourceList(group, version);
+      const list = apiResourceList(group, version, this.served);
       if (!list) return false;
       sendJson(res, 200, list);
       return true;
@@ -257,7 +262,7 @@ function apiGroup(name: string, versions: string[]): Record<string, unknown> {
 
 interface ResourceRoute { resource: ResourceType; namespace?: string; name?: string; subresource?: 'status' }
 
-export function parseResourcePath(path: string): ResourceRoute | undefined {
+export function parseResourcePath(path: string, served: readonly ResourceType[]): ResourceRoute | undefined {
   const m = /^\/api\/(v1)\/(.*)$/.exec(path) ?? /^\/apis\/([^/]+\/[^/]+)\/(.*)$/.exec(path);
   if (!m) return undefined;
   const gv = m[1] ?? '';
@@ -266,13 +271,13 @@ export function parseResourcePath(path: string): ResourceRoute | undefined {
   let namespace: string | undefined;
   let rest = segs;
   if (segs[0] === 'namespaces' && segs.length >= 3) {
-    const nsResource = findResource(group, version, segs[2] ?? '');
+    const nsResource = findResource(group, version, segs[2] ?? '', served);
     if (nsResource?.namespaced) {
       namespace = segs[1];
       rest = segs.slice(2);
     }
   }
-  const resource = findResource(group, version, rest[0] ?? '');
+  const resource = findResource(group, version, rest[0] ?? '', served);
   if (!resource || rest.length > 3) return undefined;
   if (rest.length === 3 && (rest[2] !== 'status' || !resource.statusSubresource)) return undefined;
   return { resource, ...(namespace ? { namespace } : {}), ...(rest[1] ? { name: rest[1] } : {}), ...(rest[2] === 'status' ? { subresource: 'status' as const } : {}) };

@@ -12,7 +12,7 @@
 import { randomUUID, randomBytes } from 'node:crypto';
 import { apiVersionOf, type ResourceType } from './resources.ts';
 import { applyJsonPatch, applyMergePatch, PatchError } from './patch.ts';
-import type { Selector } from './selectors.ts';
+import type { Selector } from '../../shared/selectors.ts';
 
 export type KubeObject = Record<string, unknown> & { metadata: ObjectMeta };
 export interface ObjectMeta {

@@ -99,9 +99,13 @@ describe.skipIf(!IS_ROOT)('overlay end to end (lab: 3 nodes x 2 pods, Linux devi
     });
     expect(state.routes).not.toContain(victim.podCIDRs[0]);
     expect(await labNamespaces(doc.prefix)).not.toContain(victim.netns);
-    // the freed overlay address is given to the next node that joins
+    // the address is free again: no Node holds it and the peer table no longer lists it
+    // (it is handed out again last, once every never-used address is taken)
+    expect(Object.values(await allocations())).not.toContain(victim.overlayIP);
+    const shards = await core.listNamespacedConfigMap({ namespace: 'chorus-system', labelSelector: 'kube-router.chorus.io/table=peers' });
+    expect(JSON.stringify(shards.items.map((c) => c.data))).not.toContain(`"overlayIP":"${victim.overlayIP!}"`);
     const r = await cli(['lab', 'add-node', '--pods', '1']);
-    expect((JSON.parse(String(r.stdout)) as { overlayIP: string }).overlayIP).toBe(victim.overlayIP);
+    expect((JSON.parse(String(r.stdout)) as { overlayIP: string }).overlayIP).not.toBe(victim.overlayIP);
   });
 
   it('restarts a killed agent within seconds, and traffic keeps flowing', async () => {

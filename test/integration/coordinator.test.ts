@@ -7,7 +7,7 @@ import { ANNOTATION_OVERLAY_IP, HUB_CONFIGMAP, LEADER_LEASE } from '../../shared
 import { mergePatch } from '../../shared/kube/client.ts';
 import { decodeHubInfo, decodePeer } from '../../shared/tables.ts';
 import { eventually, startTestApiServer, type TestApiServer } from '../support/apiserver.ts';
-import { startCoordinator } from '../support/coordinator.ts';
+import { TEST_OVERLAY, startCoordinator } from '../support/coordinator.ts';
 
 let api: TestApiServer;
 let core: CoreV1Api;
@@ -66,16 +66,32 @@ describe('coordinator', () => {
     expect(await peerTable()).toEqual(alloc);
   });
 
-  it('frees a deleted node\'s address from the table and reuses it for a new node', async () => {
-    for (let i = 1; i <= 2; i++) await core.createNode({ body: nodeBody(i) });
-    running.push(startCoordinator(api.kubeConfig, 'c1'));
-    const before = await eventually('2 allocated', allAllocated(2));
+  it('frees a deleted node\'s address and reuses it last, once every never-used address is taken', async () => {
+    // /29: 6 usable addresses, the device takes the first, 5 are for nodes
+    const small = { ...TEST_OVERLAY, overlayNetwork: '198.18.16.0/29' };
+    for (let i = 1; i <= 3; i++) await core.createNode({ body: nodeBody(i) });
+    running.push(startCoordinator(api.kubeConfig, 'c1', small));
+    const before = await eventually('3 allocated', allAllocated(3));
     await core.deleteNode({ name: 'node-1' });
     await eventually('node-1 gone from the peer table', async () => ((await peerTable())['node-1'] === undefined ? true : undefined));
-    await core.createNode({ body: nodeBody(3) });
-    const after = await eventually('node-3 allocated', allAllocated(2));
-    expect(after['node-2']).toBe(before['node-2']);
-    expect(after['node-3']).toBe(before['node-1']);
+    await core.createNode({ body: nodeBody(4) });
+    await core.createNode({ body: nodeBody(5) });
+    const fresh = await eventually('node-4 and node-5 allocated', allAllocated(4));
+    expect([fresh['node-4'], fresh['node-5']]).toEqual(['198.18.16.5', '198.18.16.6']);
+    expect(fresh['node-2']).toBe(before['node-2']);
+    await core.createNode({ body: nodeBody(6) });
+    const reused = await eventually('node-6 allocated', allAllocated(5));
+    expect(reused['node-6']).toBe(before['node-1']);
+    // the pool is full now: a further node is not served, and says why
+    await core.createNode({ body: nodeBody(7) });
+    const c = running[0]!;
+    const problems = await eventually('exhaustion reported', () => {
+      const p = c.status().problems as { node: string; reason: string }[];
+      return p.length > 0 ? p : undefined;
+    });
+    expect(problems).toEqual([{ node: 'node-7', reason: 'overlay network exhausted: all 5 node addresses are in use' }]);
+    const events = await eventually('Event on node-7', async () => (await core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.name=node-7' })).items.find((e) => e.reason === 'OverlayNotServed'));
+    expect(events.message).toContain('exhausted');
   });
 
   it('keeps every allocation across a coordinator restart', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError, Store, type WatchEvent } from '../apiserver/store.ts';
 import { RESOURCES, findResource } from '../apiserver/resources.ts';
-import { parseFieldSelector, parseLabelSelector } from '../apiserver/selectors.ts';
+import { parseFieldSelector, parseLabelSelector } from '../../shared/selectors.ts';
 import { applyJsonPatch, applyMergePatch } from '../apiserver/patch.ts';
 
 const cm = findResource('', 'v1', 'configmaps')!;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { V1Node } from '@kubernetes/client-node';
-import { dataPatch, planCoordinator } from '../../coordinator/plan.ts';
+import { dataPatch, planCoordinator as planWith, type OverlayConfig } from '../../coordinator/plan.ts';
+import { podCIDRsBySource } from '../../coordinator/podcidr-sources.ts';
 import { decodeHubInfo, decodePeer, PEERS_PER_SHARD } from '../../shared/tables.ts';
 
 function node(name: string, ip: string | undefined, podCIDRs: string[] = [], created = '2026-01-01T00:00:00Z'): V1Node {
@@ -13,13 +14,18 @@ function node(name: string, ip: string | undefined, podCIDRs: string[] = [], cre
 
 const config = { vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['198.18.0.3'] };
 
+function planCoordinator(c: OverlayConfig, nodes: V1Node[], held: Map<string, string>): ReturnType<typeof planWith> {
+  return planWith({ config: c, nodes, podCIDRs: podCIDRsBySource('node', nodes, []), held, highWater: new Map() });
+}
+
 describe('coordinator plan', () => {
   it('publishes hub info with the device overlay IP and one peer per node with its pod CIDRs', () => {
     const plan = planCoordinator(config, [node('n1', '198.18.1.1', ['198.19.0.0/24'])], new Map());
     expect(decodeHubInfo(Object.fromEntries(Object.entries({ schemaVersion: '1', vni: '4096', port: '4789', overlayNetwork: '198.18.16.0/20', deviceVTEPs: '198.18.0.3', deviceOverlayIPs: '198.18.16.1' })))).toEqual(plan.hub);
     expect(plan.peers).toEqual([{ node: 'n1', underlayIP: '198.18.1.1', overlayIP: '198.18.16.2', vtepMAC: '02:c4:c6:12:10:02', podCIDRs: ['198.19.0.0/24'] }]);
     const shard = plan.shards.get('chorus-kube-router-peers-0');
-    expect(decodePeer('n1', shard?.n1 ?? '')).toEqual(plan.peers[0]);
+    expect(decodePeer('n1', shard?.data.n1 ?? '')).toEqual(plan.peers[0]);
+    expect(shard?.highWater).toBe(1);
   });
 
   it('skips a node without an InternalIP and says why', () => {
@@ -38,8 +44,16 @@ describe('coordinator plan', () => {
     const nodes = Array.from({ length: PEERS_PER_SHARD + 5 }, (_, i) => node(`n${i}`, `198.18.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`));
     const plan = planCoordinator(config, nodes, new Map());
     expect([...plan.shards.keys()]).toEqual(['chorus-kube-router-peers-0', 'chorus-kube-router-peers-1']);
-    expect(Object.keys(plan.shards.get('chorus-kube-router-peers-0') ?? {})).toHaveLength(PEERS_PER_SHARD);
-    expect(Object.keys(plan.shards.get('chorus-kube-router-peers-1') ?? {})).toHaveLength(5);
+    expect(Object.keys(plan.shards.get('chorus-kube-router-peers-0')?.data ?? {})).toHaveLength(PEERS_PER_SHARD);
+    expect(Object.keys(plan.shards.get('chorus-kube-router-peers-1')?.data ?? {})).toHaveLength(5);
+  });
+
+  it('refuses an overlay network that contains a node address or overlaps a pod CIDR, publishing nothing', () => {
+    const a = planCoordinator(config, [node('n1', '198.18.16.7')], new Map());
+    expect(a.refused).toMatch(/contains node n1's address 198.18.16.7/);
+    expect(a.shards.size).toBe(0);
+    const b = planCoordinator(config, [node('n1', '198.18.1.1', ['198.18.17.0/24'])], new Map());
+    expect(b.refused).toMatch(/overlaps node n1's pod CIDR 198.18.17.0\/24/);
   });
 
   it('computes a merge patch that sets changed keys and removes gone ones', () => {

@@ -1,0 +1,131 @@
+/**
+ * The coordinator's settings: one table of flags (with environment names, including the older
+ * Citrix node controller's NETWORK, VNID, VXLAN_PORT, REMOTE_VTEPIP, NS_IP, NS_USER,
+ * NS_PASSWORD), an optional YAML file, and one validator whose errors name the setting, the
+ * value and the fix. Credentials come only from a mounted Secret (--credentials-dir) or the
+ * environment, never from the command line or the settings file.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_NAMESPACE } from '../shared/keys.ts';
+import { ConfigError, choiceSetting, cidrSetting, durationMsSetting, intSetting, ipv4ListSetting, optionalInt, type SettingSpec, type Settings } from '../shared/cli-args.ts';
+import { cidrContains, cidrsOverlap, parseCidr, parseIPv4, usableHostRange } from '../shared/ipv4.ts';
+import { parseLabelSelector, SelectorError } from '../shared/selectors.ts';
+import type { OverlayConfig } from './plan.ts';
+import { POD_CIDR_SOURCES, type PodCidrSource } from './podcidr-sources.ts';
+
+export const COORDINATOR_SPECS: SettingSpec[] = [
+  { flag: 'config', env: ['CHORUS_CONFIG'], help: 'YAML file of settings (keys are these flag names); flags and environment win over it' },
+  { flag: 'overlay-network', env: ['CHORUS_OVERLAY_NETWORK', 'NETWORK'], help: 'overlay subnet (CIDR) shared by the device and every node; no node, pod or service may use it', required: true },
+  { flag: 'device-vtep', env: ['CHORUS_DEVICE_VTEPS', 'REMOTE_VTEPIP'], help: "the device's VTEP (underlay) address(es), comma-separated", required: true },
+  { flag: 'vni', env: ['CHORUS_VNI', 'VNID'], help: 'VXLAN network identifier, 1..16777215', default: '4096' },
+  { flag: 'port', env: ['CHORUS_VXLAN_PORT', 'VXLAN_PORT'], help: 'VXLAN UDP port', default: '4789' },
+  { flag: 'mtu', env: ['CHORUS_MTU'], help: 'overlay MTU, 576..9000; default: each end uses its underlay MTU minus 50' },
+  { flag: 'device-type', env: ['CHORUS_DEVICE_TYPE'], help: 'linux (a box running `gateway`); citrix and f5 come with their drivers', default: 'linux' },
+  { flag: 'device-address', env: ['CHORUS_DEVICE_ADDRESS', 'NS_IP'], help: "the device's management API address (citrix, f5)" },
+  { flag: 'credentials-dir', env: ['CHORUS_CREDENTIALS_DIR'], help: 'directory of a mounted Secret with files `username` and `password` (citrix, f5); or set CHORUS_DEVICE_USERNAME/CHORUS_DEVICE_PASSWORD (NS_USER/NS_PASSWORD)' },
+  { flag: 'pod-cidr-source', env: ['CHORUS_POD_CIDR_SOURCE'], help: 'where pod CIDRs come from: auto, node (spec.podCIDRs), calico (IPAM blocks), cilium (CiliumNode)', default: 'auto' },
+  { flag: 'node-selector', env: ['CHORUS_NODE_SELECTOR'], help: 'label selector of the Nodes that join the overlay (default: all)' },
+  { flag: 'service-cidr', env: ['CHORUS_SERVICE_CIDR'], help: "the cluster's service CIDR(s), comma-separated, to refuse an overlapping overlay network" },
+  { flag: 'namespace', env: ['CHORUS_NAMESPACE', 'POD_NAMESPACE'], help: 'namespace for the tables and the Lease', default: DEFAULT_NAMESPACE },
+  { flag: 'kubeconfig', env: ['KUBECONFIG'], help: 'kubeconfig file; in a pod the service account is used' },
+  { flag: 'identity', env: ['POD_NAME'], help: 'leader-election identity', default: `${hostname()}-${process.pid}` },
+  { flag: 'health-listen', env: ['CHORUS_HEALTH_LISTEN'], help: 'address:port of /healthz, /livez, /readyz, /metrics, /status', default: '0.0.0.0:9642' },
+  { flag: 'resync', env: ['CHORUS_RESYNC'], help: 'full reconcile of the tables', default: '5m' },
+  { flag: 'device-resync', env: ['CHORUS_DEVICE_RESYNC'], help: 'full reconcile of the device (repairs changes made by hand)', default: '3m' },
+  { flag: 'lease-duration', env: ['CHORUS_LEASE_DURATION'], help: 'leader lease duration', default: '15s' },
+  { flag: 'renew-deadline', env: ['CHORUS_RENEW_DEADLINE'], help: 'a leader that cannot renew within this stops writing', default: '10s' },
+  { flag: 'retry-period', env: ['CHORUS_RETRY_PERIOD'], help: 'interval of lease renew / acquire attempts', default: '2s' },
+  { flag: 'log-level', env: ['CHORUS_LOG_LEVEL'], help: 'trace, debug, info, warn or error', default: 'info' },
+];
+
+export interface DeviceCredentials { readonly username: string; readonly password: string }
+
+export interface CoordinatorConfig {
+  readonly overlay: OverlayConfig;
+  readonly deviceType: 'linux' | 'citrix' | 'f5';
+  readonly deviceAddress?: string;
+  readonly credentials?: DeviceCredentials;
+  readonly podCidrSource: PodCidrSource | 'auto';
+  readonly nodeSelector?: string;
+  readonly namespace: string;
+  readonly identity: string;
+  readonly resyncMs: number;
+  readonly deviceResyncMs: number;
+  readonly leaseDurationMs: number;
+  readonly renewDeadlineMs: number;
+  readonly retryPeriodMs: number;
+}
+
+function credentials(settings: Settings, env: NodeJS.ProcessEnv): DeviceCredentials | undefined {
+  const dir = settings['credentials-dir'];
+  if (dir) {
+    const read = (f: string): string => {
+      try {
+        return readFileSync(join(dir, f), 'utf8').trim();
+      } catch {
+        throw new ConfigError(`--credentials-dir ${dir}: cannot read "${f}"; mount the device Secret there with keys username and password`);
+      }
+    };
+    return { username: read('username'), password: read('password') };
+  }
+  const username = env.CHORUS_DEVICE_USERNAME ?? env.NS_USER;
+  const password = env.CHORUS_DEVICE_PASSWORD ?? env.NS_PASSWORD;
+  return username && password ? { username, password } : undefined;
+}
+
+/** Validates everything that can be checked before talking to the cluster. */
+export function coordinatorConfig(settings: Settings, env: NodeJS.ProcessEnv): CoordinatorConfig {
+  const overlayNetwork = cidrSetting(settings, 'overlay-network');
+  const deviceVTEPs = ipv4ListSetting(settings, 'device-vtep');
+  const net = parseCidr(overlayNetwork);
+  for (const v of deviceVTEPs) {
+    if (cidrContains(net, parseIPv4(v))) throw new ConfigError(`--device-vtep ${v} is inside --overlay-network ${overlayNetwork}: the VTEP is an underlay address; pick an overlay network that does not contain it`);
+  }
+  if (usableHostRange(net).count <= deviceVTEPs.length) throw new ConfigError(`--overlay-network ${overlayNetwork} is too small: it must hold ${deviceVTEPs.length} device address(es) and at least one node; use a shorter prefix`);
+  for (const raw of (settings['service-cidr'] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    let svc;
+    try {
+      svc = parseCidr(raw, false);
+    } catch (err) {
+      throw new ConfigError(`--service-cidr ${JSON.stringify(raw)} is invalid: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (cidrsOverlap(net, svc)) throw new ConfigError(`--overlay-network ${overlayNetwork} overlaps the service CIDR ${raw}; pick a subnet no node, pod or service uses`);
+  }
+  const deviceType = choiceSetting(settings, 'device-type', ['linux', 'citrix', 'f5'] as const);
+  const creds = credentials(settings, env);
+  if (deviceType !== 'linux') {
+    if (!settings['device-address']) throw new ConfigError(`--device-type ${deviceType} needs --device-address (or NS_IP): the device's management address`);
+    if (!creds) throw new ConfigError(`--device-type ${deviceType} needs credentials: mount the Secret and pass --credentials-dir, or set CHORUS_DEVICE_USERNAME and CHORUS_DEVICE_PASSWORD`);
+    throw new ConfigError(`--device-type ${deviceType}: this build has no ${deviceType} driver yet; use linux (a box running \`chorus-kube-router gateway\`)`);
+  }
+  const selector = settings['node-selector'];
+  if (selector) {
+    try {
+      parseLabelSelector(selector);
+    } catch (err) {
+      if (err instanceof SelectorError) throw new ConfigError(`--node-selector ${JSON.stringify(selector)} is invalid: ${err.message}`);
+      throw err;
+    }
+  }
+  const leaseDurationMs = durationMsSetting(settings, 'lease-duration');
+  const renewDeadlineMs = durationMsSetting(settings, 'renew-deadline');
+  const retryPeriodMs = durationMsSetting(settings, 'retry-period');
+  if (renewDeadlineMs >= leaseDurationMs) throw new ConfigError(`--renew-deadline (${settings['renew-deadline'] ?? ''}) must be shorter than --lease-duration (${settings['lease-duration'] ?? ''})`);
+  if (retryPeriodMs >= renewDeadlineMs) throw new ConfigError(`--retry-period (${settings['retry-period'] ?? ''}) must be shorter than --renew-deadline (${settings['renew-deadline'] ?? ''})`);
+  const mtu = optionalInt(settings, 'mtu', 576, 9000);
+  return {
+    overlay: { vni: intSetting(settings, 'vni', 1, 16777215), port: intSetting(settings, 'port', 1, 65535), overlayNetwork, deviceVTEPs, ...(mtu !== undefined ? { mtu } : {}) },
+    deviceType,
+    ...(settings['device-address'] ? { deviceAddress: settings['device-address'] } : {}),
+    ...(creds ? { credentials: creds } : {}),
+    podCidrSource: choiceSetting(settings, 'pod-cidr-source', POD_CIDR_SOURCES),
+    ...(selector ? { nodeSelector: selector } : {}),
+    namespace: settings.namespace ?? DEFAULT_NAMESPACE,
+    identity: settings.identity ?? hostname(),
+    resyncMs: durationMsSetting(settings, 'resync'),
+    deviceResyncMs: durationMsSetting(settings, 'device-resync'),
+    leaseDurationMs, renewDeadlineMs, retryPeriodMs,
+  };
+}

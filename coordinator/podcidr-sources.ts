@@ -1,0 +1,58 @@
+/**
+ * Where a node's pod CIDRs come from, by IPAM mode (pure):
+ * - node:   spec.podCIDRs (kube-controller-manager allocation: flannel, kube-router, kubeadm
+ *           defaults, Cilium with Kubernetes IPAM);
+ * - calico: Calico IPAM blocks, BlockAffinity (crd.projectcalico.org/v1) objects with
+ *           spec.node = the node and spec.state = confirmed; a node can own several blocks,
+ *           which come and go;
+ * - cilium: Cilium cluster-pool IPAM, CiliumNode (cilium.io/v2) named like the node,
+ *           spec.ipam.podCIDRs.
+ * `auto` picks calico when the cluster serves crd.projectcalico.org, else cilium when it serves
+ * cilium.io, else node.
+ */
+import type { V1Node } from '@kubernetes/client-node';
+import { isIPv4 } from '../shared/ipv4.ts';
+import { podCIDRsOf } from '../shared/node-facts.ts';
+
+export type PodCidrSource = 'node' | 'calico' | 'cilium';
+export const POD_CIDR_SOURCES = ['auto', 'node', 'calico', 'cilium'] as const;
+
+export interface CustomResourceRef { readonly group: string; readonly version: string; readonly plural: string }
+
+export const CALICO_BLOCK_AFFINITIES: CustomResourceRef = { group: 'crd.projectcalico.org', version: 'v1', plural: 'blockaffinities' };
+export const CILIUM_NODES: CustomResourceRef = { group: 'cilium.io', version: 'v2', plural: 'ciliumnodes' };
+
+export interface BlockAffinity { metadata?: { name?: string }; spec?: { node?: string; cidr?: string; state?: string; deleted?: string | boolean } }
+export interface CiliumNode { metadata?: { name?: string }; spec?: { ipam?: { podCIDRs?: string[] } } }
+
+function ipv4Cidrs(list: readonly (string | undefined)[]): string[] {
+  return [...new Set(list.filter((c): c is string => typeof c === 'string' && isIPv4(c.split('/')[0] ?? '')))].sort();
+}
+
+export function detectSource(servedGroups: readonly string[]): PodCidrSource {
+  if (servedGroups.includes(CALICO_BLOCK_AFFINITIES.group)) return 'calico';
+  if (servedGroups.includes(CILIUM_NODES.group)) return 'cilium';
+  return 'node';
+}
+
+/** The pod CIDRs of every node under the given source. */
+export function podCIDRsBySource(source: PodCidrSource, nodes: readonly V1Node[], custom: readonly (BlockAffinity | CiliumNode)[]): Map<string, string[]> {
+  const result = new Map<string, string[]>();
+  if (source === 'node') {
+    for (const n of nodes) result.set(n.metadata?.name ?? '', podCIDRsOf(n));
+    return result;
+  }
+  if (source === 'calico') {
+    const byNode = new Map<string, (string | undefined)[]>();
+    for (const b of custom as BlockAffinity[]) {
+      const s = b.spec;
+      if (!s?.node || s.state !== 'confirmed' || s.deleted === true || s.deleted === 'true') continue;
+      byNode.set(s.node, [...(byNode.get(s.node) ?? []), s.cidr]);
+    }
+    for (const n of nodes) result.set(n.metadata?.name ?? '', ipv4Cidrs(byNode.get(n.metadata?.name ?? '') ?? []));
+    return result;
+  }
+  const byName = new Map((custom as CiliumNode[]).map((c) => [c.metadata?.name ?? '', c.spec?.ipam?.podCIDRs ?? []]));
+  for (const n of nodes) result.set(n.metadata?.name ?? '', ipv4Cidrs(byName.get(n.metadata?.name ?? '') ?? []));
+  return result;
+}

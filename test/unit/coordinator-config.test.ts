@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { COORDINATOR_SPECS, coordinatorConfig } from '../../coordinator/config.ts';
+import { ConfigError, loadConfigFile, readSettings } from '../../shared/cli-args.ts';
+
+function configFrom(argv: string[], env: NodeJS.ProcessEnv = {}, file = {}): ReturnType<typeof coordinatorConfig> {
+  const { settings } = readSettings(argv, COORDINATOR_SPECS, env, file);
+  return coordinatorConfig(settings, env);
+}
+
+const base = ['--overlay-network', '198.18.16.0/20', '--device-vtep', '198.18.0.3'];
+
+describe('coordinator configuration', () => {
+  it('takes flags, with defaults for the rest', () => {
+    expect(configFrom(base)).toMatchObject({ overlay: { vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['198.18.0.3'] }, deviceType: 'linux', podCidrSource: 'auto', leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 });
+  });
+
+  it('accepts the older Citrix node controller environment names', () => {
+    const c = configFrom([], { NETWORK: '198.18.32.0/24', VNID: '175', VXLAN_PORT: '8472', REMOTE_VTEPIP: '198.18.0.9' });
+    expect(c.overlay).toEqual({ vni: 175, port: 8472, overlayNetwork: '198.18.32.0/24', deviceVTEPs: ['198.18.0.9'] });
+  });
+
+  it('reads a YAML settings file that flags and environment override', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, 'overlay-network: 198.18.16.0/20\ndevice-vtep: 198.18.0.3\nvni: 77\nport: 4790\n');
+    const values = loadConfigFile(file, COORDINATOR_SPECS);
+    expect(configFrom(['--vni', '78'], {}, values).overlay).toMatchObject({ vni: 78, port: 4790 });
+    writeFileSync(file, 'password: hunter2\n');
+    expect(() => loadConfigFile(file, COORDINATOR_SPECS)).toThrow(/looks like a credential/);
+    writeFileSync(file, 'overlay-netwrk: x\n');
+    expect(() => loadConfigFile(file, COORDINATOR_SPECS)).toThrow(/unknown setting "overlay-netwrk"/);
+  });
+
+  it.each([
+    [['--vni', '0'], /--vni="0" is invalid: expected a whole number from 1 to 16777215/],
+    [['--vni', '16777216'], /from 1 to 16777215/],
+    [['--port', '70000'], /--port="70000" is invalid/],
+    [['--overlay-network', '198.18.16.1/20'], /host bits set; did you mean 198.18.16.0\/20/],
+    [['--device-vtep', '198.18.16.9'], /inside --overlay-network/],
+    [['--overlay-network', '198.18.16.0/32'], /too small/],
+    [['--service-cidr', '198.18.0.0/16'], /overlaps the service CIDR 198.18.0.0\/16/],
+    [['--device-type', 'juniper'], /expected one of linux, citrix, f5/],
+    [['--device-type', 'citrix'], /needs --device-address/],
+    [['--pod-cidr-source', 'weave'], /expected one of auto, node, calico, cilium/],
+    [['--node-selector', 'a in b'], /--node-selector "a in b" is invalid/],
+    [['--renew-deadline', '20s'], /must be shorter than --lease-duration/],
+    [['--lease-duration', 'soon'], /expected a duration/],
+  ])('rejects %j with a message naming the setting', (extra, message) => {
+    expect(() => configFrom([...base, ...extra])).toThrow(ConfigError);
+    expect(() => configFrom([...base, ...extra])).toThrow(message);
+  });
+
+  it('says which setting is missing', () => {
+    expect(() => configFrom([])).toThrow(/--overlay-network is required.*\(or set CHORUS_OVERLAY_NETWORK \/ NETWORK\)/);
+  });
+
+  it('takes device credentials only from a Secret directory or the environment', () => {
+    expect(() => configFrom([...base, '--device-type', 'citrix', '--device-address', '198.18.0.50'])).toThrow(/needs credentials/);
+    expect(() => configFrom([...base, '--device-type', 'f5', '--device-address', '198.18.0.50'], { NS_USER: 'u', NS_PASSWORD: 'p' })).toThrow(/no f5 driver yet/);
+    expect(() => readSettings([...base, '--password', 'x'], COORDINATOR_SPECS, {})).toThrow(/Unknown option '--password'/);
+  });
+});
