@@ -75,8 +75,7 @@ function credentials(settings: Settings, env: NodeJS.ProcessEnv): DeviceCredenti
   return username && password ? { username, password } : undefined;
 }
 
-/** Validates everything that can be checked before talking to the cluster. */
-export function coordinatorConfig(settings: Settings, env: NodeJS.ProcessEnv): CoordinatorConfig {
+function overlayFrom(settings: Settings): OverlayConfig {
   const overlayNetwork = cidrSetting(settings, 'overlay-network');
   const deviceVTEPs = ipv4ListSetting(settings, 'device-vtep');
   const net = parseCidr(overlayNetwork);
@@ -93,6 +92,11 @@ export function coordinatorConfig(settings: Settings, env: NodeJS.ProcessEnv): C
     }
     if (cidrsOverlap(net, svc)) throw new ConfigError(`--overlay-network ${overlayNetwork} overlaps the service CIDR ${raw}; pick a subnet no node, pod or service uses`);
   }
+  const mtu = optionalInt(settings, 'mtu', 576, 9000);
+  return { vni: intSetting(settings, 'vni', 1, 16777215), port: intSetting(settings, 'port', 1, 65535), overlayNetwork, deviceVTEPs, ...(mtu !== undefined ? { mtu } : {}) };
+}
+
+function deviceFrom(settings: Settings, env: NodeJS.ProcessEnv): Pick<CoordinatorConfig, 'deviceType' | 'deviceAddress' | 'credentials'> {
   const deviceType = choiceSetting(settings, 'device-type', ['linux', 'citrix', 'f5'] as const);
   const creds = credentials(settings, env);
   if (deviceType !== 'linux') {
@@ -100,32 +104,44 @@ export function coordinatorConfig(settings: Settings, env: NodeJS.ProcessEnv): C
     if (!creds) throw new ConfigError(`--device-type ${deviceType} needs credentials: mount the Secret and pass --credentials-dir, or set CHORUS_DEVICE_USERNAME and CHORUS_DEVICE_PASSWORD`);
     throw new ConfigError(`--device-type ${deviceType}: this build has no ${deviceType} driver yet; use linux (a box running \`chorus-kube-router gateway\`)`);
   }
+  return { deviceType, ...(settings['device-address'] ? { deviceAddress: settings['device-address'] } : {}), ...(creds ? { credentials: creds } : {}) };
+}
+
+function nodeSelectorFrom(settings: Settings): string | undefined {
   const selector = settings['node-selector'];
-  if (selector) {
-    try {
-      parseLabelSelector(selector);
-    } catch (err) {
-      if (err instanceof SelectorError) throw new ConfigError(`--node-selector ${JSON.stringify(selector)} is invalid: ${err.message}`);
-      throw err;
-    }
+  if (!selector) return undefined;
+  try {
+    parseLabelSelector(selector);
+  } catch (err) {
+    if (err instanceof SelectorError) throw new ConfigError(`--node-selector ${JSON.stringify(selector)} is invalid: ${err.message}`);
+    throw err;
   }
+  return selector;
+}
+
+function leaseTimings(settings: Settings): Pick<CoordinatorConfig, 'leaseDurationMs' | 'renewDeadlineMs' | 'retryPeriodMs'> {
   const leaseDurationMs = durationMsSetting(settings, 'lease-duration');
   const renewDeadlineMs = durationMsSetting(settings, 'renew-deadline');
   const retryPeriodMs = durationMsSetting(settings, 'retry-period');
   if (renewDeadlineMs >= leaseDurationMs) throw new ConfigError(`--renew-deadline (${settings['renew-deadline'] ?? ''}) must be shorter than --lease-duration (${settings['lease-duration'] ?? ''})`);
   if (retryPeriodMs >= renewDeadlineMs) throw new ConfigError(`--retry-period (${settings['retry-period'] ?? ''}) must be shorter than --renew-deadline (${settings['renew-deadline'] ?? ''})`);
-  const mtu = optionalInt(settings, 'mtu', 576, 9000);
+  return { leaseDurationMs, renewDeadlineMs, retryPeriodMs };
+}
+
+/** Validates everything that can be checked before talking to the cluster. */
+export function coordinatorConfig(settings: Settings, env: NodeJS.ProcessEnv): CoordinatorConfig {
+  const overlay = overlayFrom(settings);
+  const device = deviceFrom(settings, env);
+  const nodeSelector = nodeSelectorFrom(settings);
   return {
-    overlay: { vni: intSetting(settings, 'vni', 1, 16777215), port: intSetting(settings, 'port', 1, 65535), overlayNetwork, deviceVTEPs, ...(mtu !== undefined ? { mtu } : {}) },
-    deviceType,
-    ...(settings['device-address'] ? { deviceAddress: settings['device-address'] } : {}),
-    ...(creds ? { credentials: creds } : {}),
+    overlay,
+    ...device,
     podCidrSource: choiceSetting(settings, 'pod-cidr-source', POD_CIDR_SOURCES),
-    ...(selector ? { nodeSelector: selector } : {}),
+    ...(nodeSelector ? { nodeSelector } : {}),
     namespace: settings.namespace ?? DEFAULT_NAMESPACE,
     identity: settings.identity ?? hostname(),
     resyncMs: durationMsSetting(settings, 'resync'),
     deviceResyncMs: durationMsSetting(settings, 'device-resync'),
-    leaseDurationMs, renewDeadlineMs, retryPeriodMs,
+    ...leaseTimings(settings),
   };
 }

@@ -21,7 +21,7 @@ import { annotateNode, highWaterOf, writeTable, type WriteCounter } from './tabl
 import { LeaderElector } from './leader.ts';
 import type { DeviceDriver } from './drivers/driver.ts';
 import { DeviceReconciler } from './device-reconciler.ts';
-import { CALICO_BLOCK_AFFINITIES, CILIUM_NODES, detectSource, podCIDRsBySource, type BlockAffinity, type CiliumNode, type CustomResourceRef, type PodCidrSource } from './podcidr-sources.ts';
+import { CALICO_BLOCK_AFFINITIES, CILIUM_NODES, detectSource, podCIDRsBySource, type CustomResourceRef, type PodCidrSource } from './podcidr-sources.ts';
 
 export interface CoordinatorOptions {
   readonly kubeConfig: KubeConfig;
@@ -233,7 +233,7 @@ export class Coordinator implements HealthSource {
     const { log, overlay } = this.o;
     const nodes = this.nodes?.list() ?? [];
     const { held, highWater } = this.published();
-    const podCIDRs = podCIDRsBySource(this.source ?? 'node', nodes, (this.custom?.list() ?? []) as (BlockAffinity | CiliumNode)[]);
+    const podCIDRs = podCIDRsBySource(this.source ?? 'node', nodes, (this.custom?.list() ?? []));
     const plan = planCoordinator({ config: overlay, nodes, podCIDRs, held, highWater });
     this.lastPlan = plan;
     this.recordPlanMetrics(plan, nodes.length);

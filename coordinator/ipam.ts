@@ -81,27 +81,10 @@ export function allocate(input: IpamInput): IpamResult {
   }
 
   const unallocated: { node: string; reason: string }[] = [];
-  const shards = Math.ceil(capacity / size);
-  let shard = 0;
-  let reuseCursor = 0;
+  const nextIndex = indexSource(capacity, size, used, highWater);
   for (const node of input.nodes) {
     if (allocations.has(node)) continue;
-    let index: number | undefined;
-    // the next never-used index, shard by shard
-    while (index === undefined && shard < shards) {
-      const hw = highWater.get(shard) ?? 0;
-      const limit = Math.min(size, capacity - shard * size);
-      if (hw < limit) {
-        const candidate = shard * size + hw;
-        highWater.set(shard, hw + 1);
-        if (!used.has(candidate)) index = candidate;
-      } else shard++;
-    }
-    // every index has been used once: reuse freed ones, lowest first
-    while (index === undefined && reuseCursor < capacity) {
-      if (!used.has(reuseCursor)) index = reuseCursor;
-      reuseCursor++;
-    }
+    const index = nextIndex();
     if (index === undefined) {
       unallocated.push({ node, reason: `overlay network exhausted: all ${capacity} node addresses are in use` });
       continue;
@@ -110,6 +93,37 @@ export function allocate(input: IpamInput): IpamResult {
     allocations.set(node, formatIPv4(base + index));
   }
   return { deviceIPs, allocations, highWater, capacity, unallocated, rejected };
+}
+
+/**
+ * Hands out node indexes: the next never-used one, shard by shard (raising that shard's
+ * high-water mark), and only once all are gone, freed ones, lowest first.
+ */
+function indexSource(capacity: number, size: number, used: ReadonlySet<number>, highWater: Map<number, number>): () => number | undefined {
+  const shards = Math.ceil(capacity / size);
+  let shard = 0;
+  let reuseCursor = 0;
+  const neverUsed = (): number | undefined => {
+    while (shard < shards) {
+      const hw = highWater.get(shard) ?? 0;
+      if (hw >= Math.min(size, capacity - shard * size)) {
+        shard++;
+        continue;
+      }
+      highWater.set(shard, hw + 1);
+      const candidate = shard * size + hw;
+      if (!used.has(candidate)) return candidate;
+    }
+    return undefined;
+  };
+  const freed = (): number | undefined => {
+    while (reuseCursor < capacity) {
+      const candidate = reuseCursor++;
+      if (!used.has(candidate)) return candidate;
+    }
+    return undefined;
+  };
+  return () => neverUsed() ?? freed();
 }
 
 /** Position of a node address among the node addresses (0-based), used to pick its shard. */

@@ -35,24 +35,32 @@ export function detectSource(servedGroups: readonly string[]): PodCidrSource {
   return 'node';
 }
 
+function fromNodes(nodes: readonly V1Node[]): Map<string, string[]> {
+  return new Map(nodes.map((n) => [n.metadata?.name ?? '', podCIDRsOf(n)]));
+}
+
+function isLiveBlock(b: BlockAffinity): boolean {
+  const s = b.spec;
+  return !!s?.node && s.state === 'confirmed' && s.deleted !== true && s.deleted !== 'true';
+}
+
+function fromCalicoBlocks(nodes: readonly V1Node[], blocks: readonly BlockAffinity[]): Map<string, string[]> {
+  const byNode = new Map<string, (string | undefined)[]>();
+  for (const b of blocks.filter(isLiveBlock)) {
+    const node = b.spec?.node ?? '';
+    byNode.set(node, [...(byNode.get(node) ?? []), b.spec?.cidr]);
+  }
+  return new Map(nodes.map((n) => [n.metadata?.name ?? '', ipv4Cidrs(byNode.get(n.metadata?.name ?? '') ?? [])]));
+}
+
+function fromCiliumNodes(nodes: readonly V1Node[], cn: readonly CiliumNode[]): Map<string, string[]> {
+  const byName = new Map(cn.map((c) => [c.metadata?.name ?? '', c.spec?.ipam?.podCIDRs ?? []]));
+  return new Map(nodes.map((n) => [n.metadata?.name ?? '', ipv4Cidrs(byName.get(n.metadata?.name ?? '') ?? [])]));
+}
+
 /** The pod CIDRs of every node under the given source. */
 export function podCIDRsBySource(source: PodCidrSource, nodes: readonly V1Node[], custom: readonly (BlockAffinity | CiliumNode)[]): Map<string, string[]> {
-  const result = new Map<string, string[]>();
-  if (source === 'node') {
-    for (const n of nodes) result.set(n.metadata?.name ?? '', podCIDRsOf(n));
-    return result;
-  }
-  if (source === 'calico') {
-    const byNode = new Map<string, (string | undefined)[]>();
-    for (const b of custom as BlockAffinity[]) {
-      const s = b.spec;
-      if (!s?.node || s.state !== 'confirmed' || s.deleted === true || s.deleted === 'true') continue;
-      byNode.set(s.node, [...(byNode.get(s.node) ?? []), s.cidr]);
-    }
-    for (const n of nodes) result.set(n.metadata?.name ?? '', ipv4Cidrs(byNode.get(n.metadata?.name ?? '') ?? []));
-    return result;
-  }
-  const byName = new Map((custom as CiliumNode[]).map((c) => [c.metadata?.name ?? '', c.spec?.ipam?.podCIDRs ?? []]));
-  for (const n of nodes) result.set(n.metadata?.name ?? '', ipv4Cidrs(byName.get(n.metadata?.name ?? '') ?? []));
-  return result;
+  if (source === 'calico') return fromCalicoBlocks(nodes, custom as BlockAffinity[]);
+  if (source === 'cilium') return fromCiliumNodes(nodes, custom as CiliumNode[]);
+  return fromNodes(nodes);
 }

@@ -55,7 +55,7 @@ export function loadConfigFile(path: string, specs: readonly SettingSpec[]): Set
     if (SECRET_KEYS.test(key)) throw new ConfigError(`--config ${path}: "${key}" looks like a credential; credentials come only from a Secret (--credentials-dir or the environment), never from a file of settings`);
     if (!known.has(key)) throw new ConfigError(`--config ${path}: unknown setting "${key}" (known: ${[...known].join(', ')})`);
     if (value === null || typeof value === 'object') throw new ConfigError(`--config ${path}: "${key}" must be a single value${Array.isArray(value) ? ' (write a list as a comma-separated string)' : ''}`);
-    out[key] = String(value as string | number | boolean);
+    out[key] = typeof value === 'string' ? value : JSON.stringify(value);
   }
   return out;
 }
@@ -73,11 +73,9 @@ export function readSettings(argv: readonly string[], specs: readonly SettingSpe
   const settings: Settings = {};
   for (const s of specs) {
     const v = parsed.values[s.flag];
-    let value: string | undefined = typeof v === 'boolean' ? (v ? 'true' : undefined) : v;
-    if (value === undefined) for (const e of s.env ?? []) if (env[e] !== undefined && env[e] !== '') { value = env[e]; break; }
-    value ??= file[s.flag];
-    value ??= s.default;
-    settings[s.flag] = value;
+    const fromFlag = typeof v === 'boolean' ? (v ? 'true' : undefined) : v;
+    const fromEnv = (s.env ?? []).map((e) => env[e]).find((x) => x !== undefined && x !== '');
+    settings[s.flag] = fromFlag ?? fromEnv ?? file[s.flag] ?? s.default;
   }
   const help = parsed.values.help === true;
   if (!help) {
