@@ -53,6 +53,8 @@ export class Coordinator implements HealthSource {
   /** Objects we wrote whose watch event has not arrived yet: newer than the cache. */
   private readonly written = new Map<string, V1ConfigMap>();
   private readonly nodeEvents = new Map<string, EventRecorder>();
+  /** Annotations we wrote whose watch event has not arrived yet (node -> "ip mac"). */
+  private readonly annotated = new Map<string, string>();
   readonly elector: LeaderElector;
   readonly loop: ReconcileLoop;
   readonly device: DeviceReconciler;
@@ -207,7 +209,12 @@ export class Coordinator implements HealthSource {
   private async annotateAll(plan: CoordinatorPlan): Promise<void> {
     const todo = plan.peers.filter((peer) => {
       const ann = this.nodes?.get(peer.node)?.metadata?.annotations ?? {};
-      return ann[ANNOTATION_OVERLAY_IP] !== peer.overlayIP || ann[ANNOTATION_VTEP_MAC] !== peer.vtepMAC;
+      const want = `${peer.overlayIP} ${peer.vtepMAC}`;
+      if (`${ann[ANNOTATION_OVERLAY_IP] ?? ''} ${ann[ANNOTATION_VTEP_MAC] ?? ''}` === want) {
+        this.annotated.delete(peer.node);
+        return false;
+      }
+      return this.annotated.get(peer.node) !== want;
     });
     const limit = this.o.writeConcurrency ?? 16;
     let next = 0;
@@ -217,6 +224,7 @@ export class Coordinator implements HealthSource {
         if (!peer) return;
         this.fence();
         await annotateNode(this.clients.core, peer.node, peer.overlayIP, peer.vtepMAC, this.counter);
+        this.annotated.set(peer.node, `${peer.overlayIP} ${peer.vtepMAC}`);
         this.m.writes();
       }
     };

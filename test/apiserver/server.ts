@@ -121,6 +121,7 @@ export class EmbeddedApiServer {
     const isWatch = req.method === 'GET' && (watch === 'true' || watch === '1');
     const verb = verbOf(req.method ?? 'GET', name, isWatch);
     let code = 200;
+    let createdName: string | undefined;
     try {
       if (isWatch) {
         this.serveWatch(r, namespace, name, url, req, res);
@@ -128,13 +129,14 @@ export class EmbeddedApiServer {
       }
       const result = await this.dispatch(verb, r, namespace, name, subresource, url, req);
       code = result.code;
+      if (verb === 'create') createdName = (result.body as { metadata?: { name?: string } }).metadata?.name;
       sendJson(res, result.code, result.body);
       if (verb !== 'get' && verb !== 'list') this.scheduleSave();
     } catch (err) {
       if (err instanceof ApiError) code = err.code;
       throw err;
     } finally {
-      this.opts.onAudit?.({ verb, group: r.group, resource: r.plural, ...(subresource ? { subresource } : {}), ...(namespace ? { namespace } : {}), ...(name ? { name } : {}), code });
+      this.opts.onAudit?.({ verb, group: r.group, resource: r.plural, ...(subresource ? { subresource } : {}), ...(namespace ? { namespace } : {}), ...(name ?? createdName ? { name: name ?? createdName } : {}), code });
     }
   }
 

@@ -9,14 +9,14 @@ import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig, CoreV1Api, type V1Node } from '@kubernetes/client-node';
-import { ConfigError, durationMsSetting, helpText, intSetting, readSettings, type SettingSpec } from '../../shared/cli-args.ts';
+import { ConfigError, choiceSetting, durationMsSetting, helpText, intSetting, readSettings, type SettingSpec } from '../../shared/cli-args.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
 import { errorMessage } from '../../shared/errors.ts';
 import { sleep } from '../../shared/backoff.ts';
 import { startCache } from '../../shared/kube/informer.ts';
 import { EmbeddedApiServer } from '../apiserver/server.ts';
 import { PREFIX_RE } from './addressing.ts';
-import { Lab, newPrefix, type LabDocument } from './lab.ts';
+import { Lab, newPrefix, type LabDocument, type LabIpam } from './lab.ts';
 import { controlRequest, serveControl } from './control.ts';
 import { deleteAllWithPrefix, listNamespaces } from './netns.ts';
 import { CLI_PATH, isAlive } from './processes.ts';
@@ -25,7 +25,7 @@ import { reachabilityTable } from './report.ts';
 const USAGE = `Usage: chorus-kube-router lab <command> [options]
 
 Commands:
-  up [--nodes N] [--pods-per-node M] [--device linux] [--coordinators K] [--json]
+  up [--nodes N] [--pods-per-node M] [--device linux] [--coordinators K] [--ipam node|calico|cilium] [--json]
                       build the lab, wait until the overlay works, leave it running
   status [--json]     the running lab (the same JSON document as up, with current pids)
   add-node [--pods M] [--no-agent]
@@ -67,10 +67,11 @@ const SIZE_SPECS: SettingSpec[] = [
   { flag: 'pods-per-node', help: 'simulated pods per node', default: '2' },
   { flag: 'device', help: 'external device type: linux', default: 'linux' },
   { flag: 'coordinators', help: 'coordinator replicas (leader elected)', default: '1' },
+  { flag: 'ipam', help: "where pod CIDRs are published: node (spec.podCIDRs), calico (BlockAffinity), cilium (CiliumNode); the coordinator detects it", default: 'node' },
   { flag: 'timeout', help: 'how long to wait for the overlay to converge', default: '120s' },
 ];
 
-function sizeFrom(settings: Record<string, string | undefined>): { nodes: number; podsPerNode: number; coordinators: number; device: 'linux'; timeoutMs: number } {
+function sizeFrom(settings: Record<string, string | undefined>): { nodes: number; podsPerNode: number; coordinators: number; device: 'linux'; timeoutMs: number; ipam: LabIpam } {
   if (settings.device !== 'linux') throw new ConfigError(`--device=${JSON.stringify(settings.device)}: this build's lab supports only "linux"`);
   return {
     nodes: intSetting(settings, 'nodes', 0, 256),
@@ -78,6 +79,7 @@ function sizeFrom(settings: Record<string, string | undefined>): { nodes: number
     coordinators: intSetting(settings, 'coordinators', 1, 5),
     device: 'linux',
     timeoutMs: durationMsSetting(settings, 'timeout'),
+    ipam: choiceSetting(settings, 'ipam', ['node', 'calico', 'cilium'] as const),
   };
 }
 
@@ -402,11 +404,13 @@ async function cmdApiServer(argv: readonly string[]): Promise<number> {
   const specs: SettingSpec[] = [
     { flag: 'listen', help: 'host:port', required: true }, { flag: 'socket', help: 'unix socket path' },
     { flag: 'token-file', help: 'bearer token file', required: true }, { flag: 'state-file', help: 'file the objects are saved to' },
+    { flag: 'crds', help: 'custom resources to serve: calico, cilium (comma-separated)' },
   ];
   const { settings, help } = readSettings(argv, specs, process.env);
   if (help) return printHelp('chorus-kube-router lab apiserver --listen HOST:PORT --token-file F', 'The embedded Kubernetes API server (lab and tests only).', specs);
   const token = readFileSync(settings['token-file'] ?? '', 'utf8').trim();
-  const server = new EmbeddedApiServer({ token, ...(settings['state-file'] ? { stateFile: settings['state-file'] } : {}) });
+  const crds = (settings.crds ?? '').split(',').filter((c): c is 'calico' | 'cilium' => c === 'calico' || c === 'cilium');
+  const server = new EmbeddedApiServer({ token, crds, ...(settings['state-file'] ? { stateFile: settings['state-file'] } : {}) });
   const [host, port] = (settings.listen ?? '').split(':');
   await server.listen(host ?? '127.0.0.1', Number(port));
   if (settings.socket) await server.listenUnix(settings.socket);

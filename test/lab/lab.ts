@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Node } from '@kubernetes/client-node';
 import type { Logger } from '../../shared/log.ts';
 import { DEFAULT_NAMESPACE } from '../../shared/keys.ts';
 import { allocatedOverlayIP } from '../../shared/node-facts.ts';
@@ -22,8 +22,12 @@ import {
 import { createCore, createNode, deleteAllWithPrefix, deleteNamespaces, ping } from './netns.ts';
 import { SupervisedProcess } from './processes.ts';
 
+export type LabIpam = 'node' | 'calico' | 'cilium';
+
 export interface LabOptions {
   readonly nodes: number;
+  /** Where nodes' pod CIDRs are published: spec.podCIDRs, Calico BlockAffinities or CiliumNodes. */
+  readonly ipam?: LabIpam;
   readonly podsPerNode: number;
   readonly device: 'linux';
   readonly coordinators: number;
@@ -80,6 +84,10 @@ export class Lab {
     this.names = namesFor(opts.prefix);
   }
 
+  get ipam(): LabIpam {
+    return this.opts.ipam ?? 'node';
+  }
+
   get kubeconfigPath(): string { return join(this.opts.dir, 'kubeconfig'); }
   get labKubeconfigPath(): string { return join(this.opts.dir, 'kubeconfig.lab'); }
   private logFile(name: string): string { return join(this.opts.dir, 'logs', `${name}.log`); }
@@ -103,15 +111,14 @@ export class Lab {
     this.apiServer = this.supervise('apiserver', this.names.controlPlane, [
       'lab', 'apiserver', '--listen', `${CONTROL_PLANE_IP}:${API_PORT}`, '--socket', apiSocket,
       '--token-file', join(dir, 'token'), '--state-file', join(dir, 'apiserver-state.json'),
+      ...(this.ipam !== 'node' ? ['--crds', this.ipam] : []),
     ]);
     this.forwarder = await forwardLoopbackTo(apiSocket);
     const addr = this.forwarder.address();
     if (addr === null || typeof addr === 'string') throw new Error('forwarder has no TCP address');
     this.hostURL = `http://127.0.0.1:${addr.port}`;
     writeFileSync(this.kubeconfigPath, kubeconfigYaml(this.hostURL, this.token), { mode: 0o600 });
-    const kc = new KubeConfig();
-    kc.loadFromFile(this.kubeconfigPath);
-    this.core = kc.makeApiClient(CoreV1Api);
+    this.core = this.kubeConfig().makeApiClient(CoreV1Api);
     await this.waitForApi();
     await this.core.createNamespace({ body: { metadata: { name: DEFAULT_NAMESPACE } } }).catch(ignoreAlreadyExists);
     progress(`starting ${this.opts.coordinators} coordinator(s) and the gateway`);
@@ -168,17 +175,40 @@ export class Lab {
     await createNode(this.names, index, underlayIP, pods);
     const node: V1Node = {
       metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux' } },
-      spec: { podCIDR: podCIDR(index), podCIDRs: [podCIDR(index)] },
+      spec: this.ipam === 'node' ? { podCIDR: podCIDR(index), podCIDRs: [podCIDR(index)] } : {},
       status: {
         addresses: [{ type: 'InternalIP', address: underlayIP }, { type: 'Hostname', address: name }],
         conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'lab node' }],
       },
     };
     await this.api().createNode({ body: node });
+    await this.publishPodCIDR(name, podCIDR(index));
     const supervised = agent ? this.supervise(`agent-${name}`, this.names.node(index), ['agent', ...agentArgs(this.labKubeconfigPath, name, underlayIP)]) : undefined;
     this.nodes.set(name, { index, pods, agent: supervised });
     this.onChange();
     return this.nodeDoc(name, undefined);
+  }
+
+  /** With Calico or Cilium IPAM, the node's pod CIDR lives in their custom resources. */
+  private async publishPodCIDR(node: string, cidr: string): Promise<void> {
+    if (this.ipam === 'node') return;
+    const custom = this.kubeConfig().makeApiClient(CustomObjectsApi);
+    if (this.ipam === 'calico') {
+      await custom.createClusterCustomObject({ group: 'crd.projectcalico.org', version: 'v1', plural: 'blockaffinities', body: {
+        apiVersion: 'crd.projectcalico.org/v1', kind: 'BlockAffinity',
+        metadata: { name: `${node}-${cidr.replace(/[./]/g, '-')}` }, spec: { node, cidr, state: 'confirmed', deleted: 'false' },
+      } });
+    } else {
+      await custom.createClusterCustomObject({ group: 'cilium.io', version: 'v2', plural: 'ciliumnodes', body: {
+        apiVersion: 'cilium.io/v2', kind: 'CiliumNode', metadata: { name: node }, spec: { ipam: { podCIDRs: [cidr] } },
+      } });
+    }
+  }
+
+  kubeConfig(): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromFile(this.kubeconfigPath);
+    return kc;
   }
 
   async removeNode(name: string): Promise<void> {
