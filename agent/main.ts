@@ -11,8 +11,8 @@ import { NodeAgent } from './node-agent.ts';
 import { EndpointProgrammer } from './endpoint-programmer.ts';
 import { nftCommand } from './firewall/nft.ts';
 
-const SPECS: SettingSpec[] = [
-  { flag: 'node-name', env: ['NODE_NAME'], help: 'name of the Node this agent runs on (the DaemonSet sets it from spec.nodeName)', default: hostname() },
+export const AGENT_SPECS: SettingSpec[] = [
+  { flag: 'node-name', env: ['NODE_NAME'], help: 'name of the Node this agent runs on (the DaemonSet sets it from spec.nodeName; default: the hostname)' },
   { flag: 'namespace', env: ['CHORUS_NAMESPACE', 'POD_NAMESPACE'], help: 'namespace of the hub ConfigMap', default: DEFAULT_NAMESPACE },
   { flag: 'kubeconfig', env: ['KUBECONFIG'], help: 'kubeconfig file; in a pod the service account is used' },
   { flag: 'underlay-ip', env: ['CHORUS_UNDERLAY_IP'], help: "local VTEP address; default: the Node's InternalIP" },
@@ -27,9 +27,9 @@ const USAGE = 'chorus-kube-router agent [options]\n       chorus-kube-router age
 const DESCRIPTION = "Runs on every node: creates the node's VXLAN device, its overlay address and its FDB entries toward\nthe device, keeps them right (repairing drift as the kernel reports it), guards the VXLAN port with\nits own nftables table, and serves /healthz, /livez, /readyz, /metrics and /status.\n`agent cleanup` removes exactly what it created (device, FDB, neighbours, routes, nftables table).";
 
 export async function agentMain(argv: readonly string[]): Promise<number> {
-  const { settings, help, positionals } = readSettings(argv, SPECS, process.env);
+  const { settings, help, positionals } = readSettings(argv, AGENT_SPECS, process.env);
   if (help) {
-    console.log(helpText(USAGE, DESCRIPTION, SPECS));
+    console.log(helpText(USAGE, DESCRIPTION, AGENT_SPECS));
     return 0;
   }
   const log = createLogger({ component: 'agent', level: settings['log-level'] ?? 'info' });
@@ -42,7 +42,7 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
   if (positionals.length > 0) throw new ConfigError(`unknown argument "${positionals[0] ?? ''}"; see --help`);
   const agent = new NodeAgent({
     kubeConfig: loadKubeConfig(settings.kubeconfig),
-    nodeName: settings['node-name'] ?? '',
+    nodeName: settings['node-name'] ?? hostname(),
     namespace: settings.namespace ?? DEFAULT_NAMESPACE,
     ...(settings['underlay-ip'] ? { underlayIP: ipv4Setting(settings, 'underlay-ip') } : {}),
     ip: ipRoute(),
@@ -53,7 +53,7 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
     firewall: choiceSetting(settings, 'firewall', ['on', 'off'] as const) === 'on',
   });
   const health = await startHealthServer(settings['health-listen'] ?? '', agent);
-  log.info({ node: settings['node-name'], health: health.url }, 'agent started');
+  log.info({ node: settings['node-name'] ?? hostname(), health: health.url }, 'agent started');
   agent.start();
   onShutdown(log, async () => {
     await agent.stop();

@@ -9,7 +9,7 @@ import { startHealthServer } from '../../shared/health.ts';
 import { onShutdown } from '../../shared/process.ts';
 import { Gateway } from './gateway.ts';
 
-const SPECS: SettingSpec[] = [
+export const GATEWAY_SPECS: SettingSpec[] = [
   { flag: 'local-ip', env: ['CHORUS_GATEWAY_IP'], help: "this device's VTEP address (one of the coordinator's --device-vtep)", required: true },
   { flag: 'namespace', env: ['CHORUS_NAMESPACE'], help: 'namespace of the published tables', default: DEFAULT_NAMESPACE },
   { flag: 'kubeconfig', env: ['KUBECONFIG'], help: 'kubeconfig file of the cluster' },
@@ -21,9 +21,9 @@ const SPECS: SettingSpec[] = [
 ];
 
 export async function gatewayMain(argv: readonly string[]): Promise<number> {
-  const { settings, help } = readSettings(argv, SPECS, process.env);
+  const { settings, help } = readSettings(argv, GATEWAY_SPECS, process.env);
   if (help) {
-    console.log(helpText('chorus-kube-router gateway --local-ip IP [options]', 'Runs on a Linux box that is the external device (HAProxy/NGINX/Envoy): reads the peer table and\nprograms the VXLAN device, FDB, neighbour entries and a route to every node\'s pod CIDRs.', SPECS));
+    console.log(helpText('chorus-kube-router gateway --local-ip IP [options]', 'Runs on a Linux box that is the external device (HAProxy/NGINX/Envoy): reads the peer table and\nprograms the VXLAN device, FDB, neighbour entries and a route to every node\'s pod CIDRs.', GATEWAY_SPECS));
     return 0;
   }
   const log = createLogger({ component: 'gateway', level: settings['log-level'] ?? 'info' });

@@ -1,0 +1,9 @@
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { configurationReference } from '../../scripts/config-reference.ts';
+
+describe('docs/configuration.md', () => {
+  it('lists every flag, environment name and default the commands accept (regenerate with node scripts/config-reference.ts > docs/configuration.md)', () => {
+    expect(readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8')).toBe(configurationReference());
+  });
+});
