@@ -120,24 +120,24 @@ export class EmbeddedApiServer {
     const watch = url.searchParams.get('watch');
     const isWatch = req.method === 'GET' && (watch === 'true' || watch === '1');
     const verb = verbOf(req.method ?? 'GET', name, isWatch);
-    let code = 200;
-    let createdName: string | undefined;
-    try {
-      if (isWatch) {
-        this.serveWatch(r, namespace, name, url, req, res);
-        return;
-      }
-      const result = await this.dispatch(verb, r, namespace, name, subresource, url, req);
-      code = result.code;
-      if (verb === 'create') createdName = (result.body as { metadata?: { name?: string } }).metadata?.name;
-      sendJson(res, result.code, result.body);
-      if (verb !== 'get' && verb !== 'list') this.scheduleSave();
-    } catch (err) {
-      if (err instanceof ApiError) code = err.code;
-      throw err;
-    } finally {
-      this.opts.onAudit?.({ verb, group: r.group, resource: r.plural, ...(subresource ? { subresource } : {}), ...(namespace ? { namespace } : {}), ...(name ?? createdName ? { name: name ?? createdName } : {}), code });
+    const record = (code: number, objectName = name): void => {
+      this.opts.onAudit?.({ verb, group: r.group, resource: r.plural, ...(subresource ? { subresource } : {}), ...(namespace ? { namespace } : {}), ...(objectName ? { name: objectName } : {}), code });
+    };
+    if (isWatch) {
+      record(200);
+      this.serveWatch(r, namespace, name, url, req, res);
+      return;
     }
+    let result: { code: number; body: unknown };
+    try {
+      result = await this.dispatch(verb, r, namespace, name, subresource, url, req);
+    } catch (err) {
+      record(err instanceof ApiError ? err.code : 500);
+      throw err;
+    }
+    record(result.code, name ?? (result.body as { metadata?: { name?: string } }).metadata?.name);
+    sendJson(res, result.code, result.body);
+    if (verb !== 'get' && verb !== 'list') this.scheduleSave();
   }
 
   private async dispatch(verb: string, r: ResourceType, namespace: string | undefined, name: string | undefined, subresource: 'status' | undefined, url: URL, req: IncomingMessage): Promise<{ code: number; body: unknown }> {

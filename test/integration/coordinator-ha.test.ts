@@ -89,7 +89,8 @@ describe('coordinator high availability (processes)', () => {
 
   it('replaces a leader killed mid-reconcile, giving no address twice', async () => {
     const n = 300;
-    await Promise.all(Array.from({ length: n }, (_, i) => api.server.store.create(api.server.served.find((r) => r.plural === 'nodes')!, undefined, nodeBody(i + 1) as Record<string, unknown>)));
+    const nodes = api.server.served.find((r) => r.plural === 'nodes')!;
+    for (let i = 1; i <= n; i++) api.server.store.create(nodes, undefined, nodeBody(i) as Record<string, unknown>);
     const a = startProcess('coord-a');
     await eventually('a leads', async () => ((await holder()) === 'coord-a' ? true : undefined));
     const b = startProcess('coord-b');
