@@ -142,4 +142,38 @@ describe('coordinator', () => {
     expect(new Set(Object.values(after)).size).toBe(3);
     expect(await peerTable()).toEqual(after);
   });
+
+  it('serves only the Nodes that match --node-selector', async () => {
+    await core.createNode({ body: { ...nodeBody(1), metadata: { name: 'node-1', labels: { 'overlay': 'yes' } } } });
+    await core.createNode({ body: nodeBody(2) });
+    running.push(startCoordinator(api.kubeConfig, 'c1', TEST_OVERLAY, { nodeSelector: 'overlay=yes' }));
+    await eventually('node-1 allocated', async () => ((await allocations())['node-1'] ? true : undefined));
+    await running[0]!.loop.idle();
+    expect(await peerTable()).toEqual({ 'node-1': (await allocations())['node-1'] });
+    expect((await allocations())['node-2']).toBe('');
+  });
+
+  it('refuses to publish anything when a node address lies inside the overlay network, and says why', async () => {
+    await core.createNode({ body: { ...nodeBody(1), status: { addresses: [{ type: 'InternalIP', address: '198.18.16.77' }] } } });
+    const c = startCoordinator(api.kubeConfig, 'c1');
+    running.push(c);
+    const reason = await eventually('refusal', () => c.notReadyReason()?.includes('contains node') ? c.notReadyReason() : undefined);
+    expect(reason).toBe("overlay network 198.18.16.0/20 contains node node-1's address 198.18.16.77; pick a subnet no node, pod or service uses");
+    const tables = await core.listNamespacedConfigMap({ namespace: 'chorus-system', labelSelector: 'kube-router.chorus.io/table' });
+    expect(tables.items).toEqual([]);
+    expect(c.metricsText()).toMatch(/^chorus_coordinator_reconciles_total\{result="refused"\} \d+$/m);
+  });
+
+  it('reports nodes, pool usage and leadership in /metrics', async () => {
+    for (let i = 1; i <= 2; i++) await core.createNode({ body: nodeBody(i) });
+    const c = startCoordinator(api.kubeConfig, 'c1');
+    running.push(c);
+    await eventually('2 allocated', allAllocated(2));
+    await c.loop.idle();
+    const text = c.metricsText();
+    expect(text).toMatch(/^chorus_coordinator_leader 1$/m);
+    expect(text).toMatch(/^chorus_coordinator_allocations 2$/m);
+    expect(text).toMatch(/^chorus_coordinator_pool_capacity 4093$/m);
+    expect(text).toMatch(/^chorus_coordinator_api_writes_total \d+$/m);
+  });
 });
