@@ -242,7 +242,7 @@ export class Coordinator implements HealthSource {
     const nodes = this.nodes?.list() ?? [];
     const { held, highWater } = this.published();
     const podCIDRs = podCIDRsBySource(this.source ?? 'node', nodes, (this.custom?.list() ?? []));
-    const plan = planCoordinator({ config: overlay, nodes, podCIDRs, held, highWater });
+    const plan = planCoordinator({ config: overlay, nodes, podCIDRs, held, highWater, deviceMACs: this.o.driver.deviceMACs });
     this.lastPlan = plan;
     this.recordPlanMetrics(plan, nodes.length);
     if (plan.refused) {

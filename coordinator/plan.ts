@@ -43,6 +43,8 @@ export interface PlanInputs {
   readonly held: ReadonlyMap<string, string>;
   readonly highWater: ReadonlyMap<number, number>;
   readonly shardSize?: number;
+  /** 'derived': the device uses MACs derived from its overlay IPs (Linux), published in the hub info. */
+  readonly deviceMACs?: 'derived' | 'learned';
 }
 
 /** Why the overlay network cannot be used with these nodes, or undefined. */
@@ -73,6 +75,7 @@ export function planCoordinator(inputs: PlanInputs): CoordinatorPlan {
   const hub: HubInfo = {
     vni: config.vni, port: config.port, overlayNetwork: config.overlayNetwork,
     deviceVTEPs: config.deviceVTEPs, deviceOverlayIPs: ipam.deviceIPs,
+    ...((inputs.deviceMACs ?? 'derived') === 'derived' ? { deviceMACs: ipam.deviceIPs.map(macFromOverlayIP) } : {}),
     ...(config.mtu !== undefined ? { mtu: config.mtu } : {}),
   };
   const refused = overlayConflict(network, config.overlayNetwork, inputs.nodes, podCIDRs);

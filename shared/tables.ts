@@ -5,7 +5,7 @@
  *
  * Hub ConfigMap `chorus-kube-router-hub`, data keys (all strings):
  *   schemaVersion "1", vni, port, overlayNetwork (CIDR), deviceVTEPs (comma list),
- *   deviceOverlayIPs (comma list, same order), mtu (optional overlay MTU)
+ *   deviceOverlayIPs (comma list, same order), deviceMACs (optional, same order), mtu (optional)
  * Peer shard ConfigMap `chorus-kube-router-peers-<n>`: one key per node name, value a JSON
  *   object {"underlayIP","overlayIP","vtepMAC","podCIDRs":[..]}. Shard n holds the nodes whose
  *   overlay address has host index in [n*PEERS_PER_SHARD, (n+1)*PEERS_PER_SHARD).
@@ -22,6 +22,12 @@ export interface HubInfo {
   readonly overlayNetwork: string;
   readonly deviceVTEPs: readonly string[];
   readonly deviceOverlayIPs: readonly string[];
+  /**
+   * The device's VTEP MACs, same order, when known in advance (a Linux device uses MACs derived
+   * from its overlay IPs). Absent for devices that choose their own MAC (Citrix, F5): nodes then
+   * learn it by ARP through the flood entry.
+   */
+  readonly deviceMACs?: readonly string[];
   /** Overlay MTU when set by the operator; otherwise each end derives it from its underlay. */
   readonly mtu?: number;
 }
@@ -45,6 +51,7 @@ export function encodeHubInfo(hub: HubInfo): ConfigMapData {
     deviceVTEPs: hub.deviceVTEPs.join(','),
     deviceOverlayIPs: hub.deviceOverlayIPs.join(','),
   };
+  if (hub.deviceMACs !== undefined) data.deviceMACs = hub.deviceMACs.join(',');
   if (hub.mtu !== undefined) data.mtu = String(hub.mtu);
   return data;
 }
@@ -76,12 +83,17 @@ export function decodeHubInfo(data: ConfigMapData | undefined): HubInfo {
   for (const ip of deviceOverlayIPs) {
     if (!cidrContains(net, parseIPv4(ip))) throw new Error(`hub info: device overlay IP ${ip} is outside overlayNetwork ${overlayNetwork}`);
   }
+  const deviceMACs = data.deviceMACs === undefined ? undefined : data.deviceMACs.split(',').map((m) => m.trim().toLowerCase());
+  if (deviceMACs && (deviceMACs.length !== deviceOverlayIPs.length || !deviceMACs.every((m) => /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(m)))) {
+    throw new Error(`hub info: "deviceMACs" must list one MAC per device overlay IP, got ${JSON.stringify(data.deviceMACs)}`);
+  }
   const hub: HubInfo = {
     vni: intField(data, 'vni', 1, 16777215),
     port: intField(data, 'port', 1, 65535),
     overlayNetwork,
     deviceVTEPs: ipList(data, 'deviceVTEPs'),
     deviceOverlayIPs,
+    ...(deviceMACs ? { deviceMACs } : {}),
     ...(data.mtu !== undefined ? { mtu: intField(data, 'mtu', 576, 9000) } : {}),
   };
   return hub;

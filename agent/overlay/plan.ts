@@ -30,15 +30,21 @@ function overlayAddress(hub: HubInfo, overlayIP: string, who: string): string {
   return `${overlayIP}/${net.prefix}`;
 }
 
-/** The node side: one device, its address, a flood entry and a static neighbour per device VTEP. */
+/**
+ * The node side: one device, its address, and a flood entry per device VTEP. When the hub info
+ * publishes the device MACs, also a static neighbour per device overlay IP and a unicast FDB
+ * entry toward its VTEP; otherwise the node learns the device's MAC by ARP through the flood entry.
+ */
 export function planNodeOverlay(hub: HubInfo, facts: EndpointFacts, overlayIP: string): DesiredOverlay {
   const address = overlayAddress(hub, overlayIP, 'node');
   const fdb: FdbEntry[] = hub.deviceVTEPs.map((dst) => ({ mac: ALL_ZEROS_MAC, dst }));
-  const neighbours: NeighbourEntry[] = hub.deviceOverlayIPs.map((ip) => ({ ip, mac: macFromOverlayIP(ip) }));
-  // when VTEPs and overlay IPs pair up one to one, unicast to each device goes to its own VTEP
-  if (hub.deviceVTEPs.length === hub.deviceOverlayIPs.length) {
-    hub.deviceOverlayIPs.forEach((ip, i) => fdb.push({ mac: macFromOverlayIP(ip), dst: hub.deviceVTEPs[i] ?? '' }));
-  }
+  const neighbours: NeighbourEntry[] = [];
+  hub.deviceMACs?.forEach((mac, i) => {
+    const ip = hub.deviceOverlayIPs[i];
+    if (ip !== undefined) neighbours.push({ ip, mac });
+    const vtep = hub.deviceVTEPs[i];
+    if (vtep !== undefined && hub.deviceVTEPs.length === hub.deviceOverlayIPs.length) fdb.push({ mac, dst: vtep });
+  });
   return { vxlan: vxlanSpec(hub, facts, overlayIP), addresses: [address], fdb, neighbours, routes: [] };
 }
 

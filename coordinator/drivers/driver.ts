@@ -27,6 +27,8 @@ export interface DeviceFailure { readonly change: DeviceChange; readonly reason:
 
 export interface DeviceDriver {
   readonly type: string;
+  /** 'derived': the device's VTEP MAC is derived from its overlay IP and published; 'learned': nodes ARP for it. */
+  readonly deviceMACs: 'derived' | 'learned';
   /** The device entries the plan calls for. */
   desired(plan: CoordinatorPlan): DeviceEntry[];
   /** The entries of this cluster on the device now (never another cluster's or hand-made ones). */

@@ -7,6 +7,7 @@ import type { DeviceDriver } from './driver.ts';
 export function linuxDriver(): DeviceDriver {
   return {
     type: 'linux',
+    deviceMACs: 'derived',
     desired: () => [],
     observe: () => Promise.resolve([]),
     apply: () => Promise.resolve([]),

@@ -24,6 +24,7 @@ export class MemoryDevice {
   driver(owner: string): DeviceDriver {
     return {
       type: 'memory',
+      deviceMACs: 'learned',
       desired: (plan: CoordinatorPlan): DeviceEntry[] => [
         { kind: 'tunnel', key: `vni-${plan.hub.vni}`, value: `port ${plan.hub.port}` },
         ...plan.peers.flatMap((p): DeviceEntry[] => [

@@ -21,7 +21,7 @@ function planCoordinator(c: OverlayConfig, nodes: V1Node[], held: Map<string, st
 describe('coordinator plan', () => {
   it('publishes hub info with the device overlay IP and one peer per node with its pod CIDRs', () => {
     const plan = planCoordinator(config, [node('n1', '198.18.1.1', ['198.19.0.0/24'])], new Map());
-    expect(decodeHubInfo(Object.fromEntries(Object.entries({ schemaVersion: '1', vni: '4096', port: '4789', overlayNetwork: '198.18.16.0/20', deviceVTEPs: '198.18.0.3', deviceOverlayIPs: '198.18.16.1' })))).toEqual(plan.hub);
+    expect(decodeHubInfo({ schemaVersion: '1', vni: '4096', port: '4789', overlayNetwork: '198.18.16.0/20', deviceVTEPs: '198.18.0.3', deviceOverlayIPs: '198.18.16.1', deviceMACs: '02:c4:c6:12:10:01' })).toEqual(plan.hub);
     expect(plan.peers).toEqual([{ node: 'n1', underlayIP: '198.18.1.1', overlayIP: '198.18.16.2', vtepMAC: '02:c4:c6:12:10:02', podCIDRs: ['198.19.0.0/24'] }]);
     const shard = plan.shards.get('chorus-kube-router-peers-0');
     expect(decodePeer('n1', shard?.data.n1 ?? '')).toEqual(plan.peers[0]);

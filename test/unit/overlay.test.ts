@@ -5,7 +5,7 @@ import { planGatewayOverlay, planNodeOverlay } from '../../agent/overlay/plan.ts
 import { EMPTY_OBSERVED, type DesiredOverlay, type ObservedOverlay } from '../../agent/overlay/state.ts';
 import type { HubInfo, Peer } from '../../shared/tables.ts';
 
-const hub: HubInfo = { vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'] };
+const hub: HubInfo = { vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'], deviceMACs: ['02:c4:c6:12:10:01'] };
 const facts = { underlayIP: '198.18.1.1', underlayMtu: 1500 };
 
 function observedFrom(d: DesiredOverlay): ObservedOverlay {
@@ -24,11 +24,17 @@ describe('node planner', () => {
     expect(d.fdb).toEqual([{ mac: '00:00:00:00:00:00', dst: '198.18.0.3' }, { mac: '02:c4:c6:12:10:01', dst: '198.18.0.3' }]);
     expect(d.neighbours).toEqual([{ ip: '198.18.16.1', mac: '02:c4:c6:12:10:01' }]);
   });
+  it('leaves the device MAC to ARP when the hub info does not publish it (Citrix, F5)', () => {
+    const { deviceMACs: _m, ...learned } = hub;
+    const d = planNodeOverlay(learned, facts, '198.18.16.2');
+    expect(d.fdb).toEqual([{ mac: '00:00:00:00:00:00', dst: '198.18.0.3' }]);
+    expect(d.neighbours).toEqual([]);
+  });
   it('uses the hub MTU when the operator set one', () => {
     expect(planNodeOverlay({ ...hub, mtu: 1400 }, facts, '198.18.16.2').vxlan.mtu).toBe(1400);
   });
   it('adds one flood entry per device VTEP', () => {
-    const d = planNodeOverlay({ ...hub, deviceVTEPs: ['198.18.0.3', '198.18.0.4'], deviceOverlayIPs: ['198.18.16.1', '198.18.16.2'] }, facts, '198.18.16.3');
+    const d = planNodeOverlay({ ...hub, deviceVTEPs: ['198.18.0.3', '198.18.0.4'], deviceOverlayIPs: ['198.18.16.1', '198.18.16.2'], deviceMACs: ['02:c4:c6:12:10:01', '02:c4:c6:12:10:02'] }, facts, '198.18.16.3');
     expect(d.fdb.filter((e) => e.mac === '00:00:00:00:00:00').map((e) => e.dst)).toEqual(['198.18.0.3', '198.18.0.4']);
   });
   it('refuses an overlay IP outside the overlay network', () => {
