@@ -1,0 +1,80 @@
+/**
+ * The emulated ADC's data plane: turns the NITRO configuration into kernel state in the device's
+ * network namespace, with the same overlay programmer the agent uses, so traffic proves the
+ * driver configured the device right:
+ *   vxlan + vxlan_srcip_binding -> a VXLAN device (local = the bound SNIP, dstport = port)
+ *   nsip SNIPs not already on an interface -> addresses on the VXLAN device
+ *   arp (ip, mac, vtep) -> static neighbour + FDB entry mac -> vtep
+ *   bridgetable (mac, vtep) -> FDB entry;  route -> route via gateway
+ */
+import { parseIPv4 } from '../../../shared/ipv4.ts';
+import type { IpRoute } from '../../../shared/iproute.ts';
+import type { Logger } from '../../../shared/log.ts';
+import { programOverlay } from '../../../agent/overlay/program.ts';
+import { mtuOfAddress, readInterfaces } from '../../../agent/overlay/observe.ts';
+import { VXLAN_OVERHEAD_IPV4, type DesiredOverlay } from '../../../agent/overlay/state.ts';
+import type { NitroStore } from './store.ts';
+
+export function prefixOf(netmask: string): number {
+  let v = parseIPv4(netmask);
+  let n = 0;
+  while (v & 0x80000000) {
+    n++;
+    v = (v << 1) >>> 0;
+  }
+  return n;
+}
+
+export function emulatedMac(ip: string): string {
+  const v = parseIPv4(ip);
+  return ['02', 'ad', v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].map((b) => (typeof b === 'number' ? b.toString(16).padStart(2, '0') : b)).join(':');
+}
+
+/** The desired kernel state for the configuration, or undefined while no bound VXLAN exists. */
+export function desiredFromConfig(store: NitroStore, underlayMtu: number, underlayAddresses: readonly string[]): DesiredOverlay | undefined {
+  const binding = store.list('vxlan_srcip_binding')[0];
+  const vxlan = binding ? store.list('vxlan').find((v) => String(v.id) === String(binding.id)) : undefined;
+  if (!binding || !vxlan) return undefined;
+  const vni = Number(vxlan.id);
+  const str = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
+  const local = str(binding.srcip);
+  const addresses = store.list('nsip').filter((n) => n.type === 'SNIP' && !underlayAddresses.includes(str(n.ipaddress))).map((n) => `${str(n.ipaddress)}/${prefixOf(str(n.netmask))}`);
+  const arps = store.list('arp').filter((a) => String(a.vxlan) === String(vni));
+  return {
+    vxlan: { name: `nsvx${vni}`, vni, port: Number(vxlan.port), local, mtu: underlayMtu - VXLAN_OVERHEAD_IPV4, mac: emulatedMac(local) },
+    addresses,
+    fdb: [
+      ...arps.filter((a) => a.vtep !== undefined).map((a) => ({ mac: str(a.mac).toLowerCase(), dst: str(a.vtep) })),
+      ...store.list('bridgetable').filter((b) => String(b.vxlan) === String(vni)).map((b) => ({ mac: str(b.mac).toLowerCase(), dst: str(b.vtep) })),
+    ],
+    neighbours: arps.map((a) => ({ ip: str(a.ipaddress), mac: str(a.mac).toLowerCase() })),
+    routes: store.list('route').map((r) => ({ dst: `${str(r.network)}/${prefixOf(str(r.netmask))}`, via: str(r.gateway) })),
+  };
+}
+
+/** Keeps the namespace in step with the store; sync() calls are serialized and coalesced. */
+export function dataPlaneSyncer(store: NitroStore, ip: IpRoute, log: Logger): () => void {
+  let running = false;
+  let again = false;
+  const run = async (): Promise<void> => {
+    running = true;
+    do {
+      again = false;
+      try {
+        const interfaces = await readInterfaces(ip);
+        const binding = store.list('vxlan_srcip_binding')[0];
+        const srcip = typeof binding?.srcip === 'string' ? binding.srcip : '';
+        const underlay = interfaces.filter((i) => !i.name.startsWith('nsvx')).flatMap((i) => i.cidrs.map((c) => c.split('/')[0] ?? ''));
+        const desired = desiredFromConfig(store, mtuOfAddress(interfaces, srcip) ?? 1500, underlay);
+        if (desired) await programOverlay(ip, desired, log);
+      } catch (err) {
+        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'data plane sync failed');
+      }
+    } while (again);
+    running = false;
+  };
+  return () => {
+    if (running) again = true;
+    else void run();
+  };
+}

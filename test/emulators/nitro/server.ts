@@ -1,0 +1,267 @@
+/**
+ * The NITRO emulator: an HTTPS server that answers like a Citrix ADC's NITRO REST API (URL forms,
+ * args/filter/count, login sessions and expiry, envelopes, error codes and statuses, bulk with
+ * 207, idempotent adds), records every call, and can inject faults: 5xx bursts, requests that
+ * never answer, expired sessions, and the answers of a secondary HA node. After each change it
+ * calls onChange so the data plane (dataplane.ts) follows the configuration. Test and lab only.
+ */
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { NitroError, NitroStore, NO_SUCH_RESOURCE, RESOURCES, type NitroObject } from './store.ts';
+
+export interface NitroCall { method: string; resource: string; action?: string; items: number; status: number; write: boolean; errorcode: number }
+
+export interface NitroEmulatorOptions {
+  readonly username: string;
+  readonly password: string;
+  readonly tls: { cert: Buffer; key: Buffer };
+  readonly hostname?: string;
+  readonly onChange?: () => void;
+}
+
+const PREFIX = '/nitro/v1/config/';
+
+function envelope(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { errorcode: 0, message: 'Done', severity: 'NONE', ...extra };
+}
+
+/** `k:v,k:v` (args) -> object; values may be URL-encoded. */
+function parsePairs(text: string | null): NitroObject {
+  const out: NitroObject = {};
+  if (!text) return out;
+  for (const part of text.split(',')) {
+    const i = part.indexOf(':');
+    if (i > 0) out[part.slice(0, i)] = decodeURIComponent(part.slice(i + 1));
+  }
+  return out;
+}
+
+export class NitroEmulator {
+  readonly store = new NitroStore();
+  readonly calls: NitroCall[] = [];
+  private readonly o: NitroEmulatorOptions;
+  private readonly sessions = new Map<string, { expires: number; timeoutMs: number }>();
+  private server: Server | undefined;
+  private failures = 0;
+  private failStatus = 503;
+  private hangs = 0;
+  private readonly hung = new Set<ServerResponse>();
+  secondary = false;
+
+  constructor(o: NitroEmulatorOptions) {
+    this.o = o;
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    this.server = createServer({ cert: this.o.tls.cert, key: this.o.tls.key }, (req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        const e = err instanceof NitroError ? err : new NitroError(1, 500, `Internal error: ${err instanceof Error ? err.message : String(err)}`);
+        this.reply(res, e.httpStatus, { errorcode: e.errorcode, message: e.message, severity: 'ERROR' });
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server?.once('error', reject);
+      this.server?.listen(port, host, () => resolve());
+    });
+    const addr = this.server.address();
+    return typeof addr === 'object' && addr !== null ? addr.port : port;
+  }
+
+  async close(): Promise<void> {
+    for (const r of this.hung) r.destroy();
+    await new Promise<void>((resolve) => {
+      if (!this.server) return resolve();
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  // fault injection
+  failNext(n: number, status = 503): void {
+    this.failures = n;
+    this.failStatus = status;
+  }
+  hangNext(n: number): void {
+    this.hangs = n;
+  }
+  expireSessions(): void {
+    this.sessions.clear();
+  }
+  writes(): NitroCall[] {
+    return this.calls.filter((c) => c.write);
+  }
+
+  private reply(res: ServerResponse, status: number, body: Record<string, unknown> | undefined, headers: Record<string, string> = {}): void {
+    const text = body === undefined ? '' : JSON.stringify(body);
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers }).end(text);
+  }
+
+  private authenticated(req: IncomingMessage): boolean {
+    const user = req.headers['x-nitro-user'];
+    if (user !== undefined) return user === this.o.username && req.headers['x-nitro-pass'] === this.o.password;
+    const token = /NITRO_AUTH_TOKEN=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
+    const s = token ? this.sessions.get(token) : undefined;
+    if (!s) return false;
+    if (Date.now() > s.expires) {
+      this.sessions.delete(token ?? '');
+      return false;
+    }
+    s.expires = Date.now() + s.timeoutMs;
+    return true;
+  }
+
+  private async body(req: IncomingMessage): Promise<Record<string, unknown>> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString();
+    if (text.trim() === '') return {};
+    try {
+      return JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      throw new NitroError(278, 400, 'Invalid argument [body is not JSON]');
+    }
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://adc');
+    const method = req.method ?? 'GET';
+    if (url.pathname === '/emulator/calls' && this.authenticated(req)) return this.reply(res, 200, { calls: this.calls });
+    if (!url.pathname.startsWith(PREFIX)) return this.reply(res, 404, { errorcode: 258, message: 'No such resource', severity: 'ERROR' });
+    const [resource = '', rawId] = url.pathname.slice(PREFIX.length).split('/');
+    const action = url.searchParams.get('action') ?? undefined;
+    const record = (status: number, items: number, errorcode = 0): void => {
+      this.calls.push({ method, resource, ...(action ? { action } : {}), items, status, write: method !== 'GET' && resource !== 'login' && resource !== 'logout', errorcode });
+    };
+    if (this.hangs > 0 && resource !== 'login') {
+      this.hangs--;
+      record(0, 0);
+      this.hung.add(res);
+      return; // never answers: the client must time out
+    }
+    if (this.failures > 0 && resource !== 'login') {
+      this.failures--;
+      record(this.failStatus, 0, 1);
+      return this.reply(res, this.failStatus, { errorcode: 1, message: 'Internal error (injected)', severity: 'ERROR' });
+    }
+    if (resource === 'login' && method === 'POST') {
+      const b = (await this.body(req)).login as { username?: string; password?: string; timeout?: number } | undefined;
+      if (b?.username !== this.o.username || b.password !== this.o.password) {
+        record(401, 1, 354);
+        return this.reply(res, 401, { errorcode: 354, message: 'Invalid username or password', severity: 'ERROR' });
+      }
+      const token = randomBytes(16).toString('hex');
+      const timeoutMs = (b.timeout ?? 1800) * 1000;
+      this.sessions.set(token, { expires: Date.now() + timeoutMs, timeoutMs });
+      record(201, 1);
+      return this.reply(res, 201, envelope({ sessionid: token }), { 'Set-Cookie': `NITRO_AUTH_TOKEN=${token}; Path=/nitro/v1; HttpOnly` });
+    }
+    if (!this.authenticated(req)) {
+      const expired = /NITRO_AUTH_TOKEN=/.test(req.headers.cookie ?? '');
+      record(401, 0, expired ? 444 : 1027);
+      return this.reply(res, 401, expired ? { errorcode: 444, message: 'Session expired or killed. Please login again', severity: 'ERROR' } : { errorcode: 1027, message: 'Not logged in or connection timed out', severity: 'ERROR' });
+    }
+    if (resource === 'logout') {
+      const token = /NITRO_AUTH_TOKEN=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
+      if (token) this.sessions.delete(token);
+      record(201, 1);
+      return this.reply(res, 201, envelope());
+    }
+    if (resource === 'hanode' && method === 'GET') {
+      record(200, 0);
+      return this.reply(res, 200, envelope({ hanode: [{ id: '0', ipaddress: this.o.hostname ?? '', state: this.secondary ? 'Secondary' : 'Primary' }] }));
+    }
+    if (this.secondary && method !== 'GET') {
+      // HTTP status of 1028 is unconfirmed in the reference; 403 is our choice
+      record(403, 0, 1028);
+      return this.reply(res, 403, { errorcode: 1028, message: 'Connected to a secondary node: changes are not propagated', severity: 'ERROR' });
+    }
+    if (resource === 'nsconfig' && action === 'save') {
+      this.store.saves++;
+      record(200, 1);
+      return this.reply(res, 200, envelope());
+    }
+    if (resource === 'nspbrs' && action === 'apply') {
+      this.store.pbrApplied++;
+      record(200, 1);
+      this.o.onChange?.();
+      return this.reply(res, 200, envelope());
+    }
+    if (!RESOURCES[resource]) {
+      record(400, 0, 278);
+      return this.reply(res, 400, { errorcode: 278, message: `Invalid argument [resource ${resource}]`, severity: 'ERROR' });
+    }
+    const id = rawId === undefined ? undefined : decodeURIComponent(decodeURIComponent(rawId));
+    const idObj = (): NitroObject => (id === undefined ? {} : { [RESOURCES[resource]?.keys[0] ?? 'id']: id });
+    switch (method) {
+      case 'GET': return this.get(res, resource, { ...idObj(), ...parsePairs(url.searchParams.get('args')) }, parsePairs(url.searchParams.get('filter')), url.searchParams.get('count') === 'yes', id !== undefined, record);
+      case 'DELETE': {
+        this.store.delete(resource, { ...idObj(), ...parsePairs(url.searchParams.get('args')) });
+        record(200, 1);
+        this.o.onChange?.();
+        return this.reply(res, 200, envelope());
+      }
+      case 'POST':
+      case 'PUT': {
+        const payload = (await this.body(req))[resource];
+        const items = (Array.isArray(payload) ? payload : [payload]).filter((x): x is NitroObject => typeof x === 'object' && x !== null);
+        if (items.length === 0) throw new NitroError(1095, 400, `Required argument missing [${resource}]`);
+        const onError = String(req.headers['x-nitro-onerror'] ?? 'exit');
+        const idempotent = url.searchParams.get('idempotent') === 'yes';
+        return this.write(res, method, resource, items, Array.isArray(payload), onError, idempotent, record);
+      }
+      default:
+        throw new NitroError(257, 405, 'Operation not permitted');
+    }
+  }
+
+  private get(res: ServerResponse, resource: string, args: NitroObject, filter: NitroObject, count: boolean, byId: boolean, record: (s: number, n: number, e?: number) => void): void {
+    const matches = (o: NitroObject): boolean =>
+      Object.entries(args).every(([k, v]) => String(o[k] ?? '').toLowerCase() === String(v).toLowerCase()) &&
+      Object.entries(filter).every(([k, v]) => new RegExp(String(v)).test(String(o[k] ?? '')));
+    const found = this.store.list(resource, matches);
+    if (byId && found.length === 0) {
+      record(404, 0, 258);
+      throw NO_SUCH_RESOURCE();
+    }
+    record(200, 0);
+    if (count) return this.reply(res, 200, envelope({ [resource]: [{ __count: found.length }] }));
+    return this.reply(res, 200, envelope(found.length > 0 ? { [resource]: found.map((o) => this.store.render(resource, o)) } : {}));
+  }
+
+  private write(res: ServerResponse, method: string, resource: string, items: NitroObject[], bulk: boolean, onError: string, idempotent: boolean, record: (s: number, n: number, e?: number) => void): void {
+    const results: Record<string, unknown>[] = [];
+    const snapshot = onError === 'rollback' ? new Map([...this.store.table(resource)]) : undefined;
+    let failed = 0;
+    for (const item of items) {
+      try {
+        if (method === 'PUT') this.store.update(resource, item);
+        else this.store.add(resource, item, idempotent);
+        results.push(envelope());
+      } catch (err) {
+        const e = err instanceof NitroError ? err : new NitroError(1, 500, String(err));
+        failed++;
+        results.push({ errorcode: e.errorcode, message: e.message, severity: 'ERROR' });
+        if (!bulk) {
+          record(e.httpStatus, 1, e.errorcode);
+          if (results.length > 0) this.o.onChange?.();
+          throw e;
+        }
+        if (onError !== 'continue') break;
+      }
+    }
+    if (snapshot && failed > 0) {
+      const t = this.store.table(resource);
+      t.clear();
+      for (const [k, v] of snapshot) t.set(k, v);
+    }
+    this.o.onChange?.();
+    const okStatus = method === 'PUT' || idempotent ? 200 : 201;
+    if (failed === 0) {
+      record(okStatus, items.length);
+      return this.reply(res, okStatus, envelope());
+    }
+    record(207, items.length, 1243);
+    return this.reply(res, 207, { errorcode: 1243, message: 'Bulk operation failed', severity: 'ERROR', response: results });
+  }
+}

@@ -1,0 +1,140 @@
+// The Citrix driver against the NITRO emulator (HTTPS, sessions, envelopes, bulk, faults),
+// driven by a real coordinator and the embedded API server; the emulator's record of calls is
+// the evidence for what the driver sent.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CoreV1Api, type V1Node } from '@kubernetes/client-node';
+import type { Coordinator } from '../../coordinator/coordinator.ts';
+import type { NitroEmulator } from '../emulators/nitro/server.ts';
+import { eventually, startTestApiServer, type TestApiServer } from '../support/apiserver.ts';
+import { TEST_OVERLAY, startCoordinator } from '../support/coordinator.ts';
+import { NITRO_PASSWORD, capturingLogger, citrixDriver, startNitroEmulator } from '../support/nitro.ts';
+
+let api: TestApiServer;
+let core: CoreV1Api;
+let emulator: NitroEmulator;
+let url: string;
+let caFile: string;
+const running: Coordinator[] = [];
+const logs = capturingLogger();
+
+function nodeBody(i: number): V1Node {
+  return { metadata: { name: `node-${i}` }, spec: { podCIDRs: [`198.19.${i}.0/24`] }, status: { addresses: [{ type: 'InternalIP', address: `198.18.1.${i}` }] } };
+}
+
+function start(extra = {}): Coordinator {
+  const c = startCoordinator(api.kubeConfig, 'c1', TEST_OVERLAY, { driver: citrixDriver(url, caFile, logs.log, extra), deviceResyncMs: 400, podCidrSource: 'node', log: logs.log });
+  running.push(c);
+  return c;
+}
+
+const routes = (): string[] => emulator.store.list('route').map((r) => `${String(r.network)}/${String(r.netmask)} via ${String(r.gateway)}`).sort();
+const arps = (): number => emulator.store.list('arp').filter((a) => String(a.vxlan) === '4096').length;
+
+async function converged(c: Coordinator, n: number): Promise<void> {
+  await eventually(`${n} nodes on the ADC`, () => (routes().filter((r) => r.includes('via 198.18.16.')).length === n && arps() === n && c.status().device && (c.status().device as { converged: boolean }).converged ? true : undefined), 20_000);
+}
+
+beforeEach(async () => {
+  api = await startTestApiServer();
+  core = api.kubeConfig.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: 'chorus-system' } } });
+  ({ emulator, url, caFile } = await startNitroEmulator());
+  // what the operator prepares on a real ADC: the SNIP the VTEP is bound to
+  emulator.store.add('nsip', { ipaddress: '198.18.0.3', netmask: '255.255.240.0', type: 'SNIP' });
+  // another cluster and a hand-made route share the ADC
+  emulator.store.add('vxlan', { id: 200, port: 4789 });
+  emulator.store.add('arp', { ipaddress: '10.200.0.2', mac: '02:00:00:00:00:02', vxlan: 200, vtep: '10.0.0.2' });
+  emulator.store.add('route', { network: '10.201.0.0', netmask: '255.255.255.0', gateway: '10.200.0.2' });
+  emulator.store.add('route', { network: '192.0.2.0', netmask: '255.255.255.0', gateway: '198.18.0.1' });
+});
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((c) => c.stop()));
+  await emulator.close();
+  await api.close();
+});
+
+describe('Citrix driver with the NITRO emulator', () => {
+  it('programs vxlan, binding, SNIP, a route and an arp per node, saves the config, and leaves others alone', async () => {
+    for (let i = 1; i <= 3; i++) await core.createNode({ body: nodeBody(i) });
+    const c = start();
+    await converged(c, 3);
+    expect(emulator.store.list('vxlan').map((v) => v.id).sort()).toEqual([200, 4096]);
+    expect(emulator.store.list('vxlan_srcip_binding')).toEqual([{ id: 4096, srcip: '198.18.0.3' }]);
+    expect(emulator.store.list('nsip').map((n) => n.ipaddress).sort()).toEqual(['198.18.0.3', '198.18.16.1']);
+    expect(routes()).toContain('198.19.1.0/255.255.255.0 via 198.18.16.2');
+    expect(routes()).toContain('10.201.0.0/255.255.255.0 via 10.200.0.2');
+    expect(routes()).toContain('192.0.2.0/255.255.255.0 via 198.18.0.1');
+    expect(emulator.store.list('arp').find((a) => a.ipaddress === '10.200.0.2')).toBeDefined();
+    await eventually('config saved', () => (emulator.store.saves > 0 ? true : undefined));
+  });
+
+  it('makes zero write calls on a steady-state resync, and a node join costs a few', async () => {
+    for (let i = 1; i <= 2; i++) await core.createNode({ body: nodeBody(i) });
+    const c = start();
+    await converged(c, 2);
+    await new Promise((r) => setTimeout(r, 1_000)); // several device resyncs
+    const writesBefore = emulator.writes().length;
+    await new Promise((r) => setTimeout(r, 900));
+    expect(emulator.writes().length).toBe(writesBefore);
+    await core.createNode({ body: nodeBody(3) });
+    await converged(c, 3);
+    await new Promise((r) => setTimeout(r, 300));
+    const joinWrites = emulator.writes().slice(writesBefore).map((w) => `${w.method} ${w.resource}${w.action ? `?${w.action}` : ''}`);
+    expect(joinWrites).toEqual(['POST arp', 'POST route', 'POST nsconfig?save']);
+  });
+
+  it('uses bulk requests for a large initial sync', async () => {
+    for (let i = 1; i <= 60; i++) await core.createNode({ body: nodeBody(i) });
+    const c = start();
+    await converged(c, 60);
+    const adds = emulator.writes().filter((w) => w.method === 'POST' && (w.resource === 'route' || w.resource === 'arp'));
+    expect(adds.map((a) => a.items).sort()).toEqual([60, 60]);
+  });
+
+  it('converges through 5xx bursts, a hung request, an expired session and objects that already exist', async () => {
+    emulator.store.add('vxlan', { id: 4096, port: 4789 }); // made by hand already: 409 on add is fine
+    for (let i = 1; i <= 3; i++) await core.createNode({ body: nodeBody(i) });
+    emulator.failNext(4);
+    const c = start();
+    await converged(c, 3);
+    emulator.expireSessions();
+    emulator.hangNext(1);
+    await core.createNode({ body: nodeBody(4) });
+    await converged(c, 4);
+    expect(emulator.calls.some((x) => x.errorcode === 444)).toBe(true);
+    expect(emulator.calls.filter((x) => x.resource === 'login').length).toBeGreaterThanOrEqual(2);
+    expect(emulator.store.list('route').find((r) => r.network === '10.201.0.0')).toBeDefined();
+  });
+
+  it('puts back an object changed or deleted by hand at the next resync', async () => {
+    for (let i = 1; i <= 2; i++) await core.createNode({ body: nodeBody(i) });
+    const c = start();
+    await converged(c, 2);
+    emulator.store.update('arp', { ipaddress: '198.18.16.2', mac: '02:de:ad:be:ef:00' });
+    emulator.store.delete('route', { network: '198.19.2.0', netmask: '255.255.255.0', gateway: '198.18.16.3' });
+    await eventually('repaired', () => {
+      const arp = emulator.store.list('arp').find((a) => a.ipaddress === '198.18.16.2');
+      return arp?.mac === '02:c4:c6:12:10:02' && routes().includes('198.19.2.0/255.255.255.0 via 198.18.16.3') ? true : undefined;
+    });
+  });
+
+  it('says clearly when it is connected to the secondary of an HA pair, and writes nothing', async () => {
+    emulator.secondary = true;
+    await core.createNode({ body: nodeBody(1) });
+    const c = start();
+    const err = await eventually('device error', () => (c.status().device as { lastError: string | null }).lastError ?? undefined);
+    expect(err).toMatch(/secondary node of an HA pair.*point --device-address at the primary/);
+    expect(emulator.writes().filter((w) => w.status < 300)).toEqual([]);
+  });
+
+  it('never puts the password in logs, /status or errors', async () => {
+    await core.createNode({ body: nodeBody(1) });
+    emulator.failNext(2);
+    const c = start();
+    await converged(c, 1);
+    expect(logs.lines.join('\n')).not.toContain(NITRO_PASSWORD);
+    expect(JSON.stringify(c.status())).not.toContain(NITRO_PASSWORD);
+    expect(c.metricsText()).not.toContain(NITRO_PASSWORD);
+  });
+});
