@@ -22,8 +22,14 @@ export const COORDINATOR_SPECS: SettingSpec[] = [
   { flag: 'vni', env: ['CHORUS_VNI', 'VNID'], help: 'VXLAN network identifier, 1..16777215', default: '4096' },
   { flag: 'port', env: ['CHORUS_VXLAN_PORT', 'VXLAN_PORT'], help: 'VXLAN UDP port', default: '4789' },
   { flag: 'mtu', env: ['CHORUS_MTU'], help: 'overlay MTU, 576..9000; default: each end uses its underlay MTU minus 50' },
-  { flag: 'device-type', env: ['CHORUS_DEVICE_TYPE'], help: 'linux (a box running `gateway`); citrix and f5 come with their drivers', default: 'linux' },
-  { flag: 'device-address', env: ['CHORUS_DEVICE_ADDRESS', 'NS_IP'], help: "the device's management API address (citrix, f5)" },
+  { flag: 'device-type', env: ['CHORUS_DEVICE_TYPE'], help: 'linux (a box running `gateway`) or citrix (NITRO); f5 comes with its driver', default: 'linux' },
+  { flag: 'device-address', env: ['CHORUS_DEVICE_ADDRESS', 'NS_IP'], help: "the device's management API address, host or https://host:port (citrix: the NSIP of a standalone ADC, or of the primary; see docs/citrix.md)" },
+  { flag: 'ca-file', env: ['CHORUS_DEVICE_CA_FILE'], help: "CA bundle that signed the device's API certificate (default: the system CAs)" },
+  { flag: 'insecure-skip-tls-verify', env: ['CHORUS_DEVICE_INSECURE_SKIP_TLS_VERIFY'], help: "accept any certificate from the device (logged as a warning at start; use --ca-file instead)", bool: true },
+  { flag: 'citrix-auth', env: ['CHORUS_CITRIX_AUTH'], help: 'session (login once, NITRO_AUTH_TOKEN) or header (X-NITRO-USER/PASS on every request)', default: 'session' },
+  { flag: 'citrix-neighbours', env: ['CHORUS_CITRIX_NEIGHBOURS'], help: "how node MACs reach the ADC: arp (static arp per node), bridgetable (flood entry per node VTEP) or both", default: 'arp' },
+  { flag: 'citrix-netprofile', env: ['CHORUS_CITRIX_NETPROFILE'], help: 'create a netprofile of this name whose source IP is the overlay SNIP (for services to use toward pods)' },
+  { flag: 'save-config', env: ['CHORUS_SAVE_CONFIG'], help: "on: save the device's running config after changes (debounced); off: never", default: 'on' },
   { flag: 'credentials-dir', env: ['CHORUS_CREDENTIALS_DIR'], help: 'directory of a mounted Secret with files `username` and `password` (citrix, f5); or set CHORUS_DEVICE_USERNAME/CHORUS_DEVICE_PASSWORD (NS_USER/NS_PASSWORD)' },
   { flag: 'pod-cidr-source', env: ['CHORUS_POD_CIDR_SOURCE'], help: 'where pod CIDRs come from: auto, node (spec.podCIDRs), calico (IPAM blocks), cilium (CiliumNode)', default: 'auto' },
   { flag: 'node-selector', env: ['CHORUS_NODE_SELECTOR'], help: 'label selector of the Nodes that join the overlay (default: all)' },
@@ -42,11 +48,22 @@ export const COORDINATOR_SPECS: SettingSpec[] = [
 
 export interface DeviceCredentials { readonly username: string; readonly password: string }
 
+export interface DeviceAccess {
+  readonly baseURL: string;
+  readonly caFile?: string;
+  readonly insecureSkipVerify: boolean;
+  readonly citrixAuth: 'session' | 'header';
+  readonly citrixNeighbours: 'arp' | 'bridgetable' | 'both';
+  readonly citrixNetprofile?: string;
+  readonly saveConfig: boolean;
+}
+
 export interface CoordinatorConfig {
   readonly overlay: OverlayConfig;
   readonly deviceType: 'linux' | 'citrix' | 'f5';
   readonly deviceAddress?: string;
   readonly credentials?: DeviceCredentials;
+  readonly device?: DeviceAccess;
   readonly podCidrSource: PodCidrSource | 'auto';
   readonly nodeSelector?: string;
   readonly namespace: string;
@@ -96,15 +113,38 @@ function overlayFrom(settings: Settings): OverlayConfig {
   return { vni: intSetting(settings, 'vni', 1, 16777215), port: intSetting(settings, 'port', 1, 65535), overlayNetwork, deviceVTEPs, ...(mtu !== undefined ? { mtu } : {}) };
 }
 
-function deviceFrom(settings: Settings, env: NodeJS.ProcessEnv): Pick<CoordinatorConfig, 'deviceType' | 'deviceAddress' | 'credentials'> {
+/** https://host[:port] from a host, host:port or URL; refuses plain http (credentials cross it). */
+export function deviceBaseURL(address: string): string {
+  const withScheme = /^[a-z]+:\/\//i.test(address) ? address : `https://${address}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new ConfigError(`--device-address ${JSON.stringify(address)} is not a host or https URL`);
+  }
+  if (url.protocol !== 'https:') throw new ConfigError(`--device-address ${address}: the device API must be reached over https (credentials cross it)`);
+  return `https://${url.host}`;
+}
+
+function deviceFrom(settings: Settings, env: NodeJS.ProcessEnv): Pick<CoordinatorConfig, 'deviceType' | 'deviceAddress' | 'credentials' | 'device'> {
   const deviceType = choiceSetting(settings, 'device-type', ['linux', 'citrix', 'f5'] as const);
   const creds = credentials(settings, env);
-  if (deviceType !== 'linux') {
-    if (!settings['device-address']) throw new ConfigError(`--device-type ${deviceType} needs --device-address (or NS_IP): the device's management address`);
-    if (!creds) throw new ConfigError(`--device-type ${deviceType} needs credentials: mount the Secret and pass --credentials-dir, or set CHORUS_DEVICE_USERNAME and CHORUS_DEVICE_PASSWORD`);
-    throw new ConfigError(`--device-type ${deviceType}: this build has no ${deviceType} driver yet; use linux (a box running \`chorus-kube-router gateway\`)`);
-  }
-  return { deviceType, ...(settings['device-address'] ? { deviceAddress: settings['device-address'] } : {}), ...(creds ? { credentials: creds } : {}) };
+  if (deviceType === 'linux') return { deviceType };
+  const address = settings['device-address'];
+  if (!address) throw new ConfigError(`--device-type ${deviceType} needs --device-address (or NS_IP): the device's management address`);
+  if (!creds) throw new ConfigError(`--device-type ${deviceType} needs credentials: mount the Secret and pass --credentials-dir, or set CHORUS_DEVICE_USERNAME and CHORUS_DEVICE_PASSWORD`);
+  if (deviceType === 'f5') throw new ConfigError('--device-type f5: this build has no f5 driver yet; use linux or citrix');
+  const netprofile = settings['citrix-netprofile'];
+  const device: DeviceAccess = {
+    baseURL: deviceBaseURL(address),
+    ...(settings['ca-file'] ? { caFile: settings['ca-file'] } : {}),
+    insecureSkipVerify: settings['insecure-skip-tls-verify'] === 'true',
+    citrixAuth: choiceSetting(settings, 'citrix-auth', ['session', 'header'] as const),
+    citrixNeighbours: choiceSetting(settings, 'citrix-neighbours', ['arp', 'bridgetable', 'both'] as const),
+    ...(netprofile ? { citrixNetprofile: netprofile } : {}),
+    saveConfig: choiceSetting(settings, 'save-config', ['on', 'off'] as const) === 'on',
+  };
+  return { deviceType, deviceAddress: address, credentials: creds, device };
 }
 
 function nodeSelectorFrom(settings: Settings): string | undefined {

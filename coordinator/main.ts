@@ -1,14 +1,16 @@
 /** `chorus-kube-router coordinator`: wiring only; the logic is in coordinator.ts and its modules. */
-import { helpText, loadConfigFile, readSettings } from '../shared/cli-args.ts';
+import { ConfigError, helpText, loadConfigFile, readSettings } from '../shared/cli-args.ts';
+import type { Logger } from '../shared/log.ts';
 import { createLogger } from '../shared/log.ts';
 import { loadKubeConfig } from '../shared/kube/client.ts';
 import { startHealthServer } from '../shared/health.ts';
 import { onShutdown } from '../shared/process.ts';
 import { Coordinator } from './coordinator.ts';
-import { linuxDriver } from './drivers/linux.ts';
+import { driverFor } from './drivers/select.ts';
+import { diffDevice } from './drivers/driver.ts';
 import { COORDINATOR_SPECS, coordinatorConfig } from './config.ts';
 
-const USAGE = 'chorus-kube-router coordinator --overlay-network CIDR --device-vtep IP [options]';
+const USAGE = 'chorus-kube-router coordinator --overlay-network CIDR --device-vtep IP [options]\n       chorus-kube-router coordinator teardown [same options]';
 const DESCRIPTION = 'Allocates overlay addresses, publishes the hub info and peer table, and programs the device.\nRun two or more replicas: one leads through a Lease, the others stand by with warm caches.';
 
 export async function coordinatorMain(argv: readonly string[]): Promise<number> {
@@ -18,15 +20,17 @@ export async function coordinatorMain(argv: readonly string[]): Promise<number> 
     return 0;
   }
   const file = first.settings.config ? loadConfigFile(first.settings.config, COORDINATOR_SPECS) : {};
-  const { settings } = readSettings(argv, COORDINATOR_SPECS, process.env, file);
+  const { settings, positionals } = readSettings(argv, COORDINATOR_SPECS, process.env, file);
   const config = coordinatorConfig(settings, process.env);
   const log = createLogger({ component: 'coordinator', level: settings['log-level'] ?? 'info' });
+  if (positionals[0] === 'teardown') return teardown(config, log);
+  if (positionals.length > 0) throw new ConfigError(`unknown argument "${positionals[0] ?? ''}"; see --help`);
   const coordinator = new Coordinator({
     kubeConfig: loadKubeConfig(settings.kubeconfig),
     namespace: config.namespace,
     identity: config.identity,
     overlay: config.overlay,
-    driver: linuxDriver(),
+    driver: driverFor(config, log),
     log,
     resyncMs: config.resyncMs,
     deviceResyncMs: config.deviceResyncMs,
@@ -44,4 +48,18 @@ export async function coordinatorMain(argv: readonly string[]): Promise<number> 
     await health.close();
   });
   return new Promise<number>(() => undefined);
+}
+
+/** Removes every object this cluster owns on the device (the Linux device owns none). */
+async function teardown(config: ReturnType<typeof coordinatorConfig>, log: Logger): Promise<number> {
+  const driver = driverFor(config, log);
+  try {
+    const owned = await driver.observe();
+    const failures = await driver.apply(diffDevice([], owned));
+    for (const f of failures) log.error({ kind: f.change.entry.kind, key: f.change.entry.key, reason: f.reason }, 'could not remove');
+    log.info({ device: config.deviceType, removed: owned.length - failures.length, failed: failures.length }, 'teardown done');
+    return failures.length === 0 ? 0 : 1;
+  } finally {
+    await driver.close();
+  }
 }

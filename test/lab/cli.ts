@@ -25,7 +25,7 @@ import { reachabilityTable } from './report.ts';
 const USAGE = `Usage: chorus-kube-router lab <command> [options]
 
 Commands:
-  up [--nodes N] [--pods-per-node M] [--device linux] [--coordinators K] [--ipam node|calico|cilium] [--json]
+  up [--nodes N] [--pods-per-node M] [--device linux|citrix] [--coordinators K] [--ipam node|calico|cilium] [--json]
                       build the lab, wait until the overlay works, leave it running
   status [--json]     the running lab (the same JSON document as up, with current pids)
   add-node [--pods M] [--no-agent]
@@ -65,19 +65,18 @@ function writeState(dir: string, s: StateFile): void {
 const SIZE_SPECS: SettingSpec[] = [
   { flag: 'nodes', help: 'number of nodes', default: '3' },
   { flag: 'pods-per-node', help: 'simulated pods per node', default: '2' },
-  { flag: 'device', help: 'external device type: linux', default: 'linux' },
+  { flag: 'device', help: 'external device: linux (runs gateway) or citrix (the NITRO emulator)', default: 'linux' },
   { flag: 'coordinators', help: 'coordinator replicas (leader elected)', default: '1' },
   { flag: 'ipam', help: "where pod CIDRs are published: node (spec.podCIDRs), calico (BlockAffinity), cilium (CiliumNode); the coordinator detects it", default: 'node' },
   { flag: 'timeout', help: 'how long to wait for the overlay to converge', default: '120s' },
 ];
 
-function sizeFrom(settings: Record<string, string | undefined>): { nodes: number; podsPerNode: number; coordinators: number; device: 'linux'; timeoutMs: number; ipam: LabIpam } {
-  if (settings.device !== 'linux') throw new ConfigError(`--device=${JSON.stringify(settings.device)}: this build's lab supports only "linux"`);
+function sizeFrom(settings: Record<string, string | undefined>): { nodes: number; podsPerNode: number; coordinators: number; device: 'linux' | 'citrix'; timeoutMs: number; ipam: LabIpam } {
   return {
     nodes: intSetting(settings, 'nodes', 0, 256),
     podsPerNode: intSetting(settings, 'pods-per-node', 0, 250),
     coordinators: intSetting(settings, 'coordinators', 1, 5),
-    device: 'linux',
+    device: choiceSetting(settings, 'device', ['linux', 'citrix'] as const),
     timeoutMs: durationMsSetting(settings, 'timeout'),
     ipam: choiceSetting(settings, 'ipam', ['node', 'calico', 'cilium'] as const),
   };
@@ -400,6 +399,38 @@ function pickLabForDown(prefix: string | undefined): string {
   return pick[0] ?? '';
 }
 
+async function cmdNitroEmulator(argv: readonly string[]): Promise<number> {
+  const specs: SettingSpec[] = [
+    { flag: 'listen', help: 'host:port', required: true }, { flag: 'tls-dir', help: 'directory with server.crt and server.key', required: true },
+    { flag: 'credentials-dir', help: 'directory with username and password', required: true },
+    { flag: 'snip', help: 'the VTEP SNIP the operator configured, ip/prefix' },
+  ];
+  const { settings, help } = readSettings(argv, specs, process.env);
+  if (help) return printHelp('chorus-kube-router lab nitro-emulator --listen HOST:PORT ...', 'The NITRO emulator (lab and tests only): a Citrix ADC whose data plane is this network namespace.', specs);
+  const { NitroEmulator } = await import('../emulators/nitro/server.ts');
+  const { dataPlaneSyncer } = await import('../emulators/nitro/dataplane.ts');
+  const { readTls } = await import('../emulators/tls.ts');
+  const { ipRoute } = await import('../../shared/iproute.ts');
+  const { formatIPv4, maskOf } = await import('../../shared/ipv4.ts');
+  const log = createLogger({ component: 'nitro-emulator' });
+  const dir = settings['tls-dir'] ?? '';
+  const cred = (f: string): string => readFileSync(join(settings['credentials-dir'] ?? '', f), 'utf8').trim();
+  let sync: () => void = () => undefined;
+  const emulator = new NitroEmulator({ username: cred('username'), password: cred('password'), tls: readTls({ caFile: join(dir, 'ca.crt'), certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key') }), onChange: () => sync() });
+  sync = dataPlaneSyncer(emulator.store, ipRoute(), log);
+  if (settings.snip) {
+    const [ip = '', prefix = '32'] = settings.snip.split('/');
+    emulator.store.add('nsip', { ipaddress: ip, netmask: formatIPv4(maskOf(Number(prefix))), type: 'SNIP' });
+  }
+  const [host, port] = (settings.listen ?? '').split(':');
+  await emulator.listen(host ?? '0.0.0.0', Number(port));
+  log.info({ listen: settings.listen }, 'NITRO emulator listening');
+  const stop = (): void => void emulator.close().then(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  return new Promise<number>(() => undefined);
+}
+
 async function cmdApiServer(argv: readonly string[]): Promise<number> {
   const specs: SettingSpec[] = [
     { flag: 'listen', help: 'host:port', required: true }, { flag: 'socket', help: 'unix socket path' },
@@ -424,7 +455,7 @@ async function cmdApiServer(argv: readonly string[]): Promise<number> {
 
 const COMMANDS: Record<string, (argv: readonly string[]) => Promise<number>> = {
   up: cmdUp, status: cmdStatus, 'add-node': cmdAddNode, 'remove-node': cmdRemoveNode, down: cmdDown, run: cmdRun,
-  apiserver: cmdApiServer, supervise: cmdSupervise,
+  apiserver: cmdApiServer, supervise: cmdSupervise, 'nitro-emulator': cmdNitroEmulator,
 };
 
 export async function labMain(argv: readonly string[]): Promise<number> {

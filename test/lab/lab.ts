@@ -17,10 +17,13 @@ import { sleep } from '../../shared/backoff.ts';
 import { kubeconfigYaml } from '../apiserver/server.ts';
 import {
   AGENT_HEALTH_PORT, API_PORT, CONTROL_PLANE_IP, COORDINATOR_HEALTH_PORT, DEVICE_IP, GATEWAY_HEALTH_PORT, MAX_NODES,
-  OVERLAY_NETWORK, namesFor, nodeName, nodeUnderlayIP, podCIDR, podIP, type Names,
+  OVERLAY_NETWORK, UNDERLAY_PREFIX, namesFor, nodeName, nodeUnderlayIP, podCIDR, podIP, type Names,
 } from './addressing.ts';
 import { createCore, createNode, deleteAllWithPrefix, deleteNamespaces, ping } from './netns.ts';
 import { SupervisedProcess } from './processes.ts';
+import { makeServerCertificate } from '../emulators/tls.ts';
+
+export const LAB_DEVICE_USER = 'chorus-lab';
 
 export type LabIpam = 'node' | 'calico' | 'cilium';
 
@@ -29,7 +32,7 @@ export interface LabOptions {
   /** Where nodes' pod CIDRs are published: spec.podCIDRs, Calico BlockAffinities or CiliumNodes. */
   readonly ipam?: LabIpam;
   readonly podsPerNode: number;
-  readonly device: 'linux';
+  readonly device: 'linux' | 'citrix';
   readonly coordinators: number;
   readonly dir: string;
   readonly prefix: string;
@@ -51,7 +54,7 @@ export interface LabDocument {
   dir: string;
   apiServer: { url: string; labURL: string; pid: number | null };
   supervisorPid: number;
-  device: { type: string; netns: string; underlayIP: string; overlayIPs: string[]; pid: number | null; api: { url: string; kind: string } };
+  device: { type: string; netns: string; underlayIP: string; overlayIPs: string[]; pid: number | null; api: { url: string; kind: string; username?: string; password?: string; caFile?: string } };
   coordinators: { pid: number | null; identity: string; healthURL: string }[];
   nodes: NodeDoc[];
 }
@@ -66,6 +69,8 @@ export class Lab {
   readonly opts: LabOptions;
   readonly names: Names;
   private readonly token = randomBytes(24).toString('hex');
+  /** Lab-only device credentials (the emulated ADC's), printed in the lab document. */
+  private readonly devicePassword = randomBytes(12).toString('hex');
   private apiServer: SupervisedProcess | undefined;
   private gateway: SupervisedProcess | undefined;
   private coordinators: SupervisedProcess[] = [];
@@ -121,12 +126,18 @@ export class Lab {
     this.core = this.kubeConfig().makeApiClient(CoreV1Api);
     await this.waitForApi();
     await this.core.createNamespace({ body: { metadata: { name: DEFAULT_NAMESPACE } } }).catch(ignoreAlreadyExists);
-    progress(`starting ${this.opts.coordinators} coordinator(s) and the gateway`);
+    if (this.opts.device === 'citrix') {
+      progress('starting the NITRO emulator as the Citrix ADC');
+      await this.startCitrixEmulator();
+    }
+    progress(`starting ${this.opts.coordinators} coordinator(s)${this.opts.device === 'linux' ? ' and the gateway' : ''}`);
     for (let k = 1; k <= this.opts.coordinators; k++) this.coordinators.push(this.startCoordinator(k));
-    this.gateway = this.supervise('gateway', this.names.device, [
-      'gateway', '--kubeconfig', this.labKubeconfigPath, '--local-ip', DEVICE_IP,
-      '--health-listen', `${DEVICE_IP}:${GATEWAY_HEALTH_PORT}`,
-    ]);
+    if (this.opts.device === 'linux') {
+      this.gateway = this.supervise('gateway', this.names.device, [
+        'gateway', '--kubeconfig', this.labKubeconfigPath, '--local-ip', DEVICE_IP,
+        '--health-listen', `${DEVICE_IP}:${GATEWAY_HEALTH_PORT}`,
+      ]);
+    }
     for (let i = 1; i <= this.opts.nodes; i++) {
       progress(`creating node ${i}/${this.opts.nodes} with ${this.opts.podsPerNode} pod(s)`);
       await this.addNode(this.opts.podsPerNode);
@@ -134,10 +145,29 @@ export class Lab {
     log.info({ prefix: this.opts.prefix, nodes: this.opts.nodes }, 'lab started');
   }
 
+  private get tlsDir(): string { return join(this.opts.dir, 'device-tls'); }
+  private get credentialsDir(): string { return join(this.opts.dir, 'device-credentials'); }
+
+  /** The emulated ADC: its TLS certificate, lab-only credentials, and the emulator process. */
+  private async startCitrixEmulator(): Promise<void> {
+    await makeServerCertificate(this.tlsDir, [DEVICE_IP]);
+    mkdirSync(this.credentialsDir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(this.credentialsDir, 'username'), LAB_DEVICE_USER, { mode: 0o600 });
+    writeFileSync(join(this.credentialsDir, 'password'), this.devicePassword, { mode: 0o600 });
+    this.gateway = this.supervise('nitro-emulator', this.names.device, [
+      'lab', 'nitro-emulator', '--listen', `${DEVICE_IP}:443`, '--tls-dir', this.tlsDir, '--credentials-dir', this.credentialsDir, '--snip', `${DEVICE_IP}/${UNDERLAY_PREFIX}`,
+    ]);
+  }
+
+  private deviceArgs(): string[] {
+    if (this.opts.device !== 'citrix') return [];
+    return ['--device-type', 'citrix', '--device-address', `https://${DEVICE_IP}`, '--ca-file', join(this.tlsDir, 'ca.crt'), '--credentials-dir', this.credentialsDir];
+  }
+
   private startCoordinator(k: number): SupervisedProcess {
     return this.supervise(`coordinator-${k}`, this.names.controlPlane, [
       'coordinator', '--kubeconfig', this.labKubeconfigPath, '--identity', `coordinator-${k}`,
-      '--overlay-network', OVERLAY_NETWORK, '--device-vtep', DEVICE_IP,
+      '--overlay-network', OVERLAY_NETWORK, '--device-vtep', DEVICE_IP, ...this.deviceArgs(),
       '--health-listen', `${CONTROL_PLANE_IP}:${COORDINATOR_HEALTH_PORT + k}`,
       ...(this.opts.leaseArgs ?? ['--lease-duration', '8s', '--renew-deadline', '5s', '--retry-period', '1s']),
     ]);
@@ -262,7 +292,10 @@ export class Lab {
       supervisorPid: process.pid,
       device: {
         type: this.opts.device, netns: this.names.device, underlayIP: DEVICE_IP, overlayIPs: deviceOverlayIPs,
-        pid: this.gateway?.pid ?? null, api: { url: `http://${DEVICE_IP}:${GATEWAY_HEALTH_PORT}/status`, kind: 'gateway-status' },
+        pid: this.gateway?.pid ?? null,
+        api: this.opts.device === 'citrix'
+          ? { url: `https://${DEVICE_IP}/nitro/v1/config`, kind: 'nitro', username: LAB_DEVICE_USER, password: this.devicePassword, caFile: join(this.tlsDir, 'ca.crt') }
+          : { url: `http://${DEVICE_IP}:${GATEWAY_HEALTH_PORT}/status`, kind: 'gateway-status' },
       },
       coordinators: this.coordinators.map((c, i) => ({ pid: c.pid ?? null, identity: `coordinator-${i + 1}`, healthURL: `http://${CONTROL_PLANE_IP}:${COORDINATOR_HEALTH_PORT + i + 1}/healthz` })),
       nodes: this.nodeNames().map((name) => this.nodeDoc(name, apiNodes.get(name))),
