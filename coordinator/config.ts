@@ -28,6 +28,7 @@ export const COORDINATOR_SPECS: SettingSpec[] = [
   { flag: 'insecure-skip-tls-verify', env: ['CHORUS_DEVICE_INSECURE_SKIP_TLS_VERIFY'], help: "accept any certificate from the device (logged as a warning at start; use --ca-file instead)", bool: true },
   { flag: 'citrix-auth', env: ['CHORUS_CITRIX_AUTH'], help: 'session (login once, NITRO_AUTH_TOKEN) or header (X-NITRO-USER/PASS on every request)', default: 'session' },
   { flag: 'citrix-neighbours', env: ['CHORUS_CITRIX_NEIGHBOURS'], help: "how node MACs reach the ADC: arp (static arp per node), bridgetable (flood entry per node VTEP) or both", default: 'arp' },
+  { flag: 'citrix-routing', env: ['CHORUS_CITRIX_ROUTING'], help: 'route: a route per pod CIDR; pbr: a policy-based route per pod CIDR, applied with nspbrs?action=apply (several clusters behind one ADC)', default: 'route' },
   { flag: 'citrix-netprofile', env: ['CHORUS_CITRIX_NETPROFILE'], help: 'create a netprofile of this name whose source IP is the overlay SNIP (for services to use toward pods)' },
   { flag: 'save-config', env: ['CHORUS_SAVE_CONFIG'], help: "on: save the device's running config after changes (debounced); off: never", default: 'on' },
   { flag: 'credentials-dir', env: ['CHORUS_CREDENTIALS_DIR'], help: 'directory of a mounted Secret with files `username` and `password` (citrix, f5); or set CHORUS_DEVICE_USERNAME/CHORUS_DEVICE_PASSWORD (NS_USER/NS_PASSWORD)' },
@@ -55,6 +56,7 @@ export interface DeviceAccess {
   readonly citrixAuth: 'session' | 'header';
   readonly citrixNeighbours: 'arp' | 'bridgetable' | 'both';
   readonly citrixNetprofile?: string;
+  readonly citrixRouting: 'route' | 'pbr';
   readonly saveConfig: boolean;
 }
 
@@ -142,6 +144,7 @@ function deviceFrom(settings: Settings, env: NodeJS.ProcessEnv): Pick<Coordinato
     citrixAuth: choiceSetting(settings, 'citrix-auth', ['session', 'header'] as const),
     citrixNeighbours: choiceSetting(settings, 'citrix-neighbours', ['arp', 'bridgetable', 'both'] as const),
     ...(netprofile ? { citrixNetprofile: netprofile } : {}),
+    citrixRouting: choiceSetting(settings, 'citrix-routing', ['route', 'pbr'] as const),
     saveConfig: choiceSetting(settings, 'save-config', ['on', 'off'] as const) === 'on',
   };
   return { deviceType, deviceAddress: address, credentials: creds, device };

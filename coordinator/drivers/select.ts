@@ -12,7 +12,7 @@ export function driverFor(config: CoordinatorConfig, log: Logger): DeviceDriver 
       baseURL: d.baseURL, username: config.credentials.username, password: config.credentials.password, auth: d.citrixAuth,
       ...(d.caFile ? { caFile: d.caFile } : {}), insecureSkipVerify: d.insecureSkipVerify,
       vni: config.overlay.vni, overlayNetwork: config.overlay.overlayNetwork, neighbours: d.citrixNeighbours,
-      ...(d.citrixNetprofile ? { netprofile: d.citrixNetprofile } : {}), saveConfig: d.saveConfig, log,
+      ...(d.citrixNetprofile ? { netprofile: d.citrixNetprofile } : {}), routing: d.citrixRouting, saveConfig: d.saveConfig, log,
     });
   }
   return linuxDriver();

@@ -137,4 +137,35 @@ describe('Citrix driver with the NITRO emulator', () => {
     expect(JSON.stringify(c.status())).not.toContain(NITRO_PASSWORD);
     expect(c.metricsText()).not.toContain(NITRO_PASSWORD);
   });
+
+  it('in PBR mode programs one applied policy route per pod CIDR instead of routes, plus a netprofile', async () => {
+    for (let i = 1; i <= 2; i++) await core.createNode({ body: nodeBody(i) });
+    const c = start({ routing: 'pbr', netprofile: 'chorus-backends', neighbours: 'both' });
+    await eventually('PBRs applied', () => (emulator.store.appliedPbrs().length === 2 && (c.status().device as { converged: boolean }).converged ? true : undefined));
+    expect(emulator.store.appliedPbrs().map((p) => `${String(p.name)} ${String(p.destipval)} -> ${String(p.nexthopval)}`).sort()).toEqual([
+      'chorus-4096-198-19-1-0-24 198.19.1.0-198.19.1.255 -> 198.18.16.2',
+      'chorus-4096-198-19-2-0-24 198.19.2.0-198.19.2.255 -> 198.18.16.3',
+    ]);
+    expect(routes().filter((r) => r.includes('via 198.18.16.'))).toEqual([]);
+    expect(emulator.store.list('bridgetable').map((b) => String(b.vtep)).sort()).toEqual(['198.18.1.1', '198.18.1.2']);
+    expect(emulator.store.list('netprofile')).toEqual([{ name: 'chorus-backends', srcip: '198.18.16.1' }]);
+  });
+
+  it('teardown removes every object of this cluster and nothing else', async () => {
+    for (let i = 1; i <= 2; i++) await core.createNode({ body: nodeBody(i) });
+    const c = start({ neighbours: 'both' });
+    await converged(c, 2);
+    await c.stop();
+    running.splice(0);
+    const driver = citrixDriver(url, caFile, logs.log, { neighbours: 'both' });
+    const { diffDevice } = await import('../../coordinator/drivers/driver.ts');
+    const owned = await driver.observe();
+    expect(owned.length).toBeGreaterThan(5);
+    expect(await driver.apply(diffDevice([], owned))).toEqual([]);
+    expect(await driver.observe()).toEqual([]);
+    await driver.close();
+    expect(emulator.store.list('vxlan').map((v) => v.id)).toEqual([200]);
+    expect(routes().sort()).toEqual(['10.201.0.0/255.255.255.0 via 10.200.0.2', '192.0.2.0/255.255.255.0 via 198.18.0.1']);
+    expect(emulator.store.list('nsip').map((n) => n.ipaddress)).toEqual(['198.18.0.3']);
+  });
 });

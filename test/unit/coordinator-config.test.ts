@@ -61,7 +61,7 @@ describe('coordinator configuration', () => {
     expect(() => configFrom([...base, '--device-type', 'citrix', '--device-address', '198.18.0.50'])).toThrow(/needs credentials/);
     expect(() => configFrom([...base, '--device-type', 'f5', '--device-address', '198.18.0.50'], { NS_USER: 'u', NS_PASSWORD: 'p' })).toThrow(/no f5 driver yet/);
     const citrix = configFrom([...base, '--device-type', 'citrix'], { NS_IP: '198.18.0.50', NS_USER: 'u', NS_PASSWORD: 'p' });
-    expect(citrix.device).toEqual({ baseURL: 'https://198.18.0.50', insecureSkipVerify: false, citrixAuth: 'session', citrixNeighbours: 'arp', saveConfig: true });
+    expect(citrix.device).toEqual({ baseURL: 'https://198.18.0.50', insecureSkipVerify: false, citrixAuth: 'session', citrixNeighbours: 'arp', citrixRouting: 'route', saveConfig: true });
     expect(citrix.credentials).toEqual({ username: 'u', password: 'p' });
     expect(() => configFrom([...base, '--device-type', 'citrix', '--device-address', 'http://198.18.0.50'], { NS_USER: 'u', NS_PASSWORD: 'p' })).toThrow(/must be reached over https/);
     expect(() => readSettings([...base, '--password', 'x'], COORDINATOR_SPECS, {})).toThrow(/Unknown option '--password'/);

@@ -26,6 +26,8 @@ export interface CitrixOptions extends NitroClientOptions {
   /** How nodes' MACs reach the ADC: static arp entries, bridgetable flood entries, or both. */
   readonly neighbours: 'arp' | 'bridgetable' | 'both';
   readonly netprofile?: string;
+  /** route: one route per pod CIDR; pbr: one policy-based route per pod CIDR (several clusters behind one ADC). */
+  readonly routing?: 'route' | 'pbr';
   readonly saveConfig: boolean;
   readonly saveDebounceMs?: number;
   readonly log: Logger;
@@ -36,7 +38,7 @@ type NitroObject = Record<string, unknown>;
 const SECONDARY_HINT = 'connected to the secondary node of an HA pair: changes there are not propagated; point --device-address at the primary (its NSIP, or a SNIP with management access that moves with the primary)';
 
 /** Order in which resources are added (and the reverse in which they are deleted). */
-const ADD_ORDER = ['vxlan', 'nsip', 'vxlan_srcip_binding', 'arp', 'bridgetable', 'route', 'netprofile'];
+const ADD_ORDER = ['vxlan', 'nsip', 'vxlan_srcip_binding', 'arp', 'bridgetable', 'route', 'nspbr', 'netprofile'];
 
 function netmaskOf(prefix: number): string {
   return formatIPv4(maskOf(prefix));
@@ -86,11 +88,21 @@ export class CitrixDriver implements DeviceDriver {
       if (this.o.neighbours !== 'arp') entries.push({ kind: 'bridgetable', key: `${ALL_ZEROS_MAC}/${vni}/${p.underlayIP}`, value: '', node: p.node });
       for (const c of p.podCIDRs) {
         const cidr = parseCidr(c);
-        entries.push({ kind: 'route', key: `${formatIPv4(cidr.network)}/${netmaskOf(cidr.prefix)}/${p.overlayIP}`, value: '', node: p.node });
+        if (this.o.routing === 'pbr') {
+          const last = formatIPv4(cidr.network + 2 ** (32 - cidr.prefix) - 1);
+          entries.push({ kind: 'nspbr', key: this.pbrName(formatIPv4(cidr.network), cidr.prefix), value: `${snip} ${formatIPv4(cidr.network)}-${last} ${p.overlayIP}`, node: p.node });
+        } else {
+          entries.push({ kind: 'route', key: `${formatIPv4(cidr.network)}/${netmaskOf(cidr.prefix)}/${p.overlayIP}`, value: '', node: p.node });
+        }
       }
     }
     if (this.o.netprofile) entries.push({ kind: 'netprofile', key: this.o.netprofile, value: `srcip ${snip}` });
     return entries;
+  }
+
+  /** PBR names carry the VNI, so each cluster's PBRs are told apart on a shared ADC. */
+  private pbrName(network: string, prefix: number): string {
+    return `chorus-${this.o.vni}-${network.replace(/\./g, '-')}-${prefix}`;
   }
 
   private async get(path: string, resource: string): Promise<NitroObject[]> {
@@ -125,7 +137,7 @@ export class CitrixDriver implements DeviceDriver {
         return false;
       }
     };
-    const [vxlans, bindings, nsips, arps, bridges, routes, profiles] = await Promise.all([
+    const [vxlans, bindings, nsips, arps, bridges, routes, profiles, pbrs] = await Promise.all([
       this.get(`vxlan/${enc(vni)}`, 'vxlan'),
       this.get(`vxlan_srcip_binding?filter=id:${encodeURIComponent(`^${vni}$`)}`, 'vxlan_srcip_binding'),
       this.get('nsip', 'nsip'),
@@ -133,6 +145,7 @@ export class CitrixDriver implements DeviceDriver {
       this.get(`bridgetable?filter=vxlan:${encodeURIComponent(`^${vni}$`)}`, 'bridgetable'),
       this.get('route', 'route'),
       this.o.netprofile ? this.get(`netprofile/${enc(this.o.netprofile)}`, 'netprofile') : Promise.resolve([]),
+      this.get(`nspbr?filter=name:${encodeURIComponent(`^chorus-${vni}-`)}`, 'nspbr'),
     ]);
     return [
       ...vxlans.filter((v) => str(v.id) === vni).map((v): DeviceEntry => ({ kind: 'vxlan', key: vni, value: `port ${str(v.port) || '4789'}` })),
@@ -142,6 +155,7 @@ export class CitrixDriver implements DeviceDriver {
       ...bridges.filter((b) => str(b.vxlan) === vni).map((b): DeviceEntry => ({ kind: 'bridgetable', key: `${str(b.mac).toLowerCase()}/${vni}/${str(b.vtep)}`, value: '' })),
       ...routes.filter((r) => ours(str(r.gateway))).map((r): DeviceEntry => ({ kind: 'route', key: `${str(r.network)}/${str(r.netmask)}/${str(r.gateway)}`, value: '' })),
       ...profiles.map((p): DeviceEntry => ({ kind: 'netprofile', key: str(p.name), value: `srcip ${str(p.srcip)}` })),
+      ...pbrs.filter((p) => str(p.name).startsWith(`chorus-${vni}-`)).map((p): DeviceEntry => ({ kind: 'nspbr', key: str(p.name), value: `${str(p.srcipval)} ${str(p.destipval)} ${str(p.nexthopval)}` })),
     ];
   }
 
@@ -157,6 +171,7 @@ export class CitrixDriver implements DeviceDriver {
       case 'bridgetable': return { mac: a, vxlan: Number(b), vtep: c };
       case 'route': return { network: a, netmask: b, gateway: c };
       case 'netprofile': return { name: a, srcip: v[1] ?? '' };
+      case 'nspbr': return { name: e.key, action: 'ALLOW', srcip: true, srcipop: '=', srcipval: v[0] ?? '', destip: true, destipop: '=', destipval: v[1] ?? '', nexthop: true, nexthopval: v[2] ?? '' };
       default: return {};
     }
   }
@@ -180,6 +195,11 @@ export class CitrixDriver implements DeviceDriver {
     for (const kind of [...ADD_ORDER].reverse()) failures.push(...(await this.deleteAll(group('delete', kind))));
     for (const kind of ADD_ORDER) failures.push(...(await this.write('PUT', kind, group('update', kind))));
     for (const kind of ADD_ORDER) failures.push(...(await this.write('POST', kind, group('add', kind))));
+    // PBR changes take effect only once applied
+    if (changes.some((c) => c.entry.kind === 'nspbr')) {
+      const r = await this.client.send('POST', '/nitro/v1/config/nspbrs?action=apply', { nspbrs: {} });
+      this.check('POST', 'nspbrs?action=apply', r);
+    }
     if (changes.length > failures.length) this.scheduleSave();
     return failures;
   }

@@ -30,6 +30,13 @@ export function emulatedMac(ip: string): string {
   return ['02', 'ad', v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].map((b) => (typeof b === 'number' ? b.toString(16).padStart(2, '0') : b)).join(':');
 }
 
+/** "a.b.c.0-a.b.c.255" -> "a.b.c.0/24" (ranges from PBRs cover whole CIDRs). */
+export function rangeToCidr(range: string): string {
+  const [first = '', last = ''] = range.split('-');
+  const size = parseIPv4(last) - parseIPv4(first) + 1;
+  return `${first}/${32 - Math.round(Math.log2(size))}`;
+}
+
 /** The desired kernel state for the configuration, or undefined while no bound VXLAN exists. */
 export function desiredFromConfig(store: NitroStore, underlayMtu: number, underlayAddresses: readonly string[]): DesiredOverlay | undefined {
   const binding = store.list('vxlan_srcip_binding')[0];
@@ -48,7 +55,12 @@ export function desiredFromConfig(store: NitroStore, underlayMtu: number, underl
       ...store.list('bridgetable').filter((b) => String(b.vxlan) === String(vni)).map((b) => ({ mac: str(b.mac).toLowerCase(), dst: str(b.vtep) })),
     ],
     neighbours: arps.map((a) => ({ ip: str(a.ipaddress), mac: str(a.mac).toLowerCase() })),
-    routes: store.list('route').map((r) => ({ dst: `${str(r.network)}/${prefixOf(str(r.netmask))}`, via: str(r.gateway) })),
+    routes: [
+      ...store.list('route').map((r) => ({ dst: `${str(r.network)}/${prefixOf(str(r.netmask))}`, via: str(r.gateway) })),
+      // applied PBRs forward their destination range to their next hop (the emulator's data plane
+      // does not match the source, which is always the overlay SNIP for these)
+      ...store.appliedPbrs().map((p) => ({ dst: rangeToCidr(str(p.destipval)), via: str(p.nexthopval) })),
+    ],
   };
 }
 

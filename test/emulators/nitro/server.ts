@@ -182,7 +182,7 @@ export class NitroEmulator {
       return this.reply(res, 200, envelope());
     }
     if (resource === 'nspbrs' && action === 'apply') {
-      this.store.pbrApplied++;
+      this.store.applyPbrs();
       record(200, 1);
       this.o.onChange?.();
       return this.reply(res, 200, envelope());

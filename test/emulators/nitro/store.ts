@@ -34,7 +34,7 @@ export const RESOURCES: Record<string, ResourceDef> = {
   arp: { keys: ['ipaddress'], required: ['ipaddress', 'mac'], numeric: ['vxlan'] },
   bridgetable: { keys: ['mac', 'vxlan', 'vtep'], required: ['mac', 'vxlan', 'vtep'], numeric: ['vxlan'] },
   netprofile: { keys: ['name'], required: ['name'] },
-  nspbr: { keys: ['name'], required: ['name', 'action'], numeric: ['priority'] },
+  nspbr: { keys: ['name'], required: ['name', 'action', 'nexthopval'], numeric: ['priority'] },
 };
 
 const norm = (v: unknown): string => String(v).toLowerCase();
@@ -49,6 +49,17 @@ export class NitroStore {
   readonly objects = new Map<string, Map<string, NitroObject>>();
   pbrApplied = 0;
   saves = 0;
+  /** The PBRs as of the last `nspbrs?action=apply` (PBR changes take effect only then). */
+  private applied: NitroObject[] = [];
+
+  applyPbrs(): void {
+    this.pbrApplied++;
+    this.applied = this.list('nspbr');
+  }
+
+  appliedPbrs(): NitroObject[] {
+    return this.applied.map((o) => ({ ...o }));
+  }
 
   table(resource: string): Map<string, NitroObject> {
     let t = this.objects.get(resource);

@@ -1,0 +1,87 @@
+// The Citrix ADC path end to end: the coordinator's NITRO driver programs the emulated ADC,
+// whose network namespace reaches every pod only because the emulator applied what it was sent.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import type { LabDocument } from '../lab/lab.ts';
+import type { NitroCall } from '../emulators/nitro/server.ts';
+import { eventually } from '../support/apiserver.ts';
+import { E2E_SKIP_REASON, IS_ROOT, cli, inNetns, labStatus, labUp, pingOnce } from '../support/lab.ts';
+
+let doc: LabDocument;
+
+/** The emulator's record of NITRO calls, fetched over HTTPS from inside the lab (verified with the lab CA). */
+async function nitroCalls(): Promise<NitroCall[]> {
+  const api = doc.device.api;
+  const script = `const https = require('https'); const fs = require('fs');
+    https.get('https://${doc.device.underlayIP}/emulator/calls', { ca: fs.readFileSync(${JSON.stringify(api.caFile)}), headers: { 'X-NITRO-USER': ${JSON.stringify(api.username)}, 'X-NITRO-PASS': ${JSON.stringify(api.password)} } },
+      (r) => { let b = ''; r.on('data', (d) => b += d); r.on('end', () => console.log(b)); });`;
+  const r = await inNetns(doc.device.netns, [process.execPath, '-e', script], true);
+  return (JSON.parse(String(r.stdout)) as { calls: NitroCall[] }).calls;
+}
+
+const writes = (calls: NitroCall[]): string[] => calls.filter((c) => c.write && c.status > 0 && c.status < 300).map((c) => `${c.method} ${c.resource}${c.action ? `?${c.action}` : ''}`);
+
+describe.skipIf(!IS_ROOT)('Citrix ADC end to end (lab: 2 nodes x 1 pod, NITRO emulator)', () => {
+  beforeAll(async () => {
+    doc = await labUp(['--nodes', '2', '--pods-per-node', '1', '--device', 'citrix']);
+  }, 180_000);
+
+  afterAll(async () => {
+    if (doc) await cli(['lab', 'down', '--prefix', doc.prefix], { reject: false });
+  }, 60_000);
+
+  it('reports the device API with lab-only credentials and the emulator CA', () => {
+    expect(doc.device).toMatchObject({ type: 'citrix', api: { url: 'https://198.18.0.3/nitro/v1/config', kind: 'nitro', username: 'chorus-lab', password: expect.any(String), caFile: expect.stringContaining('ca.crt') } });
+  });
+
+  it('reaches every pod from the ADC by ping and TCP', async () => {
+    for (const n of doc.nodes) expect(await pingOnce(doc.device.netns, n.pods[0]!.ip)).toBe(true);
+    const pod = doc.nodes[0]!.pods[0]!;
+    const server = spawn('ip', ['netns', 'exec', pod.netns, process.execPath, '-e', `require('net').createServer(s => s.end(s.remoteAddress + '\\n')).listen(8080, '0.0.0.0', () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise((r) => server.stdout.once('data', r));
+      const r = await inNetns(doc.device.netns, ['bash', '-c', `exec 3<>/dev/tcp/${pod.ip}/8080; cat <&3`], true);
+      expect(String(r.stdout).trim()).toBe(doc.device.overlayIPs[0]);
+    } finally {
+      server.kill();
+    }
+  });
+
+  it('follows a node join and leave with a few NITRO calls each, and none at steady state', async () => {
+    await new Promise((r) => setTimeout(r, 1_000));
+    const before = (await nitroCalls()).length;
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(writes((await nitroCalls()).slice(before))).toEqual([]);
+    const added = JSON.parse(String((await cli(['lab', 'add-node', '--pods', '1'])).stdout)) as LabDocument['nodes'][number];
+    expect(await pingOnce(doc.device.netns, added.pods[0]!.ip)).toBe(true);
+    await new Promise((r) => setTimeout(r, 2_500)); // the debounced config save
+    const joinWrites = writes((await nitroCalls()).slice(before));
+    expect(joinWrites).toEqual(['POST arp', 'POST route', 'POST nsconfig?save']);
+    const mark = (await nitroCalls()).length;
+    await cli(['lab', 'remove-node', added.name]);
+    await eventually('route gone from the ADC namespace', async () => (!String((await inNetns(doc.device.netns, ['ip', 'route'], true)).stdout).includes(added.podCIDRs[0]!) ? true : undefined));
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect(writes((await nitroCalls()).slice(mark)).sort()).toEqual(['DELETE arp', 'DELETE route', 'POST nsconfig?save']);
+  });
+
+  it('re-adds nothing after a coordinator restart', async () => {
+    const pid = (await labStatus()).coordinators[0]!.pid!;
+    const mark = (await nitroCalls()).length;
+    process.kill(pid, 'SIGTERM');
+    await eventually('coordinator back', async () => {
+      const now = (await labStatus()).coordinators[0]!.pid;
+      return now !== null && now !== pid ? now : undefined;
+    }, 15_000);
+    await eventually('the new coordinator has looked at the ADC', async () => ((await nitroCalls()).slice(mark).some((c) => c.method === 'GET' && c.resource === 'route') ? true : undefined), 20_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(writes((await nitroCalls()).slice(mark)).filter((w) => !w.startsWith('POST nsconfig'))).toEqual([]);
+    for (const n of doc.nodes) expect(await pingOnce(doc.device.netns, n.pods[0]!.ip)).toBe(true);
+  });
+});
+
+if (!IS_ROOT) {
+  console.warn(E2E_SKIP_REASON);
+  describe(E2E_SKIP_REASON, () => {
+    it.skip('Citrix end to end', () => undefined);
+  });
+}
