@@ -60,24 +60,33 @@ export function overlayConflict(network: Cidr, overlayNetwork: string, nodes: re
   return undefined;
 }
 
+/** Nodes in the order they are served (oldest first), and those that cannot be served yet. */
+function eligibleNodes(nodes: readonly V1Node[]): { eligible: V1Node[]; problems: { node: string; reason: string }[] } {
+  const problems: { node: string; reason: string }[] = [];
+  const eligible: V1Node[] = [];
+  for (const n of [...nodes].sort(byCreationThenName)) {
+    if (!internalIPv4(n)) problems.push({ node: n.metadata?.name ?? '', reason: 'no IPv4 InternalIP in status.addresses yet' });
+    else eligible.push(n);
+  }
+  return { eligible, problems };
+}
+
+function hubInfo(config: OverlayConfig, deviceIPs: readonly string[], deviceMACs: 'derived' | 'learned'): HubInfo {
+  return {
+    vni: config.vni, port: config.port, overlayNetwork: config.overlayNetwork,
+    deviceVTEPs: config.deviceVTEPs, deviceOverlayIPs: deviceIPs,
+    ...(deviceMACs === 'derived' ? { deviceMACs: deviceIPs.map(macFromOverlayIP) } : {}),
+    ...(config.mtu !== undefined ? { mtu: config.mtu } : {}),
+  };
+}
+
 export function planCoordinator(inputs: PlanInputs): CoordinatorPlan {
   const { config, podCIDRs } = inputs;
   const shardSize = inputs.shardSize ?? PEERS_PER_SHARD;
   const network: Cidr = parseCidr(config.overlayNetwork);
-  const problems: { node: string; reason: string }[] = [];
-  const eligible: V1Node[] = [];
-  for (const n of [...inputs.nodes].sort(byCreationThenName)) {
-    const name = n.metadata?.name ?? '';
-    if (!internalIPv4(n)) problems.push({ node: name, reason: 'no IPv4 InternalIP in status.addresses yet' });
-    else eligible.push(n);
-  }
+  const { eligible, problems } = eligibleNodes(inputs.nodes);
   const ipam = allocate({ network, deviceCount: config.deviceVTEPs.length, nodes: eligible.map((n) => n.metadata?.name ?? ''), held: inputs.held, highWater: inputs.highWater, shardSize });
-  const hub: HubInfo = {
-    vni: config.vni, port: config.port, overlayNetwork: config.overlayNetwork,
-    deviceVTEPs: config.deviceVTEPs, deviceOverlayIPs: ipam.deviceIPs,
-    ...((inputs.deviceMACs ?? 'derived') === 'derived' ? { deviceMACs: ipam.deviceIPs.map(macFromOverlayIP) } : {}),
-    ...(config.mtu !== undefined ? { mtu: config.mtu } : {}),
-  };
+  const hub = hubInfo(config, ipam.deviceIPs, inputs.deviceMACs ?? 'derived');
   const refused = overlayConflict(network, config.overlayNetwork, inputs.nodes, podCIDRs);
   if (refused) return { hub, peers: [], shards: new Map(), problems, capacity: ipam.capacity, refused };
   for (const r of ipam.rejected) problems.push({ node: r.node, reason: `held overlay IP ${r.ip} dropped: ${r.reason}` });

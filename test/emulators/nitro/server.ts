@@ -22,6 +22,8 @@ export interface NitroEmulatorOptions {
 
 const PREFIX = '/nitro/v1/config/';
 
+type Recorder = (status: number, items: number, errorcode?: number) => void;
+
 function envelope(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { errorcode: 0, message: 'Done', severity: 'NONE', ...extra };
 }
@@ -130,73 +132,103 @@ export class NitroEmulator {
     if (!url.pathname.startsWith(PREFIX)) return this.reply(res, 404, { errorcode: 258, message: 'No such resource', severity: 'ERROR' });
     const [resource = '', rawId] = url.pathname.slice(PREFIX.length).split('/');
     const action = url.searchParams.get('action') ?? undefined;
-    const record = (status: number, items: number, errorcode = 0): void => {
+    const record: Recorder = (status, items, errorcode = 0) => {
       this.calls.push({ method, resource, ...(action ? { action } : {}), items, status, write: method !== 'GET' && resource !== 'login' && resource !== 'logout', errorcode });
     };
-    if (this.hangs > 0 && resource !== 'login') {
-      this.hangs--;
-      record(0, 0);
-      this.hung.add(res);
-      return; // never answers: the client must time out
-    }
-    if (this.failures > 0 && resource !== 'login') {
-      this.failures--;
-      record(this.failStatus, 0, 1);
-      return this.reply(res, this.failStatus, { errorcode: 1, message: 'Internal error (injected)', severity: 'ERROR' });
-    }
-    if (resource === 'login' && method === 'POST') {
-      const b = (await this.body(req)).login as { username?: string; password?: string; timeout?: number } | undefined;
-      if (b?.username !== this.o.username || b.password !== this.o.password) {
-        record(401, 1, 354);
-        return this.reply(res, 401, { errorcode: 354, message: 'Invalid username or password', severity: 'ERROR' });
-      }
-      const token = randomBytes(16).toString('hex');
-      const timeoutMs = (b.timeout ?? 1800) * 1000;
-      this.sessions.set(token, { expires: Date.now() + timeoutMs, timeoutMs });
-      record(201, 1);
-      return this.reply(res, 201, envelope({ sessionid: token }), { 'Set-Cookie': `NITRO_AUTH_TOKEN=${token}; Path=/nitro/v1; HttpOnly` });
-    }
-    if (!this.authenticated(req)) {
-      const expired = /NITRO_AUTH_TOKEN=/.test(req.headers.cookie ?? '');
-      record(401, 0, expired ? 444 : 1027);
-      return this.reply(res, 401, expired ? { errorcode: 444, message: 'Session expired or killed. Please login again', severity: 'ERROR' } : { errorcode: 1027, message: 'Not logged in or connection timed out', severity: 'ERROR' });
-    }
-    if (resource === 'logout') {
-      const token = /NITRO_AUTH_TOKEN=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
-      if (token) this.sessions.delete(token);
-      record(201, 1);
-      return this.reply(res, 201, envelope());
-    }
-    if (resource === 'hanode' && method === 'GET') {
-      record(200, 0);
-      return this.reply(res, 200, envelope({ hanode: [{ id: '0', ipaddress: this.o.hostname ?? '', state: this.secondary ? 'Secondary' : 'Primary' }] }));
-    }
-    if (this.secondary && method !== 'GET') {
-      // HTTP status of 1028 is unconfirmed in the reference; 403 is our choice
-      record(403, 0, 1028);
-      return this.reply(res, 403, { errorcode: 1028, message: 'Connected to a secondary node: changes are not propagated', severity: 'ERROR' });
-    }
-    if (resource === 'nsconfig' && action === 'save') {
-      this.store.saves++;
-      record(200, 1);
-      return this.reply(res, 200, envelope());
-    }
-    if (resource === 'nspbrs' && action === 'apply') {
-      this.store.applyPbrs();
-      record(200, 1);
-      this.o.onChange?.();
-      return this.reply(res, 200, envelope());
-    }
+    if (this.injectedFault(resource, res, record)) return;
+    if (resource === 'login' && method === 'POST') return this.login(req, res, record);
+    if (!this.authenticated(req)) return this.unauthenticated(req, res, record);
+    if (await this.special(req, res, resource, method, action, record)) return;
     if (!RESOURCES[resource]) {
       record(400, 0, 278);
       return this.reply(res, 400, { errorcode: 278, message: `Invalid argument [resource ${resource}]`, severity: 'ERROR' });
     }
+    return this.resourceRequest(req, res, url, method, resource, rawId, record);
+  }
+
+  /** A 5xx burst or a request that never answers, when injected. */
+  private injectedFault(resource: string, res: ServerResponse, record: Recorder): boolean {
+    if (resource === 'login') return false;
+    if (this.hangs > 0) {
+      this.hangs--;
+      record(0, 0);
+      this.hung.add(res);
+      return true; // never answers: the client must time out
+    }
+    if (this.failures > 0) {
+      this.failures--;
+      record(this.failStatus, 0, 1);
+      this.reply(res, this.failStatus, { errorcode: 1, message: 'Internal error (injected)', severity: 'ERROR' });
+      return true;
+    }
+    return false;
+  }
+
+  private async login(req: IncomingMessage, res: ServerResponse, record: Recorder): Promise<void> {
+    const b = (await this.body(req)).login as { username?: string; password?: string; timeout?: number } | undefined;
+    if (b?.username !== this.o.username || b.password !== this.o.password) {
+      record(401, 1, 354);
+      return this.reply(res, 401, { errorcode: 354, message: 'Invalid username or password', severity: 'ERROR' });
+    }
+    const token = randomBytes(16).toString('hex');
+    const timeoutMs = (b.timeout ?? 1800) * 1000;
+    this.sessions.set(token, { expires: Date.now() + timeoutMs, timeoutMs });
+    record(201, 1);
+    return this.reply(res, 201, envelope({ sessionid: token }), { 'Set-Cookie': `NITRO_AUTH_TOKEN=${token}; Path=/nitro/v1; HttpOnly` });
+  }
+
+  private unauthenticated(req: IncomingMessage, res: ServerResponse, record: Recorder): void {
+    const expired = /NITRO_AUTH_TOKEN=/.test(req.headers.cookie ?? '');
+    record(401, 0, expired ? 444 : 1027);
+    this.reply(res, 401, expired ? { errorcode: 444, message: 'Session expired or killed. Please login again', severity: 'ERROR' } : { errorcode: 1027, message: 'Not logged in or connection timed out', severity: 'ERROR' });
+  }
+
+  /** logout, hanode, the secondary-node answer, nsconfig save and nspbrs apply. */
+  private async special(req: IncomingMessage, res: ServerResponse, resource: string, method: string, action: string | undefined, record: Recorder): Promise<boolean> {
+    if (resource === 'logout') {
+      const token = /NITRO_AUTH_TOKEN=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
+      if (token) this.sessions.delete(token);
+      record(201, 1);
+      this.reply(res, 201, envelope());
+      return true;
+    }
+    if (resource === 'hanode' && method === 'GET') {
+      record(200, 0);
+      this.reply(res, 200, envelope({ hanode: [{ id: '0', ipaddress: this.o.hostname ?? '', state: this.secondary ? 'Secondary' : 'Primary' }] }));
+      return true;
+    }
+    if (this.secondary && method !== 'GET') {
+      // HTTP status of 1028 is unconfirmed in the reference; 403 is our choice
+      record(403, 0, 1028);
+      this.reply(res, 403, { errorcode: 1028, message: 'Connected to a secondary node: changes are not propagated', severity: 'ERROR' });
+      return true;
+    }
+    if (resource === 'nsconfig' && action === 'save') {
+      await this.body(req);
+      this.store.saves++;
+      record(200, 1);
+      this.reply(res, 200, envelope());
+      return true;
+    }
+    if (resource === 'nspbrs' && action === 'apply') {
+      await this.body(req);
+      this.store.applyPbrs();
+      record(200, 1);
+      this.o.onChange?.();
+      this.reply(res, 200, envelope());
+      return true;
+    }
+    return false;
+  }
+
+  private async resourceRequest(req: IncomingMessage, res: ServerResponse, url: URL, method: string, resource: string, rawId: string | undefined, record: Recorder): Promise<void> {
     const id = rawId === undefined ? undefined : decodeURIComponent(decodeURIComponent(rawId));
-    const idObj = (): NitroObject => (id === undefined ? {} : { [RESOURCES[resource]?.keys[0] ?? 'id']: id });
+    const idObj: NitroObject = id === undefined ? {} : { [RESOURCES[resource]?.keys[0] ?? 'id']: id };
+    const args = { ...idObj, ...parsePairs(url.searchParams.get('args')) };
     switch (method) {
-      case 'GET': return this.get(res, resource, { ...idObj(), ...parsePairs(url.searchParams.get('args')) }, parsePairs(url.searchParams.get('filter')), url.searchParams.get('count') === 'yes', id !== undefined, record);
+      case 'GET': return this.get(res, resource, args, parsePairs(url.searchParams.get('filter')), url.searchParams.get('count') === 'yes', id !== undefined, record);
       case 'DELETE': {
-        this.store.delete(resource, { ...idObj(), ...parsePairs(url.searchParams.get('args')) });
+        this.store.delete(resource, args);
         record(200, 1);
         this.o.onChange?.();
         return this.reply(res, 200, envelope());
@@ -207,15 +239,14 @@ export class NitroEmulator {
         const items = (Array.isArray(payload) ? payload : [payload]).filter((x): x is NitroObject => typeof x === 'object' && x !== null);
         if (items.length === 0) throw new NitroError(1095, 400, `Required argument missing [${resource}]`);
         const onError = String(req.headers['x-nitro-onerror'] ?? 'exit');
-        const idempotent = url.searchParams.get('idempotent') === 'yes';
-        return this.write(res, method, resource, items, Array.isArray(payload), onError, idempotent, record);
+        return this.write(res, method, resource, items, Array.isArray(payload), onError, url.searchParams.get('idempotent') === 'yes', record);
       }
       default:
         throw new NitroError(257, 405, 'Operation not permitted');
     }
   }
 
-  private get(res: ServerResponse, resource: string, args: NitroObject, filter: NitroObject, count: boolean, byId: boolean, record: (s: number, n: number, e?: number) => void): void {
+  private get(res: ServerResponse, resource: string, args: NitroObject, filter: NitroObject, count: boolean, byId: boolean, record: Recorder): void {
     const matches = (o: NitroObject): boolean =>
       Object.entries(args).every(([k, v]) => String(o[k] ?? '').toLowerCase() === String(v).toLowerCase()) &&
       Object.entries(filter).every(([k, v]) => new RegExp(String(v)).test(String(o[k] ?? '')));
@@ -229,7 +260,7 @@ export class NitroEmulator {
     return this.reply(res, 200, envelope(found.length > 0 ? { [resource]: found.map((o) => this.store.render(resource, o)) } : {}));
   }
 
-  private write(res: ServerResponse, method: string, resource: string, items: NitroObject[], bulk: boolean, onError: string, idempotent: boolean, record: (s: number, n: number, e?: number) => void): void {
+  private write(res: ServerResponse, method: string, resource: string, items: NitroObject[], bulk: boolean, onError: string, idempotent: boolean, record: Recorder): void {
     const results: Record<string, unknown>[] = [];
     const snapshot = onError === 'rollback' ? new Map([...this.store.table(resource)]) : undefined;
     let failed = 0;
