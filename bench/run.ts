@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { fileURLToPath } from 'node:url';
 
 const SUITES: Record<string, string> = {
+  scale: 'control plane at 1,000 and 5,000 nodes with the Citrix driver, against the older CNC behaviour',
   agent: 'agent footprint and repair latency (lab, real kernel VXLAN)',
 };
 

@@ -10,7 +10,7 @@ import type { Logger } from '../shared/log.ts';
 import type { EventRecorder } from '../shared/kube/events.ts';
 import { DONE, ReconcileLoop, retry, type PassOutcome } from '../shared/reconcile-loop.ts';
 import type { Metrics } from '../shared/metrics.ts';
-import { diffDevice, type DeviceDriver } from './drivers/driver.ts';
+import { diffDevice, entryId, type DeviceDriver, type DeviceEntry } from './drivers/driver.ts';
 import type { CoordinatorPlan } from './plan.ts';
 
 export interface DeviceReconcilerOptions {
@@ -28,17 +28,24 @@ export class DeviceReconciler {
   private readonly o: DeviceReconcilerOptions;
   readonly loop: ReconcileLoop;
   private plan: CoordinatorPlan | undefined;
+  /**
+   * What the device holds of ours, as last observed plus what we applied since. Event-driven
+   * passes diff against it (no GETs, so a node join costs only its writes); the periodic resync,
+   * a retry or the first pass observe the device afresh, which also catches changes by hand.
+   */
+  private known: Map<string, DeviceEntry> | undefined;
   private readonly m;
   lastError: string | undefined;
   converged = false;
 
   constructor(o: DeviceReconcilerOptions) {
     this.o = o;
-    this.loop = new ReconcileLoop({ name: 'device', pass: () => this.pass(), log: o.log, resyncMs: o.resyncMs, minRetryMs: 500, maxRetryMs: 60_000 });
+    this.loop = new ReconcileLoop({ name: 'device', pass: (reasons) => this.pass(reasons), log: o.log, resyncMs: o.resyncMs, minRetryMs: 500, maxRetryMs: 60_000 });
     this.m = {
       calls: o.metrics.counter('chorus_coordinator_device_changes_total', 'Device changes applied, by operation and kind.'),
       errors: o.metrics.counter('chorus_coordinator_device_errors_total', 'Device changes or observations that failed, by kind.'),
       duration: o.metrics.gauge('chorus_coordinator_device_reconcile_seconds', 'Duration of the last device reconcile.'),
+      observes: o.metrics.counter('chorus_coordinator_device_observes_total', 'Full reads of what the device holds of ours (first pass, resync, retry).'),
     };
   }
 
@@ -56,21 +63,25 @@ export class DeviceReconciler {
     this.loop.trigger('plan');
   }
 
-  private async pass(): Promise<PassOutcome> {
+  private async pass(reasons: ReadonlySet<string>): Promise<PassOutcome> {
     const plan = this.plan;
     if (!plan || !this.o.canWrite() || plan.refused) return DONE;
     const started = performance.now();
     const { driver, log } = this.o;
-    let observed;
-    try {
-      observed = await driver.observe();
-    } catch (err) {
-      this.m.errors({ kind: 'observe' });
-      this.lastError = `observing the ${driver.type} device failed: ${err instanceof Error ? err.message : String(err)}`;
-      this.converged = false;
-      return retry(this.lastError);
+    if (!this.known || reasons.has('timer') || reasons.has('retry') || reasons.has('start')) {
+      try {
+        this.known = new Map((await driver.observe()).map((e) => [entryId(e), e]));
+        this.m.observes();
+      } catch (err) {
+        this.known = undefined;
+        this.m.errors({ kind: 'observe' });
+        this.lastError = `observing the ${driver.type} device failed: ${err instanceof Error ? err.message : String(err)}`;
+        this.converged = false;
+        return retry(this.lastError);
+      }
     }
-    const changes = diffDevice(driver.desired(plan), observed);
+    const known = this.known;
+    const changes = diffDevice(driver.desired(plan), [...known.values()]);
     if (changes.length === 0) {
       this.converged = true;
       this.lastError = undefined;
@@ -78,7 +89,20 @@ export class DeviceReconciler {
       return DONE;
     }
     if (!this.o.canWrite()) return DONE;
-    const failures = await driver.apply(changes);
+    let failures;
+    try {
+      failures = await driver.apply(changes);
+    } catch (err) {
+      this.known = undefined; // partly applied: look again before the next diff
+      throw err;
+    }
+    const failed = new Set(failures.map((f) => f.change));
+    for (const c of changes) {
+      if (failed.has(c)) continue;
+      if (c.op === 'delete') known.delete(entryId(c.entry));
+      else known.set(entryId(c.entry), c.entry);
+    }
+    if (failures.length > 0) this.known = undefined;
     for (const c of changes) this.m.calls({ op: c.op, kind: c.entry.kind });
     for (const f of failures) {
       this.m.errors({ kind: f.change.entry.kind });

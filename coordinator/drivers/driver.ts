@@ -38,7 +38,7 @@ export interface DeviceDriver {
   close(): Promise<void>;
 }
 
-const entryId = (e: DeviceEntry): string => `${e.kind}|${e.key}`;
+export const entryId = (e: DeviceEntry): string => `${e.kind}|${e.key}`;
 
 /** Pure: the changes that turn `observed` into `desired`; deletes first, then updates, then adds. */
 export function diffDevice(desired: readonly DeviceEntry[], observed: readonly DeviceEntry[]): DeviceChange[] {

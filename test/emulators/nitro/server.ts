@@ -228,7 +228,12 @@ export class NitroEmulator {
     switch (method) {
       case 'GET': return this.get(res, resource, args, parsePairs(url.searchParams.get('filter')), url.searchParams.get('count') === 'yes', id !== undefined, record);
       case 'DELETE': {
-        this.store.delete(resource, args);
+        try {
+          this.store.delete(resource, args);
+        } catch (err) {
+          if (err instanceof NitroError) record(err.httpStatus, 1, err.errorcode);
+          throw err;
+        }
         record(200, 1);
         this.o.onChange?.();
         return this.reply(res, 200, envelope());
