@@ -82,7 +82,8 @@ export interface CoordinatorProcess { child: ChildProcess; peakRssMiB(): number;
 
 /** The coordinator as production runs it, with the Citrix driver toward the emulator. */
 export function startCoordinatorProcess(b: Bench, extra: string[] = []): CoordinatorProcess {
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', CLI_PATH, 'coordinator',
+  const nodeFlags = (process.env.BENCH_COORDINATOR_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...nodeFlags, CLI_PATH, 'coordinator',
     '--kubeconfig', b.kubeconfig, '--overlay-network', OVERLAY, '--device-vtep', VTEP, '--identity', 'bench',
     '--device-type', 'citrix', '--device-address', b.nitroURL, '--ca-file', b.caFile, '--credentials-dir', b.credentialsDir,
     '--health-listen', '127.0.0.1:0', '--pod-cidr-source', 'node', '--log-level', 'warn', ...extra], { stdio: ['ignore', 'ignore', 'inherit'] });

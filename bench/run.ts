@@ -6,6 +6,8 @@ import { execa } from 'execa';
 import { fileURLToPath } from 'node:url';
 
 const SUITES: Record<string, string> = {
+  dataplane: 'node join to first ping from the device, and packet loss over agent restarts (lab)',
+  gateway: 'the Linux device programming 5,000 nodes into its namespace, batched vs one process per entry',
   scale: 'control plane at 1,000 and 5,000 nodes with the Citrix driver, against the older CNC behaviour',
   agent: 'agent footprint and repair latency (lab, real kernel VXLAN)',
 };

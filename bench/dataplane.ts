@@ -1,0 +1,62 @@
+/**
+ * Data-plane convergence in the lab (real kernel VXLAN, Linux device): BENCH_JOINS node joins
+ * (default 20), each timed from its Node object's creation (the lab's add-node answer comes
+ * right after it) to the first ping from the device that a pod on it answers; and the packet
+ * loss of a 100 pps ping while the agent is restarted BENCH_RESTARTS times (SIGTERM, SIGKILL).
+ */
+import { execa } from 'execa';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { LabDocument, NodeDoc } from '../test/lab/lab.ts';
+import { controlRequest } from '../test/lab/control.ts';
+import { ms, saveResults, summary, table } from './stats.ts';
+
+const CLI = fileURLToPath(new URL('../bin/chorus-kube-router', import.meta.url));
+const JOINS = Number(process.env.BENCH_JOINS ?? '20');
+const RESTARTS = Number(process.env.BENCH_RESTARTS ?? '6');
+
+async function firstPing(netns: string, ip: string, t0: number): Promise<number> {
+  for (;;) {
+    const r = await execa('ip', ['netns', 'exec', netns, 'ping', '-c', '1', '-W', '0.05', '-n', '-q', ip], { reject: false });
+    if (r.exitCode === 0) return performance.now() - t0;
+    if (performance.now() - t0 > 30_000) return NaN;
+  }
+}
+
+const doc = JSON.parse(String((await execa(CLI, ['lab', 'up', '--json', '--nodes', '1', '--pods-per-node', '1'])).stdout)) as LabDocument;
+try {
+  const sock = join(doc.dir, 'control.sock');
+  const joins: number[] = [];
+  const withNamespaces: number[] = [];
+  for (let i = 0; i < JOINS; i++) {
+    const t = performance.now();
+    const node = (await controlRequest(sock, 'POST', '/nodes?pods=1')) as NodeDoc;
+    const t0 = performance.now();
+    const joined = await firstPing(doc.device.netns, node.pods[0]!.ip, t0);
+    joins.push(joined);
+    withNamespaces.push(joined + (t0 - t));
+    process.stderr.write(`bench dataplane: join ${i + 1}/${JOINS}: ${joined.toFixed(0)} ms\n`);
+  }
+  const target = doc.nodes[0]!;
+  const count = RESTARTS * 200;
+  const ping = execa('ip', ['netns', 'exec', doc.device.netns, 'ping', '-i', '0.01', '-c', String(count), '-W', '1', '-q', target.pods[0]!.ip], { reject: false });
+  for (let k = 0; k < RESTARTS; k++) {
+    const status = (await controlRequest(sock, 'GET', '/status')) as LabDocument;
+    const pid = status.nodes.find((n) => n.name === target.name)?.agentPid;
+    if (pid) process.kill(pid, k % 2 === 0 ? 'SIGTERM' : 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 3_500));
+  }
+  const out = String((await ping).stdout);
+  const loss = Number(/([\d.]+)% packet loss/.exec(out)?.[1] ?? NaN);
+  const j = summary(joins);
+  const w = summary(withNamespaces);
+  console.log(table([
+    ['measure', 'value'],
+    [`node join -> first ping from the device (n=${j.n})`, `p50 ${ms(j.p50)}  p95 ${ms(j.p95)}  p99 ${ms(j.p99)}`],
+    ['the same, including building the node\'s namespaces', `p50 ${ms(w.p50)}  p99 ${ms(w.p99)}`],
+    [`ping loss at 100 pps over ${RESTARTS} agent restarts`, `${loss}% of ${count}`],
+  ]));
+  console.log(`saved ${saveResults('dataplane', { joins: j, joinsWithNamespaces: w, restarts: RESTARTS, pings: count, lossPercent: loss })}`);
+} finally {
+  await execa(CLI, ['lab', 'down', '--prefix', doc.prefix], { reject: false });
+}
