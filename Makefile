@@ -55,8 +55,10 @@ test: build typecheck lint
 test-unit: build
 	node_modules/.bin/vitest run test/unit
 
+# `make bench NODES=5000` sizes the scale and gateway suites (NODES given for `run` is not used here)
+BENCH_SIZE = $(if $(filter command line environment,$(origin NODES)),BENCH_NODES=$(NODES) BENCH_GATEWAY_NODES=$(NODES),)
 bench: build
-	node --disable-warning=ExperimentalWarning bench/run.ts
+	$(BENCH_SIZE) node --disable-warning=ExperimentalWarning bench/run.ts
 
 lab-clean: build
 	$(CLI) lab down --all

@@ -18,15 +18,19 @@ import { watchKernel, type KernelWatcher } from './overlay/events.ts';
 import type { Nft } from './firewall/nft.ts';
 import { isProblem, type EndpointPlan, type Problem } from './plan-types.ts';
 
-export interface EndpointOptions {
-  /** Metric name prefix: chorus_agent or chorus_gateway. */
-  readonly role: 'agent' | 'gateway';
+/** How an endpoint reaches the kernel, and its kernel-side settings (agent and gateway alike). */
+export interface KernelSettings {
   readonly ip: IpRoute;
   readonly nft: Nft;
   readonly log: Logger;
   readonly resyncMs: number;
   readonly txChecksum: TxChecksumMode;
   readonly firewall: boolean;
+}
+
+export interface EndpointOptions extends KernelSettings {
+  /** Metric name prefix: chorus_agent or chorus_gateway. */
+  readonly role: 'agent' | 'gateway';
   /** A node forwards pod traffic, so net.ipv4.ip_forward must be on; the gateway only originates. */
   readonly requireForwarding: boolean;
   readonly events?: EventRecorder;

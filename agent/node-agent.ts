@@ -8,28 +8,18 @@ import { makeClients, type KubeClients } from '../shared/kube/client.ts';
 import { startCache, type ResilientCache } from '../shared/kube/informer.ts';
 import { nodeEventRecorder } from '../shared/kube/events.ts';
 import { HUB_CONFIGMAP, vxlanDeviceName } from '../shared/keys.ts';
-import type { IpRoute } from '../shared/iproute.ts';
-import type { Logger } from '../shared/log.ts';
 import type { HealthSource } from '../shared/health.ts';
 import { planNode, resolveNodeInputs } from './node-plan.ts';
 import { isProblem, type EndpointPlan, type Problem } from './plan-types.ts';
-import { OverlayEndpoint } from './endpoint.ts';
+import { OverlayEndpoint, type KernelSettings } from './endpoint.ts';
 import { mtuOfAddress, otherNetworks, readInterfaces } from './overlay/observe.ts';
-import type { TxChecksumMode } from './host.ts';
-import type { Nft } from './firewall/nft.ts';
 
-export interface NodeAgentOptions {
+export interface NodeAgentOptions extends KernelSettings {
   readonly kubeConfig: KubeConfig;
   readonly nodeName: string;
   readonly namespace: string;
   /** Overrides the Node's InternalIP as the local VTEP address. */
   readonly underlayIP?: string;
-  readonly ip: IpRoute;
-  readonly nft: Nft;
-  readonly log: Logger;
-  readonly resyncMs: number;
-  readonly txChecksum: TxChecksumMode;
-  readonly firewall: boolean;
 }
 
 export class NodeAgent implements HealthSource {

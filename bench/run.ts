@@ -27,4 +27,5 @@ for (const suite of wanted) {
     failed++;
   }
 }
+await execa(process.execPath, ['--disable-warning=ExperimentalWarning', fileURLToPath(new URL('./report.ts', import.meta.url))], { stdio: 'inherit', reject: false });
 process.exit(failed > 0 ? 1 : 0);

@@ -1,6 +1,7 @@
 /** Small statistics and reporting helpers shared by the benchmarks. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cpus, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 export function percentile(values: readonly number[], p: number): number {
@@ -25,11 +26,16 @@ export const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url))
 export function saveResults(suite: string, data: Record<string, unknown>): string {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const body = JSON.stringify({ suite, at: new Date().toISOString(), host: { cpus: (globalThis.process.env.BENCH_CPUS ?? ''), node: process.version }, ...data }, null, 2);
+  const body = JSON.stringify({ suite, at: new Date().toISOString(), machine: machine(), ...data }, null, 2);
   const file = join(RESULTS_DIR, `${suite}-${stamp}.json`);
   writeFileSync(file, body);
   writeFileSync(join(RESULTS_DIR, `${suite}-latest.json`), body);
   return file;
+}
+
+/** The machine the figures were measured on. */
+export function machine(): Record<string, unknown> {
+  return { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version, platform: `${process.platform}/${process.arch}` };
 }
 
 export function ms(v: number): string {

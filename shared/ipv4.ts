@@ -36,6 +36,17 @@ export function formatIPv4(value: number): string {
   return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join('.');
 }
 
+/** Prefix length of a dotted netmask ("255.255.240.0" -> 20). */
+export function prefixOfNetmask(netmask: string): number {
+  let v = parseIPv4(netmask);
+  let n = 0;
+  while (v & 0x80000000) {
+    n++;
+    v = (v << 1) >>> 0;
+  }
+  return n;
+}
+
 export function maskOf(prefix: number): number {
   return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
 }

@@ -9,28 +9,19 @@ import { makeClients, type KubeClients } from '../../shared/kube/client.ts';
 import { startCache, type ResilientCache } from '../../shared/kube/informer.ts';
 import { HUB_CONFIGMAP, LABEL_TABLE } from '../../shared/keys.ts';
 import { decodeHubInfo, decodePeer, type HubInfo, type Peer } from '../../shared/tables.ts';
-import type { IpRoute } from '../../shared/iproute.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { HealthSource } from '../../shared/health.ts';
 import { errorMessage } from '../../shared/errors.ts';
 import { planGatewayOverlay } from '../overlay/plan.ts';
 import { mtuOfAddress, readInterfaces } from '../overlay/observe.ts';
-import { OverlayEndpoint } from '../endpoint.ts';
+import { OverlayEndpoint, type KernelSettings } from '../endpoint.ts';
 import type { EndpointPlan, Problem } from '../plan-types.ts';
-import type { TxChecksumMode } from '../host.ts';
-import type { Nft } from '../firewall/nft.ts';
 
-export interface GatewayOptions {
+export interface GatewayOptions extends KernelSettings {
   readonly kubeConfig: KubeConfig;
   readonly namespace: string;
   /** This device's VTEP (underlay) address; must be one of the hub's deviceVTEPs. */
   readonly localIP: string;
-  readonly ip: IpRoute;
-  readonly nft: Nft;
-  readonly log: Logger;
-  readonly resyncMs: number;
-  readonly txChecksum: TxChecksumMode;
-  readonly firewall: boolean;
 }
 
 export function peersFromShards(shards: readonly V1ConfigMap[], log: Logger): Peer[] {

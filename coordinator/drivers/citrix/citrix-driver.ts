@@ -44,16 +44,6 @@ function netmaskOf(prefix: number): string {
   return formatIPv4(maskOf(prefix));
 }
 
-function prefixOf(netmask: string): number {
-  let v = parseIPv4(netmask);
-  let n = 0;
-  while (v & 0x80000000) {
-    n++;
-    v = (v << 1) >>> 0;
-  }
-  return n;
-}
-
 const str = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
 const enc = (id: string): string => encodeURIComponent(encodeURIComponent(id));
 
@@ -270,5 +260,3 @@ export class CitrixDriver implements DeviceDriver {
     await this.client.close();
   }
 }
-
-export { prefixOf };

@@ -7,23 +7,13 @@
  *   arp (ip, mac, vtep) -> static neighbour + FDB entry mac -> vtep
  *   bridgetable (mac, vtep) -> FDB entry;  route -> route via gateway
  */
-import { parseIPv4 } from '../../../shared/ipv4.ts';
+import { parseIPv4, prefixOfNetmask } from '../../../shared/ipv4.ts';
 import type { IpRoute } from '../../../shared/iproute.ts';
 import type { Logger } from '../../../shared/log.ts';
 import { programOverlay } from '../../../agent/overlay/program.ts';
 import { mtuOfAddress, readInterfaces } from '../../../agent/overlay/observe.ts';
 import { VXLAN_OVERHEAD_IPV4, type DesiredOverlay } from '../../../agent/overlay/state.ts';
 import type { NitroStore } from './store.ts';
-
-export function prefixOf(netmask: string): number {
-  let v = parseIPv4(netmask);
-  let n = 0;
-  while (v & 0x80000000) {
-    n++;
-    v = (v << 1) >>> 0;
-  }
-  return n;
-}
 
 export function emulatedMac(ip: string): string {
   const v = parseIPv4(ip);
@@ -45,7 +35,7 @@ export function desiredFromConfig(store: NitroStore, underlayMtu: number, underl
   const vni = Number(vxlan.id);
   const str = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
   const local = str(binding.srcip);
-  const addresses = store.list('nsip').filter((n) => n.type === 'SNIP' && !underlayAddresses.includes(str(n.ipaddress))).map((n) => `${str(n.ipaddress)}/${prefixOf(str(n.netmask))}`);
+  const addresses = store.list('nsip').filter((n) => n.type === 'SNIP' && !underlayAddresses.includes(str(n.ipaddress))).map((n) => `${str(n.ipaddress)}/${prefixOfNetmask(str(n.netmask))}`);
   const arps = store.list('arp').filter((a) => String(a.vxlan) === String(vni));
   return {
     vxlan: { name: `nsvx${vni}`, vni, port: Number(vxlan.port), local, mtu: underlayMtu - VXLAN_OVERHEAD_IPV4, mac: emulatedMac(local) },
@@ -56,7 +46,7 @@ export function desiredFromConfig(store: NitroStore, underlayMtu: number, underl
     ],
     neighbours: arps.map((a) => ({ ip: str(a.ipaddress), mac: str(a.mac).toLowerCase() })),
     routes: [
-      ...store.list('route').map((r) => ({ dst: `${str(r.network)}/${prefixOf(str(r.netmask))}`, via: str(r.gateway) })),
+      ...store.list('route').map((r) => ({ dst: `${str(r.network)}/${prefixOfNetmask(str(r.netmask))}`, via: str(r.gateway) })),
       // applied PBRs forward their destination range to their next hop (the emulator's data plane
       // does not match the source, which is always the overlay SNIP for these)
       ...store.appliedPbrs().map((p) => ({ dst: rangeToCidr(str(p.destipval)), via: str(p.nexthopval) })),

@@ -1,0 +1,92 @@
+/**
+ * Writes docs/benchmarks.md from the latest results in bench/results/ (run by `make bench` after
+ * the suites): our figures beside the goals and the baseline ratios, and the machine measured on.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RESULTS_DIR } from './stats.ts';
+
+type J = Record<string, unknown>;
+const latest = (suite: string): J | undefined => {
+  const f = join(RESULTS_DIR, `${suite}-latest.json`);
+  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as J) : undefined;
+};
+const num = (v: unknown): number => (typeof v === 'number' ? v : NaN);
+const get = (o: unknown, path: string): unknown => path.split('.').reduce<unknown>((a, k) => (a && typeof a === 'object' ? (a as J)[k] : undefined), o);
+const f0 = (v: unknown, unit = ''): string => (Number.isFinite(num(v)) ? `${num(v).toFixed(0)}${unit}` : 'not measured');
+const f1 = (v: unknown, unit = ''): string => (Number.isFinite(num(v)) ? `${num(v).toFixed(1)}${unit}` : 'not measured');
+const verdict = (ok: boolean | undefined): string => (ok === undefined ? '' : ok ? 'met' : '**not met**');
+
+export function report(): string {
+  const agent = latest('agent');
+  const scale = latest('scale');
+  const gateway = latest('gateway');
+  const dataplane = latest('dataplane');
+  const sizes = (get(scale, 'results') as J[] | undefined) ?? [];
+  const big = sizes.find((r) => r.n === 5000) ?? sizes[sizes.length - 1];
+  const o = (p: string): unknown => get(big, `ours.${p}`);
+  const b = (p: string): unknown => get(big, `baseline.${p}`);
+  const machine = (agent ?? scale ?? gateway)?.machine as J | undefined;
+  const rows: string[][] = [
+    ['5,000 nodes: initial sync to the device', 'under 20 s', f1(num(o('syncMs')) / 1000, ' s'), verdict(num(o('syncMs')) < 20_000), `${f1(num(b('syncMs')) / 1000, ' s')} (ours ${(num(o('syncMs')) / num(b('syncMs'))).toFixed(2)}x)`],
+    ['5,000 nodes: NITRO calls for the initial sync', '', f0(o('initial.deviceCalls')), '', `${f0(b('deviceCalls'))} (ours ${(num(o('initial.deviceCalls')) / num(b('deviceCalls'))).toFixed(4)}x)`],
+    ['5,000 nodes: coordinator peak RSS', 'under 200 MB', f0(o('peakRssMiB'), ' MiB'), verdict(num(o('peakRssMiB')) < 200), ''],
+    ['5,000 nodes: largest ConfigMap', 'well under 1 MiB', f0(num(o('largestConfigMapBytes')) / 1024, ' KiB'), verdict(num(o('largestConfigMapBytes')) < 512 * 1024), ''],
+    ['Gateway programming 5,000 nodes (15,000 entries)', 'under 1 s', f0(get(gateway, 'oursMs'), ' ms'), verdict(num(get(gateway, 'oursMs')) < 1000), `one process per entry: ${f1(num(get(gateway, 'naiveExtrapolatedMs')) / 1000, ' s')}`],
+    ['Node join to device programmed, p99', 'under 100 ms', `${f0(o('churn.join.p99'), ' ms')} (p50 ${f0(o('churn.join.p50'), ' ms')})`, verdict(num(o('churn.join.p99')) < 100), `CNC-like node event, device calls only: p50 ${f1(b('churnNodeEvent.p50'), ' ms')}`],
+    ['Node join to first ping from the device, p99', 'under 500 ms', `${f0(get(dataplane, 'joins.p99'), ' ms')} (p50 ${f0(get(dataplane, 'joins.p50'), ' ms')})`, verdict(num(get(dataplane, 'joins.p99')) < 500), ''],
+    ['API writes per node event (join and leave)', 'at most 2', f1(o('churn.apiWritesPerEvent')), verdict(num(o('churn.apiWritesPerEvent')) <= 2), ''],
+    ['Device writes per node event', 'at most 2', f1(o('churn.deviceWritesPerEvent')), verdict(num(o('churn.deviceWritesPerEvent')) <= 2.05), `${String(b('callsPerEvent') ?? '-')} calls`],
+    ['No-change resync: API writes / device writes', 'zero', `${f0(o('steady.apiWrites'))} / ${f0(o('steady.deviceWrites'))}`, verdict(num(o('steady.apiWrites')) === 0 && num(o('steady.deviceWrites')) === 0), ''],
+    ['Agent RSS, idle', 'under 60 MB', f0(get(agent, 'agent.rssMiBIdleEnd'), ' MiB'), verdict(num(get(agent, 'agent.rssMiBIdleEnd')) < 60), ''],
+    ['Drift repaired (ip link del), p99', 'under 1 s', f0(get(agent, 'repairAfterLinkDelMs.p99'), ' ms'), verdict(num(get(agent, 'repairAfterLinkDelMs.p99')) < 1000), ''],
+    ['Drift repaired (FDB flush), p99', 'under 1 s', f0(get(agent, 'repairAfterFdbFlushMs.p99'), ' ms'), verdict(num(get(agent, 'repairAfterFdbFlushMs.p99')) < 1000), ''],
+    ['Ping loss over agent restarts (100 pps)', 'zero', `${f1(get(dataplane, 'lossPercent'), ' %')} of ${f0(get(dataplane, 'pings'))}`, verdict(num(get(dataplane, 'lossPercent')) === 0), ''],
+  ];
+  const perSize = sizes.map((r) => `| ${String(r.n)} | ${f1(num(get(r, 'ours.syncMs')) / 1000, ' s')} | ${f1(num(get(r, 'baseline.syncMs')) / 1000, ' s')} | ${f0(get(r, 'ours.initial.deviceCalls'))} | ${f0(get(r, 'baseline.deviceCalls'))} | ${f0(get(r, 'ours.peakRssMiB'), ' MiB')} | ${f0(get(r, 'ours.churn.join.p50'), ' ms')} / ${f0(get(r, 'ours.churn.join.p99'), ' ms')} |`);
+  return [
+    '# Benchmarks',
+    '',
+    '<!-- Written by `make bench` (bench/report.ts) from bench/results/*-latest.json. -->',
+    '',
+    `Latest run: ${String((agent ?? scale)?.at ?? 'never')}, on ${machine ? `${String(machine.cpus)} cores (${String(machine.cpuModel)}), ${String(machine.memoryGiB)} GiB, Linux ${String(machine.kernel)}, Node ${String(machine.node)}` : 'an unknown machine'}.`,
+    'Benchmarks measure and record; nothing here fails a build. The baseline behaves like the older Citrix node controller',
+    '(one NITRO call per object, header auth on every request, delete-then-add on every node event, no bulk, no diff),',
+    'run in the same harness against the same NITRO emulator.',
+    '',
+    '| measure | goal | ours | | baseline |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+    '',
+    '## Control plane by size',
+    '',
+    '| nodes | initial sync, ours | initial sync, baseline | NITRO calls, ours | NITRO calls, baseline | coordinator peak RSS | join -> device p50 / p99 |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...perSize,
+    '',
+    '## How to run',
+    '',
+    '`make bench` runs every suite (about 6 minutes on 2 cores); `BENCH=agent,scale,gateway,dataplane` picks suites;',
+    '`make bench NODES=5000` sizes the scale and gateway suites. Each suite prints its table and saves',
+    '`bench/results/<suite>-<time>.json` and `<suite>-latest.json`, with the machine it ran on.',
+    '',
+    '## Where we stand, and why',
+    '',
+    '- The coordinator\'s memory is far above the 200 MB goal at 5,000 nodes. Importing `@kubernetes/client-node` alone costs',
+    '  about 85 MiB RSS, its typed Node objects in the informer cache are heavy, and V8 grows the heap during the burst of 5,000',
+    '  annotation writes of the first sync. Next steps: keep a slim cache (name, InternalIP, pod CIDRs, our annotations)',
+    '  instead of full V1Node objects, then cap the heap.',
+    '- Node join to device programmed is above 100 ms at 5,000 nodes because each event re-plans the whole table (O(N));',
+    '  at 1,000 nodes it is within the goal. Next step: incremental planning per changed node.',
+    '- Node join to first ping is dominated by the agent\'s own start (Node.js start and loading the Kubernetes client:',
+    '  about a second); the coordinator, the table and the device take tens of ms of it.',
+    '- The agent is above the 60 MB goal for the same client-library reason (see docs/agent.md).',
+    '',
+  ].join('\n');
+}
+
+if (import.meta.main) {
+  writeFileSync(fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url)), report());
+  console.log('wrote docs/benchmarks.md');
+}
