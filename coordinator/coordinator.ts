@@ -124,15 +124,20 @@ export class Coordinator implements HealthSource {
     const onChange = (): void => this.loop.trigger('watch');
     const selector = this.o.nodeSelector;
     this.nodes = startCache<V1Node>({
-      kubeConfig, log, onChange, path: '/api/v1/nodes', ...(selector ? { labelSelector: selector } : {}),
+      kubeConfig, log, path: '/api/v1/nodes', ...(selector ? { labelSelector: selector } : {}),
+      // the echo of our own annotation write changes nothing: no pass for it
+      onChange: (node) => {
+        if (!node || !this.isOwnAnnotationEcho(node)) this.loop.trigger('watch');
+      },
       list: () => this.clients.core.listNode(selector ? { labelSelector: selector } : {}),
     });
     this.tables = startCache<V1ConfigMap>({
       kubeConfig, log, path: `/api/v1/namespaces/${namespace}/configmaps`, labelSelector: LABEL_TABLE,
       list: () => this.clients.core.listNamespacedConfigMap({ namespace, labelSelector: LABEL_TABLE }),
-      onChange: () => {
+      onChange: (cm) => {
+        const own = cm !== undefined && this.written.get(cm.metadata?.name ?? '')?.metadata?.resourceVersion === cm.metadata?.resourceVersion;
         this.dropCaughtUp();
-        this.loop.trigger('watch');
+        if (!own) this.loop.trigger('watch');
       },
     });
     const ref: CustomResourceRef | undefined = this.source === 'calico' ? CALICO_BLOCK_AFFINITIES : this.source === 'cilium' ? CILIUM_NODES : undefined;
@@ -161,6 +166,16 @@ export class Coordinator implements HealthSource {
     await Promise.all([this.loop.idle(), this.device.loop.idle()]);
     await this.elector.release();
     await Promise.all([this.nodes?.stop(), this.tables?.stop(), this.custom?.stop(), this.o.driver.close()]);
+  }
+
+  private isOwnAnnotationEcho(node: V1Node): boolean {
+    const name = node.metadata?.name ?? '';
+    const want = this.annotated.get(name);
+    if (want === undefined) return false;
+    const ann = node.metadata?.annotations ?? {};
+    if (`${ann[ANNOTATION_OVERLAY_IP] ?? ''} ${ann[ANNOTATION_VTEP_MAC] ?? ''}` !== want) return false;
+    this.annotated.delete(name);
+    return true;
   }
 
   private dropCaughtUp(): void {
@@ -258,9 +273,10 @@ export class Coordinator implements HealthSource {
         const shard = plan.shards.get(name);
         await this.write(name, 'peers', shard?.data ?? {}, shard?.highWater ?? highWaterOf(this.table(name)));
       }
-      await this.annotateAll(plan);
+      // the shards have committed every allocation: the device may use them now
       this.fence();
       this.device.update(plan);
+      await this.annotateAll(plan);
     } catch (err) {
       if (err instanceof NotLeader) return DONE;
       this.m.passes({ result: 'error' });

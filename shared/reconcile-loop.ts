@@ -47,7 +47,15 @@ export class ReconcileLoop {
 
   stop(): void {
     this.stopped = true;
+    this.pending = false;
     if (this.timer) clearTimeout(this.timer);
+    if (!this.running) this.wakeIdle();
+  }
+
+  private wakeIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
   }
 
   private reasons = new Set<string>();
@@ -61,7 +69,7 @@ export class ReconcileLoop {
 
   /** Resolves when no pass is running or pending (for tests and orderly shutdown). */
   idle(): Promise<void> {
-    if (!this.running && !this.pending) return Promise.resolve();
+    if (!this.running && (!this.pending || this.stopped)) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -97,10 +105,7 @@ export class ReconcileLoop {
     }
     this.running = false;
     if (!this.stopped) this.schedule(nextDelay);
-    if (!this.pending) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const w of waiters) w();
-    } else if (!this.stopped) void this.run();
+    if (!this.pending || this.stopped) this.wakeIdle();
+    else void this.run();
   }
 }

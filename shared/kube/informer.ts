@@ -16,8 +16,8 @@ export interface CacheOptions<T extends KubernetesObject> {
   readonly labelSelector?: string;
   readonly fieldSelector?: string;
   readonly log: Logger;
-  /** Called after every add, update or delete, and after each (re)list. */
-  readonly onChange: () => void;
+  /** Called after every add, update or delete (with the object), and after each (re)list (without). */
+  readonly onChange: (obj?: T) => void;
 }
 
 export interface ResilientCache<T extends KubernetesObject> {
@@ -55,7 +55,7 @@ export function startCache<T extends KubernetesObject>(opts: CacheOptions<T>): R
     opts.labelSelector,
     opts.fieldSelector,
   );
-  const changed = (): void => opts.onChange();
+  const changed = (obj: T): void => opts.onChange(obj);
   lw.on('add', changed);
   lw.on('update', changed);
   lw.on('delete', changed);

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { DONE, ReconcileLoop, retry } from '../../shared/reconcile-loop.ts';
+import { silentLogger } from '../../shared/log.ts';
+
+describe('reconcile loop', () => {
+  it('merges triggers that arrive during a pass into one more pass, with their reasons', async () => {
+    const seen: string[][] = [];
+    let release: () => void = () => undefined;
+    const loop = new ReconcileLoop({ name: 't', log: silentLogger(), resyncMs: 60_000, pass: async (reasons) => {
+      seen.push([...reasons].sort());
+      if (seen.length === 1) await new Promise<void>((r) => (release = r));
+      return DONE;
+    } });
+    loop.start();
+    loop.trigger('a');
+    loop.trigger('b');
+    loop.trigger('a');
+    release();
+    await loop.idle();
+    expect(seen).toEqual([['start'], ['a', 'b']]);
+    loop.stop();
+  });
+
+  it('retries a failed pass with backoff and reports the reason', async () => {
+    let n = 0;
+    const loop = new ReconcileLoop({ name: 't', log: silentLogger(), resyncMs: 60_000, minRetryMs: 5, maxRetryMs: 10, pass: () => Promise.resolve(++n < 3 ? retry('not yet') : DONE) });
+    loop.start();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(n).toBe(3);
+    expect(loop.failures).toBe(2);
+    loop.stop();
+  });
+
+  it('lets idle() resolve after stop even with a trigger pending', async () => {
+    let release: () => void = () => undefined;
+    const loop = new ReconcileLoop({ name: 't', log: silentLogger(), resyncMs: 60_000, pass: () => new Promise((r) => (release = () => r(DONE))) });
+    loop.start();
+    loop.trigger('x');
+    loop.stop();
+    release();
+    await loop.idle();
+    expect(loop.passes).toBe(1);
+  });
+});
