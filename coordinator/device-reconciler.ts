@@ -63,24 +63,29 @@ export class DeviceReconciler {
     this.loop.trigger('plan');
   }
 
+  /** What the device holds of ours: observed afresh when due, else as we last knew it. */
+  private async knownState(reasons: ReadonlySet<string>): Promise<Map<string, DeviceEntry> | undefined> {
+    if (this.known && !reasons.has('timer') && !reasons.has('retry') && !reasons.has('start')) return this.known;
+    try {
+      this.known = new Map((await this.o.driver.observe()).map((e) => [entryId(e), e]));
+      this.m.observes();
+      return this.known;
+    } catch (err) {
+      this.known = undefined;
+      this.m.errors({ kind: 'observe' });
+      this.lastError = `observing the ${this.o.driver.type} device failed: ${err instanceof Error ? err.message : String(err)}`;
+      this.converged = false;
+      return undefined;
+    }
+  }
+
   private async pass(reasons: ReadonlySet<string>): Promise<PassOutcome> {
     const plan = this.plan;
     if (!plan || !this.o.canWrite() || plan.refused) return DONE;
     const started = performance.now();
     const { driver, log } = this.o;
-    if (!this.known || reasons.has('timer') || reasons.has('retry') || reasons.has('start')) {
-      try {
-        this.known = new Map((await driver.observe()).map((e) => [entryId(e), e]));
-        this.m.observes();
-      } catch (err) {
-        this.known = undefined;
-        this.m.errors({ kind: 'observe' });
-        this.lastError = `observing the ${driver.type} device failed: ${err instanceof Error ? err.message : String(err)}`;
-        this.converged = false;
-        return retry(this.lastError);
-      }
-    }
-    const known = this.known;
+    const known = await this.knownState(reasons);
+    if (!known) return retry(this.lastError ?? 'observing the device failed');
     const changes = diffDevice(driver.desired(plan), [...known.values()]);
     if (changes.length === 0) {
       this.converged = true;
