@@ -124,7 +124,7 @@ for (const n of SIZES) {
     ['NITRO calls (initial)', String(oi.deviceCalls), String(base.deviceCalls), ratio(oi.deviceCalls, base.deviceCalls as number)],
     ['NITRO calls per node', (oi.deviceCalls / n).toFixed(3), (base.deviceCallsPerNode as number).toFixed(2), ''],
     ['bulk requests', String(oi.bulkRequests), '0', ''],
-    ['API writes (initial)', String(oi.apiWrites), '-', ''],
+    ['API writes until the device is programmed', String(oi.apiWrites), '-', ''],
     ['coordinator peak RSS', `${(o.peakRssMiB as number).toFixed(0)} MiB`, '-', ''],
     ['largest ConfigMap', `${((o.largestConfigMapBytes as number) / 1024).toFixed(0)} KiB`, '-', ''],
     [`steady state ${STEADY_S} s: API / NITRO writes`, `${os.apiWrites} / ${os.deviceWrites}`, '-', ''],
