@@ -142,13 +142,15 @@ export class LeaderElector {
     return this.holder === this.o.identity;
   }
 
-  /** Stops the loop and, if we lead, gives the lease up so a standby takes over at once. */
+  /**
+   * Stops the loop and, if the Lease still names us, gives it up so a standby takes over at once
+   * (also when we had already stopped writing because a renew came too late).
+   */
   async release(): Promise<void> {
     this.abort.abort();
     await this.loopDone;
-    const wasLeading = this.leading;
     this.stepDown('shutting down');
-    if (!wasLeading) return;
+    if (this.holder !== this.o.identity) return;
     const { api, namespace, name, identity } = this.o;
     try {
       const lease = await api.readNamespacedLease({ name, namespace });

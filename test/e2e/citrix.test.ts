@@ -48,7 +48,13 @@ describe.skipIf(!IS_ROOT)('Citrix ADC end to end (lab: 2 nodes x 1 pod, NITRO em
   });
 
   it('follows a node join and leave with a few NITRO calls each, and none at steady state', async () => {
-    await new Promise((r) => setTimeout(r, 1_000));
+    // let the debounced save of the initial sync happen first: 2.5 s without a write
+    await eventually('a quiet ADC', async () => {
+      const calls = await nitroCalls();
+      const n = calls.length;
+      await new Promise((r) => setTimeout(r, 2_500));
+      return writes((await nitroCalls()).slice(n)).length === 0 ? true : undefined;
+    }, 30_000);
     const before = (await nitroCalls()).length;
     await new Promise((r) => setTimeout(r, 1_500));
     expect(writes((await nitroCalls()).slice(before))).toEqual([]);
