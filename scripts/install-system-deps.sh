@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Makes sure the Debian packages the agent, gateway and lab use are installed:
-#   iproute2 (ip, bridge), nftables (nft), iputils-ping (ping), ethtool.
+#   iproute2 (ip, bridge), nftables (nft), iputils-ping (ping), ethtool, and openssl (the lab's
+#   device emulators make their TLS certificates with it).
 # As root it installs what is missing with apt-get and says so; otherwise it names the command to run.
 set -euo pipefail
-declare -A pkg_of=([ip]=iproute2 [bridge]=iproute2 [nft]=nftables [ping]=iputils-ping [ethtool]=ethtool)
+declare -A pkg_of=([ip]=iproute2 [bridge]=iproute2 [nft]=nftables [ping]=iputils-ping [ethtool]=ethtool [openssl]=openssl)
 missing=()
-for cmd in ip bridge nft ping ethtool; do
+for cmd in ip bridge nft ping ethtool openssl; do
   command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkg_of[$cmd]}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -337,10 +337,6 @@ export class Lab {
     }
   }
 
-  processes(): { coordinators: SupervisedProcess[]; gateway: SupervisedProcess | undefined; apiServer: SupervisedProcess | undefined } {
-    return { coordinators: this.coordinators, gateway: this.gateway, apiServer: this.apiServer };
-  }
-
   /** Stops every process and removes every namespace of this lab; safe to call more than once. */
   async destroy(): Promise<void> {
     if (this.destroyed) return;
