@@ -194,18 +194,31 @@ export class Coordinator implements HealthSource {
     return [...names].filter((n) => shardIndexOf(n) !== undefined);
   }
 
+  /** Decoded shard contents by shard name, kept while the shard's resourceVersion is unchanged. */
+  private readonly decoded = new Map<string, { rv: string; held: [string, string][] }>();
+
   /** Every allocation published in the peer table, and each shard's high-water mark. */
   published(): { held: Map<string, string>; highWater: Map<number, number> } {
     const held = new Map<string, string>();
     const highWater = new Map<number, number>();
-    for (const name of this.shardNames()) {
+    const names = this.shardNames();
+    for (const name of names) {
       const cm = this.table(name);
       highWater.set(shardIndexOf(name) ?? 0, highWaterOf(cm));
-      for (const [node, value] of Object.entries(cm?.data ?? {})) {
-        const p = decodePeer(node, value);
-        if (!(p instanceof Error)) held.set(node, p.overlayIP);
+      const rv = cm?.metadata?.resourceVersion ?? '';
+      let entry = this.decoded.get(name);
+      if (!entry || entry.rv !== rv) {
+        const list: [string, string][] = [];
+        for (const [node, value] of Object.entries(cm?.data ?? {})) {
+          const p = decodePeer(node, value);
+          if (!(p instanceof Error)) list.push([node, p.overlayIP]);
+        }
+        entry = { rv, held: list };
+        this.decoded.set(name, entry);
       }
+      for (const [node, ip] of entry.held) held.set(node, ip);
     }
+    for (const name of this.decoded.keys()) if (!names.includes(name)) this.decoded.delete(name);
     return { held, highWater };
   }
 

@@ -64,7 +64,13 @@ export function overlayConflict(network: Cidr, overlayNetwork: string, nodes: re
 function eligibleNodes(nodes: readonly V1Node[]): { eligible: V1Node[]; problems: { node: string; reason: string }[] } {
   const problems: { node: string; reason: string }[] = [];
   const eligible: V1Node[] = [];
-  for (const n of [...nodes].sort(byCreationThenName)) {
+  const created = (n: V1Node): number => {
+    const t = n.metadata?.creationTimestamp;
+    return t ? new Date(t).getTime() : 0;
+  };
+  const keyed = nodes.map((n) => ({ n, t: created(n), name: n.metadata?.name ?? '' }));
+  keyed.sort((a, b) => a.t - b.t || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const { n } of keyed) {
     if (!internalIPv4(n)) problems.push({ node: n.metadata?.name ?? '', reason: 'no IPv4 InternalIP in status.addresses yet' });
     else eligible.push(n);
   }
@@ -109,12 +115,6 @@ export function planCoordinator(inputs: PlanInputs): CoordinatorPlan {
     shards.set(shardName(index), { data: data.get(index) ?? {}, highWater: ipam.highWater.get(index) ?? 0 });
   }
   return { hub, peers, shards, problems, capacity: ipam.capacity };
-}
-
-function byCreationThenName(a: V1Node, b: V1Node): number {
-  const ta = a.metadata?.creationTimestamp ? new Date(a.metadata.creationTimestamp).getTime() : 0;
-  const tb = b.metadata?.creationTimestamp ? new Date(b.metadata.creationTimestamp).getTime() : 0;
-  return ta - tb || (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '');
 }
 
 /** The merge patch that turns `have` into `want` (null removes a key), or undefined if equal. */
