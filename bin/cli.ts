@@ -12,6 +12,7 @@ Commands:
   coordinator   allocate overlay addresses, publish the peer table, program the device
   agent         program this node's VXLAN endpoint and keep it right (DaemonSet)
   gateway       be the Linux device: program routes/FDB/ARP toward every node
+  status        print the overlay as the cluster publishes it (hub info, every node)
   lab           run the whole system locally in network namespaces (up, status, down, ...)
 
 Run "chorus-kube-router <command> --help" for a command's options.`;
@@ -26,6 +27,7 @@ const COMMANDS: Record<string, () => Promise<Main>> = {
   coordinator: async () => (await import('../coordinator/main.ts')).coordinatorMain,
   agent: async () => (await import('../agent/main.ts')).agentMain,
   gateway: async () => (await import('../agent/gateway/main.ts')).gatewayMain,
+  status: async () => (await import('../coordinator/status-command.ts')).statusMain,
   lab: async () => (await import('../test/lab/cli.ts')).labMain,
 };
 

@@ -56,6 +56,14 @@ describe.skipIf(!IS_ROOT)('overlay end to end (lab: 3 nodes x 2 pods, Linux devi
     for (const ip of ips) expect(ip).toMatch(/^198\.(18|19)\./);
   });
 
+  it('shows the published overlay with `chorus-kube-router status`', async () => {
+    const r = await cli(['status', '--kubeconfig', doc.kubeconfig, '--json']);
+    const s = JSON.parse(String(r.stdout)) as { hub: { vni: number }; peers: { node: string; overlayIP: string; annotated: boolean }[] };
+    expect(s.hub.vni).toBe(4096);
+    expect(s.peers.map((p) => [p.node, p.overlayIP, p.annotated])).toEqual(doc.nodes.map((n) => [n.name, n.overlayIP, true]));
+    expect(String((await cli(['status', '--kubeconfig', doc.kubeconfig])).stdout)).toMatch(/^VNI 4096, port 4789, overlay 198\.18\.16\.0\/20/);
+  });
+
   it('reaches every pod from the device by ping through the VXLAN overlay', async () => {
     for (const n of doc.nodes) for (const p of n.pods) expect(await pingOnce(doc.device.netns, p.ip), `${p.name} ${p.ip}`).toBe(true);
   });

@@ -176,4 +176,21 @@ describe('coordinator', () => {
     expect(text).toMatch(/^chorus_coordinator_pool_capacity 4093$/m);
     expect(text).toMatch(/^chorus_coordinator_api_writes_total \d+$/m);
   });
+
+  it('status shows every node as the cluster publishes it, and the ones not served', async () => {
+    for (let i = 1; i <= 2; i++) await core.createNode({ body: nodeBody(i) });
+    await core.createNode({ body: { metadata: { name: 'node-x' }, status: { addresses: [] } } });
+    running.push(startCoordinator(api.kubeConfig, 'c1'));
+    const alloc = await eventually('2 allocated', async () => {
+      const a = await allocations();
+      return a['node-1'] && a['node-2'] ? a : undefined;
+    });
+    const { overlayStatus, statusTable } = await import('../../coordinator/status-command.ts');
+    const tables = await core.listNamespacedConfigMap({ namespace: 'chorus-system', labelSelector: 'kube-router.chorus.io/table' });
+    const s = overlayStatus(tables.items.find((c) => c.metadata?.name === 'chorus-kube-router-hub'), tables.items, (await core.listNode()).items);
+    expect(s.hub?.vni).toBe(4096);
+    expect(s.peers.map((p) => [p.node, p.overlayIP, p.annotated])).toEqual([['node-1', alloc['node-1'], true], ['node-2', alloc['node-2'], true]]);
+    expect(s.unallocated).toEqual([{ node: 'node-x', reason: 'no IPv4 InternalIP' }]);
+    expect(statusTable(s)).toMatch(/^node-1\s+198\.18\.1\.1\s+198\.18\.16\.\d+\s+02:c4:/m);
+  });
 });

@@ -1,0 +1,81 @@
+/**
+ * `chorus-kube-router status`: the overlay as the cluster publishes it: hub info, then per node
+ * its underlay and overlay addresses, VTEP MAC, pod CIDRs, and whether its Node carries the
+ * allocation (what its agent programs from). Read-only; a table, or JSON with --json.
+ */
+import type { V1ConfigMap, V1Node } from '@kubernetes/client-node';
+import { helpText, readSettings, type SettingSpec } from '../shared/cli-args.ts';
+import { DEFAULT_NAMESPACE, HUB_CONFIGMAP, LABEL_TABLE } from '../shared/keys.ts';
+import { loadKubeConfig, makeClients } from '../shared/kube/client.ts';
+import { allocatedOverlayIP, internalIPv4 } from '../shared/node-facts.ts';
+import { decodeHubInfo, decodePeer, shardIndexOf, type HubInfo, type Peer } from '../shared/tables.ts';
+import { errorMessage } from '../shared/errors.ts';
+
+export interface StatusRow extends Peer { readonly annotated: boolean }
+export interface OverlayStatus {
+  readonly hub: HubInfo | null;
+  readonly hubError: string | null;
+  readonly peers: readonly StatusRow[];
+  /** Nodes the table does not list, with why (as far as the table can tell). */
+  readonly unallocated: readonly { node: string; reason: string }[];
+}
+
+/** Pure: the status from the hub ConfigMap, the peer shards and the Nodes. */
+export function overlayStatus(hubCm: V1ConfigMap | undefined, tables: readonly V1ConfigMap[], nodes: readonly V1Node[]): OverlayStatus {
+  let hub: HubInfo | null = null;
+  let hubError: string | null = null;
+  try {
+    hub = hubCm ? decodeHubInfo(hubCm.data) : null;
+    if (!hubCm) hubError = `no hub info (ConfigMap ${HUB_CONFIGMAP}): is the coordinator running?`;
+  } catch (err) {
+    hubError = errorMessage(err);
+  }
+  const byName = new Map(nodes.map((n) => [n.metadata?.name ?? '', n]));
+  const peers: StatusRow[] = [];
+  for (const cm of tables.filter((c) => shardIndexOf(c.metadata?.name ?? '') !== undefined)) {
+    for (const [node, value] of Object.entries(cm.data ?? {})) {
+      const p = decodePeer(node, value);
+      if (p instanceof Error) continue;
+      const n = byName.get(node);
+      peers.push({ ...p, annotated: n !== undefined && allocatedOverlayIP(n) === p.overlayIP });
+    }
+  }
+  peers.sort((a, b) => a.node.localeCompare(b.node));
+  const listed = new Set(peers.map((p) => p.node));
+  const unallocated = nodes.filter((n) => !listed.has(n.metadata?.name ?? '')).map((n) => ({
+    node: n.metadata?.name ?? '',
+    reason: internalIPv4(n) ? 'no overlay address yet (see the coordinator\'s /status and Events on the Node)' : 'no IPv4 InternalIP',
+  }));
+  return { hub, hubError, peers, unallocated };
+}
+
+export function statusTable(s: OverlayStatus): string {
+  const head = s.hub
+    ? `VNI ${s.hub.vni}, port ${s.hub.port}, overlay ${s.hub.overlayNetwork}, device VTEP ${s.hub.deviceVTEPs.join(',')} overlay ${s.hub.deviceOverlayIPs.join(',')}`
+    : `hub info: ${s.hubError ?? 'missing'}`;
+  const rows = [['NODE', 'UNDERLAY IP', 'OVERLAY IP', 'VTEP MAC', 'POD CIDRS', 'ON NODE'],
+    ...s.peers.map((p) => [p.node, p.underlayIP, p.overlayIP, p.vtepMAC, p.podCIDRs.join(',') || '-', p.annotated ? 'yes' : 'no']),
+    ...s.unallocated.map((u) => [u.node, '-', '-', '-', '-', u.reason])];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return [head, ...rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd())].join('\n');
+}
+
+const SPECS: SettingSpec[] = [
+  { flag: 'namespace', env: ['CHORUS_NAMESPACE'], help: 'namespace of the published tables', default: DEFAULT_NAMESPACE },
+  { flag: 'kubeconfig', env: ['KUBECONFIG'], help: 'kubeconfig file of the cluster' },
+  { flag: 'json', help: 'print JSON', bool: true },
+];
+
+export async function statusMain(argv: readonly string[]): Promise<number> {
+  const { settings, help } = readSettings(argv, SPECS, process.env);
+  if (help) {
+    console.log(helpText('chorus-kube-router status [--json]', 'Prints the overlay as the cluster publishes it: hub info and every node\'s addresses, MAC and pod CIDRs.', SPECS));
+    return 0;
+  }
+  const namespace = settings.namespace ?? DEFAULT_NAMESPACE;
+  const { core } = makeClients(loadKubeConfig(settings.kubeconfig));
+  const [tables, nodes] = await Promise.all([core.listNamespacedConfigMap({ namespace, labelSelector: LABEL_TABLE }), core.listNode()]);
+  const s = overlayStatus(tables.items.find((c) => c.metadata?.name === HUB_CONFIGMAP), tables.items, nodes.items);
+  console.log(settings.json ? JSON.stringify(s, null, 2) : statusTable(s));
+  return s.hub ? 0 : 1;
+}
