@@ -4,7 +4,7 @@
 // nothing behind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { CoreV1Api } from '@kubernetes/client-node';
 import type { LabDocument } from '../lab/lab.ts';
 import { agentArgs } from '../lab/lab.ts';
 import { addUnderlayHost } from '../lab/netns.ts';
@@ -13,7 +13,7 @@ import { CLI_PATH } from '../lab/processes.ts';
 import { HUB_CONFIGMAP } from '../../shared/keys.ts';
 import { mergePatch } from '../../shared/kube/client.ts';
 import { eventually } from '../support/apiserver.ts';
-import { E2E_SKIP_REASON, IS_ROOT, cli, inNetns, labStatus, labUp, pingOnce } from '../support/lab.ts';
+import { E2E_SKIP_REASON, IS_ROOT, cli, inNetns, labStatus, labUp, pingOnce, labDown, labCore } from '../support/lab.ts';
 
 let doc: LabDocument;
 let core: CoreV1Api;
@@ -49,13 +49,11 @@ async function lossDuring(ip: string, seconds: number, during: () => Promise<voi
 describe.skipIf(!IS_ROOT)('agent in production conditions (lab: 2 nodes x 1 pod)', () => {
   beforeAll(async () => {
     doc = await labUp(['--nodes', '2', '--pods-per-node', '1']);
-    const kc = new KubeConfig();
-    kc.loadFromFile(doc.kubeconfig);
-    core = kc.makeApiClient(CoreV1Api);
+    core = labCore(doc);
   }, 180_000);
 
   afterAll(async () => {
-    if (doc) await cli(['lab', 'down', '--prefix', doc.prefix], { reject: false });
+    await labDown(doc);
   }, 60_000);
 
   it('serves /healthz, /livez, /readyz, /status and /metrics on the node network', async () => {

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import type { LabDocument } from '../lab/lab.ts';
 import type { NitroCall } from '../emulators/nitro/server.ts';
 import { eventually } from '../support/apiserver.ts';
-import { E2E_SKIP_REASON, IS_ROOT, cli, inNetns, labStatus, labUp, pingOnce } from '../support/lab.ts';
+import { E2E_SKIP_REASON, IS_ROOT, cli, inNetns, labStatus, labUp, pingOnce, labDown } from '../support/lab.ts';
 
 let doc: LabDocument;
 
@@ -27,7 +27,7 @@ describe.skipIf(!IS_ROOT)('Citrix ADC end to end (lab: 2 nodes x 1 pod, NITRO em
   }, 180_000);
 
   afterAll(async () => {
-    if (doc) await cli(['lab', 'down', '--prefix', doc.prefix], { reject: false });
+    await labDown(doc);
   }, 60_000);
 
   it('reports the device API with lab-only credentials and the emulator CA', () => {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CustomObjectsApi, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { LabDocument } from '../lab/lab.ts';
 import { eventually } from '../support/apiserver.ts';
-import { E2E_SKIP_REASON, IS_ROOT, cli, inNetns, labStatus, labUp, pingOnce } from '../support/lab.ts';
+import { E2E_SKIP_REASON, IS_ROOT, cli, inNetns, labStatus, labUp, pingOnce, labDown, labKubeConfig } from '../support/lab.ts';
 
 const DEV = 'chorus-4096';
 let doc: LabDocument;
@@ -18,12 +18,11 @@ async function deviceRoutes(): Promise<string> {
 describe.skipIf(!IS_ROOT)('coordinator end to end (lab with Calico IPAM blocks)', () => {
   beforeAll(async () => {
     doc = await labUp(['--nodes', '2', '--pods-per-node', '1', '--ipam', 'calico']);
-    kc = new KubeConfig();
-    kc.loadFromFile(doc.kubeconfig);
+    kc = labKubeConfig(doc);
   }, 180_000);
 
   afterAll(async () => {
-    if (doc) await cli(['lab', 'down', '--prefix', doc.prefix], { reject: false });
+    await labDown(doc);
   }, 60_000);
 
   it('routes each node\'s Calico blocks (not spec.podCIDRs, which are empty) and reaches its pods', async () => {

@@ -6,11 +6,11 @@ import { spawn } from 'node:child_process';
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { CoreV1Api } from '@kubernetes/client-node';
 import type { LabDocument } from '../lab/lab.ts';
 import { ANNOTATION_OVERLAY_IP } from '../../shared/keys.ts';
 import { eventually } from '../support/apiserver.ts';
-import { E2E_SKIP_REASON, IS_ROOT, LAB_DIR, cli, inNetns, labNamespaces, labStatus, labUp, pingOnce } from '../support/lab.ts';
+import { E2E_SKIP_REASON, IS_ROOT, LAB_DIR, cli, inNetns, labNamespaces, labStatus, labUp, pingOnce, labDown, labCore } from '../support/lab.ts';
 
 let doc: LabDocument;
 let core: CoreV1Api;
@@ -33,13 +33,11 @@ async function deviceState(): Promise<{ routes: string; fdb: string; neigh: stri
 describe.skipIf(!IS_ROOT)('overlay end to end (lab: 3 nodes x 2 pods, Linux device)', () => {
   beforeAll(async () => {
     doc = await labUp(['--nodes', '3', '--pods-per-node', '2']);
-    const kc = new KubeConfig();
-    kc.loadFromFile(doc.kubeconfig);
-    core = kc.makeApiClient(CoreV1Api);
+    core = labCore(doc);
   }, 180_000);
 
   afterAll(async () => {
-    if (doc) await cli(['lab', 'down', '--prefix', doc.prefix], { reject: false });
+    await labDown(doc);
   }, 60_000);
 
   it('prints the lab document with every contracted field', () => {

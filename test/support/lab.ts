@@ -1,6 +1,7 @@
 /** Drives the lab through its CLI, as a user or a later test suite would. */
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { execa, type Result } from 'execa';
 import type { LabDocument } from '../lab/lab.ts';
 
@@ -35,4 +36,20 @@ export async function pingOnce(netns: string, ip: string): Promise<boolean> {
 export async function labNamespaces(prefix: string): Promise<string[]> {
   const r = await execa('ip', ['netns', 'list'], { reject: false });
   return String(r.stdout).split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.startsWith(`${prefix}-`));
+}
+
+/** A client for the lab's API server, through the host-side kubeconfig. */
+export function labKubeConfig(doc: LabDocument): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(doc.kubeconfig);
+  return kc;
+}
+
+export function labCore(doc: LabDocument): CoreV1Api {
+  return labKubeConfig(doc).makeApiClient(CoreV1Api);
+}
+
+/** Removes a lab a suite brought up (if it got that far). */
+export async function labDown(doc: LabDocument | undefined): Promise<void> {
+  if (doc) await cli(['lab', 'down', '--prefix', doc.prefix], { reject: false });
 }
