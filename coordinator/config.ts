@@ -22,14 +22,21 @@ export const COORDINATOR_SPECS: SettingSpec[] = [
   { flag: 'vni', env: ['CHORUS_VNI', 'VNID'], help: 'VXLAN network identifier, 1..16777215', default: '4096' },
   { flag: 'port', env: ['CHORUS_VXLAN_PORT', 'VXLAN_PORT'], help: 'VXLAN UDP port', default: '4789' },
   { flag: 'mtu', env: ['CHORUS_MTU'], help: 'overlay MTU, 576..9000; default: each end uses its underlay MTU minus 50' },
-  { flag: 'device-type', env: ['CHORUS_DEVICE_TYPE'], help: 'linux (a box running `gateway`) or citrix (NITRO); f5 comes with its driver', default: 'linux' },
-  { flag: 'device-address', env: ['CHORUS_DEVICE_ADDRESS', 'NS_IP'], help: "the device's management API address, host or https://host:port (citrix: the NSIP of a standalone ADC, or of the primary; see docs/citrix.md)" },
+  { flag: 'device-type', env: ['CHORUS_DEVICE_TYPE'], help: 'linux (a box running `gateway`), citrix (Citrix ADC over NITRO) or f5 (BIG-IP over iControl REST)', default: 'linux' },
+  { flag: 'device-address', env: ['CHORUS_DEVICE_ADDRESS', 'NS_IP'], help: "the device's management API address, host or https://host:port (citrix: the NSIP of a standalone ADC, or of the primary, see docs/citrix.md; f5: one unit, or both units of an HA pair comma-separated, see docs/f5.md)" },
   { flag: 'ca-file', env: ['CHORUS_DEVICE_CA_FILE'], help: "CA bundle that signed the device's API certificate (default: the system CAs)" },
   { flag: 'insecure-skip-tls-verify', env: ['CHORUS_DEVICE_INSECURE_SKIP_TLS_VERIFY'], help: "accept any certificate from the device (logged as a warning at start; use --ca-file instead)", bool: true },
   { flag: 'citrix-auth', env: ['CHORUS_CITRIX_AUTH'], help: 'session (login once, NITRO_AUTH_TOKEN) or header (X-NITRO-USER/PASS on every request)', default: 'session' },
   { flag: 'citrix-neighbours', env: ['CHORUS_CITRIX_NEIGHBOURS'], help: "how node MACs reach the ADC: arp (static arp per node), bridgetable (flood entry per node VTEP) or both", default: 'arp' },
   { flag: 'citrix-routing', env: ['CHORUS_CITRIX_ROUTING'], help: 'route: a route per pod CIDR; pbr: a policy-based route per pod CIDR, applied with nspbrs?action=apply (several clusters behind one ADC)', default: 'route' },
   { flag: 'citrix-netprofile', env: ['CHORUS_CITRIX_NETPROFILE'], help: 'create a netprofile of this name whose source IP is the overlay SNIP (for services to use toward pods)' },
+  { flag: 'f5-partition', env: ['CHORUS_F5_PARTITION'], help: 'BIG-IP partition that holds the overlay objects (it must exist)', default: 'Common' },
+  { flag: 'f5-auth', env: ['CHORUS_F5_AUTH'], help: 'token (login once, X-F5-Auth-Token, renewed before expiry) or basic (HTTP Basic on every request; local users only)', default: 'token' },
+  { flag: 'f5-routing', env: ['CHORUS_F5_ROUTING'], help: "gateway: route each pod CIDR via the node's overlay IP, plus a static ARP entry for it; interface: route via the tunnel (flooding multipoint; the nodes must answer ARP for pod addresses)", default: 'gateway' },
+  { flag: 'f5-name-prefix', env: ['CHORUS_F5_NAME_PREFIX'], help: "prefix of every object's name, unique per cluster on a shared BIG-IP (default chorus-<vni>)" },
+  { flag: 'f5-self-allow-service', env: ['CHORUS_F5_SELF_ALLOW_SERVICE'], help: 'allow-service of the overlay self IP: none, default, or protocol:port,...', default: 'none' },
+  { flag: 'f5-traffic-group', env: ['CHORUS_F5_TRAFFIC_GROUP'], help: 'traffic group of the overlay self IP: /Common/traffic-group-local-only on a standalone unit, a floating group (/Common/traffic-group-1) on an HA pair', default: '/Common/traffic-group-local-only' },
+  { flag: 'f5-sync-group', env: ['CHORUS_F5_SYNC_GROUP'], help: 'device group to run `config-sync to-group` on after saving (HA pairs without automatic sync)' },
   { flag: 'save-config', env: ['CHORUS_SAVE_CONFIG'], help: "on: save the device's running config after changes (debounced); off: never", default: 'on' },
   { flag: 'credentials-dir', env: ['CHORUS_CREDENTIALS_DIR'], help: 'directory of a mounted Secret with files `username` and `password` (citrix, f5); or set CHORUS_DEVICE_USERNAME/CHORUS_DEVICE_PASSWORD (NS_USER/NS_PASSWORD)' },
   { flag: 'pod-cidr-source', env: ['CHORUS_POD_CIDR_SOURCE'], help: 'where pod CIDRs come from: auto, node (spec.podCIDRs), calico (IPAM blocks), cilium (CiliumNode)', default: 'auto' },
@@ -49,8 +56,22 @@ export const COORDINATOR_SPECS: SettingSpec[] = [
 
 export interface DeviceCredentials { readonly username: string; readonly password: string }
 
+/** BIG-IP settings (objects.ts's layout plus how to reach the unit(s)). */
+export interface F5Access {
+  readonly partition: string;
+  readonly auth: 'token' | 'basic';
+  readonly routing: 'gateway' | 'interface';
+  readonly namePrefix: string;
+  readonly allowService: string;
+  readonly trafficGroup: string;
+  readonly syncGroup?: string;
+}
+
 export interface DeviceAccess {
   readonly baseURL: string;
+  /** Every management address given (F5 HA pairs: both units); baseURL is the first. */
+  readonly baseURLs: readonly string[];
+  readonly f5?: F5Access;
   readonly caFile?: string;
   readonly insecureSkipVerify: boolean;
   readonly citrixAuth: 'session' | 'header';
@@ -135,10 +156,13 @@ function deviceFrom(settings: Settings, env: NodeJS.ProcessEnv): Pick<Coordinato
   const address = settings['device-address'];
   if (!address) throw new ConfigError(`--device-type ${deviceType} needs --device-address (or NS_IP): the device's management address`);
   if (!creds) throw new ConfigError(`--device-type ${deviceType} needs credentials: mount the Secret and pass --credentials-dir, or set CHORUS_DEVICE_USERNAME and CHORUS_DEVICE_PASSWORD`);
-  if (deviceType === 'f5') throw new ConfigError('--device-type f5: this build has no f5 driver yet; use linux or citrix');
+  const baseURLs = address.split(',').map((a) => a.trim()).filter((a) => a !== '').map(deviceBaseURL);
+  if (deviceType === 'citrix' && baseURLs.length > 1) throw new ConfigError(`--device-address ${address}: give one address for a Citrix ADC (the NSIP of the primary, or a SNIP with management access that moves with it)`);
   const netprofile = settings['citrix-netprofile'];
+  const f5 = deviceType === 'f5' ? f5From(settings, intSetting(settings, 'vni', 1, 16777215)) : undefined;
   const device: DeviceAccess = {
-    baseURL: deviceBaseURL(address),
+    baseURL: baseURLs[0] ?? deviceBaseURL(address), baseURLs,
+    ...(f5 ? { f5 } : {}),
     ...(settings['ca-file'] ? { caFile: settings['ca-file'] } : {}),
     insecureSkipVerify: settings['insecure-skip-tls-verify'] === 'true',
     citrixAuth: choiceSetting(settings, 'citrix-auth', ['session', 'header'] as const),
@@ -148,6 +172,26 @@ function deviceFrom(settings: Settings, env: NodeJS.ProcessEnv): Pick<Coordinato
     saveConfig: choiceSetting(settings, 'save-config', ['on', 'off'] as const) === 'on',
   };
   return { deviceType, deviceAddress: address, credentials: creds, device };
+}
+
+const F5_NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
+
+function f5From(settings: Settings, vni: number): F5Access {
+  const partition = settings['f5-partition'] ?? 'Common';
+  if (!F5_NAME.test(partition)) throw new ConfigError(`--f5-partition ${JSON.stringify(partition)} is not a BIG-IP partition name (letters, digits, . _ -, starting with a letter)`);
+  const namePrefix = settings['f5-name-prefix'] ?? `chorus-${vni}`;
+  if (!F5_NAME.test(namePrefix) || namePrefix.length > 40) throw new ConfigError(`--f5-name-prefix ${JSON.stringify(namePrefix)} must be a BIG-IP name of at most 40 characters (letters, digits, . _ -, starting with a letter)`);
+  const allowService = (settings['f5-self-allow-service'] ?? 'none').replace(/\s+/g, '');
+  if (!/^(none|default|all|[a-z0-9]+:[0-9]+(,[a-z0-9]+:[0-9]+)*)$/.test(allowService)) throw new ConfigError(`--f5-self-allow-service ${JSON.stringify(allowService)} must be none, default, all or protocol:port[,protocol:port...] (e.g. tcp:443)`);
+  const trafficGroup = settings['f5-traffic-group'] ?? '/Common/traffic-group-local-only';
+  if (!/^\/[A-Za-z][\w.-]*\/[\w.-]+$/.test(trafficGroup)) throw new ConfigError(`--f5-traffic-group ${JSON.stringify(trafficGroup)} must be a full path such as /Common/traffic-group-1`);
+  const syncGroup = settings['f5-sync-group'];
+  return {
+    partition, namePrefix, allowService, trafficGroup,
+    auth: choiceSetting(settings, 'f5-auth', ['token', 'basic'] as const),
+    routing: choiceSetting(settings, 'f5-routing', ['gateway', 'interface'] as const),
+    ...(syncGroup ? { syncGroup } : {}),
+  };
 }
 
 function nodeSelectorFrom(settings: Settings): string | undefined {

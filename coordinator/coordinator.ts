@@ -320,12 +320,16 @@ export class Coordinator implements HealthSource {
 
   private lastProblems = '';
   private reportProblems(plan: CoordinatorPlan): void {
-    const key = JSON.stringify(plan.problems);
+    const key = JSON.stringify([plan.problems, plan.incomplete]);
     if (key === this.lastProblems) return;
     this.lastProblems = key;
     for (const p of plan.problems) {
       this.o.log.warn({ node: p.node, reason: p.reason }, 'node not served');
       this.eventsFor(p.node).warning('OverlayNotServed', p.reason);
+    }
+    for (const p of plan.incomplete) {
+      this.o.log.warn({ node: p.node, reason: p.reason }, 'node served without pod routes');
+      this.eventsFor(p.node).warning('PodCIDRMissing', p.reason);
     }
   }
 
@@ -354,6 +358,7 @@ export class Coordinator implements HealthSource {
       nodes: plan?.peers.length ?? 0,
       capacity: plan?.capacity ?? null,
       problems: plan?.problems ?? [],
+      incomplete: plan?.incomplete ?? [],
       refused: plan?.refused ?? null,
       device: { converged: this.device.converged, lastError: this.device.lastError ?? null },
       hub: plan?.hub ?? null,

@@ -86,7 +86,8 @@ export class DeviceReconciler {
     const { driver, log } = this.o;
     const known = await this.knownState(reasons);
     if (!known) return retry(this.lastError ?? 'observing the device failed');
-    const changes = diffDevice(driver.desired(plan), [...known.values()]);
+    const desired = driver.desired(plan);
+    const changes = diffDevice(desired, [...known.values()]);
     if (changes.length === 0) {
       this.converged = true;
       this.lastError = undefined;
@@ -96,7 +97,7 @@ export class DeviceReconciler {
     if (!this.o.canWrite()) return DONE;
     let failures;
     try {
-      failures = await driver.apply(changes);
+      failures = await driver.apply(changes, desired);
     } catch (err) {
       this.known = undefined; // partly applied: look again before the next diff
       throw err;

@@ -55,7 +55,7 @@ async function teardown(config: ReturnType<typeof coordinatorConfig>, log: Logge
   const driver = driverFor(config, log);
   try {
     const owned = await driver.observe();
-    const failures = await driver.apply(diffDevice([], owned));
+    const failures = await driver.apply(diffDevice([], owned), []);
     for (const f of failures) log.error({ kind: f.change.entry.kind, key: f.change.entry.key, reason: f.reason }, 'could not remove');
     log.info({ device: config.deviceType, removed: owned.length - failures.length, failed: failures.length }, 'teardown done');
     return failures.length === 0 ? 0 : 1;

@@ -30,6 +30,8 @@ export interface CoordinatorPlan {
   /** Desired content of every shard that has entries or a high-water mark, by ConfigMap name. */
   readonly shards: ReadonlyMap<string, ShardPlan>;
   readonly problems: readonly { node: string; reason: string }[];
+  /** Nodes in the overlay whose pod CIDRs are not known yet: the device gets no route to their pods. */
+  readonly incomplete: readonly { node: string; reason: string }[];
   readonly capacity: number;
   /** Set when the configuration conflicts with the cluster: nothing may be published. */
   readonly refused?: string;
@@ -94,7 +96,8 @@ export function planCoordinator(inputs: PlanInputs): CoordinatorPlan {
   const ipam = allocate({ network, deviceCount: config.deviceVTEPs.length, nodes: eligible.map((n) => n.metadata?.name ?? ''), held: inputs.held, highWater: inputs.highWater, shardSize });
   const hub = hubInfo(config, ipam.deviceIPs, inputs.deviceMACs ?? 'derived');
   const refused = overlayConflict(network, config.overlayNetwork, inputs.nodes, podCIDRs);
-  if (refused) return { hub, peers: [], shards: new Map(), problems, capacity: ipam.capacity, refused };
+  if (refused) return { hub, peers: [], shards: new Map(), problems, incomplete: [], capacity: ipam.capacity, refused };
+  const incomplete: { node: string; reason: string }[] = [];
   for (const r of ipam.rejected) problems.push({ node: r.node, reason: `held overlay IP ${r.ip} dropped: ${r.reason}` });
   problems.push(...ipam.unallocated);
   const peers: Peer[] = [];
@@ -105,6 +108,7 @@ export function planCoordinator(inputs: PlanInputs): CoordinatorPlan {
     if (overlayIP === undefined) continue;
     const peer: Peer = { node, underlayIP: internalIPv4(n) ?? '', overlayIP, vtepMAC: macFromOverlayIP(overlayIP), podCIDRs: [...(podCIDRs.get(node) ?? [])] };
     peers.push(peer);
+    if (peer.podCIDRs.length === 0) incomplete.push({ node, reason: 'no pod CIDR known yet (from the configured pod-CIDR source): the device gets this node\'s tunnel entries but no route to its pods until it has one' });
     const shard = Math.floor(hostIndex(network, config.deviceVTEPs.length, overlayIP) / shardSize);
     const d = data.get(shard) ?? {};
     d[node] = encodePeer(peer);
@@ -114,7 +118,7 @@ export function planCoordinator(inputs: PlanInputs): CoordinatorPlan {
   for (const index of new Set([...data.keys(), ...ipam.highWater.keys()])) {
     shards.set(shardName(index), { data: data.get(index) ?? {}, highWater: ipam.highWater.get(index) ?? 0 });
   }
-  return { hub, peers, shards, problems, capacity: ipam.capacity };
+  return { hub, peers, shards, problems, incomplete, capacity: ipam.capacity };
 }
 
 /** The merge patch that turns `have` into `want` (null removes a key), or undefined if equal. */

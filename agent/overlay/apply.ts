@@ -30,7 +30,8 @@ export function opCommand(op: Op): { tool: IpTool; line: string } {
     case 'neigh-del':
       return { tool: 'ip', line: `neigh del ${op.entry.ip} dev ${op.dev}` };
     case 'route-replace':
-      return { tool: 'ip', line: `route replace ${op.entry.dst} via ${op.entry.via} dev ${op.dev} proto ${ROUTE_PROTOCOL} onlink` };
+      // an empty `via` is a route onto the link itself (the F5 emulator's routes via the tunnel interface)
+      return { tool: 'ip', line: op.entry.via === '' ? `route replace ${op.entry.dst} dev ${op.dev} proto ${ROUTE_PROTOCOL}` : `route replace ${op.entry.dst} via ${op.entry.via} dev ${op.dev} proto ${ROUTE_PROTOCOL} onlink` };
     case 'route-del':
       return { tool: 'ip', line: `route del ${op.entry.dst} dev ${op.dev} proto ${ROUTE_PROTOCOL}` };
   }

@@ -16,6 +16,7 @@ export interface VxlanSpec {
 
 export interface FdbEntry { readonly mac: string; readonly dst: string }
 export interface NeighbourEntry { readonly ip: string; readonly mac: string }
+/** `via` '' routes onto the VXLAN device itself (no gateway). */
 export interface RouteEntry { readonly dst: string; readonly via: string }
 
 export interface DesiredOverlay {

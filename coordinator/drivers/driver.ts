@@ -3,7 +3,8 @@
  * coordinator owns the loop (device-reconciler.ts): it asks the driver what the plan means on
  * this device (`desired`), what the device holds of ours now (`observe`, only objects this
  * cluster owns), diffs the two, and hands the driver the changes (`apply`, in batches).
- * Drivers for devices with an API (Citrix NITRO, F5 iControl) implement all three; the Linux
+ * Drivers for devices with an API (Citrix NITRO, F5 iControl REST) implement all three, sharing
+ * the HTTPS transport and the debounced save (https-json.ts); the Linux
  * device has no API: it runs `gateway` mode, reads the peer table itself, and its driver wants
  * nothing.
  */
@@ -33,8 +34,12 @@ export interface DeviceDriver {
   desired(plan: CoordinatorPlan): DeviceEntry[];
   /** The entries of this cluster on the device now (never another cluster's or hand-made ones). */
   observe(): Promise<DeviceEntry[]>;
-  /** Applies the changes (in order: deletes, updates, adds) and returns the ones that failed. */
-  apply(changes: readonly DeviceChange[]): Promise<DeviceFailure[]>;
+  /**
+   * Applies the changes (in order: deletes, updates, adds) and returns the ones that failed.
+   * `desired` is the whole desired state the changes were diffed from (for APIs that replace a
+   * set in one request, such as a BIG-IP tunnel's FDB records).
+   */
+  apply(changes: readonly DeviceChange[], desired: readonly DeviceEntry[]): Promise<DeviceFailure[]>;
   close(): Promise<void>;
 }
 

@@ -4,6 +4,7 @@ import type { CoordinatorConfig } from '../config.ts';
 import type { DeviceDriver } from './driver.ts';
 import { linuxDriver } from './linux.ts';
 import { CitrixDriver } from './citrix/citrix-driver.ts';
+import { F5Driver } from './f5/f5-driver.ts';
 
 export function driverFor(config: CoordinatorConfig, log: Logger): DeviceDriver {
   if (config.deviceType === 'citrix' && config.device && config.credentials) {
@@ -13,6 +14,16 @@ export function driverFor(config: CoordinatorConfig, log: Logger): DeviceDriver 
       ...(d.caFile ? { caFile: d.caFile } : {}), insecureSkipVerify: d.insecureSkipVerify,
       vni: config.overlay.vni, overlayNetwork: config.overlay.overlayNetwork, neighbours: d.citrixNeighbours,
       ...(d.citrixNetprofile ? { netprofile: d.citrixNetprofile } : {}), routing: d.citrixRouting, saveConfig: d.saveConfig, log,
+    });
+  }
+  if (config.deviceType === 'f5' && config.device?.f5 && config.credentials) {
+    const d = config.device;
+    const f5 = d.f5 as NonNullable<typeof d.f5>;
+    return new F5Driver({
+      baseURLs: d.baseURLs, username: config.credentials.username, password: config.credentials.password, auth: f5.auth,
+      ...(d.caFile ? { caFile: d.caFile } : {}), insecureSkipVerify: d.insecureSkipVerify,
+      partition: f5.partition, namePrefix: f5.namePrefix, routing: f5.routing, allowService: f5.allowService, trafficGroup: f5.trafficGroup,
+      ...(f5.syncGroup ? { syncGroup: f5.syncGroup } : {}), saveConfig: d.saveConfig, log,
     });
   }
   return linuxDriver();

@@ -25,7 +25,7 @@ import { reachabilityTable } from './report.ts';
 const USAGE = `Usage: chorus-kube-router lab <command> [options]
 
 Commands:
-  up [--nodes N] [--pods-per-node M] [--device linux|citrix] [--coordinators K] [--ipam node|calico|cilium] [--json]
+  up [--nodes N] [--pods-per-node M] [--device linux|citrix|f5] [--coordinators K] [--ipam node|calico|cilium] [--json]
                       build the lab, wait until the overlay works, leave it running
   status [--json]     the running lab (the same JSON document as up, with current pids)
   add-node [--pods M] [--no-agent]
@@ -65,18 +65,18 @@ function writeState(dir: string, s: StateFile): void {
 const SIZE_SPECS: SettingSpec[] = [
   { flag: 'nodes', help: 'number of nodes', default: '3' },
   { flag: 'pods-per-node', help: 'simulated pods per node', default: '2' },
-  { flag: 'device', help: 'external device: linux (runs gateway) or citrix (the NITRO emulator)', default: 'linux' },
+  { flag: 'device', help: 'external device: linux (runs gateway), citrix (the NITRO emulator) or f5 (the iControl REST emulator)', default: 'linux' },
   { flag: 'coordinators', help: 'coordinator replicas (leader elected)', default: '1' },
   { flag: 'ipam', help: "where pod CIDRs are published: node (spec.podCIDRs), calico (BlockAffinity), cilium (CiliumNode); the coordinator detects it", default: 'node' },
   { flag: 'timeout', help: 'how long to wait for the overlay to converge', default: '120s' },
 ];
 
-function sizeFrom(settings: Record<string, string | undefined>): { nodes: number; podsPerNode: number; coordinators: number; device: 'linux' | 'citrix'; timeoutMs: number; ipam: LabIpam } {
+function sizeFrom(settings: Record<string, string | undefined>): { nodes: number; podsPerNode: number; coordinators: number; device: 'linux' | 'citrix' | 'f5'; timeoutMs: number; ipam: LabIpam } {
   return {
     nodes: intSetting(settings, 'nodes', 0, 256),
     podsPerNode: intSetting(settings, 'pods-per-node', 0, 250),
     coordinators: intSetting(settings, 'coordinators', 1, 5),
-    device: choiceSetting(settings, 'device', ['linux', 'citrix'] as const),
+    device: choiceSetting(settings, 'device', ['linux', 'citrix', 'f5'] as const),
     timeoutMs: durationMsSetting(settings, 'timeout'),
     ipam: choiceSetting(settings, 'ipam', ['node', 'calico', 'cilium'] as const),
   };
@@ -408,7 +408,8 @@ async function cmdNitroEmulator(argv: readonly string[]): Promise<number> {
   const { settings, help } = readSettings(argv, specs, process.env);
   if (help) return printHelp('chorus-kube-router lab nitro-emulator --listen HOST:PORT ...', 'The NITRO emulator (lab and tests only): a Citrix ADC whose data plane is this network namespace.', specs);
   const { NitroEmulator } = await import('../emulators/nitro/server.ts');
-  const { dataPlaneSyncer } = await import('../emulators/nitro/dataplane.ts');
+  const { nitroDataPlane } = await import('../emulators/nitro/dataplane.ts');
+  const { dataPlaneSyncer } = await import('../emulators/dataplane-sync.ts');
   const { readTls } = await import('../emulators/tls.ts');
   const { ipRoute } = await import('../../shared/iproute.ts');
   const { formatIPv4, maskOf } = await import('../../shared/ipv4.ts');
@@ -417,7 +418,7 @@ async function cmdNitroEmulator(argv: readonly string[]): Promise<number> {
   const cred = (f: string): string => readFileSync(join(settings['credentials-dir'] ?? '', f), 'utf8').trim();
   let sync: () => void = () => undefined;
   const emulator = new NitroEmulator({ username: cred('username'), password: cred('password'), tls: readTls({ caFile: join(dir, 'ca.crt'), certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key') }), onChange: () => sync() });
-  sync = dataPlaneSyncer(emulator.store, ipRoute(), log);
+  sync = dataPlaneSyncer(nitroDataPlane(emulator.store), ipRoute(), log);
   if (settings.snip) {
     const [ip = '', prefix = '32'] = settings.snip.split('/');
     emulator.store.add('nsip', { ipaddress: ip, netmask: formatIPv4(maskOf(Number(prefix))), type: 'SNIP' });
@@ -425,6 +426,33 @@ async function cmdNitroEmulator(argv: readonly string[]): Promise<number> {
   const [host, port] = (settings.listen ?? '').split(':');
   await emulator.listen(host ?? '0.0.0.0', Number(port));
   log.info({ listen: settings.listen }, 'NITRO emulator listening');
+  const stop = (): void => void emulator.close().then(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  return new Promise<number>(() => undefined);
+}
+
+async function cmdF5Emulator(argv: readonly string[]): Promise<number> {
+  const specs: SettingSpec[] = [
+    { flag: 'listen', help: 'host:port', required: true }, { flag: 'tls-dir', help: 'directory with server.crt and server.key', required: true },
+    { flag: 'credentials-dir', help: 'directory with username and password', required: true },
+  ];
+  const { settings, help } = readSettings(argv, specs, process.env);
+  if (help) return printHelp('chorus-kube-router lab f5-emulator --listen HOST:PORT ...', 'The iControl REST emulator (lab and tests only): an F5 BIG-IP whose data plane is this network namespace.', specs);
+  const { IControlEmulator } = await import('../emulators/icontrol/server.ts');
+  const { bigIpDataPlane } = await import('../emulators/icontrol/dataplane.ts');
+  const { dataPlaneSyncer } = await import('../emulators/dataplane-sync.ts');
+  const { readTls } = await import('../emulators/tls.ts');
+  const { ipRoute } = await import('../../shared/iproute.ts');
+  const log = createLogger({ component: 'f5-emulator' });
+  const dir = settings['tls-dir'] ?? '';
+  const cred = (f: string): string => readFileSync(join(settings['credentials-dir'] ?? '', f), 'utf8').trim();
+  let sync: () => void = () => undefined;
+  const emulator = new IControlEmulator({ username: cred('username'), password: cred('password'), tls: readTls({ caFile: join(dir, 'ca.crt'), certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key') }), onChange: () => sync() });
+  sync = dataPlaneSyncer(bigIpDataPlane(() => emulator.store), ipRoute(), log);
+  const [host, port] = (settings.listen ?? '').split(':');
+  await emulator.listen(host ?? '0.0.0.0', Number(port));
+  log.info({ listen: settings.listen }, 'iControl REST emulator listening');
   const stop = (): void => void emulator.close().then(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
@@ -455,7 +483,7 @@ async function cmdApiServer(argv: readonly string[]): Promise<number> {
 
 const COMMANDS: Record<string, (argv: readonly string[]) => Promise<number>> = {
   up: cmdUp, status: cmdStatus, 'add-node': cmdAddNode, 'remove-node': cmdRemoveNode, down: cmdDown, run: cmdRun,
-  apiserver: cmdApiServer, supervise: cmdSupervise, 'nitro-emulator': cmdNitroEmulator,
+  apiserver: cmdApiServer, supervise: cmdSupervise, 'nitro-emulator': cmdNitroEmulator, 'f5-emulator': cmdF5Emulator,
 };
 
 export async function labMain(argv: readonly string[]): Promise<number> {

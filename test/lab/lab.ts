@@ -32,7 +32,7 @@ export interface LabOptions {
   /** Where nodes' pod CIDRs are published: spec.podCIDRs, Calico BlockAffinities or CiliumNodes. */
   readonly ipam?: LabIpam;
   readonly podsPerNode: number;
-  readonly device: 'linux' | 'citrix';
+  readonly device: 'linux' | 'citrix' | 'f5';
   readonly coordinators: number;
   readonly dir: string;
   readonly prefix: string;
@@ -128,7 +128,11 @@ export class Lab {
     await this.core.createNamespace({ body: { metadata: { name: DEFAULT_NAMESPACE } } }).catch(ignoreAlreadyExists);
     if (this.opts.device === 'citrix') {
       progress('starting the NITRO emulator as the Citrix ADC');
-      await this.startCitrixEmulator();
+      await this.startDeviceEmulator('nitro-emulator', ['--snip', `${DEVICE_IP}/${UNDERLAY_PREFIX}`]);
+    }
+    if (this.opts.device === 'f5') {
+      progress('starting the iControl REST emulator as the F5 BIG-IP');
+      await this.startDeviceEmulator('f5-emulator', []);
     }
     progress(`starting ${this.opts.coordinators} coordinator(s)${this.opts.device === 'linux' ? ' and the gateway' : ''}`);
     for (let k = 1; k <= this.opts.coordinators; k++) this.coordinators.push(this.startCoordinator(k));
@@ -148,20 +152,20 @@ export class Lab {
   private get tlsDir(): string { return join(this.opts.dir, 'device-tls'); }
   private get credentialsDir(): string { return join(this.opts.dir, 'device-credentials'); }
 
-  /** The emulated ADC: its TLS certificate, lab-only credentials, and the emulator process. */
-  private async startCitrixEmulator(): Promise<void> {
+  /** The emulated ADC or BIG-IP: its TLS certificate, lab-only credentials, and the emulator process. */
+  private async startDeviceEmulator(command: 'nitro-emulator' | 'f5-emulator', extra: readonly string[]): Promise<void> {
     await makeServerCertificate(this.tlsDir, [DEVICE_IP]);
     mkdirSync(this.credentialsDir, { recursive: true, mode: 0o700 });
     writeFileSync(join(this.credentialsDir, 'username'), LAB_DEVICE_USER, { mode: 0o600 });
     writeFileSync(join(this.credentialsDir, 'password'), this.devicePassword, { mode: 0o600 });
-    this.gateway = this.supervise('nitro-emulator', this.names.device, [
-      'lab', 'nitro-emulator', '--listen', `${DEVICE_IP}:443`, '--tls-dir', this.tlsDir, '--credentials-dir', this.credentialsDir, '--snip', `${DEVICE_IP}/${UNDERLAY_PREFIX}`,
+    this.gateway = this.supervise(command, this.names.device, [
+      'lab', command, '--listen', `${DEVICE_IP}:443`, '--tls-dir', this.tlsDir, '--credentials-dir', this.credentialsDir, ...extra,
     ]);
   }
 
   private deviceArgs(): string[] {
-    if (this.opts.device !== 'citrix') return [];
-    return ['--device-type', 'citrix', '--device-address', `https://${DEVICE_IP}`, '--ca-file', join(this.tlsDir, 'ca.crt'), '--credentials-dir', this.credentialsDir];
+    if (this.opts.device === 'linux') return [];
+    return ['--device-type', this.opts.device, '--device-address', `https://${DEVICE_IP}`, '--ca-file', join(this.tlsDir, 'ca.crt'), '--credentials-dir', this.credentialsDir];
   }
 
   private startCoordinator(k: number): SupervisedProcess {
@@ -293,13 +297,21 @@ export class Lab {
       device: {
         type: this.opts.device, netns: this.names.device, underlayIP: DEVICE_IP, overlayIPs: deviceOverlayIPs,
         pid: this.gateway?.pid ?? null,
-        api: this.opts.device === 'citrix'
-          ? { url: `https://${DEVICE_IP}/nitro/v1/config`, kind: 'nitro', username: LAB_DEVICE_USER, password: this.devicePassword, caFile: join(this.tlsDir, 'ca.crt') }
-          : { url: `http://${DEVICE_IP}:${GATEWAY_HEALTH_PORT}/status`, kind: 'gateway-status' },
+        api: this.deviceApi(),
       },
       coordinators: this.coordinators.map((c, i) => ({ pid: c.pid ?? null, identity: `coordinator-${i + 1}`, healthURL: `http://${CONTROL_PLANE_IP}:${COORDINATOR_HEALTH_PORT + i + 1}/healthz` })),
       nodes: this.nodeNames().map((name) => this.nodeDoc(name, apiNodes.get(name))),
     };
+  }
+
+  /** How to reach the device's API: NITRO, iControl REST (lab-only credentials) or the gateway's /status. */
+  private deviceApi(): LabDocument['device']['api'] {
+    const credentials = { username: LAB_DEVICE_USER, password: this.devicePassword, caFile: join(this.tlsDir, 'ca.crt') };
+    switch (this.opts.device) {
+      case 'citrix': return { url: `https://${DEVICE_IP}/nitro/v1/config`, kind: 'nitro', ...credentials };
+      case 'f5': return { url: `https://${DEVICE_IP}/mgmt/tm`, kind: 'icontrol', ...credentials };
+      default: return { url: `http://${DEVICE_IP}:${GATEWAY_HEALTH_PORT}/status`, kind: 'gateway-status' };
+    }
   }
 
   /** Pings every pod from the device once; rtt in ms, or undefined when it did not answer. */

@@ -57,11 +57,26 @@ describe('coordinator configuration', () => {
     expect(() => configFrom([])).toThrow(/--overlay-network is required.*\(or set CHORUS_OVERLAY_NETWORK \/ NETWORK\)/);
   });
 
+  it('reads the F5 settings: both units of an HA pair, partition, prefix, routing, and refuses bad ones', () => {
+    const env = { CHORUS_DEVICE_USERNAME: 'u', CHORUS_DEVICE_PASSWORD: 'p' };
+    const f5 = configFrom([...base, '--device-type', 'f5', '--device-address', 'bigip-a.example:8443, https://bigip-b.example', '--f5-partition', 'k8s', '--f5-sync-group', 'dg1'], env);
+    expect(f5.device?.baseURLs).toEqual(['https://bigip-a.example:8443', 'https://bigip-b.example']);
+    expect(f5.device?.f5).toEqual({ partition: 'k8s', namePrefix: 'chorus-4096', allowService: 'none', trafficGroup: '/Common/traffic-group-local-only', auth: 'token', routing: 'gateway', syncGroup: 'dg1' });
+    const bad: [string[], RegExp][] = [
+      [['--f5-partition', 'my partition'], /--f5-partition "my partition" is not a BIG-IP partition name/],
+      [['--f5-name-prefix', '9lives'], /--f5-name-prefix "9lives" must be a BIG-IP name/],
+      [['--f5-self-allow-service', 'tcp'], /--f5-self-allow-service "tcp" must be none, default, all or protocol:port/],
+      [['--f5-traffic-group', 'traffic-group-1'], /--f5-traffic-group "traffic-group-1" must be a full path/],
+      [['--f5-routing', 'pbr'], /expected one of gateway, interface/],
+    ];
+    for (const [args, message] of bad) expect(() => configFrom([...base, '--device-type', 'f5', '--device-address', 'bigip', ...args], env)).toThrow(message);
+    expect(() => configFrom([...base, '--device-type', 'citrix', '--device-address', 'a,b'], env)).toThrow(/give one address for a Citrix ADC/);
+  });
+
   it('takes device credentials only from a Secret directory or the environment', () => {
     expect(() => configFrom([...base, '--device-type', 'citrix', '--device-address', '198.18.0.50'])).toThrow(/needs credentials/);
-    expect(() => configFrom([...base, '--device-type', 'f5', '--device-address', '198.18.0.50'], { NS_USER: 'u', NS_PASSWORD: 'p' })).toThrow(/no f5 driver yet/);
     const citrix = configFrom([...base, '--device-type', 'citrix'], { NS_IP: '198.18.0.50', NS_USER: 'u', NS_PASSWORD: 'p' });
-    expect(citrix.device).toEqual({ baseURL: 'https://198.18.0.50', insecureSkipVerify: false, citrixAuth: 'session', citrixNeighbours: 'arp', citrixRouting: 'route', saveConfig: true });
+    expect(citrix.device).toEqual({ baseURL: 'https://198.18.0.50', baseURLs: ['https://198.18.0.50'], insecureSkipVerify: false, citrixAuth: 'session', citrixNeighbours: 'arp', citrixRouting: 'route', saveConfig: true });
     expect(citrix.credentials).toEqual({ username: 'u', password: 'p' });
     expect(() => configFrom([...base, '--device-type', 'citrix', '--device-address', 'http://198.18.0.50'], { NS_USER: 'u', NS_PASSWORD: 'p' })).toThrow(/must be reached over https/);
     expect(() => readSettings([...base, '--password', 'x'], COORDINATOR_SPECS, {})).toThrow(/Unknown option '--password'/);

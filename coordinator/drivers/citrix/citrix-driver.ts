@@ -18,6 +18,7 @@ import { ALL_ZEROS_MAC } from '../../../shared/mac.ts';
 import type { Logger } from '../../../shared/log.ts';
 import type { CoordinatorPlan } from '../../plan.ts';
 import type { DeviceChange, DeviceDriver, DeviceEntry, DeviceFailure } from '../driver.ts';
+import { Debounced } from '../https-json.ts';
 import { NitroApiError, NitroClient, errorOf, type NitroClientOptions, type NitroResponse } from './nitro-client.ts';
 
 export interface CitrixOptions extends NitroClientOptions {
@@ -53,13 +54,14 @@ export class CitrixDriver implements DeviceDriver {
   readonly client: NitroClient;
   private readonly o: CitrixOptions;
   private readonly network;
-  private saveTimer: NodeJS.Timeout | undefined;
+  private readonly save: Debounced;
   private haChecked = false;
 
   constructor(o: CitrixOptions) {
     this.o = o;
     this.client = new NitroClient(o);
     this.network = parseCidr(o.overlayNetwork);
+    this.save = new Debounced(() => this.saveNow(), o.saveDebounceMs ?? 2_000);
     if (o.insecureSkipVerify) o.log.warn({ device: o.baseURL }, 'TLS certificate verification of the ADC is OFF (--insecure-skip-tls-verify): use a CA bundle instead');
   }
 
@@ -234,13 +236,7 @@ export class CitrixDriver implements DeviceDriver {
   }
 
   private scheduleSave(): void {
-    if (!this.o.saveConfig) return;
-    if (this.saveTimer) clearTimeout(this.saveTimer);
-    this.saveTimer = setTimeout(() => {
-      this.saveTimer = undefined;
-      void this.saveNow();
-    }, this.o.saveDebounceMs ?? 2_000);
-    this.saveTimer.unref();
+    if (this.o.saveConfig) this.save.schedule();
   }
 
   async saveNow(): Promise<void> {
@@ -253,10 +249,7 @@ export class CitrixDriver implements DeviceDriver {
   }
 
   async close(): Promise<void> {
-    if (this.saveTimer) {
-      clearTimeout(this.saveTimer);
-      await this.saveNow();
-    }
+    await this.save.flush();
     await this.client.close();
   }
 }

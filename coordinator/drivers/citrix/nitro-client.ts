@@ -1,22 +1,15 @@
 /**
  * A NITRO REST client: session login (NITRO_AUTH_TOKEN) with a fresh login when the session
  * expired (401 with errorcode 444 or 1027), per-request header auth as a fallback setting,
- * logout on close, TLS verification on by default (with a CA bundle), a timeout per request.
+ * logout on close; transport, TLS and timeouts are the shared HttpsJson's.
  * Credentials never leave this module: errors name the request, never the password.
  */
-import { request, Agent } from 'node:https';
-import { readFileSync } from 'node:fs';
+import { HttpsJson, type HttpsJsonOptions } from '../https-json.ts';
 
-export interface NitroClientOptions {
-  /** https://host[:port] of the ADC's management address (NSIP, or a SNIP with management access). */
-  readonly baseURL: string;
+export interface NitroClientOptions extends HttpsJsonOptions {
   readonly username: string;
   readonly password: string;
   readonly auth: 'session' | 'header';
-  readonly caFile?: string;
-  /** Only by explicit setting: accept any certificate (a warning is logged at start). */
-  readonly insecureSkipVerify?: boolean;
-  readonly timeoutMs?: number;
   readonly sessionTimeoutS?: number;
 }
 
@@ -36,53 +29,26 @@ export interface NitroResponse { status: number; body: Record<string, unknown> }
 
 export class NitroClient {
   private readonly o: NitroClientOptions;
-  private readonly agent: Agent;
+  private readonly http: HttpsJson;
   private token: string | undefined;
   private loggingIn: Promise<void> | undefined;
-  /** Every request sent (including logins), for metrics and the benchmark. */
-  calls = 0;
 
   constructor(o: NitroClientOptions) {
     this.o = o;
-    this.agent = new Agent({
-      keepAlive: true,
-      maxSockets: 4,
-      rejectUnauthorized: !o.insecureSkipVerify,
-      ...(o.caFile ? { ca: readFileSync(o.caFile) } : {}),
-    });
+    this.http = new HttpsJson(o);
   }
 
-  private raw(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<NitroResponse> {
-    const url = new URL(path, this.o.baseURL);
-    const text = body === undefined ? undefined : JSON.stringify(body);
-    this.calls++;
-    return new Promise((resolve, reject) => {
-      const req = request(url, {
-        method, agent: this.agent, timeout: this.o.timeoutMs ?? 10_000,
-        headers: { Accept: 'application/json', ...(text !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(text)) } : {}), ...headers },
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const t = Buffer.concat(chunks).toString();
-          let parsed: Record<string, unknown> = {};
-          try {
-            parsed = t.trim() === '' ? {} : (JSON.parse(t) as Record<string, unknown>);
-          } catch {
-            parsed = { message: t.slice(0, 200) };
-          }
-          const setCookie = res.headers['set-cookie']?.join(';') ?? '';
-          const token = /NITRO_AUTH_TOKEN=([^;]+)/.exec(setCookie)?.[1];
-          if (token) this.token = token;
-          resolve({ status: res.statusCode ?? 0, body: parsed });
-        });
-        res.on('error', reject);
-      });
-      req.on('timeout', () => req.destroy(new NitroApiError(0, 0, `NITRO ${method} ${url.pathname}: no answer within ${(this.o.timeoutMs ?? 10_000) / 1000} s`)));
-      req.on('error', (err) => reject(err instanceof NitroApiError ? err : new NitroApiError(0, 0, `NITRO ${method} ${url.pathname}: ${err.message}`)));
-      if (text !== undefined) req.write(text);
-      req.end();
-    });
+  /** Every request sent (including logins), for metrics and the benchmark. */
+  get calls(): number {
+    return this.http.calls;
+  }
+
+  private async raw(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<NitroResponse> {
+    const r = await this.http.send(method, path, body, headers, 'NITRO');
+    const setCookie = ([] as string[]).concat(r.headers['set-cookie'] ?? []).join(';');
+    const token = /NITRO_AUTH_TOKEN=([^;]+)/.exec(setCookie)?.[1];
+    if (token) this.token = token;
+    return { status: r.status, body: r.body };
   }
 
   private authHeaders(): Record<string, string> {
@@ -122,7 +88,7 @@ export class NitroClient {
       await this.raw('POST', '/nitro/v1/config/logout', { logout: {} }, this.authHeaders()).catch(() => undefined);
       this.token = undefined;
     }
-    this.agent.destroy();
+    this.http.close();
   }
 }
 

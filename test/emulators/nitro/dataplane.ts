@@ -8,17 +8,10 @@
  *   bridgetable (mac, vtep) -> FDB entry;  route -> route via gateway
  */
 import { parseIPv4, prefixOfNetmask } from '../../../shared/ipv4.ts';
-import type { IpRoute } from '../../../shared/iproute.ts';
-import type { Logger } from '../../../shared/log.ts';
-import { programOverlay } from '../../../agent/overlay/program.ts';
-import { mtuOfAddress, readInterfaces } from '../../../agent/overlay/observe.ts';
+import { mtuOfAddress, type HostInterface } from '../../../agent/overlay/observe.ts';
 import { VXLAN_OVERHEAD_IPV4, type DesiredOverlay } from '../../../agent/overlay/state.ts';
+import { emulatedMac, underlayAddresses } from '../dataplane-sync.ts';
 import type { NitroStore } from './store.ts';
-
-export function emulatedMac(ip: string): string {
-  const v = parseIPv4(ip);
-  return ['02', 'ad', v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].map((b) => (typeof b === 'number' ? b.toString(16).padStart(2, '0') : b)).join(':');
-}
 
 /** "a.b.c.0-a.b.c.255" -> "a.b.c.0/24" (ranges from PBRs cover whole CIDRs). */
 export function rangeToCidr(range: string): string {
@@ -54,29 +47,11 @@ export function desiredFromConfig(store: NitroStore, underlayMtu: number, underl
   };
 }
 
-/** Keeps the namespace in step with the store; sync() calls are serialized and coalesced. */
-export function dataPlaneSyncer(store: NitroStore, ip: IpRoute, log: Logger): () => void {
-  let running = false;
-  let again = false;
-  const run = async (): Promise<void> => {
-    running = true;
-    do {
-      again = false;
-      try {
-        const interfaces = await readInterfaces(ip);
-        const binding = store.list('vxlan_srcip_binding')[0];
-        const srcip = typeof binding?.srcip === 'string' ? binding.srcip : '';
-        const underlay = interfaces.filter((i) => !i.name.startsWith('nsvx')).flatMap((i) => i.cidrs.map((c) => c.split('/')[0] ?? ''));
-        const desired = desiredFromConfig(store, mtuOfAddress(interfaces, srcip) ?? 1500, underlay);
-        if (desired) await programOverlay(ip, desired, log);
-      } catch (err) {
-        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'data plane sync failed');
-      }
-    } while (again);
-    running = false;
-  };
-  return () => {
-    if (running) again = true;
-    else void run();
+/** The desired kernel state of the emulated ADC given the namespace's interfaces (for dataPlaneSyncer). */
+export function nitroDataPlane(store: NitroStore): (interfaces: readonly HostInterface[]) => DesiredOverlay | undefined {
+  return (interfaces) => {
+    const binding = store.list('vxlan_srcip_binding')[0];
+    const srcip = typeof binding?.srcip === 'string' ? binding.srcip : '';
+    return desiredFromConfig(store, mtuOfAddress(interfaces, srcip) ?? 1500, underlayAddresses(interfaces, 'nsvx'));
   };
 }

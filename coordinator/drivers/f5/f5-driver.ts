@@ -1,0 +1,254 @@
+/**
+ * F5 BIG-IP driver over iControl REST. The entries are objects.ts's; this module reads them off
+ * the device and writes the difference:
+ *   - observe: one GET per collection, narrowed to our partition ($filter) and to the fields we
+ *     compare ($select), plus the FDB of our tunnel; only objects named with our prefix and
+ *     carrying our marker count (other clusters' and hand-made objects are never seen);
+ *   - apply: deletes (reverse dependency order), updates, adds; every FDB change of a pass is one
+ *     PUT of the tunnel's whole record set; several requests go in one transaction
+ *     (X-F5-REST-Coordination-Id) so the device never holds half a change. When the device
+ *     refuses a transaction (4xx), the requests are sent one by one: "not found" on delete and
+ *     "already exists" on add of an object that is ours count as done; an object of our name that
+ *     is not ours, and every other refusal, is reported per change (per node Event), so one bad
+ *     entry cannot block the other nodes. 5xx and timeouts throw: the loop retries
+ *     with backoff and jitter;
+ *   - after changes, the config is saved (debounced) and, when a device group is named, synced;
+ *   - HA: with several management addresses, the ACTIVE unit is used; a unit that says STANDBY
+ *     is never written to.
+ */
+import type { Logger } from '../../../shared/log.ts';
+import type { CoordinatorPlan } from '../../plan.ts';
+import type { DeviceChange, DeviceDriver, DeviceEntry, DeviceFailure } from '../driver.ts';
+import { Debounced, type JsonResponse } from '../https-json.ts';
+import { IControlClient, IControlError, errorOf, type IControlClientOptions } from './icontrol-client.ts';
+import {
+  COLLECTIONS, F5_KINDS, FDB_TUNNELS, createBody, desiredEntries, failoverStatus, fdbRecords, isOwned, itemPath, names, observedEntries, ownerMarker, updateBody,
+  type F5Kind, type F5Layout, type F5Object,
+} from './objects.ts';
+
+export interface F5Options extends Omit<IControlClientOptions, 'baseURL'>, F5Layout {
+  /** Management address(es) as https URLs: one unit, or both units of an HA pair. */
+  readonly baseURLs: readonly string[];
+  readonly saveConfig: boolean;
+  readonly saveDebounceMs?: number;
+  /** Device group to sync to after saving (HA pairs without automatic sync). */
+  readonly syncGroup?: string;
+  /** Most requests in one transaction. */
+  readonly transactionSize?: number;
+  readonly log: Logger;
+}
+
+/** One HTTP request of an apply, and the changes it carries. */
+interface Op {
+  readonly method: 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+  readonly path: string;
+  readonly body?: F5Object;
+  readonly changes: readonly DeviceChange[];
+  readonly what: string;
+}
+
+const SELECTS: Record<Exclude<F5Kind, 'fdb'>, string> = {
+  profile: 'name,partition,port,floodingType,description',
+  tunnel: 'name,partition,key,localAddress,profile,description',
+  self: 'name,partition,address,vlan,allowService,trafficGroup,description',
+  arp: 'name,partition,ipAddress,macAddress,description',
+  route: 'name,partition,network,gw,tmInterface,description',
+};
+
+const STANDBY_HINT = 'a STANDBY unit: changes there would be lost or synced the wrong way; give the coordinator the management addresses of both units (--device-address https://a,https://b) so it follows the active one';
+
+export class F5Driver implements DeviceDriver {
+  readonly type = 'f5';
+  readonly deviceMACs = 'learned' as const;
+  private readonly o: F5Options;
+  private readonly clients: IControlClient[];
+  private active = 0;
+  private readonly save: Debounced;
+
+  constructor(o: F5Options) {
+    if (o.baseURLs.length === 0) throw new Error('F5 driver: no management address');
+    this.o = o;
+    this.clients = o.baseURLs.map((baseURL) => new IControlClient({ ...o, baseURL }));
+    this.save = new Debounced(() => this.saveNow(), o.saveDebounceMs ?? 2_000);
+    if (o.insecureSkipVerify) o.log.warn({ device: o.baseURLs }, 'TLS certificate verification of the BIG-IP is OFF (--insecure-skip-tls-verify): use a CA bundle instead');
+  }
+
+  /** The client of the unit in use (the ACTIVE one when several are given). */
+  get client(): IControlClient {
+    return this.clients[this.active] ?? (this.clients[0] as IControlClient);
+  }
+
+  /** Every request sent to any unit. */
+  get calls(): number {
+    return this.clients.reduce((n, c) => n + c.calls, 0);
+  }
+
+  desired(plan: CoordinatorPlan): DeviceEntry[] {
+    return desiredEntries(plan, this.o);
+  }
+
+  private async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<JsonResponse> {
+    return this.client.send(method, path, body, headers);
+  }
+
+  /** A failed request that retrying may cure (server side or no answer) throws; others are returned. */
+  private transient(method: string, what: string, r: JsonResponse): void {
+    if (r.status >= 500 || r.status === 0) throw errorOf(method, what, r, 'the device is busy or unreachable; retrying with backoff');
+  }
+
+  private async list(kind: Exclude<F5Kind, 'fdb'>): Promise<F5Object[]> {
+    const q = `$filter=${encodeURIComponent(`partition eq ${this.o.partition}`)}&$select=${SELECTS[kind]}`;
+    const r = await this.request('GET', `${COLLECTIONS[kind]}?${q}`);
+    this.transient('GET', kind, r);
+    if (r.status !== 200) throw errorOf('GET', kind, r);
+    return Array.isArray(r.body.items) ? (r.body.items as F5Object[]) : [];
+  }
+
+  private async fdbTunnel(): Promise<F5Object | undefined> {
+    const r = await this.request('GET', `${itemPath(this.o, FDB_TUNNELS, names(this.o).tunnel)}?$select=name,records`);
+    if (r.status === 404) return undefined;
+    this.transient('GET', 'fdb tunnel', r);
+    if (r.status !== 200) throw errorOf('GET', 'fdb tunnel', r);
+    return r.body;
+  }
+
+  /** Picks the ACTIVE unit; throws when the unit (or every unit) is STANDBY. */
+  private async chooseActiveUnit(): Promise<void> {
+    const order = [this.active, ...this.clients.keys()].filter((v, i, a) => a.indexOf(v) === i);
+    const seen: string[] = [];
+    for (const i of order) {
+      const c = this.clients[i];
+      if (!c) continue;
+      let r: JsonResponse;
+      try {
+        r = await c.send('GET', '/mgmt/tm/cm/failover-status');
+      } catch (err) {
+        if (this.clients.length === 1) throw err;
+        seen.push(`${c.baseURL}: ${err instanceof Error ? err.message : String(err)}`);
+        continue;
+      }
+      const status = r.status === 200 ? failoverStatus(r.body) : '';
+      // a standalone unit (or one that does not answer the question) is used as it is
+      if (status !== 'STANDBY' && (r.status === 200 || r.status === 404)) {
+        if (i !== this.active) this.o.log.warn({ device: c.baseURL, status }, 'using this BIG-IP unit: it is the active one');
+        this.active = i;
+        return;
+      }
+      this.transient('GET', 'failover-status', r);
+      seen.push(`${c.baseURL}: ${status || `HTTP ${r.status}`}`);
+    }
+    throw new IControlError(0, `no ACTIVE BIG-IP unit (${seen.join('; ')}): ${this.clients.length === 1 ? `the unit is ${STANDBY_HINT}` : 'every unit given is STANDBY or unreachable'}`);
+  }
+
+  async observe(): Promise<DeviceEntry[]> {
+    await this.chooseActiveUnit();
+    const [profiles, tunnels, selfs, fdbTunnel, arps, routes] = await Promise.all([
+      this.list('profile'), this.list('tunnel'), this.list('self'), this.fdbTunnel(), this.list('arp'), this.list('route'),
+    ]);
+    return observedEntries({ profiles, tunnels, selfs, fdbTunnel, arps, routes }, this.o);
+  }
+
+  /** The requests that make the changes, in dependency order. */
+  private opsFor(changes: readonly DeviceChange[], desired: readonly DeviceEntry[]): Op[] {
+    const of = (op: DeviceChange['op'], kind: F5Kind): DeviceChange[] => changes.filter((c) => c.op === op && c.entry.kind === kind);
+    const fdbChanges = changes.filter((c) => c.entry.kind === 'fdb');
+    const fdbOp: Op = { method: 'PUT', path: itemPath(this.o, FDB_TUNNELS, names(this.o).tunnel), body: { records: fdbRecords(desired) }, changes: fdbChanges, what: `fdb records (${fdbChanges.length} changed)` };
+    const fdbAfterAdds = fdbChanges.some((c) => c.op !== 'delete');
+    const ops: Op[] = [];
+    for (const kind of [...F5_KINDS].reverse()) {
+      if (kind === 'fdb') {
+        if (fdbChanges.length > 0 && !fdbAfterAdds) ops.push(fdbOp);
+        continue;
+      }
+      for (const c of of('delete', kind)) ops.push({ method: 'DELETE', path: itemPath(this.o, COLLECTIONS[kind], c.entry.key), changes: [c], what: `${kind} ${c.entry.key}` });
+    }
+    for (const kind of F5_KINDS) {
+      if (kind === 'fdb') continue;
+      for (const c of of('update', kind)) ops.push({ method: 'PATCH', path: itemPath(this.o, COLLECTIONS[kind], c.entry.key), body: updateBody(c.entry), changes: [c], what: `${kind} ${c.entry.key}` });
+    }
+    for (const kind of F5_KINDS) {
+      if (kind === 'fdb') {
+        if (fdbChanges.length > 0 && fdbAfterAdds) ops.push(fdbOp);
+        continue;
+      }
+      for (const c of of('add', kind)) ops.push({ method: 'POST', path: COLLECTIONS[kind], body: createBody(c.entry, this.o), changes: [c], what: `${kind} ${c.entry.key}` });
+    }
+    return ops;
+  }
+
+  async apply(changes: readonly DeviceChange[], desired: readonly DeviceEntry[] = []): Promise<DeviceFailure[]> {
+    const ops = this.opsFor(changes, desired);
+    const size = this.o.transactionSize ?? 200;
+    const failures: DeviceFailure[] = [];
+    for (let i = 0; i < ops.length; i += size) {
+      const chunk = ops.slice(i, i + size);
+      if (chunk.length === 1 || !(await this.inTransaction(chunk))) failures.push(...(await this.oneByOne(chunk)));
+    }
+    if (failures.length < changes.length && this.o.saveConfig) this.save.schedule();
+    return failures;
+  }
+
+  /** Sends the requests as one transaction; false when the device refused it (nothing applied). */
+  private async inTransaction(ops: readonly Op[]): Promise<boolean> {
+    const t = await this.request('POST', '/mgmt/tm/transaction', {});
+    this.transient('POST', 'transaction', t);
+    const id = t.body.transId;
+    if (t.status !== 200 || (typeof id !== 'number' && typeof id !== 'string')) throw errorOf('POST', 'transaction', t);
+    const header = { 'X-F5-REST-Coordination-Id': String(id) };
+    for (const op of ops) {
+      const r = await this.request(op.method, op.path, op.body, header);
+      if (r.status === 200) continue;
+      await this.request('DELETE', `/mgmt/tm/transaction/${String(id)}`).catch(() => undefined);
+      this.transient(op.method, op.what, r);
+      this.o.log.warn({ op: op.what, status: r.status }, 'the BIG-IP refused a request of a transaction; sending the changes one by one');
+      return false;
+    }
+    const commit = await this.request('PATCH', `/mgmt/tm/transaction/${String(id)}`, { state: 'VALIDATING' });
+    this.transient('PATCH', 'transaction commit', commit);
+    if (commit.status === 200 && (commit.body.state === undefined || commit.body.state === 'COMPLETED')) return true;
+    this.o.log.warn({ requests: ops.length, status: commit.status, message: typeof commit.body.message === 'string' ? commit.body.message : undefined }, 'the BIG-IP refused the transaction (nothing applied); sending the changes one by one');
+    return false;
+  }
+
+  /**
+   * Sends each request on its own: 404 on delete is done; 409 on add is done when the object
+   * there is ours (an earlier answer got lost), and a failure naming the object when it is not
+   * (made by hand or by another tool: never adopted, never changed). Other refusals are failures.
+   */
+  private async oneByOne(ops: readonly Op[]): Promise<DeviceFailure[]> {
+    const failures: DeviceFailure[] = [];
+    for (const op of ops) {
+      const r = await this.request(op.method, op.path, op.body);
+      if (r.status === 200 || (op.method === 'DELETE' && r.status === 404)) continue;
+      this.transient(op.method, op.what, r);
+      let reason = errorOf(op.method, op.what, r).message;
+      if (op.method === 'POST' && r.status === 409) {
+        const name = typeof op.body?.name === 'string' ? op.body.name : '';
+        const there = await this.request('GET', `${itemPath(this.o, op.path, name)}?$select=name,partition,description`);
+        this.transient('GET', op.what, there);
+        if (there.status === 200 && isOwned(there.body, this.o)) continue;
+        reason = `${op.what} exists on the BIG-IP but is not marked as this cluster's (description "${ownerMarker(this.o)}"): it was made by hand or by another tool, so it is left alone; delete or rename it and the coordinator creates its own`;
+      }
+      for (const c of op.changes) failures.push({ change: c, reason });
+    }
+    return failures;
+  }
+
+  async saveNow(): Promise<void> {
+    try {
+      const r = await this.request('POST', '/mgmt/tm/sys/config', { command: 'save' });
+      if (r.status !== 200) throw errorOf('POST', 'sys config save', r);
+      if (this.o.syncGroup) {
+        const s = await this.request('POST', '/mgmt/tm/cm', { command: 'run', utilCmdArgs: `config-sync to-group ${this.o.syncGroup}` });
+        if (s.status !== 200) throw errorOf('POST', `config-sync to-group ${this.o.syncGroup}`, s);
+      }
+    } catch (err) {
+      this.o.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'saving (or syncing) the BIG-IP config failed; will try after the next change');
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.save.flush();
+    await Promise.all(this.clients.map((c) => c.close()));
+  }
+}

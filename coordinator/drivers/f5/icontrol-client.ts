@@ -1,0 +1,140 @@
+/**
+ * An iControl REST client for BIG-IP: token auth (POST /mgmt/shared/authn/login, header
+ * X-F5-Auth-Token) renewed about a minute before it expires (PATCH /mgmt/shared/authz/tokens/<t>),
+ * a fresh login when renewal fails or the device answers 401, the token released (DELETE) on
+ * close; HTTP Basic as a fallback setting (local users only). Transport, TLS and timeouts are the
+ * shared HttpsJson's. Credentials never leave this module: errors name the request, never the
+ * password or the token.
+ */
+import { HttpsJson, type HttpsJsonOptions, type JsonResponse } from '../https-json.ts';
+
+export interface IControlClientOptions extends HttpsJsonOptions {
+  readonly username: string;
+  readonly password: string;
+  readonly auth: 'token' | 'basic';
+  /** Token lifetime asked for at renewal, seconds (BIG-IP allows up to 36000). */
+  readonly tokenTimeoutS?: number;
+  /** Renew this long before expiry. */
+  readonly renewBeforeMs?: number;
+}
+
+export class IControlError extends Error {
+  readonly status: number;
+  readonly body: Record<string, unknown> | undefined;
+  constructor(status: number, message: string, body?: Record<string, unknown>) {
+    super(message);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+const LOGIN = '/mgmt/shared/authn/login';
+const TOKENS = '/mgmt/shared/authz/tokens/';
+
+export class IControlClient {
+  private readonly o: IControlClientOptions;
+  private readonly http: HttpsJson;
+  private token: { value: string; expiresAt: number } | undefined;
+  private pending: Promise<void> | undefined;
+  /** Logins and renewals done (tests and metrics). */
+  logins = 0;
+  renewals = 0;
+
+  constructor(o: IControlClientOptions) {
+    this.o = o;
+    this.http = new HttpsJson(o);
+  }
+
+  get baseURL(): string {
+    return this.o.baseURL;
+  }
+
+  get calls(): number {
+    return this.http.calls;
+  }
+
+  private raw(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<JsonResponse> {
+    return this.http.send(method, path, body, headers, 'iControl');
+  }
+
+  private expiryOf(item: Record<string, unknown>, fallbackS: number): number {
+    const micros = Number(item.expirationMicros);
+    if (Number.isFinite(micros) && micros > 0) return Math.floor(micros / 1000);
+    const timeout = Number(item.timeout);
+    return Date.now() + (Number.isFinite(timeout) && timeout > 0 ? timeout : fallbackS) * 1000;
+  }
+
+  private async login(): Promise<void> {
+    this.token = undefined;
+    const r = await this.raw('POST', LOGIN, { username: this.o.username, password: this.o.password, loginProviderName: 'tmos' }, {});
+    if (r.status !== 200) throw errorOf('POST', 'login', r, r.status === 401 ? 'wrong username or password (check the credentials Secret)' : undefined);
+    const t = r.body.token as Record<string, unknown> | undefined;
+    if (typeof t?.token !== 'string') throw new IControlError(r.status, 'iControl POST login: the answer carries no token');
+    this.logins++;
+    this.token = { value: t.token, expiresAt: this.expiryOf(t, 1200) };
+  }
+
+  /** Extends the token; a failed renewal is followed by a fresh login. */
+  private async renew(): Promise<void> {
+    const current = this.token;
+    if (!current) return this.login();
+    const timeout = this.o.tokenTimeoutS ?? 3600;
+    try {
+      const r = await this.raw('PATCH', `${TOKENS}${current.value}`, { timeout: String(timeout) }, { 'X-F5-Auth-Token': current.value });
+      if (r.status === 200) {
+        this.renewals++;
+        this.token = { value: current.value, expiresAt: this.expiryOf(r.body, timeout) };
+        return;
+      }
+    } catch {
+      // no answer: fall through to a fresh login, which reports its own failure
+    }
+    return this.login();
+  }
+
+  /** A valid token, logging in or renewing first when needed (one at a time). */
+  private async ensureToken(force: boolean): Promise<void> {
+    const renewBefore = this.o.renewBeforeMs ?? 60_000;
+    const due = force || !this.token || this.token.expiresAt - Date.now() < renewBefore;
+    if (!due) return;
+    this.pending ??= (async () => {
+      try {
+        if (force || !this.token || this.token.expiresAt <= Date.now()) await this.login();
+        else await this.renew();
+      } finally {
+        this.pending = undefined;
+      }
+    })();
+    return this.pending;
+  }
+
+  private authHeaders(): Record<string, string> {
+    if (this.o.auth === 'basic') return { Authorization: `Basic ${Buffer.from(`${this.o.username}:${this.o.password}`).toString('base64')}` };
+    return this.token ? { 'X-F5-Auth-Token': this.token.value } : {};
+  }
+
+  /** One request; with token auth, logs in or renews first when due and once more after a 401. */
+  async send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<JsonResponse> {
+    if (this.o.auth === 'token') await this.ensureToken(false);
+    let r = await this.raw(method, path, body, { ...this.authHeaders(), ...headers });
+    if (r.status === 401 && this.o.auth === 'token') {
+      await this.ensureToken(true);
+      r = await this.raw(method, path, body, { ...this.authHeaders(), ...headers });
+    }
+    return r;
+  }
+
+  /** Releases the token (a user may hold only 100) and the connections. */
+  async close(): Promise<void> {
+    const t = this.token;
+    this.token = undefined;
+    if (this.o.auth === 'token' && t) await this.raw('DELETE', `${TOKENS}${t.value}`, undefined, { 'X-F5-Auth-Token': t.value }).catch(() => undefined);
+    this.http.close();
+  }
+}
+
+/** An error naming the request and the device's message (never credentials). */
+export function errorOf(method: string, what: string, r: JsonResponse, hint?: string): IControlError {
+  const message = typeof r.body.message === 'string' ? r.body.message : `HTTP ${r.status}`;
+  return new IControlError(r.status, `iControl ${method} ${what}: ${message} (HTTP ${r.status})${hint ? `: ${hint}` : ''}`, r.body);
+}

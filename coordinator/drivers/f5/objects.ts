@@ -1,0 +1,181 @@
+/**
+ * The F5 BIG-IP side of the overlay as iControl REST objects, pure: what the plan calls for
+ * (desired entries), what a GET answer means in the same terms (observed entries, only objects
+ * this cluster owns), and the request bodies that create or change each object.
+ *
+ * Objects (all in one partition, named with this cluster's prefix P, default `chorus-<vni>`, and
+ * marked in `description`):
+ *   profile  P-vxlan          VXLAN profile (port, flooding none; multipoint with interface routing)
+ *   tunnel   P                tunnel: key = VNI, local address = the BIG-IP VTEP, that profile
+ *   self     P-self           the overlay self IP on the tunnel (allow-service, traffic group)
+ *   fdb      <node VTEP MAC>  a record in the tunnel's FDB: MAC -> node underlay IP
+ *   arp      P-<overlay IP>   static ARP overlay IP -> node VTEP MAC (gateway routing only)
+ *   route    P-<net>_<len>    route to a pod CIDR via the node's overlay IP, or via the tunnel
+ * Entry values are `field=value` pairs so that desired and observed compare as strings.
+ */
+import { formatIPv4, parseCidr } from '../../../shared/ipv4.ts';
+import type { CoordinatorPlan } from '../../plan.ts';
+import type { DeviceEntry } from '../driver.ts';
+
+export interface F5Layout {
+  readonly partition: string;
+  readonly namePrefix: string;
+  /** gateway: route via the node's overlay IP + static ARP; interface: route via the tunnel. */
+  readonly routing: 'gateway' | 'interface';
+  /** `none`, `default`, or a comma-separated list of protocol:port (allow-service of the overlay self IP). */
+  readonly allowService: string;
+  readonly trafficGroup: string;
+}
+
+/** Kinds in the order they are created (deleted in reverse). */
+export const F5_KINDS = ['profile', 'tunnel', 'self', 'fdb', 'arp', 'route'] as const;
+export type F5Kind = (typeof F5_KINDS)[number];
+
+export const COLLECTIONS: Record<Exclude<F5Kind, 'fdb'>, string> = {
+  profile: '/mgmt/tm/net/tunnels/vxlan',
+  tunnel: '/mgmt/tm/net/tunnels/tunnel',
+  self: '/mgmt/tm/net/self',
+  arp: '/mgmt/tm/net/arp',
+  route: '/mgmt/tm/net/route',
+};
+export const FDB_TUNNELS = '/mgmt/tm/net/fdb/tunnel';
+
+export const ownerMarker = (l: F5Layout): string => `chorus-kube-router ${l.namePrefix}: managed, do not edit`;
+export const fullPath = (l: F5Layout, name: string): string => `/${l.partition}/${name}`;
+/** `~Partition~name`, the form iControl addresses an object by. */
+export const itemPath = (l: F5Layout, collection: string, name: string): string => `${collection}/~${l.partition}~${encodeURIComponent(name)}`;
+
+export const names = (l: F5Layout): { profile: string; tunnel: string; self: string } => ({
+  profile: `${l.namePrefix}-vxlan`, tunnel: l.namePrefix, self: `${l.namePrefix}-self`,
+});
+const arpName = (l: F5Layout, ip: string): string => `${l.namePrefix}-${ip}`;
+const routeName = (l: F5Layout, cidr: string): string => `${l.namePrefix}-${cidr.replace('/', '_')}`;
+
+/** `a=1 b=2` <-> { a: '1', b: '2' }; values never contain spaces. */
+export const pairs = (o: Record<string, string>): string => Object.entries(o).map(([k, v]) => `${k}=${v}`).join(' ');
+export function fieldsOf(value: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of value.split(' ')) {
+    const i = part.indexOf('=');
+    if (i > 0) out[part.slice(0, i)] = part.slice(i + 1);
+  }
+  return out;
+}
+
+/** Text of a field that may come back as a string or a number (iControl does both). */
+export const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
+/** Drops a route-domain suffix: `198.18.0.11%0` -> `198.18.0.11`, `10.0.0.0%0/24` -> `10.0.0.0/24`. */
+export const withoutRouteDomain = (v: string): string => v.replace(/%\d+/, '');
+/** allow-service as one string: absent or "none" -> none; ["default"] -> default; lists joined by commas. */
+export function allowServiceText(v: unknown): string {
+  if (Array.isArray(v)) return v.length === 0 ? 'none' : v.map(text).sort().join(',');
+  const t = text(v);
+  return t === '' ? 'none' : t;
+}
+const flooding = (l: F5Layout): string => (l.routing === 'interface' ? 'multipoint' : 'none');
+
+export function desiredEntries(plan: CoordinatorPlan, l: F5Layout): DeviceEntry[] {
+  const n = names(l);
+  const vtep = plan.hub.deviceVTEPs[0] ?? '';
+  const selfIP = plan.hub.deviceOverlayIPs[0] ?? '';
+  const prefix = parseCidr(plan.hub.overlayNetwork).prefix;
+  const entries: DeviceEntry[] = [
+    { kind: 'profile', key: n.profile, value: pairs({ port: String(plan.hub.port), flooding: flooding(l) }) },
+    { kind: 'tunnel', key: n.tunnel, value: pairs({ key: String(plan.hub.vni), local: vtep, profile: fullPath(l, n.profile) }) },
+    { kind: 'self', key: n.self, value: pairs({ address: `${selfIP}/${prefix}`, vlan: fullPath(l, n.tunnel), allow: l.allowService, group: l.trafficGroup }) },
+  ];
+  for (const p of plan.peers) {
+    entries.push({ kind: 'fdb', key: p.vtepMAC.toLowerCase(), value: pairs({ endpoint: p.underlayIP }), node: p.node });
+    if (l.routing === 'gateway') entries.push({ kind: 'arp', key: arpName(l, p.overlayIP), value: pairs({ ip: p.overlayIP, mac: p.vtepMAC.toLowerCase() }), node: p.node });
+    for (const c of p.podCIDRs) {
+      const cidr = parseCidr(c, false);
+      const network = `${formatIPv4(cidr.network)}/${cidr.prefix}`;
+      const via: Record<string, string> = l.routing === 'gateway' ? { gw: p.overlayIP } : { interface: fullPath(l, n.tunnel) };
+      entries.push({ kind: 'route', key: routeName(l, network), value: pairs({ network, ...via }), node: p.node });
+    }
+  }
+  return entries;
+}
+
+export type F5Object = Record<string, unknown>;
+
+export interface ObservedLists {
+  readonly profiles: readonly F5Object[];
+  readonly tunnels: readonly F5Object[];
+  readonly selfs: readonly F5Object[];
+  /** The FDB tunnel object of our tunnel (with `records`), if the tunnel exists. */
+  readonly fdbTunnel: F5Object | undefined;
+  readonly arps: readonly F5Object[];
+  readonly routes: readonly F5Object[];
+}
+
+/** An object is ours when it is named with our prefix AND carries our marker. */
+export function isOwned(o: F5Object, l: F5Layout): boolean {
+  const name = text(o.name);
+  return (name === l.namePrefix || name.startsWith(`${l.namePrefix}-`)) && text(o.description) === ownerMarker(l) && (o.partition === undefined || text(o.partition) === l.partition);
+}
+
+export function observedEntries(lists: ObservedLists, l: F5Layout): DeviceEntry[] {
+  const own = (xs: readonly F5Object[]): F5Object[] => xs.filter((o) => isOwned(o, l));
+  const tunnels = own(lists.tunnels);
+  const records = tunnels.some((t) => text(t.name) === names(l).tunnel) && Array.isArray(lists.fdbTunnel?.records) ? (lists.fdbTunnel.records as F5Object[]) : [];
+  return [
+    ...own(lists.profiles).map((o): DeviceEntry => ({ kind: 'profile', key: text(o.name), value: pairs({ port: text(o.port) || '4789', flooding: text(o.floodingType) || 'multipoint' }) })),
+    ...tunnels.map((o): DeviceEntry => ({ kind: 'tunnel', key: text(o.name), value: pairs({ key: text(o.key), local: withoutRouteDomain(text(o.localAddress)), profile: text(o.profile) }) })),
+    ...own(lists.selfs).map((o): DeviceEntry => ({ kind: 'self', key: text(o.name), value: pairs({ address: withoutRouteDomain(text(o.address)), vlan: text(o.vlan), allow: allowServiceText(o.allowService), group: text(o.trafficGroup) }) })),
+    ...records.map((r): DeviceEntry => ({ kind: 'fdb', key: text(r.name).toLowerCase(), value: pairs({ endpoint: withoutRouteDomain(text(r.endpoint)) }) })),
+    ...own(lists.arps).map((o): DeviceEntry => ({ kind: 'arp', key: text(o.name), value: pairs({ ip: withoutRouteDomain(text(o.ipAddress)), mac: text(o.macAddress).toLowerCase() }) })),
+    ...own(lists.routes).map((o): DeviceEntry => {
+      const network = withoutRouteDomain(text(o.network));
+      const via: Record<string, string> = o.gw !== undefined ? { gw: withoutRouteDomain(text(o.gw)) } : { interface: text(o.tmInterface) };
+      return { kind: 'route', key: text(o.name), value: pairs({ network, ...via }) };
+    }),
+  ];
+}
+
+function allowServiceBody(v: string): string | string[] {
+  return v === 'none' ? 'none' : v.split(',');
+}
+
+/** The fields an entry sets, as iControl names them (without name/partition/description). */
+export function fieldsFor(e: DeviceEntry): F5Object {
+  const f = fieldsOf(e.value);
+  switch (e.kind) {
+    case 'profile': return { port: Number(f.port), floodingType: f.flooding ?? 'none' };
+    case 'tunnel': return { key: Number(f.key), localAddress: f.local ?? '', profile: f.profile ?? '' };
+    case 'self': return { address: f.address ?? '', vlan: f.vlan ?? '', allowService: allowServiceBody(f.allow ?? 'none'), trafficGroup: f.group ?? '' };
+    case 'arp': return { ipAddress: f.ip ?? '', macAddress: f.mac ?? '' };
+    case 'route': return { network: f.network ?? '', ...(f.gw !== undefined ? { gw: f.gw } : { tmInterface: f.interface ?? '' }) };
+    default: return {};
+  }
+}
+
+/** The body that creates an entry's object. */
+export function createBody(e: DeviceEntry, l: F5Layout): F5Object {
+  const extra: F5Object = e.kind === 'profile' ? { defaultsFrom: '/Common/vxlan' } : e.kind === 'tunnel' ? { remoteAddress: 'any', mode: 'bidirectional', tos: 'preserve' } : {};
+  return { name: e.key, partition: l.partition, ...extra, ...fieldsFor(e), description: ownerMarker(l) };
+}
+
+/** The body that changes an entry's object in place (fields iControl refuses to change are left out). */
+export function updateBody(e: DeviceEntry): F5Object {
+  const f = fieldsFor(e);
+  if (e.kind === 'arp') delete f.ipAddress; // cannot be changed by update; the name carries it anyway
+  if (e.kind === 'route') delete f.network;
+  return f;
+}
+
+/** The FDB records the tunnel should hold, as the PUT body lists them. */
+export function fdbRecords(desired: readonly DeviceEntry[]): { name: string; endpoint: string }[] {
+  return desired.filter((e) => e.kind === 'fdb').map((e) => ({ name: e.key, endpoint: fieldsOf(e.value).endpoint ?? '' }));
+}
+
+/** `ACTIVE`, `STANDBY`, ... from a /mgmt/tm/cm/failover-status answer, or '' when absent. */
+export function failoverStatus(body: Record<string, unknown>): string {
+  const entries = body.entries;
+  if (typeof entries !== 'object' || entries === null) return '';
+  for (const v of Object.values(entries as Record<string, unknown>)) {
+    const nested = (v as { nestedStats?: { entries?: { status?: { description?: unknown } } } } | undefined)?.nestedStats?.entries?.status?.description;
+    if (typeof nested === 'string') return nested.toUpperCase();
+  }
+  return '';
+}

@@ -1,0 +1,115 @@
+/**
+ * The HTTPS transport shared by the device drivers (NITRO, iControl REST): JSON in and out, one
+ * keep-alive agent with TLS verification on by default (a CA bundle, or an explicit skip), a
+ * timeout per request that ends it with a clear error, and a count of every request sent.
+ * It knows nothing of authentication: each client adds its own headers.
+ */
+import { Agent, request } from 'node:https';
+import { readFileSync } from 'node:fs';
+
+export interface HttpsJsonOptions {
+  /** https://host[:port] of the device's management API. */
+  readonly baseURL: string;
+  readonly caFile?: string;
+  /** Only by explicit setting: accept any certificate. */
+  readonly insecureSkipVerify?: boolean;
+  readonly timeoutMs?: number;
+}
+
+export interface JsonResponse {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/** A request that got no HTTP answer (refused, reset, timed out); `status` 0 in the drivers' terms. */
+export class TransportError extends Error {}
+
+export class HttpsJson {
+  private readonly o: HttpsJsonOptions;
+  private readonly agent: Agent;
+  /** Every request sent (including logins), for metrics, tests and the benchmark. */
+  calls = 0;
+
+  constructor(o: HttpsJsonOptions) {
+    this.o = o;
+    this.agent = new Agent({
+      keepAlive: true,
+      maxSockets: 4,
+      rejectUnauthorized: !o.insecureSkipVerify,
+      ...(o.caFile ? { ca: readFileSync(o.caFile) } : {}),
+    });
+  }
+
+  get baseURL(): string {
+    return this.o.baseURL;
+  }
+
+  /** One request; `label` names it in errors (never headers or bodies: they may carry secrets). */
+  send(method: string, path: string, body: unknown, headers: Record<string, string>, label = 'device'): Promise<JsonResponse> {
+    const url = new URL(path, this.o.baseURL);
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    const timeoutMs = this.o.timeoutMs ?? 10_000;
+    this.calls++;
+    return new Promise((resolve, reject) => {
+      const req = request(url, {
+        method, agent: this.agent, timeout: timeoutMs,
+        headers: { Accept: 'application/json', ...(text !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(text)) } : {}), ...headers },
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const t = Buffer.concat(chunks).toString();
+          let parsed: Record<string, unknown>;
+          try {
+            const v: unknown = t.trim() === '' ? {} : JSON.parse(t);
+            parsed = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : { value: v };
+          } catch {
+            parsed = { message: t.slice(0, 200) };
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers });
+        });
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new TransportError(`${label} ${method} ${url.pathname}: no answer within ${timeoutMs / 1000} s`)));
+      req.on('error', (err) => reject(err instanceof TransportError ? err : new TransportError(`${label} ${method} ${url.pathname}: ${err.message}`)));
+      if (text !== undefined) req.write(text);
+      req.end();
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+/**
+ * Runs `action` once after `delayMs` without a new `schedule()` (a burst of changes costs one
+ * save); `flush()` runs a pending one now (on close).
+ */
+export class Debounced {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly action: () => Promise<void>;
+  private readonly delayMs: number;
+
+  constructor(action: () => Promise<void>, delayMs: number) {
+    this.action = action;
+    this.delayMs = delayMs;
+  }
+
+  schedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.action();
+    }, this.delayMs);
+    this.timer.unref();
+  }
+
+  async flush(): Promise<void> {
+    if (!this.timer) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.action();
+  }
+}

@@ -1,0 +1,111 @@
+// The F5 driver's pure half: plan -> BIG-IP entries, GET answers -> the same entries (only ours),
+// request bodies, and the failover-status answer.
+import { describe, expect, it } from 'vitest';
+import { diffDevice } from '../../coordinator/drivers/driver.ts';
+import {
+  createBody, desiredEntries, failoverStatus, fdbRecords, observedEntries, ownerMarker, updateBody, type F5Layout, type ObservedLists,
+} from '../../coordinator/drivers/f5/objects.ts';
+import type { CoordinatorPlan } from '../../coordinator/plan.ts';
+
+const layout: F5Layout = { partition: 'k8s', namePrefix: 'chorus-4096', routing: 'gateway', allowService: 'none', trafficGroup: '/Common/traffic-group-1' };
+const plan: CoordinatorPlan = {
+  hub: { vni: 4096, port: 8472, overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'] },
+  peers: [
+    { node: 'a', underlayIP: '198.18.1.1', overlayIP: '198.18.16.2', vtepMAC: '02:C4:C6:12:10:02', podCIDRs: ['198.19.0.0/24', '198.19.9.0/24'] },
+    { node: 'b', underlayIP: '198.18.1.2', overlayIP: '198.18.16.3', vtepMAC: '02:c4:c6:12:10:03', podCIDRs: [] },
+  ],
+  shards: new Map(), problems: [], incomplete: [], capacity: 10,
+};
+const mark = ownerMarker(layout);
+
+/** What a BIG-IP answers for the objects the plan calls for (strings, route domains, absent fields). */
+function deviceAnswer(extra: Partial<ObservedLists> = {}): ObservedLists {
+  return {
+    profiles: [{ name: 'chorus-4096-vxlan', partition: 'k8s', port: 8472, floodingType: 'none', description: mark }],
+    tunnels: [{ name: 'chorus-4096', partition: 'k8s', key: '4096', localAddress: '198.18.0.3%0', profile: '/k8s/chorus-4096-vxlan', description: mark }],
+    selfs: [{ name: 'chorus-4096-self', partition: 'k8s', address: '198.18.16.1%0/20', vlan: '/k8s/chorus-4096', allowService: 'none', trafficGroup: '/Common/traffic-group-1', description: mark }],
+    fdbTunnel: { name: 'chorus-4096', records: [{ name: '02:C4:C6:12:10:02', endpoint: '198.18.1.1%0' }, { name: '02:c4:c6:12:10:03', endpoint: '198.18.1.2%0' }] },
+    arps: [
+      { name: 'chorus-4096-198.18.16.2', partition: 'k8s', ipAddress: '198.18.16.2', macAddress: '02:c4:c6:12:10:02', description: mark },
+      { name: 'chorus-4096-198.18.16.3', partition: 'k8s', ipAddress: '198.18.16.3', macAddress: '02:C4:C6:12:10:03', description: mark },
+    ],
+    routes: [
+      { name: 'chorus-4096-198.19.0.0_24', partition: 'k8s', network: '198.19.0.0/24', gw: '198.18.16.2', description: mark },
+      { name: 'chorus-4096-198.19.9.0_24', partition: 'k8s', network: '198.19.9.0%0/24', gw: '198.18.16.2%0', description: mark },
+    ],
+    ...extra,
+  };
+}
+
+describe('F5 objects', () => {
+  it('plans profile, tunnel, self IP, and per node an FDB record, an ARP entry and a route per pod CIDR', () => {
+    const d = desiredEntries(plan, layout);
+    expect(d.map((e) => `${e.kind} ${e.key} ${e.value}`)).toEqual([
+      'profile chorus-4096-vxlan port=8472 flooding=none',
+      'tunnel chorus-4096 key=4096 local=198.18.0.3 profile=/k8s/chorus-4096-vxlan',
+      'self chorus-4096-self address=198.18.16.1/20 vlan=/k8s/chorus-4096 allow=none group=/Common/traffic-group-1',
+      'fdb 02:c4:c6:12:10:02 endpoint=198.18.1.1',
+      'arp chorus-4096-198.18.16.2 ip=198.18.16.2 mac=02:c4:c6:12:10:02',
+      'route chorus-4096-198.19.0.0_24 network=198.19.0.0/24 gw=198.18.16.2',
+      'route chorus-4096-198.19.9.0_24 network=198.19.9.0/24 gw=198.18.16.2',
+      'fdb 02:c4:c6:12:10:03 endpoint=198.18.1.2',
+      'arp chorus-4096-198.18.16.3 ip=198.18.16.3 mac=02:c4:c6:12:10:03',
+    ]);
+    expect(d.filter((e) => e.kind === 'route').every((e) => e.node === 'a')).toBe(true);
+  });
+
+  it('routes via the tunnel interface with a multipoint profile and no ARP in interface mode', () => {
+    const d = desiredEntries(plan, { ...layout, routing: 'interface' });
+    expect(d.filter((e) => e.kind === 'arp')).toEqual([]);
+    expect(d.find((e) => e.kind === 'route')?.value).toBe('network=198.19.0.0/24 interface=/k8s/chorus-4096');
+    expect(d.find((e) => e.kind === 'profile')?.value).toBe('port=8472 flooding=multipoint');
+  });
+
+  it('reads a device answer (strings for numbers, %0 route domains, upper-case MACs) as the same entries: nothing to do', () => {
+    expect(diffDevice(desiredEntries(plan, layout), observedEntries(deviceAnswer(), layout))).toEqual([]);
+  });
+
+  it('sees only objects with our prefix AND our marker, in our partition', () => {
+    const foreign = deviceAnswer({
+      routes: [
+        { name: 'chorus-4096-198.19.0.0_24', partition: 'k8s', network: '198.19.0.0/24', gw: '198.18.16.2', description: mark },
+        { name: 'chorus-4096-extra', partition: 'k8s', network: '192.0.2.0/24', gw: '198.18.0.1', description: 'hand-made' },
+        { name: 'chorus-5000-198.19.0.0_24', partition: 'k8s', network: '10.0.0.0/24', gw: '10.1.0.2', description: 'chorus-kube-router chorus-5000: managed, do not edit' },
+        { name: 'other', partition: 'k8s', network: '10.9.0.0/24', gw: '10.1.0.2' },
+        { name: 'chorus-4096-198.19.5.0_24', partition: 'Common', network: '198.19.5.0/24', gw: '198.18.16.9', description: mark },
+      ],
+    });
+    expect(observedEntries(foreign, layout).filter((e) => e.kind === 'route').map((e) => e.key)).toEqual(['chorus-4096-198.19.0.0_24']);
+  });
+
+  it('ignores FDB records when our tunnel is not ours, and reads absent records as none', () => {
+    const noTunnel = deviceAnswer({ tunnels: [{ name: 'chorus-4096', partition: 'k8s', key: 4096, description: 'hand-made' }] });
+    expect(observedEntries(noTunnel, layout).filter((e) => e.kind === 'fdb')).toEqual([]);
+    const empty = deviceAnswer({ fdbTunnel: { name: 'chorus-4096' } });
+    expect(observedEntries(empty, layout).filter((e) => e.kind === 'fdb')).toEqual([]);
+  });
+
+  it('builds create bodies with partition and marker, and update bodies without the fields iControl refuses to change', () => {
+    const d = desiredEntries(plan, layout);
+    const arp = d.find((e) => e.kind === 'arp');
+    const route = d.find((e) => e.kind === 'route');
+    const tunnel = d.find((e) => e.kind === 'tunnel');
+    if (!arp || !route || !tunnel) throw new Error('plan incomplete');
+    expect(createBody(tunnel, layout)).toEqual({ name: 'chorus-4096', partition: 'k8s', remoteAddress: 'any', mode: 'bidirectional', tos: 'preserve', key: 4096, localAddress: '198.18.0.3', profile: '/k8s/chorus-4096-vxlan', description: mark });
+    expect(createBody(arp, layout)).toMatchObject({ ipAddress: '198.18.16.2', macAddress: '02:c4:c6:12:10:02', description: mark });
+    expect(updateBody(arp)).toEqual({ macAddress: '02:c4:c6:12:10:02' });
+    expect(updateBody(route)).toEqual({ gw: '198.18.16.2' });
+    expect(fdbRecords(d)).toEqual([{ name: '02:c4:c6:12:10:02', endpoint: '198.18.1.1' }, { name: '02:c4:c6:12:10:03', endpoint: '198.18.1.2' }]);
+    const self = d.find((e) => e.kind === 'self');
+    if (!self) throw new Error('no self');
+    expect(createBody(self, { ...layout, allowService: 'tcp:443,udp:53' })).toMatchObject({ allowService: 'none' });
+    expect(createBody({ ...self, value: self.value.replace('allow=none', 'allow=tcp:443,udp:53') }, layout)).toMatchObject({ allowService: ['tcp:443', 'udp:53'] });
+  });
+
+  it('reads the failover state', () => {
+    const answer = (s: string): Record<string, unknown> => ({ entries: { 'https://localhost/mgmt/tm/cm/failover-status/0': { nestedStats: { entries: { status: { description: s } } } } } });
+    expect(failoverStatus(answer('ACTIVE'))).toBe('ACTIVE');
+    expect(failoverStatus(answer('standby'))).toBe('STANDBY');
+    expect(failoverStatus({})).toBe('');
+  });
+});

@@ -1,0 +1,75 @@
+// The iControl emulator's store and request execution: references, uniqueness, immutable fields,
+// error shapes, and transactions that apply all or nothing.
+import { describe, expect, it } from 'vitest';
+import { execute } from '../emulators/icontrol/server.ts';
+import { F5Error, IControlStore } from '../emulators/icontrol/store.ts';
+
+const q = new URLSearchParams();
+const run = (s: IControlStore, method: string, path: string, body: Record<string, unknown> = {}): Record<string, unknown> => execute(s, method, path, q, body);
+const failure = (f: () => unknown): F5Error => {
+  try {
+    f();
+  } catch (err) {
+    if (err instanceof F5Error) return err;
+    throw err;
+  }
+  throw new Error('expected an F5Error');
+};
+
+function withTunnel(): IControlStore {
+  const s = new IControlStore();
+  run(s, 'POST', '/mgmt/tm/net/tunnels/vxlan', { name: 'p', partition: 'Common', port: 4789, floodingType: 'none' });
+  run(s, 'POST', '/mgmt/tm/net/tunnels/tunnel', { name: 't', partition: 'Common', key: 7, localAddress: '198.18.0.3', profile: '/Common/p' });
+  return s;
+}
+
+describe('iControl emulator store', () => {
+  it('answers 409 and 404 with the device messages', () => {
+    const s = withTunnel();
+    const dup = failure(() => run(s, 'POST', '/mgmt/tm/net/tunnels/tunnel', { name: 't', partition: 'Common', key: 8, profile: '/Common/p' }));
+    expect(dup.status).toBe(409);
+    expect(dup.body()).toEqual({ code: 409, message: '01020066:3: The requested tunnel (/Common/t) already exists in partition Common.', errorStack: [], apiError: 3 });
+    const gone = failure(() => run(s, 'DELETE', '/mgmt/tm/net/route/~Common~nope'));
+    expect(gone.status).toBe(404);
+    expect(gone.message).toBe('01020036:3: The requested route (/Common/nope) was not found.');
+    expect(failure(() => run(s, 'GET', '/mgmt/tm/net/nothing')).message).toMatch(/URI path \/mgmt\/tm\/net\/nothing not registered/);
+  });
+
+  it('refuses a second tunnel with the same VNI, a missing profile, and deletes that would break references', () => {
+    const s = withTunnel();
+    expect(failure(() => run(s, 'POST', '/mgmt/tm/net/tunnels/tunnel', { name: 'u', key: 7, profile: '/Common/p' })).message).toMatch(/^010716ce:3: .*must have a unique VNI/);
+    expect(failure(() => run(s, 'POST', '/mgmt/tm/net/tunnels/tunnel', { name: 'u', key: 9, profile: '/Common/none' })).status).toBe(404);
+    run(s, 'POST', '/mgmt/tm/net/self', { name: 'self', address: '198.18.16.1/20', vlan: '/Common/t' });
+    expect(failure(() => run(s, 'DELETE', '/mgmt/tm/net/tunnels/tunnel/~Common~t')).message).toMatch(/referenced by Self IP/);
+    expect(failure(() => run(s, 'DELETE', '/mgmt/tm/net/tunnels/vxlan/~Common~p')).message).toMatch(/referenced by tunnel/);
+    expect(failure(() => run(s, 'POST', '/mgmt/tm/net/self', { name: 'self2', address: '198.18.16.9/20', vlan: '/Common/external' })).message).toMatch(/network is defined on two vlans/);
+  });
+
+  it('refuses to change an ARP entry\'s address or a route\'s network by update', () => {
+    const s = withTunnel();
+    run(s, 'POST', '/mgmt/tm/net/arp', { name: 'a', ipAddress: '198.18.16.2', macAddress: '02:00:00:00:00:01' });
+    expect(failure(() => run(s, 'PATCH', '/mgmt/tm/net/arp/~Common~a', { ipAddress: '198.18.16.3' })).status).toBe(400);
+    expect(run(s, 'PATCH', '/mgmt/tm/net/arp/~Common~a', { macAddress: '02:00:00:00:00:02' })).toMatchObject({ macAddress: '02:00:00:00:00:02' });
+  });
+
+  it('keeps FDB records per tunnel with ip%0 endpoints, replaced as a set or one by one', () => {
+    const s = withTunnel();
+    run(s, 'PUT', '/mgmt/tm/net/fdb/tunnel/~Common~t', { records: [{ name: '02:00:00:00:00:01', endpoint: '198.18.1.1' }] });
+    run(s, 'POST', '/mgmt/tm/net/fdb/tunnel/~Common~t/records', { name: '02:00:00:00:00:02', endpoint: '198.18.1.2' });
+    expect(run(s, 'GET', '/mgmt/tm/net/fdb/tunnel/~Common~t').records).toEqual([{ name: '02:00:00:00:00:01', endpoint: '198.18.1.1%0' }, { name: '02:00:00:00:00:02', endpoint: '198.18.1.2%0' }]);
+    expect(failure(() => run(s, 'POST', '/mgmt/tm/net/fdb/tunnel/~Common~t/records', { name: '02:00:00:00:00:02', endpoint: '198.18.1.2' })).status).toBe(409);
+    run(s, 'DELETE', '/mgmt/tm/net/fdb/tunnel/~Common~t/records/02:00:00:00:00:01');
+    run(s, 'PUT', '/mgmt/tm/net/fdb/tunnel/~Common~t', { records: [] });
+    expect(run(s, 'GET', '/mgmt/tm/net/fdb/tunnel/~Common~t').records).toBeUndefined();
+  });
+
+  it('filters lists by partition and picks fields with $select; VNIs come back as strings', () => {
+    const s = withTunnel();
+    s.partitions.add('k8s');
+    run(s, 'POST', '/mgmt/tm/net/tunnels/vxlan', { name: 'p2', partition: 'k8s' });
+    const list = execute(s, 'GET', '/mgmt/tm/net/tunnels/tunnel', new URLSearchParams('$filter=partition+eq+Common&$select=name,key'), {});
+    expect(list.items).toEqual([{ name: 't', key: '7' }]);
+    const k8s = execute(s, 'GET', '/mgmt/tm/net/tunnels/vxlan', new URLSearchParams('$filter=partition eq k8s&$select=name'), {});
+    expect(k8s.items).toEqual([{ name: 'p2' }]);
+  });
+});
