@@ -5,8 +5,18 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 
+/**
+ * Where the host's sysctls are: /proc/sys, or where the DaemonSet mounts the host's
+ * /proc/sys/net (a container's own /proc/sys is read-only without full privilege).
+ */
+let procSys = '/proc/sys';
+
+export function setProcSys(path: string): void {
+  procSys = path.replace(/\/+$/, '');
+}
+
 export async function readSysctl(key: string): Promise<string> {
-  return (await readFile(`/proc/sys/${key.replace(/\./g, '/')}`, 'utf8')).trim();
+  return (await readFile(`${procSys}/${key.replace(/\./g, '/')}`, 'utf8')).trim();
 }
 
 export async function ipForwardEnabled(): Promise<boolean> {
@@ -15,7 +25,7 @@ export async function ipForwardEnabled(): Promise<boolean> {
 
 /** Reverse-path filtering in loose mode (2) on the overlay device; true when it changed. */
 export async function ensureRpFilterLoose(dev: string): Promise<boolean> {
-  const path = `/proc/sys/net/ipv4/conf/${dev}/rp_filter`;
+  const path = `${procSys}/net/ipv4/conf/${dev}/rp_filter`;
   if ((await readFile(path, 'utf8')).trim() === '2') return false;
   await writeFile(path, '2');
   return true;

@@ -10,6 +10,7 @@ import { onShutdown } from '../shared/process.ts';
 import { NodeAgent } from './node-agent.ts';
 import { EndpointProgrammer } from './endpoint-programmer.ts';
 import { nftCommand } from './firewall/nft.ts';
+import { setProcSys } from './host.ts';
 
 export const AGENT_SPECS: SettingSpec[] = [
   { flag: 'node-name', env: ['NODE_NAME'], help: 'name of the Node this agent runs on (the DaemonSet sets it from spec.nodeName; default: the hostname)' },
@@ -20,6 +21,7 @@ export const AGENT_SPECS: SettingSpec[] = [
   { flag: 'tx-checksum-offload', env: ['CHORUS_TX_CHECKSUM_OFFLOAD'], help: 'off: turn tx-checksum-ip-generic off on the overlay device (avoids stalls seen with VXLAN on some kernels and NICs); keep: leave it as the kernel set it', default: 'off' },
   { flag: 'firewall', env: ['CHORUS_FIREWALL'], help: 'on: own nftables table ip chorus-kube-router (VXLAN only from device VTEPs; no masquerade toward the device); off: none', default: 'on' },
   { flag: 'resync', env: ['CHORUS_RESYNC'], help: 'full reconcile interval, the backstop for missed events', default: '5m' },
+  { flag: 'proc-sys', env: ['CHORUS_PROC_SYS'], help: "where the host's /proc/sys is readable and writable (the DaemonSet mounts the host's /proc/sys/net under /host/proc/sys, so the agent needs no full privilege)", default: '/proc/sys' },
   { flag: 'log-level', env: ['CHORUS_LOG_LEVEL'], help: 'trace, debug, info, warn or error', default: 'info' },
 ];
 
@@ -33,6 +35,7 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const log = createLogger({ component: 'agent', level: settings['log-level'] ?? 'info' });
+  setProcSys(settings['proc-sys'] ?? '/proc/sys');
   if (positionals[0] === 'cleanup') {
     const programmer = new EndpointProgrammer({ ip: ipRoute(), nft: nftCommand(), log, txChecksum: 'keep', firewall: true });
     const removed = await programmer.cleanup();

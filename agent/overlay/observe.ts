@@ -57,7 +57,7 @@ export async function observeOverlay(ip: IpRoute, dev: string): Promise<OverlayO
     .filter((n) => n.lladdr !== undefined)
     .map((n) => ({ ip: n.dst, mac: normalizeMac(n.lladdr ?? ''), permanent: (n.state ?? []).includes('PERMANENT') }));
   const ours: RouteEntry[] = routes
-    .filter((r) => r.protocol === String(ROUTE_PROTOCOL) && r.gateway !== undefined)
+    .filter((r) => r.protocol === String(ROUTE_PROTOCOL))
     .map((r) => ({ dst: r.dst.includes('/') ? r.dst : `${r.dst}/32`, via: r.gateway ?? '' }));
   return { observed: { vxlan: toObservedVxlan(link), addresses, fdb: fdbEntries, neighbours, routes: ours }, staleDevices };
 }

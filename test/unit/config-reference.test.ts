@@ -7,3 +7,10 @@ describe('docs/configuration.md', () => {
     expect(readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8')).toBe(configurationReference());
   });
 });
+
+describe('deploy/settings.example.yaml', () => {
+  it('comments every coordinator setting the ConfigMap can carry (regenerate with node scripts/settings-example.ts > deploy/settings.example.yaml)', async () => {
+    const { settingsExample } = await import('../../scripts/settings-example.ts');
+    expect(readFileSync(new URL('../../deploy/settings.example.yaml', import.meta.url), 'utf8')).toBe(settingsExample());
+  });
+});

@@ -1,0 +1,36 @@
+/** The manifests under deploy/ as parsed objects (every YAML document of every file but kustomizations). */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { loadAll } from 'js-yaml';
+
+export const DEPLOY_DIR = new URL('../../deploy/', import.meta.url).pathname;
+
+export interface Manifest {
+  readonly file: string;
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  readonly [field: string]: unknown;
+}
+
+function yamlFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    if (statSync(p).isDirectory()) return yamlFiles(p);
+    return p.endsWith('.yaml') && !f.startsWith('kustomization') ? [p] : [];
+  });
+}
+
+export function loadManifests(dir = DEPLOY_DIR): Manifest[] {
+  return yamlFiles(dir).flatMap((path) =>
+    loadAll(readFileSync(path, 'utf8'))
+      .filter((d): d is Record<string, unknown> => typeof d === 'object' && d !== null)
+      .map((d) => ({ ...d, file: relative(dir, path) }) as Manifest));
+}
+
+/** The manifests `kubectl apply -k deploy/` applies (the kustomization's resources, in order). */
+export function installManifests(): Manifest[] {
+  const k = loadAll(readFileSync(join(DEPLOY_DIR, 'kustomization.yaml'), 'utf8'))[0] as { resources: string[] };
+  const all = loadManifests();
+  return k.resources.flatMap((r) => all.filter((m) => m.file === r));
+}
