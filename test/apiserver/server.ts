@@ -10,11 +10,19 @@ import { ApiError, Store, type PatchType, type WatchEvent } from './store.ts';
 import { CRD_RESOURCES, RESOURCES, apiResourceList, findResource, groups, type ResourceType } from './resources.ts';
 import { parseFieldSelector, parseLabelSelector, SelectorError } from '../../shared/selectors.ts';
 
-export interface AuditRecord { verb: string; group: string; resource: string; subresource?: string; namespace?: string; name?: string; code: number }
+export interface AuditRecord {
+  verb: string; group: string; resource: string; subresource?: string; namespace?: string; name?: string; code: number;
+  /** Who asked: the user of the bearer token (see ApiServerOptions.users), or "admin". */
+  user?: string;
+  /** The `metadata.name=` of a list/watch field selector (RBAC matches it against resourceNames). */
+  fieldName?: string;
+}
 
 export interface ApiServerOptions {
   /** Bearer token every request must carry; undefined disables the check (unit tests only). */
   readonly token?: string;
+  /** More bearer tokens, each naming a user (e.g. system:serviceaccount:ns:name), for audits. */
+  readonly users?: Readonly<Record<string, string>>;
   readonly historyLimit?: number;
   /** Interval of BOOKMARK events on watches that ask for them (allowWatchBookmarks=true). */
   readonly bookmarkIntervalMs?: number;
@@ -108,7 +116,9 @@ export class EmbeddedApiServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://apiserver');
-    if (this.opts.token !== undefined && req.headers.authorization !== `Bearer ${this.opts.token}`) {
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const user = bearer !== undefined && bearer === this.opts.token ? 'admin' : bearer !== undefined ? this.opts.users?.[bearer] : undefined;
+    if (this.opts.token !== undefined && user === undefined) {
       sendJson(res, 401, new ApiError(401, 'Unauthorized', 'Unauthorized').toStatus());
       return;
     }
@@ -120,8 +130,12 @@ export class EmbeddedApiServer {
     const watch = url.searchParams.get('watch');
     const isWatch = req.method === 'GET' && (watch === 'true' || watch === '1');
     const verb = verbOf(req.method ?? 'GET', name, isWatch);
+    const fieldName = /(?:^|,)metadata\.name=([^,]+)/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1];
     const record = (code: number, objectName = name): void => {
-      this.opts.onAudit?.({ verb, group: r.group, resource: r.plural, ...(subresource ? { subresource } : {}), ...(namespace ? { namespace } : {}), ...(objectName ? { name: objectName } : {}), code });
+      this.opts.onAudit?.({
+        verb, group: r.group, resource: r.plural, ...(subresource ? { subresource } : {}), ...(namespace ? { namespace } : {}), ...(objectName ? { name: objectName } : {}), code,
+        ...(user ? { user } : {}), ...(fieldName ? { fieldName } : {}),
+      });
     };
     if (isWatch) {
       record(200);

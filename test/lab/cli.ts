@@ -5,7 +5,7 @@
  *   apiserver, supervise                           internal: processes the lab starts
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, closeSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig, CoreV1Api, type V1Node } from '@kubernetes/client-node';
@@ -464,12 +464,19 @@ async function cmdApiServer(argv: readonly string[]): Promise<number> {
     { flag: 'listen', help: 'host:port', required: true }, { flag: 'socket', help: 'unix socket path' },
     { flag: 'token-file', help: 'bearer token file', required: true }, { flag: 'state-file', help: 'file the objects are saved to' },
     { flag: 'crds', help: 'custom resources to serve: calico, cilium (comma-separated)' },
+    { flag: 'users-file', help: 'JSON {token: user} of more identities (one per component)' },
+    { flag: 'audit-file', help: 'file every request is appended to, one JSON line each (verb, resource, namespace, name, user)' },
   ];
   const { settings, help } = readSettings(argv, specs, process.env);
   if (help) return printHelp('chorus-kube-router lab apiserver --listen HOST:PORT --token-file F', 'The embedded Kubernetes API server (lab and tests only).', specs);
   const token = readFileSync(settings['token-file'] ?? '', 'utf8').trim();
   const crds = (settings.crds ?? '').split(',').filter((c): c is 'calico' | 'cilium' => c === 'calico' || c === 'cilium');
-  const server = new EmbeddedApiServer({ token, crds, ...(settings['state-file'] ? { stateFile: settings['state-file'] } : {}) });
+  const users = settings['users-file'] ? (JSON.parse(readFileSync(settings['users-file'], 'utf8')) as Record<string, string>) : undefined;
+  const auditFile = settings['audit-file'];
+  const server = new EmbeddedApiServer({
+    token, crds, ...(settings['state-file'] ? { stateFile: settings['state-file'] } : {}), ...(users ? { users } : {}),
+    ...(auditFile ? { onAudit: (r) => appendFileSync(auditFile, `${JSON.stringify(r)}\n`) } : {}),
+  });
   const [host, port] = (settings.listen ?? '').split(':');
   await server.listen(host ?? '127.0.0.1', Number(port));
   if (settings.socket) await server.listenUnix(settings.socket);

@@ -52,7 +52,8 @@ export interface LabDocument {
   /** Kubeconfig with the in-lab address of the API server, as the lab's own processes use it. */
   labKubeconfig: string;
   dir: string;
-  apiServer: { url: string; labURL: string; pid: number | null };
+  /** auditFile: every request, one JSON line each (verb, resource, namespace, name, user); each component has its own user. */
+  apiServer: { url: string; labURL: string; pid: number | null; auditFile: string };
   supervisorPid: number;
   device: { type: string; netns: string; underlayIP: string; overlayIPs: string[]; pid: number | null; api: { url: string; kind: string; username?: string; password?: string; caFile?: string } };
   coordinators: { pid: number | null; identity: string; healthURL: string }[];
@@ -95,6 +96,9 @@ export class Lab {
 
   get kubeconfigPath(): string { return join(this.opts.dir, 'kubeconfig'); }
   get labKubeconfigPath(): string { return join(this.opts.dir, 'kubeconfig.lab'); }
+  /** The kubeconfig a component's processes use: its own identity, as its ServiceAccount would be. */
+  componentKubeconfig(component: LabComponent): string { return join(this.opts.dir, `kubeconfig.${component}`); }
+  get auditFile(): string { return join(this.opts.dir, 'apiserver-audit.jsonl'); }
   private logFile(name: string): string { return join(this.opts.dir, 'logs', `${name}.log`); }
 
   private supervise(name: string, netns: string, args: string[]): SupervisedProcess {
@@ -112,10 +116,18 @@ export class Lab {
     const apiSocket = join(dir, 'api.sock');
     writeFileSync(join(dir, 'token'), this.token, { mode: 0o600 });
     writeFileSync(this.labKubeconfigPath, kubeconfigYaml(`http://${CONTROL_PLANE_IP}:${API_PORT}`, this.token), { mode: 0o600 });
+    const users: Record<string, string> = {};
+    for (const c of LAB_COMPONENTS) {
+      const t = randomBytes(24).toString('hex');
+      users[t] = serviceAccountUser(c);
+      writeFileSync(this.componentKubeconfig(c), kubeconfigYaml(`http://${CONTROL_PLANE_IP}:${API_PORT}`, t, `chorus-lab-${c}`), { mode: 0o600 });
+    }
+    writeFileSync(join(dir, 'users.json'), JSON.stringify(users), { mode: 0o600 });
     progress('starting the embedded API server');
     this.apiServer = this.supervise('apiserver', this.names.controlPlane, [
       'lab', 'apiserver', '--listen', `${CONTROL_PLANE_IP}:${API_PORT}`, '--socket', apiSocket,
       '--token-file', join(dir, 'token'), '--state-file', join(dir, 'apiserver-state.json'),
+      '--users-file', join(dir, 'users.json'), '--audit-file', this.auditFile,
       ...(this.ipam !== 'node' ? ['--crds', this.ipam] : []),
     ]);
     this.forwarder = await forwardLoopbackTo(apiSocket);
@@ -138,7 +150,7 @@ export class Lab {
     for (let k = 1; k <= this.opts.coordinators; k++) this.coordinators.push(this.startCoordinator(k));
     if (this.opts.device === 'linux') {
       this.gateway = this.supervise('gateway', this.names.device, [
-        'gateway', '--kubeconfig', this.labKubeconfigPath, '--local-ip', DEVICE_IP,
+        'gateway', '--kubeconfig', this.componentKubeconfig('gateway'), '--local-ip', DEVICE_IP,
         '--health-listen', `${DEVICE_IP}:${GATEWAY_HEALTH_PORT}`,
       ]);
     }
@@ -170,7 +182,7 @@ export class Lab {
 
   private startCoordinator(k: number): SupervisedProcess {
     return this.supervise(`coordinator-${k}`, this.names.controlPlane, [
-      'coordinator', '--kubeconfig', this.labKubeconfigPath, '--identity', `coordinator-${k}`,
+      'coordinator', '--kubeconfig', this.componentKubeconfig('coordinator'), '--identity', `coordinator-${k}`,
       '--overlay-network', OVERLAY_NETWORK, '--device-vtep', DEVICE_IP, ...this.deviceArgs(),
       '--health-listen', `${CONTROL_PLANE_IP}:${COORDINATOR_HEALTH_PORT + k}`,
       ...(this.opts.leaseArgs ?? ['--lease-duration', '8s', '--renew-deadline', '5s', '--retry-period', '1s']),
@@ -217,7 +229,7 @@ export class Lab {
     };
     await this.api().createNode({ body: node });
     await this.publishPodCIDR(name, podCIDR(index));
-    const supervised = agent ? this.supervise(`agent-${name}`, this.names.node(index), ['agent', ...agentArgs(this.labKubeconfigPath, name, underlayIP)]) : undefined;
+    const supervised = agent ? this.supervise(`agent-${name}`, this.names.node(index), ['agent', ...agentArgs(this.componentKubeconfig('agent'), name, underlayIP)]) : undefined;
     this.nodes.set(name, { index, pods, agent: supervised });
     this.onChange();
     return this.nodeDoc(name, undefined);
@@ -292,7 +304,7 @@ export class Lab {
       kubeconfig: this.kubeconfigPath,
       labKubeconfig: this.labKubeconfigPath,
       dir: this.opts.dir,
-      apiServer: { url: this.hostURL, labURL: `http://${CONTROL_PLANE_IP}:${API_PORT}`, pid: this.apiServer?.pid ?? null },
+      apiServer: { url: this.hostURL, labURL: `http://${CONTROL_PLANE_IP}:${API_PORT}`, pid: this.apiServer?.pid ?? null, auditFile: this.auditFile },
       supervisorPid: process.pid,
       device: {
         type: this.opts.device, netns: this.names.device, underlayIP: DEVICE_IP, overlayIPs: deviceOverlayIPs,
@@ -362,6 +374,12 @@ export class Lab {
 }
 
 /** The agent's arguments in the lab (also used by tests that run an agent by hand). */
+/** The components that talk to the API, each with its own identity in the lab. */
+export const LAB_COMPONENTS = ['agent', 'coordinator', 'gateway'] as const;
+export type LabComponent = (typeof LAB_COMPONENTS)[number];
+/** The user a component acts as: its ServiceAccount in deploy/rbac.yaml. */
+export const serviceAccountUser = (c: LabComponent): string => `system:serviceaccount:chorus-system:chorus-kube-router-${c}`;
+
 export function agentArgs(kubeconfig: string, node: string, underlayIP: string): string[] {
   return ['--kubeconfig', kubeconfig, '--node-name', node, '--health-listen', `${underlayIP}:${AGENT_HEALTH_PORT}`];
 }
