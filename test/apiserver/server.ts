@@ -114,10 +114,22 @@ export class EmbeddedApiServer {
     renameSync(`${file}.tmp`, file);
   }
 
+  /** Records one request (fields left undefined are left out) with its outcome. */
+  private auditor(r: { verb: string; group: string; resource: string; subresource: string | undefined; namespace: string | undefined; user: string | undefined; fieldName: string | undefined }, name: string | undefined): (code: number, objectName?: string) => void {
+    const base = Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as Omit<AuditRecord, 'code'>;
+    return (code, objectName = name) => this.opts.onAudit?.({ ...base, ...(objectName ? { name: objectName } : {}), code });
+  }
+
+  /** The user of the request's bearer token: "admin" for the main token, or one of `users`. */
+  private userOf(req: IncomingMessage): string | undefined {
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    if (bearer === undefined) return undefined;
+    return bearer === this.opts.token ? 'admin' : this.opts.users?.[bearer];
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://apiserver');
-    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-    const user = bearer !== undefined && bearer === this.opts.token ? 'admin' : bearer !== undefined ? this.opts.users?.[bearer] : undefined;
+    const user = this.userOf(req);
     if (this.opts.token !== undefined && user === undefined) {
       sendJson(res, 401, new ApiError(401, 'Unauthorized', 'Unauthorized').toStatus());
       return;
@@ -130,13 +142,7 @@ export class EmbeddedApiServer {
     const watch = url.searchParams.get('watch');
     const isWatch = req.method === 'GET' && (watch === 'true' || watch === '1');
     const verb = verbOf(req.method ?? 'GET', name, isWatch);
-    const fieldName = /(?:^|,)metadata\.name=([^,]+)/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1];
-    const record = (code: number, objectName = name): void => {
-      this.opts.onAudit?.({
-        verb, group: r.group, resource: r.plural, ...(subresource ? { subresource } : {}), ...(namespace ? { namespace } : {}), ...(objectName ? { name: objectName } : {}), code,
-        ...(user ? { user } : {}), ...(fieldName ? { fieldName } : {}),
-      });
-    };
+    const record = this.auditor({ verb, group: r.group, resource: r.plural, subresource, namespace, user, fieldName: /(?:^|,)metadata\.name=([^,]+)/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1] }, name);
     if (isWatch) {
       record(200);
       this.serveWatch(r, namespace, name, url, req, res);
