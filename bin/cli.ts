@@ -13,6 +13,7 @@ Commands:
   agent         program this node's VXLAN endpoint and keep it right (DaemonSet)
   gateway       be the Linux device: program routes/FDB/ARP toward every node
   status        print the overlay as the cluster publishes it (hub info, every node)
+  doctor        check this node's side of the overlay, with a fix for each fault
   lab           run the whole system locally in network namespaces (up, status, down, ...)
 
 Run "chorus-kube-router <command> --help" for a command's options.`;
@@ -28,6 +29,7 @@ const COMMANDS: Record<string, () => Promise<Main>> = {
   agent: async () => (await import('../agent/main.ts')).agentMain,
   gateway: async () => (await import('../agent/gateway/main.ts')).gatewayMain,
   status: async () => (await import('../coordinator/status-command.ts')).statusMain,
+  doctor: async () => (await import('../agent/doctor/main.ts')).doctorMain,
   lab: async () => (await import('../test/lab/cli.ts')).labMain,
 };
 

@@ -1,0 +1,149 @@
+/**
+ * `doctor`'s judgement, pure: the facts gathered on a node (what the overlay should be, what the
+ * kernel holds, the firewall listing, sysctls, a ping to the device, the agent's /readyz) become
+ * one pass/fail line per check, each failure with the exact fault and its fix. The kernel part
+ * reuses the agent's own diff, so doctor and agent can never disagree on what "right" is.
+ */
+import { diffOverlay, vxlanIncompatibility } from '../overlay/diff.ts';
+import type { ObservedOverlay, Op } from '../overlay/state.ts';
+import type { EndpointPlan } from '../plan-types.ts';
+import { FIREWALL_FAMILY, FIREWALL_TABLE } from '../firewall/ruleset.ts';
+
+export interface CheckResult {
+  readonly check: string;
+  readonly ok: boolean;
+  /** What was found. */
+  readonly detail: string;
+  /** What to do about it (failures only). */
+  readonly fix?: string;
+}
+
+export interface DoctorFacts {
+  readonly node: string;
+  /** The overlay this node should have, or why it cannot be known. */
+  readonly plan: EndpointPlan | { readonly error: string };
+  readonly observed: ObservedOverlay;
+  readonly firewallEnabled: boolean;
+  /** `nft -s list table ip chorus-kube-router`, undefined when the table is missing. */
+  readonly firewallListing: string | undefined;
+  readonly rpFilter: { readonly all: string; readonly dev: string | undefined };
+  readonly ipForward: string;
+  /** Replies to pings of the device's overlay IP through the overlay device (undefined: not tried). */
+  readonly ping: { readonly sent: number; readonly received: number; readonly target: string } | undefined;
+  readonly agent: { readonly ok: boolean; readonly detail: string; readonly url: string };
+}
+
+const AGENT_FIX = 'the agent keeps this right by itself: check it runs and is not stuck (kubectl -n chorus-system get pods -l app.kubernetes.io/name=chorus-kube-router-agent -o wide; kubectl -n chorus-system logs <agent pod on this node>)';
+
+const pass = (check: string, detail: string): CheckResult => ({ check, ok: true, detail });
+const fail = (check: string, detail: string, fix: string): CheckResult => ({ check, ok: false, detail, fix });
+
+function deviceCheck(plan: EndpointPlan, observed: ObservedOverlay, ops: readonly Op[]): CheckResult {
+  const want = plan.overlay.vxlan;
+  const have = observed.vxlan;
+  const create = `ip link add ${want.name} type vxlan id ${want.vni} local ${want.local} dstport ${want.port} nolearning && ip link set ${want.name} up`;
+  if (!have) return fail('overlay device', `${want.name} is missing`, `${AGENT_FIX}; by hand: ${create}`);
+  const why = vxlanIncompatibility(want, have);
+  if (why) return fail('overlay device', `${want.name} exists but does not match (${why})`, `delete it (ip link del ${want.name}) and let the agent re-create it, or by hand: ${create}`);
+  if (ops.some((o) => o.kind === 'link-set' && o.up)) return fail('overlay device', `${want.name} is down`, `ip link set ${want.name} up`);
+  return pass('overlay device', `${want.name}: vxlan id ${want.vni}, local ${want.local}, port ${want.port}, up`);
+}
+
+function mtuCheck(plan: EndpointPlan, observed: ObservedOverlay): CheckResult {
+  const want = plan.overlay.vxlan;
+  const have = observed.vxlan?.mtu;
+  if (have === want.mtu) return pass('MTU', `${want.name} MTU ${want.mtu} (underlay MTU - 50)`);
+  return fail('MTU', `${want.name} has MTU ${String(have)}, the overlay needs ${want.mtu}`, `ip link set ${want.name} mtu ${want.mtu}; ${AGENT_FIX} (if the MTU keeps changing, another tool manages this device)`);
+}
+
+function addressCheck(plan: EndpointPlan, ops: readonly Op[]): CheckResult {
+  const dev = plan.overlay.vxlan.name;
+  const missing = ops.flatMap((o) => (o.kind === 'addr-add' ? [o.cidr] : []));
+  const extra = ops.flatMap((o) => (o.kind === 'addr-del' ? [o.cidr] : []));
+  if (missing.length === 0 && extra.length === 0) return pass('overlay address', `${plan.overlay.addresses.join(', ')} on ${dev}`);
+  return fail('overlay address', [missing.length > 0 ? `missing ${missing.join(', ')}` : '', extra.length > 0 ? `unexpected ${extra.join(', ')}` : ''].filter((s) => s !== '').join('; '),
+    [...missing.map((c) => `ip addr add ${c} dev ${dev}`), ...extra.map((c) => `ip addr del ${c} dev ${dev}`)].join('; '));
+}
+
+function fdbCheck(plan: EndpointPlan, ops: readonly Op[]): CheckResult {
+  const dev = plan.overlay.vxlan.name;
+  const missing = ops.flatMap((o) => (o.kind === 'fdb-add' ? [o.entry] : []));
+  if (missing.length === 0) return pass('FDB', plan.overlay.fdb.map((e) => `${e.mac} -> ${e.dst}`).join(', ') || 'no entries needed');
+  return fail('FDB', `missing ${missing.map((e) => `${e.mac} -> ${e.dst}`).join(', ')}`, `${missing.map((e) => `bridge fdb append ${e.mac} dev ${dev} dst ${e.dst} self permanent`).join('; ')}; ${AGENT_FIX}`);
+}
+
+function neighbourAndRouteCheck(plan: EndpointPlan, ops: readonly Op[]): CheckResult {
+  const dev = plan.overlay.vxlan.name;
+  const neigh = ops.flatMap((o) => (o.kind === 'neigh-replace' ? [o.entry] : []));
+  const routes = ops.flatMap((o) => (o.kind === 'route-replace' ? [o.entry] : []));
+  if (neigh.length === 0 && routes.length === 0) return pass('neighbours and routes', `${plan.overlay.neighbours.length} neighbour(s), ${plan.overlay.routes.length} route(s) as planned`);
+  return fail('neighbours and routes', [...neigh.map((n) => `neighbour ${n.ip} -> ${n.mac} missing or wrong`), ...routes.map((r) => `route ${r.dst} via ${r.via} missing`)].join('; '),
+    [...neigh.map((n) => `ip neigh replace ${n.ip} lladdr ${n.mac} dev ${dev} nud permanent`), ...routes.map((r) => `ip route replace ${r.dst} via ${r.via} dev ${dev} onlink`)].join('; '));
+}
+
+function firewallCheck(plan: EndpointPlan, facts: DoctorFacts): CheckResult {
+  if (!facts.firewallEnabled) return pass('firewall', 'off by setting (--firewall off)');
+  const f = plan.firewall;
+  const table = `${FIREWALL_FAMILY} ${FIREWALL_TABLE}`;
+  const restore = `${AGENT_FIX}; the agent re-creates table ${table} within a second of a change it sees (if rules keep disappearing, a firewall service is flushing nftables: exclude table ${table})`;
+  const listing = facts.firewallListing;
+  if (listing === undefined) return fail('firewall', `table ${table} is missing`, restore);
+  const missing: string[] = [];
+  if (!new RegExp(`udp dport ${f.port} ip saddr != @allowed-vteps .*drop`).test(listing)) missing.push(`the VXLAN source check (udp dport ${f.port} ip saddr != @allowed-vteps drop)`);
+  for (const v of f.allowedVTEPs) if (!new RegExp(`elements = \\{[^}]*\\b${v.replace(/\./g, '\\.')}\\b`).test(listing)) missing.push(`device VTEP ${v} in set allowed-vteps`);
+  for (const c of f.podCIDRs) if (!new RegExp(`ip saddr ${c.replace(/\./g, '\\.')} snat (ip )?to ${c.replace(/\./g, '\\.')}`).test(listing)) missing.push(`the no-masquerade rule for pod CIDR ${c}`);
+  if (missing.length > 0) return fail('firewall', `table ${table} lacks ${missing.join('; ')}`, restore);
+  return pass('firewall', `table ${table}: VXLAN only from ${f.allowedVTEPs.join(', ')}; pods keep their address toward the device`);
+}
+
+function sysctlChecks(plan: EndpointPlan, facts: DoctorFacts): CheckResult[] {
+  const dev = plan.overlay.vxlan.name;
+  const effective = Math.max(Number(facts.rpFilter.all), Number(facts.rpFilter.dev ?? 0));
+  const rp = effective === 1
+    ? fail('rp_filter', `strict reverse-path filtering on ${dev} (all=${facts.rpFilter.all}, ${dev}=${facts.rpFilter.dev ?? '?'}) drops traffic from the device's overlay address`, `sysctl -w net.ipv4.conf.${dev}.rp_filter=2 (loose; the agent sets this on its device)`)
+    : pass('rp_filter', `${effective === 2 ? 'loose' : 'off'} on ${dev}`);
+  const fwd = facts.ipForward === '1'
+    ? pass('ip_forward', 'net.ipv4.ip_forward = 1')
+    : fail('ip_forward', 'net.ipv4.ip_forward = 0: the node does not forward the device\'s traffic to its pods', 'sysctl -w net.ipv4.ip_forward=1 (and persist it in /etc/sysctl.d/; Kubernetes nodes normally have it on)');
+  return [rp, fwd];
+}
+
+function reachabilityCheck(plan: EndpointPlan, facts: DoctorFacts): CheckResult {
+  const p = facts.ping;
+  if (!p) return fail('device reachable', 'not tried: no device overlay address in the hub info', 'check the coordinator (kubectl -n chorus-system logs deploy/chorus-kube-router-coordinator)');
+  if (p.received > 0) return pass('device reachable', `${p.target} answered ${p.received}/${p.sent} pings through ${plan.overlay.vxlan.name}`);
+  const vteps = plan.firewall.allowedVTEPs.join(', ');
+  return fail('device reachable', `${p.target} (the device's overlay address) did not answer ${p.sent} pings through ${plan.overlay.vxlan.name}`,
+    `the node side checks above pass, so look at the path and the device: UDP ${plan.firewall.port} between ${plan.overlay.vxlan.local} and ${vteps} must pass every firewall on the way; the device must have this node (chorus-kube-router status shows "programmed on device"; docs/citrix.md and docs/f5.md list the show commands)`);
+}
+
+function agentCheck(facts: DoctorFacts): CheckResult {
+  return facts.agent.ok ? pass('agent', `${facts.agent.url}: ${facts.agent.detail}`) : fail('agent', `${facts.agent.url}: ${facts.agent.detail}`, AGENT_FIX);
+}
+
+export function diagnose(facts: DoctorFacts): CheckResult[] {
+  const plan = facts.plan;
+  if ('error' in plan) {
+    return [
+      fail('inputs', `cannot tell what node ${facts.node}'s overlay should be: ${plan.error}`, 'check that the coordinator runs and has allocated this node (chorus-kube-router status), and that --node-name names this node'),
+      agentCheck(facts),
+    ];
+  }
+  const ops = diffOverlay(plan.overlay, facts.observed);
+  const results = [pass('inputs', `node ${facts.node}: overlay ${plan.overlay.addresses.join(', ')}, VNI ${plan.overlay.vxlan.vni}, device VTEP(s) ${plan.firewall.allowedVTEPs.join(', ')}`), deviceCheck(plan, facts.observed, ops)];
+  if (!facts.observed.vxlan) {
+    results.push(fail('device-dependent checks', 'skipped: the overlay device is missing', 'fix the overlay device first'));
+  } else {
+    results.push(mtuCheck(plan, facts.observed), addressCheck(plan, ops), fdbCheck(plan, ops), neighbourAndRouteCheck(plan, ops));
+  }
+  results.push(firewallCheck(plan, facts), ...sysctlChecks(plan, facts));
+  if (facts.observed.vxlan) results.push(reachabilityCheck(plan, facts));
+  results.push(agentCheck(facts));
+  return results;
+}
+
+/** The lines doctor prints: `PASS  check  detail` or `FAIL  check  detail` + `      fix: ...`. */
+export function formatResults(results: readonly CheckResult[]): string {
+  const width = Math.max(...results.map((r) => r.check.length));
+  return results.map((r) => `${r.ok ? 'PASS' : 'FAIL'}  ${r.check.padEnd(width)}  ${r.detail}${r.fix ? `\n      fix: ${r.fix}` : ''}`).join('\n');
+}
