@@ -36,6 +36,8 @@ export interface EndpointOptions extends KernelSettings {
   readonly events?: EventRecorder;
   /** Watch netlink and nft for changes (off only where passes are driven by hand). */
   readonly watchKernel?: boolean;
+  /** Called after a pass that programmed the current plan without a problem. */
+  readonly onProgrammed?: () => void;
 }
 
 export class OverlayEndpoint implements HealthSource {
@@ -115,6 +117,7 @@ export class OverlayEndpoint implements HealthSource {
       const problem = isProblem(planned) ? planned : forwardProblem;
       this.setProblem(problem);
       this.lastError = undefined;
+      if (!problem && plan) this.o.onProgrammed?.();
       this.m.reconciles({ result: 'ok' });
       this.m.lastSuccess(Math.floor(Date.now() / 1000));
       // bad input with nothing to fall back on: look again with backoff, not only on the next event

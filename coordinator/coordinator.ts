@@ -20,6 +20,7 @@ import { planCoordinator, type CoordinatorPlan, type OverlayConfig } from './pla
 import { annotateNode, highWaterOf, writeTable, type WriteCounter } from './tables-writer.ts';
 import { LeaderElector } from './leader.ts';
 import type { DeviceDriver } from './drivers/driver.ts';
+import { DeviceStatusPublisher } from '../shared/kube/device-status.ts';
 import { DeviceReconciler } from './device-reconciler.ts';
 import { CALICO_BLOCK_AFFINITIES, CILIUM_NODES, detectSource, podCIDRsBySource, type CustomResourceRef, type PodCidrSource } from './podcidr-sources.ts';
 
@@ -58,6 +59,7 @@ export class Coordinator implements HealthSource {
   readonly elector: LeaderElector;
   readonly loop: ReconcileLoop;
   readonly device: DeviceReconciler;
+  private readonly deviceStatus: DeviceStatusPublisher;
   readonly counter: WriteCounter = { writes: 0 };
   readonly registry = new Metrics();
   private readonly m;
@@ -82,9 +84,11 @@ export class Coordinator implements HealthSource {
       duration: this.registry.gauge('chorus_coordinator_reconcile_seconds', 'Duration of the last reconcile pass.'),
     };
     this.m.leader(0);
+    this.deviceStatus = new DeviceStatusPublisher({ core: this.clients.core, namespace: o.namespace, log: o.log, create: true, prune: o.driver.type !== 'linux' });
     this.device = new DeviceReconciler({
       driver: o.driver, log: o.log, resyncMs: o.deviceResyncMs, metrics: this.registry,
       nodeEvent: (node) => this.eventsFor(node), canWrite: () => this.elector.canWrite(),
+      deviceStatus: this.deviceStatus,
     });
     this.elector = new LeaderElector({
       api: this.clients.coordination, namespace: o.namespace, name: LEADER_LEASE, identity: o.identity,
@@ -163,6 +167,7 @@ export class Coordinator implements HealthSource {
   async stop(): Promise<void> {
     this.loop.stop();
     this.device.stop();
+    this.deviceStatus.stop();
     await Promise.all([this.loop.idle(), this.device.loop.idle()]);
     await this.elector.release();
     await Promise.all([this.nodes?.stop(), this.tables?.stop(), this.custom?.stop(), this.o.driver.close()]);

@@ -10,8 +10,10 @@ import type { Logger } from '../shared/log.ts';
 import type { EventRecorder } from '../shared/kube/events.ts';
 import { DONE, ReconcileLoop, retry, type PassOutcome } from '../shared/reconcile-loop.ts';
 import type { Metrics } from '../shared/metrics.ts';
-import { diffDevice, entryId, type DeviceDriver, type DeviceEntry } from './drivers/driver.ts';
+import { diffDevice, entryId, type DeviceDriver, type DeviceEntry, type DeviceFailure } from './drivers/driver.ts';
 import type { CoordinatorPlan } from './plan.ts';
+import type { DeviceStatusPublisher } from '../shared/kube/device-status.ts';
+import { DEVICE_STATUS_SUMMARY_KEY } from '../shared/keys.ts';
 
 export interface DeviceReconcilerOptions {
   readonly driver: DeviceDriver;
@@ -22,6 +24,8 @@ export interface DeviceReconcilerOptions {
   readonly nodeEvent: (node: string) => EventRecorder;
   /** Only the leader may write to the device. */
   readonly canWrite: () => boolean;
+  /** Where to say which nodes are programmed on the device (for `chorus-kube-router status`). */
+  readonly deviceStatus?: DeviceStatusPublisher;
 }
 
 export class DeviceReconciler {
@@ -63,6 +67,21 @@ export class DeviceReconciler {
     this.loop.trigger('plan');
   }
 
+  /**
+   * Every node of the plan is programmed, but those with a failed change. The Linux device
+   * programs itself (its gateway publishes its own node states): only the type is said here.
+   */
+  private publish(plan: CoordinatorPlan, failures: readonly DeviceFailure[]): void {
+    const out = this.o.deviceStatus;
+    if (!out) return;
+    const data: Record<string, string> = { [DEVICE_STATUS_SUMMARY_KEY]: this.o.driver.type };
+    if (this.o.driver.type !== 'linux') {
+      const failed = new Map(failures.flatMap((f) => (f.change.entry.node ? [[f.change.entry.node, f.reason] as const] : [])));
+      for (const p of plan.peers) data[p.node] = failed.has(p.node) ? `failed: ${failed.get(p.node) ?? ''}` : 'programmed';
+    }
+    out.publish(data);
+  }
+
   /** What the device holds of ours: observed afresh when due, else as we last knew it. */
   private async knownState(reasons: ReadonlySet<string>): Promise<Map<string, DeviceEntry> | undefined> {
     if (this.known && !reasons.has('timer') && !reasons.has('retry') && !reasons.has('start')) return this.known;
@@ -91,6 +110,7 @@ export class DeviceReconciler {
     if (changes.length === 0) {
       this.converged = true;
       this.lastError = undefined;
+      this.publish(plan, []);
       this.m.duration((performance.now() - started) / 1000);
       return DONE;
     }
@@ -115,6 +135,7 @@ export class DeviceReconciler {
       if (f.change.entry.node) this.o.nodeEvent(f.change.entry.node).warning('DeviceProgrammingFailed', `${f.change.op} ${f.change.entry.kind} ${f.change.entry.key} on the ${driver.type} device failed: ${f.reason}`);
     }
     log.info({ op: 'device', changes: changes.length, failed: failures.length, durationMs: Math.round(performance.now() - started) }, 'device reconciled');
+    this.publish(plan, failures);
     this.m.duration((performance.now() - started) / 1000);
     if (failures.length > 0) {
       this.converged = false;

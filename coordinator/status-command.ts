@@ -1,19 +1,28 @@
 /**
  * `chorus-kube-router status`: the overlay as the cluster publishes it: hub info, then per node
- * its underlay and overlay addresses, VTEP MAC, pod CIDRs, and whether its Node carries the
- * allocation (what its agent programs from). Read-only; a table, or JSON with --json.
+ * its underlay and overlay addresses, VTEP MAC, pod CIDRs, whether its Node carries the
+ * allocation (what its agent programs from), and whether it is programmed on the device (as the
+ * coordinator, or the Linux gateway, reports in ConfigMap chorus-kube-router-device).
+ * Read-only; a table, or JSON with --json.
  */
 import type { V1ConfigMap, V1Node } from '@kubernetes/client-node';
 import { helpText, readSettings, type SettingSpec } from '../shared/cli-args.ts';
-import { DEFAULT_NAMESPACE, HUB_CONFIGMAP, LABEL_TABLE } from '../shared/keys.ts';
+import { DEFAULT_NAMESPACE, DEVICE_STATUS_CONFIGMAP, DEVICE_STATUS_SUMMARY_KEY, HUB_CONFIGMAP, LABEL_TABLE } from '../shared/keys.ts';
 import { loadKubeConfig, makeClients } from '../shared/kube/client.ts';
 import { allocatedOverlayIP, internalIPv4 } from '../shared/node-facts.ts';
 import { decodeHubInfo, decodePeer, shardIndexOf, type HubInfo, type Peer } from '../shared/tables.ts';
 import { errorMessage } from '../shared/errors.ts';
 
-export interface StatusRow extends Peer { readonly annotated: boolean }
+export interface StatusRow extends Peer {
+  readonly annotated: boolean;
+  /** true: programmed on the device; false: it failed (see deviceDetail); null: not reported (yet). */
+  readonly programmedOnDevice: boolean | null;
+  readonly deviceDetail: string | null;
+}
 export interface OverlayStatus {
   readonly hub: HubInfo | null;
+  /** The device type that reports programming states, or null when none has reported. */
+  readonly device: string | null;
   readonly hubError: string | null;
   readonly peers: readonly StatusRow[];
   /** Nodes the table does not list, with why (as far as the table can tell). */
@@ -21,7 +30,8 @@ export interface OverlayStatus {
 }
 
 /** Pure: the status from the hub ConfigMap, the peer shards and the Nodes. */
-export function overlayStatus(hubCm: V1ConfigMap | undefined, tables: readonly V1ConfigMap[], nodes: readonly V1Node[]): OverlayStatus {
+export function overlayStatus(hubCm: V1ConfigMap | undefined, tables: readonly V1ConfigMap[], nodes: readonly V1Node[], deviceCm?: V1ConfigMap): OverlayStatus {
+  const deviceData = deviceCm?.data ?? {};
   let hub: HubInfo | null = null;
   let hubError: string | null = null;
   try {
@@ -37,7 +47,12 @@ export function overlayStatus(hubCm: V1ConfigMap | undefined, tables: readonly V
       const p = decodePeer(node, value);
       if (p instanceof Error) continue;
       const n = byName.get(node);
-      peers.push({ ...p, annotated: n !== undefined && allocatedOverlayIP(n) === p.overlayIP });
+      const state = deviceData[node];
+      peers.push({
+        ...p, annotated: n !== undefined && allocatedOverlayIP(n) === p.overlayIP,
+        programmedOnDevice: state === undefined ? null : state === 'programmed',
+        deviceDetail: state === undefined ? null : state.replace(/^failed: /, ''),
+      });
     }
   }
   peers.sort((a, b) => a.node.localeCompare(b.node));
@@ -46,16 +61,17 @@ export function overlayStatus(hubCm: V1ConfigMap | undefined, tables: readonly V
     node: n.metadata?.name ?? '',
     reason: internalIPv4(n) ? 'no overlay address yet (see the coordinator\'s /status and Events on the Node)' : 'no IPv4 InternalIP',
   }));
-  return { hub, hubError, peers, unallocated };
+  return { hub, device: deviceData[DEVICE_STATUS_SUMMARY_KEY] ?? null, hubError, peers, unallocated };
 }
 
 export function statusTable(s: OverlayStatus): string {
   const head = s.hub
-    ? `VNI ${s.hub.vni}, port ${s.hub.port}, overlay ${s.hub.overlayNetwork}, device VTEP ${s.hub.deviceVTEPs.join(',')} overlay ${s.hub.deviceOverlayIPs.join(',')}`
+    ? `VNI ${s.hub.vni}, port ${s.hub.port}, overlay ${s.hub.overlayNetwork}, device ${s.device ?? '(type not reported)'} VTEP ${s.hub.deviceVTEPs.join(',')} overlay ${s.hub.deviceOverlayIPs.join(',')}`
     : `hub info: ${s.hubError ?? 'missing'}`;
-  const rows = [['NODE', 'UNDERLAY IP', 'OVERLAY IP', 'VTEP MAC', 'POD CIDRS', 'ON NODE'],
-    ...s.peers.map((p) => [p.node, p.underlayIP, p.overlayIP, p.vtepMAC, p.podCIDRs.join(',') || '-', p.annotated ? 'yes' : 'no']),
-    ...s.unallocated.map((u) => [u.node, '-', '-', '-', '-', u.reason])];
+  const onDevice = (p: StatusRow): string => (p.programmedOnDevice === null ? 'not reported yet' : p.programmedOnDevice ? 'yes' : `no: ${p.deviceDetail ?? ''}`);
+  const rows = [['NODE', 'UNDERLAY IP', 'OVERLAY IP', 'VTEP MAC', 'POD CIDRS', 'ON NODE', 'ON DEVICE'],
+    ...s.peers.map((p) => [p.node, p.underlayIP, p.overlayIP, p.vtepMAC, p.podCIDRs.join(',') || '-', p.annotated ? 'yes' : 'no', onDevice(p)]),
+    ...s.unallocated.map((u) => [u.node, '-', '-', '-', '-', u.reason, '-'])];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return [head, ...rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd())].join('\n');
 }
@@ -69,13 +85,20 @@ const SPECS: SettingSpec[] = [
 export async function statusMain(argv: readonly string[]): Promise<number> {
   const { settings, help } = readSettings(argv, SPECS, process.env);
   if (help) {
-    console.log(helpText('chorus-kube-router status [--json]', 'Prints the overlay as the cluster publishes it: hub info and every node\'s addresses, MAC and pod CIDRs.', SPECS));
+    console.log(helpText('chorus-kube-router status [--json]', 'Prints the overlay as the cluster publishes it: hub info and every node\'s addresses, MAC, pod CIDRs,\nwhether its Node carries the allocation, and whether it is programmed on the device.', SPECS));
     return 0;
   }
   const namespace = settings.namespace ?? DEFAULT_NAMESPACE;
   const { core } = makeClients(loadKubeConfig(settings.kubeconfig));
-  const [tables, nodes] = await Promise.all([core.listNamespacedConfigMap({ namespace, labelSelector: LABEL_TABLE }), core.listNode()]);
-  const s = overlayStatus(tables.items.find((c) => c.metadata?.name === HUB_CONFIGMAP), tables.items, nodes.items);
+  const [tables, nodes, device] = await Promise.all([
+    core.listNamespacedConfigMap({ namespace, labelSelector: LABEL_TABLE }),
+    core.listNode(),
+    core.readNamespacedConfigMap({ name: DEVICE_STATUS_CONFIGMAP, namespace }).catch((err: unknown) => {
+      if (typeof err === 'object' && err !== null && (err as { code?: number }).code === 404) return undefined;
+      throw err;
+    }),
+  ]);
+  const s = overlayStatus(tables.items.find((c) => c.metadata?.name === HUB_CONFIGMAP), tables.items, nodes.items, device);
   console.log(settings.json ? JSON.stringify(s, null, 2) : statusTable(s));
   return s.hub ? 0 : 1;
 }

@@ -22,6 +22,10 @@ export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const HUB_CONFIGMAP = `${PRODUCT}-hub`;
 export const PEERS_CONFIGMAP_PREFIX = `${PRODUCT}-peers-`;
 export const LEADER_LEASE = `${PRODUCT}-coordinator`;
+/** Whether each node is programmed on the device, written by whoever programs it (coordinator or gateway). */
+export const DEVICE_STATUS_CONFIGMAP = `${PRODUCT}-device`;
+/** The key of that ConfigMap that names the device type rather than a node. */
+export const DEVICE_STATUS_SUMMARY_KEY = '_device';
 
 export const FIELD_MANAGER = PRODUCT;
 

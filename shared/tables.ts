@@ -42,6 +42,14 @@ export interface Peer {
 
 export type ConfigMapData = Record<string, string>;
 
+/** The merge patch that turns `have` into `want` (null removes a key), or undefined if equal. */
+export function dataPatch(have: ConfigMapData, want: ConfigMapData): Record<string, string | null> | undefined {
+  const patch: Record<string, string | null> = {};
+  for (const [k, v] of Object.entries(want)) if (have[k] !== v) patch[k] = v;
+  for (const k of Object.keys(have)) if (!(k in want)) patch[k] = null;
+  return Object.keys(patch).length === 0 ? undefined : patch;
+}
+
 export function encodeHubInfo(hub: HubInfo): ConfigMapData {
   const data: ConfigMapData = {
     schemaVersion: SCHEMA_VERSION,

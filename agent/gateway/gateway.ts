@@ -7,7 +7,7 @@
 import type { KubeConfig, V1ConfigMap } from '@kubernetes/client-node';
 import { makeClients, type KubeClients } from '../../shared/kube/client.ts';
 import { startCache, type ResilientCache } from '../../shared/kube/informer.ts';
-import { HUB_CONFIGMAP, LABEL_TABLE } from '../../shared/keys.ts';
+import { HUB_CONFIGMAP, LABEL_TABLE, DEVICE_STATUS_SUMMARY_KEY } from '../../shared/keys.ts';
 import { decodeHubInfo, decodePeer, type HubInfo, type Peer } from '../../shared/tables.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { HealthSource } from '../../shared/health.ts';
@@ -15,6 +15,7 @@ import { errorMessage } from '../../shared/errors.ts';
 import { planGatewayOverlay } from '../overlay/plan.ts';
 import { mtuOfAddress, readInterfaces } from '../overlay/observe.ts';
 import { OverlayEndpoint, type KernelSettings } from '../endpoint.ts';
+import { DeviceStatusPublisher } from '../../shared/kube/device-status.ts';
 import type { EndpointPlan, Problem } from '../plan-types.ts';
 
 export interface GatewayOptions extends KernelSettings {
@@ -45,14 +46,17 @@ export class Gateway implements HealthSource {
   private hub: HubInfo | undefined;
   private skipped: readonly { node: string; reason: string }[] = [];
   private peers = 0;
+  private programmedNodes: readonly string[] = [];
+  private readonly deviceStatus: DeviceStatusPublisher;
 
   constructor(o: GatewayOptions) {
     this.o = o;
     this.clients = makeClients(o.kubeConfig);
     this.endpoint = new OverlayEndpoint({
       role: 'gateway', ip: o.ip, nft: o.nft, log: o.log, resyncMs: o.resyncMs, txChecksum: o.txChecksum, firewall: o.firewall,
-      requireForwarding: false,
+      requireForwarding: false, onProgrammed: () => this.publishProgrammed(),
     }, () => this.plan());
+    this.deviceStatus = new DeviceStatusPublisher({ core: this.clients.core, namespace: o.namespace, log: o.log, create: false, prune: true });
   }
 
   start(): void {
@@ -70,7 +74,16 @@ export class Gateway implements HealthSource {
     void Promise.all([this.hubCache.synced, this.peerCache.synced]).then(() => this.endpoint.start());
   }
 
+  /** Tells `status` which nodes this gateway has programmed (and which it had to skip, why). */
+  private publishProgrammed(): void {
+    const data: Record<string, string> = { [DEVICE_STATUS_SUMMARY_KEY]: 'linux' };
+    for (const n of this.programmedNodes) data[n] = 'programmed';
+    for (const s of this.skipped) data[s.node] = `failed: ${s.reason}`;
+    this.deviceStatus.publish(data);
+  }
+
   async stop(): Promise<void> {
+    this.deviceStatus.stop();
     await this.endpoint.stop();
     await Promise.all([this.hubCache?.stop(), this.peerCache?.stop()]);
   }
@@ -99,6 +112,8 @@ export class Gateway implements HealthSource {
     if (skippedKey !== JSON.stringify(this.skipped)) for (const s of plan.skipped) log.warn({ node: s.node, reason: s.reason }, 'peer not programmed');
     this.skipped = plan.skipped;
     this.peers = plan.desired.neighbours.length;
+    const skippedNodes = new Set(plan.skipped.map((x) => x.node));
+    this.programmedNodes = peers.map((x) => x.node).filter((n) => !skippedNodes.has(n));
     const { desired } = plan;
     return {
       overlay: desired,

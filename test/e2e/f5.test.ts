@@ -94,6 +94,15 @@ describe.skipIf(!IS_ROOT)('F5 BIG-IP end to end (lab: 2 nodes x 1 pod, iControl 
     ]);
   });
 
+  it('status says each node is programmed on the BIG-IP', async () => {
+    const status = async (): Promise<{ device: string; peers: { node: string; programmedOnDevice: boolean | null; deviceDetail: string | null }[] }> =>
+      JSON.parse(String((await cli(['status', '--kubeconfig', doc.kubeconfig, '--json'])).stdout)) as { device: string; peers: { node: string; programmedOnDevice: boolean | null; deviceDetail: string | null }[] };
+    await eventually('all programmed', async () => ((await status()).peers.every((p) => p.programmedOnDevice === true) ? true : undefined));
+    expect((await status()).device).toBe('f5');
+    const table = String((await cli(['status', '--kubeconfig', doc.kubeconfig])).stdout);
+    expect(table).toMatch(/^node-1 .* yes +yes$/m);
+  });
+
   it('rewrites nothing and cuts no traffic across a coordinator restart', async () => {
     await quiet();
     const pid = (await labStatus()).coordinators[0]!.pid!;

@@ -55,11 +55,19 @@ describe.skipIf(!IS_ROOT)('overlay end to end (lab: 3 nodes x 2 pods, Linux devi
   });
 
   it('shows the published overlay with `chorus-kube-router status`', async () => {
-    const r = await cli(['status', '--kubeconfig', doc.kubeconfig, '--json']);
-    const s = JSON.parse(String(r.stdout)) as { hub: { vni: number }; peers: { node: string; overlayIP: string; annotated: boolean }[] };
+    // the gateway (the Linux device) reports what it has programmed
+    const s = await eventually('every node reported programmed on the device', async () => {
+      const r = await cli(['status', '--kubeconfig', doc.kubeconfig, '--json']);
+      const st = JSON.parse(String(r.stdout)) as { hub: { vni: number }; device: string | null; peers: { node: string; overlayIP: string; annotated: boolean; programmedOnDevice: boolean | null }[] };
+      return st.peers.length === doc.nodes.length && st.peers.every((p) => p.programmedOnDevice === true) ? st : undefined;
+    });
     expect(s.hub.vni).toBe(4096);
-    expect(s.peers.map((p) => [p.node, p.overlayIP, p.annotated])).toEqual(doc.nodes.map((n) => [n.name, n.overlayIP, true]));
-    expect(String((await cli(['status', '--kubeconfig', doc.kubeconfig])).stdout)).toMatch(/^VNI 4096, port 4789, overlay 198\.18\.16\.0\/20/);
+    expect(s.device).toBe('linux');
+    expect(s.peers.map((p) => [p.node, p.overlayIP, p.annotated, p.programmedOnDevice])).toEqual(doc.nodes.map((n) => [n.name, n.overlayIP, true, true]));
+    const table = String((await cli(['status', '--kubeconfig', doc.kubeconfig])).stdout);
+    expect(table).toMatch(/^VNI 4096, port 4789, overlay 198\.18\.16\.0\/20, device linux/);
+    expect(table).toMatch(/^NODE +UNDERLAY IP +OVERLAY IP +VTEP MAC +POD CIDRS +ON NODE +ON DEVICE$/m);
+    expect(table).toMatch(/^node-1 +198\.18\.1\.1 +198\.18\.16\.\d+ +02:c4:c6:\S+ +198\.19\.0\.0\/24 +yes +yes$/m);
   });
 
   it('reaches every pod from the device by ping through the VXLAN overlay', async () => {

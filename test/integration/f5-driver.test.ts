@@ -135,9 +135,16 @@ describe('F5 driver with the iControl REST emulator', () => {
     expect(emulator.store.get('net/arp', '/Common/chorus-4096-198.18.16.2').description).toBeUndefined();
     const event = await eventually('an Event on the node', async () => (await core.listNamespacedEvent({ namespace: 'default' })).items.find((e) => e.reason === 'DeviceProgrammingFailed' && e.involvedObject.name === 'node-1'));
     expect(event.message).toMatch(/not marked as this cluster's/);
+    // and `chorus-kube-router status` can tell: the device status ConfigMap names the failure
+    const device = await eventually('device status published', async () => {
+      const cm = await core.readNamespacedConfigMap({ name: 'chorus-kube-router-device', namespace: 'chorus-system' }).catch(() => undefined);
+      return cm?.data?.['node-1']?.startsWith('failed: ') ? cm.data : undefined;
+    });
+    expect(device).toMatchObject({ _device: 'f5', 'node-2': 'programmed', 'node-1': expect.stringMatching(/not marked as this cluster's/) });
     emulator.store.remove('net/arp', '/Common/chorus-4096-198.18.16.2'); // the operator clears it up
     await converged(c, 2);
     expect(ours('net/arp')).toEqual(['chorus-4096-198.18.16.2', 'chorus-4096-198.18.16.3']);
+    await eventually('node-1 reported programmed', async () => ((await core.readNamespacedConfigMap({ name: 'chorus-kube-router-device', namespace: 'chorus-system' })).data?.['node-1'] === 'programmed' ? true : undefined));
   });
 
   it('converges through 5xx bursts, a hung request and expired tokens', async () => {
