@@ -14,3 +14,22 @@ describe('deploy/settings.example.yaml', () => {
     expect(readFileSync(new URL('../../deploy/settings.example.yaml', import.meta.url), 'utf8')).toBe(settingsExample());
   });
 });
+
+describe('docs/metrics.md', () => {
+  it('lists every metric the code registers', async () => {
+    const { readdirSync, statSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const root = new URL('../../', import.meta.url).pathname;
+    const files = (dir: string): string[] => readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? files(join(dir, f)) : f.endsWith('.ts') ? [join(dir, f)] : []));
+    const source = ['agent', 'coordinator', 'shared'].flatMap((d) => files(join(root, d))).map((f) => readFileSync(f, 'utf8')).join('\n');
+    const names = new Set<string>();
+    for (const m of source.matchAll(/\.(?:counter|gauge)\(\s*['`]([a-z_${}.]+)['`]/g)) {
+      const name = m[1] ?? '';
+      if (name.includes('${p}')) names.add(name.replace('${p}', 'chorus_agent'));
+      else names.add(name);
+    }
+    expect(names.size).toBeGreaterThan(15);
+    const doc = readFileSync(join(root, 'docs/metrics.md'), 'utf8');
+    for (const n of names) expect(doc, n).toContain(`\`${n}\``);
+  });
+});
