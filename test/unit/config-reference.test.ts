@@ -17,10 +17,13 @@ describe('deploy/settings.example.yaml', () => {
 
 describe('docs/metrics.md', () => {
   it('lists every metric the code registers', async () => {
-    const { readdirSync, statSync } = await import('node:fs');
-    const { join } = await import('node:path');
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const readdirSync = (d: string): string[] => fs.readdirSync(d);
+    const isDir = (p: string): boolean => fs.statSync(p).isDirectory();
+    const join = (...parts: string[]): string => path.join(...parts);
     const root = new URL('../../', import.meta.url).pathname;
-    const files = (dir: string): string[] => readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? files(join(dir, f)) : f.endsWith('.ts') ? [join(dir, f)] : []));
+    const files = (dir: string): string[] => readdirSync(dir).flatMap((f) => (isDir(join(dir, f)) ? files(join(dir, f)) : f.endsWith('.ts') ? [join(dir, f)] : []));
     const source = ['agent', 'coordinator', 'shared'].flatMap((d) => files(join(root, d))).map((f) => readFileSync(f, 'utf8')).join('\n');
     const names = new Set<string>();
     for (const m of source.matchAll(/\.(?:counter|gauge)\(\s*['`]([a-z_${}.]+)['`]/g)) {
