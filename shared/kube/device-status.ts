@@ -20,6 +20,10 @@ export interface DeviceStatusOptions {
   readonly create: boolean;
   /** Removes keys that are not published (the writer owns every key); false: only sets its keys. */
   readonly prune: boolean;
+  /**
+   * Least time between two writes (default 5 s): the status is for people, and at 5,000 nodes
+   * each write of the ~150 KiB object costs the writer tens of milliseconds.
+   */
   readonly minIntervalMs?: number;
 }
 
@@ -49,7 +53,7 @@ export class DeviceStatusPublisher {
     if (this.timer) clearTimeout(this.timer);
   }
 
-  private schedule(delayMs = Math.max(0, this.lastWrite + (this.o.minIntervalMs ?? 1_000) - Date.now())): void {
+  private schedule(delayMs = Math.max(0, this.lastWrite + (this.o.minIntervalMs ?? 5_000) - Date.now())): void {
     if (this.stopped || this.writing || this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
