@@ -56,7 +56,7 @@ test-unit: build
 	node_modules/.bin/vitest run test/unit
 
 # `make bench NODES=5000` sizes the scale and gateway suites (NODES given for `run` is not used here)
-BENCH_SIZE = $(if $(filter command line environment,$(origin NODES)),BENCH_NODES=$(NODES) BENCH_GATEWAY_NODES=$(NODES),)
+BENCH_SIZE = $(if $(filter command line environment,$(origin NODES)),BENCH_NODES=$(NODES) BENCH_GATEWAY_NODES=$(NODES) BENCH_F5_NODES=$(NODES),)
 bench: build
 	$(BENCH_SIZE) node --disable-warning=ExperimentalWarning bench/run.ts
 

@@ -80,12 +80,15 @@ export function addNodes(b: Bench, from: number, count: number): void {
 
 export interface CoordinatorProcess { child: ChildProcess; peakRssMiB(): number; stop(): Promise<void> }
 
-/** The coordinator as production runs it, with the Citrix driver toward the emulator. */
-export function startCoordinatorProcess(b: Bench, extra: string[] = []): CoordinatorProcess {
+/** The device flags of the Citrix driver toward the bench's NITRO emulator. */
+export const citrixDeviceArgs = (b: Bench): string[] => ['--device-type', 'citrix', '--device-address', b.nitroURL, '--ca-file', b.caFile, '--credentials-dir', b.credentialsDir];
+
+/** The coordinator as production runs it, with the Citrix driver toward the emulator (or the device flags given). */
+export function startCoordinatorProcess(b: Bench, extra: string[] = [], deviceArgs: string[] = citrixDeviceArgs(b)): CoordinatorProcess {
   const nodeFlags = (process.env.BENCH_COORDINATOR_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
   const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...nodeFlags, CLI_PATH, 'coordinator',
     '--kubeconfig', b.kubeconfig, '--overlay-network', OVERLAY, '--device-vtep', VTEP, '--identity', 'bench',
-    '--device-type', 'citrix', '--device-address', b.nitroURL, '--ca-file', b.caFile, '--credentials-dir', b.credentialsDir,
+    ...deviceArgs,
     '--health-listen', '127.0.0.1:0', '--pod-cidr-source', 'node', '--log-level', 'warn', ...extra], { stdio: ['ignore', 'ignore', 'inherit'] });
   let peak = 0;
   const sample = (): void => {

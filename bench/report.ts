@@ -23,6 +23,7 @@ export function report(): string {
   const scale = latest('scale');
   const gateway = latest('gateway');
   const dataplane = latest('dataplane');
+  const f5 = (get(latest('f5'), 'results') as J[] | undefined) ?? [];
   const sizes = (get(scale, 'results') as J[] | undefined) ?? [];
   const big = sizes.find((r) => r.n === 5000) ?? sizes[sizes.length - 1];
   const o = (p: string): unknown => get(big, `ours.${p}`);
@@ -65,10 +66,21 @@ export function report(): string {
     '| --- | --- | --- | --- | --- | --- | --- |',
     ...perSize,
     '',
+    '## F5 BIG-IP driver (iControl REST emulator)',
+    '',
+    'iControl has no bulk create: every object is one request, so a sync sends one per ARP entry and route, grouped in',
+    'transactions of up to 200 (the FDB is one PUT of the whole set). A node event is one transaction: create, the FDB PUT,',
+    'ARP, route, commit.',
+    '',
+    '| nodes | initial sync | requests (initial): all / writes / transactions | steady state: writes | join -> device p50 / p99 | requests per node event: all / writes |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...f5.map((r) => `| ${String(r.n)} | ${f1(num(r.syncMs) / 1000, ' s')} | ${f0(get(r, 'initial.calls'))} / ${f0(get(r, 'initial.writes'))} / ${f0(get(r, 'initial.transactions'))} | ${f0(get(r, 'steady.writes'))} | ${f0(get(r, 'churn.join.p50'), ' ms')} / ${f0(get(r, 'churn.join.p99'), ' ms')} | ${f1(get(r, 'churn.callsPerEvent'))} / ${f1(get(r, 'churn.writesPerEvent'))} |`),
+    ...(f5.length === 0 ? ['| not measured yet (`make bench BENCH=f5`) | | | | | |'] : []),
+    '',
     '## How to run',
     '',
-    '`make bench` runs every suite (about 6 minutes on 2 cores); `BENCH=agent,scale,gateway,dataplane` picks suites;',
-    '`make bench NODES=5000` sizes the scale and gateway suites. Each suite prints its table and saves',
+    '`make bench` runs every suite (about 7 minutes on 2 cores); `BENCH=agent,scale,gateway,dataplane,f5` picks suites;',
+    '`make bench NODES=5000` sizes the scale, gateway and f5 suites. Each suite prints its table and saves',
     '`bench/results/<suite>-<time>.json` and `<suite>-latest.json`, with the machine it ran on.',
     '',
     '## Where we stand, and why',

@@ -10,6 +10,7 @@ const SUITES: Record<string, string> = {
   gateway: 'the Linux device programming 5,000 nodes into its namespace, batched vs one process per entry',
   scale: 'control plane at 1,000 and 5,000 nodes with the Citrix driver, against the older CNC behaviour',
   agent: 'agent footprint and repair latency (lab, real kernel VXLAN)',
+  f5: 'the F5 driver at 1,000 nodes: initial sync, iControl requests, steady state, churn',
 };
 
 const wanted = (process.env.BENCH ?? Object.keys(SUITES).join(',')).split(',').map((s) => s.trim()).filter((s) => s !== '');

@@ -3,6 +3,7 @@
 import { COORDINATOR_SPECS } from '../coordinator/config.ts';
 import { AGENT_SPECS } from '../agent/main.ts';
 import { GATEWAY_SPECS } from '../agent/gateway/main.ts';
+import { DOCTOR_SPECS } from '../agent/doctor/main.ts';
 import type { SettingSpec } from '../shared/cli-args.ts';
 
 function section(title: string, intro: string, specs: readonly SettingSpec[]): string {
@@ -32,6 +33,7 @@ export function configurationReference(): string {
     section('coordinator', 'Deployment with 2+ replicas; one leads through the Lease `chorus-kube-router-coordinator`. The names `NETWORK`, `VNID`, `VXLAN_PORT`, `REMOTE_VTEPIP` and `NS_IP` of the older Citrix node controller are accepted.', COORDINATOR_SPECS),
     section('agent', 'DaemonSet on every node (host network, NET_ADMIN and NET_RAW). `agent cleanup` takes no settings.', AGENT_SPECS),
     section('gateway', 'On a Linux box that is the external device.', GATEWAY_SPECS),
+    section('doctor', 'On a node, or in its agent pod (`kubectl exec`): checks this node\'s side of the overlay and changes nothing; exit code 0 when every check passes.', DOCTOR_SPECS),
   ].join('\n');
 }
 

@@ -25,6 +25,9 @@ export interface JsonResponse {
 /** A request that got no HTTP answer (refused, reset, timed out); `status` 0 in the drivers' terms. */
 export class TransportError extends Error {}
 
+/** A reused keep-alive socket was already closed by the device: safe to send again. */
+class StaleSocketError extends TransportError {}
+
 export class HttpsJson {
   private readonly o: HttpsJsonOptions;
   private readonly agent: Agent;
@@ -45,8 +48,21 @@ export class HttpsJson {
     return this.o.baseURL;
   }
 
-  /** One request; `label` names it in errors (never headers or bodies: they may carry secrets). */
-  send(method: string, path: string, body: unknown, headers: Record<string, string>, label = 'device'): Promise<JsonResponse> {
+  /**
+   * One request; `label` names it in errors (never headers or bodies: they may carry secrets).
+   * A keep-alive socket the device closed just as we reused it is retried once on a new one
+   * (the request never reached the device), as Node's documentation advises.
+   */
+  async send(method: string, path: string, body: unknown, headers: Record<string, string>, label = 'device'): Promise<JsonResponse> {
+    try {
+      return await this.once(method, path, body, headers, label);
+    } catch (err) {
+      if (!(err instanceof StaleSocketError)) throw err;
+      return this.once(method, path, body, headers, label);
+    }
+  }
+
+  private once(method: string, path: string, body: unknown, headers: Record<string, string>, label: string): Promise<JsonResponse> {
     const url = new URL(path, this.o.baseURL);
     const text = body === undefined ? undefined : JSON.stringify(body);
     const timeoutMs = this.o.timeoutMs ?? 10_000;
@@ -72,7 +88,11 @@ export class HttpsJson {
         res.on('error', reject);
       });
       req.on('timeout', () => req.destroy(new TransportError(`${label} ${method} ${url.pathname}: no answer within ${timeoutMs / 1000} s`)));
-      req.on('error', (err) => reject(err instanceof TransportError ? err : new TransportError(`${label} ${method} ${url.pathname}: ${err.message}`)));
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (err instanceof TransportError) return reject(err);
+        if (req.reusedSocket && err.code === 'ECONNRESET') return reject(new StaleSocketError(err.message));
+        reject(new TransportError(`${label} ${method} ${url.pathname}: ${err.message}`));
+      });
       if (text !== undefined) req.write(text);
       req.end();
     });
