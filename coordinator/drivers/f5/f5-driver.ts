@@ -63,6 +63,7 @@ export class F5Driver implements DeviceDriver {
   private readonly o: F5Options;
   private readonly clients: IControlClient[];
   private active = 0;
+  private warnedNoFailoverAccess = false;
   private readonly save: Debounced;
 
   constructor(o: F5Options) {
@@ -76,11 +77,6 @@ export class F5Driver implements DeviceDriver {
   /** The client of the unit in use (the ACTIVE one when several are given). */
   get client(): IControlClient {
     return this.clients[this.active] ?? (this.clients[0] as IControlClient);
-  }
-
-  /** Every request sent to any unit. */
-  get calls(): number {
-    return this.clients.reduce((n, c) => n + c.calls, 0);
   }
 
   desired(plan: CoordinatorPlan): DeviceEntry[] {
@@ -128,8 +124,12 @@ export class F5Driver implements DeviceDriver {
         continue;
       }
       const status = r.status === 200 ? failoverStatus(r.body) : '';
+      if (r.status === 403 && !this.warnedNoFailoverAccess) {
+        this.warnedNoFailoverAccess = true;
+        this.o.log.warn({ device: c.baseURL }, 'the BIG-IP user may not read /mgmt/tm/cm/failover-status (HTTP 403): assuming this unit is active; grant read access to let the coordinator tell a standby unit');
+      }
       // a standalone unit (or one that does not answer the question) is used as it is
-      if (status !== 'STANDBY' && (r.status === 200 || r.status === 404)) {
+      if (status !== 'STANDBY' && (r.status === 200 || r.status === 404 || r.status === 403)) {
         if (i !== this.active) this.o.log.warn({ device: c.baseURL, status }, 'using this BIG-IP unit: it is the active one');
         this.active = i;
         return;
@@ -176,7 +176,7 @@ export class F5Driver implements DeviceDriver {
     return ops;
   }
 
-  async apply(changes: readonly DeviceChange[], desired: readonly DeviceEntry[] = []): Promise<DeviceFailure[]> {
+  async apply(changes: readonly DeviceChange[], desired: readonly DeviceEntry[]): Promise<DeviceFailure[]> {
     const ops = this.opsFor(changes, desired);
     const size = this.o.transactionSize ?? 200;
     const failures: DeviceFailure[] = [];

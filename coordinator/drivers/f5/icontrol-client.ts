@@ -36,8 +36,7 @@ export class IControlClient {
   private readonly http: HttpsJson;
   private token: { value: string; expiresAt: number } | undefined;
   private pending: Promise<void> | undefined;
-  /** Logins and renewals done (tests and metrics). */
-  logins = 0;
+  /** Token renewals done (tests). */
   renewals = 0;
 
   constructor(o: IControlClientOptions) {
@@ -47,10 +46,6 @@ export class IControlClient {
 
   get baseURL(): string {
     return this.o.baseURL;
-  }
-
-  get calls(): number {
-    return this.http.calls;
   }
 
   private raw(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<JsonResponse> {
@@ -70,7 +65,6 @@ export class IControlClient {
     if (r.status !== 200) throw errorOf('POST', 'login', r, r.status === 401 ? 'wrong username or password (check the credentials Secret)' : undefined);
     const t = r.body.token as Record<string, unknown> | undefined;
     if (typeof t?.token !== 'string') throw new IControlError(r.status, 'iControl POST login: the answer carries no token');
-    this.logins++;
     this.token = { value: t.token, expiresAt: this.expiryOf(t, 1200) };
   }
 
