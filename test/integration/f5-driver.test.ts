@@ -9,7 +9,12 @@ import type { F5Options } from '../../coordinator/drivers/f5/f5-driver.ts';
 import type { IControlEmulator } from '../emulators/icontrol/server.ts';
 import { eventually, startTestApiServer, type TestApiServer } from '../support/apiserver.ts';
 import { TEST_OVERLAY, startCoordinator } from '../support/coordinator.ts';
-import { F5_PASSWORD, f5Driver, startIControlEmulator } from '../support/icontrol.ts';
+import { F5_PASSWORD, F5_USER, f5Driver, startIControlEmulator } from '../support/icontrol.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { CLI } from '../support/lab.ts';
 import { capturingLogger } from '../support/nitro.ts';
 
 let api: TestApiServer;
@@ -272,11 +277,17 @@ describe('F5 driver with the iControl REST emulator', () => {
     await c.stop();
     running.splice(0);
     const driver = f5Driver(url, caFile, logs.log);
-    const owned = await driver.observe();
-    expect(owned.length).toBe(3 + 2 * 3);
-    expect(await driver.apply(diffDevice([], owned), [])).toEqual([]);
-    expect(await driver.observe()).toEqual([]);
+    expect((await driver.observe()).length).toBe(3 + 2 * 3);
     await driver.close();
+    // the command an operator (or the uninstall Job) runs, with the coordinator's own settings
+    const dir = mkdtempSync(join(tmpdir(), 'f5-teardown-'));
+    writeFileSync(join(dir, 'username'), F5_USER);
+    writeFileSync(join(dir, 'password'), F5_PASSWORD);
+    const r = await execa(CLI, ['coordinator', 'teardown', '--device-type', 'f5', '--device-address', url, '--ca-file', caFile, '--credentials-dir', dir,
+      '--overlay-network', '198.18.16.0/20', '--device-vtep', '198.18.0.3'], { reject: false });
+    expect(r.exitCode).toBe(0);
+    expect(String(r.stderr)).toMatch(/"removed":9,"failed":0/);
+    expect(String(r.stdout) + String(r.stderr)).not.toContain(F5_PASSWORD);
     expect(ours('net/tunnels/tunnel')).toEqual([]);
     expect(ours('net/route')).toEqual([]);
     expect(emulator.store.list('net/route').map((r) => String(r.name))).toContain('chorus-4096-by-hand');
