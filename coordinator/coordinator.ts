@@ -84,7 +84,7 @@ export class Coordinator implements HealthSource {
       duration: this.registry.gauge('chorus_coordinator_reconcile_seconds', 'Duration of the last reconcile pass.'),
     };
     this.m.leader(0);
-    this.deviceStatus = new DeviceStatusPublisher({ core: this.clients.core, namespace: o.namespace, log: o.log, create: true, prune: o.driver.type !== 'linux' });
+    this.deviceStatus = new DeviceStatusPublisher({ core: this.clients.core, namespace: o.namespace, log: o.log, create: true, prune: o.driver.type !== 'linux', canWrite: () => this.elector.canWrite() });
     this.device = new DeviceReconciler({
       driver: o.driver, log: o.log, resyncMs: o.deviceResyncMs, metrics: this.registry,
       nodeEvent: (node) => this.eventsFor(node), canWrite: () => this.elector.canWrite(),

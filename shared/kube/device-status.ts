@@ -20,6 +20,8 @@ export interface DeviceStatusOptions {
   readonly create: boolean;
   /** Removes keys that are not published (the writer owns every key); false: only sets its keys. */
   readonly prune: boolean;
+  /** Checked right before each write (the coordinator: only while it leads). */
+  readonly canWrite?: () => boolean;
   /**
    * Least time between two writes (default 5 s): the status is for people, and at 5,000 nodes
    * each write of the ~150 KiB object costs the writer tens of milliseconds.
@@ -64,7 +66,7 @@ export class DeviceStatusPublisher {
 
   private async write(): Promise<void> {
     const want = this.want;
-    if (!want || this.stopped) return;
+    if (!want || this.stopped || this.o.canWrite?.() === false) return;
     this.writing = true;
     let failed = false;
     const { core, namespace } = this.o;
