@@ -7,10 +7,10 @@
  * requests that never answer, expired tokens, a STANDBY unit). After each change it calls
  * onChange so the data plane (dataplane.ts) follows the configuration. Test and lab only.
  */
-import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { COLLECTIONS, F5Error, IControlStore, type F5Obj } from './store.ts';
+import { HttpsEmulator } from '../https-emulator.ts';
 
 export interface IControlCall {
   readonly method: string;
@@ -48,57 +48,27 @@ const pathOfTilde = (segment: string): string => decodeURIComponent(segment).rep
 /** Fields a real BIG-IP answers as strings (numbers kept as numbers elsewhere). */
 const AS_STRING = new Set(['key', 'mtu']);
 
-export class IControlEmulator {
+export class IControlEmulator extends HttpsEmulator {
   store = new IControlStore();
   readonly calls: IControlCall[] = [];
   private readonly o: IControlEmulatorOptions;
   private readonly tokens = new Map<string, Token>();
   private readonly transactions = new Map<string, Transaction>();
   private nextTransaction = 1_700_000_000_000;
-  private server: Server | undefined;
-  private failures = 0;
-  private failStatus = 500;
-  private hangs = 0;
-  private readonly hung = new Set<ServerResponse>();
   /** Answer failover-status with STANDBY (and refuse nothing: a real standby accepts writes). */
   standby = false;
 
   constructor(o: IControlEmulatorOptions) {
+    super(o.tls, 500);
     this.o = o;
   }
 
-  async listen(host: string, port: number): Promise<number> {
-    this.server = createServer({ cert: this.o.tls.cert, key: this.o.tls.key }, (req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        const e = err instanceof F5Error ? err : new F5Error(500, `Internal error: ${err instanceof Error ? err.message : String(err)}`);
-        this.reply(res, e.status, e.body());
-      });
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.server?.once('error', reject);
-      this.server?.listen(port, host, () => resolve());
-    });
-    const addr = this.server.address();
-    return typeof addr === 'object' && addr !== null ? addr.port : port;
+  protected crash(res: ServerResponse, err: unknown): void {
+    const e = err instanceof F5Error ? err : new F5Error(500, `Internal error: ${err instanceof Error ? err.message : String(err)}`);
+    this.reply(res, e.status, e.body());
   }
 
-  async close(): Promise<void> {
-    for (const r of this.hung) r.destroy();
-    await new Promise<void>((resolve) => {
-      if (!this.server) return resolve();
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
-  }
-
-  // fault injection
-  failNext(n: number, status = 500): void {
-    this.failures = n;
-    this.failStatus = status;
-  }
-  hangNext(n: number): void {
-    this.hangs = n;
-  }
+  // fault injection (failNext, hangNext: HttpsEmulator)
   expireTokens(): void {
     for (const t of this.tokens.values()) t.expires = 0;
   }
@@ -107,11 +77,6 @@ export class IControlEmulator {
   }
   writes(): IControlCall[] {
     return this.calls.filter((c) => c.write);
-  }
-
-  private reply(res: ServerResponse, status: number, body: F5Obj | undefined): void {
-    const text = body === undefined ? '' : JSON.stringify(body);
-    res.writeHead(status, { 'Content-Type': 'application/json; charset=UTF-8', 'Content-Length': Buffer.byteLength(text) }).end(text);
   }
 
   private async body(req: IncomingMessage): Promise<F5Obj> {
@@ -145,7 +110,7 @@ export class IControlEmulator {
     return { reason: `Authorization failed: no user authentication header or token detected. Uri:${req.url ?? ''} Referrer:unknown Sender:unknown` };
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://bigip');
     const method = req.method ?? 'GET';
     const path = url.pathname;
@@ -193,19 +158,14 @@ export class IControlEmulator {
 
   /** A 5xx burst or a request that never answers, when injected. */
   private injectedFault(res: ServerResponse, record: (status: number) => void): boolean {
-    if (this.hangs > 0) {
-      this.hangs--;
-      record(0);
-      this.hung.add(res);
-      return true; // never answers: the client must time out
+    const fault = this.takeFault(res);
+    if (!fault) return false;
+    if (fault.kind === 'hang') record(0);
+    else {
+      record(fault.status);
+      this.reply(res, fault.status, new F5Error(fault.status, MCPD_LOST).body());
     }
-    if (this.failures > 0) {
-      this.failures--;
-      record(this.failStatus);
-      this.reply(res, this.failStatus, new F5Error(this.failStatus, MCPD_LOST).body());
-      return true;
-    }
-    return false;
+    return true;
   }
 
   private tokenItem(value: string, t: Token): F5Obj {

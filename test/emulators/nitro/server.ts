@@ -5,10 +5,10 @@
  * never answer, expired sessions, and the answers of a secondary HA node. After each change it
  * calls onChange so the data plane (dataplane.ts) follows the configuration. Test and lab only.
  */
-import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { NitroError, NitroStore, NO_SUCH_RESOURCE, RESOURCES, type NitroObject } from './store.ts';
+import { HttpsEmulator } from '../https-emulator.ts';
 
 export interface NitroCall { method: string; resource: string; action?: string; items: number; status: number; write: boolean; errorcode: number }
 
@@ -39,64 +39,29 @@ function parsePairs(text: string | null): NitroObject {
   return out;
 }
 
-export class NitroEmulator {
+export class NitroEmulator extends HttpsEmulator {
   readonly store = new NitroStore();
   readonly calls: NitroCall[] = [];
   private readonly o: NitroEmulatorOptions;
   private readonly sessions = new Map<string, { expires: number; timeoutMs: number }>();
-  private server: Server | undefined;
-  private failures = 0;
-  private failStatus = 503;
-  private hangs = 0;
-  private readonly hung = new Set<ServerResponse>();
   secondary = false;
 
   constructor(o: NitroEmulatorOptions) {
+    super(o.tls, 503);
     this.o = o;
   }
 
-  async listen(host: string, port: number): Promise<number> {
-    this.server = createServer({ cert: this.o.tls.cert, key: this.o.tls.key }, (req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        const e = err instanceof NitroError ? err : new NitroError(1, 500, `Internal error: ${err instanceof Error ? err.message : String(err)}`);
-        this.reply(res, e.httpStatus, { errorcode: e.errorcode, message: e.message, severity: 'ERROR' });
-      });
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.server?.once('error', reject);
-      this.server?.listen(port, host, () => resolve());
-    });
-    const addr = this.server.address();
-    return typeof addr === 'object' && addr !== null ? addr.port : port;
+  protected crash(res: ServerResponse, err: unknown): void {
+    const e = err instanceof NitroError ? err : new NitroError(1, 500, `Internal error: ${err instanceof Error ? err.message : String(err)}`);
+    this.reply(res, e.httpStatus, { errorcode: e.errorcode, message: e.message, severity: 'ERROR' });
   }
 
-  async close(): Promise<void> {
-    for (const r of this.hung) r.destroy();
-    await new Promise<void>((resolve) => {
-      if (!this.server) return resolve();
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
-  }
-
-  // fault injection
-  failNext(n: number, status = 503): void {
-    this.failures = n;
-    this.failStatus = status;
-  }
-  hangNext(n: number): void {
-    this.hangs = n;
-  }
+  // fault injection (failNext, hangNext: HttpsEmulator)
   expireSessions(): void {
     this.sessions.clear();
   }
   writes(): NitroCall[] {
     return this.calls.filter((c) => c.write);
-  }
-
-  private reply(res: ServerResponse, status: number, body: Record<string, unknown> | undefined, headers: Record<string, string> = {}): void {
-    const text = body === undefined ? '' : JSON.stringify(body);
-    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers }).end(text);
   }
 
   private authenticated(req: IncomingMessage): boolean {
@@ -125,7 +90,7 @@ export class NitroEmulator {
     }
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://adc');
     const method = req.method ?? 'GET';
     if (url.pathname === '/emulator/calls' && this.authenticated(req)) return this.reply(res, 200, { calls: this.calls });
@@ -149,19 +114,14 @@ export class NitroEmulator {
   /** A 5xx burst or a request that never answers, when injected. */
   private injectedFault(resource: string, res: ServerResponse, record: Recorder): boolean {
     if (resource === 'login') return false;
-    if (this.hangs > 0) {
-      this.hangs--;
-      record(0, 0);
-      this.hung.add(res);
-      return true; // never answers: the client must time out
+    const fault = this.takeFault(res);
+    if (!fault) return false;
+    if (fault.kind === 'hang') record(0, 0);
+    else {
+      record(fault.status, 0, 1);
+      this.reply(res, fault.status, { errorcode: 1, message: 'Internal error (injected)', severity: 'ERROR' });
     }
-    if (this.failures > 0) {
-      this.failures--;
-      record(this.failStatus, 0, 1);
-      this.reply(res, this.failStatus, { errorcode: 1, message: 'Internal error (injected)', severity: 'ERROR' });
-      return true;
-    }
-    return false;
+    return true;
   }
 
   private async login(req: IncomingMessage, res: ServerResponse, record: Recorder): Promise<void> {

@@ -1,0 +1,79 @@
+/**
+ * What the device emulators share: an HTTPS server on the emulator's certificate, JSON replies,
+ * shutdown that also ends requests left hanging, and fault injection (a burst of error answers,
+ * requests that never answer). Each emulator supplies `handle` (its API) and `crash` (its
+ * answer to an unexpected error). Test and lab only.
+ */
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+export type InjectedFault = { readonly kind: 'hang' } | { readonly kind: 'fail'; readonly status: number } | undefined;
+
+export abstract class HttpsEmulator {
+  private readonly tls: { cert: Buffer; key: Buffer };
+  private server: Server | undefined;
+  private failures = 0;
+  private failStatus: number;
+  private hangs = 0;
+  private readonly hung = new Set<ServerResponse>();
+
+  protected constructor(tls: { cert: Buffer; key: Buffer }, defaultFailStatus: number) {
+    this.tls = tls;
+    this.failStatus = defaultFailStatus;
+  }
+
+  protected abstract handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /** Answers a request whose handling threw unexpectedly. */
+  protected abstract crash(res: ServerResponse, err: unknown): void;
+
+  async listen(host: string, port: number): Promise<number> {
+    this.server = createServer({ cert: this.tls.cert, key: this.tls.key }, (req, res) => {
+      this.handle(req, res).catch((err: unknown) => this.crash(res, err));
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server?.once('error', reject);
+      this.server?.listen(port, host, () => resolve());
+    });
+    const addr = this.server.address();
+    return typeof addr === 'object' && addr !== null ? addr.port : port;
+  }
+
+  async close(): Promise<void> {
+    for (const r of this.hung) r.destroy();
+    await new Promise<void>((resolve) => {
+      if (!this.server) return resolve();
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  /** The next n requests (logins excepted) fail with `status` (default: the device's usual 5xx). */
+  failNext(n: number, status = this.failStatus): void {
+    this.failures = n;
+    this.failStatus = status;
+  }
+
+  /** The next n requests (logins excepted) never answer: the client must time out. */
+  hangNext(n: number): void {
+    this.hangs = n;
+  }
+
+  /** Takes the next injected fault for this request, if any (a hung request is kept until close). */
+  protected takeFault(res: ServerResponse): InjectedFault {
+    if (this.hangs > 0) {
+      this.hangs--;
+      this.hung.add(res);
+      return { kind: 'hang' };
+    }
+    if (this.failures > 0) {
+      this.failures--;
+      return { kind: 'fail', status: this.failStatus };
+    }
+    return undefined;
+  }
+
+  protected reply(res: ServerResponse, status: number, body: Record<string, unknown> | undefined, headers: Record<string, string> = {}): void {
+    const text = body === undefined ? '' : JSON.stringify(body);
+    res.writeHead(status, { 'Content-Type': 'application/json; charset=UTF-8', 'Content-Length': Buffer.byteLength(text), ...headers }).end(text);
+  }
+}
