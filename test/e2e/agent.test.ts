@@ -13,7 +13,7 @@ import { CLI_PATH } from '../lab/processes.ts';
 import { HUB_CONFIGMAP } from '../../shared/keys.ts';
 import { mergePatch } from '../../shared/kube/client.ts';
 import { eventually } from '../support/apiserver.ts';
-import { E2E_SKIP_REASON, IS_ROOT, cli, inNetns, labStatus, labUp, pingOnce, labDown, labCore } from '../support/lab.ts';
+import { E2E_SKIP_REASON, IS_ROOT, cli, inNetns, labStatus, labUp, pingOnce, labDown, labCore, startAddressEcho, tcpAnswer } from '../support/lab.ts';
 
 let doc: LabDocument;
 let core: CoreV1Api;
@@ -127,19 +127,14 @@ describe.skipIf(!IS_ROOT)('agent in production conditions (lab: 2 nodes x 1 pod)
     const pod = n.pods[0]!;
     // a flannel-like masquerade for traffic leaving the pod network, plus a masquerade-all toward pods
     await inNetns(n.netns, ['sh', '-c', `nft add table ip cni-masq && nft add chain ip cni-masq post '{ type nat hook postrouting priority srcnat; }' && nft add rule ip cni-masq post ip saddr 198.19.0.0/16 ip daddr != 198.19.0.0/16 masquerade && nft add rule ip cni-masq post oifname cni0 masquerade`], true);
-    const serve = (netns: string, port: number): ReturnType<typeof spawn> => spawn('ip', ['netns', 'exec', netns, process.execPath, '-e',
-      `require('net').createServer(s => s.end(s.remoteAddress + '\\n')).listen(${port}, '0.0.0.0', () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const onDevice = serve(doc.device.netns, 8081);
-    const onPod = serve(pod.netns, 8082);
+    const onDevice = await startAddressEcho(doc.device.netns, 8081);
+    const onPod = await startAddressEcho(pod.netns, 8082);
     try {
-      await Promise.all([onDevice, onPod].map((p) => new Promise((r) => p.stdout!.once('data', r))));
-      const seenByDevice = await inNetns(pod.netns, ['bash', '-c', `exec 3<>/dev/tcp/${doc.device.overlayIPs[0]!}/8081; cat <&3`], true);
-      const seenByPod = await inNetns(doc.device.netns, ['bash', '-c', `exec 3<>/dev/tcp/${pod.ip}/8082; cat <&3`], true);
-      expect(String(seenByDevice.stdout).trim()).toBe(pod.ip);
-      expect(String(seenByPod.stdout).trim()).toBe(doc.device.overlayIPs[0]);
+      expect(await tcpAnswer(pod.netns, doc.device.overlayIPs[0]!, 8081)).toBe(pod.ip);
+      expect(await tcpAnswer(doc.device.netns, pod.ip, 8082)).toBe(doc.device.overlayIPs[0]);
     } finally {
-      onDevice.kill();
-      onPod.kill();
+      onDevice.stop();
+      onPod.stop();
       await inNetns(n.netns, ['nft', 'delete', 'table', 'ip', 'cni-masq']);
     }
   });

@@ -1,23 +1,15 @@
 // The Citrix ADC path end to end: the coordinator's NITRO driver programs the emulated ADC,
 // whose network namespace reaches every pod only because the emulator applied what it was sent.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import type { LabDocument } from '../lab/lab.ts';
 import type { NitroCall } from '../emulators/nitro/server.ts';
 import { eventually } from '../support/apiserver.ts';
-import { E2E_SKIP_REASON, IS_ROOT, cli, inNetns, labStatus, labUp, pingOnce, labDown } from '../support/lab.ts';
+import { E2E_SKIP_REASON, IS_ROOT, cli, emulatorCalls, inNetns, labStatus, labUp, pingOnce, labDown, podSeesFromDevice } from '../support/lab.ts';
 
 let doc: LabDocument;
 
 /** The emulator's record of NITRO calls, fetched over HTTPS from inside the lab (verified with the lab CA). */
-async function nitroCalls(): Promise<NitroCall[]> {
-  const api = doc.device.api;
-  const script = `const https = require('https'); const fs = require('fs');
-    https.get('https://${doc.device.underlayIP}/emulator/calls', { ca: fs.readFileSync(${JSON.stringify(api.caFile)}), headers: { 'X-NITRO-USER': ${JSON.stringify(api.username)}, 'X-NITRO-PASS': ${JSON.stringify(api.password)} } },
-      (r) => { let b = ''; r.on('data', (d) => b += d); r.on('end', () => console.log(b)); });`;
-  const r = await inNetns(doc.device.netns, [process.execPath, '-e', script], true);
-  return (JSON.parse(String(r.stdout)) as { calls: NitroCall[] }).calls;
-}
+const nitroCalls = (): Promise<NitroCall[]> => emulatorCalls<NitroCall>(doc, { 'X-NITRO-USER': doc.device.api.username ?? '', 'X-NITRO-PASS': doc.device.api.password ?? '' });
 
 const writes = (calls: NitroCall[]): string[] => calls.filter((c) => c.write && c.status > 0 && c.status < 300).map((c) => `${c.method} ${c.resource}${c.action ? `?${c.action}` : ''}`);
 
@@ -36,15 +28,7 @@ describe.skipIf(!IS_ROOT)('Citrix ADC end to end (lab: 2 nodes x 1 pod, NITRO em
 
   it('reaches every pod from the ADC by ping and TCP', async () => {
     for (const n of doc.nodes) expect(await pingOnce(doc.device.netns, n.pods[0]!.ip)).toBe(true);
-    const pod = doc.nodes[0]!.pods[0]!;
-    const server = spawn('ip', ['netns', 'exec', pod.netns, process.execPath, '-e', `require('net').createServer(s => s.end(s.remoteAddress + '\\n')).listen(8080, '0.0.0.0', () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    try {
-      await new Promise((r) => server.stdout.once('data', r));
-      const r = await inNetns(doc.device.netns, ['bash', '-c', `exec 3<>/dev/tcp/${pod.ip}/8080; cat <&3`], true);
-      expect(String(r.stdout).trim()).toBe(doc.device.overlayIPs[0]);
-    } finally {
-      server.kill();
-    }
+    expect(await podSeesFromDevice(doc, doc.nodes[0]!.pods[0]!)).toBe(doc.device.overlayIPs[0]);
   });
 
   it('follows a node join and leave with a few NITRO calls each, and none at steady state', async () => {

@@ -6,20 +6,12 @@ import { spawn } from 'node:child_process';
 import type { LabDocument } from '../lab/lab.ts';
 import type { IControlCall } from '../emulators/icontrol/server.ts';
 import { eventually } from '../support/apiserver.ts';
-import { E2E_SKIP_REASON, IS_ROOT, cli, inNetns, labStatus, labUp, pingOnce, labDown } from '../support/lab.ts';
+import { E2E_SKIP_REASON, IS_ROOT, cli, emulatorCalls, inNetns, labStatus, labUp, pingOnce, labDown, podSeesFromDevice } from '../support/lab.ts';
 
 let doc: LabDocument;
 
 /** The emulator's record of iControl calls, fetched over HTTPS from inside the lab (verified with the lab CA, HTTP Basic). */
-async function calls(): Promise<IControlCall[]> {
-  const api = doc.device.api;
-  const auth = Buffer.from(`${api.username ?? ''}:${api.password ?? ''}`).toString('base64');
-  const script = `const https = require('https'); const fs = require('fs');
-    https.get('https://${doc.device.underlayIP}/emulator/calls', { ca: fs.readFileSync(${JSON.stringify(api.caFile)}), headers: { Authorization: 'Basic ${auth}' } },
-      (r) => { let b = ''; r.on('data', (d) => b += d); r.on('end', () => console.log(b)); });`;
-  const r = await inNetns(doc.device.netns, [process.execPath, '-e', script], true);
-  return (JSON.parse(String(r.stdout)) as { calls: IControlCall[] }).calls;
-}
+const calls = (): Promise<IControlCall[]> => emulatorCalls<IControlCall>(doc, { Authorization: `Basic ${Buffer.from(`${doc.device.api.username ?? ''}:${doc.device.api.password ?? ''}`).toString('base64')}` });
 
 const writes = (cs: IControlCall[]): string[] => cs.filter((c) => c.write && c.status > 0 && c.status < 300).map((c) => `${c.method} ${c.path.replace(/\/\d+$/, '/<id>')}${c.transaction ? ' (queued)' : ''}`);
 
@@ -51,15 +43,7 @@ describe.skipIf(!IS_ROOT)('F5 BIG-IP end to end (lab: 2 nodes x 1 pod, iControl 
     const fdb = String((await inNetns(doc.device.netns, ['bridge', 'fdb', 'show', 'dev', 'f5vx4096'], true)).stdout);
     for (const n of doc.nodes) expect(fdb).toContain(`dst ${n.underlayIP}`);
     for (const n of doc.nodes) expect(await pingOnce(doc.device.netns, n.pods[0]!.ip)).toBe(true);
-    const pod = doc.nodes[0]!.pods[0]!;
-    const server = spawn('ip', ['netns', 'exec', pod.netns, process.execPath, '-e', `require('net').createServer(s => s.end(s.remoteAddress + '\\n')).listen(8080, '0.0.0.0', () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    try {
-      await new Promise((r) => server.stdout.once('data', r));
-      const r = await inNetns(doc.device.netns, ['bash', '-c', `exec 3<>/dev/tcp/${pod.ip}/8080; cat <&3`], true);
-      expect(String(r.stdout).trim()).toBe(doc.device.overlayIPs[0]);
-    } finally {
-      server.kill();
-    }
+    expect(await podSeesFromDevice(doc, doc.nodes[0]!.pods[0]!)).toBe(doc.device.overlayIPs[0]);
   });
 
   it('follows a node join and leave with one small transaction each, and writes nothing at steady state', async () => {

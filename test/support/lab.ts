@@ -1,5 +1,6 @@
 /** Drives the lab through its CLI, as a user or a later test suite would. */
 import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
 import { inject } from 'vitest';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { execa, type Result } from 'execa';
@@ -52,4 +53,35 @@ export function labCore(doc: LabDocument): CoreV1Api {
 /** Removes a lab a suite brought up (if it got that far). */
 export async function labDown(doc: LabDocument | undefined): Promise<void> {
   if (doc) await cli(['lab', 'down', '--prefix', doc.prefix], { reject: false });
+}
+
+/** Starts a TCP server in `netns` that answers each connection with the peer address it saw. */
+export async function startAddressEcho(netns: string, port: number): Promise<{ stop(): void }> {
+  const server = spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', `require('net').createServer(s => s.end(s.remoteAddress + '\\n')).listen(${port}, '0.0.0.0', () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((r) => server.stdout.once('data', r));
+  return { stop: () => server.kill() };
+}
+
+/** Connects from `netns` to ip:port over TCP and returns what the server said (the address it saw, for startAddressEcho). */
+export async function tcpAnswer(netns: string, ip: string, port: number): Promise<string> {
+  return String((await inNetns(netns, ['bash', '-c', `exec 3<>/dev/tcp/${ip}/${port}; cat <&3`], true)).stdout).trim();
+}
+
+/** The source address a pod sees on a TCP connection from the lab's device. */
+export async function podSeesFromDevice(doc: LabDocument, pod: { netns: string; ip: string }, port = 8080): Promise<string> {
+  const echo = await startAddressEcho(pod.netns, port);
+  try {
+    return await tcpAnswer(doc.device.netns, pod.ip, port);
+  } finally {
+    echo.stop();
+  }
+}
+
+/** A device emulator's record of calls (GET /emulator/calls), fetched from inside the lab and verified with the lab CA. */
+export async function emulatorCalls<T>(doc: LabDocument, headers: Record<string, string>): Promise<T[]> {
+  const script = `const https = require('https'); const fs = require('fs');
+    https.get('https://${doc.device.underlayIP}/emulator/calls', { ca: fs.readFileSync(${JSON.stringify(doc.device.api.caFile)}), headers: ${JSON.stringify(headers)} },
+      (r) => { let b = ''; r.on('data', (d) => b += d); r.on('end', () => console.log(b)); });`;
+  const r = await inNetns(doc.device.netns, [process.execPath, '-e', script], true);
+  return (JSON.parse(String(r.stdout)) as { calls: T[] }).calls;
 }
