@@ -12,11 +12,11 @@ CLI := bin/chorus-kube-router
 .PHONY: help build system-deps node deps run test test-unit lint typecheck bench clean lab-clean
 
 help:
-	@echo "make run     bring up the local lab and show the overlay working (ONCE=1 NODES=3 PODS=2);"
+	@echo "make run     bring up the local lab and show the overlay working (ONCE=1 NODES=3 PODS=2 DEVICE=linux|citrix|f5);"
 	@echo "             with KUBECONFIG set, run the coordinator against that cluster"
 	@echo "make test    install what is needed and run lint, typecheck and every test"
 	@echo "make build   install system packages, a suitable Node and the npm dependencies"
-	@echo "make bench   run the benchmarks (BENCH=agent; results in bench/results/)"
+	@echo "make bench   run the benchmarks (BENCH=agent,scale,gateway,dataplane,f5 NODES=5000; results in bench/results/)"
 	@echo "make lab-clean  remove every lab namespace left behind by a killed run"
 
 build: system-deps node deps
