@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import type { LabDocument } from '../lab/lab.ts';
 import type { IControlCall } from '../emulators/icontrol/server.ts';
 import { eventually } from '../support/apiserver.ts';
+import { F5_JOIN_WRITES, f5Writes } from '../support/icontrol.ts';
 import { E2E_SKIP_REASON, IS_ROOT, cli, emulatorCalls, inNetns, labStatus, labUp, pingOnce, labDown, podSeesFromDevice } from '../support/lab.ts';
 
 let doc: LabDocument;
@@ -13,14 +14,13 @@ let doc: LabDocument;
 /** The emulator's record of iControl calls, fetched over HTTPS from inside the lab (verified with the lab CA, HTTP Basic). */
 const calls = (): Promise<IControlCall[]> => emulatorCalls<IControlCall>(doc, { Authorization: `Basic ${Buffer.from(`${doc.device.api.username ?? ''}:${doc.device.api.password ?? ''}`).toString('base64')}` });
 
-const writes = (cs: IControlCall[]): string[] => cs.filter((c) => c.write && c.status > 0 && c.status < 300).map((c) => `${c.method} ${c.path.replace(/\/\d+$/, '/<id>')}${c.transaction ? ' (queued)' : ''}`);
 
 /** Waits for 2.5 s without a write (the debounced config save of earlier changes has happened). */
 async function quiet(): Promise<void> {
   await eventually('a quiet BIG-IP', async () => {
     const n = (await calls()).length;
     await new Promise((r) => setTimeout(r, 2_500));
-    return writes((await calls()).slice(n)).length === 0 ? true : undefined;
+    return f5Writes((await calls()).slice(n)).length === 0 ? true : undefined;
   }, 30_000);
 }
 
@@ -50,25 +50,18 @@ describe.skipIf(!IS_ROOT)('F5 BIG-IP end to end (lab: 2 nodes x 1 pod, iControl 
     await quiet();
     const before = (await calls()).length;
     await new Promise((r) => setTimeout(r, 1_500));
-    expect(writes((await calls()).slice(before))).toEqual([]);
+    expect(f5Writes((await calls()).slice(before))).toEqual([]);
     const added = JSON.parse(String((await cli(['lab', 'add-node', '--pods', '1'])).stdout)) as LabDocument['nodes'][number];
     expect(await pingOnce(doc.device.netns, added.pods[0]!.ip)).toBe(true);
     await new Promise((r) => setTimeout(r, 2_500)); // the debounced config save
     const join = (await calls()).slice(before);
-    expect(writes(join)).toEqual([
-      'POST /mgmt/tm/transaction',
-      'PUT /mgmt/tm/net/fdb/tunnel/~Common~chorus-4096 (queued)',
-      'POST /mgmt/tm/net/arp (queued)',
-      'POST /mgmt/tm/net/route (queued)',
-      'PATCH /mgmt/tm/transaction/<id>',
-      'POST /mgmt/tm/sys/config',
-    ]);
+    expect(f5Writes(join)).toEqual(F5_JOIN_WRITES);
     expect(join.filter((c) => c.method !== 'GET').length).toBeLessThanOrEqual(7);
     const mark = (await calls()).length;
     await cli(['lab', 'remove-node', added.name]);
     await eventually('route gone from the BIG-IP namespace', async () => (!String((await inNetns(doc.device.netns, ['ip', 'route'], true)).stdout).includes(added.podCIDRs[0]!) ? true : undefined));
     await new Promise((r) => setTimeout(r, 2_500));
-    expect(writes((await calls()).slice(mark))).toEqual([
+    expect(f5Writes((await calls()).slice(mark))).toEqual([
       'POST /mgmt/tm/transaction',
       'DELETE /mgmt/tm/net/route/~Common~chorus-4096-198.19.2.0_24 (queued)',
       'DELETE /mgmt/tm/net/arp/~Common~chorus-4096-198.18.16.4 (queued)',
@@ -109,7 +102,7 @@ describe.skipIf(!IS_ROOT)('F5 BIG-IP end to end (lab: 2 nodes x 1 pod, iControl 
       pinger.kill('SIGINT');
       await new Promise((r) => pinger.once('exit', r));
     }
-    expect(writes((await calls()).slice(mark))).toEqual([]);
+    expect(f5Writes((await calls()).slice(mark))).toEqual([]);
     const sent = (out.match(/icmp_seq=/g) ?? []).length;
     const seqs = [...out.matchAll(/icmp_seq=(\d+)/g)].map((m) => Number(m[1]));
     const last = Math.max(...seqs);

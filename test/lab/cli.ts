@@ -399,65 +399,73 @@ function pickLabForDown(prefix: string | undefined): string {
   return pick[0] ?? '';
 }
 
-async function cmdNitroEmulator(argv: readonly string[]): Promise<number> {
+/** A device emulator as `lab` runs it: one per device namespace, whose data plane is that namespace. */
+interface DeviceEmulatorSetup {
+  readonly command: string;
+  readonly description: string;
+  readonly extraSpecs?: readonly SettingSpec[];
+  create(a: { settings: Record<string, string | undefined>; username: string; password: string; tls: { cert: Buffer; key: Buffer }; onChange: () => void }): Promise<{
+    emulator: { listen(host: string, port: number): Promise<number>; close(): Promise<void> };
+    dataPlane: Parameters<typeof import('../emulators/dataplane-sync.ts').dataPlaneSyncer>[0];
+  }>;
+}
+
+async function runDeviceEmulator(argv: readonly string[], setup: DeviceEmulatorSetup): Promise<number> {
   const specs: SettingSpec[] = [
     { flag: 'listen', help: 'host:port', required: true }, { flag: 'tls-dir', help: 'directory with server.crt and server.key', required: true },
     { flag: 'credentials-dir', help: 'directory with username and password', required: true },
-    { flag: 'snip', help: 'the VTEP SNIP the operator configured, ip/prefix' },
+    ...(setup.extraSpecs ?? []),
   ];
   const { settings, help } = readSettings(argv, specs, process.env);
-  if (help) return printHelp('chorus-kube-router lab nitro-emulator --listen HOST:PORT ...', 'The NITRO emulator (lab and tests only): a Citrix ADC whose data plane is this network namespace.', specs);
-  const { NitroEmulator } = await import('../emulators/nitro/server.ts');
-  const { nitroDataPlane } = await import('../emulators/nitro/dataplane.ts');
+  if (help) return printHelp(`chorus-kube-router lab ${setup.command} --listen HOST:PORT ...`, setup.description, specs);
   const { dataPlaneSyncer } = await import('../emulators/dataplane-sync.ts');
   const { readTls } = await import('../emulators/tls.ts');
   const { ipRoute } = await import('../../shared/iproute.ts');
-  const { formatIPv4, maskOf } = await import('../../shared/ipv4.ts');
-  const log = createLogger({ component: 'nitro-emulator' });
+  const log = createLogger({ component: setup.command });
   const dir = settings['tls-dir'] ?? '';
   const cred = (f: string): string => readFileSync(join(settings['credentials-dir'] ?? '', f), 'utf8').trim();
   let sync: () => void = () => undefined;
-  const emulator = new NitroEmulator({ username: cred('username'), password: cred('password'), tls: readTls({ caFile: join(dir, 'ca.crt'), certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key') }), onChange: () => sync() });
-  sync = dataPlaneSyncer(nitroDataPlane(emulator.store), ipRoute(), log);
-  if (settings.snip) {
-    const [ip = '', prefix = '32'] = settings.snip.split('/');
-    emulator.store.add('nsip', { ipaddress: ip, netmask: formatIPv4(maskOf(Number(prefix))), type: 'SNIP' });
-  }
+  const { emulator, dataPlane } = await setup.create({
+    settings, username: cred('username'), password: cred('password'),
+    tls: readTls({ caFile: join(dir, 'ca.crt'), certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key') }), onChange: () => sync(),
+  });
+  sync = dataPlaneSyncer(dataPlane, ipRoute(), log);
   const [host, port] = (settings.listen ?? '').split(':');
   await emulator.listen(host ?? '0.0.0.0', Number(port));
-  log.info({ listen: settings.listen }, 'NITRO emulator listening');
+  log.info({ listen: settings.listen }, `${setup.command} listening`);
   const stop = (): void => void emulator.close().then(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   return new Promise<number>(() => undefined);
 }
 
-async function cmdF5Emulator(argv: readonly string[]): Promise<number> {
-  const specs: SettingSpec[] = [
-    { flag: 'listen', help: 'host:port', required: true }, { flag: 'tls-dir', help: 'directory with server.crt and server.key', required: true },
-    { flag: 'credentials-dir', help: 'directory with username and password', required: true },
-  ];
-  const { settings, help } = readSettings(argv, specs, process.env);
-  if (help) return printHelp('chorus-kube-router lab f5-emulator --listen HOST:PORT ...', 'The iControl REST emulator (lab and tests only): an F5 BIG-IP whose data plane is this network namespace.', specs);
-  const { IControlEmulator } = await import('../emulators/icontrol/server.ts');
-  const { bigIpDataPlane } = await import('../emulators/icontrol/dataplane.ts');
-  const { dataPlaneSyncer } = await import('../emulators/dataplane-sync.ts');
-  const { readTls } = await import('../emulators/tls.ts');
-  const { ipRoute } = await import('../../shared/iproute.ts');
-  const log = createLogger({ component: 'f5-emulator' });
-  const dir = settings['tls-dir'] ?? '';
-  const cred = (f: string): string => readFileSync(join(settings['credentials-dir'] ?? '', f), 'utf8').trim();
-  let sync: () => void = () => undefined;
-  const emulator = new IControlEmulator({ username: cred('username'), password: cred('password'), tls: readTls({ caFile: join(dir, 'ca.crt'), certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key') }), onChange: () => sync() });
-  sync = dataPlaneSyncer(bigIpDataPlane(() => emulator.store), ipRoute(), log);
-  const [host, port] = (settings.listen ?? '').split(':');
-  await emulator.listen(host ?? '0.0.0.0', Number(port));
-  log.info({ listen: settings.listen }, 'iControl REST emulator listening');
-  const stop = (): void => void emulator.close().then(() => process.exit(0));
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  return new Promise<number>(() => undefined);
-}
+const cmdNitroEmulator = (argv: readonly string[]): Promise<number> => runDeviceEmulator(argv, {
+  command: 'nitro-emulator',
+  description: 'The NITRO emulator (lab and tests only): a Citrix ADC whose data plane is this network namespace.',
+  extraSpecs: [{ flag: 'snip', help: 'the VTEP SNIP the operator configured, ip/prefix' }],
+  async create({ settings, username, password, tls, onChange }) {
+    const { NitroEmulator } = await import('../emulators/nitro/server.ts');
+    const { nitroDataPlane } = await import('../emulators/nitro/dataplane.ts');
+    const { formatIPv4, maskOf } = await import('../../shared/ipv4.ts');
+    const emulator = new NitroEmulator({ username, password, tls, onChange });
+    if (settings.snip) {
+      const [ip = '', prefix = '32'] = settings.snip.split('/');
+      emulator.store.add('nsip', { ipaddress: ip, netmask: formatIPv4(maskOf(Number(prefix))), type: 'SNIP' });
+    }
+    return { emulator, dataPlane: nitroDataPlane(emulator.store) };
+  },
+});
+
+const cmdF5Emulator = (argv: readonly string[]): Promise<number> => runDeviceEmulator(argv, {
+  command: 'f5-emulator',
+  description: 'The iControl REST emulator (lab and tests only): an F5 BIG-IP whose data plane is this network namespace.',
+  async create({ username, password, tls, onChange }) {
+    const { IControlEmulator } = await import('../emulators/icontrol/server.ts');
+    const { bigIpDataPlane } = await import('../emulators/icontrol/dataplane.ts');
+    const emulator = new IControlEmulator({ username, password, tls, onChange });
+    return { emulator, dataPlane: bigIpDataPlane(() => emulator.store) };
+  },
+});
 
 async function cmdApiServer(argv: readonly string[]): Promise<number> {
   const specs: SettingSpec[] = [

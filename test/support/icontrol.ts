@@ -2,7 +2,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { IControlEmulator, type IControlEmulatorOptions } from '../emulators/icontrol/server.ts';
+import { IControlEmulator, type IControlCall, type IControlEmulatorOptions } from '../emulators/icontrol/server.ts';
 import { makeServerCertificate, readTls, type TlsFiles } from '../emulators/tls.ts';
 import { F5Driver, type F5Options } from '../../coordinator/drivers/f5/f5-driver.ts';
 import type { Logger } from '../../shared/log.ts';
@@ -26,3 +26,17 @@ export function f5Driver(urls: string | readonly string[], caFile: string, log: 
     saveConfig: true, saveDebounceMs: 50, log, ...extra,
   });
 }
+
+/** Successful write calls as `METHOD path` (transaction ids as <id>, queued calls marked), for comparing call records. */
+export const f5Writes = (calls: readonly IControlCall[]): string[] =>
+  calls.filter((c) => c.write && c.status > 0 && c.status < 300).map((c) => `${c.method} ${c.path.replace(/\/\d+$/, '/<id>')}${c.transaction ? ' (queued)' : ''}`);
+
+/** What one node joining costs on the BIG-IP: one transaction (FDB set, ARP, route), then the config save. */
+export const F5_JOIN_WRITES = [
+  'POST /mgmt/tm/transaction',
+  'PUT /mgmt/tm/net/fdb/tunnel/~Common~chorus-4096 (queued)',
+  'POST /mgmt/tm/net/arp (queued)',
+  'POST /mgmt/tm/net/route (queued)',
+  'PATCH /mgmt/tm/transaction/<id>',
+  'POST /mgmt/tm/sys/config',
+];
