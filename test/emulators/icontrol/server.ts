@@ -75,9 +75,6 @@ export class IControlEmulator extends HttpsEmulator {
   activeTokens(): number {
     return [...this.tokens.values()].filter((t) => t.expires > Date.now()).length;
   }
-  writes(): IControlCall[] {
-    return this.calls.filter((c) => c.write);
-  }
 
   private async body(req: IncomingMessage): Promise<F5Obj> {
     const chunks: Buffer[] = [];
