@@ -1,4 +1,5 @@
 // The embedded API server as the real @kubernetes/client-node sees it.
+import { get as httpsGet } from 'node:https';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CoreV1Api, CoordinationV1Api, PatchStrategy, setHeaderOptions, type V1ConfigMap } from '@kubernetes/client-node';
 import { startCache } from '../../shared/kube/informer.ts';
@@ -7,6 +8,18 @@ import { apiStatus } from '../../shared/errors.ts';
 import { eventually, startTestApiServer, type TestApiServer } from '../support/apiserver.ts';
 
 let api: TestApiServer;
+
+/** One HTTPS request to the test server, verified with its CA. */
+function request(path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    httpsGet(api.url + path, { ca: api.ca, headers }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => { body += d.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject);
+  });
+}
+
 let core: CoreV1Api;
 beforeEach(async () => {
   api = await startTestApiServer({ bookmarkIntervalMs: 200 });
@@ -18,12 +31,13 @@ afterEach(async () => {
 
 describe('embedded API server with @kubernetes/client-node', () => {
   it('rejects a request without the bearer token', async () => {
-    const res = await fetch(`${api.url}/api/v1/nodes`);
+    const res = await request('/api/v1/nodes', {});
     expect(res.status).toBe(401);
+    expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', reason: 'Unauthorized', code: 401 });
   });
 
   it('serves discovery like a real API server', async () => {
-    const get = async (p: string): Promise<Record<string, unknown>> => (await (await fetch(api.url + p, { headers: { authorization: `Bearer ${api.token}` } })).json()) as Record<string, unknown>;
+    const get = async (p: string): Promise<Record<string, unknown>> => JSON.parse((await request(p, { authorization: `Bearer ${api.token}` })).body) as Record<string, unknown>;
     expect(await get('/version')).toMatchObject({ major: '1' });
     expect(await get('/api')).toMatchObject({ kind: 'APIVersions', versions: ['v1'] });
     const groups = await get('/apis');

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api, type V1Node } from '@kubernetes/client-node';
-import { kubeconfigYaml, type AuditRecord } from '../apiserver/server.ts';
+import type { AuditRecord } from '../apiserver/server.ts';
 import { CLI_PATH } from '../lab/processes.ts';
 import { ANNOTATION_OVERLAY_IP, LEADER_LEASE } from '../../shared/keys.ts';
 import { decodePeer } from '../../shared/tables.ts';
@@ -65,7 +65,7 @@ beforeEach(async () => {
   await core.createNamespace({ body: { metadata: { name: 'chorus-system' } } });
   const dir = mkdtempSync(join(tmpdir(), 'ha-'));
   kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(kubeconfig, kubeconfigYaml(api.url, api.token));
+  writeFileSync(kubeconfig, api.kubeconfigYaml());
 });
 
 afterEach(async () => {
