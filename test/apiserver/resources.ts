@@ -10,6 +10,8 @@ export interface ResourceType {
   readonly shortNames?: readonly string[];
   /** Has a /status subresource: writes to the main resource keep .status, /status writes only it. */
   readonly statusSubresource?: boolean;
+  /** A review (SelfSubjectAccessReview): create only, answered by the authorizer, never stored. */
+  readonly review?: boolean;
 }
 
 export const RESOURCES: readonly ResourceType[] = [
@@ -29,6 +31,10 @@ export const RESOURCES: readonly ResourceType[] = [
   { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterrolebindings', singular: 'clusterrolebinding', kind: 'ClusterRoleBinding', namespaced: false },
   { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'roles', singular: 'role', kind: 'Role', namespaced: true },
   { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'rolebindings', singular: 'rolebinding', kind: 'RoleBinding', namespaced: true },
+  // stored only, so that `kubectl describe node` can list a node's pods as it does on a real cluster
+  { group: '', version: 'v1', plural: 'pods', singular: 'pod', kind: 'Pod', namespaced: true, shortNames: ['po'], statusSubresource: true },
+  // `kubectl auth can-i` asks these
+  { group: 'authorization.k8s.io', version: 'v1', plural: 'selfsubjectaccessreviews', singular: 'selfsubjectaccessreview', kind: 'SelfSubjectAccessReview', namespaced: false, review: true },
 ];
 
 /** Custom resources the lab's cluster can serve, by the CNI that defines them. */
@@ -63,7 +69,7 @@ export function apiResourceList(group: string, version: string, served: readonly
   if (list.length === 0) return undefined;
   const resources: Record<string, unknown>[] = [];
   for (const r of list) {
-    resources.push({ name: r.plural, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: VERBS, ...(r.shortNames ? { shortNames: r.shortNames } : {}) });
+    resources.push({ name: r.plural, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: r.review ? ['create'] : VERBS, ...(r.shortNames ? { shortNames: r.shortNames } : {}) });
     if (r.statusSubresource) resources.push({ name: `${r.plural}/status`, singularName: '', namespaced: r.namespaced, kind: r.kind, verbs: ['get', 'patch', 'update'] });
   }
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group === '' ? version : `${group}/${version}`, resources };

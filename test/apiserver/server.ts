@@ -1,14 +1,21 @@
 /**
  * The embedded Kubernetes API server: HTTP in front of store.ts, speaking the REST and watch
  * protocol of the real one closely enough that @kubernetes/client-node (informers, CAS updates,
- * patches) and other standard clients work unchanged. Test and lab use only: it keeps everything
- * in memory (optionally saved to a file), checks a bearer token, and serves plain HTTP.
+ * patches) and kubectl work unchanged. Test and lab use only: it keeps everything in memory
+ * (optionally saved to a file), serves HTTPS only (a per-lab CA: kubectl, like client-go, never
+ * sends a bearer token over plain HTTP), authenticates bearer tokens and authorizes with RBAC.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
 import { writeFileSync, readFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { ApiError, Store, type PatchType, type WatchEvent } from './store.ts';
-import { CRD_RESOURCES, RESOURCES, apiResourceList, findResource, groups, type ResourceType } from './resources.ts';
+import { CRD_RESOURCES, RESOURCES, apiResourceList, apiVersionOf, findResource, groups, type ResourceType } from './resources.ts';
 import { parseFieldSelector, parseLabelSelector, SelectorError } from '../../shared/selectors.ts';
+import { kindFile, unknownFields } from './schema.ts';
+import { decodeSelfSubjectAccessReview, isProtobuf, ProtobufError } from './protobuf.ts';
+import { openApiV3Document, openApiV3Paths } from './openapi.ts';
+import { includeObjectOf, toTable, wantsTable } from './table.ts';
+import { forbiddenMessage, MASTERS_GROUP, RbacAuthorizer, serviceAccountUserInfo, type Binding, type PolicyRule, type ResourceAttributes, type UserInfo } from './rbac.ts';
 
 export interface AuditRecord {
   verb: string; group: string; resource: string; subresource?: string; namespace?: string; name?: string; code: number;
@@ -19,6 +26,8 @@ export interface AuditRecord {
 }
 
 export interface ApiServerOptions {
+  /** The server certificate and key (PEM); clients verify them with the lab's CA. */
+  readonly tls: { readonly cert: Buffer | string; readonly key: Buffer | string };
   /** Bearer token every request must carry; undefined disables the check (unit tests only). */
   readonly token?: string;
   /** More bearer tokens, each naming a user (e.g. system:serviceaccount:ns:name), for audits. */
@@ -43,11 +52,13 @@ export class EmbeddedApiServer {
   private saveTimer: NodeJS.Timeout | undefined;
 
   readonly served: readonly ResourceType[];
+  readonly authorizer: RbacAuthorizer;
 
-  constructor(opts: ApiServerOptions = {}) {
+  constructor(opts: ApiServerOptions) {
     this.opts = opts;
     this.served = [...RESOURCES, ...(opts.crds ?? []).flatMap((c) => CRD_RESOURCES[c])];
-    this.store = new Store(this.served, opts.historyLimit !== undefined ? { historyLimit: opts.historyLimit } : {});
+    this.store = new Store(this.served.filter((r) => !r.review), opts.historyLimit !== undefined ? { historyLimit: opts.historyLimit } : {});
+    this.authorizer = new RbacAuthorizer(this.rbacSource());
     if (opts.stateFile && existsSync(opts.stateFile)) {
       this.store.restore(JSON.parse(readFileSync(opts.stateFile, 'utf8')) as ReturnType<Store['snapshot']>);
     }
@@ -87,7 +98,7 @@ export class EmbeddedApiServer {
   }
 
   private newServer(): Server {
-    const server = createServer((req, res) => {
+    const server = createServer({ cert: this.opts.tls.cert, key: this.opts.tls.key }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         const e = err instanceof ApiError ? err : new ApiError(500, 'InternalError', `internal error: ${err instanceof Error ? err.message : String(err)}`);
         if (!res.headersSent) sendJson(res, e.code, e.toStatus());
@@ -120,73 +131,187 @@ export class EmbeddedApiServer {
     return (code, objectName = name) => this.opts.onAudit?.({ ...base, ...(objectName ? { name: objectName } : {}), code });
   }
 
-  /** The user of the request's bearer token: "admin" for the main token, or one of `users`. */
-  private userOf(req: IncomingMessage): string | undefined {
+  /** The RBAC objects as stored: the authorizer reads them on every request, as the real one reads its cache. */
+  private rbacSource(): ConstructorParameters<typeof RbacAuthorizer>[0] {
+    const all = (plural: string, namespace?: string): Record<string, unknown>[] => {
+      const r = this.served.find((x) => x.group === 'rbac.authorization.k8s.io' && x.plural === plural);
+      return r ? this.store.list(r, namespace, () => true, () => true).items : [];
+    };
+    type Role = { metadata: { name?: string }; rules?: readonly PolicyRule[] };
+    return {
+      clusterRoles: () => all('clusterroles') as unknown as Role[],
+      roles: (ns) => all('roles', ns) as unknown as Role[],
+      clusterRoleBindings: () => all('clusterrolebindings') as unknown as Binding[],
+      roleBindings: (ns) => all('rolebindings', ns) as unknown as Binding[],
+    };
+  }
+
+  /**
+   * Authentication: the bearer token's user ("admin", in system:masters, for the main token, or
+   * one of `users`, a ServiceAccount with its groups), then impersonation (Impersonate-User /
+   * Impersonate-Group, allowed to whom RBAC grants `impersonate`), as kube-apiserver does.
+   */
+  private authenticate(req: IncomingMessage): UserInfo | undefined {
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (bearer === undefined) return undefined;
-    return bearer === this.opts.token ? 'admin' : this.opts.users?.[bearer];
+    if (bearer === this.opts.token) return { name: 'admin', groups: [MASTERS_GROUP, 'system:authenticated'] };
+    const user = this.opts.users?.[bearer];
+    return user === undefined ? undefined : serviceAccountUserInfo(user);
+  }
+
+  private impersonate(req: IncomingMessage, user: UserInfo): UserInfo {
+    const as = req.headers['impersonate-user'];
+    const asGroups = req.headers['impersonate-group'];
+    if (as === undefined && asGroups === undefined) return user;
+    const name = Array.isArray(as) ? as[0] ?? '' : as ?? '';
+    if (name === '') throw new ApiError(500, 'InternalError', 'Internal error occurred: requested impersonation of groups without impersonating a user');
+    const sa = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(name);
+    const attrs: ResourceAttributes = sa ? { verb: 'impersonate', group: '', resource: 'serviceaccounts', namespace: sa[1], name: sa[2] } : { verb: 'impersonate', group: '', resource: 'users', name };
+    if (!this.authorizer.authorizeResource(user, attrs).allowed) {
+      throw new ApiError(403, 'Forbidden', `${sa ? `serviceaccounts "${sa[2] ?? ''}"` : `users "${name}"`} is forbidden: User "${user.name}" cannot impersonate resource "${attrs.resource}" in API group "" ${sa ? `in the namespace "${sa[1] ?? ''}"` : 'at the cluster scope'}`, { name: sa ? sa[2] : name, kind: attrs.resource });
+    }
+    const groups = (Array.isArray(asGroups) ? asGroups : asGroups === undefined ? [] : asGroups.split(',')).map((g) => g.trim()).filter((g) => g !== '');
+    const base = serviceAccountUserInfo(name);
+    return { name, groups: groups.length > 0 ? [...groups, 'system:authenticated'] : base.groups };
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://apiserver');
-    const user = this.userOf(req);
-    if (this.opts.token !== undefined && user === undefined) {
+    const url = new URL(req.url ?? '/', 'https://apiserver');
+    const authenticated = this.authenticate(req);
+    if (this.opts.token !== undefined && authenticated === undefined) {
       sendJson(res, 401, new ApiError(401, 'Unauthorized', 'Unauthorized').toStatus());
       return;
     }
+    const userInfo = this.impersonate(req, authenticated ?? { name: 'admin', groups: [MASTERS_GROUP] });
     const path = url.pathname.replace(/\/+$/, '') || '/';
-    if (req.method === 'GET' && this.discovery(path, res)) return;
     const route = parseResourcePath(path, this.served);
-    if (!route) throw new ApiError(404, 'NotFound', `the server could not find the requested resource (${path})`);
+    if (route) {
+      await this.handleResource(route, url, req, res, userInfo, authenticated === undefined ? undefined : userInfo.name);
+      return;
+    }
+    const verb = (req.method ?? 'GET').toLowerCase();
+    if (!this.authorizer.authorizeNonResource(userInfo, verb, url.pathname).allowed) {
+      throw new ApiError(403, 'Forbidden', `forbidden: User "${userInfo.name}" cannot ${verb} path "${url.pathname}"`);
+    }
+    if (req.method === 'GET' && this.discovery(path, res)) return;
+    throw new ApiError(404, 'NotFound', `the server could not find the requested resource (${path})`);
+  }
+
+  /** A request for a resource: authorized by RBAC, audited, then a review, a watch or a REST verb. */
+  private async handleResource(route: ResourceRoute, url: URL, req: IncomingMessage, res: ServerResponse, userInfo: UserInfo, user: string | undefined): Promise<void> {
     const { resource: r, namespace, name, subresource } = route;
-    const watch = url.searchParams.get('watch');
-    const isWatch = req.method === 'GET' && (watch === 'true' || watch === '1');
-    const verb = verbOf(req.method ?? 'GET', name, isWatch);
-    const record = this.auditor({ verb, group: r.group, resource: r.plural, subresource, namespace, user, fieldName: /(?:^|,)metadata\.name=([^,]+)/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1] }, name);
+    const { verb, isWatch, fieldName, attrs } = requestInfo(route, url, req.method ?? 'GET');
+    const record = this.auditor({ verb, group: r.group, resource: r.plural, subresource, namespace, user, fieldName }, name);
+    if (!this.authorizer.authorizeResource(userInfo, attrs).allowed) {
+      record(403);
+      throw forbidden(userInfo.name, attrs, r);
+    }
+    if (r.review) {
+      const body = isProtobuf(req.headers['content-type']) ? decodeProtobufReview(await readBody(req)) : await readJson(req);
+      record(201);
+      sendJson(res, 201, this.review(userInfo, body));
+      return;
+    }
     if (isWatch) {
       record(200);
       this.serveWatch(r, namespace, name, url, req, res);
       return;
     }
-    let result: { code: number; body: unknown };
+    const dryRun = url.searchParams.getAll('dryRun');
+    if (dryRun.some((d) => d !== 'All')) throw new ApiError(400, 'BadRequest', `Invalid dry run value: ${JSON.stringify(dryRun)}; the only valid value is "All"`);
+    let result: DispatchResult;
     try {
-      result = await this.dispatch(verb, r, namespace, name, subresource, url, req);
+      result = await this.dispatch(verb, route, url, req, dryRun.length > 0);
     } catch (err) {
       record(err instanceof ApiError ? err.code : 500);
       throw err;
     }
     record(result.code, name ?? (result.body as { metadata?: { name?: string } }).metadata?.name);
+    if (result.warnings?.length) res.setHeader('Warning', result.warnings.map((w) => `299 - ${JSON.stringify(w)}`));
     sendJson(res, result.code, result.body);
     if (verb !== 'get' && verb !== 'list') this.scheduleSave();
   }
 
-  private async dispatch(verb: string, r: ResourceType, namespace: string | undefined, name: string | undefined, subresource: 'status' | undefined, url: URL, req: IncomingMessage): Promise<{ code: number; body: unknown }> {
+  /**
+   * Field validation as kube-apiserver does it (fieldValidation=Strict|Warn|Ignore, default Warn):
+   * fields the kind's type does not have refuse the request (Strict) or come back as warnings.
+   * Kinds without a Go type here (custom resources) are not checked.
+   */
+  private validateFields(r: ResourceType, body: unknown, url: URL, verb: string): string[] {
+    const mode = url.searchParams.get('fieldValidation') ?? 'Warn';
+    if (mode !== 'Strict' && mode !== 'Warn' && mode !== 'Ignore') {
+      throw new ApiError(400, 'BadRequest', `fieldValidation must be one of "Ignore", "Warn", or "Strict", got "${mode}"`);
+    }
+    const file = kindFile(r.group, r.version, r.kind);
+    if (mode === 'Ignore' || !file) return [];
+    const unknown = unknownFields(file, body).map((p) => `unknown field "${p}"`);
+    if (unknown.length === 0) return [];
+    if (mode === 'Warn') return unknown;
+    const prefix = verb === 'patch' ? '' : `${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: `;
+    throw new ApiError(400, 'BadRequest', `${prefix}strict decoding error: ${unknown.join(', ')}`);
+  }
+
+  /** A SelfSubjectAccessReview: may the asking (or impersonated) user do this? Answered, never stored. */
+  private review(user: UserInfo, body: Record<string, unknown>): Record<string, unknown> {
+    const spec = (body.spec ?? {}) as { resourceAttributes?: Record<string, string | undefined>; nonResourceAttributes?: { path?: string; verb?: string } };
+    let decision;
+    if (spec.resourceAttributes) {
+      const a = spec.resourceAttributes;
+      decision = this.authorizer.authorizeResource(user, { verb: a.verb ?? '', group: a.group ?? '', resource: a.resource ?? '', subresource: a.subresource || undefined, namespace: a.namespace || undefined, name: a.name || undefined });
+    } else if (spec.nonResourceAttributes) {
+      decision = this.authorizer.authorizeNonResource(user, spec.nonResourceAttributes.verb ?? '', spec.nonResourceAttributes.path ?? '');
+    } else {
+      throw new ApiError(422, 'Invalid', 'SelfSubjectAccessReview.authorization.k8s.io "" is invalid: spec.resourceAttributes: Invalid value: "null": exactly one of nonResourceAttributes or resourceAttributes must be specified', { kind: 'SelfSubjectAccessReview', group: 'authorization.k8s.io' });
+    }
+    return { kind: 'SelfSubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', metadata: { creationTimestamp: null }, spec, status: { allowed: decision.allowed, ...(decision.reason ? { reason: decision.reason } : {}) } };
+  }
+
+  /** A create, update or patch: fields validated as the request asks, then written (or, under dryRun, only checked). */
+  private async write(verb: string, route: ResourceRoute, url: URL, req: IncomingMessage, dryRun: boolean): Promise<DispatchResult> {
+    const { resource: r, namespace, name = '', subresource } = route;
     const s = this.store;
+    const type = verb === 'patch' ? patchTypeOf(req.headers['content-type']) : undefined;
+    requireJson(req, verb);
+    const body = await readJson(req, verb === 'patch');
+    const warnings = type === 'json' ? [] : this.validateFields(r, body, url, verb);
+    const run = (): Record<string, unknown> => {
+      if (verb === 'create') return s.create(r, namespace, body);
+      if (verb === 'update') return s.update(r, namespace, name, body, subresource);
+      return s.patch(r, namespace, name, type ?? 'merge', body, subresource);
+    };
+    return { code: verb === 'create' ? 201 : 200, body: dryRun ? s.dryRun(run) : run(), warnings };
+  }
+
+  private async dispatch(verb: string, route: ResourceRoute, url: URL, req: IncomingMessage, dryRun: boolean): Promise<DispatchResult> {
+    const { resource: r, namespace, name } = route;
+    const s = this.store;
+    const write = <T>(fn: () => T): T => (dryRun ? s.dryRun(fn) : fn());
+    if (verb === 'create' || verb === 'update' || verb === 'patch') return this.write(verb, route, url, req, dryRun);
     switch (verb) {
-      case 'get':
-        return { code: 200, body: s.get(r, namespace, name ?? '') };
+      case 'get': {
+        const obj = s.get(r, namespace, name ?? '');
+        if (!wantsTable(req.headers.accept)) return { code: 200, body: obj };
+        return { code: 200, body: toTable(r, [obj], { resourceVersion: obj.metadata.resourceVersion }, includeObjectOf(url)) };
+      }
       case 'list': {
         const { label, field } = selectors(url);
         const { items, resourceVersion } = s.list(r, namespace, label, field);
-        return { code: 200, body: paginate(r, items, resourceVersion, url) };
-      }
-      case 'create':
-        return { code: 201, body: s.create(r, namespace, await readJson(req)) };
-      case 'update':
-        return { code: 200, body: s.update(r, namespace, name ?? '', await readJson(req), subresource) };
-      case 'patch': {
-        const type = patchTypeOf(req.headers['content-type']);
-        return { code: 200, body: s.patch(r, namespace, name ?? '', type, await readJson(req, true), subresource) };
+        const list = paginate(r, items, resourceVersion, url);
+        if (!wantsTable(req.headers.accept)) return { code: 200, body: list };
+        const withKind = (list.items as Record<string, unknown>[]).map((o) => ({ apiVersion: apiVersionOf(r), kind: r.kind, ...o }));
+        return { code: 200, body: toTable(r, withKind, list.metadata as Record<string, unknown>, includeObjectOf(url)) };
       }
       case 'delete': {
         const body = await readJson(req, true, true);
-        const pre = (body as { preconditions?: { uid?: string; resourceVersion?: string } } | undefined)?.preconditions;
-        return { code: 200, body: s.delete(r, namespace, name ?? '', pre) };
+        const options = body as { preconditions?: { uid?: string; resourceVersion?: string }; dryRun?: string[] };
+        // DeleteOptions carry dryRun in the body (client-go) as well as in the query
+        const del = (): Record<string, unknown> => s.delete(r, namespace, name ?? '', options.preconditions);
+        return { code: 200, body: options.dryRun?.includes('All') ? s.dryRun(del) : write(del) };
       }
       case 'deletecollection': {
         const { label, field } = selectors(url);
         const { items, resourceVersion } = s.list(r, namespace, label, field);
-        for (const o of items) s.delete(r, o.metadata.namespace, o.metadata.name ?? '');
+        for (const o of items) write(() => s.delete(r, o.metadata.namespace, o.metadata.name ?? ''));
         return { code: 200, body: { kind: `${r.kind}List`, apiVersion: items[0]?.apiVersion ?? 'v1', metadata: { resourceVersion }, items } };
       }
       default:
@@ -199,7 +324,15 @@ export class EmbeddedApiServer {
     const field = name ? (o: Record<string, unknown>): boolean => (o.metadata as { name?: string }).name === name && fieldSel(o) : fieldSel;
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
     res.flushHeaders();
+    // with a Table asked for, each event carries a one-row Table; only the first has the column definitions
+    const table = wantsTable(req.headers.accept);
+    let headers = true;
     const write = (e: WatchEvent): void => {
+      if (table && (e.type === 'ADDED' || e.type === 'MODIFIED' || e.type === 'DELETED')) {
+        const meta = (e.object.metadata ?? {}) as { resourceVersion?: string };
+        e = { type: e.type, object: toTable(r, [e.object], { resourceVersion: meta.resourceVersion }, includeObjectOf(url), headers) };
+        headers = false;
+      }
       res.write(JSON.stringify(e) + '\n');
     };
     let ended = false;
@@ -246,6 +379,17 @@ export class EmbeddedApiServer {
     }
     if (path === '/version') {
       sendJson(res, 200, { major: '1', minor: '34', gitVersion: 'v1.34.0+chorus-embedded', gitCommit: '', gitTreeState: 'clean', buildDate: '2026-01-01T00:00:00Z', goVersion: 'n/a', compiler: 'n/a', platform: `${process.platform}/${process.arch}` });
+      return true;
+    }
+    if (path === '/openapi/v3') {
+      sendJson(res, 200, openApiV3Paths(this.served));
+      return true;
+    }
+    const openapi = /^\/openapi\/v3\/(api\/v1|apis\/[^/]+\/[^/]+)$/.exec(path);
+    if (openapi) {
+      const doc = openApiV3Document(openapi[1] ?? '', this.served);
+      if (!doc) return false;
+      sendJson(res, 200, doc);
       return true;
     }
     if (path === '/api') {
@@ -305,6 +449,22 @@ export function parseResourcePath(path: string, served: readonly ResourceType[])
   return { resource, ...(namespace ? { namespace } : {}), ...(rest[1] ? { name: rest[1] } : {}), ...(rest[2] === 'status' ? { subresource: 'status' as const } : {}) };
 }
 
+/** kube-apiserver's RequestInfo: the verb, and the name RBAC sees (list/watch: the metadata.name field selector). */
+function requestInfo(route: ResourceRoute, url: URL, method: string): { verb: string; isWatch: boolean; fieldName: string | undefined; attrs: ResourceAttributes } {
+  const { resource: r, namespace, name, subresource } = route;
+  const watch = url.searchParams.get('watch');
+  const isWatch = method === 'GET' && (watch === 'true' || watch === '1');
+  const verb = verbOf(method, name, isWatch);
+  const fieldName = /(?:^|,)metadata\.name=([^,]+)/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1];
+  const listing = verb === 'list' || verb === 'watch';
+  return { verb, isWatch, fieldName, attrs: { verb, group: r.group, resource: r.plural, subresource, namespace, name: name ?? (listing ? fieldName : undefined) } };
+}
+
+function forbidden(user: string, attrs: ResourceAttributes, r: ResourceType): ApiError {
+  const listing = attrs.verb === 'list' || attrs.verb === 'watch';
+  return new ApiError(403, 'Forbidden', forbiddenMessage(user, attrs), { ...(attrs.name !== undefined && !listing ? { name: attrs.name } : {}), ...(r.group ? { group: r.group } : {}), kind: r.plural });
+}
+
 function verbOf(method: string, name: string | undefined, isWatch: boolean): string {
   if (isWatch) return 'watch';
   switch (method) {
@@ -356,10 +516,36 @@ function patchTypeOf(contentType: string | undefined): PatchType {
   throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got ${JSON.stringify(contentType)})`);
 }
 
-async function readJson(req: IncomingMessage, allowAnyJson = false, allowEmpty = false): Promise<Record<string, unknown>> {
+function decodeProtobufReview(body: Buffer): Record<string, unknown> {
+  try {
+    return decodeSelfSubjectAccessReview(body);
+  } catch (err) {
+    if (err instanceof ProtobufError) throw new ApiError(400, 'BadRequest', `protobuf body: ${err.message}`);
+    throw err;
+  }
+}
+
+interface DispatchResult { code: number; body: unknown; warnings?: string[] }
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Bodies are JSON here. kube-apiserver also takes protobuf for built-in kinds; clients that send it
+ * (kubectl's typed calls) fall back to JSON on 415, which is what the real server answers for a
+ * media type it does not take. Only the SelfSubjectAccessReview is decoded from protobuf.
+ */
+function requireJson(req: IncomingMessage, verb: string): void {
+  const t = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
+  if (verb === 'patch' || t === '' || t === 'application/json' || t === '*/*') return;
+  throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got ${JSON.stringify(t)})`);
+}
+
+async function readJson(req: IncomingMessage, allowAnyJson = false, allowEmpty = false): Promise<Record<string, unknown>> {
+  const text = (await readBody(req)).toString('utf8');
   if (text.trim() === '') {
     if (allowEmpty) return {};
     throw new ApiError(400, 'BadRequest', 'request body is empty');
@@ -380,8 +566,8 @@ function sendJson(res: ServerResponse, code: number, body: unknown): void {
   res.end(text);
 }
 
-/** Writes a kubeconfig for a server URL and bearer token. */
-export function kubeconfigYaml(server: string, token: string, name = 'chorus-lab'): string {
+/** Writes a kubeconfig for a server URL, the CA that signed its certificate (PEM) and a bearer token. */
+export function kubeconfigYaml(server: string, token: string, caPem: Buffer | string, name = 'chorus-lab'): string {
   return [
     'apiVersion: v1',
     'kind: Config',
@@ -390,8 +576,7 @@ export function kubeconfigYaml(server: string, token: string, name = 'chorus-lab
     `- name: ${name}`,
     '  cluster:',
     `    server: ${server}`,
-    // plain HTTP inside the lab; client-node accepts it only with this flag set
-    '    insecure-skip-tls-verify: true',
+    `    certificate-authority-data: ${Buffer.from(caPem).toString('base64')}`,
     'contexts:',
     `- name: ${name}`,
     '  context:',

@@ -11,7 +11,8 @@
  */
 import { randomUUID, randomBytes } from 'node:crypto';
 import { apiVersionOf, type ResourceType } from './resources.ts';
-import { applyJsonPatch, applyMergePatch, PatchError } from './patch.ts';
+import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, PatchError } from './patch.ts';
+import { kindFile } from './schema.ts';
 import type { Selector } from '../../shared/selectors.ts';
 
 export type KubeObject = Record<string, unknown> & { metadata: ObjectMeta };
@@ -104,6 +105,19 @@ export class Store {
     for (const ns of INITIAL_NAMESPACES) this.create(namespaceType, undefined, { metadata: { name: ns } });
   }
 
+  /** Set while a dryRun=All request runs: everything is checked and answered, nothing is kept. */
+  private dry = false;
+
+  /** Runs a write as kube-apiserver runs dryRun=All: validated and answered as if done, nothing stored or sent to watchers. */
+  dryRun<T>(write: () => T): T {
+    this.dry = true;
+    try {
+      return write();
+    } finally {
+      this.dry = false;
+    }
+  }
+
   get resourceVersion(): string {
     return String(this.rv);
   }
@@ -164,11 +178,20 @@ export class Store {
   }
 
   private stamp(r: ResourceType, obj: KubeObject): KubeObject {
-    this.rv += 1;
     obj.apiVersion = apiVersionOf(r);
     obj.kind = r.kind;
+    if (this.dry) return obj;
+    this.rv += 1;
     obj.metadata.resourceVersion = String(this.rv);
     return obj;
+  }
+
+  /** Keeps a written object (or its deletion) and tells the watchers; nothing under dryRun. */
+  private commit(r: ResourceType, key: string, type: HistoryEntry['type'], object: KubeObject, old: KubeObject | undefined): void {
+    if (this.dry) return;
+    if (type === 'DELETED') this.table(r).delete(key);
+    else this.table(r).set(key, object);
+    this.record(r, type, structuredClone(object), old);
   }
 
   private record(r: ResourceType, type: HistoryEntry['type'], object: KubeObject, old: KubeObject | undefined): void {
@@ -234,8 +257,7 @@ export class Store {
     meta.uid = randomUUID();
     meta.creationTimestamp = this.now().toISOString().replace(/\.\d{3}Z$/, 'Z');
     this.stamp(r, obj);
-    t.set(key, obj);
-    this.record(r, 'ADDED', structuredClone(obj), undefined);
+    this.commit(r, key, 'ADDED', obj, undefined);
     return structuredClone(obj);
   }
 
@@ -268,8 +290,7 @@ export class Store {
       return structuredClone(old);
     }
     this.stamp(r, merged);
-    t.set(key, merged);
-    this.record(r, 'MODIFIED', structuredClone(merged), old);
+    this.commit(r, key, 'MODIFIED', merged, old);
     return structuredClone(merged);
   }
 
@@ -277,7 +298,11 @@ export class Store {
     const current = this.get(r, namespace, name);
     let patched: unknown;
     try {
-      patched = type === 'json' ? applyJsonPatch(current, patch) : applyMergePatch(current, patch);
+      if (type === 'strategic') {
+        const file = kindFile(r.group, r.version, r.kind);
+        if (!file) throw new ApiError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml');
+        patched = applyStrategicMergePatch(current, patch, file);
+      } else patched = type === 'json' ? applyJsonPatch(current, patch) : applyMergePatch(current, patch);
     } catch (err) {
       if (err instanceof PatchError) throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request: ${err.message}`);
       throw err;
@@ -300,11 +325,10 @@ export class Store {
     if (preconditions?.resourceVersion && preconditions.resourceVersion !== old.metadata.resourceVersion) {
       throw new ApiError(409, 'Conflict', `Precondition failed: ResourceVersion in precondition: ${preconditions.resourceVersion}, ResourceVersion in object meta: ${old.metadata.resourceVersion ?? ''}`);
     }
-    t.delete(key);
     const gone = structuredClone(old);
     this.stamp(r, gone);
-    this.record(r, 'DELETED', gone, old);
-    if (r === this.namespaceType) this.deleteNamespaceContents(name);
+    this.commit(r, key, 'DELETED', gone, old);
+    if (r === this.namespaceType && !this.dry) this.deleteNamespaceContents(name);
     return structuredClone(gone);
   }
 
