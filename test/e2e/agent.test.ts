@@ -188,7 +188,7 @@ describe.skipIf(!IS_ROOT)('agent in production conditions (lab: 2 nodes x 1 pod)
       return [linkView, ...texts];
     };
     const before = await snapshot();
-    const agent = spawn('ip', ['netns', 'exec', ns, process.execPath, '--disable-warning=ExperimentalWarning', CLI_PATH, 'agent', ...agentArgs(doc.labKubeconfig, added.name, added.underlayIP)], { stdio: 'ignore' });
+    const agent = spawn('ip', ['netns', 'exec', ns, process.execPath, '--disable-warning=ExperimentalWarning', CLI_PATH, 'agent', '--kubeconfig', doc.labKubeconfig, '--node-name', added.name, ...agentArgs(added.underlayIP)], { stdio: 'ignore' });
     try {
       await eventually('agent ready', async () => {
         const r = await httpFromNetns(ns, agentURL(added, '/readyz')).catch(() => undefined);

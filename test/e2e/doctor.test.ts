@@ -5,15 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LabDocument } from '../lab/lab.ts';
 import type { CheckResult } from '../../agent/doctor/checks.ts';
 import { eventually } from '../support/apiserver.ts';
-import { CLI, E2E_SKIP_REASON, IS_ROOT, inNetns, labDown, labUp } from '../support/lab.ts';
+import { E2E_SKIP_REASON, IS_ROOT, cli, inNetns, labDown, labUp } from '../support/lab.ts';
 
 let doc: LabDocument;
 let node: LabDocument['nodes'][number];
 
+/** doctor as an operator runs it in the node's agent pod (`lab doctor`: the node's namespace, NODE_NAME, the agent's ServiceAccount). */
 async function doctor(): Promise<{ code: number; checks: CheckResult[]; text: string }> {
-  const args = ['--node-name', node.name, '--kubeconfig', doc.labKubeconfig.replace(/kubeconfig\.lab$/, 'kubeconfig.agent'), '--agent-url', node.agentHealthURL.replace(/\/healthz$/, '')];
-  const json = await inNetns(node.netns, [CLI, 'doctor', ...args, '--json']);
-  const text = await inNetns(node.netns, [CLI, 'doctor', ...args]);
+  const json = await cli(['lab', 'doctor', node.name, '--json'], { reject: false });
+  const text = await cli(['lab', 'doctor', node.name], { reject: false });
   return { code: json.exitCode ?? -1, checks: (JSON.parse(String(json.stdout)) as { checks: CheckResult[] }).checks, text: String(text.stdout) };
 }
 

@@ -42,7 +42,7 @@ describe.skipIf(!IS_ROOT)('overlay end to end (lab: 3 nodes x 2 pods, Linux devi
 
   it('prints the lab document with every contracted field', () => {
     expect(doc).toMatchObject({ prefix: expect.stringMatching(/^ckr[0-9a-f]{5}$/), kubeconfig: expect.any(String), supervisorPid: expect.any(Number) });
-    expect(doc.apiServer).toMatchObject({ url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), pid: expect.any(Number) });
+    expect(doc.apiServer).toMatchObject({ url: expect.stringMatching(/^https:\/\/127\.0\.0\.1:\d+$/), labURL: 'https://198.18.0.2:6443', caFile: expect.stringMatching(/ca\.crt$/), pid: expect.any(Number) });
     expect(doc.device).toMatchObject({ type: 'linux', netns: `${doc.prefix}-dev`, underlayIP: '198.18.0.3', overlayIPs: ['198.18.16.1'], pid: expect.any(Number) });
     expect(doc.coordinators).toEqual([expect.objectContaining({ pid: expect.any(Number), identity: 'coordinator-1' })]);
     expect(doc.nodes).toHaveLength(3);

@@ -1,6 +1,6 @@
 /**
  * `chorus-kube-router lab ...`: the local lab as commands.
- *   up / status / add-node / remove-node / down    a lab left running in the background
+ *   up / status / add-node / remove-node / doctor / down    a lab left running in the background
  *   run                                            the same in the foreground (`make run`)
  *   apiserver, supervise                           internal: processes the lab starts
  */
@@ -15,11 +15,12 @@ import { errorMessage } from '../../shared/errors.ts';
 import { sleep } from '../../shared/backoff.ts';
 import { startCache } from '../../shared/kube/informer.ts';
 import { EmbeddedApiServer } from '../apiserver/server.ts';
-import { PREFIX_RE } from './addressing.ts';
+import { API_PORT, CONTROL_PLANE_IP, PREFIX_RE } from './addressing.ts';
+import { DEFAULT_NAMESPACE } from '../../shared/keys.ts';
 import { Lab, newPrefix, type LabDocument, type LabIpam } from './lab.ts';
 import { controlRequest, serveControl } from './control.ts';
 import { deleteAllWithPrefix, listNamespaces } from './netns.ts';
-import { CLI_PATH, isAlive } from './processes.ts';
+import { CLI_PATH, isAlive, podCommand } from './processes.ts';
 import { reachabilityTable } from './report.ts';
 
 const USAGE = `Usage: chorus-kube-router lab <command> [options]
@@ -31,6 +32,9 @@ Commands:
   add-node [--pods M] [--no-agent]
                       add a node; prints it as JSON when its pods answer from the device
   remove-node NAME    remove a node; prints {"removed": NAME}
+  doctor NODE [--json]
+                      run \`chorus-kube-router doctor\` on a lab node, as in its agent pod: in the
+                      node's network namespace, with NODE_NAME and the agent's ServiceAccount
   down [--all]        remove the lab (with --all: every lab and leftover lab namespace)
   run [--nodes N] [--pods-per-node M] [--once]
                       foreground: bring the lab up, print the reachability table, follow
@@ -335,6 +339,26 @@ async function cmdRemoveNode(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
+async function cmdDoctor(argv: readonly string[]): Promise<number> {
+  const specs = [...PICK_SPECS, { flag: 'json', help: 'print the results as JSON', bool: true }];
+  const { settings, help, positionals } = readSettings(argv, specs, process.env);
+  if (help) return printHelp('chorus-kube-router lab doctor NODE [--json]', "Runs doctor on a lab node as `kubectl exec` in its agent pod would: in the node's network namespace, with NODE_NAME set and the agent's ServiceAccount (in-cluster configuration).", specs);
+  const name = positionals[0];
+  if (!name) throw new ConfigError('lab doctor needs the node name, e.g. "lab doctor node-1"');
+  const dir = pickLab(settings.prefix);
+  const doc = (await controlRequest(join(dir, 'control.sock'), 'GET', '/status')) as LabDocument;
+  const node = doc.nodes.find((n) => n.name === name);
+  if (!node) throw new ConfigError(`no lab node named "${name}" (nodes: ${doc.nodes.map((n) => n.name).join(', ') || 'none'})`);
+  const spec = {
+    name: 'doctor', netns: node.netns, args: [], logFile: '',
+    serviceAccount: { dir: join(doc.dir, 'serviceaccounts', 'agent'), host: CONTROL_PLANE_IP, port: API_PORT },
+    env: { NODE_NAME: name, POD_NAMESPACE: DEFAULT_NAMESPACE, CHORUS_AGENT_URL: node.agentHealthURL.replace(/\/healthz$/, '') },
+  };
+  const { command, args, env } = podCommand(spec, process.execPath, ['--disable-warning=ExperimentalWarning', CLI_PATH, 'doctor', ...(settings.json === 'true' ? ['--json'] : [])]);
+  const child = spawn(command, args, { stdio: 'inherit', env });
+  return new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+}
+
 /** Stops a lab's supervisor, then makes sure no process, namespace or file of it is left. */
 async function removeLab(dir: string): Promise<void> {
   const prefix = dir.split('/').pop() ?? '';
@@ -470,6 +494,7 @@ const cmdF5Emulator = (argv: readonly string[]): Promise<number> => runDeviceEmu
 async function cmdApiServer(argv: readonly string[]): Promise<number> {
   const specs: SettingSpec[] = [
     { flag: 'listen', help: 'host:port', required: true }, { flag: 'socket', help: 'unix socket path' },
+    { flag: 'tls-dir', help: 'directory with server.crt and server.key (HTTPS only)', required: true },
     { flag: 'token-file', help: 'bearer token file', required: true }, { flag: 'state-file', help: 'file the objects are saved to' },
     { flag: 'crds', help: 'custom resources to serve: calico, cilium (comma-separated)' },
     { flag: 'users-file', help: 'JSON {token: user} of more identities (one per component)' },
@@ -481,7 +506,9 @@ async function cmdApiServer(argv: readonly string[]): Promise<number> {
   const crds = (settings.crds ?? '').split(',').filter((c): c is 'calico' | 'cilium' => c === 'calico' || c === 'cilium');
   const users = settings['users-file'] ? (JSON.parse(readFileSync(settings['users-file'], 'utf8')) as Record<string, string>) : undefined;
   const auditFile = settings['audit-file'];
+  const tlsDir = settings['tls-dir'] ?? '';
   const server = new EmbeddedApiServer({
+    tls: { cert: readFileSync(join(tlsDir, 'server.crt')), key: readFileSync(join(tlsDir, 'server.key')) },
     token, crds, ...(settings['state-file'] ? { stateFile: settings['state-file'] } : {}), ...(users ? { users } : {}),
     ...(auditFile ? { onAudit: (r) => appendFileSync(auditFile, `${JSON.stringify(r)}\n`) } : {}),
   });
@@ -497,7 +524,7 @@ async function cmdApiServer(argv: readonly string[]): Promise<number> {
 }
 
 const COMMANDS: Record<string, (argv: readonly string[]) => Promise<number>> = {
-  up: cmdUp, status: cmdStatus, 'add-node': cmdAddNode, 'remove-node': cmdRemoveNode, down: cmdDown, run: cmdRun,
+  up: cmdUp, status: cmdStatus, 'add-node': cmdAddNode, 'remove-node': cmdRemoveNode, doctor: cmdDoctor, down: cmdDown, run: cmdRun,
   apiserver: cmdApiServer, supervise: cmdSupervise, 'nitro-emulator': cmdNitroEmulator, 'f5-emulator': cmdF5Emulator,
 };
 

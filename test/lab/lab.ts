@@ -5,10 +5,11 @@
  * Supervised like kubelet would; torn down completely by destroy().
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Node } from '@kubernetes/client-node';
+import { release } from 'node:os';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi, type KubernetesObject, type V1Node } from '@kubernetes/client-node';
 import type { Logger } from '../../shared/log.ts';
 import { DEFAULT_NAMESPACE } from '../../shared/keys.ts';
 import { allocatedOverlayIP } from '../../shared/node-facts.ts';
@@ -20,10 +21,18 @@ import {
   OVERLAY_NETWORK, UNDERLAY_PREFIX, namesFor, nodeName, nodeUnderlayIP, podCIDR, podIP, type Names,
 } from './addressing.ts';
 import { createCore, createNode, deleteAllWithPrefix, deleteNamespaces, ping } from './netns.ts';
-import { SupervisedProcess } from './processes.ts';
+import { SupervisedProcess, type ProcessSpec } from './processes.ts';
 import { makeServerCertificate } from '../emulators/tls.ts';
+import { loadManifests } from '../support/manifests.ts';
 
 export const LAB_DEVICE_USER = 'chorus-lab';
+
+/** What a lab node reports of itself (a network namespace on this machine's kernel, no kubelet). */
+const LAB_NODE_INFO = {
+  kubeletVersion: 'v1.34.0-chorus-lab', kubeProxyVersion: '', osImage: 'chorus-kube-router lab (network namespace)', kernelVersion: release(),
+  containerRuntimeVersion: 'none://lab', operatingSystem: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch,
+  machineID: '', systemUUID: '', bootID: '',
+};
 
 export type LabIpam = 'node' | 'calico' | 'cilium';
 
@@ -53,7 +62,7 @@ export interface LabDocument {
   labKubeconfig: string;
   dir: string;
   /** auditFile: every request, one JSON line each (verb, resource, namespace, name, user); each component has its own user. */
-  apiServer: { url: string; labURL: string; pid: number | null; auditFile: string };
+  apiServer: { url: string; labURL: string; pid: number | null; auditFile: string; caFile: string };
   supervisorPid: number;
   device: { type: string; netns: string; underlayIP: string; overlayIPs: string[]; pid: number | null; api: { url: string; kind: string; username?: string; password?: string; caFile?: string } };
   coordinators: { pid: number | null; identity: string; healthURL: string }[];
@@ -96,15 +105,23 @@ export class Lab {
 
   get kubeconfigPath(): string { return join(this.opts.dir, 'kubeconfig'); }
   get labKubeconfigPath(): string { return join(this.opts.dir, 'kubeconfig.lab'); }
-  /** The kubeconfig a component's processes use: its own identity, as its ServiceAccount would be. */
-  componentKubeconfig(component: LabComponent): string { return join(this.opts.dir, `kubeconfig.${component}`); }
+  /** The gateway's kubeconfig: it runs outside the cluster, with a token minted for its ServiceAccount. */
+  get gatewayKubeconfigPath(): string { return join(this.opts.dir, 'kubeconfig.gateway'); }
+  /** Where a component's ServiceAccount token, CA and namespace live (mounted into its processes). */
+  serviceAccountDir(component: LabComponent): string { return join(this.opts.dir, 'serviceaccounts', component); }
   get auditFile(): string { return join(this.opts.dir, 'apiserver-audit.jsonl'); }
+  private get apiTlsDir(): string { return join(this.opts.dir, 'apiserver-tls'); }
   private logFile(name: string): string { return join(this.opts.dir, 'logs', `${name}.log`); }
 
-  private supervise(name: string, netns: string, args: string[]): SupervisedProcess {
-    const p = new SupervisedProcess({ name, netns, args, logFile: this.logFile(name) }, this.opts.log, () => this.onChange());
+  private supervise(name: string, netns: string, args: string[], pod: Pick<ProcessSpec, 'serviceAccount' | 'env'> = {}): SupervisedProcess {
+    const p = new SupervisedProcess({ name, netns, args, logFile: this.logFile(name), ...pod }, this.opts.log, () => this.onChange());
     p.start();
     return p;
+  }
+
+  /** A process run as a pod of a component: in-cluster configuration with the component's ServiceAccount. */
+  podOf(component: 'agent' | 'coordinator', env: Record<string, string> = {}): Pick<ProcessSpec, 'serviceAccount' | 'env'> {
+    return { serviceAccount: { dir: this.serviceAccountDir(component), host: CONTROL_PLANE_IP, port: API_PORT }, env: { POD_NAMESPACE: DEFAULT_NAMESPACE, ...env } };
   }
 
   /** Builds the topology and starts every process; resolves when the API answers. */
@@ -114,18 +131,26 @@ export class Lab {
     progress(`building network namespaces (prefix ${this.opts.prefix})`);
     await createCore(this.names, CONTROL_PLANE_IP, DEVICE_IP);
     const apiSocket = join(dir, 'api.sock');
+    const apiTls = await makeServerCertificate(this.apiTlsDir, { ips: ['127.0.0.1', CONTROL_PLANE_IP], dnsNames: API_DNS_NAMES, commonName: 'chorus-lab-apiserver' });
+    const ca = readFileSync(apiTls.caFile);
+    const labURL = `https://${CONTROL_PLANE_IP}:${API_PORT}`;
     writeFileSync(join(dir, 'token'), this.token, { mode: 0o600 });
-    writeFileSync(this.labKubeconfigPath, kubeconfigYaml(`http://${CONTROL_PLANE_IP}:${API_PORT}`, this.token), { mode: 0o600 });
+    writeFileSync(this.labKubeconfigPath, kubeconfigYaml(labURL, this.token, ca), { mode: 0o600 });
     const users: Record<string, string> = {};
     for (const c of LAB_COMPONENTS) {
       const t = randomBytes(24).toString('hex');
       users[t] = serviceAccountUser(c);
-      writeFileSync(this.componentKubeconfig(c), kubeconfigYaml(`http://${CONTROL_PLANE_IP}:${API_PORT}`, t, `chorus-lab-${c}`), { mode: 0o600 });
+      const saDir = this.serviceAccountDir(c);
+      mkdirSync(saDir, { recursive: true, mode: 0o700 });
+      writeFileSync(join(saDir, 'token'), t, { mode: 0o600 });
+      writeFileSync(join(saDir, 'ca.crt'), ca);
+      writeFileSync(join(saDir, 'namespace'), DEFAULT_NAMESPACE);
+      if (c === 'gateway') writeFileSync(this.gatewayKubeconfigPath, kubeconfigYaml(labURL, t, ca, 'chorus-lab-gateway'), { mode: 0o600 });
     }
     writeFileSync(join(dir, 'users.json'), JSON.stringify(users), { mode: 0o600 });
     progress('starting the embedded API server');
     this.apiServer = this.supervise('apiserver', this.names.controlPlane, [
-      'lab', 'apiserver', '--listen', `${CONTROL_PLANE_IP}:${API_PORT}`, '--socket', apiSocket,
+      'lab', 'apiserver', '--listen', `${CONTROL_PLANE_IP}:${API_PORT}`, '--socket', apiSocket, '--tls-dir', this.apiTlsDir,
       '--token-file', join(dir, 'token'), '--state-file', join(dir, 'apiserver-state.json'),
       '--users-file', join(dir, 'users.json'), '--audit-file', this.auditFile,
       ...(this.ipam !== 'node' ? ['--crds', this.ipam] : []),
@@ -133,11 +158,12 @@ export class Lab {
     this.forwarder = await forwardLoopbackTo(apiSocket);
     const addr = this.forwarder.address();
     if (addr === null || typeof addr === 'string') throw new Error('forwarder has no TCP address');
-    this.hostURL = `http://127.0.0.1:${addr.port}`;
-    writeFileSync(this.kubeconfigPath, kubeconfigYaml(this.hostURL, this.token), { mode: 0o600 });
+    this.hostURL = `https://127.0.0.1:${addr.port}`;
+    writeFileSync(this.kubeconfigPath, kubeconfigYaml(this.hostURL, this.token, ca), { mode: 0o600 });
     this.core = this.kubeConfig().makeApiClient(CoreV1Api);
     await this.waitForApi();
-    await this.core.createNamespace({ body: { metadata: { name: DEFAULT_NAMESPACE } } }).catch(ignoreAlreadyExists);
+    progress('installing the namespace, ServiceAccounts and RBAC of deploy/');
+    await this.installRbac();
     if (this.opts.device === 'citrix') {
       progress('starting the NITRO emulator as the Citrix ADC');
       await this.startDeviceEmulator('nitro-emulator', ['--snip', `${DEVICE_IP}/${UNDERLAY_PREFIX}`]);
@@ -150,7 +176,7 @@ export class Lab {
     for (let k = 1; k <= this.opts.coordinators; k++) this.coordinators.push(this.startCoordinator(k));
     if (this.opts.device === 'linux') {
       this.gateway = this.supervise('gateway', this.names.device, [
-        'gateway', '--kubeconfig', this.componentKubeconfig('gateway'), '--local-ip', DEVICE_IP,
+        'gateway', '--kubeconfig', this.gatewayKubeconfigPath, '--local-ip', DEVICE_IP,
         '--health-listen', `${DEVICE_IP}:${GATEWAY_HEALTH_PORT}`,
       ]);
     }
@@ -159,6 +185,19 @@ export class Lab {
       await this.addNode(this.opts.podsPerNode);
     }
     log.info({ prefix: this.opts.prefix, nodes: this.opts.nodes }, 'lab started');
+  }
+
+  /** deploy/'s namespace and RBAC, applied as an operator's `kubectl apply -k deploy/` would: the API server enforces them. */
+  private async installRbac(): Promise<void> {
+    const objects = loadManifests().filter((m) => m.file === 'namespace.yaml' || m.file === 'rbac.yaml');
+    const client = KubernetesObjectApi.makeApiClient(this.kubeConfig());
+    for (const { file: _file, ...object } of objects) {
+      // with the annotation `kubectl apply` keeps, so that a later `kubectl apply -k deploy/` finds them unchanged
+      // (its text as kubectl writes it: keys sorted, as Go encodes a map, with an empty annotations map)
+      const lastApplied = `${sortedJson({ ...object, metadata: { ...object.metadata, annotations: {} } })}\n`;
+      const applied = { ...object, metadata: { ...object.metadata, annotations: { 'kubectl.kubernetes.io/last-applied-configuration': lastApplied } } };
+      await client.create(applied as KubernetesObject).catch(ignoreAlreadyExists);
+    }
   }
 
   private get tlsDir(): string { return join(this.opts.dir, 'device-tls'); }
@@ -182,11 +221,11 @@ export class Lab {
 
   private startCoordinator(k: number): SupervisedProcess {
     return this.supervise(`coordinator-${k}`, this.names.controlPlane, [
-      'coordinator', '--kubeconfig', this.componentKubeconfig('coordinator'), '--identity', `coordinator-${k}`,
+      'coordinator', '--identity', `coordinator-${k}`,
       '--overlay-network', OVERLAY_NETWORK, '--device-vtep', DEVICE_IP, ...this.deviceArgs(),
       '--health-listen', `${CONTROL_PLANE_IP}:${COORDINATOR_HEALTH_PORT + k}`,
       ...(this.opts.leaseArgs ?? ['--lease-duration', '8s', '--renew-deadline', '5s', '--retry-period', '1s']),
-    ]);
+    ], this.podOf('coordinator'));
   }
 
   private async waitForApi(): Promise<void> {
@@ -225,11 +264,12 @@ export class Lab {
       status: {
         addresses: [{ type: 'InternalIP', address: underlayIP }, { type: 'Hostname', address: name }],
         conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'lab node' }],
+        nodeInfo: LAB_NODE_INFO,
       },
     };
     await this.api().createNode({ body: node });
     await this.publishPodCIDR(name, podCIDR(index));
-    const supervised = agent ? this.supervise(`agent-${name}`, this.names.node(index), ['agent', ...agentArgs(this.componentKubeconfig('agent'), name, underlayIP)]) : undefined;
+    const supervised = agent ? this.supervise(`agent-${name}`, this.names.node(index), ['agent', ...agentArgs(underlayIP)], this.podOf('agent', { NODE_NAME: name })) : undefined;
     this.nodes.set(name, { index, pods, agent: supervised });
     this.onChange();
     return this.nodeDoc(name, undefined);
@@ -304,7 +344,7 @@ export class Lab {
       kubeconfig: this.kubeconfigPath,
       labKubeconfig: this.labKubeconfigPath,
       dir: this.opts.dir,
-      apiServer: { url: this.hostURL, labURL: `http://${CONTROL_PLANE_IP}:${API_PORT}`, pid: this.apiServer?.pid ?? null, auditFile: this.auditFile },
+      apiServer: { url: this.hostURL, labURL: `https://${CONTROL_PLANE_IP}:${API_PORT}`, pid: this.apiServer?.pid ?? null, auditFile: this.auditFile, caFile: join(this.apiTlsDir, 'ca.crt') },
       supervisorPid: process.pid,
       device: {
         type: this.opts.device, netns: this.names.device, underlayIP: DEVICE_IP, overlayIPs: deviceOverlayIPs,
@@ -373,15 +413,25 @@ export class Lab {
   }
 }
 
-/** The agent's arguments in the lab (also used by tests that run an agent by hand). */
 /** The components that talk to the API, each with its own identity in the lab. */
 export const LAB_COMPONENTS = ['agent', 'coordinator', 'gateway'] as const;
 export type LabComponent = (typeof LAB_COMPONENTS)[number];
 /** The user a component acts as: its ServiceAccount in deploy/rbac.yaml. */
 export const serviceAccountUser = (c: LabComponent): string => `system:serviceaccount:chorus-system:chorus-kube-router-${c}`;
 
-export function agentArgs(kubeconfig: string, node: string, underlayIP: string): string[] {
-  return ['--kubeconfig', kubeconfig, '--node-name', node, '--health-listen', `${underlayIP}:${AGENT_HEALTH_PORT}`];
+/** The agent's arguments in the lab; its node name comes in NODE_NAME and its API access from its ServiceAccount, as in deploy/agent.yaml. */
+export function agentArgs(underlayIP: string): string[] {
+  return ['--health-listen', `${underlayIP}:${AGENT_HEALTH_PORT}`];
+}
+
+/** The names the lab API server's certificate carries beside its addresses (those of the in-cluster service). */
+export const API_DNS_NAMES = ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'];
+
+/** JSON with every object's keys sorted, as Go's encoding/json writes a map. */
+function sortedJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(sortedJson).join(',')}]`;
+  if (typeof v === 'object' && v !== null) return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${sortedJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  return JSON.stringify(v);
 }
 
 function ignoreAlreadyExists(err: unknown): void {

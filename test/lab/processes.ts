@@ -15,6 +15,38 @@ export interface ProcessSpec {
   readonly netns: string;
   readonly args: readonly string[];
   readonly logFile: string;
+  /** Run as a pod with this ServiceAccount: in-cluster configuration, as the kubelet provides it. */
+  readonly serviceAccount?: PodServiceAccount;
+  /** More environment (a pod's env: NODE_NAME and the like). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/** What the kubelet gives a pod to reach the API: the mounted token, CA and namespace, and the service address. */
+export interface PodServiceAccount {
+  /** Directory holding `token`, `ca.crt` and `namespace`, mounted where pods find them. */
+  readonly dir: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+export const SERVICE_ACCOUNT_MOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/**
+ * The command that starts a lab process in its network namespace; with a ServiceAccount, also in
+ * a private mount namespace where a fresh tmpfs covers /run (nothing of the host's /run is
+ * touched or created) and the account's directory is bind-mounted at the path every pod reads,
+ * with KUBERNETES_SERVICE_HOST/PORT set, so @kubernetes/client-node's in-cluster loading is the
+ * path taken, as in a real pod.
+ */
+export function podCommand(spec: ProcessSpec, node: string, nodeArgs: readonly string[]): { command: string; args: string[]; env: NodeJS.ProcessEnv } {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...spec.env };
+  const sa = spec.serviceAccount;
+  if (!sa) return { command: 'ip', args: ['netns', 'exec', spec.netns, node, ...nodeArgs], env };
+  delete env.KUBECONFIG;
+  env.KUBERNETES_SERVICE_HOST = sa.host;
+  env.KUBERNETES_SERVICE_PORT = String(sa.port);
+  const script = `mount -t tmpfs -o mode=0755,size=1m chorus-lab-pod /run && mkdir -p ${SERVICE_ACCOUNT_MOUNT} && mount --bind -o ro "$0" ${SERVICE_ACCOUNT_MOUNT} && exec "$@"`;
+  return { command: 'ip', args: ['netns', 'exec', spec.netns, 'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', script, sa.dir, node, ...nodeArgs], env };
 }
 
 const HEALTHY_AFTER_MS = 3_000;
@@ -44,10 +76,8 @@ export class SupervisedProcess {
 
   start(): void {
     const fd = openSync(this.spec.logFile, 'a');
-    const child = spawn('ip', ['netns', 'exec', this.spec.netns, process.execPath, '--disable-warning=ExperimentalWarning', CLI_PATH, ...this.spec.args], {
-      stdio: ['ignore', fd, fd],
-      detached: true,
-    });
+    const { command, args, env } = podCommand(this.spec, process.execPath, ['--disable-warning=ExperimentalWarning', CLI_PATH, ...this.spec.args]);
+    const child = spawn(command, args, { stdio: ['ignore', fd, fd], detached: true, env });
     closeSync(fd);
     this.child = child;
     this.startedAt = Date.now();
