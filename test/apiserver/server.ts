@@ -534,9 +534,9 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 }
 
 /**
- * Bodies are JSON here. kube-apiserver also takes protobuf for built-in kinds; clients that send it
- * (kubectl's typed calls) fall back to JSON on 415, which is what the real server answers for a
- * media type it does not take. Only the SelfSubjectAccessReview is decoded from protobuf.
+ * Bodies are JSON here. kube-apiserver also accepts protobuf for built-in kinds; kubectl sends it
+ * only for typed calls, of which the lab sees `auth can-i` (decoded in protobuf.ts). Any other
+ * media type gets the 415 kube-apiserver answers for one it does not accept.
  */
 function requireJson(req: IncomingMessage, verb: string): void {
   const t = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';

@@ -200,7 +200,9 @@ async function cmdRun(argv: readonly string[]): Promise<number> {
     if (settings.once) return;
     process.stderr.write(`\nlab ${lab.opts.prefix}: following the cluster; try in another shell:\n` +
       `  npx chorus-kube-router lab add-node      npx chorus-kube-router lab remove-node node-1\n` +
-      `  KUBECONFIG=${doc.kubeconfig} kubectl get nodes\nCtrl-C removes the lab.\n`);
+      `  KUBECONFIG=${doc.kubeconfig} kubectl get nodes\n` +
+      `  npx chorus-kube-router status --kubeconfig ${doc.kubeconfig}\n` +
+      `  npx chorus-kube-router lab doctor node-1   (doctor on a node, as in its agent pod)\nCtrl-C removes the lab.\n`);
     followNodes(lab);
   }, timeoutMs, settings.once === 'true');
 }
