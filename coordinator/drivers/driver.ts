@@ -10,11 +10,15 @@
  */
 import type { CoordinatorPlan } from '../plan.ts';
 
-/** One object on the device, identified by kind + key; `value` is everything that must match. */
+/**
+ * One object on the device, identified by kind + key; `fields` is everything about it that must
+ * match, field by field, as text (drivers normalise what the device answers: numbers as strings,
+ * route domains and letter case). Compared one way only: sameFields.
+ */
 export interface DeviceEntry {
   readonly kind: string;
   readonly key: string;
-  readonly value: string;
+  readonly fields: Readonly<Record<string, string>>;
   /** The node the entry serves, if any (failures become Events on that Node). */
   readonly node?: string;
 }
@@ -45,6 +49,15 @@ export interface DeviceDriver {
 
 export const entryId = (e: DeviceEntry): string => `${e.kind}|${e.key}`;
 
+/** Whether two entries' fields are the same (order-independent; a field absent on one side differs). */
+export function sameFields(a: DeviceEntry, b: DeviceEntry): boolean {
+  const ka = Object.keys(a.fields);
+  return ka.length === Object.keys(b.fields).length && ka.every((k) => b.fields[k] === a.fields[k]);
+}
+
+/** An entry's fields as one line for logs, Events and tests: `a=1 b=2`. */
+export const fieldsText = (e: DeviceEntry): string => Object.entries(e.fields).map(([k, v]) => `${k}=${v}`).join(' ');
+
 /** Pure: the changes that turn `observed` into `desired`; deletes first, then updates, then adds. */
 export function diffDevice(desired: readonly DeviceEntry[], observed: readonly DeviceEntry[]): DeviceChange[] {
   const want = new Map(desired.map((e) => [entryId(e), e]));
@@ -56,7 +69,7 @@ export function diffDevice(desired: readonly DeviceEntry[], observed: readonly D
   for (const [id, e] of want) {
     const h = have.get(id);
     if (!h) adds.push({ op: 'add', entry: e });
-    else if (h.value !== e.value) updates.push({ op: 'update', entry: e, previous: h });
+    else if (!sameFields(h, e)) updates.push({ op: 'update', entry: e, previous: h });
   }
   return [...deletes, ...updates, ...adds];
 }

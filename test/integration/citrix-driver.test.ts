@@ -27,8 +27,9 @@ function start(extra = {}): Coordinator {
   return c;
 }
 
-const routes = (): string[] => emulator.store.list('route').map((r) => `${String(r.network)}/${String(r.netmask)} via ${String(r.gateway)}`).sort();
-const arps = (): number => emulator.store.list('arp').filter((a) => String(a.vxlan) === '4096').length;
+/** The routes configured on the ADC (not its own DIRECT and default routes). */
+const routes = (): string[] => emulator.store.configured('route').map((r) => `${String(r.network)}/${String(r.netmask)} via ${String(r.gateway)}`).sort();
+const arps = (): number => emulator.store.configured('arp').filter((a) => String(a.vxlan) === '4096').length;
 
 async function converged(c: Coordinator, n: number): Promise<void> {
   await eventually(`${n} nodes on the ADC`, () => (routes().filter((r) => r.includes('via 198.18.16.')).length === n && arps() === n && c.status().device && (c.status().device as { converged: boolean }).converged ? true : undefined), 20_000);
@@ -43,6 +44,7 @@ beforeEach(async () => {
   emulator.store.add('nsip', { ipaddress: '198.18.0.3', netmask: '255.255.240.0', type: 'SNIP' });
   // another cluster and a hand-made route share the ADC
   emulator.store.add('vxlan', { id: 200, port: 4789 });
+  emulator.store.add('nsip', { ipaddress: '10.200.0.1', netmask: '255.255.255.0', type: 'SNIP' });
   emulator.store.add('arp', { ipaddress: '10.200.0.2', mac: '02:00:00:00:00:02', vxlan: 200, vtep: '10.0.0.2' });
   emulator.store.add('route', { network: '10.201.0.0', netmask: '255.255.255.0', gateway: '10.200.0.2' });
   emulator.store.add('route', { network: '192.0.2.0', netmask: '255.255.255.0', gateway: '198.18.0.1' });
@@ -61,7 +63,7 @@ describe('Citrix driver with the NITRO emulator', () => {
     await converged(c, 3);
     expect(emulator.store.list('vxlan').map((v) => v.id).sort()).toEqual([200, 4096]);
     expect(emulator.store.list('vxlan_srcip_binding')).toEqual([{ id: 4096, srcip: '198.18.0.3' }]);
-    expect(emulator.store.list('nsip').map((n) => n.ipaddress).sort()).toEqual(['198.18.0.3', '198.18.16.1']);
+    expect(emulator.store.configured('nsip').map((n) => n.ipaddress).sort()).toEqual(['10.200.0.1', '198.18.0.3', '198.18.16.1']);
     expect(routes()).toContain('198.19.1.0/255.255.255.0 via 198.18.16.2');
     expect(routes()).toContain('10.201.0.0/255.255.255.0 via 10.200.0.2');
     expect(routes()).toContain('192.0.2.0/255.255.255.0 via 198.18.0.1');
@@ -111,12 +113,18 @@ describe('Citrix driver with the NITRO emulator', () => {
     for (let i = 1; i <= 2; i++) await core.createNode({ body: nodeBody(i) });
     const c = start();
     await converged(c, 2);
-    emulator.store.update('arp', { ipaddress: '198.18.16.2', mac: '02:de:ad:be:ef:00' });
+    // by hand on the ADC: `rm arp` + `add arp` with another MAC (NITRO has no update for arp), `rm route`
+    emulator.store.delete('arp', { ipaddress: '198.18.16.2' });
+    emulator.store.add('arp', { ipaddress: '198.18.16.2', mac: '02:de:ad:be:ef:00', vxlan: 4096, vtep: '198.18.1.1' });
     emulator.store.delete('route', { network: '198.19.2.0', netmask: '255.255.255.0', gateway: '198.18.16.3' });
+    const before = emulator.calls.length;
     await eventually('repaired', () => {
       const arp = emulator.store.list('arp').find((a) => a.ipaddress === '198.18.16.2');
       return arp?.mac === '02:c4:c6:12:10:02' && routes().includes('198.19.2.0/255.255.255.0 via 198.18.16.3') ? true : undefined;
     });
+    // the changed MAC was corrected by a delete and an add, never a PUT (which the ADC refuses for arp)
+    const arpWrites = emulator.calls.slice(before).filter((x) => x.resource === 'arp' && x.write).map((x) => `${x.method} ${x.status}`);
+    expect(arpWrites).toEqual(['DELETE 200', 'POST 201']);
   });
 
   it('says clearly when it is connected to the secondary of an HA pair, and writes nothing', async () => {
@@ -166,6 +174,60 @@ describe('Citrix driver with the NITRO emulator', () => {
     await driver.close();
     expect(emulator.store.list('vxlan').map((v) => v.id)).toEqual([200]);
     expect(routes().sort()).toEqual(['10.201.0.0/255.255.255.0 via 10.200.0.2', '192.0.2.0/255.255.255.0 via 198.18.0.1']);
-    expect(emulator.store.list('nsip').map((n) => n.ipaddress)).toEqual(['198.18.0.3']);
+    expect(emulator.store.configured('nsip').map((n) => n.ipaddress).sort()).toEqual(['10.200.0.1', '198.18.0.3']);
   });
+
+  it('on a strict ADC (its own NSIP, DIRECT and default routes, learned entries, an HA pair) converges with zero writes over three resyncs and deletes nothing of the ADC\'s', async () => {
+    emulator.haPeer = '198.18.0.5';
+    emulator.store.add('vxlan', { id: 4096, port: 4789 }); // the vxlan exists (by hand) so the ADC can learn on it
+    emulator.store.learn('arp', { ipaddress: '198.18.16.200', mac: '02:aa:bb:cc:dd:ee', vxlan: 4096, vtep: '198.18.1.200' });
+    emulator.store.learn('bridgetable', { mac: '02:aa:bb:cc:dd:ee', vxlan: 4096, vtep: '198.18.1.200' });
+    for (let i = 1; i <= 2; i++) await core.createNode({ body: nodeBody(i) });
+    const c = start();
+    await converged(c, 2);
+    // the connected route of the overlay SNIP lies in our overlay network, yet is the ADC's own
+    const direct = (): string[] => emulator.store.list('route').filter((r) => r.direct === true).map((r) => `${String(r.network)}/${String(r.netmask)} ${String(r.gateway)}`).sort();
+    expect(direct()).toEqual(['10.200.0.0/255.255.255.0 10.200.0.1', '198.18.0.0/255.255.240.0 198.18.0.3', '198.18.16.0/255.255.240.0 198.18.16.1']);
+    await eventually('the debounced save after the initial sync', () => (emulator.store.saves > 0 ? true : undefined));
+    const writes = emulator.writes().length;
+    const observes = (): number => emulator.calls.filter((x) => x.resource === 'hanode').length;
+    const seen = observes();
+    await eventually('three more resyncs', () => (observes() >= seen + 3 ? true : undefined), 10_000);
+    expect(emulator.writes().slice(writes)).toEqual([]);
+    expect(emulator.store.list('arp').filter((a) => a.type === 'DYNAMIC').map((a) => a.ipaddress)).toEqual(['198.18.16.200']);
+    expect(emulator.store.list('bridgetable').map((b) => String(b.mac))).toContain('02:aa:bb:cc:dd:ee');
+    expect(emulator.store.list('route').some((r) => r.network === '0.0.0.0')).toBe(true);
+    expect(direct()).toHaveLength(3);
+  });
+
+  it('recognises a secondary from its own node (id 0), though it lists its peer as Primary, and never writes to it', async () => {
+    emulator.haPeer = '198.18.0.5';
+    emulator.secondary = true;
+    await core.createNode({ body: nodeBody(1) });
+    const c = start();
+    const err = await eventually('device error', () => (c.status().device as { lastError: string | null }).lastError ?? undefined);
+    expect(err).toMatch(/secondary node of an HA pair/);
+    expect(emulator.writes()).toEqual([]);
+  });
+
+  it('an object the ADC refuses (599) fails only its node: every other node is programmed in the same pass', async () => {
+    emulator.refuseObject('route', { network: '198.19.2.0', netmask: '255.255.255.0', gateway: '198.18.16.3' });
+    for (let i = 1; i <= 3; i++) await core.createNode({ body: nodeBody(i) });
+    start();
+    await eventually('the other nodes programmed', () => (routes().filter((r) => r.includes('via 198.18.16.')).length === 2 && arps() === 3 ? true : undefined));
+    const routePosts = emulator.calls.filter((x) => x.method === 'POST' && x.resource === 'route');
+    expect(routePosts[0]).toMatchObject({ items: 3, status: 207, errorcode: 1243 });
+    expect(routes()).toEqual(expect.arrayContaining(['198.19.1.0/255.255.255.0 via 198.18.16.2', '198.19.3.0/255.255.255.0 via 198.18.16.4']));
+    const event = await eventually('a Warning Event on node-2', async () => {
+      const events = await core.listNamespacedEvent({ namespace: 'default' });
+      return events.items.find((e) => e.reason === 'DeviceProgrammingFailed' && e.involvedObject.name === 'node-2');
+    });
+    expect(event.message).toMatch(/route 198\.19\.2\.0.*injected refusal/);
+    // a single object refused (not in a bulk request) likewise fails only its node
+    emulator.refuseObject('arp', { ipaddress: '198.18.16.5' });
+    await core.createNode({ body: nodeBody(4) });
+    await eventually('node-4 route programmed without its arp', () => (routes().includes('198.19.4.0/255.255.255.0 via 198.18.16.5') ? true : undefined));
+    expect(emulator.calls.some((x) => x.method === 'POST' && x.resource === 'arp' && x.status === 599)).toBe(true);
+  });
+
 });

@@ -8,6 +8,7 @@ import type { Coordinator } from '../../coordinator/coordinator.ts';
 import { eventually, startTestApiServer, type TestApiServer } from '../support/apiserver.ts';
 import { TEST_OVERLAY, startCoordinator } from '../support/coordinator.ts';
 import { MemoryDevice } from '../support/memory-device.ts';
+import { fieldsText } from '../../coordinator/drivers/driver.ts';
 
 let api: TestApiServer;
 let core: CoreV1Api;
@@ -24,7 +25,7 @@ function start(): Coordinator {
   return c;
 }
 
-const routes = (): string[] => device.owned('cluster-a').filter((e) => e.kind === 'route').map((e) => `${e.key} ${e.value}`).sort();
+const routes = (): string[] => device.owned('cluster-a').filter((e) => e.kind === 'route').map((e) => `${e.key} ${fieldsText(e)}`).sort();
 
 beforeEach(async () => {
   api = await startTestApiServer();
@@ -40,8 +41,8 @@ afterEach(async () => {
 
 describe('device reconcile loop', () => {
   it('programs every node, repairs a route deleted by hand at the next resync, and leaves other owners alone', async () => {
-    device.put({ kind: 'route', key: '10.99.0.0/16', value: 'via 10.0.0.1', owner: 'cluster-b' });
-    device.put({ kind: 'route', key: '192.0.2.0/24', value: 'via 192.0.2.1', owner: 'hand-made' });
+    device.put({ kind: 'route', key: '10.99.0.0/16', fields: { via: '10.0.0.1' }, owner: 'cluster-b' });
+    device.put({ kind: 'route', key: '192.0.2.0/24', fields: { via: '192.0.2.1' }, owner: 'hand-made' });
     for (let i = 1; i <= 3; i++) await core.createNode({ body: nodeBody(i) });
     start();
     await eventually('3 routes', () => (routes().length === 3 ? true : undefined));
@@ -80,7 +81,7 @@ describe('device reconcile loop', () => {
     await core.deleteNode({ name: 'node-2' });
     start();
     await eventually('node-2 entries collected', () => (routes().length === 1 && device.owned('cluster-a').filter((e) => e.kind === 'arp').length === 1 ? true : undefined));
-    expect(routes()).toEqual([expect.stringMatching(/^198\.19\.1\.0\/24 via /)]);
+    expect(routes()).toEqual([expect.stringMatching(/^198\.19\.1\.0\/24 via=/)]);
   });
 
   it('turns a failing entry into an Event on its Node, serves the others, and retries', async () => {

@@ -465,6 +465,9 @@ async function runDeviceEmulator(argv: readonly string[], setup: DeviceEmulatorS
   return new Promise<number>(() => undefined);
 }
 
+/** The lab ADC's management address as `GET nsip` lists it (not configured on an interface). */
+const LAB_ADC_NSIP = '198.18.0.4';
+
 const cmdNitroEmulator = (argv: readonly string[]): Promise<number> => runDeviceEmulator(argv, {
   command: 'nitro-emulator',
   description: 'The NITRO emulator (lab and tests only): a Citrix ADC whose data plane is this network namespace.',
@@ -473,7 +476,10 @@ const cmdNitroEmulator = (argv: readonly string[]): Promise<number> => runDevice
     const { NitroEmulator } = await import('../emulators/nitro/server.ts');
     const { nitroDataPlane } = await import('../emulators/nitro/dataplane.ts');
     const { formatIPv4, maskOf } = await import('../../shared/ipv4.ts');
-    const emulator = new NitroEmulator({ username, password, tls, onChange });
+    const emulator = new NitroEmulator({ username, password, tls, onChange, hostname: LAB_ADC_NSIP });
+    // the lab ADC's own NSIP and default route are listed as a real ADC lists them (management is
+    // reached on the VTEP SNIP, which has management access, as docs/citrix.md allows)
+    emulator.store.setSystem({ nsip: { ipaddress: LAB_ADC_NSIP, netmask: '255.255.240.0' }, defaultGateway: '198.18.0.1' });
     if (settings.snip) {
       const [ip = '', prefix = '32'] = settings.snip.split('/');
       emulator.store.add('nsip', { ipaddress: ip, netmask: formatIPv4(maskOf(Number(prefix))), type: 'SNIP' });

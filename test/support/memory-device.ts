@@ -26,10 +26,10 @@ export class MemoryDevice {
       type: 'memory',
       deviceMACs: 'learned',
       desired: (plan: CoordinatorPlan): DeviceEntry[] => [
-        { kind: 'tunnel', key: `vni-${plan.hub.vni}`, value: `port ${plan.hub.port}` },
+        { kind: 'tunnel', key: `vni-${plan.hub.vni}`, fields: { port: String(plan.hub.port) } },
         ...plan.peers.flatMap((p): DeviceEntry[] => [
-          { kind: 'arp', key: p.overlayIP, value: `${p.vtepMAC} vtep ${p.underlayIP}`, node: p.node },
-          ...p.podCIDRs.map((c): DeviceEntry => ({ kind: 'route', key: c, value: `via ${p.overlayIP}`, node: p.node })),
+          { kind: 'arp', key: p.overlayIP, fields: { mac: p.vtepMAC, vtep: p.underlayIP }, node: p.node },
+          ...p.podCIDRs.map((c): DeviceEntry => ({ kind: 'route', key: c, fields: { via: p.overlayIP }, node: p.node })),
         ]),
       ],
       observe: () => {

@@ -13,9 +13,13 @@ export const NITRO_PASSWORD = 'S3cret-nitro-pass';
 
 let tlsFiles: TlsFiles | undefined;
 
-export async function startNitroEmulator(): Promise<{ emulator: NitroEmulator; url: string; caFile: string }> {
+/** The ADC's own NSIP and default route, which every real ADC lists beside what was configured. */
+export const TEST_ADC_SYSTEM = { nsip: { ipaddress: '198.18.0.4', netmask: '255.255.240.0' }, defaultGateway: '198.18.0.1' };
+
+export async function startNitroEmulator(extra: { haPeer?: string } = {}): Promise<{ emulator: NitroEmulator; url: string; caFile: string }> {
   tlsFiles ??= await makeServerCertificate(mkdtempSync(join(tmpdir(), 'nitro-tls-')), ['127.0.0.1']);
-  const emulator = new NitroEmulator({ username: NITRO_USER, password: NITRO_PASSWORD, tls: readTls(tlsFiles), hostname: '127.0.0.1' });
+  const emulator = new NitroEmulator({ username: NITRO_USER, password: NITRO_PASSWORD, tls: readTls(tlsFiles), hostname: '198.18.0.4', ...extra });
+  emulator.store.setSystem(TEST_ADC_SYSTEM);
   const port = await emulator.listen('127.0.0.1', 0);
   return { emulator, url: `https://127.0.0.1:${port}`, caFile: tlsFiles.caFile };
 }

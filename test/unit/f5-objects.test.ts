@@ -1,7 +1,7 @@
 // The F5 driver's pure half: plan -> BIG-IP entries, GET answers -> the same entries (only ours),
 // request bodies, and the failover-status answer.
 import { describe, expect, it } from 'vitest';
-import { diffDevice } from '../../coordinator/drivers/driver.ts';
+import { diffDevice, fieldsText } from '../../coordinator/drivers/driver.ts';
 import {
   createBody, desiredEntries, failoverStatus, fdbRecords, observedEntries, ownerMarker, updateBody, type F5Layout, type ObservedLists,
 } from '../../coordinator/drivers/f5/objects.ts';
@@ -40,7 +40,7 @@ function deviceAnswer(extra: Partial<ObservedLists> = {}): ObservedLists {
 describe('F5 objects', () => {
   it('plans profile, tunnel, self IP, and per node an FDB record, an ARP entry and a route per pod CIDR', () => {
     const d = desiredEntries(plan, layout);
-    expect(d.map((e) => `${e.kind} ${e.key} ${e.value}`)).toEqual([
+    expect(d.map((e) => `${e.kind} ${e.key} ${fieldsText(e)}`)).toEqual([
       'profile chorus-4096-vxlan port=8472 flooding=none',
       'tunnel chorus-4096 key=4096 local=198.18.0.3 profile=/k8s/chorus-4096-vxlan',
       'self chorus-4096-self address=198.18.16.1/20 vlan=/k8s/chorus-4096 allow=none group=/Common/traffic-group-1',
@@ -57,8 +57,8 @@ describe('F5 objects', () => {
   it('routes via the tunnel interface with a multipoint profile and no ARP in interface mode', () => {
     const d = desiredEntries(plan, { ...layout, routing: 'interface' });
     expect(d.filter((e) => e.kind === 'arp')).toEqual([]);
-    expect(d.find((e) => e.kind === 'route')?.value).toBe('network=198.19.0.0/24 interface=/k8s/chorus-4096');
-    expect(d.find((e) => e.kind === 'profile')?.value).toBe('port=8472 flooding=multipoint');
+    expect(fieldsText(d.find((e) => e.kind === 'route') ?? { kind: '', key: '', fields: {} })).toBe('network=198.19.0.0/24 interface=/k8s/chorus-4096');
+    expect(fieldsText(d.find((e) => e.kind === 'profile') ?? { kind: '', key: '', fields: {} })).toBe('port=8472 flooding=multipoint');
   });
 
   it('reads a device answer (strings for numbers, %0 route domains, upper-case MACs) as the same entries: nothing to do', () => {
@@ -99,7 +99,7 @@ describe('F5 objects', () => {
     const self = d.find((e) => e.kind === 'self');
     if (!self) throw new Error('no self');
     expect(createBody(self, { ...layout, allowService: 'tcp:443,udp:53' })).toMatchObject({ allowService: 'none' });
-    expect(createBody({ ...self, value: self.value.replace('allow=none', 'allow=tcp:443,udp:53') }, layout)).toMatchObject({ allowService: ['tcp:443', 'udp:53'] });
+    expect(createBody({ ...self, fields: { ...self.fields, allow: 'tcp:443,udp:53' } }, layout)).toMatchObject({ allowService: ['tcp:443', 'udp:53'] });
   });
 
   it('reads the failover state', () => {

@@ -11,7 +11,8 @@
  *   fdb      <node VTEP MAC>  a record in the tunnel's FDB: MAC -> node underlay IP
  *   arp      P-<overlay IP>   static ARP overlay IP -> node VTEP MAC (gateway routing only)
  *   route    P-<net>_<len>    route to a pod CIDR via the node's overlay IP, or via the tunnel
- * Entry values are `field=value` pairs so that desired and observed compare as strings.
+ * Entry fields are text, normalised (route domains dropped, MACs lower case, allow-service as a
+ * sorted list) so desired and observed compare field by field.
  */
 import { formatIPv4, parseCidr } from '../../../shared/ipv4.ts';
 import type { CoordinatorPlan } from '../../plan.ts';
@@ -51,17 +52,6 @@ export const names = (l: F5Layout): { profile: string; tunnel: string; self: str
 const arpName = (l: F5Layout, ip: string): string => `${l.namePrefix}-${ip}`;
 const routeName = (l: F5Layout, cidr: string): string => `${l.namePrefix}-${cidr.replace('/', '_')}`;
 
-/** `a=1 b=2` <-> { a: '1', b: '2' }; values never contain spaces. */
-export const pairs = (o: Record<string, string>): string => Object.entries(o).map(([k, v]) => `${k}=${v}`).join(' ');
-export function fieldsOf(value: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of value.split(' ')) {
-    const i = part.indexOf('=');
-    if (i > 0) out[part.slice(0, i)] = part.slice(i + 1);
-  }
-  return out;
-}
-
 /** Text of a field that may come back as a string or a number (iControl does both). */
 export const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
 /** Drops a route-domain suffix: `198.18.0.11%0` -> `198.18.0.11`, `10.0.0.0%0/24` -> `10.0.0.0/24`. */
@@ -80,18 +70,18 @@ export function desiredEntries(plan: CoordinatorPlan, l: F5Layout): DeviceEntry[
   const selfIP = plan.hub.deviceOverlayIPs[0] ?? '';
   const prefix = parseCidr(plan.hub.overlayNetwork).prefix;
   const entries: DeviceEntry[] = [
-    { kind: 'profile', key: n.profile, value: pairs({ port: String(plan.hub.port), flooding: flooding(l) }) },
-    { kind: 'tunnel', key: n.tunnel, value: pairs({ key: String(plan.hub.vni), local: vtep, profile: fullPath(l, n.profile) }) },
-    { kind: 'self', key: n.self, value: pairs({ address: `${selfIP}/${prefix}`, vlan: fullPath(l, n.tunnel), allow: l.allowService, group: l.trafficGroup }) },
+    { kind: 'profile', key: n.profile, fields: { port: String(plan.hub.port), flooding: flooding(l) } },
+    { kind: 'tunnel', key: n.tunnel, fields: { key: String(plan.hub.vni), local: vtep, profile: fullPath(l, n.profile) } },
+    { kind: 'self', key: n.self, fields: { address: `${selfIP}/${prefix}`, vlan: fullPath(l, n.tunnel), allow: l.allowService, group: l.trafficGroup } },
   ];
   for (const p of plan.peers) {
-    entries.push({ kind: 'fdb', key: p.vtepMAC.toLowerCase(), value: pairs({ endpoint: p.underlayIP }), node: p.node });
-    if (l.routing === 'gateway') entries.push({ kind: 'arp', key: arpName(l, p.overlayIP), value: pairs({ ip: p.overlayIP, mac: p.vtepMAC.toLowerCase() }), node: p.node });
+    entries.push({ kind: 'fdb', key: p.vtepMAC.toLowerCase(), fields: { endpoint: p.underlayIP }, node: p.node });
+    if (l.routing === 'gateway') entries.push({ kind: 'arp', key: arpName(l, p.overlayIP), fields: { ip: p.overlayIP, mac: p.vtepMAC.toLowerCase() }, node: p.node });
     for (const c of p.podCIDRs) {
       const cidr = parseCidr(c, false);
       const network = `${formatIPv4(cidr.network)}/${cidr.prefix}`;
       const via: Record<string, string> = l.routing === 'gateway' ? { gw: p.overlayIP } : { interface: fullPath(l, n.tunnel) };
-      entries.push({ kind: 'route', key: routeName(l, network), value: pairs({ network, ...via }), node: p.node });
+      entries.push({ kind: 'route', key: routeName(l, network), fields: { network, ...via }, node: p.node });
     }
   }
   return entries;
@@ -120,15 +110,15 @@ export function observedEntries(lists: ObservedLists, l: F5Layout): DeviceEntry[
   const tunnels = own(lists.tunnels);
   const records = tunnels.some((t) => text(t.name) === names(l).tunnel) && Array.isArray(lists.fdbTunnel?.records) ? (lists.fdbTunnel.records as F5Object[]) : [];
   return [
-    ...own(lists.profiles).map((o): DeviceEntry => ({ kind: 'profile', key: text(o.name), value: pairs({ port: text(o.port) || '4789', flooding: text(o.floodingType) || 'multipoint' }) })),
-    ...tunnels.map((o): DeviceEntry => ({ kind: 'tunnel', key: text(o.name), value: pairs({ key: text(o.key), local: withoutRouteDomain(text(o.localAddress)), profile: text(o.profile) }) })),
-    ...own(lists.selfs).map((o): DeviceEntry => ({ kind: 'self', key: text(o.name), value: pairs({ address: withoutRouteDomain(text(o.address)), vlan: text(o.vlan), allow: allowServiceText(o.allowService), group: text(o.trafficGroup) }) })),
-    ...records.map((r): DeviceEntry => ({ kind: 'fdb', key: text(r.name).toLowerCase(), value: pairs({ endpoint: withoutRouteDomain(text(r.endpoint)) }) })),
-    ...own(lists.arps).map((o): DeviceEntry => ({ kind: 'arp', key: text(o.name), value: pairs({ ip: withoutRouteDomain(text(o.ipAddress)), mac: text(o.macAddress).toLowerCase() }) })),
+    ...own(lists.profiles).map((o): DeviceEntry => ({ kind: 'profile', key: text(o.name), fields: { port: text(o.port) || '4789', flooding: text(o.floodingType) || 'multipoint' } })),
+    ...tunnels.map((o): DeviceEntry => ({ kind: 'tunnel', key: text(o.name), fields: { key: text(o.key), local: withoutRouteDomain(text(o.localAddress)), profile: text(o.profile) } })),
+    ...own(lists.selfs).map((o): DeviceEntry => ({ kind: 'self', key: text(o.name), fields: { address: withoutRouteDomain(text(o.address)), vlan: text(o.vlan), allow: allowServiceText(o.allowService), group: text(o.trafficGroup) } })),
+    ...records.map((r): DeviceEntry => ({ kind: 'fdb', key: text(r.name).toLowerCase(), fields: { endpoint: withoutRouteDomain(text(r.endpoint)) } })),
+    ...own(lists.arps).map((o): DeviceEntry => ({ kind: 'arp', key: text(o.name), fields: { ip: withoutRouteDomain(text(o.ipAddress)), mac: text(o.macAddress).toLowerCase() } })),
     ...own(lists.routes).map((o): DeviceEntry => {
       const network = withoutRouteDomain(text(o.network));
       const via: Record<string, string> = o.gw !== undefined ? { gw: withoutRouteDomain(text(o.gw)) } : { interface: text(o.tmInterface) };
-      return { kind: 'route', key: text(o.name), value: pairs({ network, ...via }) };
+      return { kind: 'route', key: text(o.name), fields: { network, ...via } };
     }),
   ];
 }
@@ -139,7 +129,7 @@ function allowServiceBody(v: string): string | string[] {
 
 /** The fields an entry sets, as iControl names them (without name/partition/description). */
 export function fieldsFor(e: DeviceEntry): F5Object {
-  const f = fieldsOf(e.value);
+  const f = e.fields;
   switch (e.kind) {
     case 'profile': return { port: Number(f.port), floodingType: f.flooding ?? 'none' };
     case 'tunnel': return { key: Number(f.key), localAddress: f.local ?? '', profile: f.profile ?? '' };
@@ -166,7 +156,7 @@ export function updateBody(e: DeviceEntry): F5Object {
 
 /** The FDB records the tunnel should hold, as the PUT body lists them. */
 export function fdbRecords(desired: readonly DeviceEntry[]): { name: string; endpoint: string }[] {
-  return desired.filter((e) => e.kind === 'fdb').map((e) => ({ name: e.key, endpoint: fieldsOf(e.value).endpoint ?? '' }));
+  return desired.filter((e) => e.kind === 'fdb').map((e) => ({ name: e.key, endpoint: e.fields.endpoint ?? '' }));
 }
 
 /** `ACTIVE`, `STANDBY`, ... from a /mgmt/tm/cm/failover-status answer, or '' when absent. */

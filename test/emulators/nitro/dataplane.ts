@@ -28,18 +28,18 @@ export function desiredFromConfig(store: NitroStore, underlayMtu: number, underl
   const vni = Number(vxlan.id);
   const str = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
   const local = str(binding.srcip);
-  const addresses = store.list('nsip').filter((n) => n.type === 'SNIP' && !underlayAddresses.includes(str(n.ipaddress))).map((n) => `${str(n.ipaddress)}/${prefixOfNetmask(str(n.netmask))}`);
-  const arps = store.list('arp').filter((a) => String(a.vxlan) === String(vni));
+  const addresses = store.configured('nsip').filter((n) => n.type === 'SNIP' && !underlayAddresses.includes(str(n.ipaddress))).map((n) => `${str(n.ipaddress)}/${prefixOfNetmask(str(n.netmask))}`);
+  const arps = store.configured('arp').filter((a) => String(a.vxlan) === String(vni));
   return {
     vxlan: { name: `nsvx${vni}`, vni, port: Number(vxlan.port), local, mtu: underlayMtu - VXLAN_OVERHEAD_IPV4, mac: emulatedMac(local) },
     addresses,
     fdb: [
       ...arps.filter((a) => a.vtep !== undefined).map((a) => ({ mac: str(a.mac).toLowerCase(), dst: str(a.vtep) })),
-      ...store.list('bridgetable').filter((b) => String(b.vxlan) === String(vni)).map((b) => ({ mac: str(b.mac).toLowerCase(), dst: str(b.vtep) })),
+      ...store.configured('bridgetable').filter((b) => String(b.vxlan) === String(vni)).map((b) => ({ mac: str(b.mac).toLowerCase(), dst: str(b.vtep) })),
     ],
     neighbours: arps.map((a) => ({ ip: str(a.ipaddress), mac: str(a.mac).toLowerCase() })),
     routes: [
-      ...store.list('route').map((r) => ({ dst: `${str(r.network)}/${prefixOfNetmask(str(r.netmask))}`, via: str(r.gateway) })),
+      ...store.configured('route').map((r) => ({ dst: `${str(r.network)}/${prefixOfNetmask(str(r.netmask))}`, via: str(r.gateway) })),
       // applied PBRs forward their destination range to their next hop (the emulator's data plane
       // does not match the source, which is always the overlay SNIP for these)
       ...store.appliedPbrs().map((p) => ({ dst: rangeToCidr(str(p.destipval)), via: str(p.nexthopval) })),

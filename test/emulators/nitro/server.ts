@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { NitroError, NitroStore, NO_SUCH_RESOURCE, RESOURCES, type NitroObject } from './store.ts';
+import { ERR, NITRO_SPECIFIC, NitroError, NitroStore, NO_SUCH_RESOURCE, RESOURCES, keyOf, type NitroObject } from './store.ts';
 import { HttpsEmulator } from '../https-emulator.ts';
 
 export interface NitroCall { method: string; resource: string; action?: string; items: number; status: number; write: boolean; errorcode: number }
@@ -17,6 +17,8 @@ export interface NitroEmulatorOptions {
   readonly password: string;
   readonly tls: { cert: Buffer; key: Buffer };
   readonly hostname?: string;
+  /** The other node of an HA pair (its address); absent: a standalone ADC. */
+  readonly haPeer?: string;
   readonly onChange?: () => void;
 }
 
@@ -26,6 +28,21 @@ type Recorder = (status: number, items: number, errorcode?: number) => void;
 
 function envelope(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { errorcode: 0, message: 'Done', severity: 'NONE', ...extra };
+}
+
+/**
+ * A GET filter: `prop:value` compares the value as text (case-insensitive, as the NITRO
+ * examples `filter=servicetype:ssl` and `filter=curstate:DOWN` use it), `prop:/regex/` is a
+ * regular expression (the NITRO reference; an issue's research for this project). A value such as
+ * `^4096$` is text, and matches nothing.
+ */
+export function filterMatches(filter: NitroObject, o: NitroObject): boolean {
+  return Object.entries(filter).every(([k, v]) => {
+    const want = String(v);
+    const have = typeof o[k] === 'string' || typeof o[k] === 'number' || typeof o[k] === 'boolean' ? String(o[k]) : '';
+    const re = /^\/(.*)\/$/.exec(want);
+    return re ? new RegExp(re[1] ?? '').test(have) : have.toLowerCase() === want.toLowerCase();
+  });
 }
 
 /** `k:v,k:v` (args) -> object; values may be URL-encoded. */
@@ -44,11 +61,16 @@ export class NitroEmulator extends HttpsEmulator {
   readonly calls: NitroCall[] = [];
   private readonly o: NitroEmulatorOptions;
   private readonly sessions = new Map<string, { expires: number; timeoutMs: number }>();
+  /** Objects (resource + key) the ADC refuses, with the NITRO error it answers (fault injection). */
+  private readonly refused = new Map<string, NitroError>();
   secondary = false;
+  /** The other node of an HA pair (its address), or undefined: a standalone ADC. */
+  haPeer: string | undefined;
 
   constructor(o: NitroEmulatorOptions) {
     super(o.tls, 503);
     this.o = o;
+    this.haPeer = o.haPeer;
   }
 
   protected crash(res: ServerResponse, err: unknown): void {
@@ -59,6 +81,17 @@ export class NitroEmulator extends HttpsEmulator {
   // fault injection (failNext, hangNext: HttpsEmulator)
   expireSessions(): void {
     this.sessions.clear();
+  }
+  /** From now on the ADC refuses this object (add, update, delete) with a NITRO error and HTTP 599. */
+  refuseObject(resource: string, key: NitroObject, errorcode: number = ERR.INVALID_VALUE, message = 'Invalid argument value [injected refusal]'): void {
+    this.refused.set(`${resource}|${keyOf(resource, key)}`, new NitroError(errorcode, NITRO_SPECIFIC, message));
+  }
+  private refusal(resource: string, obj: NitroObject): NitroError | undefined {
+    try {
+      return this.refused.get(`${resource}|${keyOf(resource, obj)}`);
+    } catch {
+      return undefined;
+    }
   }
   writes(): NitroCall[] {
     return this.calls.filter((c) => c.write);
@@ -153,8 +186,11 @@ export class NitroEmulator extends HttpsEmulator {
       return true;
     }
     if (resource === 'hanode' && method === 'GET') {
+      // the local node is id 0, its peer 1..64; each lists the other with the other's state
+      const local = this.secondary ? 'Secondary' : 'Primary';
+      const peer = this.haPeer ? [{ id: '1', ipaddress: this.haPeer, state: this.secondary ? 'Primary' : 'Secondary' }] : [];
       record(200, 0);
-      this.reply(res, 200, envelope({ hanode: [{ id: '0', ipaddress: this.o.hostname ?? '', state: this.secondary ? 'Secondary' : 'Primary' }] }));
+      this.reply(res, 200, envelope({ hanode: [{ id: '0', ipaddress: this.o.hostname ?? '', state: local }, ...peer] }));
       return true;
     }
     if (this.secondary && method !== 'GET') {
@@ -178,6 +214,12 @@ export class NitroEmulator extends HttpsEmulator {
       this.reply(res, 200, envelope());
       return true;
     }
+    if (action !== undefined) {
+      // an action this ADC does not have for the resource is refused, never taken for an add (unconfirmed code)
+      record(400, 0, ERR.INVALID_ARGUMENT);
+      this.reply(res, 400, { errorcode: ERR.INVALID_ARGUMENT, message: `Invalid argument [action, value ${action}]`, severity: 'ERROR' });
+      return true;
+    }
     return false;
   }
 
@@ -189,6 +231,8 @@ export class NitroEmulator extends HttpsEmulator {
       case 'GET': return this.get(res, resource, args, parsePairs(url.searchParams.get('filter')), url.searchParams.get('count') === 'yes', id !== undefined, record);
       case 'DELETE': {
         try {
+          const refused = this.refusal(resource, args);
+          if (refused) throw refused;
           this.store.delete(resource, args);
         } catch (err) {
           if (err instanceof NitroError) record(err.httpStatus, 1, err.errorcode);
@@ -213,8 +257,7 @@ export class NitroEmulator extends HttpsEmulator {
 
   private get(res: ServerResponse, resource: string, args: NitroObject, filter: NitroObject, count: boolean, byId: boolean, record: Recorder): void {
     const matches = (o: NitroObject): boolean =>
-      Object.entries(args).every(([k, v]) => String(o[k] ?? '').toLowerCase() === String(v).toLowerCase()) &&
-      Object.entries(filter).every(([k, v]) => new RegExp(String(v)).test(String(o[k] ?? '')));
+      Object.entries(args).every(([k, v]) => String(o[k] ?? '').toLowerCase() === String(v).toLowerCase()) && filterMatches(filter, o);
     const found = this.store.list(resource, matches);
     if (byId && found.length === 0) {
       record(404, 0, 258);
@@ -231,6 +274,8 @@ export class NitroEmulator extends HttpsEmulator {
     let failed = 0;
     for (const item of items) {
       try {
+        const refused = this.refusal(resource, item);
+        if (refused) throw refused;
         if (method === 'PUT') this.store.update(resource, item);
         else this.store.add(resource, item, idempotent);
         results.push(envelope());

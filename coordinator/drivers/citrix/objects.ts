@@ -1,0 +1,188 @@
+/**
+ * The Citrix ADC side of the overlay as NITRO objects, pure: what the plan calls for (desired
+ * entries), what GET answers mean in the same terms (observed entries: only objects this cluster
+ * created), the request bodies and URLs of each object, and the ADC's HA role. The driver
+ * (citrix-driver.ts) only moves these over HTTPS.
+ *
+ *   vxlan                id = VNI, port                                        one per cluster
+ *   vxlan_srcip_binding  the VTEP SNIP the operator configured                 one per cluster
+ *   nsip (SNIP)          the device overlay IP                                  one per cluster
+ *   arp                  node overlay IP -> VTEP MAC, on the vxlan, vtep        per node
+ *   bridgetable          00:00:00:00:00:00 on the vxlan, vtep                   per node
+ *   route | nspbr        pod CIDR via the node's overlay IP                     per pod CIDR
+ *   netprofile           source IP = the overlay SNIP                           optional
+ *
+ * What the ADC makes itself is never ours, even where it looks like ours: DIRECT (connected)
+ * routes for each SNIP's subnet (one lies in the overlay network), DYNAMIC ARP entries and
+ * bridge table entries learned on the vxlan, the NSIP. Observed entries are STATIC and of the
+ * shapes this driver creates (NITRO reference; docs/citrix.md lists what is unconfirmed).
+ */
+import { cidrContains, formatIPv4, maskOf, parseCidr, parseIPv4, type Cidr } from '../../../shared/ipv4.ts';
+import { ALL_ZEROS_MAC } from '../../../shared/mac.ts';
+import type { CoordinatorPlan } from '../../plan.ts';
+import type { DeviceEntry } from '../driver.ts';
+
+export interface CitrixLayout {
+  readonly vni: number;
+  readonly overlayNetwork: string;
+  /** How nodes' MACs reach the ADC: static arp entries, bridgetable flood entries, or both. */
+  readonly neighbours: 'arp' | 'bridgetable' | 'both';
+  /** route: one route per pod CIDR; pbr: one policy-based route per pod CIDR. */
+  readonly routing: 'route' | 'pbr';
+  readonly netprofile?: string | undefined;
+}
+
+export type NitroObject = Record<string, unknown>;
+
+/** Resources in the order they are added (deleted in the reverse order: what refers to another goes first). */
+export const ADD_ORDER = ['vxlan', 'nsip', 'vxlan_srcip_binding', 'arp', 'bridgetable', 'route', 'nspbr', 'netprofile'] as const;
+
+/**
+ * NITRO has no update for these: a changed entry is deleted and added again (`arp`: "NITRO has no
+ * update for arp"; a binding and a route are all key).
+ */
+export const REPLACED_NOT_UPDATED: ReadonlySet<string> = new Set(['arp', 'vxlan_srcip_binding', 'route', 'bridgetable']);
+
+/** NITRO error codes the driver acts on (shared/reference/citrix-nitro.md). */
+export const NITRO = {
+  ALREADY_EXISTS: 273,
+  NO_SUCH_RESOURCE: 258,
+  SESSION_EXPIRED: 444,
+  NOT_LOGGED_IN: 1027,
+  SECONDARY_NODE: 1028,
+  BULK_FAILED: 1243,
+} as const;
+
+const netmaskOf = (prefix: number): string => formatIPv4(maskOf(prefix));
+/** Text of a field NITRO may answer as a string or a number. */
+export const str = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : '');
+/** Path ids are URL-encoded twice, as the official NITRO clients do (`1/1` -> `1%252F1`). */
+const enc = (id: string): string => encodeURIComponent(encodeURIComponent(id));
+const pbrName = (l: CitrixLayout, network: string, prefix: number): string => `chorus-${l.vni}-${network.replace(/\./g, '-')}-${prefix}`;
+
+export function desiredEntries(plan: CoordinatorPlan, l: CitrixLayout): DeviceEntry[] {
+  const vni = String(plan.hub.vni);
+  const vtep = plan.hub.deviceVTEPs[0] ?? '';
+  const snip = plan.hub.deviceOverlayIPs[0] ?? '';
+  const entries: DeviceEntry[] = [
+    { kind: 'vxlan', key: vni, fields: { port: String(plan.hub.port) } },
+    { kind: 'nsip', key: snip, fields: { netmask: netmaskOf(parseCidr(l.overlayNetwork).prefix) } },
+    { kind: 'vxlan_srcip_binding', key: `${vni}/${vtep}`, fields: {} },
+  ];
+  for (const p of plan.peers) {
+    if (l.neighbours !== 'bridgetable') entries.push({ kind: 'arp', key: p.overlayIP, fields: { mac: p.vtepMAC.toLowerCase(), vxlan: vni, vtep: p.underlayIP }, node: p.node });
+    if (l.neighbours !== 'arp') entries.push({ kind: 'bridgetable', key: `${ALL_ZEROS_MAC}/${vni}/${p.underlayIP}`, fields: {}, node: p.node });
+    for (const c of p.podCIDRs) {
+      const cidr = parseCidr(c, false);
+      const network = formatIPv4(cidr.network);
+      if (l.routing === 'pbr') {
+        const last = formatIPv4(cidr.network + 2 ** (32 - cidr.prefix) - 1);
+        entries.push({ kind: 'nspbr', key: pbrName(l, network, cidr.prefix), fields: { srcipval: snip, destipval: `${network}-${last}`, nexthopval: p.overlayIP }, node: p.node });
+      } else {
+        entries.push({ kind: 'route', key: `${network}/${netmaskOf(cidr.prefix)}/${p.overlayIP}`, fields: {}, node: p.node });
+      }
+    }
+  }
+  if (l.netprofile) entries.push({ kind: 'netprofile', key: l.netprofile, fields: { srcip: snip } });
+  return entries;
+}
+
+/** The GET answers observe() reads, one list per resource. */
+export interface ObservedLists {
+  readonly vxlans: readonly NitroObject[];
+  readonly bindings: readonly NitroObject[];
+  readonly nsips: readonly NitroObject[];
+  readonly arps: readonly NitroObject[];
+  readonly bridges: readonly NitroObject[];
+  readonly routes: readonly NitroObject[];
+  readonly profiles: readonly NitroObject[];
+  readonly pbrs: readonly NitroObject[];
+}
+
+/** The documented GET forms for each list (literal filters: a NITRO filter value is compared as text unless written /regex/). */
+export function observePaths(l: CitrixLayout): Record<keyof ObservedLists, string | undefined> {
+  const vni = String(l.vni);
+  return {
+    vxlans: `vxlan/${enc(vni)}`,
+    bindings: `vxlan_srcip_binding/${enc(vni)}`,
+    nsips: 'nsip',
+    arps: `arp?filter=vxlan:${vni}`,
+    bridges: `bridgetable?filter=vxlan:${vni}`,
+    routes: 'route',
+    profiles: l.netprofile ? `netprofile/${enc(l.netprofile)}` : undefined,
+    pbrs: l.routing === 'pbr' ? `nspbr?filter=name:${encodeURIComponent(`/^chorus-${vni}-/`)}` : undefined,
+  };
+}
+
+const truthy = (v: unknown): boolean => v === true || str(v).toLowerCase() === 'true';
+/** Made by the ADC itself (connected, learned, dynamic) rather than configured: never ours. */
+const systemRoute = (r: NitroObject): boolean => truthy(r.direct) || truthy(r.dynamic) || ['DIRECT', 'CONNECTED'].includes(str(r.routetype).toUpperCase());
+const staticEntry = (o: NitroObject): boolean => o.type === undefined || str(o.type).toUpperCase() === 'STATIC';
+
+function inNetwork(network: Cidr, ip: string): boolean {
+  try {
+    return cidrContains(network, parseIPv4(ip));
+  } catch {
+    return false;
+  }
+}
+
+export function observedEntries(lists: ObservedLists, l: CitrixLayout): DeviceEntry[] {
+  const vni = String(l.vni);
+  const network = parseCidr(l.overlayNetwork);
+  return [
+    ...lists.vxlans.filter((v) => str(v.id) === vni).map((v): DeviceEntry => ({ kind: 'vxlan', key: vni, fields: { port: str(v.port) || '4789' } })),
+    ...lists.bindings.filter((b) => str(b.id) === vni).map((b): DeviceEntry => ({ kind: 'vxlan_srcip_binding', key: `${vni}/${str(b.srcip)}`, fields: {} })),
+    ...lists.nsips.filter((n) => inNetwork(network, str(n.ipaddress)) && (n.type === undefined || str(n.type) === 'SNIP'))
+      .map((n): DeviceEntry => ({ kind: 'nsip', key: str(n.ipaddress), fields: { netmask: str(n.netmask) } })),
+    ...lists.arps.filter((a) => str(a.vxlan) === vni && staticEntry(a))
+      .map((a): DeviceEntry => ({ kind: 'arp', key: str(a.ipaddress), fields: { mac: str(a.mac).toLowerCase(), vxlan: vni, vtep: str(a.vtep) } })),
+    ...lists.bridges.filter((b) => str(b.vxlan) === vni && str(b.mac).toLowerCase() === ALL_ZEROS_MAC && staticEntry(b))
+      .map((b): DeviceEntry => ({ kind: 'bridgetable', key: `${ALL_ZEROS_MAC}/${vni}/${str(b.vtep)}`, fields: {} })),
+    ...lists.routes.filter((r) => !systemRoute(r) && inNetwork(network, str(r.gateway)))
+      .map((r): DeviceEntry => ({ kind: 'route', key: `${str(r.network)}/${str(r.netmask)}/${str(r.gateway)}`, fields: {} })),
+    ...lists.profiles.map((p): DeviceEntry => ({ kind: 'netprofile', key: str(p.name), fields: { srcip: str(p.srcip) } })),
+    ...lists.pbrs.filter((p) => str(p.name).startsWith(`chorus-${vni}-`))
+      .map((p): DeviceEntry => ({ kind: 'nspbr', key: str(p.name), fields: { srcipval: str(p.srcipval), destipval: str(p.destipval), nexthopval: str(p.nexthopval) } })),
+  ];
+}
+
+/** The NITRO object an entry stands for (add and update bodies; numbers where NITRO takes numbers). */
+export function bodyOf(e: DeviceEntry): NitroObject {
+  const [a = '', b = '', c = ''] = e.key.split('/');
+  const f = e.fields;
+  switch (e.kind) {
+    case 'vxlan': return { id: Number(a), port: Number(f.port) };
+    case 'nsip': return { ipaddress: a, netmask: f.netmask ?? '', type: 'SNIP' };
+    case 'vxlan_srcip_binding': return { id: Number(a), srcip: b };
+    case 'arp': return { ipaddress: a, mac: f.mac ?? '', vxlan: Number(f.vxlan), vtep: f.vtep ?? '' };
+    case 'bridgetable': return { mac: a, vxlan: Number(b), vtep: c };
+    case 'route': return { network: a, netmask: b, gateway: c };
+    case 'netprofile': return { name: a, srcip: f.srcip ?? '' };
+    case 'nspbr': return { name: e.key, action: 'ALLOW', srcip: true, srcipop: '=', srcipval: f.srcipval ?? '', destip: true, destipop: '=', destipval: f.destipval ?? '', nexthop: true, nexthopval: f.nexthopval ?? '' };
+    default: throw new Error(`no NITRO object for a ${e.kind} entry`);
+  }
+}
+
+/** The documented DELETE URL (under /nitro/v1/config/) of an entry's object. */
+export function deletePath(e: DeviceEntry): string {
+  const o = bodyOf(e);
+  switch (e.kind) {
+    case 'vxlan': return `vxlan/${enc(str(o.id))}`;
+    case 'nsip': return `nsip/${enc(str(o.ipaddress))}`;
+    case 'vxlan_srcip_binding': return `vxlan_srcip_binding/${enc(str(o.id))}?args=srcip:${encodeURIComponent(str(o.srcip))}`;
+    case 'arp': return `arp/${enc(str(o.ipaddress))}`;
+    case 'bridgetable': return `bridgetable?args=mac:${encodeURIComponent(str(o.mac))},vxlan:${str(o.vxlan)},vtep:${encodeURIComponent(str(o.vtep))}`;
+    case 'route': return `route?args=network:${str(o.network)},netmask:${str(o.netmask)},gateway:${str(o.gateway)}`;
+    default: return `${e.kind}/${enc(e.key)}`;
+  }
+}
+
+/**
+ * Whether `GET hanode` says this ADC is the secondary of an HA pair. The local node is id 0, its
+ * peer 1..64; a secondary lists its peer as Primary, so only id 0's state counts.
+ */
+export function isSecondary(hanodes: readonly NitroObject[]): boolean {
+  const local = hanodes.find((n) => str(n.id) === '0');
+  return str(local?.state).toLowerCase() === 'secondary';
+}

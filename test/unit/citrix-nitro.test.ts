@@ -1,0 +1,120 @@
+// The Citrix side, pinned to what NITRO documents: the driver's pure object mapping against golden
+// GET answers and add bodies (test/fixtures/nitro, shaped as shared/reference/citrix-nitro.md
+// describes), and the NITRO emulator's store and filter rules, each with its source.
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { diffDevice, type DeviceEntry } from '../../coordinator/drivers/driver.ts';
+import { bodyOf, deletePath, desiredEntries, isSecondary, observePaths, observedEntries, type CitrixLayout, type NitroObject, type ObservedLists } from '../../coordinator/drivers/citrix/objects.ts';
+import type { CoordinatorPlan } from '../../coordinator/plan.ts';
+import { NitroError, NitroStore } from '../emulators/nitro/store.ts';
+import { filterMatches } from '../emulators/nitro/server.ts';
+
+const fixture = <T>(name: string): T => JSON.parse(readFileSync(new URL(`../fixtures/nitro/${name}`, import.meta.url), 'utf8')) as T;
+const layout: CitrixLayout = { vni: 4096, overlayNetwork: '198.18.16.0/20', neighbours: 'arp', routing: 'route' };
+const plan: CoordinatorPlan = {
+  hub: { vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'] },
+  peers: [{ node: 'a', underlayIP: '198.18.1.1', overlayIP: '198.18.16.2', vtepMAC: '02:c4:c6:12:10:02', podCIDRs: ['198.19.0.0/24'] }],
+  shards: new Map(), problems: [], incomplete: [], capacity: 10,
+};
+
+function errorOf(fn: () => unknown): NitroError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof NitroError) return err;
+    throw err;
+  }
+  throw new Error('expected a NITRO error');
+}
+
+describe('Citrix objects (pure)', () => {
+  it('reads golden GET answers as exactly the desired entries: the ADC\'s own NSIP, DIRECT and default routes and learned entries are not ours', () => {
+    const answers = fixture<Record<string, Record<string, NitroObject[]>>>('get-answers.json');
+    const list = (r: string): NitroObject[] => answers[r]?.[r] ?? [];
+    const lists: ObservedLists = { vxlans: list('vxlan'), bindings: list('vxlan_srcip_binding'), nsips: list('nsip'), arps: list('arp'), bridges: list('bridgetable'), routes: list('route'), profiles: [], pbrs: [] };
+    const observed = observedEntries(lists, layout);
+    expect(observed.map((e) => `${e.kind} ${e.key}`).sort()).toEqual(['arp 198.18.16.2', 'nsip 198.18.16.1', 'route 198.19.0.0/255.255.255.0/198.18.16.2', 'vxlan 4096', 'vxlan_srcip_binding 4096/198.18.0.3']);
+    expect(diffDevice(desiredEntries(plan, layout), observed)).toEqual([]);
+  });
+
+  it('writes the add bodies and DELETE forms the NITRO reference documents', () => {
+    const golden = fixture<Record<string, { body: NitroObject; delete: string } | string>>('add-bodies.json');
+    const entries = desiredEntries(plan, { ...layout, neighbours: 'both' });
+    for (const [kind, want] of Object.entries(golden)) {
+      if (typeof want === 'string') continue;
+      const e = entries.find((x) => x.kind === kind);
+      if (!e) throw new Error(`no ${kind} entry`);
+      expect({ kind, body: bodyOf(e), delete: deletePath(e) }).toEqual({ kind, body: want.body, delete: want.delete });
+    }
+  });
+
+  it('asks with documented forms and literal filters, a /regex/ only where a pattern is meant', () => {
+    expect(observePaths({ ...layout, routing: 'pbr', netprofile: 'np' })).toEqual({
+      vxlans: 'vxlan/4096', bindings: 'vxlan_srcip_binding/4096', nsips: 'nsip', arps: 'arp?filter=vxlan:4096', bridges: 'bridgetable?filter=vxlan:4096',
+      routes: 'route', profiles: 'netprofile/np', pbrs: `nspbr?filter=name:${encodeURIComponent('/^chorus-4096-/')}`,
+    });
+  });
+
+  it('a changed MAC is a change of fields (the driver replaces an arp: NITRO has no update for it)', () => {
+    const d = desiredEntries(plan, layout).find((e) => e.kind === 'arp') as DeviceEntry;
+    const changes = diffDevice([d], [{ ...d, fields: { ...d.fields, mac: '02:de:ad:be:ef:00' } }]);
+    expect(changes.map((c) => c.op)).toEqual(['update']);
+  });
+
+  it('knows a secondary by its own node, id 0 (GET hanode: a secondary lists its peer as Primary)', () => {
+    expect(isSecondary([{ id: '0', state: 'Secondary' }, { id: '1', state: 'Primary' }])).toBe(true);
+    expect(isSecondary([{ id: '0', state: 'Primary' }, { id: '1', state: 'Secondary' }])).toBe(false);
+    expect(isSecondary([{ id: '0', state: 'Primary' }])).toBe(false);
+  });
+});
+
+describe('NITRO emulator rules', () => {
+  it('compares a filter value as text (Citrix\'s NITRO examples: filter=servicetype:ssl, curstate:DOWN) and /.../ as a regular expression', () => {
+    expect(filterMatches({ vxlan: '4096' }, { vxlan: '4096' })).toBe(true);
+    expect(filterMatches({ servicetype: 'ssl' }, { servicetype: 'SSL' })).toBe(true);
+    expect(filterMatches({ vxlan: '^4096$' }, { vxlan: '4096' })).toBe(false);
+    expect(filterMatches({ name: '/^chorus-4096-/' }, { name: 'chorus-4096-198-19-0-0-24' })).toBe(true);
+    expect(filterMatches({ name: '/^chorus-4096-/' }, { name: 'chorus-40960-x' })).toBe(false);
+  });
+
+  function adc(): NitroStore {
+    const s = new NitroStore();
+    s.setSystem({ nsip: { ipaddress: '198.18.0.4', netmask: '255.255.240.0' }, defaultGateway: '198.18.0.1' });
+    s.add('nsip', { ipaddress: '198.18.0.3', netmask: '255.255.240.0', type: 'SNIP' });
+    s.add('vxlan', { id: 4096, port: 4789 });
+    s.add('vxlan_srcip_binding', { id: 4096, srcip: '198.18.0.3' });
+    return s;
+  }
+
+  it('lists the ADC\'s own NSIP, default route and a DIRECT route per owned subnet beside what was configured', () => {
+    const s = adc();
+    s.add('nsip', { ipaddress: '198.18.16.1', netmask: '255.255.240.0', type: 'SNIP' });
+    expect(s.list('nsip').map((n) => `${String(n.ipaddress)} ${String(n.type)}`).sort()).toEqual(['198.18.0.3 SNIP', '198.18.0.4 NSIP', '198.18.16.1 SNIP']);
+    expect(s.list('route').map((r) => `${String(r.network)}/${String(r.netmask)} ${String(r.gateway)} ${r.direct === true ? 'DIRECT' : 'STATIC'}`).sort()).toEqual([
+      '0.0.0.0/0.0.0.0 198.18.0.1 STATIC', '198.18.0.0/255.255.240.0 198.18.0.3 DIRECT', '198.18.16.0/255.255.240.0 198.18.16.1 DIRECT',
+    ]);
+    expect(s.configured('route')).toEqual([]);
+  });
+
+  it('has no update for arp; refuses removing a bound vxlan or SNIP and a route whose gateway is not directly reachable', () => {
+    const s = adc();
+    s.add('arp', { ipaddress: '198.18.16.2', mac: '02:c4:c6:12:10:02', vxlan: 4096, vtep: '198.18.1.1' });
+    expect(errorOf(() => s.update('arp', { ipaddress: '198.18.16.2', mac: '02:00:00:00:00:01' }))).toMatchObject({ errorcode: 257 });
+    expect(errorOf(() => s.delete('vxlan', { id: 4096 }))).toMatchObject({ errorcode: 257, httpStatus: 599 });
+    expect(errorOf(() => s.delete('nsip', { ipaddress: '198.18.0.3' }))).toMatchObject({ errorcode: 257, httpStatus: 599 });
+    expect(errorOf(() => s.add('route', { network: '198.19.0.0', netmask: '255.255.255.0', gateway: '10.9.9.9' })).message).toMatch(/not directly reachable/);
+    s.add('route', { network: '198.19.0.0', netmask: '255.255.255.0', gateway: '198.18.0.9' });
+    // in the order the driver deletes: what refers to the vxlan first
+    s.delete('arp', { ipaddress: '198.18.16.2' });
+    s.delete('vxlan_srcip_binding', { id: 4096, srcip: '198.18.0.3' });
+    s.delete('vxlan', { id: 4096 });
+    expect(s.configured('vxlan')).toEqual([]);
+  });
+
+  it('lists learned entries (arp as DYNAMIC) but never configures them', () => {
+    const s = adc();
+    s.learn('arp', { ipaddress: '198.18.16.200', mac: '02:aa:bb:cc:dd:ee', vxlan: 4096, vtep: '198.18.1.200' });
+    expect(s.list('arp')).toEqual([{ ipaddress: '198.18.16.200', mac: '02:aa:bb:cc:dd:ee', vxlan: 4096, vtep: '198.18.1.200', type: 'DYNAMIC' }]);
+    expect(s.configured('arp')).toEqual([]);
+  });
+});
