@@ -213,6 +213,70 @@ describe('F5 driver with the iControl REST emulator', () => {
     expect(emulator.store.get('net/tunnels/vxlan', '/Common/chorus-4096-vxlan').floodingType).toBe('multipoint');
   });
 
+  for (const tmos of ['12.1.0', '14.1.0', '17.1.0']) {
+    it(`on TMOS ${tmos} (FDB records ${Number.parseInt(tmos, 10) >= 14 ? 'a sub-collection' : 'inline'}): a converged BIG-IP sees zero writes over three resyncs`, async () => {
+      emulator.tmosVersion = tmos;
+      for (let i = 1; i <= 2; i++) await core.createNode({ body: nodeBody(i) });
+      const c = start();
+      await converged(c, 2);
+      await eventually('saved', () => (emulator.store.saves > 0 ? true : undefined));
+      const before = emulator.calls.length;
+      const observes = (): number => emulator.calls.slice(before).filter((x) => x.path === '/mgmt/tm/cm/failover-status').length;
+      await eventually('three resyncs', () => (observes() >= 3 ? true : undefined), 10_000);
+      expect(emulator.calls.slice(before).filter((x) => x.write)).toEqual([]);
+      expect(records()).toHaveLength(2);
+    });
+  }
+
+  for (const skewMin of [-30, 30]) {
+    it(`with the BIG-IP clock ${Math.abs(skewMin)} min ${skewMin < 0 ? 'behind' : 'ahead'}: one login for the token's lifetime, however many requests`, async () => {
+      emulator.clockSkewMs = skewMin * 60_000;
+      for (let i = 1; i <= 2; i++) await core.createNode({ body: nodeBody(i) });
+      const c = start();
+      await converged(c, 2);
+      const requests = (): number => emulator.calls.filter((x) => x.path.startsWith('/mgmt/tm/')).length;
+      const seen = requests();
+      await eventually('many more requests (resyncs)', () => (requests() >= seen + 30 ? true : undefined), 15_000);
+      expect(emulator.logins).toBe(1);
+      expect(emulator.liveTokens()).toBe(1);
+    });
+  }
+
+  it('a token replaced by a fresh login is released: the user never holds more than two', async () => {
+    await emulator.close();
+    ({ emulator, url } = await startIControlEmulator({ tokenTimeoutS: 3 }));
+    const driver = f5Driver(url, caFile, logs.log, { renewBeforeMs: 2_500 });
+    let most = 0;
+    const sample = setInterval(() => { most = Math.max(most, emulator.liveTokens()); }, 5);
+    try {
+      await driver.observe();
+      // the renewal (due 0.5 s after login) fails, so the driver logs in afresh while the old token still lives
+      await new Promise((r) => setTimeout(r, 700));
+      emulator.failNext(1);
+      await driver.observe();
+      expect(emulator.logins).toBe(2);
+      expect(emulator.calls.some((x) => x.method === 'DELETE' && x.path.startsWith('/mgmt/shared/authz/tokens/') && x.status === 200)).toBe(true);
+      expect(emulator.liveTokens()).toBe(1);
+    } finally {
+      clearInterval(sample);
+      await driver.close();
+    }
+    expect(most).toBeLessThanOrEqual(2);
+    expect(emulator.liveTokens()).toBe(0);
+  });
+
+  it('writes an unchanged allow-service list (given in any order) never again', async () => {
+    emulator.store.partitions.add('Common');
+    await core.createNode({ body: nodeBody(1) });
+    const c = start({ allowService: 'udp:53,tcp:443' });
+    await converged(c, 1);
+    expect(emulator.store.get('net/self', '/Common/chorus-4096-self').allowService).toEqual(['tcp:443', 'udp:53']);
+    await eventually('saved', () => (emulator.store.saves > 0 ? true : undefined));
+    const before = emulator.calls.length;
+    await eventually('two resyncs', () => (emulator.calls.slice(before).filter((x) => x.path === '/mgmt/tm/cm/failover-status').length >= 2 ? true : undefined), 10_000);
+    expect(emulator.calls.slice(before).filter((x) => x.write)).toEqual([]);
+  });
+
   it('works with HTTP Basic, renews tokens before they expire, and releases its token on close', async () => {
     await emulator.close();
     ({ emulator, url } = await startIControlEmulator({ tokenTimeoutS: 3 }));

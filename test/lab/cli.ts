@@ -491,10 +491,13 @@ const cmdNitroEmulator = (argv: readonly string[]): Promise<number> => runDevice
 const cmdF5Emulator = (argv: readonly string[]): Promise<number> => runDeviceEmulator(argv, {
   command: 'f5-emulator',
   description: 'The iControl REST emulator (lab and tests only): an F5 BIG-IP whose data plane is this network namespace.',
-  async create({ username, password, tls, onChange }) {
+  extraSpecs: [{ flag: 'tmos-version', help: 'the TMOS version it answers as: 12.1.x answers FDB records inline, 14.1 and later as a sub-collection', default: '17.1.0' }],
+  async create({ settings, username, password, tls, onChange }) {
     const { IControlEmulator } = await import('../emulators/icontrol/server.ts');
     const { bigIpDataPlane } = await import('../emulators/icontrol/dataplane.ts');
-    const emulator = new IControlEmulator({ username, password, tls, onChange });
+    const tmosVersion = settings['tmos-version'] ?? '17.1.0';
+    if (!/^\d+\.\d+(\.\d+)?$/.test(tmosVersion)) throw new ConfigError(`--tmos-version ${JSON.stringify(tmosVersion)} is not a version such as 12.1.0 or 17.1.0`);
+    const emulator = new IControlEmulator({ username, password, tls, onChange, tmosVersion });
     return { emulator, dataPlane: bigIpDataPlane(() => emulator.store) };
   },
 });

@@ -52,23 +52,40 @@ describe('iControl emulator store', () => {
     expect(run(s, 'PATCH', '/mgmt/tm/net/arp/~Common~a', { macAddress: '02:00:00:00:00:02' })).toMatchObject({ macAddress: '02:00:00:00:00:02' });
   });
 
-  it('keeps FDB records per tunnel with ip%0 endpoints, replaced as a set or one by one', () => {
+  it('keeps FDB records per tunnel with ip%0 endpoints, replaced as a set or one by one; records: null clears them', () => {
     const s = withTunnel();
-    run(s, 'PUT', '/mgmt/tm/net/fdb/tunnel/~Common~t', { records: [{ name: '02:00:00:00:00:01', endpoint: '198.18.1.1' }] });
-    run(s, 'POST', '/mgmt/tm/net/fdb/tunnel/~Common~t/records', { name: '02:00:00:00:00:02', endpoint: '198.18.1.2' });
-    expect(run(s, 'GET', '/mgmt/tm/net/fdb/tunnel/~Common~t').records).toEqual([{ name: '02:00:00:00:00:01', endpoint: '198.18.1.1%0' }, { name: '02:00:00:00:00:02', endpoint: '198.18.1.2%0' }]);
-    expect(failure(() => run(s, 'POST', '/mgmt/tm/net/fdb/tunnel/~Common~t/records', { name: '02:00:00:00:00:02', endpoint: '198.18.1.2' })).status).toBe(409);
-    run(s, 'DELETE', '/mgmt/tm/net/fdb/tunnel/~Common~t/records/02:00:00:00:00:01');
-    run(s, 'PUT', '/mgmt/tm/net/fdb/tunnel/~Common~t', { records: [] });
-    expect(run(s, 'GET', '/mgmt/tm/net/fdb/tunnel/~Common~t').records).toBeUndefined();
+    const tmos12 = (method: string, path: string, body: Record<string, unknown> = {}): Record<string, unknown> => execute(s, method, path, new URLSearchParams(), body, '12.1.0');
+    tmos12('PUT', '/mgmt/tm/net/fdb/tunnel/~Common~t', { records: [{ name: '02:00:00:00:00:01', endpoint: '198.18.1.1' }] });
+    tmos12('POST', '/mgmt/tm/net/fdb/tunnel/~Common~t/records', { name: '02:00:00:00:00:02', endpoint: '198.18.1.2' });
+    expect(tmos12('GET', '/mgmt/tm/net/fdb/tunnel/~Common~t').records).toEqual([{ name: '02:00:00:00:00:01', endpoint: '198.18.1.1%0' }, { name: '02:00:00:00:00:02', endpoint: '198.18.1.2%0' }]);
+    expect(failure(() => tmos12('POST', '/mgmt/tm/net/fdb/tunnel/~Common~t/records', { name: '02:00:00:00:00:02', endpoint: '198.18.1.2' })).status).toBe(409);
+    tmos12('DELETE', '/mgmt/tm/net/fdb/tunnel/~Common~t/records/02:00:00:00:00:01');
+    tmos12('PUT', '/mgmt/tm/net/fdb/tunnel/~Common~t', { records: null });
+    expect(tmos12('GET', '/mgmt/tm/net/fdb/tunnel/~Common~t').records).toBeUndefined();
   });
 
-  it('filters lists by partition and picks fields with $select; VNIs come back as strings', () => {
+  it('answers FDB records as TMOS 14+ does: a recordsReference sub-collection, inline only with expandSubcollections=true', () => {
+    // TMOS >= 14 (captures in F5's k8s-bigip-ctlr issues; F5's SDK follows recordsReference): `records` is gone from the tunnel
+    const s = withTunnel();
+    run(s, 'PUT', '/mgmt/tm/net/fdb/tunnel/~Common~t', { records: [{ name: '02:00:00:00:00:01', endpoint: '198.18.1.1' }] });
+    const tunnel = run(s, 'GET', '/mgmt/tm/net/fdb/tunnel/~Common~t');
+    expect(tunnel.records).toBeUndefined();
+    expect(tunnel.recordsReference).toEqual({ link: 'https://localhost/mgmt/tm/net/fdb/tunnel/~Common~t/records?ver=17.1.0', isSubcollection: true });
+    const sub = run(s, 'GET', '/mgmt/tm/net/fdb/tunnel/~Common~t/records');
+    expect(sub).toMatchObject({ kind: 'tm:net:fdb:tunnel:records:recordscollectionstate' });
+    expect(sub.items).toEqual([{ kind: 'tm:net:fdb:tunnel:records:recordsstate', name: '02:00:00:00:00:01', endpoint: '198.18.1.1%0', selfLink: 'https://localhost/mgmt/tm/net/fdb/tunnel/~Common~t/records/02:00:00:00:00:01?ver=17.1.0' }]);
+    const expanded = execute(s, 'GET', '/mgmt/tm/net/fdb/tunnel/~Common~t', new URLSearchParams('expandSubcollections=true'), {});
+    expect((expanded.records as { name: string }[]).map((r) => r.name)).toEqual(['02:00:00:00:00:01']);
+  });
+
+  it('filters lists by partition and picks fields with $select; numbers (key, mtu) come back as numbers, allow-service normalised', () => {
     const s = withTunnel();
     s.partitions.add('k8s');
     run(s, 'POST', '/mgmt/tm/net/tunnels/vxlan', { name: 'p2', partition: 'k8s' });
     const list = execute(s, 'GET', '/mgmt/tm/net/tunnels/tunnel', new URLSearchParams('$filter=partition+eq+Common&$select=name,key'), {});
-    expect(list.items).toEqual([{ name: 't', key: '7' }]);
+    expect(list.items).toEqual([{ name: 't', key: 7 }]);
+    run(s, 'POST', '/mgmt/tm/net/self', { name: 'self', address: '198.18.16.1/20', vlan: '/Common/t', allowService: ['udp:53', 'tcp:443', 'udp:53'] });
+    expect(run(s, 'GET', '/mgmt/tm/net/self/~Common~self').allowService).toEqual(['tcp:443', 'udp:53']);
     const k8s = execute(s, 'GET', '/mgmt/tm/net/tunnels/vxlan', new URLSearchParams('$filter=partition eq k8s&$select=name'), {});
     expect(k8s.items).toEqual([{ name: 'p2' }]);
   });

@@ -22,7 +22,7 @@ import type { DeviceChange, DeviceDriver, DeviceEntry, DeviceFailure } from '../
 import { Debounced, type JsonResponse } from '../https-json.ts';
 import { IControlClient, IControlError, errorOf, type IControlClientOptions } from './icontrol-client.ts';
 import {
-  COLLECTIONS, F5_KINDS, FDB_TUNNELS, createBody, desiredEntries, failoverStatus, fdbRecords, isOwned, itemPath, names, observedEntries, ownerMarker, updateBody,
+  COLLECTIONS, F5_KINDS, FDB_TUNNELS, createBody, desiredEntries, failoverStatus, fdbRecordsBody, isOwned, itemPath, names, observedEntries, ownerMarker, updateBody,
   type F5Kind, type F5Layout, type F5Object,
 } from './objects.ts';
 
@@ -100,12 +100,22 @@ export class F5Driver implements DeviceDriver {
     return Array.isArray(r.body.items) ? (r.body.items as F5Object[]) : [];
   }
 
+  /**
+   * Our tunnel's FDB records, whichever shape the unit answers: inline `records` (TMOS 12.x, or
+   * 14+ when asked to expand sub-collections) or a `recordsReference` to the `records`
+   * sub-collection (14+), which is then read.
+   */
   private async fdbTunnel(): Promise<F5Object | undefined> {
-    const r = await this.request('GET', `${itemPath(this.o, FDB_TUNNELS, names(this.o).tunnel)}?$select=name,records`);
+    const path = itemPath(this.o, FDB_TUNNELS, names(this.o).tunnel);
+    const r = await this.request('GET', `${path}?expandSubcollections=true`);
     if (r.status === 404) return undefined;
     this.transient('GET', 'fdb tunnel', r);
     if (r.status !== 200) throw errorOf('GET', 'fdb tunnel', r);
-    return r.body;
+    if (Array.isArray(r.body.records) || r.body.recordsReference === undefined) return r.body;
+    const sub = await this.request('GET', `${path}/records`);
+    this.transient('GET', 'fdb records', sub);
+    if (sub.status !== 200) throw errorOf('GET', 'fdb records', sub);
+    return { ...r.body, records: Array.isArray(sub.body.items) ? sub.body.items : [] };
   }
 
   /** Picks the ACTIVE unit; throws when the unit (or every unit) is STANDBY. */
@@ -152,7 +162,7 @@ export class F5Driver implements DeviceDriver {
   private opsFor(changes: readonly DeviceChange[], desired: readonly DeviceEntry[]): Op[] {
     const of = (op: DeviceChange['op'], kind: F5Kind): DeviceChange[] => changes.filter((c) => c.op === op && c.entry.kind === kind);
     const fdbChanges = changes.filter((c) => c.entry.kind === 'fdb');
-    const fdbOp: Op = { method: 'PUT', path: itemPath(this.o, FDB_TUNNELS, names(this.o).tunnel), body: { records: fdbRecords(desired) }, changes: fdbChanges, what: `fdb records (${fdbChanges.length} changed)` };
+    const fdbOp: Op = { method: 'PUT', path: itemPath(this.o, FDB_TUNNELS, names(this.o).tunnel), body: { records: fdbRecordsBody(desired) }, changes: fdbChanges, what: `fdb records (${fdbChanges.length} changed)` };
     const fdbAfterAdds = fdbChanges.some((c) => c.op !== 'delete');
     const ops: Op[] = [];
     for (const kind of [...F5_KINDS].reverse()) {

@@ -52,20 +52,32 @@ export class IControlClient {
     return this.http.send(method, path, body, headers, 'iControl');
   }
 
+  /**
+   * When a token expires, on our clock: its lifetime as the BIG-IP states it (expirationMicros -
+   * lastUpdateMicros, both on the device's clock) counted from now. The device's absolute times are
+   * never compared with ours: its clock may be off by any amount.
+   */
   private expiryOf(item: Record<string, unknown>, fallbackS: number): number {
-    const micros = Number(item.expirationMicros);
-    if (Number.isFinite(micros) && micros > 0) return Math.floor(micros / 1000);
+    const lifetimeMs = (Number(item.expirationMicros) - Number(item.lastUpdateMicros)) / 1000;
+    if (Number.isFinite(lifetimeMs) && lifetimeMs > 0) return Date.now() + lifetimeMs;
     const timeout = Number(item.timeout);
     return Date.now() + (Number.isFinite(timeout) && timeout > 0 ? timeout : fallbackS) * 1000;
   }
 
   private async login(): Promise<void> {
+    const replaced = this.token;
     this.token = undefined;
     const r = await this.raw('POST', LOGIN, { username: this.o.username, password: this.o.password, loginProviderName: 'tmos' }, {});
     if (r.status !== 200) throw errorOf('POST', 'login', r, r.status === 401 ? 'wrong username or password (check the credentials Secret)' : undefined);
     const t = r.body.token as Record<string, unknown> | undefined;
     if (typeof t?.token !== 'string') throw new IControlError(r.status, 'iControl POST login: the answer carries no token');
     this.token = { value: t.token, expiresAt: this.expiryOf(t, 1200) };
+    // a user may hold only 100 tokens: the one replaced is released (gone already after a 401: 404, ignored)
+    if (replaced) await this.release(replaced.value);
+  }
+
+  private async release(token: string): Promise<void> {
+    await this.raw('DELETE', `${TOKENS}${token}`, undefined, { 'X-F5-Auth-Token': token }).catch(() => undefined);
   }
 
   /** Extends the token; a failed renewal is followed by a fresh login. */
@@ -122,7 +134,7 @@ export class IControlClient {
   async close(): Promise<void> {
     const t = this.token;
     this.token = undefined;
-    if (this.o.auth === 'token' && t) await this.raw('DELETE', `${TOKENS}${t.value}`, undefined, { 'X-F5-Auth-Token': t.value }).catch(() => undefined);
+    if (this.o.auth === 'token' && t) await this.release(t.value);
     this.http.close();
   }
 }

@@ -56,9 +56,13 @@ const routeName = (l: F5Layout, cidr: string): string => `${l.namePrefix}-${cidr
 export const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
 /** Drops a route-domain suffix: `198.18.0.11%0` -> `198.18.0.11`, `10.0.0.0%0/24` -> `10.0.0.0/24`. */
 export const withoutRouteDomain = (v: string): string => v.replace(/%\d+/, '');
-/** allow-service as one string: absent or "none" -> none; ["default"] -> default; lists joined by commas. */
+/**
+ * allow-service as one string, the same however it is given or answered (the BIG-IP normalises
+ * the list): absent or "none" -> none; ["default"] -> default; lists sorted, without duplicates,
+ * joined by commas.
+ */
 export function allowServiceText(v: unknown): string {
-  if (Array.isArray(v)) return v.length === 0 ? 'none' : v.map(text).sort().join(',');
+  if (Array.isArray(v)) return v.length === 0 ? 'none' : [...new Set(v.map(text).map((x) => x.trim()))].sort().join(',');
   const t = text(v);
   return t === '' ? 'none' : t;
 }
@@ -72,7 +76,7 @@ export function desiredEntries(plan: CoordinatorPlan, l: F5Layout): DeviceEntry[
   const entries: DeviceEntry[] = [
     { kind: 'profile', key: n.profile, fields: { port: String(plan.hub.port), flooding: flooding(l) } },
     { kind: 'tunnel', key: n.tunnel, fields: { key: String(plan.hub.vni), local: vtep, profile: fullPath(l, n.profile) } },
-    { kind: 'self', key: n.self, fields: { address: `${selfIP}/${prefix}`, vlan: fullPath(l, n.tunnel), allow: l.allowService, group: l.trafficGroup } },
+    { kind: 'self', key: n.self, fields: { address: `${selfIP}/${prefix}`, vlan: fullPath(l, n.tunnel), allow: allowServiceText(l.allowService === 'none' || l.allowService === 'default' ? l.allowService : l.allowService.split(',')), group: l.trafficGroup } },
   ];
   for (const p of plan.peers) {
     entries.push({ kind: 'fdb', key: p.vtepMAC.toLowerCase(), fields: { endpoint: p.underlayIP }, node: p.node });
@@ -157,6 +161,12 @@ export function updateBody(e: DeviceEntry): F5Object {
 /** The FDB records the tunnel should hold, as the PUT body lists them. */
 export function fdbRecords(desired: readonly DeviceEntry[]): { name: string; endpoint: string }[] {
   return desired.filter((e) => e.kind === 'fdb').map((e) => ({ name: e.key, endpoint: e.fields.endpoint ?? '' }));
+}
+
+/** `records` of the FDB PUT: the set, or null to clear it (an empty set is written as null, the form that clears). */
+export function fdbRecordsBody(desired: readonly DeviceEntry[]): { name: string; endpoint: string }[] | null {
+  const records = fdbRecords(desired);
+  return records.length > 0 ? records : null;
 }
 
 /** `ACTIVE`, `STANDBY`, ... from a /mgmt/tm/cm/failover-status answer, or '' when absent. */

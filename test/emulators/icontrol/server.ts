@@ -29,14 +29,23 @@ export interface IControlEmulatorOptions {
   readonly tls: { cert: Buffer; key: Buffer };
   /** Lifetime of a token from login, seconds (BIG-IP: 1200). */
   readonly tokenTimeoutS?: number;
+  /**
+   * The TMOS version it answers as (default the newest, 17.1.0). Since 14.x a tunnel's FDB
+   * records are a sub-collection (`recordsReference`), inline only with expandSubcollections=true;
+   * 12.1 answers them inline (captures in F5's controller issues; F5's SDK reads both).
+   */
+  readonly tmosVersion?: string;
+  /** How far the BIG-IP's clock is off ours, ms: it shows in the token times it answers. */
+  readonly clockSkewMs?: number;
   readonly onChange?: () => void;
 }
 
-interface Token { readonly user: string; expires: number; timeoutS: number; readonly started: number }
+interface Token { readonly user: string; expires: number; timeoutS: number; readonly started: number; lastUpdate: number }
 interface Queued { readonly method: string; readonly path: string; readonly body: F5Obj }
 interface Transaction { readonly id: string; readonly queued: Queued[]; readonly created: number }
 
 const MCPD_LOST = 'The connection to mcpd has been lost, try again.';
+export const NEWEST_TMOS = '17.1.0';
 const MAX_TOKENS = 100;
 const TRANSACTION_TIMEOUT_MS = 120_000; // *unconfirmed*: the reference gives 30–120 s
 
@@ -44,9 +53,6 @@ const str = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'n
 
 /** `~Common~name` -> `/Common/name`. */
 const pathOfTilde = (segment: string): string => decodeURIComponent(segment).replace(/~/g, '/');
-
-/** Fields a real BIG-IP answers as strings (numbers kept as numbers elsewhere). */
-const AS_STRING = new Set(['key', 'mtu']);
 
 export class IControlEmulator extends HttpsEmulator {
   store = new IControlStore();
@@ -57,10 +63,26 @@ export class IControlEmulator extends HttpsEmulator {
   private nextTransaction = 1_700_000_000_000;
   /** Answer failover-status with STANDBY (and refuse nothing: a real standby accepts writes). */
   standby = false;
+  /** The TMOS version it answers as (tests may change it between requests). */
+  tmosVersion: string;
+  /** How far the BIG-IP's clock is off ours, ms. */
+  clockSkewMs: number;
 
   constructor(o: IControlEmulatorOptions) {
     super(o.tls, 500);
     this.o = o;
+    this.tmosVersion = o.tmosVersion ?? NEWEST_TMOS;
+    this.clockSkewMs = o.clockSkewMs ?? 0;
+  }
+
+  /** The BIG-IP's own clock (ours plus the configured skew), in ms. */
+  private deviceNow(at = Date.now()): number {
+    return at + this.clockSkewMs;
+  }
+
+  /** Tokens the user holds now (a user may hold at most 100). */
+  liveTokens(): number {
+    return [...this.tokens.values()].filter((t) => t.expires > Date.now()).length;
   }
 
   protected crash(res: ServerResponse, err: unknown): void {
@@ -73,8 +95,10 @@ export class IControlEmulator extends HttpsEmulator {
     for (const t of this.tokens.values()) t.expires = 0;
   }
   activeTokens(): number {
-    return [...this.tokens.values()].filter((t) => t.expires > Date.now()).length;
+    return this.liveTokens();
   }
+  /** Logins answered with a token (tests count them). */
+  logins = 0;
 
   private async body(req: IncomingMessage): Promise<F5Obj> {
     const chunks: Buffer[] = [];
@@ -110,7 +134,8 @@ export class IControlEmulator extends HttpsEmulator {
   protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://bigip');
     const method = req.method ?? 'GET';
-    const path = url.pathname;
+    // a collection URI with a trailing slash is the same collection (F5's SDK sends both)
+    const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
     const txHeader = req.headers['x-f5-rest-coordination-id'];
     const tx = typeof txHeader === 'string' ? txHeader : undefined;
     // logins and token renewals are not configuration writes; transactions and queued requests are
@@ -141,16 +166,20 @@ export class IControlEmulator extends HttpsEmulator {
     if (!who.user) return { status: 401, body: { code: 401, message: who.reason, referer: 'unknown', restOperationId: this.calls.length, kind: ':resterrorresponse' } };
     if (path === '/emulator/calls') return { status: 200, body: { calls: this.calls } };
     const body = method === 'GET' || method === 'DELETE' ? {} : await this.body(req);
-    if (tx && !path.startsWith('/mgmt/tm/transaction') && method !== 'GET') return { status: 200, body: this.enqueue(tx, method, path, body) };
+    if (tx && !path.startsWith('/mgmt/tm/transaction') && method !== 'GET') return { status: 200, body: this.enqueue(tx, method, `${path}${r.url.search}`, body) };
     return this.route(method, path, r.url.searchParams, body);
   }
 
-  /** Queues a request in a transaction (applied at commit) and returns the device's answer. */
+  /** Queues a request in a transaction (applied at commit) and answers with the command object, as a BIG-IP does. */
   private enqueue(tx: string, method: string, path: string, body: F5Obj): F5Obj {
     const t = this.transactions.get(tx);
     if (!t) throw new F5Error(404, `Transaction ${tx} was not found.`);
     t.queued.push({ method, path, body });
-    return { ...body, kind: 'tm:transaction:commandsstate', method, uri: path };
+    const n = t.queued.length;
+    return {
+      method, uri: `https://localhost${path}`, body, evalOrder: n, commandId: n,
+      kind: 'tm:transaction:commandsstate', selfLink: `https://localhost/mgmt/tm/transaction/${tx}/commands/${n}?ver=${this.tmosVersion}`,
+    };
   }
 
   /** A 5xx burst or a request that never answers, when injected. */
@@ -165,10 +194,11 @@ export class IControlEmulator extends HttpsEmulator {
     return true;
   }
 
+  /** A token as the BIG-IP describes it: its times on the BIG-IP's own clock. */
   private tokenItem(value: string, t: Token): F5Obj {
     return {
       token: value, name: value, userName: t.user, timeout: t.timeoutS,
-      startTime: new Date(t.started).toISOString(), expirationMicros: t.expires * 1000, lastUpdateMicros: Date.now() * 1000,
+      startTime: new Date(this.deviceNow(t.started)).toISOString(), expirationMicros: this.deviceNow(t.expires) * 1000, lastUpdateMicros: this.deviceNow(t.lastUpdate) * 1000,
       kind: 'shared:authz:tokens:authtokenitemstate', selfLink: `https://localhost/mgmt/shared/authz/tokens/${value}`,
     };
   }
@@ -179,8 +209,9 @@ export class IControlEmulator extends HttpsEmulator {
     if ([...this.tokens.values()].filter((t) => t.user === this.o.username).length >= MAX_TOKENS) throw new F5Error(400, `User ${this.o.username} has reached the maximum of ${MAX_TOKENS} active login tokens.`);
     const value = randomBytes(18).toString('base64url').toUpperCase();
     const timeoutS = this.o.tokenTimeoutS ?? 1200;
-    const t: Token = { user: this.o.username, timeoutS, started: Date.now(), expires: Date.now() + timeoutS * 1000 };
+    const t: Token = { user: this.o.username, timeoutS, started: Date.now(), lastUpdate: Date.now(), expires: Date.now() + timeoutS * 1000 };
     this.tokens.set(value, t);
+    this.logins++;
     return { username: this.o.username, loginProviderName: str(b.loginProviderName) || 'tmos', token: this.tokenItem(value, t) };
   }
 
@@ -188,6 +219,12 @@ export class IControlEmulator extends HttpsEmulator {
   private route(method: string, path: string, q: URLSearchParams, body: F5Obj): { status: number; body: F5Obj } {
     const tokenPath = /^\/mgmt\/shared\/authz\/tokens\/([^/]+)$/.exec(path);
     if (tokenPath) return this.tokenRequest(method, decodeURIComponent(tokenPath[1] ?? ''), body);
+    if (path === '/mgmt/shared/authz/tokens' && method === 'GET') {
+      const items = [...this.tokens].filter(([, t]) => t.expires > Date.now()).map(([v, t]) => this.tokenItem(v, t));
+      return { status: 200, body: { items, generation: 1, kind: 'shared:authz:tokens:authtokencollectionstate', selfLink: 'https://localhost/mgmt/shared/authz/tokens' } };
+    }
+    const system = method === 'GET' ? this.systemAnswer(path) : undefined;
+    if (system) return { status: 200, body: system };
     if (path === '/mgmt/tm/transaction' || path.startsWith('/mgmt/tm/transaction/')) return this.transactionRequest(method, path, body);
     if (path === '/mgmt/tm/cm/failover-status' && method === 'GET') return { status: 200, body: this.failoverStatus() };
     if (path === '/mgmt/tm/cm' && method === 'POST') {
@@ -200,7 +237,7 @@ export class IControlEmulator extends HttpsEmulator {
       this.store.saves++;
       return { status: 200, body: { kind: 'tm:sys:config:savestate', command: 'save' } };
     }
-    return { status: 200, body: execute(this.store, method, path, q, body) };
+    return { status: 200, body: execute(this.store, method, path, q, body, this.tmosVersion) };
   }
 
   private tokenRequest(method: string, value: string, body: F5Obj): { status: number; body: F5Obj } {
@@ -216,9 +253,30 @@ export class IControlEmulator extends HttpsEmulator {
       if (timeout > 36000) throw new F5Error(406, 'Timeout value is greater than the maximum 36000 seconds.');
       // *unconfirmed*: we treat the new timeout as counted from now
       t.timeoutS = timeout;
+      t.lastUpdate = Date.now();
       t.expires = Date.now() + timeout * 1000;
     }
     return { status: 200, body: this.tokenItem(value, t) };
+  }
+
+  /** What every SDK asks first: the sys collection (version probe), the version, folders and partitions. */
+  private systemAnswer(path: string): F5Obj | undefined {
+    const v = this.tmosVersion;
+    const link = (p: string): F5Obj => ({ reference: { link: `https://localhost/mgmt/tm/${p}?ver=${v}` } });
+    if (path === '/mgmt/tm/sys') return { kind: 'tm:sys:syscollectionstate', selfLink: `https://localhost/mgmt/tm/sys?ver=${v}`, items: ['sys/config', 'sys/folder', 'sys/version', 'sys/global-settings'].map(link) };
+    if (path === '/mgmt/tm/sys/version') {
+      const entries = { Build: '0.0.4', Date: 'Thu Jan  1 00:00:00 UTC 2026', Edition: 'Final', Product: 'BIG-IP', Title: 'Main Package', Version: v };
+      return { kind: 'tm:sys:version:versionstats', selfLink: `https://localhost/mgmt/tm/sys/version?ver=${v}`, entries: { [`https://localhost/mgmt/tm/sys/version/0`]: { nestedStats: { entries: Object.fromEntries(Object.entries(entries).map(([k, d]) => [k, { description: d }])) } } } };
+    }
+    const partitions = [...this.store.partitions];
+    if (path === '/mgmt/tm/sys/folder') {
+      const folders = [{ name: '/', fullPath: '/' }, ...partitions.map((p) => ({ name: p, partition: 'none', fullPath: `/${p}` }))];
+      return { kind: 'tm:sys:folder:foldercollectionstate', selfLink: `https://localhost/mgmt/tm/sys/folder?ver=${v}`, items: folders.map((f) => ({ kind: 'tm:sys:folder:folderstate', ...f, deviceGroup: 'none', inheritedDevicegroup: 'true', inheritedTrafficGroup: 'true', trafficGroup: '/Common/traffic-group-1' })) };
+    }
+    if (path === '/mgmt/tm/auth/partition') {
+      return { kind: 'tm:auth:partition:partitioncollectionstate', selfLink: `https://localhost/mgmt/tm/auth/partition?ver=${v}`, items: partitions.map((p) => ({ kind: 'tm:auth:partition:partitionstate', name: p, fullPath: p, generation: 1, defaultRouteDomain: 0 })) };
+    }
+    return undefined;
   }
 
   private failoverStatus(): F5Obj {
@@ -234,7 +292,7 @@ export class IControlEmulator extends HttpsEmulator {
     if (path === '/mgmt/tm/transaction' && method === 'POST') {
       const id = String(this.nextTransaction++);
       this.transactions.set(id, { id, queued: [], created: Date.now() });
-      return { status: 200, body: { transId: Number(id), state: 'STARTED', timeoutSeconds: 120, asyncExecution: false, validateOnly: false, executionTimeout: 300, kind: 'tm:transactionstate' } };
+      return { status: 200, body: { transId: Number(id), state: 'STARTED', timeoutSeconds: 120, asyncExecution: false, validateOnly: false, executionTimeout: 300, kind: 'tm:transactionstate', selfLink: `https://localhost/mgmt/tm/transaction/${id}?ver=${this.tmosVersion}` } };
     }
     const id = path.split('/')[4] ?? '';
     const t = this.transactions.get(id);
@@ -244,39 +302,61 @@ export class IControlEmulator extends HttpsEmulator {
       this.transactions.delete(id);
       return { status: 200, body: {} };
     }
-    if (method === 'PATCH' && body.state === 'VALIDATING') {
-      this.transactions.delete(id);
-      const next = this.store.clone();
-      for (const [i, c] of t.queued.entries()) {
-        try {
-          const [p, query = ''] = c.path.split('?');
-          execute(next, c.method, p ?? '', new URLSearchParams(query), c.body);
-        } catch (err) {
-          const e = err instanceof F5Error ? err : new F5Error(500, String(err));
-          throw new F5Error(e.status >= 500 ? 500 : 400, `transaction failed: command ${i + 1} (${c.method} ${c.path}): ${e.message}`);
-        }
-      }
-      this.store.adopt(next);
-      this.o.onChange?.();
-      return { status: 200, body: { transId: Number(id), state: 'COMPLETED', kind: 'tm:transactionstate' } };
-    }
+    if (method === 'PATCH' && body.state === 'VALIDATING') return this.commit(t, body.validateOnly === true);
     throw new F5Error(400, 'Found invalid JSON body in the request.');
+  }
+
+  /** Applies a transaction's commands all or none; with validateOnly, checks them and applies nothing. */
+  private commit(t: Transaction, validateOnly: boolean): { status: number; body: F5Obj } {
+    // *unconfirmed* wording; the refusal of an empty commit is from an issue's research
+    if (t.queued.length === 0) throw new F5Error(400, `transaction failed: Transaction ${t.id} has no commands to commit (nothing to commit).`);
+    const next = this.store.clone();
+    for (const [i, c] of t.queued.entries()) {
+      try {
+        const [p, query = ''] = c.path.split('?');
+        execute(next, c.method, p ?? '', new URLSearchParams(query), c.body, this.tmosVersion);
+      } catch (err) {
+        this.transactions.delete(t.id);
+        const e = err instanceof F5Error ? err : new F5Error(500, String(err));
+        throw new F5Error(e.status >= 500 ? 500 : 400, `transaction failed: command ${i + 1} (${c.method} ${c.path}): ${e.message}`);
+      }
+    }
+    if (validateOnly) return { status: 200, body: { transId: Number(t.id), state: 'VALIDATING', validateOnly: true, kind: 'tm:transactionstate' } };
+    this.transactions.delete(t.id);
+    this.store.adopt(next);
+    this.o.onChange?.();
+    return { status: 200, body: { transId: Number(t.id), state: 'COMPLETED', kind: 'tm:transactionstate' } };
   }
 }
 
 /** An object as a GET returns it (with `$select` applied). */
 function render(collection: string, o: F5Obj, select: readonly string[] | undefined): F5Obj {
   const out: F5Obj = { kind: COLLECTIONS[collection]?.kind ?? '', generation: 1, selfLink: `https://localhost/mgmt/tm/${collection}/${str(o.fullPath).replace(/\//g, '~')}?ver=16.1.0` };
-  for (const [k, v] of Object.entries(o)) out[k] = AS_STRING.has(k) && typeof v === 'number' ? String(v) : v;
+  for (const [k, v] of Object.entries(o)) out[k] = v;
   if (!select) return out;
   return Object.fromEntries(select.filter((k) => out[k] !== undefined).map((k) => [k, out[k]]));
 }
 
-function fdbTunnel(store: IControlStore, tunnelPath: string, select: readonly string[] | undefined): F5Obj {
-  const records = [...store.fdbRecords(tunnelPath)].map(([name, endpoint]) => ({ name, endpoint }));
+/** Since TMOS 14 a tunnel's FDB records are a sub-collection, answered inline only when asked to expand. */
+const recordsAreSubcollection = (tmos: string): boolean => Number.parseInt(tmos, 10) >= 14;
+
+function recordItems(store: IControlStore, tunnelPath: string, tmos: string): F5Obj[] {
+  const tilde = tunnelPath.replace(/\//g, '~');
+  return [...store.fdbRecords(tunnelPath)].map(([name, endpoint]) => ({
+    kind: 'tm:net:fdb:tunnel:records:recordsstate', name, endpoint, selfLink: `https://localhost/mgmt/tm/net/fdb/tunnel/${tilde}/records/${name}?ver=${tmos}`,
+  }));
+}
+
+function fdbTunnel(store: IControlStore, tunnelPath: string, select: readonly string[] | undefined, q: URLSearchParams, tmos: string): F5Obj {
   const [, partition = 'Common', name = ''] = tunnelPath.split('/');
-  // a tunnel without records answers without the `records` field, as a BIG-IP does
-  const full: F5Obj = { kind: 'tm:net:fdb:tunnel:tunnelstate', name, partition, fullPath: tunnelPath, ...(records.length > 0 ? { records } : {}) };
+  const tilde = tunnelPath.replace(/\//g, '~');
+  const inline = !recordsAreSubcollection(tmos) || q.get('expandSubcollections') === 'true';
+  const records = store.fdbRecords(tunnelPath).size > 0 ? (recordsAreSubcollection(tmos) ? recordItems(store, tunnelPath, tmos) : [...store.fdbRecords(tunnelPath)].map(([n, endpoint]) => ({ name: n, endpoint }))) : [];
+  // a tunnel without records answers without `records`, as a BIG-IP does
+  const full: F5Obj = {
+    kind: 'tm:net:fdb:tunnel:tunnelstate', name, partition, fullPath: tunnelPath, selfLink: `https://localhost/mgmt/tm/net/fdb/tunnel/${tilde}?ver=${tmos}`,
+    ...(inline ? (records.length > 0 ? { records } : {}) : { recordsReference: { link: `https://localhost/mgmt/tm/net/fdb/tunnel/${tilde}/records?ver=${tmos}`, isSubcollection: true } }),
+  };
   return select ? Object.fromEntries(select.filter((k) => full[k] !== undefined).map((k) => [k, full[k]])) : full;
 }
 
@@ -290,10 +370,10 @@ function partitionFilter(q: URLSearchParams): string | undefined {
 }
 
 /** One configuration request against a store (used directly and when a transaction commits). */
-export function execute(store: IControlStore, method: string, path: string, q: URLSearchParams, body: F5Obj): F5Obj {
+export function execute(store: IControlStore, method: string, path: string, q: URLSearchParams, body: F5Obj, tmos: string = NEWEST_TMOS): F5Obj {
   const select = q.get('$select')?.split(',').map((s) => s.trim()).filter((s) => s !== '');
   const fdb = /^\/mgmt\/tm\/net\/fdb\/tunnel(?:\/([^/]+)(?:\/records(?:\/([^/]+))?)?)?$/.exec(path);
-  if (fdb) return executeFdb(store, method, path, fdb[1], fdb[2], body, select);
+  if (fdb) return executeFdb(store, { method, path, tunnelSeg: fdb[1], recordSeg: fdb[2], body, select, q, tmos });
   const m = /^\/mgmt\/tm\/(net\/tunnels\/vxlan|net\/tunnels\/tunnel|net\/self|net\/arp|net\/route)(?:\/([^/]+))?$/.exec(path);
   if (!m) throw new F5Error(404, `URI path ${path} not registered.  Please verify URI is supported and wait for /available suffix to be responsive.`);
   const collection = m[1] ?? '';
@@ -316,27 +396,37 @@ export function execute(store: IControlStore, method: string, path: string, q: U
   }
 }
 
-function executeFdb(store: IControlStore, method: string, path: string, tunnelSeg: string | undefined, recordSeg: string | undefined, body: F5Obj, select: readonly string[] | undefined): F5Obj {
-  if (tunnelSeg === undefined) {
+interface FdbRequest {
+  readonly method: string; readonly path: string; readonly tunnelSeg: string | undefined; readonly recordSeg: string | undefined;
+  readonly body: F5Obj; readonly select: readonly string[] | undefined; readonly q: URLSearchParams; readonly tmos: string;
+}
+
+function executeFdb(store: IControlStore, r: FdbRequest): F5Obj {
+  const { method, path, body, select, q, tmos } = r;
+  if (r.tunnelSeg === undefined) {
     if (method !== 'GET') throw new F5Error(405, `Method ${method} is not allowed on ${path}.`);
-    return { kind: 'tm:net:fdb:tunnel:tunnelcollectionstate', items: [...store.records.keys()].map((t) => fdbTunnel(store, t, select)) };
+    return { kind: 'tm:net:fdb:tunnel:tunnelcollectionstate', items: [...store.records.keys()].map((t) => fdbTunnel(store, t, select, q, tmos)) };
   }
-  const tunnel = pathOfTilde(tunnelSeg);
+  const tunnel = pathOfTilde(r.tunnelSeg);
   if (path.endsWith('/records') && method === 'POST') {
     store.addFdbRecord(tunnel, body);
     return body;
   }
-  if (path.endsWith('/records') && method === 'GET') return { items: [...store.fdbRecords(tunnel)].map(([name, endpoint]) => ({ name, endpoint })) };
-  if (recordSeg !== undefined && method === 'DELETE') {
-    store.deleteFdbRecord(tunnel, decodeURIComponent(recordSeg));
+  if (path.endsWith('/records') && method === 'GET') {
+    return { kind: 'tm:net:fdb:tunnel:records:recordscollectionstate', selfLink: `https://localhost${path}?ver=${tmos}`, items: recordItems(store, tunnel, tmos) };
+  }
+  if (r.recordSeg !== undefined && method === 'DELETE') {
+    store.deleteFdbRecord(tunnel, decodeURIComponent(r.recordSeg));
     return {};
   }
-  if (recordSeg === undefined && !path.endsWith('/records')) {
-    if (method === 'GET') return fdbTunnel(store, tunnel, select);
+  if (r.recordSeg === undefined && !path.endsWith('/records')) {
+    if (method === 'GET') return fdbTunnel(store, tunnel, select, q, tmos);
     if (method === 'PUT' || method === 'PATCH') {
-      if (body.records !== undefined) store.setFdbRecords(tunnel, body.records);
+      // `records: null` clears the set; a PUT without records replaces it with none
+      if (body.records === null) store.setFdbRecords(tunnel, []);
+      else if (body.records !== undefined) store.setFdbRecords(tunnel, body.records);
       else if (method === 'PUT') store.setFdbRecords(tunnel, []);
-      return fdbTunnel(store, tunnel, undefined);
+      return fdbTunnel(store, tunnel, undefined, q, tmos);
     }
   }
   throw new F5Error(405, `Method ${method} is not allowed on ${path}.`);

@@ -59,6 +59,18 @@ function cidr(v: string, what: string): { network: number; prefix: number } {
   return { network: Math.floor(ipv4(ip, what) / size) * size, prefix };
 }
 
+/**
+ * What the device stores differs from what was sent where it normalises: an allow-service list
+ * comes back sorted and without duplicates (*unconfirmed* order; what matters is that a client
+ * must compare it as a set), numbers given as numeric strings come back as numbers.
+ */
+function normalise(o: F5Obj): F5Obj {
+  const out = { ...o };
+  if (Array.isArray(out.allowService)) out.allowService = [...new Set(out.allowService.map((v) => str(v)))].sort();
+  for (const k of ['key', 'mtu', 'port']) if (typeof out[k] === 'string' && /^\d+$/.test(out[k])) out[k] = Number(out[k]);
+  return out;
+}
+
 export class IControlStore {
   readonly partitions = new Set(['Common']);
   /** VLANs the unit has besides tunnels (a self IP may sit on either). */
@@ -127,7 +139,7 @@ export class IControlStore {
     if (!this.partitions.has(partition)) throw notFound('folder', `/${partition}`);
     const path = `/${partition}/${str(input.name)}`;
     if (this.table(collection).has(path)) throw alreadyExists(d.label, path, partition);
-    const obj: F5Obj = { ...input, partition, fullPath: path };
+    const obj: F5Obj = normalise({ ...input, partition, fullPath: path });
     this.validate(collection, obj);
     this.table(collection).set(path, obj);
     if (collection === 'net/tunnels/tunnel') this.records.set(path, new Map());
@@ -143,7 +155,7 @@ export class IControlStore {
       if (input[f] !== undefined && stripRd(str(input[f])) !== stripRd(str(cur[f]))) throw new F5Error(400, `01070603:3: The ${d.label} (${path}) ${f} cannot be modified; delete and create it instead.`);
     }
     const keep: F5Obj = { name: cur.name, partition: cur.partition, fullPath: path };
-    const next: F5Obj = replace ? { ...keep, ...Object.fromEntries(d.immutable.map((f) => [f, cur[f]])), ...input, ...keep } : { ...cur, ...input, ...keep };
+    const next: F5Obj = normalise(replace ? { ...keep, ...Object.fromEntries(d.immutable.map((f) => [f, cur[f]])), ...input, ...keep } : { ...cur, ...input, ...keep });
     this.validate(collection, next);
     this.table(collection).set(path, next);
     return { ...next };
