@@ -25,6 +25,43 @@ export interface JsonResponse {
 /** A request that got no HTTP answer (refused, reset, timed out); `status` 0 in the drivers' terms. */
 export class TransportError extends Error {}
 
+/**
+ * A device API's refusal, the one error type of both drivers: the HTTP status (0: no answer), the
+ * device's own error code (NITRO `errorcode`, iControl `code`; 0 when none) and its answer.
+ */
+export class DeviceApiError extends Error {
+  readonly status: number;
+  readonly code: number;
+  readonly body: Record<string, unknown> | undefined;
+  constructor(status: number, code: number, message: string, body?: Record<string, unknown>) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.body = body;
+  }
+}
+
+/** The error for an answer: names the API, the request and the device's message (never credentials). */
+export function deviceError(api: string, method: string, what: string, r: JsonResponse | { status: number; body: Record<string, unknown> }, code: number, hint?: string): DeviceApiError {
+  const message = typeof r.body.message === 'string' ? r.body.message : `HTTP ${r.status}`;
+  const codeText = code !== 0 && code !== r.status ? `, ${api === 'NITRO' ? 'errorcode' : 'code'} ${code}` : '';
+  return new DeviceApiError(r.status, code, `${api} ${method} ${what}: ${message} (HTTP ${r.status}${codeText})${hint ? `: ${hint}` : ''}`, r.body);
+}
+
+/**
+ * One login at a time: callers that find the session missing or expired together share the one
+ * login in flight instead of each starting their own (a device counts sessions and tokens).
+ */
+export class SingleFlight {
+  private pending: Promise<void> | undefined;
+  run(action: () => Promise<void>): Promise<void> {
+    this.pending ??= action().finally(() => {
+      this.pending = undefined;
+    });
+    return this.pending;
+  }
+}
+
 /** A reused keep-alive socket was already closed by the device: safe to send again. */
 class StaleSocketError extends TransportError {}
 

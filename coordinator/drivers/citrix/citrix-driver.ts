@@ -14,8 +14,8 @@
 import type { Logger } from '../../../shared/log.ts';
 import type { CoordinatorPlan } from '../../plan.ts';
 import type { DeviceChange, DeviceDriver, DeviceEntry, DeviceFailure } from '../driver.ts';
-import { Debounced } from '../https-json.ts';
-import { NitroApiError, NitroClient, errorOf, type NitroClientOptions, type NitroResponse } from './nitro-client.ts';
+import { Debounced, DeviceApiError } from '../https-json.ts';
+import { NitroClient, errorOf, type NitroClientOptions, type NitroResponse } from './nitro-client.ts';
 import { ADD_ORDER, NITRO, REPLACED_NOT_UPDATED, bodyOf, deletePath, desiredEntries, isSecondary, observePaths, observedEntries, type CitrixLayout, type NitroObject, type ObservedLists } from './objects.ts';
 
 export interface CitrixOptions extends NitroClientOptions {
@@ -65,13 +65,13 @@ export class CitrixDriver implements DeviceDriver {
   }
 
   private check(method: string, what: string, r: NitroResponse): void {
-    if (Number(r.body.errorcode) === NITRO.SECONDARY_NODE) throw new NitroApiError(r.status, NITRO.SECONDARY_NODE, `NITRO ${method} ${what}: ${SECONDARY_HINT}`);
+    if (Number(r.body.errorcode) === NITRO.SECONDARY_NODE) throw new DeviceApiError(r.status, NITRO.SECONDARY_NODE, `NITRO ${method} ${what}: ${SECONDARY_HINT}`);
     if (r.status >= 300) throw errorOf(method, what, r);
   }
 
   /** Checked on every pass, so a failover between resyncs is seen before anything is written. */
   private async checkHighAvailability(): Promise<void> {
-    if (isSecondary(await this.get('hanode', 'hanode'))) throw new NitroApiError(0, NITRO.SECONDARY_NODE, `the ADC at ${this.o.baseURL} is ${SECONDARY_HINT}`);
+    if (isSecondary(await this.get('hanode', 'hanode'))) throw new DeviceApiError(0, NITRO.SECONDARY_NODE, `the ADC at ${this.o.baseURL} is ${SECONDARY_HINT}`);
   }
 
   async observe(): Promise<DeviceEntry[]> {

@@ -4,7 +4,8 @@
  * logout on close; transport, TLS and timeouts are the shared HttpsJson's.
  * Credentials never leave this module: errors name the request, never the password.
  */
-import { HttpsJson, type HttpsJsonOptions } from '../https-json.ts';
+import { DeviceApiError, HttpsJson, SingleFlight, deviceError, type HttpsJsonOptions } from '../https-json.ts';
+import { NITRO } from './objects.ts';
 
 export interface NitroClientOptions extends HttpsJsonOptions {
   readonly username: string;
@@ -13,17 +14,6 @@ export interface NitroClientOptions extends HttpsJsonOptions {
   readonly sessionTimeoutS?: number;
 }
 
-export class NitroApiError extends Error {
-  readonly httpStatus: number;
-  readonly errorcode: number;
-  readonly body: Record<string, unknown> | undefined;
-  constructor(httpStatus: number, errorcode: number, message: string, body?: Record<string, unknown>) {
-    super(message);
-    this.httpStatus = httpStatus;
-    this.errorcode = errorcode;
-    this.body = body;
-  }
-}
 
 export interface NitroResponse { status: number; body: Record<string, unknown> }
 
@@ -31,7 +21,7 @@ export class NitroClient {
   private readonly o: NitroClientOptions;
   private readonly http: HttpsJson;
   private token: string | undefined;
-  private loggingIn: Promise<void> | undefined;
+  private readonly loggingIn = new SingleFlight();
 
   constructor(o: NitroClientOptions) {
     this.o = o;
@@ -58,17 +48,12 @@ export class NitroClient {
 
   async login(): Promise<void> {
     if (this.o.auth === 'header') return;
-    this.loggingIn ??= (async () => {
-      try {
-        this.token = undefined;
-        const r = await this.raw('POST', '/nitro/v1/config/login', { login: { username: this.o.username, password: this.o.password, timeout: this.o.sessionTimeoutS ?? 1800 } }, {});
-        if (r.status !== 201 && r.status !== 200) throw errorOf('POST', 'login', r);
-        if (!this.token) throw new NitroApiError(r.status, 0, 'NITRO login answered without a NITRO_AUTH_TOKEN cookie');
-      } finally {
-        this.loggingIn = undefined;
-      }
-    })();
-    return this.loggingIn;
+    return this.loggingIn.run(async () => {
+      this.token = undefined;
+      const r = await this.raw('POST', '/nitro/v1/config/login', { login: { username: this.o.username, password: this.o.password, timeout: this.o.sessionTimeoutS ?? 1800 } }, {});
+      if (r.status !== 201 && r.status !== 200) throw errorOf('POST', 'login', r);
+      if (!this.token) throw new DeviceApiError(r.status, 0, 'NITRO login answered without a NITRO_AUTH_TOKEN cookie');
+    });
   }
 
   /** One request; logs in first if needed and once more if the session expired. */
@@ -76,7 +61,7 @@ export class NitroClient {
     if (this.o.auth === 'session' && !this.token) await this.login();
     let r = await this.raw(method, path, body, { ...this.authHeaders(), ...headers });
     const code = Number(r.body.errorcode ?? 0);
-    if (r.status === 401 && this.o.auth === 'session' && (code === 444 || code === 1027)) {
+    if (r.status === 401 && this.o.auth === 'session' && (code === NITRO.SESSION_EXPIRED || code === NITRO.NOT_LOGGED_IN)) {
       await this.login();
       r = await this.raw(method, path, body, { ...this.authHeaders(), ...headers });
     }
@@ -92,8 +77,6 @@ export class NitroClient {
   }
 }
 
-export function errorOf(method: string, what: string, r: NitroResponse): NitroApiError {
-  const code = Number(r.body.errorcode ?? 0);
-  const message = typeof r.body.message === 'string' ? r.body.message : `HTTP ${r.status}`;
-  return new NitroApiError(r.status, code, `NITRO ${method} ${what}: ${message} (HTTP ${r.status}, errorcode ${code})`, r.body);
+export function errorOf(method: string, what: string, r: NitroResponse): DeviceApiError {
+  return deviceError('NITRO', method, what, r, Number(r.body.errorcode ?? 0));
 }

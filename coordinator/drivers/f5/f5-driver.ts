@@ -20,7 +20,8 @@ import type { Logger } from '../../../shared/log.ts';
 import type { CoordinatorPlan } from '../../plan.ts';
 import type { DeviceChange, DeviceDriver, DeviceEntry, DeviceFailure } from '../driver.ts';
 import { Debounced, type JsonResponse } from '../https-json.ts';
-import { IControlClient, IControlError, errorOf, type IControlClientOptions } from './icontrol-client.ts';
+import { ICONTROL, IControlClient, errorOf, type IControlClientOptions } from './icontrol-client.ts';
+import { DeviceApiError } from '../https-json.ts';
 import {
   COLLECTIONS, F5_KINDS, FDB_TUNNELS, createBody, desiredEntries, failoverStatus, fdbRecordsBody, isOwned, itemPath, names, observedEntries, ownerMarker, updateBody,
   type F5Kind, type F5Layout, type F5Object,
@@ -96,7 +97,7 @@ export class F5Driver implements DeviceDriver {
     const q = `$filter=${encodeURIComponent(`partition eq ${this.o.partition}`)}&$select=${SELECTS[kind]}`;
     const r = await this.request('GET', `${COLLECTIONS[kind]}?${q}`);
     this.transient('GET', kind, r);
-    if (r.status !== 200) throw errorOf('GET', kind, r);
+    if (r.status !== ICONTROL.OK) throw errorOf('GET', kind, r);
     return Array.isArray(r.body.items) ? (r.body.items as F5Object[]) : [];
   }
 
@@ -108,13 +109,13 @@ export class F5Driver implements DeviceDriver {
   private async fdbTunnel(): Promise<F5Object | undefined> {
     const path = itemPath(this.o, FDB_TUNNELS, names(this.o).tunnel);
     const r = await this.request('GET', `${path}?expandSubcollections=true`);
-    if (r.status === 404) return undefined;
+    if (r.status === ICONTROL.NOT_FOUND) return undefined;
     this.transient('GET', 'fdb tunnel', r);
-    if (r.status !== 200) throw errorOf('GET', 'fdb tunnel', r);
+    if (r.status !== ICONTROL.OK) throw errorOf('GET', 'fdb tunnel', r);
     if (Array.isArray(r.body.records) || r.body.recordsReference === undefined) return r.body;
     const sub = await this.request('GET', `${path}/records`);
     this.transient('GET', 'fdb records', sub);
-    if (sub.status !== 200) throw errorOf('GET', 'fdb records', sub);
+    if (sub.status !== ICONTROL.OK) throw errorOf('GET', 'fdb records', sub);
     return { ...r.body, records: Array.isArray(sub.body.items) ? sub.body.items : [] };
   }
 
@@ -133,13 +134,13 @@ export class F5Driver implements DeviceDriver {
         seen.push(`${c.baseURL}: ${err instanceof Error ? err.message : String(err)}`);
         continue;
       }
-      const status = r.status === 200 ? failoverStatus(r.body) : '';
-      if (r.status === 403 && !this.warnedNoFailoverAccess) {
+      const status = r.status === ICONTROL.OK ? failoverStatus(r.body) : '';
+      if (r.status === ICONTROL.FORBIDDEN && !this.warnedNoFailoverAccess) {
         this.warnedNoFailoverAccess = true;
         this.o.log.warn({ device: c.baseURL }, 'the BIG-IP user may not read /mgmt/tm/cm/failover-status (HTTP 403): assuming this unit is active; grant read access to let the coordinator tell a standby unit');
       }
       // a standalone unit (or one that does not answer the question) is used as it is
-      if (status !== 'STANDBY' && (r.status === 200 || r.status === 404 || r.status === 403)) {
+      if (status !== 'STANDBY' && ([ICONTROL.OK, ICONTROL.NOT_FOUND, ICONTROL.FORBIDDEN] as number[]).includes(r.status)) {
         if (i !== this.active) this.o.log.warn({ device: c.baseURL, status }, 'using this BIG-IP unit: it is the active one');
         this.active = i;
         return;
@@ -147,7 +148,7 @@ export class F5Driver implements DeviceDriver {
       this.transient('GET', 'failover-status', r);
       seen.push(`${c.baseURL}: ${status || `HTTP ${r.status}`}`);
     }
-    throw new IControlError(0, `no ACTIVE BIG-IP unit (${seen.join('; ')}): ${this.clients.length === 1 ? `the unit is ${STANDBY_HINT}` : 'every unit given is STANDBY or unreachable'}`);
+    throw new DeviceApiError(0, 0, `no ACTIVE BIG-IP unit (${seen.join('; ')}): ${this.clients.length === 1 ? `the unit is ${STANDBY_HINT}` : 'every unit given is STANDBY or unreachable'}`);
   }
 
   async observe(): Promise<DeviceEntry[]> {
@@ -203,11 +204,11 @@ export class F5Driver implements DeviceDriver {
     const t = await this.request('POST', '/mgmt/tm/transaction', {});
     this.transient('POST', 'transaction', t);
     const id = t.body.transId;
-    if (t.status !== 200 || (typeof id !== 'number' && typeof id !== 'string')) throw errorOf('POST', 'transaction', t);
+    if (t.status !== ICONTROL.OK || (typeof id !== 'number' && typeof id !== 'string')) throw errorOf('POST', 'transaction', t);
     const header = { 'X-F5-REST-Coordination-Id': String(id) };
     for (const op of ops) {
       const r = await this.request(op.method, op.path, op.body, header);
-      if (r.status === 200) continue;
+      if (r.status === ICONTROL.OK) continue;
       await this.request('DELETE', `/mgmt/tm/transaction/${String(id)}`).catch(() => undefined);
       this.transient(op.method, op.what, r);
       this.o.log.warn({ op: op.what, status: r.status }, 'the BIG-IP refused a request of a transaction; sending the changes one by one');
@@ -215,7 +216,7 @@ export class F5Driver implements DeviceDriver {
     }
     const commit = await this.request('PATCH', `/mgmt/tm/transaction/${String(id)}`, { state: 'VALIDATING' });
     this.transient('PATCH', 'transaction commit', commit);
-    if (commit.status === 200 && (commit.body.state === undefined || commit.body.state === 'COMPLETED')) return true;
+    if (commit.status === ICONTROL.OK && (commit.body.state === undefined || commit.body.state === 'COMPLETED')) return true;
     this.o.log.warn({ requests: ops.length, status: commit.status, message: typeof commit.body.message === 'string' ? commit.body.message : undefined }, 'the BIG-IP refused the transaction (nothing applied); sending the changes one by one');
     return false;
   }
@@ -229,14 +230,14 @@ export class F5Driver implements DeviceDriver {
     const failures: DeviceFailure[] = [];
     for (const op of ops) {
       const r = await this.request(op.method, op.path, op.body);
-      if (r.status === 200 || (op.method === 'DELETE' && r.status === 404)) continue;
+      if (r.status === ICONTROL.OK || (op.method === 'DELETE' && r.status === ICONTROL.NOT_FOUND)) continue;
       this.transient(op.method, op.what, r);
       let reason = errorOf(op.method, op.what, r).message;
-      if (op.method === 'POST' && r.status === 409) {
+      if (op.method === 'POST' && r.status === ICONTROL.ALREADY_EXISTS) {
         const name = typeof op.body?.name === 'string' ? op.body.name : '';
         const there = await this.request('GET', `${itemPath(this.o, op.path, name)}?$select=name,partition,description`);
         this.transient('GET', op.what, there);
-        if (there.status === 200 && isOwned(there.body, this.o)) continue;
+        if (there.status === ICONTROL.OK && isOwned(there.body, this.o)) continue;
         reason = `${op.what} exists on the BIG-IP but is not marked as this cluster's (description "${ownerMarker(this.o)}"): it was made by hand or by another tool, so it is left alone; delete or rename it and the coordinator creates its own`;
       }
       for (const c of op.changes) failures.push({ change: c, reason });
@@ -247,10 +248,10 @@ export class F5Driver implements DeviceDriver {
   async saveNow(): Promise<void> {
     try {
       const r = await this.request('POST', '/mgmt/tm/sys/config', { command: 'save' });
-      if (r.status !== 200) throw errorOf('POST', 'sys config save', r);
+      if (r.status !== ICONTROL.OK) throw errorOf('POST', 'sys config save', r);
       if (this.o.syncGroup) {
         const s = await this.request('POST', '/mgmt/tm/cm', { command: 'run', utilCmdArgs: `config-sync to-group ${this.o.syncGroup}` });
-        if (s.status !== 200) throw errorOf('POST', `config-sync to-group ${this.o.syncGroup}`, s);
+        if (s.status !== ICONTROL.OK) throw errorOf('POST', `config-sync to-group ${this.o.syncGroup}`, s);
       }
     } catch (err) {
       this.o.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'saving (or syncing) the BIG-IP config failed; will try after the next change');

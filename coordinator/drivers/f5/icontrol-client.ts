@@ -6,7 +6,7 @@
  * shared HttpsJson's. Credentials never leave this module: errors name the request, never the
  * password or the token.
  */
-import { HttpsJson, type HttpsJsonOptions, type JsonResponse } from '../https-json.ts';
+import { DeviceApiError, HttpsJson, SingleFlight, deviceError, type HttpsJsonOptions, type JsonResponse } from '../https-json.ts';
 
 export interface IControlClientOptions extends HttpsJsonOptions {
   readonly username: string;
@@ -18,15 +18,15 @@ export interface IControlClientOptions extends HttpsJsonOptions {
   readonly renewBeforeMs?: number;
 }
 
-export class IControlError extends Error {
-  readonly status: number;
-  readonly body: Record<string, unknown> | undefined;
-  constructor(status: number, message: string, body?: Record<string, unknown>) {
-    super(message);
-    this.status = status;
-    this.body = body;
-  }
-}
+/** iControl REST answers the driver acts on (HTTP statuses; shared/reference/f5-icontrol.md, "Errors"). */
+export const ICONTROL = {
+  OK: 200,
+  BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  ALREADY_EXISTS: 409,
+} as const;
 
 const LOGIN = '/mgmt/shared/authn/login';
 const TOKENS = '/mgmt/shared/authz/tokens/';
@@ -35,7 +35,7 @@ export class IControlClient {
   private readonly o: IControlClientOptions;
   private readonly http: HttpsJson;
   private token: { value: string; expiresAt: number } | undefined;
-  private pending: Promise<void> | undefined;
+  private readonly pending = new SingleFlight();
   /** Token renewals done (tests). */
   renewals = 0;
 
@@ -68,9 +68,9 @@ export class IControlClient {
     const replaced = this.token;
     this.token = undefined;
     const r = await this.raw('POST', LOGIN, { username: this.o.username, password: this.o.password, loginProviderName: 'tmos' }, {});
-    if (r.status !== 200) throw errorOf('POST', 'login', r, r.status === 401 ? 'wrong username or password (check the credentials Secret)' : undefined);
+    if (r.status !== ICONTROL.OK) throw errorOf('POST', 'login', r, r.status === ICONTROL.UNAUTHORIZED ? 'wrong username or password (check the credentials Secret)' : undefined);
     const t = r.body.token as Record<string, unknown> | undefined;
-    if (typeof t?.token !== 'string') throw new IControlError(r.status, 'iControl POST login: the answer carries no token');
+    if (typeof t?.token !== 'string') throw new DeviceApiError(r.status, 0, 'iControl POST login: the answer carries no token');
     this.token = { value: t.token, expiresAt: this.expiryOf(t, 1200) };
     // a user may hold only 100 tokens: the one replaced is released (gone already after a 401: 404, ignored)
     if (replaced) await this.release(replaced.value);
@@ -87,7 +87,7 @@ export class IControlClient {
     const timeout = this.o.tokenTimeoutS ?? 3600;
     try {
       const r = await this.raw('PATCH', `${TOKENS}${current.value}`, { timeout: String(timeout) }, { 'X-F5-Auth-Token': current.value });
-      if (r.status === 200) {
+      if (r.status === ICONTROL.OK) {
         this.renewals++;
         this.token = { value: current.value, expiresAt: this.expiryOf(r.body, timeout) };
         return;
@@ -103,15 +103,10 @@ export class IControlClient {
     const renewBefore = this.o.renewBeforeMs ?? 60_000;
     const due = force || !this.token || this.token.expiresAt - Date.now() < renewBefore;
     if (!due) return;
-    this.pending ??= (async () => {
-      try {
-        if (force || !this.token || this.token.expiresAt <= Date.now()) await this.login();
-        else await this.renew();
-      } finally {
-        this.pending = undefined;
-      }
-    })();
-    return this.pending;
+    return this.pending.run(async () => {
+      if (force || !this.token || this.token.expiresAt <= Date.now()) await this.login();
+      else await this.renew();
+    });
   }
 
   private authHeaders(): Record<string, string> {
@@ -123,7 +118,7 @@ export class IControlClient {
   async send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<JsonResponse> {
     if (this.o.auth === 'token') await this.ensureToken(false);
     let r = await this.raw(method, path, body, { ...this.authHeaders(), ...headers });
-    if (r.status === 401 && this.o.auth === 'token') {
+    if (r.status === ICONTROL.UNAUTHORIZED && this.o.auth === 'token') {
       await this.ensureToken(true);
       r = await this.raw(method, path, body, { ...this.authHeaders(), ...headers });
     }
@@ -140,7 +135,6 @@ export class IControlClient {
 }
 
 /** An error naming the request and the device's message (never credentials). */
-export function errorOf(method: string, what: string, r: JsonResponse, hint?: string): IControlError {
-  const message = typeof r.body.message === 'string' ? r.body.message : `HTTP ${r.status}`;
-  return new IControlError(r.status, `iControl ${method} ${what}: ${message} (HTTP ${r.status})${hint ? `: ${hint}` : ''}`, r.body);
+export function errorOf(method: string, what: string, r: JsonResponse, hint?: string): DeviceApiError {
+  return deviceError('iControl', method, what, r, Number(r.body.code ?? r.status), hint);
 }
