@@ -45,6 +45,9 @@ export function filterMatches(filter: NitroObject, o: NitroObject): boolean {
   });
 }
 
+/** Resources a DELETE must name by every key (the reference's documented forms). */
+const MULTI_KEY_DELETE: Readonly<Record<string, readonly string[]>> = { vxlan_srcip_binding: ['id', 'srcip'], bridgetable: ['mac', 'vxlan', 'vtep'] };
+
 /** `k:v,k:v` (args) -> object; values may be URL-encoded. */
 function parsePairs(text: string | null): NitroObject {
   const out: NitroObject = {};
@@ -231,6 +234,9 @@ export class NitroEmulator extends HttpsEmulator {
       case 'GET': return this.get(res, resource, args, parsePairs(url.searchParams.get('filter')), url.searchParams.get('count') === 'yes', id !== undefined, record);
       case 'DELETE': {
         try {
+          // a binding or a bridge table entry is named by all its keys (`vxlan_srcip_binding/<id>?args=srcip:<ip>`)
+          const missing = (MULTI_KEY_DELETE[resource] ?? []).find((k) => args[k] === undefined || args[k] === '');
+          if (missing) throw new NitroError(ERR.REQUIRED_ARGUMENT, 400, `Required argument missing [${missing}]`);
           const refused = this.refusal(resource, args);
           if (refused) throw refused;
           this.store.delete(resource, args);
