@@ -244,8 +244,8 @@ describe('F5 driver with the iControl REST emulator', () => {
 
   it('a token replaced by a fresh login is released: the user never holds more than two', async () => {
     await emulator.close();
-    ({ emulator, url } = await startIControlEmulator({ tokenTimeoutS: 3 }));
-    const driver = f5Driver(url, caFile, logs.log, { renewBeforeMs: 2_500 });
+    ({ emulator, url } = await startIControlEmulator({ tokenTimeoutS: 10 }));
+    const driver = f5Driver(url, caFile, logs.log, { renewBeforeMs: 9_500 });
     let most = 0;
     const sample = setInterval(() => { most = Math.max(most, emulator.liveTokens()); }, 5);
     try {
