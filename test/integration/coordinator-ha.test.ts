@@ -29,7 +29,16 @@ function startProcess(identity: string): { name: string; child: ChildProcess; lo
   return p;
 }
 
-const exited = (c: ChildProcess): Promise<void> => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
+/** The process has exited and all it wrote has been read ('close' comes after 'exit' and the end of its pipes). */
+const exited = (c: ChildProcess): Promise<void> => new Promise((r) => {
+  if ((c.exitCode !== null || c.signalCode !== null) && (c.stderr === null || c.stderr.readableEnded)) r();
+  else c.once('close', () => r());
+});
+/** A process's log says it became leader, exactly once: waits for the line (the Lease is written before it is logged). */
+async function ledOnce(p: { log: string[] }): Promise<void> {
+  await eventually('the "became leader" log line', () => (leaderLines(p) >= 1 ? true : undefined));
+  expect(leaderLines(p)).toBe(1);
+}
 const leaderLines = (p: { log: string[] }): number => p.log.filter((l) => l.includes('"became leader"')).length;
 
 async function holder(): Promise<string | undefined> {
@@ -81,10 +90,11 @@ describe('coordinator high availability (processes)', () => {
     const a = startProcess('coord-a');
     const b = startProcess('coord-b');
     const leader = await eventually('a lease holder', async () => ((await holder()) ? holder() : undefined));
+    await ledOnce(leader === 'coord-a' ? a : b);
+    // then a window of several retry periods (250 ms) in which the other must not take over
     await new Promise((r) => setTimeout(r, 1_500));
     expect(leaderLines(a) + leaderLines(b)).toBe(1);
     expect(await holder()).toBe(leader);
-    expect(leaderLines(leader === 'coord-a' ? a : b)).toBe(1);
   });
 
   it('replaces a leader killed mid-reconcile, giving no address twice', async () => {
@@ -104,7 +114,7 @@ describe('coordinator high availability (processes)', () => {
     const ips = Object.values(state.annotations);
     expect(new Set(ips).size).toBe(n);
     expect(state.table).toEqual(state.annotations);
-    expect(leaderLines(b)).toBe(1);
+    await ledOnce(b);
   });
 
   it('hands over at once on SIGTERM: the lease is released, not left to expire', async () => {
@@ -118,6 +128,6 @@ describe('coordinator high availability (processes)', () => {
     const b = startProcess('coord-b');
     await eventually('b leads', async () => ((await holder()) === 'coord-b' ? true : undefined));
     expect(a.log.some((l) => l.includes('released the lease'))).toBe(true);
-    expect(leaderLines(b)).toBe(1);
+    await ledOnce(b);
   });
 });
