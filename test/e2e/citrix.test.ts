@@ -44,14 +44,20 @@ describe.skipIf(!IS_ROOT)('Citrix ADC end to end (lab: 2 nodes x 1 pod, NITRO em
     expect(writes((await nitroCalls()).slice(before))).toEqual([]);
     const added = JSON.parse(String((await cli(['lab', 'add-node', '--pods', '1'])).stdout)) as LabDocument['nodes'][number];
     expect(await pingOnce(doc.device.netns, added.pods[0]!.ip)).toBe(true);
-    await new Promise((r) => setTimeout(r, 2_500)); // the debounced config save
-    const joinWrites = writes((await nitroCalls()).slice(before));
+    // the debounced config save ends the join's writes
+    const joinWrites = await eventually('the save after the join', async () => {
+      const w = writes((await nitroCalls()).slice(before));
+      return w.includes('POST nsconfig?save') ? w : undefined;
+    });
     expect(joinWrites).toEqual(['POST arp', 'POST route', 'POST nsconfig?save']);
     const mark = (await nitroCalls()).length;
     await cli(['lab', 'remove-node', added.name]);
     await eventually('route gone from the ADC namespace', async () => (!String((await inNetns(doc.device.netns, ['ip', 'route'], true)).stdout).includes(added.podCIDRs[0]!) ? true : undefined));
-    await new Promise((r) => setTimeout(r, 2_500));
-    expect(writes((await nitroCalls()).slice(mark)).sort()).toEqual(['DELETE arp', 'DELETE route', 'POST nsconfig?save']);
+    const leaveWrites = await eventually('the save after the leave', async () => {
+      const w = writes((await nitroCalls()).slice(mark));
+      return w.includes('POST nsconfig?save') ? w : undefined;
+    });
+    expect(leaveWrites.sort()).toEqual(['DELETE arp', 'DELETE route', 'POST nsconfig?save']);
   });
 
   it('re-adds nothing after a coordinator restart', async () => {

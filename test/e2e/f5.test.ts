@@ -53,15 +53,21 @@ describe.skipIf(!IS_ROOT)('F5 BIG-IP end to end (lab: 2 nodes x 1 pod, iControl 
     expect(f5Writes((await calls()).slice(before))).toEqual([]);
     const added = JSON.parse(String((await cli(['lab', 'add-node', '--pods', '1'])).stdout)) as LabDocument['nodes'][number];
     expect(await pingOnce(doc.device.netns, added.pods[0]!.ip)).toBe(true);
-    await new Promise((r) => setTimeout(r, 2_500)); // the debounced config save
-    const join = (await calls()).slice(before);
+    // the debounced config save ends the join's writes
+    const join = await eventually('the save after the join', async () => {
+      const c = (await calls()).slice(before);
+      return f5Writes(c).includes('POST /mgmt/tm/sys/config') ? c : undefined;
+    });
     expect(f5Writes(join)).toEqual(F5_JOIN_WRITES);
     expect(join.filter((c) => c.method !== 'GET').length).toBeLessThanOrEqual(7);
     const mark = (await calls()).length;
     await cli(['lab', 'remove-node', added.name]);
     await eventually('route gone from the BIG-IP namespace', async () => (!String((await inNetns(doc.device.netns, ['ip', 'route'], true)).stdout).includes(added.podCIDRs[0]!) ? true : undefined));
-    await new Promise((r) => setTimeout(r, 2_500));
-    expect(f5Writes((await calls()).slice(mark))).toEqual([
+    const leave = await eventually('the save after the leave', async () => {
+      const w = f5Writes((await calls()).slice(mark));
+      return w.includes('POST /mgmt/tm/sys/config') ? w : undefined;
+    });
+    expect(leave).toEqual([
       'POST /mgmt/tm/transaction',
       'DELETE /mgmt/tm/net/route/~Common~chorus-4096-198.19.2.0_24 (queued)',
       'DELETE /mgmt/tm/net/arp/~Common~chorus-4096-198.18.16.4 (queued)',

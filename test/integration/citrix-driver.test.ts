@@ -75,14 +75,16 @@ describe('Citrix driver with the NITRO emulator', () => {
     for (let i = 1; i <= 2; i++) await core.createNode({ body: nodeBody(i) });
     const c = start();
     await converged(c, 2);
-    await new Promise((r) => setTimeout(r, 1_000)); // several device resyncs
+    await eventually('the save after the initial sync', () => (emulator.store.saves > 0 ? true : undefined));
     const writesBefore = emulator.writes().length;
-    await new Promise((r) => setTimeout(r, 900));
+    const observes = (): number => emulator.calls.filter((x) => x.resource === 'hanode').length;
+    const seen = observes();
+    await eventually('two resyncs', () => (observes() >= seen + 2 ? true : undefined), 10_000);
     expect(emulator.writes().length).toBe(writesBefore);
     await core.createNode({ body: nodeBody(3) });
     await converged(c, 3);
-    await new Promise((r) => setTimeout(r, 300));
-    const joinWrites = emulator.writes().slice(writesBefore).map((w) => `${w.method} ${w.resource}${w.action ? `?${w.action}` : ''}`);
+    const written = (): string[] => emulator.writes().slice(writesBefore).map((w) => `${w.method} ${w.resource}${w.action ? `?${w.action}` : ''}`);
+    const joinWrites = await eventually('the save after the join', () => (written().includes('POST nsconfig?save') ? written() : undefined));
     expect(joinWrites).toEqual(['POST arp', 'POST route', 'POST nsconfig?save']);
   });
 

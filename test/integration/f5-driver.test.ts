@@ -103,9 +103,8 @@ describe('F5 driver with the iControl REST emulator', () => {
     const c = start();
     await converged(c, 2);
     await eventually('saved', () => (emulator.store.saves > 0 ? true : undefined));
-    await new Promise((r) => setTimeout(r, 1_000)); // several device resyncs
     const before = emulator.calls.length;
-    await new Promise((r) => setTimeout(r, 900));
+    await eventually('two resyncs', () => (emulator.calls.slice(before).filter((x) => x.path === '/mgmt/tm/cm/failover-status').length >= 2 ? true : undefined), 10_000);
     expect(emulator.calls.slice(before).filter((x) => x.write)).toEqual([]);
     expect(emulator.calls.slice(before).some((x) => x.method === 'GET' && x.path === '/mgmt/tm/net/route')).toBe(true);
     const mark = emulator.calls.length;
