@@ -11,6 +11,7 @@
  */
 import type { IpRoute } from '../shared/iproute.ts';
 import type { Logger } from '../shared/log.ts';
+import { errorMessage } from '../shared/errors.ts';
 import type { EndpointPlan } from './plan-types.ts';
 import { programOverlay, removeOverlay } from './overlay/program.ts';
 import type { ObservedOverlay, Op } from './overlay/state.ts';
@@ -61,6 +62,19 @@ export class EndpointProgrammer {
     const add = (k: ChangeKind, n = 1): void => {
       changes.set(k, (changes.get(k) ?? 0) + n);
     };
+    // The boundary first: the VXLAN device never comes up (first start, reboot, a VNI or port
+    // change) before the table that guards it is in place. If nft cannot apply it, fail closed:
+    // the device is kept down and the pass fails with the reason (readiness says it).
+    const ruleset = renderRuleset(plan.firewall);
+    if (this.o.firewall && (fullCheck || ruleset !== this.appliedRuleset)) {
+      try {
+        if (await this.ensureFirewall(ruleset)) add('firewall');
+      } catch (err) {
+        this.appliedRuleset = undefined;
+        const down = await this.o.ip.run('ip', ['link', 'set', 'dev', plan.overlay.vxlan.name, 'down']).then(() => true, () => false);
+        throw new Error(`the firewall table could not be applied, so ${plan.overlay.vxlan.name} ${down ? 'was set down' : 'is not brought up'} (fail closed): ${errorMessage(err)}`, { cause: err });
+      }
+    }
     const { ops, observed } = await programOverlay(this.o.ip, plan.overlay, this.o.log);
     for (const op of ops) add(changeKindOf(op));
     const dev = plan.overlay.vxlan.name;
@@ -70,8 +84,6 @@ export class EndpointProgrammer {
       if (await ensureTxChecksum(dev, this.o.txChecksum)) add('offload');
       this.settingsCheckedFor = index;
     }
-    const ruleset = renderRuleset(plan.firewall);
-    if (this.o.firewall && (fullCheck || ruleset !== this.appliedRuleset) && (await this.ensureFirewall(ruleset))) add('firewall');
     return { changes, observed };
   }
 

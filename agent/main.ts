@@ -19,7 +19,7 @@ export const AGENT_SPECS: SettingSpec[] = [
   { flag: 'underlay-ip', env: ['CHORUS_UNDERLAY_IP'], help: "local VTEP address; default: the Node's InternalIP" },
   { flag: 'health-listen', env: ['CHORUS_HEALTH_LISTEN'], help: 'address:port of /healthz, /readyz, /status', default: '0.0.0.0:9641' },
   { flag: 'tx-checksum-offload', env: ['CHORUS_TX_CHECKSUM_OFFLOAD'], help: 'off: turn tx-checksum-ip-generic off on the overlay device (avoids stalls seen with VXLAN on some kernels and NICs); keep: leave it as the kernel set it', default: 'off' },
-  { flag: 'firewall', env: ['CHORUS_FIREWALL'], help: 'on: own nftables table ip chorus-kube-router (VXLAN only from device VTEPs; no masquerade toward the device); off: none', default: 'on' },
+  { flag: 'firewall', env: ['CHORUS_FIREWALL'], help: 'on: own nftables table inet chorus-kube-router (VXLAN of our VNI only on the underlay interface and from device VTEPs; no masquerade toward the device); off: none', default: 'on' },
   { flag: 'resync', env: ['CHORUS_RESYNC'], help: 'full reconcile interval, the backstop for missed events', default: '5m' },
   { flag: 'proc-sys', env: ['CHORUS_PROC_SYS'], help: "where the host's /proc/sys is readable and writable (the DaemonSet mounts the host's /proc/sys/net under /host/proc/sys, so the agent needs no full privilege)", default: '/proc/sys' },
   { flag: 'log-level', env: ['CHORUS_LOG_LEVEL'], help: 'trace, debug, info, warn or error', default: 'info' },

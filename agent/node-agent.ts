@@ -7,12 +7,12 @@ import type { KubeConfig, V1ConfigMap, V1Node } from '@kubernetes/client-node';
 import { makeClients, type KubeClients } from '../shared/kube/client.ts';
 import { startCache, type ResilientCache } from '../shared/kube/informer.ts';
 import { nodeEventRecorder } from '../shared/kube/events.ts';
-import { HUB_CONFIGMAP, vxlanDeviceName } from '../shared/keys.ts';
+import { HUB_CONFIGMAP } from '../shared/keys.ts';
 import type { HealthSource } from '../shared/health.ts';
-import { planNode, resolveNodeInputs } from './node-plan.ts';
+import { planNode, resolveNodeInputs, hostFactsOf } from './node-plan.ts';
 import { isProblem, type EndpointPlan, type Problem } from './plan-types.ts';
 import { OverlayEndpoint, type KernelSettings } from './endpoint.ts';
-import { mtuOfAddress, otherNetworks, readInterfaces } from './overlay/observe.ts';
+import { readInterfaces } from './overlay/observe.ts';
 
 export interface NodeAgentOptions extends KernelSettings {
   readonly kubeConfig: KubeConfig;
@@ -62,7 +62,7 @@ export class NodeAgent implements HealthSource {
     const resolved = resolveNodeInputs(nodeName, this.nodeCache?.get(nodeName), this.hubCache?.get(HUB_CONFIGMAP, namespace)?.data, `${namespace}/${HUB_CONFIGMAP}`, this.o.underlayIP);
     if (isProblem(resolved)) return resolved;
     const interfaces = await readInterfaces(ip);
-    return planNode(resolved, { underlayMtu: mtuOfAddress(interfaces, resolved.underlayIP), networks: otherNetworks(interfaces, vxlanDeviceName(resolved.hub.vni)) });
+    return planNode(resolved, hostFactsOf(interfaces, resolved));
   }
 
   notReadyReason(): string | undefined {

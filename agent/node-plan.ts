@@ -9,10 +9,11 @@
 import type { V1Node } from '@kubernetes/client-node';
 import { cidrsOverlap, parseCidr } from '../shared/ipv4.ts';
 import { allocatedOverlayIP, internalIPv4, podCIDRsOf } from '../shared/node-facts.ts';
-import { ANNOTATION_OVERLAY_IP } from '../shared/keys.ts';
+import { ANNOTATION_OVERLAY_IP, vxlanDeviceName } from '../shared/keys.ts';
 import { decodeHubInfo, type ConfigMapData, type HubInfo } from '../shared/tables.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { planNodeOverlay } from './overlay/plan.ts';
+import { interfaceOfAddress, otherNetworks, type HostInterface } from './overlay/observe.ts';
 import type { DesiredOverlay } from './overlay/state.ts';
 import type { EndpointPlan, Problem } from './plan-types.ts';
 
@@ -44,8 +45,16 @@ export function resolveNodeInputs(nodeName: string, node: V1Node | undefined, hu
 export interface HostFacts {
   /** MTU of the interface holding the underlay IP; undefined when no interface has it. */
   readonly underlayMtu: number | undefined;
+  /** Name of the interface holding the underlay IP (the firewall accepts our VXLAN only there). */
+  readonly underlayDevice?: string | undefined;
   /** IPv4 networks on the host's other interfaces. */
   readonly networks: readonly { dev: string; cidr: string }[];
+}
+
+/** The host facts a node's plan needs, from its interfaces (the agent's and doctor's one way to read them). */
+export function hostFactsOf(interfaces: readonly HostInterface[], inputs: ResolvedInputs): HostFacts {
+  const underlay = interfaceOfAddress(interfaces, inputs.underlayIP);
+  return { underlayMtu: underlay?.mtu, underlayDevice: underlay?.name, networks: otherNetworks(interfaces, vxlanDeviceName(inputs.hub.vni)) };
 }
 
 export function planNode(inputs: ResolvedInputs, facts: HostFacts): EndpointPlan | Problem {
@@ -68,6 +77,6 @@ export function planNode(inputs: ResolvedInputs, facts: HostFacts): EndpointPlan
   }
   return {
     overlay,
-    firewall: { vxlanDevice: overlay.vxlan.name, port: hub.port, allowedVTEPs: hub.deviceVTEPs, deviceOverlayIPs: hub.deviceOverlayIPs, podCIDRs },
+    firewall: { vxlanDevice: overlay.vxlan.name, port: hub.port, vni: hub.vni, underlayDevice: facts.underlayDevice, allowedVTEPs: hub.deviceVTEPs, deviceOverlayIPs: hub.deviceOverlayIPs, podCIDRs },
   };
 }

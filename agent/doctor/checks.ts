@@ -7,7 +7,7 @@
 import { diffOverlay, vxlanIncompatibility } from '../overlay/diff.ts';
 import type { ObservedOverlay, Op } from '../overlay/state.ts';
 import type { EndpointPlan } from '../plan-types.ts';
-import { FIREWALL_FAMILY, FIREWALL_TABLE } from '../firewall/ruleset.ts';
+import { FIREWALL_FAMILY, FIREWALL_TABLE, vniMatch } from '../firewall/ruleset.ts';
 
 export interface CheckResult {
   readonly check: string;
@@ -24,7 +24,7 @@ export interface DoctorFacts {
   readonly plan: EndpointPlan | { readonly error: string };
   readonly observed: ObservedOverlay;
   readonly firewallEnabled: boolean;
-  /** `nft -s list table ip chorus-kube-router`, undefined when the table is missing. */
+  /** `nft -s list table inet chorus-kube-router`, undefined when the table is missing. */
   readonly firewallListing: string | undefined;
   readonly rpFilter: { readonly all: string; readonly dev: string | undefined };
   readonly ipForward: string;
@@ -89,11 +89,13 @@ function firewallCheck(plan: EndpointPlan, facts: DoctorFacts): CheckResult {
   const listing = facts.firewallListing;
   if (listing === undefined) return fail('firewall', `table ${table} is missing`, restore);
   const missing: string[] = [];
-  if (!new RegExp(`udp dport ${f.port} ip saddr != @allowed-vteps .*drop`).test(listing)) missing.push(`the VXLAN source check (udp dport ${f.port} ip saddr != @allowed-vteps drop)`);
+  const ours = `udp dport ${f.port} ${vniMatch(f.vni)}`;
+  if (!listing.includes(`${ours} ip saddr != @allowed-vteps`)) missing.push(`the VXLAN source check (${ours} ip saddr != @allowed-vteps drop)`);
+  if (f.underlayDevice && !listing.includes(`${ours} iifname != ${JSON.stringify(f.underlayDevice)}`)) missing.push(`the underlay interface check (${ours} iifname != "${f.underlayDevice}" drop)`);
   for (const v of f.allowedVTEPs) if (!new RegExp(`elements = \\{[^}]*\\b${v.replace(/\./g, '\\.')}\\b`).test(listing)) missing.push(`device VTEP ${v} in set allowed-vteps`);
   for (const c of f.podCIDRs) if (!new RegExp(`ip saddr ${c.replace(/\./g, '\\.')} snat (ip )?to ${c.replace(/\./g, '\\.')}`).test(listing)) missing.push(`the no-masquerade rule for pod CIDR ${c}`);
   if (missing.length > 0) return fail('firewall', `table ${table} lacks ${missing.join('; ')}`, restore);
-  return pass('firewall', `table ${table}: VXLAN only from ${f.allowedVTEPs.join(', ')}; pods keep their address toward the device`);
+  return pass('firewall', `table ${table}: VXLAN of VNI ${f.vni} only from ${f.allowedVTEPs.join(', ')}${f.underlayDevice ? ` on ${f.underlayDevice}` : ''}; pods keep their address toward the device`);
 }
 
 function sysctlChecks(plan: EndpointPlan, facts: DoctorFacts): CheckResult[] {

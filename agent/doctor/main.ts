@@ -7,14 +7,14 @@
  */
 import { hostname } from 'node:os';
 import { execa } from 'execa';
-import { DEFAULT_NAMESPACE, HUB_CONFIGMAP, vxlanDeviceName } from '../../shared/keys.ts';
+import { DEFAULT_NAMESPACE, HUB_CONFIGMAP } from '../../shared/keys.ts';
 import { choiceSetting, helpText, readSettings, type SettingSpec } from '../../shared/cli-args.ts';
 import { loadKubeConfig, makeClients } from '../../shared/kube/client.ts';
 import { ipRoute, type IpRoute } from '../../shared/iproute.ts';
 import { errorMessage } from '../../shared/errors.ts';
-import { planNode, resolveNodeInputs } from '../node-plan.ts';
+import { planNode, resolveNodeInputs, hostFactsOf } from '../node-plan.ts';
 import { isProblem, type EndpointPlan } from '../plan-types.ts';
-import { mtuOfAddress, observeOverlay, otherNetworks, readInterfaces } from '../overlay/observe.ts';
+import { observeOverlay, readInterfaces } from '../overlay/observe.ts';
 import { nftCommand } from '../firewall/nft.ts';
 import { readSysctl, setProcSys } from '../host.ts';
 import { diagnose, formatResults, type DoctorFacts } from './checks.ts';
@@ -56,7 +56,7 @@ async function planFor(settings: Record<string, string | undefined>, node: strin
     const resolved = resolveNodeInputs(node, nodes.items[0], (hubs.items[0])?.data, `${namespace}/${HUB_CONFIGMAP}`, settings['underlay-ip']);
     if (isProblem(resolved)) return { error: resolved.reason };
     const interfaces = await readInterfaces(ip);
-    const plan = planNode(resolved, { underlayMtu: mtuOfAddress(interfaces, resolved.underlayIP), networks: otherNetworks(interfaces, vxlanDeviceName(resolved.hub.vni)) });
+    const plan = planNode(resolved, hostFactsOf(interfaces, resolved));
     return isProblem(plan) ? { error: plan.reason } : plan;
   } catch (err) {
     return { error: errorMessage(err) };

@@ -3,7 +3,7 @@
  * comparing the table's stateless listing with the listing recorded right after our last apply.
  */
 import { execa } from 'execa';
-import { FIREWALL_FAMILY, FIREWALL_TABLE, replaceTableScript } from './ruleset.ts';
+import { FIREWALL_FAMILY, FIREWALL_TABLE, LEGACY_FIREWALL_FAMILY, replaceTableScript } from './ruleset.ts';
 
 export class NftError extends Error {}
 
@@ -14,7 +14,7 @@ export interface Nft {
   replace(ruleset: string): Promise<void>;
   /** Deletes the table if it exists; true when it did. */
   remove(): Promise<boolean>;
-  /** Packets dropped by the VXLAN source check so far. */
+  /** Packets dropped by the VXLAN checks (interface, source, IPv6) so far. */
   droppedPackets(): Promise<number>;
 }
 
@@ -38,12 +38,12 @@ export function nftCommand(netns?: string): Nft {
     },
     async remove() {
       const r = await run(['delete', 'table', FIREWALL_FAMILY, FIREWALL_TABLE]);
-      return r.exitCode === 0;
+      const legacy = await run(['delete', 'table', LEGACY_FIREWALL_FAMILY, FIREWALL_TABLE]);
+      return r.exitCode === 0 || legacy.exitCode === 0;
     },
     async droppedPackets() {
       const r = await run(['list', 'chain', FIREWALL_FAMILY, FIREWALL_TABLE, 'input']);
-      const m = /counter packets (\d+)/.exec(String(r.stdout));
-      return m ? Number(m[1]) : 0;
+      return [...String(r.stdout).matchAll(/counter packets (\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
     },
   };
 }

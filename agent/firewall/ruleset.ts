@@ -2,9 +2,13 @@
  * The agent's nftables table, rendered from plain inputs (pure). The agent owns this one table
  * and touches nothing else:
  *
- * - input: VXLAN has no authentication, so UDP to the overlay port is dropped unless it comes
- *   from a known VTEP: a device VTEP on a node, a node VTEP on the gateway (only drops; it never
- *   accepts anything another table would drop).
+ * - input: VXLAN has no authentication, so VXLAN of our VNI (the VNI field of the VXLAN header,
+ *   RFC 7348: 24 bits at offset 32 after the 8-byte UDP header) is dropped unless it arrives on the
+ *   underlay interface from a known VTEP: a device VTEP on a node, a node VTEP on the gateway. A
+ *   pod on the node that forges a VTEP's address comes in on its own interface, not the underlay.
+ *   VXLAN of any other VNI on the same port (a CNI's: Calico uses 4789) passes untouched. Family
+ *   inet, so IPv6 is seen too: there is no IPv6 underlay yet, so our VNI over IPv6 is dropped.
+ *   (Only drops; it never accepts anything another table would drop.)
  * - postrouting (nat, before the usual srcnat priority): an identity SNAT for traffic between
  *   this node's pods and the device overlay addresses. NAT chains at one hook run in priority
  *   order until one sets up a NAT binding, and SNAT to a range that already holds the source
@@ -14,11 +18,17 @@
 import { formatIPv4, parseIPv4 } from '../../shared/ipv4.ts';
 
 export const FIREWALL_TABLE = 'chorus-kube-router';
-export const FIREWALL_FAMILY = 'ip';
+export const FIREWALL_FAMILY = 'inet';
+/** The family of the table of earlier versions, removed in the same transaction that writes ours. */
+export const LEGACY_FIREWALL_FAMILY = 'ip';
 
 export interface FirewallSpec {
   readonly vxlanDevice: string;
   readonly port: number;
+  /** Our VNI: only VXLAN carrying it is checked; other VNIs on the same port are someone else's. */
+  readonly vni: number;
+  /** The interface holding the underlay address: our VXLAN is accepted only there (undefined: not known, not checked). */
+  readonly underlayDevice: string | undefined;
   /** The only underlay addresses VXLAN is accepted from (device VTEPs on a node, node VTEPs on the gateway). */
   readonly allowedVTEPs: readonly string[];
   /** Node only: the device's overlay addresses, which keep their source toward pods. */
@@ -45,8 +55,12 @@ export function addressRanges(ips: readonly string[]): string[] {
   return ranges;
 }
 
+/** Matches VXLAN of one VNI: the 24-bit VNI field, bits 32-55 of the VXLAN header after the UDP header. */
+export const vniMatch = (vni: number): string => `@th,96,24 0x${vni.toString(16)}`;
+
 export function renderRuleset(spec: FirewallSpec): string {
   const dev = JSON.stringify(spec.vxlanDevice);
+  const ours = `udp dport ${spec.port} ${vniMatch(spec.vni)}`;
   const postrouting = [
     ...spec.podCIDRs.map((c) => `\t\toifname ${dev} ip saddr ${c} snat ip to ${c} comment "pods to the device keep their address"`),
     ...addressRanges(spec.deviceOverlayIPs).map((r) => `\t\tip saddr ${r} oifname != ${dev} snat ip to ${r} comment "the device keeps its address toward pods"`),
@@ -59,7 +73,9 @@ export function renderRuleset(spec: FirewallSpec): string {
     '\t}',
     '\tchain input {',
     '\t\ttype filter hook input priority filter - 10; policy accept;',
-    `\t\tudp dport ${spec.port} ip saddr != @allowed-vteps counter drop comment "VXLAN only from known VTEPs"`,
+    `\t\tmeta nfproto ipv6 ${ours} counter drop comment "no IPv6 underlay: our VXLAN only over IPv4"`,
+    ...(spec.underlayDevice ? [`\t\t${ours} iifname != ${JSON.stringify(spec.underlayDevice)} counter drop comment "our VXLAN only on the underlay interface"`] : []),
+    `\t\t${ours} ip saddr != @allowed-vteps counter drop comment "our VXLAN only from known VTEPs"`,
     '\t}',
     '\tchain postrouting {',
     '\t\ttype nat hook postrouting priority srcnat - 10; policy accept;',
@@ -69,7 +85,14 @@ export function renderRuleset(spec: FirewallSpec): string {
   ].join('\n');
 }
 
-/** One atomic nft transaction that replaces the table (create-if-missing, delete, add). */
+/**
+ * One atomic nft transaction that replaces the table (create-if-missing, delete, add), removing an
+ * earlier version's table of the old family in the same transaction: no packet sees neither.
+ */
 export function replaceTableScript(ruleset: string): string {
-  return [`table ${FIREWALL_FAMILY} ${FIREWALL_TABLE} {}`, `delete table ${FIREWALL_FAMILY} ${FIREWALL_TABLE}`, ruleset, ''].join('\n');
+  return [
+    `table ${FIREWALL_FAMILY} ${FIREWALL_TABLE} {}`, `delete table ${FIREWALL_FAMILY} ${FIREWALL_TABLE}`,
+    `table ${LEGACY_FIREWALL_FAMILY} ${FIREWALL_TABLE} {}`, `delete table ${LEGACY_FIREWALL_FAMILY} ${FIREWALL_TABLE}`,
+    ruleset, '',
+  ].join('\n');
 }

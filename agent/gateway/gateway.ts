@@ -13,7 +13,7 @@ import type { Logger } from '../../shared/log.ts';
 import type { HealthSource } from '../../shared/health.ts';
 import { errorMessage } from '../../shared/errors.ts';
 import { planGatewayOverlay } from '../overlay/plan.ts';
-import { mtuOfAddress, readInterfaces } from '../overlay/observe.ts';
+import { interfaceOfAddress, readInterfaces } from '../overlay/observe.ts';
 import { OverlayEndpoint, type KernelSettings } from '../endpoint.ts';
 import { DeviceStatusPublisher } from '../../shared/kube/device-status.ts';
 import type { EndpointPlan, Problem } from '../plan-types.ts';
@@ -99,7 +99,8 @@ export class Gateway implements HealthSource {
       return { kind: 'invalid', reason: errorMessage(err) };
     }
     this.hub = hub;
-    const underlayMtu = mtuOfAddress(await readInterfaces(ip), localIP);
+    const underlay = interfaceOfAddress(await readInterfaces(ip), localIP);
+    const underlayMtu = underlay?.mtu;
     if (underlayMtu === undefined) return { kind: 'invalid', reason: `no interface here has the VTEP address ${localIP}` };
     const peers = peersFromShards(this.peerCache?.list() ?? [], log);
     let plan;
@@ -117,7 +118,7 @@ export class Gateway implements HealthSource {
     const { desired } = plan;
     return {
       overlay: desired,
-      firewall: { vxlanDevice: desired.vxlan.name, port: hub.port, allowedVTEPs: desired.fdb.map((e) => e.dst), deviceOverlayIPs: [], podCIDRs: [] },
+      firewall: { vxlanDevice: desired.vxlan.name, port: hub.port, vni: hub.vni, underlayDevice: underlay?.name, allowedVTEPs: desired.fdb.map((e) => e.dst), deviceOverlayIPs: [], podCIDRs: [] },
     };
   }
 

@@ -15,7 +15,7 @@ export const GATEWAY_SPECS: SettingSpec[] = [
   { flag: 'kubeconfig', env: ['KUBECONFIG'], help: 'kubeconfig file of the cluster' },
   { flag: 'health-listen', env: ['CHORUS_HEALTH_LISTEN'], help: 'address:port of /healthz, /readyz, /status', default: '0.0.0.0:9643' },
   { flag: 'tx-checksum-offload', env: ['CHORUS_TX_CHECKSUM_OFFLOAD'], help: 'off: turn tx-checksum-ip-generic off on the overlay device; keep: leave it', default: 'off' },
-  { flag: 'firewall', env: ['CHORUS_FIREWALL'], help: 'on: own nftables table ip chorus-kube-router accepting VXLAN only from node VTEPs; off: none', default: 'on' },
+  { flag: 'firewall', env: ['CHORUS_FIREWALL'], help: 'on: own nftables table inet chorus-kube-router accepting VXLAN of our VNI only on the underlay interface and from node VTEPs; off: none', default: 'on' },
   { flag: 'resync', env: ['CHORUS_RESYNC'], help: 'full reconcile interval', default: '5m' },
   { flag: 'log-level', env: ['CHORUS_LOG_LEVEL'], help: 'trace, debug, info, warn or error', default: 'info' },
 ];

@@ -72,7 +72,12 @@ export async function readInterfaces(ipr: IpRoute): Promise<HostInterface[]> {
 
 /** The MTU of the interface that holds `ip` (the underlay), or undefined if none has it. */
 export function mtuOfAddress(interfaces: readonly HostInterface[], ip: string): number | undefined {
-  return interfaces.find((i) => i.cidrs.some((c) => c.split('/')[0] === ip))?.mtu;
+  return interfaceOfAddress(interfaces, ip)?.mtu;
+}
+
+/** The interface holding an address. */
+export function interfaceOfAddress(interfaces: readonly HostInterface[], ip: string): HostInterface | undefined {
+  return interfaces.find((i) => i.cidrs.some((c) => c.split('/')[0] === ip));
 }
 
 /** IPv4 networks on the host's interfaces other than loopback and `exceptDev`. */

@@ -34,6 +34,12 @@ async function metric(n: LabDocument['nodes'][number], name: string): Promise<nu
 }
 
 /** ping from the device at 50 pps while `during` runs; returns the packet loss in percent. */
+/** Packets the agent's table dropped at its VXLAN checks (all counters of its input chain). */
+async function droppedVxlan(netns: string): Promise<number> {
+  const out = String((await inNetns(netns, ['nft', 'list', 'chain', 'inet', 'chorus-kube-router', 'input'], true)).stdout);
+  return [...out.matchAll(/counter packets (\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+}
+
 async function lossDuring(ip: string, seconds: number, during: () => Promise<void>): Promise<{ loss: number; output: string }> {
   const count = seconds * 50;
   const ping = spawn('ip', ['netns', 'exec', doc.device.netns, 'ping', '-i', '0.02', '-c', String(count), '-W', '1', '-q', ip]);
@@ -115,11 +121,73 @@ describe.skipIf(!IS_ROOT)('agent in production conditions (lab: 2 nodes x 1 pod)
       ['ip', 'neigh', 'replace', target.overlayIP!, 'lladdr', mac, 'dev', DEV, 'nud', 'permanent'],
       ['ip', 'route', 'add', target.podCIDRs[0]!, 'via', target.overlayIP!, 'dev', DEV],
     ]) await inNetns(intruder, cmd, true);
-    const droppedBefore = Number(/packets (\d+)/.exec(String((await inNetns(target.netns, ['nft', 'list', 'chain', 'ip', 'chorus-kube-router', 'input'], true)).stdout))?.[1]);
+    const droppedBefore = await droppedVxlan(target.netns);
     expect(await pingOnce(intruder, target.pods[0]!.ip)).toBe(false);
-    const droppedAfter = Number(/packets (\d+)/.exec(String((await inNetns(target.netns, ['nft', 'list', 'chain', 'ip', 'chorus-kube-router', 'input'], true)).stdout))?.[1]);
-    expect(droppedAfter).toBeGreaterThan(droppedBefore);
+    expect(await droppedVxlan(target.netns)).toBeGreaterThan(droppedBefore);
     expect(await pingOnce(doc.device.netns, target.pods[0]!.ip)).toBe(true);
+  });
+
+  it('lets a CNI\'s own VXLAN on the same port (VNI 1) through, while our agents run and restart', async () => {
+    const [a, b] = [doc.nodes[0]!, doc.nodes[1]!];
+    // what Calico's VXLAN mode does between nodes (its defaults: port 4789; here VNI 1)
+    const cni = async (n: typeof a, peer: typeof a, addr: string): Promise<void> => {
+      for (const cmd of [
+        ['ip', 'link', 'add', 'cnivx1', 'type', 'vxlan', 'id', '1', 'local', n.underlayIP, 'dstport', '4789', 'nolearning'],
+        ['ip', 'addr', 'add', `${addr}/24`, 'dev', 'cnivx1'], ['ip', 'link', 'set', 'cnivx1', 'up'],
+        ['bridge', 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'cnivx1', 'dst', peer.underlayIP],
+      ]) await inNetns(n.netns, cmd, true);
+    };
+    await cni(a, b, '198.19.250.1');
+    await cni(b, a, '198.19.250.2');
+    try {
+      await eventually('the CNI overlay answers', async () => ((await pingOnce(a.netns, '198.19.250.2')) ? true : undefined), 10_000);
+      const ping = spawn('ip', ['netns', 'exec', a.netns, 'ping', '-i', '0.05', '-c', '160', '-W', '1', '-q', '198.19.250.2']);
+      let out = '';
+      ping.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const done = new Promise<void>((resolve) => ping.on('exit', () => resolve()));
+      for (const n of [0, 1]) {
+        const before = (await labStatus()).nodes[n]!.agentPid!;
+        process.kill(before, 'SIGTERM');
+        await eventually('agent back', async () => {
+          const pid = (await labStatus()).nodes[n]!.agentPid;
+          return pid !== null && pid !== before ? pid : undefined;
+        }, 10_000);
+      }
+      await done;
+      expect(/ 0% packet loss/.test(out), out).toBe(true);
+      // and our own overlay is unaffected
+      expect(await pingOnce(doc.device.netns, a.pods[0]!.ip)).toBe(true);
+    } finally {
+      for (const n of [a, b]) await inNetns(n.netns, ['ip', 'link', 'del', 'cnivx1']);
+    }
+  });
+
+  it('drops our VXLAN forged from a pod with a device VTEP as its source: nothing reaches the target pod', async () => {
+    const node = doc.nodes[0]!;
+    const attacker = node.pods[0]!;
+    const target = doc.nodes[1]!.pods[0]!;
+    const nodeMac = String((await inNetns(node.netns, ['cat', `/sys/class/net/${DEV}/address`], true)).stdout).trim();
+    // a pod with NET_RAW makes its own VXLAN device with the device VTEP as local address, toward its node
+    for (const cmd of [
+      ['ip', 'addr', 'add', `${doc.device.underlayIP}/32`, 'dev', 'lo'],
+      ['ip', 'link', 'add', 'forge', 'type', 'vxlan', 'id', '4096', 'local', doc.device.underlayIP, 'remote', node.underlayIP, 'dstport', '4789', 'nolearning'],
+      ['ip', 'addr', 'add', '198.18.31.250/20', 'dev', 'forge'], ['ip', 'link', 'set', 'forge', 'up'],
+      ['ip', 'neigh', 'replace', target.ip, 'lladdr', nodeMac, 'dev', 'forge', 'nud', 'permanent'],
+      ['ip', 'route', 'add', `${target.ip}/32`, 'dev', 'forge', 'src', '198.18.31.250'],
+    ]) await inNetns(attacker.netns, cmd, true);
+    // the target pod counts what arrives from the forged inner source
+    await inNetns(target.netns, ['sh', '-c', "nft add table ip count && nft add chain ip count in '{ type filter hook input priority 0; }' && nft add rule ip count in ip saddr 198.18.31.250 counter"], true);
+    const arrived = async (): Promise<number> => Number(/packets (\d+)/.exec(String((await inNetns(target.netns, ['nft', 'list', 'chain', 'ip', 'count', 'in'], true)).stdout))?.[1] ?? '0');
+    try {
+      const droppedBefore = await droppedVxlan(node.netns);
+      await inNetns(attacker.netns, ['ping', '-c', '5', '-i', '0.2', '-W', '1', '-q', target.ip]);
+      expect(await droppedVxlan(node.netns)).toBeGreaterThanOrEqual(droppedBefore + 5);
+      expect(await arrived()).toBe(0);
+    } finally {
+      await inNetns(attacker.netns, ['ip', 'link', 'del', 'forge']);
+      await inNetns(attacker.netns, ['ip', 'addr', 'del', `${doc.device.underlayIP}/32`, 'dev', 'lo']);
+      await inNetns(target.netns, ['nft', 'delete', 'table', 'ip', 'count']);
+    }
   });
 
   it('keeps pod and device addresses unmasqueraded even with the CNI masquerading everything else', async () => {

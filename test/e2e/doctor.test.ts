@@ -73,9 +73,9 @@ describe.skipIf(!IS_ROOT)('chorus-kube-router doctor on a lab node', () => {
   });
 
   it('names a missing firewall rule, with its fix', async () => {
-    const r = await withFrozenAgent(() => sh(node.netns, 'nft flush chain ip chorus-kube-router input'));
+    const r = await withFrozenAgent(() => sh(node.netns, 'nft flush chain inet chorus-kube-router input'));
     expect(failed(r.checks)).toEqual(['agent', 'firewall']);
-    expect(r.text).toMatch(/FAIL {2}firewall +table ip chorus-kube-router lacks the VXLAN source check \(udp dport 4789 ip saddr != @allowed-vteps drop\)\n {6}fix: /);
+    expect(r.text).toMatch(/FAIL {2}firewall +table inet chorus-kube-router lacks the VXLAN source check \(udp dport 4789 @th,96,24 0x1000 ip saddr != @allowed-vteps drop\); the underlay interface check \(udp dport 4789 @th,96,24 0x1000 iifname != "[^"]+" drop\)\n {6}fix: /);
   });
 
   it('names an unreachable device when the node side is right', async () => {

@@ -8,12 +8,12 @@ const plan: EndpointPlan = {
     vxlan: { name: 'chorus-4096', vni: 4096, port: 4789, local: '10.0.0.5', mtu: 1450, mac: '02:c4:c6:12:10:05' },
     addresses: ['198.18.16.5/20'], fdb: [{ mac: '02:c4:c6:12:10:01', dst: '10.0.0.10' }], neighbours: [{ ip: '198.18.16.1', mac: '02:c4:c6:12:10:01' }], routes: [],
   },
-  firewall: { vxlanDevice: 'chorus-4096', port: 4789, allowedVTEPs: ['10.0.0.10'], deviceOverlayIPs: ['198.18.16.1'], podCIDRs: ['10.244.5.0/24'] },
+  firewall: { vxlanDevice: 'chorus-4096', port: 4789, vni: 4096, underlayDevice: 'eth0', allowedVTEPs: ['10.0.0.10'], deviceOverlayIPs: ['198.18.16.1'], podCIDRs: ['10.244.5.0/24'] },
 };
 const healthy: DoctorFacts = {
   node: 'n5', plan, firewallEnabled: true,
   observed: { vxlan: { ...plan.overlay.vxlan, index: 7, kind: 'vxlan', learning: false, up: true }, addresses: ['198.18.16.5/20'], fdb: plan.overlay.fdb, neighbours: [{ ...plan.overlay.neighbours[0]!, permanent: true }], routes: [] },
-  firewallListing: 'elements = { 10.0.0.10 }\nudp dport 4789 ip saddr != @allowed-vteps counter drop\noifname "chorus-4096" ip saddr 10.244.5.0/24 snat to 10.244.5.0/24',
+  firewallListing: 'elements = { 10.0.0.10 }\nudp dport 4789 @th,96,24 0x1000 iifname != "eth0" counter drop\nudp dport 4789 @th,96,24 0x1000 ip saddr != @allowed-vteps counter drop\noifname "chorus-4096" ip saddr 10.244.5.0/24 snat to 10.244.5.0/24',
   rpFilter: { all: '0', dev: '2' }, ipForward: '1', ping: { sent: 3, received: 3, target: '198.18.16.1' }, agent: { ok: true, detail: 'ready', url: 'http://127.0.0.1:9641/readyz' },
 };
 const failures = (f: DoctorFacts): string[] => diagnose(f).filter((r) => !r.ok).map((r) => r.check);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { V1Node } from '@kubernetes/client-node';
-import { planNode, resolveNodeInputs } from '../../agent/node-plan.ts';
+import { planNode, resolveNodeInputs, hostFactsOf } from '../../agent/node-plan.ts';
 import { isProblem } from '../../agent/plan-types.ts';
-import { addressRanges, renderRuleset, replaceTableScript } from '../../agent/firewall/ruleset.ts';
+import { addressRanges, renderRuleset, replaceTableScript, vniMatch } from '../../agent/firewall/ruleset.ts';
 import { encodeHubInfo } from '../../shared/tables.ts';
 import { Metrics } from '../../shared/metrics.ts';
 
@@ -38,10 +38,10 @@ describe('node plan', () => {
   const inputs = resolveNodeInputs('n1', node(), hubData, 'hub');
   if (isProblem(inputs)) throw new Error(inputs.reason);
   it('plans the overlay device and the firewall toward the device', () => {
-    const plan = planNode(inputs, facts);
+    const plan = planNode(inputs, hostFactsOf([{ name: 'eth0', mtu: 1500, cidrs: ['198.18.1.1/20'] }, { name: 'cni0', mtu: 1500, cidrs: ['198.19.0.1/24'] }], inputs));
     if (isProblem(plan)) throw new Error(plan.reason);
     expect(plan.overlay.vxlan).toMatchObject({ name: 'chorus-4096', mtu: 1450, local: '198.18.1.1' });
-    expect(plan.firewall).toEqual({ vxlanDevice: 'chorus-4096', port: 4789, allowedVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'], podCIDRs: ['198.19.0.0/24'] });
+    expect(plan.firewall).toEqual({ vxlanDevice: 'chorus-4096', port: 4789, vni: 4096, underlayDevice: 'eth0', allowedVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'], podCIDRs: ['198.19.0.0/24'] });
   });
   it('refuses an overlay network that overlaps one of the host networks, naming both', () => {
     const r = planNode(inputs, { ...facts, networks: [...facts.networks, { dev: 'eth1', cidr: '198.18.17.5/24' }] });
@@ -54,22 +54,29 @@ describe('node plan', () => {
 });
 
 describe('firewall ruleset', () => {
-  it('renders the VXLAN source check and the identity SNAT rules', () => {
-    const text = renderRuleset({ vxlanDevice: 'chorus-4096', port: 4789, allowedVTEPs: ['198.18.0.3', '198.18.0.4'], deviceOverlayIPs: ['198.18.16.1'], podCIDRs: ['198.19.0.0/24'] });
+  it('renders the VXLAN checks (our VNI only: underlay interface, known VTEPs, no IPv6) and the identity SNAT rules', () => {
+    const text = renderRuleset({ vxlanDevice: 'chorus-4096', port: 4789, vni: 4096, underlayDevice: 'eth0', allowedVTEPs: ['198.18.0.3', '198.18.0.4'], deviceOverlayIPs: ['198.18.16.1'], podCIDRs: ['198.19.0.0/24'] });
     expect(text).toBe([
-      'table ip chorus-kube-router {',
+      'table inet chorus-kube-router {',
       '\tset allowed-vteps {', '\t\ttype ipv4_addr', '\t\telements = { 198.18.0.3, 198.18.0.4 }', '\t}',
       '\tchain input {', '\t\ttype filter hook input priority filter - 10; policy accept;',
-      '\t\tudp dport 4789 ip saddr != @allowed-vteps counter drop comment "VXLAN only from known VTEPs"', '\t}',
+      '\t\tmeta nfproto ipv6 udp dport 4789 @th,96,24 0x1000 counter drop comment "no IPv6 underlay: our VXLAN only over IPv4"',
+      '\t\tudp dport 4789 @th,96,24 0x1000 iifname != "eth0" counter drop comment "our VXLAN only on the underlay interface"',
+      '\t\tudp dport 4789 @th,96,24 0x1000 ip saddr != @allowed-vteps counter drop comment "our VXLAN only from known VTEPs"', '\t}',
       '\tchain postrouting {', '\t\ttype nat hook postrouting priority srcnat - 10; policy accept;',
       '\t\toifname "chorus-4096" ip saddr 198.19.0.0/24 snat ip to 198.19.0.0/24 comment "pods to the device keep their address"',
       '\t\tip saddr 198.18.16.1-198.18.16.1 oifname != "chorus-4096" snat ip to 198.18.16.1-198.18.16.1 comment "the device keeps its address toward pods"',
       '\t}', '}',
     ].join('\n'));
-    expect(replaceTableScript('X')).toBe('table ip chorus-kube-router {}\ndelete table ip chorus-kube-router\nX\n');
+    // the table of earlier versions (family ip) goes in the same transaction
+    expect(replaceTableScript('X')).toBe('table inet chorus-kube-router {}\ndelete table inet chorus-kube-router\ntable ip chorus-kube-router {}\ndelete table ip chorus-kube-router\nX\n');
+  });
+  it('matches the VNI field of the VXLAN header (RFC 7348: 24 bits after 8 bytes of UDP and 4 of flags)', () => {
+    expect(vniMatch(1)).toBe('@th,96,24 0x1');
+    expect(vniMatch(16777215)).toBe('@th,96,24 0xffffff');
   });
   it('renders an empty set when no VTEP is known yet (drops all VXLAN)', () => {
-    expect(renderRuleset({ vxlanDevice: 'v', port: 1, allowedVTEPs: [], deviceOverlayIPs: [], podCIDRs: [] })).not.toContain('elements');
+    expect(renderRuleset({ vxlanDevice: 'v', port: 1, vni: 1, underlayDevice: undefined, allowedVTEPs: [], deviceOverlayIPs: [], podCIDRs: [] })).not.toContain('elements');
   });
   it('groups addresses into contiguous ranges', () => {
     expect(addressRanges(['198.18.16.3', '198.18.16.1', '198.18.16.2', '198.18.16.9'])).toEqual(['198.18.16.1-198.18.16.3', '198.18.16.9-198.18.16.9']);
