@@ -9,7 +9,7 @@ import { startCache, type ResilientCache } from '../shared/kube/informer.ts';
 import { nodeEventRecorder } from '../shared/kube/events.ts';
 import { HUB_CONFIGMAP } from '../shared/keys.ts';
 import type { HealthSource } from '../shared/health.ts';
-import { planNode, resolveNodeInputs, hostFactsOf } from './node-plan.ts';
+import { planNode, resolveNodeInputs, hostFactsOf, type HostFacts } from './node-plan.ts';
 import { isProblem, type EndpointPlan, type Problem } from './plan-types.ts';
 import { OverlayEndpoint, type KernelSettings } from './endpoint.ts';
 import { readInterfaces } from './overlay/observe.ts';
@@ -61,8 +61,20 @@ export class NodeAgent implements HealthSource {
     const { nodeName, namespace, ip } = this.o;
     const resolved = resolveNodeInputs(nodeName, this.nodeCache?.get(nodeName), this.hubCache?.get(HUB_CONFIGMAP, namespace)?.data, `${namespace}/${HUB_CONFIGMAP}`, this.o.underlayIP);
     if (isProblem(resolved)) return resolved;
-    const interfaces = await readInterfaces(ip);
-    return planNode(resolved, hostFactsOf(interfaces, resolved));
+    const facts = hostFactsOf(await readInterfaces(ip), resolved);
+    this.noteSharedPort(facts, resolved.hub.vni, resolved.hub.port);
+    return planNode(resolved, facts);
+  }
+
+  private sharedPortNote = '';
+
+  /** Says once (per set of devices) that another VXLAN shares our port: fine, the firewall checks our VNI only. */
+  private noteSharedPort(facts: HostFacts, vni: number, port: number): void {
+    const sharing = (facts.foreignVxlans ?? []).filter((f) => f.port === port && f.vni !== vni);
+    const note = sharing.map((f) => `${f.dev}:${f.vni}`).join(',');
+    if (note === this.sharedPortNote) return;
+    this.sharedPortNote = note;
+    if (sharing.length > 0) this.o.log.info({ port, vni, others: sharing }, 'other VXLAN devices share our UDP port with other VNIs: they pass untouched (the firewall checks our VNI only)');
   }
 
   notReadyReason(): string | undefined {

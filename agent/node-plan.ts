@@ -13,7 +13,7 @@ import { ANNOTATION_OVERLAY_IP, vxlanDeviceName } from '../shared/keys.ts';
 import { decodeHubInfo, type ConfigMapData, type HubInfo } from '../shared/tables.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { planNodeOverlay } from './overlay/plan.ts';
-import { interfaceOfAddress, otherNetworks, type HostInterface } from './overlay/observe.ts';
+import { foreignVxlans, interfaceOfAddress, otherNetworks, type HostInterface } from './overlay/observe.ts';
 import type { DesiredOverlay } from './overlay/state.ts';
 import type { EndpointPlan, Problem } from './plan-types.ts';
 
@@ -47,19 +47,34 @@ export interface HostFacts {
   readonly underlayMtu: number | undefined;
   /** Name of the interface holding the underlay IP (the firewall accepts our VXLAN only there). */
   readonly underlayDevice?: string | undefined;
+  /** VXLAN devices on the host that are not ours (a CNI's), with their VNI and port. */
+  readonly foreignVxlans?: readonly { dev: string; vni: number; port: number }[];
   /** IPv4 networks on the host's other interfaces. */
   readonly networks: readonly { dev: string; cidr: string }[];
+}
+
+/**
+ * A VXLAN device that is not ours with our VNI on our port: Linux keeps one device per VNI on a
+ * port, so ours cannot be made; nothing is touched and the fix is named. (Another VNI on the same
+ * port is fine: the firewall checks our VNI only.)
+ */
+export function vxlanClash(facts: HostFacts, vni: number, port: number): string | undefined {
+  const c = (facts.foreignVxlans ?? []).find((f) => f.vni === vni && f.port === port);
+  if (!c) return undefined;
+  return `VXLAN device ${c.dev} (not chorus-kube-router's; a CNI's?) already uses VNI ${vni} on UDP port ${port}, and a VNI can be used once per port, so ${vxlanDeviceName(vni)} is not created: give chorus-kube-router another VNI (the coordinator's --vni / CHORUS_VNI, e.g. ${vni === 16777215 ? vni - 1 : vni + 1}) or another port (--port / CHORUS_VXLAN_PORT)`;
 }
 
 /** The host facts a node's plan needs, from its interfaces (the agent's and doctor's one way to read them). */
 export function hostFactsOf(interfaces: readonly HostInterface[], inputs: ResolvedInputs): HostFacts {
   const underlay = interfaceOfAddress(interfaces, inputs.underlayIP);
-  return { underlayMtu: underlay?.mtu, underlayDevice: underlay?.name, networks: otherNetworks(interfaces, vxlanDeviceName(inputs.hub.vni)) };
+  return { underlayMtu: underlay?.mtu, underlayDevice: underlay?.name, networks: otherNetworks(interfaces, vxlanDeviceName(inputs.hub.vni)), foreignVxlans: foreignVxlans(interfaces) };
 }
 
 export function planNode(inputs: ResolvedInputs, facts: HostFacts): EndpointPlan | Problem {
   const { hub, overlayIP, underlayIP, podCIDRs } = inputs;
   if (facts.underlayMtu === undefined) return { kind: 'invalid', reason: `no interface on this host has the underlay IP ${underlayIP}` };
+  const clash = vxlanClash(facts, hub.vni, hub.port);
+  if (clash) return { kind: 'invalid', reason: clash };
   const overlayNet = parseCidr(hub.overlayNetwork);
   for (const n of facts.networks) {
     if (cidrsOverlap(overlayNet, parseCidr(n.cidr, false))) {

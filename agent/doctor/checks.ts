@@ -20,8 +20,8 @@ export interface CheckResult {
 
 export interface DoctorFacts {
   readonly node: string;
-  /** The overlay this node should have, or why it cannot be known. */
-  readonly plan: EndpointPlan | { readonly error: string };
+  /** The overlay this node should have, or why it cannot be known (with the check and fix that name it, when known). */
+  readonly plan: EndpointPlan | { readonly error: string; readonly check?: string; readonly fix?: string };
   readonly observed: ObservedOverlay;
   readonly firewallEnabled: boolean;
   /** `nft -s list table inet chorus-kube-router`, undefined when the table is missing. */
@@ -127,7 +127,9 @@ export function diagnose(facts: DoctorFacts): CheckResult[] {
   const plan = facts.plan;
   if ('error' in plan) {
     return [
-      fail('inputs', `cannot tell what node ${facts.node}'s overlay should be: ${plan.error}`, 'check that the coordinator runs and has allocated this node (chorus-kube-router status), and that --node-name names this node'),
+      plan.check && plan.fix
+        ? fail(plan.check, plan.error, plan.fix)
+        : fail('inputs', `cannot tell what node ${facts.node}'s overlay should be: ${plan.error}`, 'check that the coordinator runs and has allocated this node (chorus-kube-router status), and that --node-name names this node'),
       agentCheck(facts),
     ];
   }

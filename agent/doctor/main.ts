@@ -12,8 +12,8 @@ import { choiceSetting, helpText, readSettings, type SettingSpec } from '../../s
 import { loadKubeConfig, makeClients } from '../../shared/kube/client.ts';
 import { ipRoute, type IpRoute } from '../../shared/iproute.ts';
 import { errorMessage } from '../../shared/errors.ts';
-import { planNode, resolveNodeInputs, hostFactsOf } from '../node-plan.ts';
-import { isProblem, type EndpointPlan } from '../plan-types.ts';
+import { planNode, resolveNodeInputs, hostFactsOf, vxlanClash } from '../node-plan.ts';
+import { isProblem } from '../plan-types.ts';
 import { observeOverlay, readInterfaces } from '../overlay/observe.ts';
 import { nftCommand } from '../firewall/nft.ts';
 import { readSysctl, setProcSys } from '../host.ts';
@@ -45,7 +45,7 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
   }
 }
 
-async function planFor(settings: Record<string, string | undefined>, node: string, ip: IpRoute): Promise<EndpointPlan | { error: string }> {
+async function planFor(settings: Record<string, string | undefined>, node: string, ip: IpRoute): Promise<DoctorFacts['plan']> {
   try {
     const { core } = makeClients(loadKubeConfig(settings.kubeconfig));
     const namespace = settings.namespace ?? DEFAULT_NAMESPACE;
@@ -55,8 +55,10 @@ async function planFor(settings: Record<string, string | undefined>, node: strin
     ]), 5_000, 'the Kubernetes API');
     const resolved = resolveNodeInputs(node, nodes.items[0], (hubs.items[0])?.data, `${namespace}/${HUB_CONFIGMAP}`, settings['underlay-ip']);
     if (isProblem(resolved)) return { error: resolved.reason };
-    const interfaces = await readInterfaces(ip);
-    const plan = planNode(resolved, hostFactsOf(interfaces, resolved));
+    const facts = hostFactsOf(await readInterfaces(ip), resolved);
+    const clash = vxlanClash(facts, resolved.hub.vni, resolved.hub.port);
+    if (clash) return { error: clash, check: 'VXLAN port and VNI', fix: 'give chorus-kube-router a VNI (or port) no other VXLAN device on the nodes uses: the coordinator\'s --vni / CHORUS_VNI; or remove the other device if it is a leftover' };
+    const plan = planNode(resolved, facts);
     return isProblem(plan) ? { error: plan.reason } : plan;
   } catch (err) {
     return { error: errorMessage(err) };

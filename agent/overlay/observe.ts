@@ -11,7 +11,7 @@ interface IpLinkJson {
   ifindex: number; ifname: string; mtu: number; address?: string; flags?: string[];
   linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; port?: number; learning?: boolean } };
 }
-interface IpAddrJson { ifname: string; mtu: number; addr_info?: { family: string; local: string; prefixlen: number }[] }
+interface IpAddrJson { ifname: string; mtu: number; addr_info?: { family: string; local: string; prefixlen: number }[]; linkinfo?: { info_kind?: string; info_data?: { id?: number; port?: number } } }
 interface FdbJson { mac: string; dst?: string }
 interface NeighJson { dst: string; lladdr?: string; state?: string[] }
 interface RouteJson { dst: string; gateway?: string; protocol?: string }
@@ -62,12 +62,29 @@ export async function observeOverlay(ip: IpRoute, dev: string): Promise<OverlayO
   return { observed: { vxlan: toObservedVxlan(link), addresses, fdb: fdbEntries, neighbours, routes: ours }, staleDevices };
 }
 
-export interface HostInterface { readonly name: string; readonly mtu: number; readonly cidrs: readonly string[] }
+export interface HostInterface {
+  readonly name: string;
+  readonly mtu: number;
+  readonly cidrs: readonly string[];
+  /** For a VXLAN device: its VNI and UDP port. */
+  readonly vxlan?: { readonly vni: number; readonly port: number };
+}
 
-/** Every interface with its MTU and IPv4 addresses, from one `ip addr` listing. */
+/** Every interface with its MTU, IPv4 addresses and (VXLAN devices) VNI and port, from one `ip -d addr` listing. */
 export async function readInterfaces(ipr: IpRoute): Promise<HostInterface[]> {
-  const links = (await ipr.json('ip', ['addr', 'show'])) as IpAddrJson[];
-  return links.map((l) => ({ name: l.ifname, mtu: l.mtu, cidrs: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`) }));
+  const links = (await ipr.json('ip', ['-d', 'addr', 'show'])) as IpAddrJson[];
+  return links.map((l) => {
+    const data = l.linkinfo?.info_kind === 'vxlan' ? l.linkinfo.info_data : undefined;
+    return {
+      name: l.ifname, mtu: l.mtu, cidrs: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
+      ...(data?.id !== undefined ? { vxlan: { vni: data.id, port: data.port ?? 0 } } : {}),
+    };
+  });
+}
+
+/** VXLAN devices this agent does not own (a CNI's, or anyone's): not named chorus-<vni>. */
+export function foreignVxlans(interfaces: readonly HostInterface[]): { dev: string; vni: number; port: number }[] {
+  return interfaces.flatMap((i) => (i.vxlan && !OWNED_DEVICE.test(i.name) ? [{ dev: i.name, ...i.vxlan }] : []));
 }
 
 /** The MTU of the interface that holds `ip` (the underlay), or undefined if none has it. */

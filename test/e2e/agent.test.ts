@@ -241,6 +241,38 @@ describe.skipIf(!IS_ROOT)('agent in production conditions (lab: 2 nodes x 1 pod)
     }
   });
 
+  it('refuses, touching nothing, when another VXLAN device has our VNI on our port, and says why; goes on once it is gone', async () => {
+    const added = JSON.parse(String((await cli(['lab', 'add-node', '--pods', '1', '--no-agent'])).stdout)) as LabDocument['nodes'][number];
+    const ns = added.netns;
+    // what Calico's VXLAN mode creates with its defaults: VNI 4096 on port 4789, ours too
+    await inNetns(ns, ['ip', 'link', 'add', 'vxlan.calico', 'type', 'vxlan', 'id', '4096', 'local', added.underlayIP, 'dstport', '4789', 'nolearning'], true);
+    const agent = spawn('ip', ['netns', 'exec', ns, process.execPath, '--disable-warning=ExperimentalWarning', CLI_PATH, 'agent', '--kubeconfig', doc.labKubeconfig, '--node-name', added.name, ...agentArgs(added.underlayIP)], { stdio: 'ignore' });
+    try {
+      const reason = await eventually('the refusal on /readyz', async () => {
+        const r = await httpFromNetns(ns, agentURL(added, '/readyz')).catch(() => undefined);
+        return r?.status === 503 && r.body.includes('vxlan.calico') ? r.body : undefined;
+      }, 30_000);
+      expect(reason).toMatch(/already uses VNI 4096 on UDP port 4789.*give chorus-kube-router another VNI/);
+      expect((await inNetns(ns, ['ip', 'link', 'show', DEV])).exitCode).not.toBe(0);
+      expect(String((await inNetns(ns, ['ip', '-d', 'link', 'show', 'vxlan.calico'], true)).stdout)).toMatch(/vxlan id 4096/);
+      await eventually('an Event on the Node', async () => {
+        const events = await core.listNamespacedEvent({ namespace: 'default' });
+        return events.items.some((e) => e.involvedObject.name === added.name && e.reason === 'OverlayInputInvalid' && (e.message ?? '').includes('vxlan.calico')) ? true : undefined;
+      });
+      // doctor names the clash with its fix
+      const doctor = JSON.parse(String((await cli(['lab', 'doctor', added.name, '--json'], { reject: false })).stdout)) as { checks: { check: string; ok: boolean; detail: string; fix?: string }[] };
+      expect(doctor.checks.find((c) => !c.ok && c.check === 'VXLAN port and VNI')).toMatchObject({ detail: expect.stringContaining('vxlan.calico'), fix: expect.stringContaining('--vni') });
+      // the operator removes the clash (or picks another VNI): the agent goes on by itself
+      await inNetns(ns, ['ip', 'link', 'del', 'vxlan.calico'], true);
+      await eventually('agent ready', async () => ((await httpFromNetns(ns, agentURL(added, '/readyz')).catch(() => undefined))?.status === 200 ? true : undefined), 30_000);
+      expect(await pingOnce(doc.device.netns, added.pods[0]!.ip)).toBe(true);
+    } finally {
+      agent.kill('SIGTERM');
+      await new Promise((r) => agent.once('exit', r));
+      await cli(['lab', 'remove-node', added.name], { reject: false });
+    }
+  });
+
   it('cleanup leaves links, FDB, static neighbours, routes and the ruleset exactly as before the agent ran', async () => {
     const added = JSON.parse(String((await cli(['lab', 'add-node', '--pods', '1', '--no-agent'])).stdout)) as LabDocument['nodes'][number];
     const ns = added.netns;

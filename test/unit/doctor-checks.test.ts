@@ -23,6 +23,11 @@ describe('doctor checks', () => {
     expect(failures(healthy)).toEqual([]);
   });
 
+  it('names a VXLAN port and VNI clash with its own check and fix, not as missing inputs', () => {
+    const r = diagnose({ ...healthy, plan: { error: 'VXLAN device vxlan.calico ... already uses VNI 4096 on UDP port 4789', check: 'VXLAN port and VNI', fix: 'give chorus-kube-router another VNI' } });
+    expect(r.filter((x) => !x.ok).map((x) => [x.check, x.fix])).toEqual([['VXLAN port and VNI', 'give chorus-kube-router another VNI']]);
+  });
+
   it('names strict rp_filter and ip_forward off, with the sysctl that fixes each', () => {
     const r = diagnose({ ...healthy, rpFilter: { all: '1', dev: '0' }, ipForward: '0' });
     expect(r.filter((x) => !x.ok).map((x) => [x.check, x.fix])).toEqual([

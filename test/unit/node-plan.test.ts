@@ -43,6 +43,14 @@ describe('node plan', () => {
     expect(plan.overlay.vxlan).toMatchObject({ name: 'chorus-4096', mtu: 1450, local: '198.18.1.1' });
     expect(plan.firewall).toEqual({ vxlanDevice: 'chorus-4096', port: 4789, vni: 4096, underlayDevice: 'eth0', allowedVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'], podCIDRs: ['198.19.0.0/24'] });
   });
+  it('refuses, touching nothing, when a VXLAN device not ours has our VNI on our port; another VNI on the port is fine', () => {
+    const host = (vni: number, port: number): ReturnType<typeof hostFactsOf> => hostFactsOf([
+      { name: 'eth0', mtu: 1500, cidrs: ['198.18.1.1/20'] }, { name: 'vxlan.calico', mtu: 1450, cidrs: [], vxlan: { vni, port } }, { name: 'chorus-4096', mtu: 1450, cidrs: [], vxlan: { vni: 4096, port: 4789 } },
+    ], inputs);
+    expect(planNode(inputs, host(4096, 4789))).toEqual({ kind: 'invalid', reason: expect.stringMatching(/^VXLAN device vxlan\.calico \(not chorus-kube-router's; a CNI's\?\) already uses VNI 4096 on UDP port 4789.*chorus-4096 is not created: give chorus-kube-router another VNI \(the coordinator's --vni \/ CHORUS_VNI, e\.g\. 4097\)/) });
+    expect(isProblem(planNode(inputs, host(1, 4789)))).toBe(false);
+    expect(isProblem(planNode(inputs, host(4096, 8472)))).toBe(false);
+  });
   it('refuses an overlay network that overlaps one of the host networks, naming both', () => {
     const r = planNode(inputs, { ...facts, networks: [...facts.networks, { dev: 'eth1', cidr: '198.18.17.5/24' }] });
     expect(r).toEqual({ kind: 'invalid', reason: 'overlay network 198.18.16.0/20 overlaps 198.18.17.5/24 on this host\'s eth1; pick an overlay network no host uses' });
