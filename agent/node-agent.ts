@@ -68,13 +68,17 @@ export class NodeAgent implements HealthSource {
 
   private sharedPortNote = '';
 
-  /** Says once (per set of devices) that another VXLAN shares our port: fine, the firewall checks our VNI only. */
+  /**
+   * Says once (per set of devices) that another VXLAN uses our port or our VNI without clashing:
+   * another VNI on our port passes untouched (the firewall checks our VNI only); our VNI on
+   * another port is another overlay. (Our VNI on our port is refused by the planner.)
+   */
   private noteSharedPort(facts: HostFacts, vni: number, port: number): void {
-    const sharing = (facts.foreignVxlans ?? []).filter((f) => f.port === port && f.vni !== vni);
-    const note = sharing.map((f) => `${f.dev}:${f.vni}`).join(',');
+    const sharing = (facts.foreignVxlans ?? []).filter((f) => (f.port === port) !== (f.vni === vni));
+    const note = sharing.map((f) => `${f.dev}:${f.vni}:${f.port}`).join(',');
     if (note === this.sharedPortNote) return;
     this.sharedPortNote = note;
-    if (sharing.length > 0) this.o.log.info({ port, vni, others: sharing }, 'other VXLAN devices share our UDP port with other VNIs: they pass untouched (the firewall checks our VNI only)');
+    if (sharing.length > 0) this.o.log.info({ port, vni, others: sharing }, 'other VXLAN devices use our UDP port or our VNI, not both: no clash (the firewall checks our VNI on our port only)');
   }
 
   notReadyReason(): string | undefined {
