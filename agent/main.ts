@@ -5,7 +5,7 @@ import { ConfigError, choiceSetting, durationMsSetting, helpText, ipv4Setting, r
 import { createLogger } from '../shared/log.ts';
 import { loadKubeConfig } from '../shared/kube/client.ts';
 import { ipRoute } from '../shared/iproute.ts';
-import { startHealthServer } from '../shared/health.ts';
+import { startHealthServer, startStatusServer } from '../shared/health.ts';
 import { onShutdown } from '../shared/process.ts';
 import { NodeAgent } from './node-agent.ts';
 import { EndpointProgrammer } from './endpoint-programmer.ts';
@@ -17,7 +17,8 @@ export const AGENT_SPECS: SettingSpec[] = [
   { flag: 'namespace', env: ['CHORUS_NAMESPACE', 'POD_NAMESPACE'], help: 'namespace of the hub ConfigMap', default: DEFAULT_NAMESPACE },
   { flag: 'kubeconfig', env: ['KUBECONFIG'], help: 'kubeconfig file; in a pod the service account is used' },
   { flag: 'underlay-ip', env: ['CHORUS_UNDERLAY_IP'], help: "local VTEP address; default: the Node's InternalIP" },
-  { flag: 'health-listen', env: ['CHORUS_HEALTH_LISTEN'], help: 'address:port of /healthz, /readyz, /status', default: '0.0.0.0:9641' },
+  { flag: 'health-listen', env: ['CHORUS_HEALTH_LISTEN'], help: 'address:port of /healthz, /livez, /readyz and /metrics: the node address the kubelet and Prometheus reach (deploy/ sets $(NODE_IP):9641)', default: '0.0.0.0:9641' },
+  { flag: 'status-listen', env: ['CHORUS_STATUS_LISTEN'], help: 'address:port of /status (it lists VTEPs and peers): loopback unless you choose otherwise; off: not served', default: '127.0.0.1:9644' },
   { flag: 'tx-checksum-offload', env: ['CHORUS_TX_CHECKSUM_OFFLOAD'], help: 'off: turn tx-checksum-ip-generic off on the overlay device (avoids stalls seen with VXLAN on some kernels and NICs); keep: leave it as the kernel set it', default: 'off' },
   { flag: 'firewall', env: ['CHORUS_FIREWALL'], help: 'on: own nftables table inet chorus-kube-router (VXLAN of our VNI only on the underlay interface and from device VTEPs; no masquerade toward the device); off: none', default: 'on' },
   { flag: 'resync', env: ['CHORUS_RESYNC'], help: 'full reconcile interval, the backstop for missed events', default: '5m' },
@@ -55,12 +56,13 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
     txChecksum: choiceSetting(settings, 'tx-checksum-offload', ['off', 'keep'] as const),
     firewall: choiceSetting(settings, 'firewall', ['on', 'off'] as const) === 'on',
   });
-  const health = await startHealthServer(settings['health-listen'] ?? '', agent);
-  log.info({ node: settings['node-name'] ?? hostname(), health: health.url }, 'agent started');
+  const health = await startHealthServer(settings['health-listen'] ?? '', agent, { status: false });
+  const status = await startStatusServer(settings['status-listen'] ?? '', agent);
+  log.info({ node: settings['node-name'] ?? hostname(), health: health.url, status: status?.url ?? 'off' }, 'agent started');
   agent.start();
   onShutdown(log, async () => {
     await agent.stop();
-    await health.close();
+    await Promise.all([health.close(), status?.close()]);
   });
   return new Promise<number>(() => undefined);
 }

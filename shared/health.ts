@@ -23,7 +23,11 @@ export function parseListenAddress(text: string): { host: string; port: number }
   return { host, port };
 }
 
-export async function startHealthServer(listen: string, source: HealthSource): Promise<HealthServer> {
+/**
+ * Probes and metrics (and /status unless `status: false`, for components that serve /status
+ * apart, on loopback: it lists VTEPs and peers, which is nobody's business on the node network).
+ */
+export async function startHealthServer(listen: string, source: HealthSource, opts: { status?: boolean } = {}): Promise<HealthServer> {
   const { host, port } = parseListenAddress(listen);
   const app: FastifyInstance = Fastify({ logger: false });
   app.get('/healthz', () => Promise.resolve({ status: 'ok' }));
@@ -32,8 +36,20 @@ export async function startHealthServer(listen: string, source: HealthSource): P
     const reason = source.notReadyReason();
     return reason !== undefined ? reply.code(503).send({ status: 'not ready', reason }) : reply.send({ status: 'ready' });
   });
-  app.get('/status', () => Promise.resolve(source.status()));
+  if (opts.status !== false) app.get('/status', () => Promise.resolve(source.status()));
   app.get('/metrics', (_req, reply) => reply.type('text/plain; version=0.0.4').send(source.metricsText?.() ?? ''));
+  await app.listen({ host, port });
+  const addr = app.server.address();
+  const bound = addr !== null && typeof addr === 'object' ? addr.port : port;
+  return { url: `http://${host}:${bound}`, close: () => app.close() };
+}
+
+/** /status alone, on its own address (default loopback); `off` serves nothing. */
+export async function startStatusServer(listen: string, source: Pick<HealthSource, 'status'>): Promise<HealthServer | undefined> {
+  if (listen === 'off') return undefined;
+  const { host, port } = parseListenAddress(listen);
+  const app: FastifyInstance = Fastify({ logger: false });
+  app.get('/status', () => Promise.resolve(source.status()));
   await app.listen({ host, port });
   const addr = app.server.address();
   const bound = addr !== null && typeof addr === 'object' ? addr.port : port;

@@ -5,7 +5,7 @@ import { nftCommand } from '../firewall/nft.ts';
 import { createLogger } from '../../shared/log.ts';
 import { loadKubeConfig } from '../../shared/kube/client.ts';
 import { ipRoute } from '../../shared/iproute.ts';
-import { startHealthServer } from '../../shared/health.ts';
+import { startHealthServer, startStatusServer } from '../../shared/health.ts';
 import { onShutdown } from '../../shared/process.ts';
 import { Gateway } from './gateway.ts';
 
@@ -13,7 +13,8 @@ export const GATEWAY_SPECS: SettingSpec[] = [
   { flag: 'local-ip', env: ['CHORUS_GATEWAY_IP'], help: "this device's VTEP address (one of the coordinator's --device-vtep)", required: true },
   { flag: 'namespace', env: ['CHORUS_NAMESPACE'], help: 'namespace of the published tables', default: DEFAULT_NAMESPACE },
   { flag: 'kubeconfig', env: ['KUBECONFIG'], help: 'kubeconfig file of the cluster' },
-  { flag: 'health-listen', env: ['CHORUS_HEALTH_LISTEN'], help: 'address:port of /healthz, /readyz, /status', default: '0.0.0.0:9643' },
+  { flag: 'health-listen', env: ['CHORUS_HEALTH_LISTEN'], help: 'address:port of /healthz, /livez, /readyz and /metrics', default: '0.0.0.0:9643' },
+  { flag: 'status-listen', env: ['CHORUS_STATUS_LISTEN'], help: 'address:port of /status (it lists nodes and their VTEPs): loopback unless you choose otherwise; off: not served', default: '127.0.0.1:9646' },
   { flag: 'tx-checksum-offload', env: ['CHORUS_TX_CHECKSUM_OFFLOAD'], help: 'off: turn tx-checksum-ip-generic off on the overlay device; keep: leave it', default: 'off' },
   { flag: 'firewall', env: ['CHORUS_FIREWALL'], help: 'on: own nftables table inet chorus-kube-router accepting VXLAN of our VNI only on the underlay interface and from node VTEPs; off: none', default: 'on' },
   { flag: 'resync', env: ['CHORUS_RESYNC'], help: 'full reconcile interval', default: '5m' },
@@ -38,12 +39,13 @@ export async function gatewayMain(argv: readonly string[]): Promise<number> {
     txChecksum: choiceSetting(settings, 'tx-checksum-offload', ['off', 'keep'] as const),
     firewall: choiceSetting(settings, 'firewall', ['on', 'off'] as const) === 'on',
   });
-  const health = await startHealthServer(settings['health-listen'] ?? '', gw);
-  log.info({ vtep: settings['local-ip'], health: health.url }, 'gateway started');
+  const health = await startHealthServer(settings['health-listen'] ?? '', gw, { status: false });
+  const status = await startStatusServer(settings['status-listen'] ?? '', gw);
+  log.info({ vtep: settings['local-ip'], health: health.url, status: status?.url ?? 'off' }, 'gateway started');
   gw.start();
   onShutdown(log, async () => {
     await gw.stop();
-    await health.close();
+    await Promise.all([health.close(), status?.close()]);
   });
   return new Promise<number>(() => undefined);
 }

@@ -62,10 +62,12 @@ describe.skipIf(!IS_ROOT)('agent in production conditions (lab: 2 nodes x 1 pod)
     await labDown(doc);
   }, 60_000);
 
-  it('serves /healthz, /livez, /readyz, /status and /metrics on the node network', async () => {
+  it('serves /healthz, /livez, /readyz and /metrics on the node network, /status on loopback only', async () => {
     const n = doc.nodes[0]!;
     for (const p of ['/healthz', '/livez', '/readyz']) expect((await httpFromNetns(n.netns, agentURL(n, p))).status, p).toBe(200);
-    const status = JSON.parse((await httpFromNetns(n.netns, agentURL(n, '/status'))).body) as { node: string; ready: boolean; desired: { overlay: { vxlan: { name: string; mtu: number } } }; observed: { fdb: unknown[] } };
+    // /status lists VTEPs and peers: on loopback only, not on the node network
+    expect((await httpFromNetns(n.netns, agentURL(n, '/status'))).status).toBe(404);
+    const status = JSON.parse((await httpFromNetns(n.netns, 'http://127.0.0.1:9644/status')).body) as { node: string; ready: boolean; desired: { overlay: { vxlan: { name: string; mtu: number } } }; observed: { fdb: unknown[] } };
     expect(status).toMatchObject({ node: n.name, ready: true, desired: { overlay: { vxlan: { name: DEV, mtu: 1450 } } } });
     expect(status.observed.fdb.length).toBeGreaterThan(0);
     const metrics = (await httpFromNetns(n.netns, agentURL(n, '/metrics'))).body;

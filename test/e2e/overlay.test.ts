@@ -4,13 +4,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { LabDocument } from '../lab/lab.ts';
 import { ANNOTATION_OVERLAY_IP } from '../../shared/keys.ts';
 import { eventually } from '../support/apiserver.ts';
-import { E2E_SKIP_REASON, IS_ROOT, LAB_DIR, cli, inNetns, labNamespaces, labStatus, labUp, pingOnce, labDown, labCore } from '../support/lab.ts';
+import { CLI, E2E_SKIP_REASON, IS_ROOT, LAB_DIR, cli, inNetns, labNamespaces, labStatus, labUp, pingOnce, labDown, labCore } from '../support/lab.ts';
 
 let doc: LabDocument;
 let core: CoreV1Api;
@@ -145,6 +146,19 @@ describe.skipIf(!IS_ROOT)('overlay end to end (lab: 3 nodes x 2 pods, Linux devi
     const after = await allocations();
     for (const [node, ip] of Object.entries(before)) expect(after[node], node).toBe(ip);
     expect(Object.values(before)).not.toContain(added.overlayIP);
+  });
+
+  it('a sweep of leftover labs from another lab root (another test run beside this one) leaves this live lab alone', async () => {
+    const otherRoot = mkdtempSync(join(tmpdir(), 'chorus-other-run-'));
+    try {
+      const r = await execa(CLI, ['lab', 'down', '--all'], { env: { CHORUS_LAB_DIR: otherRoot }, reject: false });
+      expect(r.exitCode).toBe(0);
+      expect(String(r.stderr)).not.toContain(doc.prefix);
+      expect((await labNamespaces(doc.prefix)).length).toBeGreaterThan(0);
+      expect(await pingOnce(doc.device.netns, doc.nodes[0]!.pods[0]!.ip)).toBe(true);
+    } finally {
+      rmSync(otherRoot, { recursive: true, force: true });
+    }
   });
 
   it('lab down removes every namespace, process and file of the lab', async () => {

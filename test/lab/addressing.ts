@@ -15,6 +15,8 @@ export const API_PORT = 6443;
 export const AGENT_HEALTH_PORT = 9641;
 export const COORDINATOR_HEALTH_PORT = 9650;
 export const GATEWAY_HEALTH_PORT = 9643;
+/** The gateway's /status, which the lab enables on the device address (its default is loopback). */
+export const GATEWAY_STATUS_PORT = 9646;
 export const MAX_NODES = 256;
 export const MAX_PODS_PER_NODE = 250;
 

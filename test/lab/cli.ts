@@ -403,7 +403,11 @@ async function cmdDown(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-/** Prefixes of labs whose supervisor is alive, in this lab root and in the default one. */
+/**
+ * Prefixes of labs whose supervisor is alive: in this lab root and the default one, and any other
+ * (another test run's own root, run beside this one) found by its supervisor's command line
+ * (`lab supervise --prefix <prefix>`), so a sweep never removes a live lab it did not start.
+ */
 function liveLabPrefixes(): Set<string> {
   const live = new Set<string>();
   for (const root of new Set([labRoot(), defaultRoot()])) {
@@ -411,6 +415,16 @@ function liveLabPrefixes(): Set<string> {
     for (const name of readdirSync(root)) {
       if (PREFIX_RE.test(name) && isAlive(readState(join(root, name))?.supervisorPid)) live.add(name);
     }
+  }
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const i = args.indexOf('supervise');
+    if (i > 0 && args[i - 1] === 'lab' && args[i + 1] === '--prefix' && PREFIX_RE.test(args[i + 2] ?? '')) live.add(args[i + 2] ?? '');
   }
   return live;
 }

@@ -17,7 +17,7 @@ import { errorMessage, isNotFound } from '../../shared/errors.ts';
 import { sleep } from '../../shared/backoff.ts';
 import { kubeconfigYaml } from '../apiserver/server.ts';
 import {
-  AGENT_HEALTH_PORT, API_PORT, CONTROL_PLANE_IP, COORDINATOR_HEALTH_PORT, DEVICE_IP, GATEWAY_HEALTH_PORT, MAX_NODES,
+  AGENT_HEALTH_PORT, API_PORT, CONTROL_PLANE_IP, COORDINATOR_HEALTH_PORT, DEVICE_IP, GATEWAY_HEALTH_PORT, GATEWAY_STATUS_PORT, MAX_NODES,
   OVERLAY_NETWORK, UNDERLAY_PREFIX, namesFor, nodeName, nodeUnderlayIP, podCIDR, podIP, type Names,
 } from './addressing.ts';
 import { createCore, createNode, deleteAllWithPrefix, deleteNamespaces, ping } from './netns.ts';
@@ -177,7 +177,7 @@ export class Lab {
     if (this.opts.device === 'linux') {
       this.gateway = this.supervise('gateway', this.names.device, [
         'gateway', '--kubeconfig', this.gatewayKubeconfigPath, '--local-ip', DEVICE_IP,
-        '--health-listen', `${DEVICE_IP}:${GATEWAY_HEALTH_PORT}`,
+        '--health-listen', `${DEVICE_IP}:${GATEWAY_HEALTH_PORT}`, '--status-listen', `${DEVICE_IP}:${GATEWAY_STATUS_PORT}`,
       ]);
     }
     for (let i = 1; i <= this.opts.nodes; i++) {
@@ -362,7 +362,7 @@ export class Lab {
     switch (this.opts.device) {
       case 'citrix': return { url: `https://${DEVICE_IP}/nitro/v1/config`, kind: 'nitro', ...credentials };
       case 'f5': return { url: `https://${DEVICE_IP}/mgmt/tm`, kind: 'icontrol', ...credentials };
-      default: return { url: `http://${DEVICE_IP}:${GATEWAY_HEALTH_PORT}/status`, kind: 'gateway-status' };
+      default: return { url: `http://${DEVICE_IP}:${GATEWAY_STATUS_PORT}/status`, kind: 'gateway-status' };
     }
   }
 
