@@ -12,7 +12,7 @@ import { ApiError, Store, type PatchType, type WatchEvent } from './store.ts';
 import { CRD_RESOURCES, RESOURCES, apiResourceList, apiVersionOf, findResource, groups, type ResourceType } from './resources.ts';
 import { parseFieldSelector, parseLabelSelector, SelectorError } from '../../shared/selectors.ts';
 import { kindFile, unknownFields } from './schema.ts';
-import { decodeSelfSubjectAccessReview, isProtobuf, ProtobufError } from './protobuf.ts';
+import { decodeCreatedObject, decodeSelfSubjectAccessReview, isProtobuf, ProtobufError } from './protobuf.ts';
 import { openApiV3Document, openApiV3Paths } from './openapi.ts';
 import { includeObjectOf, toTable, wantsTable } from './table.ts';
 import { forbiddenMessage, MASTERS_GROUP, RbacAuthorizer, serviceAccountUserInfo, type Binding, type PolicyRule, type ResourceAttributes, type UserInfo } from './rbac.ts';
@@ -271,8 +271,12 @@ export class EmbeddedApiServer {
     const { resource: r, namespace, name = '', subresource } = route;
     const s = this.store;
     const type = verb === 'patch' ? patchTypeOf(req.headers['content-type']) : undefined;
-    requireJson(req, verb);
-    const body = await readJson(req, verb === 'patch');
+    let body: Record<string, unknown>;
+    if (verb === 'create' && isProtobuf(req.headers['content-type'])) body = decodeProtobufCreate(await readBody(req));
+    else {
+      requireJson(req, verb);
+      body = await readJson(req, verb === 'patch');
+    }
     const warnings = type === 'json' ? [] : this.validateFields(r, body, url, verb);
     const run = (): Record<string, unknown> => {
       if (verb === 'create') return s.create(r, namespace, body);
@@ -514,6 +518,16 @@ function patchTypeOf(contentType: string | undefined): PatchType {
   if (t === 'application/json-patch+json') return 'json';
   if (t === 'application/strategic-merge-patch+json') return 'strategic';
   throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got ${JSON.stringify(contentType)})`);
+}
+
+/** kubectl's typed `create namespace|configmap|secret|serviceaccount` send protobuf; other kinds get 415 as before. */
+function decodeProtobufCreate(body: Buffer): Record<string, unknown> {
+  try {
+    return decodeCreatedObject(body);
+  } catch (err) {
+    if (err instanceof ProtobufError) throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (${err.message})`);
+    throw err;
+  }
 }
 
 function decodeProtobufReview(body: Buffer): Record<string, unknown> {

@@ -84,6 +84,11 @@ export interface StoreOptions {
   readonly now?: () => Date;
 }
 
+/** Defaulting kube-apiserver does on create for the kinds stored here: a Secret without a type is Opaque. */
+function defaults(r: ResourceType, obj: KubeObject): void {
+  if (r.kind === 'Secret' && (obj.type === undefined || obj.type === '')) obj.type = 'Opaque';
+}
+
 export class Store {
   private rv = 0;
   private compactedUpTo = 0;
@@ -253,6 +258,7 @@ export class Store {
     const t = this.table(r);
     const key = keyOf(meta.namespace, meta.name);
     if (t.has(key)) throw new ApiError(409, 'AlreadyExists', `${r.plural}${r.group ? '.' + r.group : ''} "${meta.name}" already exists`, { name: meta.name, group: r.group, kind: r.plural });
+    defaults(r, obj);
     this.validate(r, obj);
     meta.uid = randomUUID();
     meta.creationTimestamp = this.now().toISOString().replace(/\.\d{3}Z$/, 'Z');

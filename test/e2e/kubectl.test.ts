@@ -143,6 +143,17 @@ describe.skipIf(!IS_ROOT || !HAVE_KUBECTL)(TITLE, () => {
     expect(agent(await get())?.env.map((e) => e.name)).toEqual(agent(before)?.env.map((e) => e.name));
   });
 
+  it('kubectl create namespace, configmap and secret (protobuf bodies), as docs/install.md has operators run them', async () => {
+    expect(out(await kubectl(['create', 'namespace', 'probe']))).toMatch(/namespace\/probe created/);
+    await kubectl(['create', 'configmap', 'chorus-kube-router-device-ca', '-n', 'probe', '--from-literal=ca.crt=PEM']);
+    await kubectl(['create', 'secret', 'generic', 'chorus-kube-router-device', '-n', 'probe', '--from-literal=username=chorus-kube-router', '--from-literal=password=s3cret']);
+    expect(JSON.parse(out(await kubectl(['get', 'configmap', 'chorus-kube-router-device-ca', '-n', 'probe', '-o', 'json']))).data).toEqual({ 'ca.crt': 'PEM' });
+    const secret = JSON.parse(out(await kubectl(['get', 'secret', 'chorus-kube-router-device', '-n', 'probe', '-o', 'json']))) as { type: string; data: Record<string, string> };
+    expect(secret.type).toBe('Opaque');
+    expect(Buffer.from(secret.data.password ?? '', 'base64').toString()).toBe('s3cret');
+    await kubectl(['delete', 'namespace', 'probe']);
+  });
+
   it('delete: a server dry run keeps the object, a delete removes it', async () => {
     expect(out(await kubectl(['delete', 'daemonset', 'chorus-kube-router-agent', '-n', NS, '--dry-run=server']))).toMatch(/deleted \(server dry run\)/);
     expect(out(await kubectl(['get', 'daemonset', '-n', NS]))).toMatch(/chorus-kube-router-agent/);
