@@ -147,7 +147,7 @@ describe.skipIf(!IS_ROOT || !HAVE_KUBECTL)(TITLE, () => {
     expect(out(await kubectl(['create', 'namespace', 'probe']))).toMatch(/namespace\/probe created/);
     await kubectl(['create', 'configmap', 'chorus-kube-router-device-ca', '-n', 'probe', '--from-literal=ca.crt=PEM']);
     await kubectl(['create', 'secret', 'generic', 'chorus-kube-router-device', '-n', 'probe', '--from-literal=username=chorus-kube-router', '--from-literal=password=s3cret']);
-    expect(JSON.parse(out(await kubectl(['get', 'configmap', 'chorus-kube-router-device-ca', '-n', 'probe', '-o', 'json']))).data).toEqual({ 'ca.crt': 'PEM' });
+    expect((JSON.parse(out(await kubectl(['get', 'configmap', 'chorus-kube-router-device-ca', '-n', 'probe', '-o', 'json']))) as { data: unknown }).data).toEqual({ 'ca.crt': 'PEM' });
     const secret = JSON.parse(out(await kubectl(['get', 'secret', 'chorus-kube-router-device', '-n', 'probe', '-o', 'json']))) as { type: string; data: Record<string, string> };
     expect(secret.type).toBe('Opaque');
     expect(Buffer.from(secret.data.password ?? '', 'base64').toString()).toBe('s3cret');
