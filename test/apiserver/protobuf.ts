@@ -17,37 +17,12 @@ export class ProtobufError extends Error {}
 
 /** Fields of one message: number -> the last value (varint as number, length-delimited as bytes). */
 function readMessage(buf: Buffer): Map<number, Buffer | number> {
-  const fields = new Map<number, Buffer | number>();
-  let i = 0;
-  const varint = (): number => {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      if (i >= buf.length) throw new ProtobufError('truncated varint');
-      const b = buf[i++] ?? 0;
-      result += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) return result;
-      shift += 7;
-    }
-  };
-  while (i < buf.length) {
-    const tag = varint();
-    const field = Math.floor(tag / 8);
-    switch (tag & 7) {
-      case 0: fields.set(field, varint()); break;
-      case 2: {
-        const len = varint();
-        if (i + len > buf.length) throw new ProtobufError('truncated field');
-        fields.set(field, buf.subarray(i, i + len));
-        i += len;
-        break;
-      }
-      case 1: i += 8; break;
-      case 5: i += 4; break;
-      default: throw new ProtobufError(`unsupported wire type ${tag & 7}`);
-    }
+  const last = new Map<number, Buffer | number>();
+  for (const [field, values] of readRepeated(buf)) {
+    const v = values[values.length - 1];
+    if (v !== undefined) last.set(field, v);
   }
-  return fields;
+  return last;
 }
 
 const str = (m: Map<number, Buffer | number>, n: number): string | undefined => {
@@ -77,7 +52,7 @@ export function decodeSelfSubjectAccessReview(body: Buffer): Record<string, unkn
   return { apiVersion: 'authorization.k8s.io/v1', kind, spec: { ...(resourceAttributes ? { resourceAttributes } : {}), ...(nonResourceAttributes ? { nonResourceAttributes } : {}) } };
 }
 
-/** Repeated fields of one message: number -> every value, in order. */
+/** Every field of one message: number -> each value, in order (varint as number, length-delimited as bytes; fixed-width skipped). */
 function readRepeated(buf: Buffer): Map<number, (Buffer | number)[]> {
   const out = new Map<number, (Buffer | number)[]>();
   let i = 0;
