@@ -7,10 +7,10 @@
  * the metadata.name of the field selector); create is never narrowed by name.
  */
 import type { AuditRecord } from '../apiserver/server.ts';
+import { ruleAllows, subjectUser, type Subject } from '../apiserver/rbac.ts';
 import type { Manifest } from './manifests.ts';
 
 interface Rule { readonly apiGroups: readonly string[]; readonly resources: readonly string[]; readonly verbs: readonly string[]; readonly resourceNames?: readonly string[] }
-interface Subject { readonly kind: string; readonly name: string; readonly namespace?: string }
 
 /** One (verb, resource, name) a rule grants, in one scope: the unit "used or not" is judged on. */
 export interface Grant {
@@ -23,8 +23,6 @@ export interface Grant {
   readonly verb: string;
   readonly resourceNames: readonly string[] | undefined;
 }
-
-const userOf = (s: Subject): string | undefined => (s.kind === 'ServiceAccount' ? `system:serviceaccount:${s.namespace ?? ''}:${s.name}` : s.kind === 'User' ? s.name : undefined);
 
 /** Every grant the manifests give each user. */
 export function grantsOf(manifests: readonly Manifest[]): Grant[] {
@@ -41,7 +39,7 @@ export function grantsOf(manifests: readonly Manifest[]): Grant[] {
     const rules = roles.get(key);
     if (!rules) throw new Error(`${b.kind} ${b.metadata.name} refers to ${key}, which deploy/ does not define`);
     for (const s of (b.subjects as Subject[] | undefined) ?? []) {
-      const user = userOf(s);
+      const user = subjectUser(s);
       if (!user) continue;
       rules.forEach((r, i) => {
         for (const group of r.apiGroups) for (const resource of r.resources) for (const verb of r.verbs) {
@@ -55,11 +53,10 @@ export function grantsOf(manifests: readonly Manifest[]): Grant[] {
 
 /** The grants that allow a request (none: the request would be forbidden). */
 export function grantsFor(r: AuditRecord, grants: readonly Grant[]): Grant[] {
-  const resource = r.subresource ? `${r.resource}/${r.subresource}` : r.resource;
-  const name = r.name ?? r.fieldName;
-  return grants.filter((g) => g.user === r.user && g.group === r.group && g.resource === resource && g.verb === r.verb
-    && (g.namespace === undefined || g.namespace === r.namespace)
-    && (g.resourceNames === undefined || (r.verb !== 'create' && name !== undefined && g.resourceNames.includes(name))));
+  const request = { verb: r.verb, group: r.group, resource: r.resource, subresource: r.subresource, namespace: r.namespace, name: r.name ?? r.fieldName };
+  // each grant is one (verb, resource) of a rule, judged by the API server's own rule matching
+  return grants.filter((g) => g.user === r.user && (g.namespace === undefined || g.namespace === r.namespace)
+    && ruleAllows({ apiGroups: [g.group], resources: [g.resource], verbs: [g.verb], ...(g.resourceNames ? { resourceNames: g.resourceNames } : {}) }, request));
 }
 
 export interface RbacAudit {
