@@ -13,6 +13,7 @@ import { ConfigError, choiceSetting, cidrSetting, durationMsSetting, intSetting,
 import { cidrContains, cidrsOverlap, parseCidr, parseIPv4, usableHostRange } from '../shared/ipv4.ts';
 import { parseLabelSelector, SelectorError } from '../shared/selectors.ts';
 import type { OverlayConfig } from './plan.ts';
+import { CLUSTER_ID_RE } from './cluster-identity.ts';
 import { POD_CIDR_SOURCES, type PodCidrSource } from './podcidr-sources.ts';
 
 export const COORDINATOR_SPECS: SettingSpec[] = [
@@ -39,6 +40,7 @@ export const COORDINATOR_SPECS: SettingSpec[] = [
   { flag: 'f5-sync-group', env: ['CHORUS_F5_SYNC_GROUP'], help: 'device group to run `config-sync to-group` on after saving (HA pairs without automatic sync)' },
   { flag: 'save-config', env: ['CHORUS_SAVE_CONFIG'], help: "on: save the device's running config after changes (debounced); off: never", default: 'on' },
   { flag: 'credentials-dir', env: ['CHORUS_CREDENTIALS_DIR'], help: 'directory of a mounted Secret with files `username` and `password` (citrix, f5); or set CHORUS_DEVICE_USERNAME/CHORUS_DEVICE_PASSWORD (NS_USER/NS_PASSWORD)' },
+  { flag: 'cluster-id', env: ['CHORUS_CLUSTER_ID'], help: "this cluster's identity on a shared device: written into the ownership marker of every device object, so several clusters can share one device; letters, digits, . _ - (at most 63); default: the UID of the kube-system namespace (needed when the API cannot be read, as in the device-teardown Job)" },
   { flag: 'pod-cidr-source', env: ['CHORUS_POD_CIDR_SOURCE'], help: 'where pod CIDRs come from: auto, node (spec.podCIDRs), calico (IPAM blocks), cilium (CiliumNode)', default: 'auto' },
   { flag: 'node-selector', env: ['CHORUS_NODE_SELECTOR'], help: 'label selector of the Nodes that join the overlay (default: all)' },
   { flag: 'service-cidr', env: ['CHORUS_SERVICE_CIDR'], help: "the cluster's service CIDR(s), comma-separated, to refuse an overlapping overlay network" },
@@ -91,6 +93,8 @@ export interface CoordinatorConfig {
   readonly nodeSelector?: string;
   readonly namespace: string;
   readonly identity: string;
+  /** --cluster-id when given; else derived from the cluster at start (cluster-identity.ts). */
+  readonly clusterId?: string;
   readonly resyncMs: number;
   readonly deviceResyncMs: number;
   readonly leaseDurationMs: number;
@@ -220,7 +224,10 @@ export function coordinatorConfig(settings: Settings, env: NodeJS.ProcessEnv): C
   const overlay = overlayFrom(settings);
   const device = deviceFrom(settings, env);
   const nodeSelector = nodeSelectorFrom(settings);
+  const clusterId = settings['cluster-id'];
+  if (clusterId !== undefined && !CLUSTER_ID_RE.test(clusterId)) throw new ConfigError(`--cluster-id ${JSON.stringify(clusterId)} must be 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit (the kube-system namespace's UID fits)`);
   return {
+    ...(clusterId !== undefined ? { clusterId } : {}),
     overlay,
     ...device,
     podCidrSource: choiceSetting(settings, 'pod-cidr-source', POD_CIDR_SOURCES),

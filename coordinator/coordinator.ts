@@ -28,6 +28,8 @@ export interface CoordinatorOptions {
   readonly kubeConfig: KubeConfig;
   readonly namespace: string;
   readonly identity: string;
+  /** This cluster's identity on a shared device (shown in /status). */
+  readonly clusterId?: string;
   readonly overlay: OverlayConfig;
   readonly driver: DeviceDriver;
   readonly log: Logger;
@@ -89,6 +91,7 @@ export class Coordinator implements HealthSource {
       driver: o.driver, log: o.log, resyncMs: o.deviceResyncMs, metrics: this.registry,
       nodeEvent: (node) => this.eventsFor(node), canWrite: () => this.elector.canWrite(),
       deviceStatus: this.deviceStatus,
+      ...(o.clusterId !== undefined ? { clusterId: o.clusterId } : {}),
     });
     this.elector = new LeaderElector({
       api: this.clients.coordination, namespace: o.namespace, name: LEADER_LEASE, identity: o.identity,
@@ -354,6 +357,7 @@ export class Coordinator implements HealthSource {
     const plan = this.lastPlan;
     return {
       identity: this.o.identity,
+      clusterId: this.o.clusterId ?? null,
       leader: this.elector.canWrite(),
       leaseHolder: this.elector.holder || null,
       deviceType: this.o.driver.type,

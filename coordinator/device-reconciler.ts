@@ -10,10 +10,10 @@ import type { Logger } from '../shared/log.ts';
 import type { EventRecorder } from '../shared/kube/events.ts';
 import { DONE, ReconcileLoop, retry, type PassOutcome } from '../shared/reconcile-loop.ts';
 import type { Metrics } from '../shared/metrics.ts';
-import { diffDevice, entryId, type DeviceDriver, type DeviceEntry, type DeviceFailure } from './drivers/driver.ts';
+import { DeviceOwnershipError, diffDevice, entryId, type DeviceDriver, type DeviceEntry, type DeviceFailure } from './drivers/driver.ts';
 import type { CoordinatorPlan } from './plan.ts';
 import type { DeviceStatusPublisher } from '../shared/kube/device-status.ts';
-import { DEVICE_STATUS_SUMMARY_KEY } from '../shared/keys.ts';
+import { DEVICE_STATUS_CLUSTER_KEY, DEVICE_STATUS_SUMMARY_KEY } from '../shared/keys.ts';
 
 export interface DeviceReconcilerOptions {
   readonly driver: DeviceDriver;
@@ -26,6 +26,8 @@ export interface DeviceReconcilerOptions {
   readonly canWrite: () => boolean;
   /** Where to say which nodes are programmed on the device (for `chorus-kube-router status`). */
   readonly deviceStatus?: DeviceStatusPublisher;
+  /** This cluster's identity, published beside the node states (the device-teardown Job reads it from there). */
+  readonly clusterId?: string;
 }
 
 export class DeviceReconciler {
@@ -41,6 +43,8 @@ export class DeviceReconciler {
   private readonly m;
   lastError: string | undefined;
   converged = false;
+  /** The ownership conflict last reported on the Nodes (an Event per node only when it changes). */
+  private reportedConflict: string | undefined;
 
   constructor(o: DeviceReconcilerOptions) {
     this.o = o;
@@ -74,7 +78,7 @@ export class DeviceReconciler {
   private publish(plan: CoordinatorPlan, failures: readonly DeviceFailure[]): void {
     const out = this.o.deviceStatus;
     if (!out) return;
-    const data: Record<string, string> = { [DEVICE_STATUS_SUMMARY_KEY]: this.o.driver.type };
+    const data: Record<string, string> = { [DEVICE_STATUS_SUMMARY_KEY]: this.o.driver.type, ...(this.o.clusterId !== undefined ? { [DEVICE_STATUS_CLUSTER_KEY]: this.o.clusterId } : {}) };
     if (this.o.driver.type !== 'linux') {
       const failed = new Map(failures.flatMap((f) => (f.change.entry.node ? [[f.change.entry.node, f.reason] as const] : [])));
       for (const p of plan.peers) data[p.node] = failed.has(p.node) ? `failed: ${failed.get(p.node) ?? ''}` : 'programmed';
@@ -88,14 +92,36 @@ export class DeviceReconciler {
     try {
       this.known = new Map((await this.o.driver.observe()).map((e) => [entryId(e), e]));
       this.m.observes();
+      this.reportedConflict = undefined;
       return this.known;
     } catch (err) {
       this.known = undefined;
       this.m.errors({ kind: 'observe' });
-      this.lastError = `observing the ${this.o.driver.type} device failed: ${err instanceof Error ? err.message : String(err)}`;
       this.converged = false;
+      if (err instanceof DeviceOwnershipError) {
+        this.lastError = `the ${this.o.driver.type} device refuses this cluster: ${err.message}`;
+        this.reportConflict(err.message);
+        return undefined;
+      }
+      this.lastError = `observing the ${this.o.driver.type} device failed: ${err instanceof Error ? err.message : String(err)}`;
       return undefined;
     }
+  }
+
+  /**
+   * Another cluster owns what this one would program: every node is reported failed with the
+   * reason (status ConfigMap, and one Warning Event per Node each time the reason changes); the
+   * loop keeps retrying with backoff and goes on once the other cluster's claim is gone.
+   */
+  private reportConflict(reason: string): void {
+    const plan = this.plan;
+    if (!plan) return;
+    const failures: DeviceFailure[] = plan.peers.map((p) => ({ change: { op: 'add', entry: { kind: 'node', key: p.node, fields: {}, node: p.node } }, reason }));
+    this.publish(plan, failures);
+    if (this.reportedConflict === reason) return;
+    this.reportedConflict = reason;
+    this.o.log.error({ op: 'device', reason }, 'the device holds objects of this configuration that belong to another cluster; nothing is written');
+    for (const p of plan.peers) this.o.nodeEvent(p.node).warning('DeviceOwnedByAnotherCluster', reason);
   }
 
   private async pass(reasons: ReadonlySet<string>): Promise<PassOutcome> {

@@ -7,7 +7,8 @@ import { startHealthServer } from '../shared/health.ts';
 import { onShutdown } from '../shared/process.ts';
 import { Coordinator } from './coordinator.ts';
 import { driverFor } from './drivers/select.ts';
-import { diffDevice } from './drivers/driver.ts';
+import { DeviceOwnershipError, diffDevice } from './drivers/driver.ts';
+import { clusterIdFromApi, resolveClusterId } from './cluster-identity.ts';
 import { COORDINATOR_SPECS, coordinatorConfig } from './config.ts';
 
 const USAGE = 'chorus-kube-router coordinator --overlay-network CIDR --device-vtep IP [options]\n       chorus-kube-router coordinator teardown [same options]';
@@ -23,14 +24,17 @@ export async function coordinatorMain(argv: readonly string[]): Promise<number> 
   const { settings, positionals } = readSettings(argv, COORDINATOR_SPECS, process.env, file);
   const config = coordinatorConfig(settings, process.env);
   const log = createLogger({ component: 'coordinator', level: settings['log-level'] ?? 'info' });
-  if (positionals[0] === 'teardown') return teardown(config, log);
+  if (positionals[0] === 'teardown') return teardown(config, settings.kubeconfig, log);
   if (positionals.length > 0) throw new ConfigError(`unknown argument "${positionals[0] ?? ''}"; see --help`);
+  const kubeConfig = loadKubeConfig(settings.kubeconfig);
+  const clusterId = await resolveClusterId(config.clusterId, { kubeConfig, log });
   const coordinator = new Coordinator({
-    kubeConfig: loadKubeConfig(settings.kubeconfig),
+    kubeConfig,
+    clusterId,
     namespace: config.namespace,
     identity: config.identity,
     overlay: config.overlay,
-    driver: driverFor(config, log),
+    driver: driverFor(config, clusterId, log),
     log,
     resyncMs: config.resyncMs,
     deviceResyncMs: config.deviceResyncMs,
@@ -41,7 +45,7 @@ export async function coordinatorMain(argv: readonly string[]): Promise<number> 
     ...(config.nodeSelector ? { nodeSelector: config.nodeSelector } : {}),
   });
   const health = await startHealthServer(settings['health-listen'] ?? '', coordinator);
-  log.info({ identity: config.identity, health: health.url, deviceType: config.deviceType, ...config.overlay }, 'coordinator started');
+  log.info({ identity: config.identity, clusterId, health: health.url, deviceType: config.deviceType, ...config.overlay }, 'coordinator started');
   coordinator.start();
   onShutdown(log, async () => {
     await coordinator.stop();
@@ -50,14 +54,32 @@ export async function coordinatorMain(argv: readonly string[]): Promise<number> 
   return new Promise<number>(() => undefined);
 }
 
-/** Removes every object this cluster owns on the device (the Linux device owns none). */
-async function teardown(config: ReturnType<typeof coordinatorConfig>, log: Logger): Promise<number> {
-  const driver = driverFor(config, log);
+/**
+ * Removes every object this cluster owns on the device (the Linux device owns none), and nothing
+ * of another cluster's. Without --cluster-id the identity is read from the API (the device-teardown
+ * Job runs without an API token, so it sets CHORUS_CLUSTER_ID).
+ */
+async function teardown(config: ReturnType<typeof coordinatorConfig>, kubeconfig: string | undefined, log: Logger): Promise<number> {
+  if (config.deviceType === 'linux') {
+    log.info({ device: config.deviceType }, 'teardown: nothing to do, the coordinator makes no objects on a Linux device (its gateway programs the box from the peer table)');
+    return 0;
+  }
+  const clusterId = config.clusterId ?? await clusterIdFromApi({ kubeConfig: loadKubeConfig(kubeconfig), log, giveUpAfterMs: 10_000 }).catch((err: unknown) => {
+    throw new ConfigError(`teardown needs this cluster's identity: ${err instanceof Error ? err.message : String(err)}`);
+  });
+  const driver = driverFor(config, clusterId, log);
   try {
-    const owned = await driver.observe();
+    let owned;
+    try {
+      owned = await driver.observe();
+    } catch (err) {
+      if (!(err instanceof DeviceOwnershipError)) throw err;
+      log.error({ device: config.deviceType, clusterId, reason: err.message }, 'teardown removed nothing: the objects of this configuration belong to another cluster');
+      return 1;
+    }
     const failures = await driver.apply(diffDevice([], owned), []);
     for (const f of failures) log.error({ kind: f.change.entry.kind, key: f.change.entry.key, reason: f.reason }, 'could not remove');
-    log.info({ device: config.deviceType, removed: owned.length - failures.length, failed: failures.length }, 'teardown done');
+    log.info({ device: config.deviceType, clusterId, removed: owned.length - failures.length, failed: failures.length }, 'teardown done');
     return failures.length === 0 ? 0 : 1;
   } finally {
     await driver.close();

@@ -26,6 +26,8 @@ export const LEADER_LEASE = `${PRODUCT}-coordinator`;
 export const DEVICE_STATUS_CONFIGMAP = `${PRODUCT}-device`;
 /** The key of that ConfigMap that names the device type rather than a node. */
 export const DEVICE_STATUS_SUMMARY_KEY = '_device';
+/** The key of that ConfigMap that holds the cluster identity the coordinator marks device objects with. */
+export const DEVICE_STATUS_CLUSTER_KEY = '_cluster';
 
 export const FIELD_MANAGER = PRODUCT;
 

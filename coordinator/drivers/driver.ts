@@ -47,6 +47,15 @@ export interface DeviceDriver {
   close(): Promise<void>;
 }
 
+/**
+ * The device holds objects this cluster would own, but another cluster (or instance) has claimed
+ * them: the driver observes nothing as ours and the loop writes nothing; every node of the plan
+ * is reported failed with this message, which names the owner and the fix.
+ */
+export class DeviceOwnershipError extends Error {
+  override readonly name = 'DeviceOwnershipError';
+}
+
 export const entryId = (e: DeviceEntry): string => `${e.kind}|${e.key}`;
 
 /** Whether two entries' fields are the same (order-independent; a field absent on one side differs). */

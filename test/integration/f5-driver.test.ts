@@ -9,7 +9,8 @@ import type { F5Options } from '../../coordinator/drivers/f5/f5-driver.ts';
 import type { IControlEmulator } from '../emulators/icontrol/server.ts';
 import { eventually, startTestApiServer, type TestApiServer } from '../support/apiserver.ts';
 import { TEST_OVERLAY, startCoordinator } from '../support/coordinator.ts';
-import { F5_JOIN_WRITES, F5_PASSWORD, F5_USER, f5Driver, f5Writes, startIControlEmulator } from '../support/icontrol.ts';
+import { F5_JOIN_WRITES, F5_PASSWORD, F5_USER, TEST_CLUSTER_ID, f5Driver, f5Writes, startIControlEmulator } from '../support/icontrol.ts';
+import { DEVICE_STATUS_CLUSTER_KEY, DEVICE_STATUS_CONFIGMAP } from '../../shared/keys.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,19 +25,19 @@ let url: string;
 let caFile: string;
 const running: Coordinator[] = [];
 const logs = capturingLogger();
-const OTHER = 'chorus-kube-router chorus-5000: managed, do not edit';
+const OTHER = 'chorus-kube-router chorus-5000 cluster cluster-b: managed, do not edit';
 
 function nodeBody(i: number, podCIDR = true): V1Node {
   return { metadata: { name: `node-${i}` }, spec: podCIDR ? { podCIDRs: [`198.19.${i}.0/24`] } : {}, status: { addresses: [{ type: 'InternalIP', address: `198.18.1.${i}` }] } };
 }
 
 function start(extra: Partial<F5Options> = {}, urls: string | string[] = url): Coordinator {
-  const c = startCoordinator(api.kubeConfig, 'c1', TEST_OVERLAY, { driver: f5Driver(urls, caFile, logs.log, extra), deviceResyncMs: 400, podCidrSource: 'node', log: logs.log });
+  const c = startCoordinator(api.kubeConfig, 'c1', TEST_OVERLAY, { driver: f5Driver(urls, caFile, logs.log, extra), clusterId: TEST_CLUSTER_ID, deviceResyncMs: 400, podCidrSource: 'node', log: logs.log });
   running.push(c);
   return c;
 }
 
-const MARK = 'chorus-kube-router chorus-4096: managed, do not edit';
+const MARK = 'chorus-kube-router chorus-4096 cluster cluster-a: managed, do not edit';
 /** Names of this cluster's objects (our prefix and our marker). */
 const ours = (collection: string): string[] => emulator.store.list(collection).filter((o) => String(o.name).startsWith('chorus-4096') && o.description === MARK).map((o) => String(o.name)).sort();
 const routes = (): string[] => emulator.store.list('net/route').map((r) => `${String(r.network)} via ${String(r.gw ?? r.tmInterface)}`).sort();
@@ -329,17 +330,21 @@ describe('F5 driver with the iControl REST emulator', () => {
     for (let i = 1; i <= 2; i++) await core.createNode({ body: nodeBody(i) });
     const c = start();
     await converged(c, 2);
+    // the coordinator publishes the identity it marks objects with (the uninstall Job reads it)
+    const published = await eventually('the cluster identity published', async () => (await core.readNamespacedConfigMap({ name: DEVICE_STATUS_CONFIGMAP, namespace: 'chorus-system' }).catch(() => undefined))?.data?.[DEVICE_STATUS_CLUSTER_KEY]);
+    expect(published).toBe(TEST_CLUSTER_ID);
     await c.stop();
     running.splice(0);
     const driver = f5Driver(url, caFile, logs.log);
     expect((await driver.observe()).length).toBe(3 + 2 * 3);
     await driver.close();
-    // the command an operator (or the uninstall Job) runs, with the coordinator's own settings
+    // the command the uninstall Job runs, with the coordinator's own settings, no API token, and
+    // the cluster identity the coordinator published in the device status ConfigMap
     const dir = mkdtempSync(join(tmpdir(), 'f5-teardown-'));
     writeFileSync(join(dir, 'username'), F5_USER);
     writeFileSync(join(dir, 'password'), F5_PASSWORD);
     const r = await execa(CLI, ['coordinator', 'teardown', '--device-type', 'f5', '--device-address', url, '--ca-file', caFile, '--credentials-dir', dir,
-      '--overlay-network', '198.18.16.0/20', '--device-vtep', '198.18.0.3'], { reject: false });
+      '--overlay-network', '198.18.16.0/20', '--device-vtep', '198.18.0.3'], { reject: false, env: { CHORUS_CLUSTER_ID: published, KUBECONFIG: '/nonexistent' } });
     expect(r.exitCode).toBe(0);
     expect(String(r.stderr)).toMatch(/"removed":9,"failed":0/);
     expect(String(r.stdout) + String(r.stderr)).not.toContain(F5_PASSWORD);

@@ -19,11 +19,14 @@ export async function startIControlEmulator(extra: Partial<IControlEmulatorOptio
   return { emulator, url: `https://127.0.0.1:${port}`, caFile: tlsFiles.caFile };
 }
 
+/** The cluster identity drivers under test mark their objects with. */
+export const TEST_CLUSTER_ID = 'cluster-a';
+
 export function f5Driver(urls: string | readonly string[], caFile: string, log: Logger, extra: Partial<F5Options> = {}): F5Driver {
   return new F5Driver({
     baseURLs: typeof urls === 'string' ? [urls] : urls, username: F5_USER, password: F5_PASSWORD, auth: 'token', caFile, timeoutMs: 1_000,
     partition: 'Common', namePrefix: 'chorus-4096', routing: 'gateway', allowService: 'none', trafficGroup: '/Common/traffic-group-local-only',
-    saveConfig: true, saveDebounceMs: 50, log, ...extra,
+    saveConfig: true, saveDebounceMs: 50, clusterId: TEST_CLUSTER_ID, log, ...extra,
   });
 }
 

@@ -34,6 +34,6 @@ export function capturingLogger(): { log: Logger; lines: string[] } {
 export function citrixDriver(url: string, caFile: string, log: Logger, extra: Partial<CitrixOptions> = {}): CitrixDriver {
   return new CitrixDriver({
     baseURL: url, username: NITRO_USER, password: NITRO_PASSWORD, auth: 'session', caFile, timeoutMs: 1_000,
-    vni: 4096, overlayNetwork: '198.18.16.0/20', neighbours: 'arp', saveConfig: true, saveDebounceMs: 50, log, ...extra,
+    vni: 4096, overlayNetwork: '198.18.16.0/20', neighbours: 'arp', saveConfig: true, saveDebounceMs: 50, clusterId: 'cluster-a', log, ...extra,
   });
 }

@@ -4,13 +4,13 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { diffDevice, type DeviceEntry } from '../../coordinator/drivers/driver.ts';
-import { bodyOf, deletePath, desiredEntries, isSecondary, observePaths, observedEntries, type CitrixLayout, type NitroObject, type ObservedLists } from '../../coordinator/drivers/citrix/objects.ts';
+import { bodyOf, deletePath, desiredEntries, isSecondary, observePaths, observedEntries, ownershipConflict, type CitrixLayout, type NitroObject, type ObservedLists } from '../../coordinator/drivers/citrix/objects.ts';
 import type { CoordinatorPlan } from '../../coordinator/plan.ts';
 import { NitroError, NitroStore } from '../emulators/nitro/store.ts';
 import { filterMatches } from '../emulators/nitro/server.ts';
 
 const fixture = <T>(name: string): T => JSON.parse(readFileSync(new URL(`../fixtures/nitro/${name}`, import.meta.url), 'utf8')) as T;
-const layout: CitrixLayout = { vni: 4096, overlayNetwork: '198.18.16.0/20', neighbours: 'arp', routing: 'route' };
+const layout: CitrixLayout = { vni: 4096, overlayNetwork: '198.18.16.0/20', neighbours: 'arp', routing: 'route', clusterId: 'cluster-a' };
 const plan: CoordinatorPlan = {
   hub: { vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'] },
   peers: [{ node: 'a', underlayIP: '198.18.1.1', overlayIP: '198.18.16.2', vtepMAC: '02:c4:c6:12:10:02', podCIDRs: ['198.19.0.0/24'] }],
@@ -31,9 +31,13 @@ describe('Citrix objects (pure)', () => {
   it('reads golden GET answers as exactly the desired entries: the ADC\'s own NSIP, DIRECT and default routes and learned entries are not ours', () => {
     const answers = fixture<Record<string, Record<string, NitroObject[]>>>('get-answers.json');
     const list = (r: string): NitroObject[] => answers[r]?.[r] ?? [];
-    const lists: ObservedLists = { vxlans: list('vxlan'), bindings: list('vxlan_srcip_binding'), nsips: list('nsip'), arps: list('arp'), bridges: list('bridgetable'), routes: list('route'), profiles: [], pbrs: [] };
+    const lists: ObservedLists = { vxlans: list('vxlan'), bindings: list('vxlan_srcip_binding'), nsips: list('nsip'), arps: list('arp'), bridges: list('bridgetable'), routes: list('route'), profiles: [], pbrs: [], claims: list('policystringmap_pattern_binding') };
     const observed = observedEntries(lists, layout);
-    expect(observed.map((e) => `${e.kind} ${e.key}`).sort()).toEqual(['arp 198.18.16.2', 'nsip 198.18.16.1', 'route 198.19.0.0/255.255.255.0/198.18.16.2', 'vxlan 4096', 'vxlan_srcip_binding 4096/198.18.0.3']);
+    expect(observed.map((e) => `${e.kind} ${e.key}`).sort()).toEqual([
+      'arp 198.18.16.2', 'nsip 198.18.16.1', 'policystringmap_pattern_binding network-198.18.16.0/20', 'policystringmap_pattern_binding vxlan-4096',
+      'route 198.19.0.0/255.255.255.0/198.18.16.2', 'vxlan 4096', 'vxlan_srcip_binding 4096/198.18.0.3',
+    ]);
+    expect(ownershipConflict(lists.claims, layout)).toBeUndefined();
     expect(diffDevice(desiredEntries(plan, layout), observed)).toEqual([]);
   });
 
@@ -51,8 +55,22 @@ describe('Citrix objects (pure)', () => {
   it('asks with documented forms and literal filters, a /regex/ only where a pattern is meant', () => {
     expect(observePaths({ ...layout, routing: 'pbr', netprofile: 'np' })).toEqual({
       vxlans: 'vxlan/4096', bindings: 'vxlan_srcip_binding/4096', nsips: 'nsip', arps: 'arp?filter=vxlan:4096', bridges: 'bridgetable?filter=vxlan:4096',
-      routes: 'route', profiles: 'netprofile/np', pbrs: `nspbr?filter=name:${encodeURIComponent('/^chorus-4096-/')}`,
+      routes: 'route', profiles: 'netprofile/np', claims: 'policystringmap_pattern_binding/chorus_kube_router_owners', pbrs: `nspbr?filter=name:${encodeURIComponent('/^chorus-4096-/')}`,
     });
+  });
+
+  it('refuses a VNI or an overlapping overlay network another cluster claimed, naming the owner and the fix; claims of other VNIs and networks are no conflict', () => {
+    const claim = (key: string, value: string): NitroObject => ({ name: 'chorus_kube_router_owners', key, value });
+    expect(ownershipConflict([claim('vxlan-200', 'cluster-b'), claim('network-10.200.0.0/24', 'cluster-b')], layout)).toBeUndefined();
+    const vni = ownershipConflict([claim('vxlan-4096', 'cluster-b')], layout);
+    expect(vni).toMatch(/^VXLAN 4096 on the ADC belongs to cluster "cluster-b".*this cluster is "cluster-a".*unbind policy stringmap chorus_kube_router_owners vxlan-4096/);
+    // a network that overlaps ours (not only an equal one) is a conflict
+    expect(ownershipConflict([claim('network-198.18.0.0/16', 'cluster-b')], layout)).toMatch(/overlay network 198.18.16.0\/20 overlaps 198.18.0.0\/16, which cluster "cluster-b" uses/);
+    // our own claims, and a claim in another map, are not
+    expect(ownershipConflict([claim('vxlan-4096', 'cluster-a'), { name: 'other_map', key: 'vxlan-4096', value: 'x' }], layout)).toBeUndefined();
+    // claims are desired first and are observed only when ours
+    const d = desiredEntries(plan, layout);
+    expect(d.slice(0, 2).map((e) => `${e.kind} ${e.key} ${e.fields.cluster ?? ''}`)).toEqual(['policystringmap_pattern_binding vxlan-4096 cluster-a', 'policystringmap_pattern_binding network-198.18.16.0/20 cluster-a']);
   });
 
   it('a changed MAC is a change of fields (the driver replaces an arp: NITRO has no update for it)', () => {

@@ -7,7 +7,7 @@ import {
 } from '../../coordinator/drivers/f5/objects.ts';
 import type { CoordinatorPlan } from '../../coordinator/plan.ts';
 
-const layout: F5Layout = { partition: 'k8s', namePrefix: 'chorus-4096', routing: 'gateway', allowService: 'none', trafficGroup: '/Common/traffic-group-1' };
+const layout: F5Layout = { partition: 'k8s', namePrefix: 'chorus-4096', routing: 'gateway', allowService: 'none', trafficGroup: '/Common/traffic-group-1', clusterId: 'cluster-a' };
 const plan: CoordinatorPlan = {
   hub: { vni: 4096, port: 8472, overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'] },
   peers: [
@@ -93,8 +93,8 @@ describe('F5 objects', () => {
     if (!arp || !route || !tunnel) throw new Error('plan incomplete');
     expect(createBody(tunnel, layout)).toEqual({ name: 'chorus-4096', partition: 'k8s', remoteAddress: 'any', mode: 'bidirectional', tos: 'preserve', key: 4096, localAddress: '198.18.0.3', profile: '/k8s/chorus-4096-vxlan', description: mark });
     expect(createBody(arp, layout)).toMatchObject({ ipAddress: '198.18.16.2', macAddress: '02:c4:c6:12:10:02', description: mark });
-    expect(updateBody(arp)).toEqual({ macAddress: '02:c4:c6:12:10:02' });
-    expect(updateBody(route)).toEqual({ gw: '198.18.16.2' });
+    expect(updateBody(arp, layout)).toEqual({ macAddress: '02:c4:c6:12:10:02', description: mark });
+    expect(updateBody(route, layout)).toEqual({ gw: '198.18.16.2', description: mark });
     expect(fdbRecords(d)).toEqual([{ name: '02:c4:c6:12:10:02', endpoint: '198.18.1.1' }, { name: '02:c4:c6:12:10:03', endpoint: '198.18.1.2' }]);
     const self = d.find((e) => e.kind === 'self');
     if (!self) throw new Error('no self');

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
 import { DEPLOY_DIR, installManifests, loadManifests, type Manifest } from '../support/manifests.ts';
+import { DEVICE_STATUS_CLUSTER_KEY, DEVICE_STATUS_CONFIGMAP } from '../../shared/keys.ts';
 
 interface Validatable { validate(): void }
 type ModelClass = new (data: unknown) => Validatable;
@@ -51,6 +52,15 @@ describe('deploy/ manifests', () => {
     const c = broken.spec.template.spec.containers[0];
     if (c?.ports[0]) c.ports[0].containerPort = 'health';
     expect(() => new Model(broken).validate()).toThrow(/containerPort must be integer/);
+  });
+
+  it('the device-teardown Job runs without an API token and takes the cluster identity the coordinator publishes', () => {
+    const job = byKind('Job', 'chorus-kube-router-device-teardown');
+    const spec = podSpec(job) as PodSpec & { automountServiceAccountToken?: boolean; containers: (Container & { env?: { name: string; valueFrom?: { configMapKeyRef?: { name: string; key: string } } }[] })[] };
+    expect(spec.automountServiceAccountToken).toBe(false);
+    expect(spec.serviceAccountName).toBeUndefined();
+    const env = spec.containers[0]?.env?.find((e) => e.name === 'CHORUS_CLUSTER_ID');
+    expect(env?.valueFrom?.configMapKeyRef).toEqual({ name: DEVICE_STATUS_CONFIGMAP, key: DEVICE_STATUS_CLUSTER_KEY });
   });
 
   it('kustomizations list files that exist', () => {

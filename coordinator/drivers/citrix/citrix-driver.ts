@@ -2,7 +2,9 @@
  * Citrix ADC driver over NITRO: moves the objects of objects.ts (pure: desired and observed
  * entries, bodies, URLs, HA role) to and from the ADC.
  *
- * Ownership: only this cluster's objects are ever observed or changed (objects.ts says which).
+ * Ownership: only this cluster's objects are ever observed or changed (objects.ts says which);
+ * when another cluster has claimed this VNI or overlay network on the ADC, observe throws
+ * DeviceOwnershipError and nothing is written.
  * Changes go out grouped by resource, in dependency order, as bulk requests
  * (X-NITRO-ONERROR: continue) whose 207 answers are read item by item; "already exists" on add and
  * "no such resource" on delete count as done. An object the ADC refuses (a NITRO error, HTTP 4xx
@@ -13,10 +15,10 @@
  */
 import type { Logger } from '../../../shared/log.ts';
 import type { CoordinatorPlan } from '../../plan.ts';
-import type { DeviceChange, DeviceDriver, DeviceEntry, DeviceFailure } from '../driver.ts';
+import { DeviceOwnershipError, type DeviceChange, type DeviceDriver, type DeviceEntry, type DeviceFailure } from '../driver.ts';
 import { Debounced, DeviceApiError } from '../https-json.ts';
 import { NitroClient, errorOf, type NitroClientOptions, type NitroResponse } from './nitro-client.ts';
-import { ADD_ORDER, NITRO, REPLACED_NOT_UPDATED, bodyOf, deletePath, desiredEntries, isSecondary, observePaths, observedEntries, type CitrixLayout, type NitroObject, type ObservedLists } from './objects.ts';
+import { ADD_ORDER, CLAIM, NITRO, OWNERS_MAP, ownershipConflict, REPLACED_NOT_UPDATED, bodyOf, deletePath, desiredEntries, isSecondary, observePaths, observedEntries, type CitrixLayout, type NitroObject, type ObservedLists } from './objects.ts';
 
 export interface CitrixOptions extends NitroClientOptions {
   readonly vni: number;
@@ -27,6 +29,8 @@ export interface CitrixOptions extends NitroClientOptions {
   readonly routing?: CitrixLayout['routing'];
   readonly saveConfig: boolean;
   readonly saveDebounceMs?: number;
+  /** This cluster's identity, claimed on the ADC beside its VNI and overlay network. */
+  readonly clusterId: string;
   readonly log: Logger;
 }
 
@@ -46,7 +50,7 @@ export class CitrixDriver implements DeviceDriver {
   constructor(o: CitrixOptions) {
     this.o = o;
     this.client = new NitroClient(o);
-    this.layout = { vni: o.vni, overlayNetwork: o.overlayNetwork, neighbours: o.neighbours, routing: o.routing ?? 'route', netprofile: o.netprofile };
+    this.layout = { vni: o.vni, overlayNetwork: o.overlayNetwork, neighbours: o.neighbours, routing: o.routing ?? 'route', netprofile: o.netprofile, clusterId: o.clusterId };
     this.save = new Debounced(() => this.saveNow(), o.saveDebounceMs ?? 2_000);
     if (o.insecureSkipVerify) o.log.warn({ device: o.baseURL }, 'TLS certificate verification of the ADC is OFF (--insecure-skip-tls-verify): use a CA bundle instead');
   }
@@ -77,12 +81,16 @@ export class CitrixDriver implements DeviceDriver {
   async observe(): Promise<DeviceEntry[]> {
     await this.checkHighAvailability();
     const paths = observePaths(this.layout);
+    // the claims first: another cluster's VNI or network means nothing here is ours to read as such
+    const claims = await this.get(paths.claims, CLAIM);
+    const conflict = ownershipConflict(claims, this.layout);
+    if (conflict) throw new DeviceOwnershipError(conflict);
     const [vxlans, bindings, nsips, arps, bridges, routes, profiles, pbrs] = await Promise.all([
       this.get(paths.vxlans, 'vxlan'), this.get(paths.bindings, 'vxlan_srcip_binding'), this.get(paths.nsips, 'nsip'),
       this.get(paths.arps, 'arp'), this.get(paths.bridges, 'bridgetable'), this.get(paths.routes, 'route'),
       this.get(paths.profiles, 'netprofile'), this.get(paths.pbrs, 'nspbr'),
     ]);
-    const lists: ObservedLists = { vxlans, bindings, nsips, arps, bridges, routes, profiles, pbrs };
+    const lists: ObservedLists = { vxlans, bindings, nsips, arps, bridges, routes, profiles, pbrs, claims };
     return observedEntries(lists, this.layout);
   }
 
@@ -132,6 +140,7 @@ export class CitrixDriver implements DeviceDriver {
   /** Adds (POST) or updates (PUT) a group of one resource: one request, bulk when several. */
   private async write(method: 'POST' | 'PUT', kind: string, changes: readonly DeviceChange[]): Promise<DeviceFailure[]> {
     if (changes.length === 0) return [];
+    if (kind === CLAIM && method === 'POST') await this.ensureOwnersMap();
     const objects = changes.map((c) => bodyOf(c.entry));
     const body = { [kind]: objects.length === 1 ? objects[0] : objects };
     const r = await this.client.send(method, `/nitro/v1/config/${kind}`, body, objects.length > 1 ? { 'X-NITRO-ONERROR': 'continue' } : {});
@@ -141,6 +150,13 @@ export class CitrixDriver implements DeviceDriver {
     if (method === 'POST' && (r.status === 409 || code === NITRO.ALREADY_EXISTS)) return [];
     if (code === NITRO.SECONDARY_NODE || !objectRefused(r)) this.check(method, kind, r);
     return changes.map((c) => ({ change: c, reason: errorOf(method, `${kind} ${c.entry.key}`, r).message }));
+  }
+
+  /** The string map the claims are bound to, shared by every cluster on the ADC (made once, never removed). */
+  private async ensureOwnersMap(): Promise<void> {
+    const r = await this.client.send('POST', '/nitro/v1/config/policystringmap', { policystringmap: { name: OWNERS_MAP, comment: 'chorus-kube-router: which cluster owns which VNI and overlay network on this ADC' } });
+    if (r.status === 409 || Number(r.body.errorcode) === NITRO.ALREADY_EXISTS) return;
+    this.check('POST', `policystringmap ${OWNERS_MAP}`, r);
   }
 
   private scheduleSave(): void {

@@ -11,13 +11,22 @@
  *   bridgetable          00:00:00:00:00:00 on the vxlan, vtep                   per node
  *   route | nspbr        pod CIDR via the node's overlay IP                     per pod CIDR
  *   netprofile           source IP = the overlay SNIP                           optional
+ *   policystringmap_pattern_binding  in map chorus_kube_router_owners: `vxlan-<vni>` and
+ *                        `network-<overlay CIDR>` -> this cluster's identity    one pair per cluster
+ *
+ * Ownership. None of the objects above has a name or comment that could carry a marker (NITRO
+ * reference: vxlan, vxlan_srcip_binding, nsip, arp, bridgetable and route have no comment
+ * field), so this cluster claims its VNI and its overlay network in one policy string map shared
+ * by every cluster on the ADC, and everything on that vxlan or via that network is ours only when
+ * both claims are. A VNI or an overlapping overlay network claimed by another cluster is a
+ * conflict (ownershipConflict): nothing is observed as ours, so nothing is changed or deleted.
  *
  * What the ADC makes itself is never ours, even where it looks like ours: DIRECT (connected)
  * routes for each SNIP's subnet (one lies in the overlay network), DYNAMIC ARP entries and
  * bridge table entries learned on the vxlan, the NSIP. Observed entries are STATIC and of the
  * shapes this driver creates (NITRO reference; docs/citrix.md lists what is unconfirmed).
  */
-import { cidrContains, formatIPv4, maskOf, parseCidr, parseIPv4, type Cidr } from '../../../shared/ipv4.ts';
+import { cidrContains, cidrsOverlap, formatCidr, formatIPv4, maskOf, parseCidr, parseIPv4, type Cidr } from '../../../shared/ipv4.ts';
 import { ALL_ZEROS_MAC } from '../../../shared/mac.ts';
 import type { CoordinatorPlan } from '../../plan.ts';
 import type { DeviceEntry } from '../driver.ts';
@@ -30,18 +39,26 @@ export interface CitrixLayout {
   /** route: one route per pod CIDR; pbr: one policy-based route per pod CIDR. */
   readonly routing: 'route' | 'pbr';
   readonly netprofile?: string | undefined;
+  /** This cluster's identity (--cluster-id, default the kube-system namespace's UID). */
+  readonly clusterId: string;
 }
 
 export type NitroObject = Record<string, unknown>;
 
 /** Resources in the order they are added (deleted in the reverse order: what refers to another goes first). */
-export const ADD_ORDER = ['vxlan', 'nsip', 'vxlan_srcip_binding', 'arp', 'bridgetable', 'route', 'nspbr', 'netprofile'] as const;
+export const ADD_ORDER = ['policystringmap_pattern_binding', 'vxlan', 'nsip', 'vxlan_srcip_binding', 'arp', 'bridgetable', 'route', 'nspbr', 'netprofile'] as const;
 
 /**
  * NITRO has no update for these: a changed entry is deleted and added again (`arp`: "NITRO has no
  * update for arp"; a binding and a route are all key).
  */
-export const REPLACED_NOT_UPDATED: ReadonlySet<string> = new Set(['arp', 'vxlan_srcip_binding', 'route', 'bridgetable']);
+export const REPLACED_NOT_UPDATED: ReadonlySet<string> = new Set(['arp', 'vxlan_srcip_binding', 'route', 'bridgetable', 'policystringmap_pattern_binding']);
+
+/** The policy string map every cluster on the ADC records its claims in (a name of letters, digits and _ only). */
+export const OWNERS_MAP = 'chorus_kube_router_owners';
+/** The resource (and entry kind) of one claim: a key-value pair bound to OWNERS_MAP. */
+export const CLAIM = 'policystringmap_pattern_binding';
+const claimKeys = (l: CitrixLayout): { vni: string; network: string } => ({ vni: `vxlan-${l.vni}`, network: `network-${formatCidr(parseCidr(l.overlayNetwork))}` });
 
 /** NITRO error codes the driver acts on (shared/reference/citrix-nitro.md). */
 export const NITRO = {
@@ -64,7 +81,10 @@ export function desiredEntries(plan: CoordinatorPlan, l: CitrixLayout): DeviceEn
   const vni = String(plan.hub.vni);
   const vtep = plan.hub.deviceVTEPs[0] ?? '';
   const snip = plan.hub.deviceOverlayIPs[0] ?? '';
+  const claims = claimKeys(l);
   const entries: DeviceEntry[] = [
+    { kind: CLAIM, key: claims.vni, fields: { cluster: l.clusterId } },
+    { kind: CLAIM, key: claims.network, fields: { cluster: l.clusterId } },
     { kind: 'vxlan', key: vni, fields: { port: String(plan.hub.port) } },
     { kind: 'nsip', key: snip, fields: { netmask: netmaskOf(parseCidr(l.overlayNetwork).prefix) } },
     { kind: 'vxlan_srcip_binding', key: `${vni}/${vtep}`, fields: {} },
@@ -97,6 +117,8 @@ export interface ObservedLists {
   readonly routes: readonly NitroObject[];
   readonly profiles: readonly NitroObject[];
   readonly pbrs: readonly NitroObject[];
+  /** The claims of every cluster (bindings of OWNERS_MAP). */
+  readonly claims: readonly NitroObject[];
 }
 
 /** The documented GET forms for each list (literal filters: a NITRO filter value is compared as text unless written /regex/). */
@@ -110,6 +132,7 @@ export function observePaths(l: CitrixLayout): Record<keyof ObservedLists, strin
     bridges: `bridgetable?filter=vxlan:${vni}`,
     routes: 'route',
     profiles: l.netprofile ? `netprofile/${enc(l.netprofile)}` : undefined,
+    claims: `${CLAIM}/${enc(OWNERS_MAP)}`,
     pbrs: l.routing === 'pbr' ? `nspbr?filter=name:${encodeURIComponent(`/^chorus-${vni}-/`)}` : undefined,
   };
 }
@@ -127,10 +150,38 @@ function inNetwork(network: Cidr, ip: string): boolean {
   }
 }
 
+/**
+ * Why this cluster may not touch the overlay objects it would otherwise own: another cluster has
+ * claimed its VNI, or an overlay network that overlaps its own. undefined: no conflict.
+ */
+export function ownershipConflict(claims: readonly NitroObject[], l: CitrixLayout): string | undefined {
+  const ours = claimKeys(l);
+  const network = parseCidr(l.overlayNetwork);
+  for (const c of claims) {
+    const key = str(c.key);
+    const owner = str(c.value);
+    if (str(c.name).toLowerCase() !== OWNERS_MAP || owner === l.clusterId) continue;
+    const fix = `nothing of it is changed. Give this cluster its own --vni and --overlay-network, or, if that cluster is gone for good, remove its claim on the ADC (unbind policy stringmap ${OWNERS_MAP} ${key})`;
+    if (key.toLowerCase() === ours.vni) return `VXLAN ${l.vni} on the ADC belongs to cluster "${owner}" (claim ${key} in policy stringmap ${OWNERS_MAP}); this cluster is "${l.clusterId}": ${fix}`;
+    const other = /^network-(.+)$/i.exec(key)?.[1];
+    let theirs: Cidr | undefined;
+    try {
+      theirs = other === undefined ? undefined : parseCidr(other, false);
+    } catch {
+      theirs = undefined;
+    }
+    if (theirs && cidrsOverlap(theirs, network)) return `overlay network ${l.overlayNetwork} overlaps ${other ?? ''}, which cluster "${owner}" uses on this ADC (claim ${key} in policy stringmap ${OWNERS_MAP}); this cluster is "${l.clusterId}": ${fix}`;
+  }
+  return undefined;
+}
+
 export function observedEntries(lists: ObservedLists, l: CitrixLayout): DeviceEntry[] {
   const vni = String(l.vni);
   const network = parseCidr(l.overlayNetwork);
+  const claims = claimKeys(l);
   return [
+    ...lists.claims.filter((c) => str(c.name).toLowerCase() === OWNERS_MAP && str(c.value) === l.clusterId && [claims.vni, claims.network].includes(str(c.key).toLowerCase()))
+      .map((c): DeviceEntry => ({ kind: CLAIM, key: str(c.key).toLowerCase(), fields: { cluster: str(c.value) } })),
     ...lists.vxlans.filter((v) => str(v.id) === vni).map((v): DeviceEntry => ({ kind: 'vxlan', key: vni, fields: { port: str(v.port) || '4789' } })),
     ...lists.bindings.filter((b) => str(b.id) === vni).map((b): DeviceEntry => ({ kind: 'vxlan_srcip_binding', key: `${vni}/${str(b.srcip)}`, fields: {} })),
     ...lists.nsips.filter((n) => inNetwork(network, str(n.ipaddress)) && (n.type === undefined || str(n.type) === 'SNIP'))
@@ -147,19 +198,26 @@ export function observedEntries(lists: ObservedLists, l: CitrixLayout): DeviceEn
   ];
 }
 
+/** The claim's body: this cluster's identity bound to the key, with a comment for whoever reads `show policy stringmap`. */
+function claimBody(e: DeviceEntry): NitroObject {
+  const cluster = e.fields.cluster ?? '';
+  return { name: OWNERS_MAP, key: e.key, value: cluster, comment: `chorus-kube-router: cluster ${cluster} owns this ${e.key.startsWith('vxlan-') ? 'VNI' : 'overlay network'} and the objects on it` };
+}
+
 /** The NITRO object an entry stands for (add and update bodies; numbers where NITRO takes numbers). */
 export function bodyOf(e: DeviceEntry): NitroObject {
   const [a = '', b = '', c = ''] = e.key.split('/');
-  const f = e.fields;
+  const f = (k: string): string => e.fields[k] ?? '';
   switch (e.kind) {
-    case 'vxlan': return { id: Number(a), port: Number(f.port) };
-    case 'nsip': return { ipaddress: a, netmask: f.netmask ?? '', type: 'SNIP' };
+    case 'vxlan': return { id: Number(a), port: Number(f('port')) };
+    case 'nsip': return { ipaddress: a, netmask: f('netmask'), type: 'SNIP' };
     case 'vxlan_srcip_binding': return { id: Number(a), srcip: b };
-    case 'arp': return { ipaddress: a, mac: f.mac ?? '', vxlan: Number(f.vxlan), vtep: f.vtep ?? '' };
+    case 'arp': return { ipaddress: a, mac: f('mac'), vxlan: Number(f('vxlan')), vtep: f('vtep') };
     case 'bridgetable': return { mac: a, vxlan: Number(b), vtep: c };
     case 'route': return { network: a, netmask: b, gateway: c };
-    case 'netprofile': return { name: a, srcip: f.srcip ?? '' };
-    case 'nspbr': return { name: e.key, action: 'ALLOW', srcip: true, srcipop: '=', srcipval: f.srcipval ?? '', destip: true, destipop: '=', destipval: f.destipval ?? '', nexthop: true, nexthopval: f.nexthopval ?? '' };
+    case 'netprofile': return { name: a, srcip: f('srcip') };
+    case CLAIM: return claimBody(e);
+    case 'nspbr': return { name: e.key, action: 'ALLOW', srcip: true, srcipop: '=', srcipval: f('srcipval'), destip: true, destipop: '=', destipval: f('destipval'), nexthop: true, nexthopval: f('nexthopval') };
     default: throw new Error(`no NITRO object for a ${e.kind} entry`);
   }
 }
@@ -174,6 +232,7 @@ export function deletePath(e: DeviceEntry): string {
     case 'arp': return `arp/${enc(str(o.ipaddress))}`;
     case 'bridgetable': return `bridgetable?args=mac:${encodeURIComponent(str(o.mac))},vxlan:${str(o.vxlan)},vtep:${encodeURIComponent(str(o.vtep))}`;
     case 'route': return `route?args=network:${str(o.network)},netmask:${str(o.netmask)},gateway:${str(o.gateway)}`;
+    case CLAIM: return `${CLAIM}/${enc(OWNERS_MAP)}?args=key:${encodeURIComponent(e.key)}`;
     default: return `${e.kind}/${enc(e.key)}`;
   }
 }

@@ -18,12 +18,12 @@
  */
 import type { Logger } from '../../../shared/log.ts';
 import type { CoordinatorPlan } from '../../plan.ts';
-import type { DeviceChange, DeviceDriver, DeviceEntry, DeviceFailure } from '../driver.ts';
+import { DeviceOwnershipError, type DeviceChange, type DeviceDriver, type DeviceEntry, type DeviceFailure } from '../driver.ts';
 import { Debounced, type JsonResponse } from '../https-json.ts';
 import { ICONTROL, IControlClient, errorOf, type IControlClientOptions } from './icontrol-client.ts';
 import { DeviceApiError } from '../https-json.ts';
 import {
-  COLLECTIONS, F5_KINDS, FDB_TUNNELS, createBody, desiredEntries, failoverStatus, fdbRecordsBody, isOwned, itemPath, names, observedEntries, ownerMarker, updateBody,
+  COLLECTIONS, F5_KINDS, FDB_TUNNELS, createBody, desiredEntries, failoverStatus, fdbRecordsBody, foreignOwner, isOwned, itemPath, names, observedEntries, ownerMarker, ownershipConflict, updateBody,
   type F5Kind, type F5Layout, type F5Object,
 } from './objects.ts';
 
@@ -156,6 +156,8 @@ export class F5Driver implements DeviceDriver {
     const [profiles, tunnels, selfs, fdbTunnel, arps, routes] = await Promise.all([
       this.list('profile'), this.list('tunnel'), this.list('self'), this.fdbTunnel(), this.list('arp'), this.list('route'),
     ]);
+    const conflict = ownershipConflict(tunnels, this.o);
+    if (conflict) throw new DeviceOwnershipError(conflict);
     return observedEntries({ profiles, tunnels, selfs, fdbTunnel, arps, routes }, this.o);
   }
 
@@ -175,7 +177,7 @@ export class F5Driver implements DeviceDriver {
     }
     for (const kind of F5_KINDS) {
       if (kind === 'fdb') continue;
-      for (const c of of('update', kind)) ops.push({ method: 'PATCH', path: itemPath(this.o, COLLECTIONS[kind], c.entry.key), body: updateBody(c.entry), changes: [c], what: `${kind} ${c.entry.key}` });
+      for (const c of of('update', kind)) ops.push({ method: 'PATCH', path: itemPath(this.o, COLLECTIONS[kind], c.entry.key), body: updateBody(c.entry, this.o), changes: [c], what: `${kind} ${c.entry.key}` });
     }
     for (const kind of F5_KINDS) {
       if (kind === 'fdb') {
@@ -238,7 +240,10 @@ export class F5Driver implements DeviceDriver {
         const there = await this.request('GET', `${itemPath(this.o, op.path, name)}?$select=name,partition,description`);
         this.transient('GET', op.what, there);
         if (there.status === ICONTROL.OK && isOwned(there.body, this.o)) continue;
-        reason = `${op.what} exists on the BIG-IP but is not marked as this cluster's (description "${ownerMarker(this.o)}"): it was made by hand or by another tool, so it is left alone; delete or rename it and the coordinator creates its own`;
+        const owner = there.status === ICONTROL.OK ? foreignOwner(there.body, this.o) : undefined;
+        reason = owner !== undefined
+          ? `${op.what} exists on the BIG-IP and belongs to cluster "${owner}" (its description says so); this cluster is "${this.o.clusterId}": it is left alone; give this cluster another --f5-name-prefix or --f5-partition`
+          : `${op.what} exists on the BIG-IP but is not marked as this cluster's (description "${ownerMarker(this.o)}"): it was made by hand or by another tool, so it is left alone; delete or rename it and the coordinator creates its own`;
       }
       for (const c of op.changes) failures.push({ change: c, reason });
     }

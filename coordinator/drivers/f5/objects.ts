@@ -26,6 +26,8 @@ export interface F5Layout {
   /** `none`, `default`, or a comma-separated list of protocol:port (allow-service of the overlay self IP). */
   readonly allowService: string;
   readonly trafficGroup: string;
+  /** This cluster's identity (--cluster-id, default the kube-system namespace's UID), in every marker. */
+  readonly clusterId: string;
 }
 
 /** Kinds in the order they are created (deleted in reverse). */
@@ -41,7 +43,14 @@ export const COLLECTIONS: Record<Exclude<F5Kind, 'fdb'>, string> = {
 };
 export const FDB_TUNNELS = '/mgmt/tm/net/fdb/tunnel';
 
-export const ownerMarker = (l: F5Layout): string => `chorus-kube-router ${l.namePrefix}: managed, do not edit`;
+export const ownerMarker = (l: F5Layout): string => `chorus-kube-router ${l.namePrefix} cluster ${l.clusterId}: managed, do not edit`;
+/** The marker of versions before cluster identities: adopted (and rewritten) by the first cluster that finds it. */
+export const legacyMarker = (l: F5Layout): string => `chorus-kube-router ${l.namePrefix}: managed, do not edit`;
+const MARKER_RE = /^chorus-kube-router \S+ cluster (\S+): managed, do not edit$/;
+const hasOurName = (o: F5Object, l: F5Layout): boolean => {
+  const name = text(o.name);
+  return (name === l.namePrefix || name.startsWith(`${l.namePrefix}-`)) && (o.partition === undefined || text(o.partition) === l.partition);
+};
 export const fullPath = (l: F5Layout, name: string): string => `/${l.partition}/${name}`;
 /** `~Partition~name`, the form iControl addresses an object by. */
 export const itemPath = (l: F5Layout, collection: string, name: string): string => `${collection}/~${l.partition}~${encodeURIComponent(name)}`;
@@ -103,26 +112,42 @@ export interface ObservedLists {
   readonly routes: readonly F5Object[];
 }
 
-/** An object is ours when it is named with our prefix AND carries our marker. */
+/** An object is ours when it is named with our prefix AND carries our marker (or the marker of an earlier version, which names no cluster). */
 export function isOwned(o: F5Object, l: F5Layout): boolean {
-  const name = text(o.name);
-  return (name === l.namePrefix || name.startsWith(`${l.namePrefix}-`)) && text(o.description) === ownerMarker(l) && (o.partition === undefined || text(o.partition) === l.partition);
+  return hasOurName(o, l) && [ownerMarker(l), legacyMarker(l)].includes(text(o.description));
 }
+
+/** The cluster that owns an object of our name, when it is another cluster's; undefined otherwise. */
+export function foreignOwner(o: F5Object, l: F5Layout): string | undefined {
+  const cluster = MARKER_RE.exec(text(o.description))?.[1];
+  return hasOurName(o, l) && cluster !== undefined && cluster !== l.clusterId ? cluster : undefined;
+}
+
+/** Why nothing of ours may be touched: our tunnel is marked as another cluster's. undefined: no conflict. */
+export function ownershipConflict(tunnels: readonly F5Object[], l: F5Layout): string | undefined {
+  const tunnel = tunnels.find((t) => text(t.name) === names(l).tunnel);
+  const owner = tunnel ? foreignOwner(tunnel, l) : undefined;
+  if (owner === undefined) return undefined;
+  return `tunnel ${fullPath(l, names(l).tunnel)} on the BIG-IP belongs to cluster "${owner}" (its description says so); this cluster is "${l.clusterId}": nothing of it is changed. Give this cluster its own --vni and overlay network (or --f5-name-prefix / --f5-partition), or, if that cluster is gone for good, run its teardown or delete its objects`;
+}
+
+/** Observed fields of an object that still carries the earlier marker: differs from desired, so the update rewrites the description. */
+const legacy = (o: F5Object, l: F5Layout): Record<string, string> => (text(o.description) === legacyMarker(l) ? { marker: 'legacy' } : {});
 
 export function observedEntries(lists: ObservedLists, l: F5Layout): DeviceEntry[] {
   const own = (xs: readonly F5Object[]): F5Object[] => xs.filter((o) => isOwned(o, l));
   const tunnels = own(lists.tunnels);
   const records = tunnels.some((t) => text(t.name) === names(l).tunnel) && Array.isArray(lists.fdbTunnel?.records) ? (lists.fdbTunnel.records as F5Object[]) : [];
   return [
-    ...own(lists.profiles).map((o): DeviceEntry => ({ kind: 'profile', key: text(o.name), fields: { port: text(o.port) || '4789', flooding: text(o.floodingType) || 'multipoint' } })),
-    ...tunnels.map((o): DeviceEntry => ({ kind: 'tunnel', key: text(o.name), fields: { key: text(o.key), local: withoutRouteDomain(text(o.localAddress)), profile: text(o.profile) } })),
-    ...own(lists.selfs).map((o): DeviceEntry => ({ kind: 'self', key: text(o.name), fields: { address: withoutRouteDomain(text(o.address)), vlan: text(o.vlan), allow: allowServiceText(o.allowService), group: text(o.trafficGroup) } })),
+    ...own(lists.profiles).map((o): DeviceEntry => ({ kind: 'profile', key: text(o.name), fields: { port: text(o.port) || '4789', flooding: text(o.floodingType) || 'multipoint', ...legacy(o, l) } })),
+    ...tunnels.map((o): DeviceEntry => ({ kind: 'tunnel', key: text(o.name), fields: { key: text(o.key), local: withoutRouteDomain(text(o.localAddress)), profile: text(o.profile), ...legacy(o, l) } })),
+    ...own(lists.selfs).map((o): DeviceEntry => ({ kind: 'self', key: text(o.name), fields: { address: withoutRouteDomain(text(o.address)), vlan: text(o.vlan), allow: allowServiceText(o.allowService), group: text(o.trafficGroup), ...legacy(o, l) } })),
     ...records.map((r): DeviceEntry => ({ kind: 'fdb', key: text(r.name).toLowerCase(), fields: { endpoint: withoutRouteDomain(text(r.endpoint)) } })),
-    ...own(lists.arps).map((o): DeviceEntry => ({ kind: 'arp', key: text(o.name), fields: { ip: withoutRouteDomain(text(o.ipAddress)), mac: text(o.macAddress).toLowerCase() } })),
+    ...own(lists.arps).map((o): DeviceEntry => ({ kind: 'arp', key: text(o.name), fields: { ip: withoutRouteDomain(text(o.ipAddress)), mac: text(o.macAddress).toLowerCase(), ...legacy(o, l) } })),
     ...own(lists.routes).map((o): DeviceEntry => {
       const network = withoutRouteDomain(text(o.network));
       const via: Record<string, string> = o.gw !== undefined ? { gw: withoutRouteDomain(text(o.gw)) } : { interface: text(o.tmInterface) };
-      return { kind: 'route', key: text(o.name), fields: { network, ...via } };
+      return { kind: 'route', key: text(o.name), fields: { network, ...via, ...legacy(o, l) } };
     }),
   ];
 }
@@ -150,9 +175,9 @@ export function createBody(e: DeviceEntry, l: F5Layout): F5Object {
   return { name: e.key, partition: l.partition, ...extra, ...fieldsFor(e), description: ownerMarker(l) };
 }
 
-/** The body that changes an entry's object in place (fields iControl refuses to change are left out). */
-export function updateBody(e: DeviceEntry): F5Object {
-  const f = fieldsFor(e);
+/** The body that changes an entry's object in place (fields iControl refuses to change are left out; the marker is always rewritten). */
+export function updateBody(e: DeviceEntry, l: F5Layout): F5Object {
+  const f: F5Object = { ...fieldsFor(e), description: ownerMarker(l) };
   if (e.kind === 'arp') delete f.ipAddress; // cannot be changed by update; the name carries it anyway
   if (e.kind === 'route') delete f.network;
   return f;

@@ -46,7 +46,7 @@ export function filterMatches(filter: NitroObject, o: NitroObject): boolean {
 }
 
 /** Resources a DELETE must name by every key (the reference's documented forms). */
-const MULTI_KEY_DELETE: Readonly<Record<string, readonly string[]>> = { vxlan_srcip_binding: ['id', 'srcip'], bridgetable: ['mac', 'vxlan', 'vtep'] };
+const MULTI_KEY_DELETE: Readonly<Record<string, readonly string[]>> = { vxlan_srcip_binding: ['id', 'srcip'], bridgetable: ['mac', 'vxlan', 'vtep'], policystringmap_pattern_binding: ['name', 'key'] };
 
 /** `k:v,k:v` (args) -> object; values may be URL-encoded. */
 function parsePairs(text: string | null): NitroObject {

@@ -56,6 +56,10 @@ export const RESOURCES: Record<string, ResourceDef> = {
   bridgetable: { keys: ['mac', 'vxlan', 'vtep'], updatable: true, required: ['mac', 'vxlan', 'vtep'], numeric: ['vxlan'] },
   netprofile: { keys: ['name'], updatable: true, required: ['name'] },
   nspbr: { keys: ['name'], updatable: true, required: ['name', 'action', 'nexthopval'], numeric: ['priority'] },
+  // `add policy stringmap` / `bind policy stringmap <name> <key> <value>` (the Terraform provider
+  // adds a binding with POST and removes it with `?args=key:<key>`); a binding has no update
+  policystringmap: { keys: ['name'], updatable: true, required: ['name'] },
+  policystringmap_pattern_binding: { keys: ['name', 'key'], updatable: false, required: ['name', 'key', 'value'] },
 };
 
 const norm = (v: unknown): string => String(v).toLowerCase();
@@ -157,6 +161,8 @@ export class NitroStore {
       if (!Number.isInteger(id) || id < 1 || id > 16777215) throw new NitroError(ERR.INVALID_VALUE, 400, `Invalid argument value [id, value ${String(obj.id)}]`);
     }
     if (resource === 'vxlan_srcip_binding') this.validateBinding(obj);
+    // binding to a string map that does not exist (code and status unconfirmed: "No such resource")
+    if (resource === 'policystringmap_pattern_binding' && !this.table('policystringmap').has(keyOf('policystringmap', { name: obj.name ?? '' }))) throw NO_SUCH_RESOURCE();
     if ((resource === 'arp' || resource === 'bridgetable') && obj.vxlan !== undefined && !this.table('vxlan').has(keyOf('vxlan', { id: obj.vxlan }))) {
       throw new NitroError(ERR.VXLAN_NOT_CONFIGURED, 400, 'Vxlan is not configured');
     }
@@ -211,6 +217,9 @@ export class NitroStore {
     const refersTo = (r: string, field: string, value: unknown): boolean => [...this.table(r).values()].some((o) => norm(o[field]) === norm(value));
     if (resource === 'vxlan' && (refersTo('vxlan_srcip_binding', 'id', obj.id) || refersTo('arp', 'vxlan', obj.id) || refersTo('bridgetable', 'vxlan', obj.id))) {
       throw notPermitted(`vxlan ${str(obj.id)} is bound to a source IP or referred to by arp or bridgetable entries`);
+    }
+    if (resource === 'policystringmap' && refersTo('policystringmap_pattern_binding', 'name', obj.name)) {
+      throw notPermitted(`policy stringmap ${str(obj.name)} has bound patterns`);
     }
     if (resource === 'nsip' && refersTo('vxlan_srcip_binding', 'srcip', obj.ipaddress)) {
       throw notPermitted(`IP address ${str(obj.ipaddress)} is bound to a vxlan as its source IP`);
