@@ -16,7 +16,7 @@ import { ms, saveResults, summary, table } from './stats.ts';
 const CLI = fileURLToPath(new URL('../bin/chorus-kube-router', import.meta.url));
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? '60');
 const TRIALS = Number(process.env.BENCH_TRIALS ?? '20');
-const DEV = 'chorus-4096';
+const DEV = 'chorus-100000';
 const CLK_TCK = 100;
 
 function procStats(pid: number): { rssKiB: number; cpuTicks: number } {

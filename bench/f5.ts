@@ -16,12 +16,12 @@ const SIZES = (process.env.BENCH_F5_NODES ?? '1000').split(',').map(Number).filt
 const CHURN = Number(process.env.BENCH_CHURN ?? '20');
 const RATE = Number(process.env.BENCH_RATE ?? '5');
 const STEADY_S = Number(process.env.BENCH_STEADY_S ?? '8');
-const TUNNEL = '/Common/chorus-4096';
+const TUNNEL = '/Common/chorus-100000';
 
 const podNetwork = (i: number): string => `10.${Math.floor(i / 256) % 256}.${i % 256}.0/24`;
-const routeName = (i: number): string => `/Common/chorus-4096-${podNetwork(i).replace('/', '_')}`;
+const routeName = (i: number): string => `/Common/chorus-100000-${podNetwork(i).replace('/', '_')}`;
 const routed = (e: IControlEmulator, i: number): boolean => e.store.table('net/route').has(routeName(i));
-const programmed = (e: IControlEmulator): number => Math.min(e.store.records.get(TUNNEL)?.size ?? 0, [...e.store.table('net/route').keys()].filter((k) => k.startsWith('/Common/chorus-4096-')).length);
+const programmed = (e: IControlEmulator): number => Math.min(e.store.records.get(TUNNEL)?.size ?? 0, [...e.store.table('net/route').keys()].filter((k) => k.startsWith('/Common/chorus-100000-')).length);
 const writes = (e: IControlEmulator, from = 0): number => e.calls.slice(from).filter((c) => c.write).length;
 
 async function churn(b: Bench, e: IControlEmulator, first: number): Promise<{ join: number[]; leave: number[]; callsPerEvent: number; writesPerEvent: number }> {

@@ -20,7 +20,7 @@ export const COORDINATOR_SPECS: SettingSpec[] = [
   { flag: 'config', env: ['CHORUS_CONFIG'], help: 'YAML file of settings (keys are these flag names); flags and environment win over it' },
   { flag: 'overlay-network', env: ['CHORUS_OVERLAY_NETWORK', 'NETWORK'], help: 'overlay subnet (CIDR) shared by the device and every node; no node, pod or service may use it', required: true },
   { flag: 'device-vtep', env: ['CHORUS_DEVICE_VTEPS', 'REMOTE_VTEPIP'], help: "the device's VTEP (underlay) address(es), comma-separated", required: true },
-  { flag: 'vni', env: ['CHORUS_VNI', 'VNID'], help: 'VXLAN network identifier, 1..16777215', default: '4096' },
+  { flag: 'vni', env: ['CHORUS_VNI', 'VNID'], help: 'VXLAN network identifier, 1..16777215 (the default stays clear of Calico (4096, 4097), flannel (1) and Cilium (2 for VTEPs; identities up to 65535 on its own port): see docs/install.md; an install that published another VNI keeps it unless this is set)', default: '100000' },
   { flag: 'port', env: ['CHORUS_VXLAN_PORT', 'VXLAN_PORT'], help: 'VXLAN UDP port', default: '4789' },
   { flag: 'mtu', env: ['CHORUS_MTU'], help: 'overlay MTU, 576..9000; default: each end uses its underlay MTU minus 50' },
   { flag: 'device-type', env: ['CHORUS_DEVICE_TYPE'], help: 'linux (a box running `gateway`), citrix (Citrix ADC over NITRO) or f5 (BIG-IP over iControl REST)', default: 'linux' },

@@ -1,5 +1,7 @@
 /** `chorus-kube-router coordinator`: wiring only; the logic is in coordinator.ts and its modules. */
-import { ConfigError, helpText, loadConfigFile, readSettings } from '../shared/cli-args.ts';
+import { ConfigError, helpText, loadConfigFile, readSettings, settingGiven } from '../shared/cli-args.ts';
+import { DEFAULT_NAMESPACE } from '../shared/keys.ts';
+import { keepPublishedVni, publishedVni } from './published-vni.ts';
 import type { Logger } from '../shared/log.ts';
 import { createLogger } from '../shared/log.ts';
 import { loadKubeConfig } from '../shared/kube/client.ts';
@@ -21,11 +23,15 @@ export async function coordinatorMain(argv: readonly string[]): Promise<number> 
     return 0;
   }
   const file = first.settings.config ? loadConfigFile(first.settings.config, COORDINATOR_SPECS) : {};
-  const { settings, positionals } = readSettings(argv, COORDINATOR_SPECS, process.env, file);
+  const read = readSettings(argv, COORDINATOR_SPECS, process.env, file);
+  const { positionals } = read;
+  const log = createLogger({ component: 'coordinator', level: read.settings['log-level'] ?? 'info' });
+  if (positionals.length > 0 && positionals[0] !== 'teardown') throw new ConfigError(`unknown argument "${positionals[0] ?? ''}"; see --help`);
+  coordinatorConfig(read.settings, process.env); // every setting checked before the cluster is asked anything
+  const vniGiven = settingGiven('vni', COORDINATOR_SPECS, argv, process.env, file);
+  const settings = await keepPublishedVni(read.settings, vniGiven, () => publishedVni(loadKubeConfig(read.settings.kubeconfig), read.settings.namespace ?? DEFAULT_NAMESPACE), log);
   const config = coordinatorConfig(settings, process.env);
-  const log = createLogger({ component: 'coordinator', level: settings['log-level'] ?? 'info' });
   if (positionals[0] === 'teardown') return teardown(config, settings.kubeconfig, log);
-  if (positionals.length > 0) throw new ConfigError(`unknown argument "${positionals[0] ?? ''}"; see --help`);
   const kubeConfig = loadKubeConfig(settings.kubeconfig);
   const clusterId = await resolveClusterId(config.clusterId, { kubeConfig, log });
   const coordinator = new Coordinator({

@@ -88,6 +88,14 @@ export function readSettings(argv: readonly string[], specs: readonly SettingSpe
   return { settings, help, positionals: parsed.positionals };
 }
 
+/** Whether a setting was given (flag, environment or file) rather than left to its default. */
+export function settingGiven(flag: string, specs: readonly SettingSpec[], argv: readonly string[], env: NodeJS.ProcessEnv, file: Settings = {}): boolean {
+  const spec = specs.find((s) => s.flag === flag);
+  if (argv.some((a) => a === `--${flag}` || a.startsWith(`--${flag}=`))) return true;
+  if ((spec?.env ?? []).some((e) => env[e] !== undefined && env[e] !== '')) return true;
+  return file[flag] !== undefined;
+}
+
 export function intSetting(settings: Settings, flag: string, min: number, max: number): number {
   const raw = settings[flag] ?? '';
   const n = Number(raw);

@@ -17,7 +17,7 @@ import { E2E_SKIP_REASON, IS_ROOT, cli, inNetns, labStatus, labUp, pingOnce, lab
 
 let doc: LabDocument;
 let core: CoreV1Api;
-const DEV = 'chorus-4096';
+const DEV = 'chorus-100000';
 
 async function httpFromNetns(netns: string, url: string): Promise<{ status: number; body: string }> {
   const r = await inNetns(netns, [process.execPath, '-e', `fetch(${JSON.stringify(url)}).then(async r => console.log(JSON.stringify({ status: r.status, body: await r.text() })), e => { console.error(String(e)); process.exit(1) })`], true);
@@ -116,7 +116,7 @@ describe.skipIf(!IS_ROOT)('agent in production conditions (lab: 2 nodes x 1 pod)
     await addUnderlayHost(names, intruder, 'ul-x', '198.18.0.9');
     const mac = String((await inNetns(target.netns, ["cat", `/sys/class/net/${DEV}/address`], true)).stdout).trim();
     for (const cmd of [
-      ['ip', 'link', 'add', DEV, 'type', 'vxlan', 'id', '4096', 'local', '198.18.0.9', 'dstport', '4789', 'nolearning'],
+      ['ip', 'link', 'add', DEV, 'type', 'vxlan', 'id', '100000', 'local', '198.18.0.9', 'dstport', '4789', 'nolearning'],
       ['ip', 'addr', 'add', '198.18.16.250/20', 'dev', DEV], ['ip', 'link', 'set', DEV, 'up'],
       ['bridge', 'fdb', 'append', '00:00:00:00:00:00', 'dev', DEV, 'dst', target.underlayIP],
       ['bridge', 'fdb', 'append', mac, 'dev', DEV, 'dst', target.underlayIP],
@@ -172,7 +172,7 @@ describe.skipIf(!IS_ROOT)('agent in production conditions (lab: 2 nodes x 1 pod)
     // a pod with NET_RAW makes its own VXLAN device with the device VTEP as local address, toward its node
     for (const cmd of [
       ['ip', 'addr', 'add', `${doc.device.underlayIP}/32`, 'dev', 'lo'],
-      ['ip', 'link', 'add', 'forge', 'type', 'vxlan', 'id', '4096', 'local', doc.device.underlayIP, 'remote', node.underlayIP, 'dstport', '4789', 'nolearning'],
+      ['ip', 'link', 'add', 'forge', 'type', 'vxlan', 'id', '100000', 'local', doc.device.underlayIP, 'remote', node.underlayIP, 'dstport', '4789', 'nolearning'],
       ['ip', 'addr', 'add', '198.18.31.250/20', 'dev', 'forge'], ['ip', 'link', 'set', 'forge', 'up'],
       ['ip', 'neigh', 'replace', target.ip, 'lladdr', nodeMac, 'dev', 'forge', 'nud', 'permanent'],
       ['ip', 'route', 'add', `${target.ip}/32`, 'dev', 'forge', 'src', '198.18.31.250'],
@@ -246,17 +246,17 @@ describe.skipIf(!IS_ROOT)('agent in production conditions (lab: 2 nodes x 1 pod)
   it('refuses, touching nothing, when another VXLAN device has our VNI on our port, and says why; goes on once it is gone', async () => {
     const added = JSON.parse(String((await cli(['lab', 'add-node', '--pods', '1', '--no-agent'])).stdout)) as LabDocument['nodes'][number];
     const ns = added.netns;
-    // what Calico's VXLAN mode creates with its defaults: VNI 4096 on port 4789, ours too
-    await inNetns(ns, ['ip', 'link', 'add', 'vxlan.calico', 'type', 'vxlan', 'id', '4096', 'local', added.underlayIP, 'dstport', '4789', 'nolearning'], true);
+    // a CNI's VXLAN set to our VNI on our port (Calico's defaults, 4096 on 4789, were ours before the default moved)
+    await inNetns(ns, ['ip', 'link', 'add', 'vxlan.calico', 'type', 'vxlan', 'id', '100000', 'local', added.underlayIP, 'dstport', '4789', 'nolearning'], true);
     const agent = spawn('ip', ['netns', 'exec', ns, process.execPath, '--disable-warning=ExperimentalWarning', CLI_PATH, 'agent', '--kubeconfig', doc.labKubeconfig, '--node-name', added.name, ...agentArgs(added.underlayIP)], { stdio: 'ignore' });
     try {
       const reason = await eventually('the refusal on /readyz', async () => {
         const r = await httpFromNetns(ns, agentURL(added, '/readyz')).catch(() => undefined);
         return r?.status === 503 && r.body.includes('vxlan.calico') ? r.body : undefined;
       }, 30_000);
-      expect(reason).toMatch(/already uses VNI 4096 on UDP port 4789.*give chorus-kube-router another VNI/);
+      expect(reason).toMatch(/already uses VNI 100000 on UDP port 4789.*give chorus-kube-router another VNI/);
       expect((await inNetns(ns, ['ip', 'link', 'show', DEV])).exitCode).not.toBe(0);
-      expect(String((await inNetns(ns, ['ip', '-d', 'link', 'show', 'vxlan.calico'], true)).stdout)).toMatch(/vxlan id 4096/);
+      expect(String((await inNetns(ns, ['ip', '-d', 'link', 'show', 'vxlan.calico'], true)).stdout)).toMatch(/vxlan id 100000/);
       await eventually('an Event on the Node', async () => {
         const events = await core.listNamespacedEvent({ namespace: 'default' });
         return events.items.some((e) => e.involvedObject.name === added.name && e.reason === 'OverlayInputInvalid' && (e.message ?? '').includes('vxlan.calico')) ? true : undefined;

@@ -7,7 +7,7 @@ import type { LabDocument } from '../lab/lab.ts';
 import { eventually } from '../support/apiserver.ts';
 import { E2E_SKIP_REASON, IS_ROOT, cli, inNetns, labStatus, labUp, pingOnce, labDown, labKubeConfig } from '../support/lab.ts';
 
-const DEV = 'chorus-4096';
+const DEV = 'chorus-100000';
 let doc: LabDocument;
 let kc: KubeConfig;
 

@@ -54,28 +54,28 @@ describe.skipIf(!IS_ROOT)('chorus-kube-router doctor on a lab node', () => {
   });
 
   it('names a missing overlay device, with its fix', async () => {
-    const r = await withFrozenAgent(() => sh(node.netns, 'ip link del chorus-4096'));
+    const r = await withFrozenAgent(() => sh(node.netns, 'ip link del chorus-100000'));
     expect(r.code).toBe(1);
     expect(failed(r.checks)).toEqual(['agent', 'device-dependent checks', 'overlay device']);
-    expect(r.text).toMatch(/FAIL {2}overlay device +chorus-4096 is missing\n {6}fix: .*ip link add chorus-4096 type vxlan id 4096 local 198\.18\.1\.1 dstport 4789 nolearning/);
+    expect(r.text).toMatch(/FAIL {2}overlay device +chorus-100000 is missing\n {6}fix: .*ip link add chorus-100000 type vxlan id 100000 local 198\.18\.1\.1 dstport 4789 nolearning/);
   });
 
   it('names a wrong MTU, with its fix', async () => {
-    const r = await withFrozenAgent(() => sh(node.netns, 'ip link set chorus-4096 mtu 1400'));
+    const r = await withFrozenAgent(() => sh(node.netns, 'ip link set chorus-100000 mtu 1400'));
     expect(failed(r.checks)).toEqual(['MTU', 'agent']);
-    expect(r.text).toMatch(/FAIL {2}MTU +chorus-4096 has MTU 1400, the overlay needs 1450\n {6}fix: ip link set chorus-4096 mtu 1450/);
+    expect(r.text).toMatch(/FAIL {2}MTU +chorus-100000 has MTU 1400, the overlay needs 1450\n {6}fix: ip link set chorus-100000 mtu 1450/);
   });
 
   it('names a missing FDB entry toward the device, with its fix', async () => {
-    const r = await withFrozenAgent(() => sh(node.netns, 'bridge fdb del 02:c4:c6:12:10:01 dev chorus-4096 dst 198.18.0.3 self'));
+    const r = await withFrozenAgent(() => sh(node.netns, 'bridge fdb del 02:c4:c6:12:10:01 dev chorus-100000 dst 198.18.0.3 self'));
     expect(failed(r.checks)).toEqual(['FDB', 'agent']);
-    expect(r.text).toMatch(/FAIL {2}FDB +missing 02:c4:c6:12:10:01 -> 198\.18\.0\.3\n {6}fix: bridge fdb append 02:c4:c6:12:10:01 dev chorus-4096 dst 198\.18\.0\.3 self permanent/);
+    expect(r.text).toMatch(/FAIL {2}FDB +missing 02:c4:c6:12:10:01 -> 198\.18\.0\.3\n {6}fix: bridge fdb append 02:c4:c6:12:10:01 dev chorus-100000 dst 198\.18\.0\.3 self permanent/);
   });
 
   it('names a missing firewall rule, with its fix', async () => {
     const r = await withFrozenAgent(() => sh(node.netns, 'nft flush chain inet chorus-kube-router input'));
     expect(failed(r.checks)).toEqual(['agent', 'firewall']);
-    expect(r.text).toMatch(/FAIL {2}firewall +table inet chorus-kube-router lacks the VXLAN source check \(udp dport 4789 @th,96,24 0x1000 ip saddr != @allowed-vteps drop\); the underlay interface check \(udp dport 4789 @th,96,24 0x1000 iifname != "[^"]+" drop\)\n {6}fix: /);
+    expect(r.text).toMatch(/FAIL {2}firewall +table inet chorus-kube-router lacks the VXLAN source check \(udp dport 4789 @th,96,24 0x186a0 ip saddr != @allowed-vteps drop\); the underlay interface check \(udp dport 4789 @th,96,24 0x186a0 iifname != "[^"]+" drop\)\n {6}fix: /);
   });
 
   it('names an unreachable device when the node side is right', async () => {
@@ -85,7 +85,7 @@ describe.skipIf(!IS_ROOT)('chorus-kube-router doctor on a lab node', () => {
       const r = await doctor();
       expect(failed(r.checks)).toEqual(['device reachable']);
       expect(r.code).toBe(1);
-      expect(r.text).toMatch(/FAIL {2}device reachable +198\.18\.16\.1 \(the device's overlay address\) did not answer 3 pings through chorus-4096\n {6}fix: .*UDP 4789 between 198\.18\.1\.1 and 198\.18\.0\.3/);
+      expect(r.text).toMatch(/FAIL {2}device reachable +198\.18\.16\.1 \(the device's overlay address\) did not answer 3 pings through chorus-100000\n {6}fix: .*UDP 4789 between 198\.18\.1\.1 and 198\.18\.0\.3/);
     } finally {
       await sh(doc.device.netns, 'nft delete table ip doctor-test');
     }

@@ -24,9 +24,9 @@ async function allocations(): Promise<Record<string, string>> {
 async function deviceState(): Promise<{ routes: string; fdb: string; neigh: string }> {
   const dev = doc.device.netns;
   const [routes, fdb, neigh] = await Promise.all([
-    inNetns(dev, ['ip', 'route', 'show', 'dev', 'chorus-4096'], true),
-    inNetns(dev, ['bridge', 'fdb', 'show', 'dev', 'chorus-4096'], true),
-    inNetns(dev, ['ip', 'neigh', 'show', 'dev', 'chorus-4096'], true),
+    inNetns(dev, ['ip', 'route', 'show', 'dev', 'chorus-100000'], true),
+    inNetns(dev, ['bridge', 'fdb', 'show', 'dev', 'chorus-100000'], true),
+    inNetns(dev, ['ip', 'neigh', 'show', 'dev', 'chorus-100000'], true),
   ]);
   return { routes: String(routes.stdout), fdb: String(fdb.stdout), neigh: String(neigh.stdout) };
 }
@@ -62,11 +62,11 @@ describe.skipIf(!IS_ROOT)('overlay end to end (lab: 3 nodes x 2 pods, Linux devi
       const st = JSON.parse(String(r.stdout)) as { hub: { vni: number }; device: string | null; peers: { node: string; overlayIP: string; annotated: boolean; programmedOnDevice: boolean | null }[] };
       return st.peers.length === doc.nodes.length && st.peers.every((p) => p.programmedOnDevice === true) ? st : undefined;
     });
-    expect(s.hub.vni).toBe(4096);
+    expect(s.hub.vni).toBe(100000);
     expect(s.device).toBe('linux');
     expect(s.peers.map((p) => [p.node, p.overlayIP, p.annotated, p.programmedOnDevice])).toEqual(doc.nodes.map((n) => [n.name, n.overlayIP, true, true]));
     const table = String((await cli(['status', '--kubeconfig', doc.kubeconfig])).stdout);
-    expect(table).toMatch(/^VNI 4096, port 4789, overlay 198\.18\.16\.0\/20, device linux/);
+    expect(table).toMatch(/^VNI 100000, port 4789, overlay 198\.18\.16\.0\/20, device linux/);
     expect(table).toMatch(/^NODE +UNDERLAY IP +OVERLAY IP +VTEP MAC +POD CIDRS +ON NODE +ON DEVICE$/m);
     expect(table).toMatch(/^node-1 +198\.18\.1\.1 +198\.18\.16\.\d+ +02:c4:c6:\S+ +198\.19\.0\.0\/24 +yes +yes$/m);
   });

@@ -9,8 +9,8 @@ import type { F5Options } from '../../coordinator/drivers/f5/f5-driver.ts';
 import type { IControlEmulator } from '../emulators/icontrol/server.ts';
 import { eventually, startTestApiServer, type TestApiServer } from '../support/apiserver.ts';
 import { TEST_OVERLAY, startCoordinator } from '../support/coordinator.ts';
-import { F5_JOIN_WRITES, F5_PASSWORD, F5_USER, TEST_CLUSTER_ID, f5Driver, f5Writes, startIControlEmulator } from '../support/icontrol.ts';
-import { DEVICE_STATUS_CLUSTER_KEY, DEVICE_STATUS_CONFIGMAP } from '../../shared/keys.ts';
+import { f5JoinWrites, F5_PASSWORD, F5_USER, TEST_CLUSTER_ID, f5Driver, f5Writes, startIControlEmulator } from '../support/icontrol.ts';
+import { DEVICE_STATUS_CLUSTER_KEY, DEVICE_STATUS_CONFIGMAP, HUB_CONFIGMAP } from '../../shared/keys.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,7 +112,7 @@ describe('F5 driver with the iControl REST emulator', () => {
     await core.createNode({ body: nodeBody(3) });
     await converged(c, 3);
     await eventually('saved again', () => (emulator.calls.slice(mark).some((x) => x.path === '/mgmt/tm/sys/config') ? true : undefined));
-    expect(f5Writes(emulator.calls.slice(mark))).toEqual(F5_JOIN_WRITES);
+    expect(f5Writes(emulator.calls.slice(mark))).toEqual(f5JoinWrites(4096));
     const leaveMark = emulator.calls.length;
     await core.deleteNode({ name: 'node-3' });
     await converged(c, 2);
@@ -333,6 +333,8 @@ describe('F5 driver with the iControl REST emulator', () => {
     // the coordinator publishes the identity it marks objects with (the uninstall Job reads it)
     const published = await eventually('the cluster identity published', async () => (await core.readNamespacedConfigMap({ name: DEVICE_STATUS_CONFIGMAP, namespace: 'chorus-system' }).catch(() => undefined))?.data?.[DEVICE_STATUS_CLUSTER_KEY]);
     expect(published).toBe(TEST_CLUSTER_ID);
+    const publishedVni = (await core.readNamespacedConfigMap({ name: HUB_CONFIGMAP, namespace: 'chorus-system' })).data?.vni;
+    expect(publishedVni).toBe('4096');
     await c.stop();
     running.splice(0);
     const driver = f5Driver(url, caFile, logs.log);
@@ -344,7 +346,7 @@ describe('F5 driver with the iControl REST emulator', () => {
     writeFileSync(join(dir, 'username'), F5_USER);
     writeFileSync(join(dir, 'password'), F5_PASSWORD);
     const r = await execa(CLI, ['coordinator', 'teardown', '--device-type', 'f5', '--device-address', url, '--ca-file', caFile, '--credentials-dir', dir,
-      '--overlay-network', '198.18.16.0/20', '--device-vtep', '198.18.0.3'], { reject: false, env: { CHORUS_CLUSTER_ID: published, KUBECONFIG: '/nonexistent' } });
+      '--overlay-network', '198.18.16.0/20', '--device-vtep', '198.18.0.3'], { reject: false, env: { CHORUS_CLUSTER_ID: published, CHORUS_VNI: publishedVni, KUBECONFIG: '/nonexistent' } });
     expect(r.exitCode).toBe(0);
     expect(String(r.stderr)).toMatch(/"removed":9,"failed":0/);
     expect(String(r.stdout) + String(r.stderr)).not.toContain(F5_PASSWORD);

@@ -35,9 +35,9 @@ export const f5Writes = (calls: readonly IControlCall[]): string[] =>
   calls.filter((c) => c.write && c.status > 0 && c.status < 300).map((c) => `${c.method} ${c.path.replace(/\/\d+$/, '/<id>')}${c.transaction ? ' (queued)' : ''}`);
 
 /** What one node joining costs on the BIG-IP: one transaction (FDB set, ARP, route), then the config save. */
-export const F5_JOIN_WRITES = [
+export const f5JoinWrites = (vni: number): string[] => [
   'POST /mgmt/tm/transaction',
-  'PUT /mgmt/tm/net/fdb/tunnel/~Common~chorus-4096 (queued)',
+  `PUT /mgmt/tm/net/fdb/tunnel/~Common~chorus-${vni} (queued)`,
   'POST /mgmt/tm/net/arp (queued)',
   'POST /mgmt/tm/net/route (queued)',
   'PATCH /mgmt/tm/transaction/<id>',

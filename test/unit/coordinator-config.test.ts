@@ -14,7 +14,7 @@ const base = ['--overlay-network', '198.18.16.0/20', '--device-vtep', '198.18.0.
 
 describe('coordinator configuration', () => {
   it('takes flags, with defaults for the rest', () => {
-    expect(configFrom(base)).toMatchObject({ overlay: { vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['198.18.0.3'] }, deviceType: 'linux', podCidrSource: 'auto', leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 });
+    expect(configFrom(base)).toMatchObject({ overlay: { vni: 100000, port: 4789, overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['198.18.0.3'] }, deviceType: 'linux', podCidrSource: 'auto', leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 });
   });
 
   it('accepts the older Citrix node controller environment names', () => {
@@ -61,7 +61,7 @@ describe('coordinator configuration', () => {
     const env = { CHORUS_DEVICE_USERNAME: 'u', CHORUS_DEVICE_PASSWORD: 'p' };
     const f5 = configFrom([...base, '--device-type', 'f5', '--device-address', 'bigip-a.example:8443, https://bigip-b.example', '--f5-partition', 'k8s', '--f5-sync-group', 'dg1'], env);
     expect(f5.device?.baseURLs).toEqual(['https://bigip-a.example:8443', 'https://bigip-b.example']);
-    expect(f5.device?.f5).toEqual({ partition: 'k8s', namePrefix: 'chorus-4096', allowService: 'none', trafficGroup: '/Common/traffic-group-local-only', auth: 'token', routing: 'gateway', syncGroup: 'dg1' });
+    expect(f5.device?.f5).toEqual({ partition: 'k8s', namePrefix: 'chorus-100000', allowService: 'none', trafficGroup: '/Common/traffic-group-local-only', auth: 'token', routing: 'gateway', syncGroup: 'dg1' });
     const bad: [string[], RegExp][] = [
       [['--f5-partition', 'my partition'], /--f5-partition "my partition" is not a BIG-IP partition name/],
       [['--f5-name-prefix', '9lives'], /--f5-name-prefix "9lives" must be a BIG-IP name/],

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
 import { DEPLOY_DIR, installManifests, loadManifests, type Manifest } from '../support/manifests.ts';
-import { DEVICE_STATUS_CLUSTER_KEY, DEVICE_STATUS_CONFIGMAP } from '../../shared/keys.ts';
+import { DEVICE_STATUS_CLUSTER_KEY, DEVICE_STATUS_CONFIGMAP, HUB_CONFIGMAP } from '../../shared/keys.ts';
 
 interface Validatable { validate(): void }
 type ModelClass = new (data: unknown) => Validatable;
@@ -61,6 +61,8 @@ describe('deploy/ manifests', () => {
     expect(spec.serviceAccountName).toBeUndefined();
     const env = spec.containers[0]?.env?.find((e) => e.name === 'CHORUS_CLUSTER_ID');
     expect(env?.valueFrom?.configMapKeyRef).toEqual({ name: DEVICE_STATUS_CONFIGMAP, key: DEVICE_STATUS_CLUSTER_KEY });
+    // and the VNI the install publishes (which may be an earlier default the coordinator kept)
+    expect(spec.containers[0]?.env?.find((e) => e.name === 'CHORUS_VNI')?.valueFrom?.configMapKeyRef).toEqual({ name: HUB_CONFIGMAP, key: 'vni' });
   });
 
   it('kustomizations list files that exist', () => {
