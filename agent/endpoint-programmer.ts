@@ -38,6 +38,8 @@ export interface EndpointProgrammerOptions {
   readonly log: Logger;
   readonly txChecksum: TxChecksumMode;
   readonly firewall: boolean;
+  /** Whether a VXLAN device name is this instance's (default: the default instance's names). */
+  readonly ownsDevice?: (name: string) => boolean;
 }
 
 export interface ApplyResult {
@@ -75,7 +77,7 @@ export class EndpointProgrammer {
         throw new Error(`the firewall table could not be applied, so ${plan.overlay.vxlan.name} ${down ? 'was set down' : 'is not brought up'} (fail closed): ${errorMessage(err)}`, { cause: err });
       }
     }
-    const { ops, observed } = await programOverlay(this.o.ip, plan.overlay, this.o.log);
+    const { ops, observed } = await programOverlay(this.o.ip, plan.overlay, this.o.log, this.o.ownsDevice);
     for (const op of ops) add(changeKindOf(op));
     const dev = plan.overlay.vxlan.name;
     const index = observed.vxlan?.index;
@@ -97,13 +99,13 @@ export class EndpointProgrammer {
     this.appliedRuleset = ruleset;
     this.appliedListing = await this.o.nft.list();
     if (listing !== undefined && this.appliedListing === listing) return false;
-    this.o.log.info({ op: 'firewall', table: 'chorus-kube-router' }, listing === undefined ? 'firewall table created' : 'firewall table replaced');
+    this.o.log.info({ op: 'firewall', table: this.o.nft.table }, listing === undefined ? 'firewall table created' : 'firewall table replaced');
     return true;
   }
 
   /** Removes the overlay device(s) and the firewall table: everything the agent creates. */
   async cleanup(): Promise<{ devices: string[]; firewall: boolean }> {
-    const devices = await removeOverlay(this.o.ip);
+    const devices = await removeOverlay(this.o.ip, this.o.ownsDevice);
     const firewall = await this.o.nft.remove();
     return { devices, firewall };
   }

@@ -26,6 +26,8 @@ export interface KernelSettings {
   readonly resyncMs: number;
   readonly txChecksum: TxChecksumMode;
   readonly firewall: boolean;
+  /** Whether a VXLAN device name is this instance's (default: the default instance's). */
+  readonly ownsDevice?: (name: string) => boolean;
 }
 
 export interface EndpointOptions extends KernelSettings {
@@ -58,7 +60,7 @@ export class OverlayEndpoint implements HealthSource {
   constructor(o: EndpointOptions, plan: () => Promise<EndpointPlan | Problem>) {
     this.o = o;
     this.plan = plan;
-    this.programmer = new EndpointProgrammer({ ip: o.ip, nft: o.nft, log: o.log, txChecksum: o.txChecksum, firewall: o.firewall });
+    this.programmer = new EndpointProgrammer({ ip: o.ip, nft: o.nft, log: o.log, txChecksum: o.txChecksum, firewall: o.firewall, ...(o.ownsDevice ? { ownsDevice: o.ownsDevice } : {}) });
     this.loop = new ReconcileLoop({ name: `${o.role}-overlay`, pass: (reasons) => this.pass(reasons), log: o.log, resyncMs: o.resyncMs });
     const p = `chorus_${o.role}`;
     this.m = {
@@ -77,7 +79,7 @@ export class OverlayEndpoint implements HealthSource {
     if (this.o.watchKernel !== false) {
       this.kernel = watchKernel({
         device: () => this.lastGood?.overlay.vxlan.name, index: () => this.deviceIndex, log: this.o.log,
-        firewall: this.o.firewall, onChange: (kind) => this.loop.trigger(`kernel:${kind}`),
+        firewall: this.o.firewall, table: this.o.nft.table, onChange: (kind) => this.loop.trigger(`kernel:${kind}`),
       });
     }
     this.loop.start();

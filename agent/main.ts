@@ -1,7 +1,7 @@
 /** `chorus-kube-router agent`: wiring only; the logic is in node-agent.ts and overlay/. */
 import { hostname } from 'node:os';
 import { DEFAULT_NAMESPACE } from '../shared/keys.ts';
-import { ConfigError, choiceSetting, durationMsSetting, helpText, ipv4Setting, readSettings, type SettingSpec } from '../shared/cli-args.ts';
+import { ConfigError, INSTANCE_SPEC, choiceSetting, instanceNamesFrom, durationMsSetting, helpText, ipv4Setting, readSettings, type SettingSpec } from '../shared/cli-args.ts';
 import { createLogger } from '../shared/log.ts';
 import { loadKubeConfig } from '../shared/kube/client.ts';
 import { ipRoute } from '../shared/iproute.ts';
@@ -20,10 +20,11 @@ export const AGENT_SPECS: SettingSpec[] = [
   { flag: 'health-listen', env: ['CHORUS_HEALTH_LISTEN'], help: 'address:port of /healthz, /livez, /readyz and /metrics: the node address the kubelet and Prometheus reach (deploy/ sets $(NODE_IP):9641)', default: '0.0.0.0:9641' },
   { flag: 'status-listen', env: ['CHORUS_STATUS_LISTEN'], help: 'address:port of /status (it lists VTEPs and peers): loopback unless you choose otherwise; off: not served', default: '127.0.0.1:9644' },
   { flag: 'tx-checksum-offload', env: ['CHORUS_TX_CHECKSUM_OFFLOAD'], help: 'off: turn tx-checksum-ip-generic off on the overlay device (avoids stalls seen with VXLAN on some kernels and NICs); keep: leave it as the kernel set it', default: 'off' },
-  { flag: 'firewall', env: ['CHORUS_FIREWALL'], help: 'on: own nftables table inet chorus-kube-router (VXLAN of our VNI only on the underlay interface and from device VTEPs; no masquerade toward the device); off: none', default: 'on' },
+  { flag: 'firewall', env: ['CHORUS_FIREWALL'], help: 'on: own nftables table inet chorus-kube-router[-<instance>] (VXLAN of our VNI only on the underlay interface and from device VTEPs; no masquerade toward the device); off: none', default: 'on' },
   { flag: 'resync', env: ['CHORUS_RESYNC'], help: 'full reconcile interval, the backstop for missed events', default: '5m' },
   { flag: 'proc-sys', env: ['CHORUS_PROC_SYS'], help: "where the host's /proc/sys is readable and writable (the DaemonSet mounts the host's /proc/sys/net under /host/proc/sys, so the agent needs no full privilege)", default: '/proc/sys' },
   { flag: 'log-level', env: ['CHORUS_LOG_LEVEL'], help: 'trace, debug, info, warn or error', default: 'info' },
+  INSTANCE_SPEC,
 ];
 
 const USAGE = 'chorus-kube-router agent [options]\n       chorus-kube-router agent cleanup';
@@ -36,9 +37,10 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const log = createLogger({ component: 'agent', level: settings['log-level'] ?? 'info' });
+  const names = instanceNamesFrom(settings);
   setProcSys(settings['proc-sys'] ?? '/proc/sys');
   if (positionals[0] === 'cleanup') {
-    const programmer = new EndpointProgrammer({ ip: ipRoute(), nft: nftCommand(), log, txChecksum: 'keep', firewall: true });
+    const programmer = new EndpointProgrammer({ ip: ipRoute(), nft: nftCommand(undefined, names.firewallTable), log, txChecksum: 'keep', firewall: true, ownsDevice: names.ownsDevice });
     const removed = await programmer.cleanup();
     log.info({ devices: removed.devices, firewallTable: removed.firewall }, removed.devices.length > 0 || removed.firewall ? 'removed everything the agent created' : 'nothing to remove');
     return 0;
@@ -49,8 +51,10 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
     nodeName: settings['node-name'] ?? hostname(),
     namespace: settings.namespace ?? DEFAULT_NAMESPACE,
     ...(settings['underlay-ip'] ? { underlayIP: ipv4Setting(settings, 'underlay-ip') } : {}),
+    names,
     ip: ipRoute(),
-    nft: nftCommand(),
+    nft: nftCommand(undefined, names.firewallTable),
+    ownsDevice: names.ownsDevice,
     log,
     resyncMs: durationMsSetting(settings, 'resync'),
     txChecksum: choiceSetting(settings, 'tx-checksum-offload', ['off', 'keep'] as const),

@@ -7,7 +7,7 @@ import type { KubeConfig, V1ConfigMap, V1Node } from '@kubernetes/client-node';
 import { makeClients, type KubeClients } from '../shared/kube/client.ts';
 import { startCache, type ResilientCache } from '../shared/kube/informer.ts';
 import { nodeEventRecorder } from '../shared/kube/events.ts';
-import { HUB_CONFIGMAP } from '../shared/keys.ts';
+import { DEFAULT_NAMES, type InstanceNames } from '../shared/keys.ts';
 import type { HealthSource } from '../shared/health.ts';
 import { planNode, resolveNodeInputs, hostFactsOf, type HostFacts } from './node-plan.ts';
 import { isProblem, type EndpointPlan, type Problem } from './plan-types.ts';
@@ -20,6 +20,8 @@ export interface NodeAgentOptions extends KernelSettings {
   readonly namespace: string;
   /** Overrides the Node's InternalIP as the local VTEP address. */
   readonly underlayIP?: string;
+  /** The instance this agent serves (default: the default instance). */
+  readonly names?: InstanceNames;
 }
 
 export class NodeAgent implements HealthSource {
@@ -28,13 +30,15 @@ export class NodeAgent implements HealthSource {
   private nodeCache: ResilientCache<V1Node> | undefined;
   private hubCache: ResilientCache<V1ConfigMap> | undefined;
   readonly endpoint: OverlayEndpoint;
+  private readonly names: InstanceNames;
 
   constructor(o: NodeAgentOptions) {
     this.o = o;
+    this.names = o.names ?? DEFAULT_NAMES;
     this.clients = makeClients(o.kubeConfig);
     this.endpoint = new OverlayEndpoint({
       role: 'agent', ip: o.ip, nft: o.nft, log: o.log, resyncMs: o.resyncMs, txChecksum: o.txChecksum, firewall: o.firewall,
-      requireForwarding: true, events: nodeEventRecorder(this.clients.core, o.nodeName, 'agent', o.log),
+      requireForwarding: true, events: nodeEventRecorder(this.clients.core, o.nodeName, 'agent', o.log, this.names.product), ownsDevice: this.names.ownsDevice,
     }, () => this.plan());
   }
 
@@ -46,8 +50,8 @@ export class NodeAgent implements HealthSource {
       list: () => this.clients.core.listNode({ fieldSelector: `metadata.name=${nodeName}` }),
     });
     this.hubCache = startCache<V1ConfigMap>({
-      kubeConfig, log, onChange, path: `/api/v1/namespaces/${namespace}/configmaps`, fieldSelector: `metadata.name=${HUB_CONFIGMAP}`,
-      list: () => this.clients.core.listNamespacedConfigMap({ namespace, fieldSelector: `metadata.name=${HUB_CONFIGMAP}` }),
+      kubeConfig, log, onChange, path: `/api/v1/namespaces/${namespace}/configmaps`, fieldSelector: `metadata.name=${this.names.hubConfigMap}`,
+      list: () => this.clients.core.listNamespacedConfigMap({ namespace, fieldSelector: `metadata.name=${this.names.hubConfigMap}` }),
     });
     void Promise.all([this.nodeCache.synced, this.hubCache.synced]).then(() => this.endpoint.start());
   }
@@ -59,7 +63,7 @@ export class NodeAgent implements HealthSource {
 
   private async plan(): Promise<EndpointPlan | Problem> {
     const { nodeName, namespace, ip } = this.o;
-    const resolved = resolveNodeInputs(nodeName, this.nodeCache?.get(nodeName), this.hubCache?.get(HUB_CONFIGMAP, namespace)?.data, `${namespace}/${HUB_CONFIGMAP}`, this.o.underlayIP);
+    const resolved = resolveNodeInputs(nodeName, this.nodeCache?.get(nodeName), this.hubCache?.get(this.names.hubConfigMap, namespace)?.data, `${namespace}/${this.names.hubConfigMap}`, this.o.underlayIP, this.names);
     if (isProblem(resolved)) return resolved;
     const facts = hostFactsOf(await readInterfaces(ip), resolved);
     this.noteSharedPort(facts, resolved.hub.vni, resolved.hub.port);
@@ -86,7 +90,7 @@ export class NodeAgent implements HealthSource {
   }
 
   status(): Record<string, unknown> {
-    return { node: this.o.nodeName, ...this.endpoint.status() };
+    return { node: this.o.nodeName, instance: this.names.instance, ...this.endpoint.status() };
   }
 
   metricsText(): string {

@@ -9,7 +9,7 @@
 import type { V1Node } from '@kubernetes/client-node';
 import { cidrsOverlap, parseCidr } from '../shared/ipv4.ts';
 import { allocatedOverlayIP, internalIPv4, podCIDRsOf } from '../shared/node-facts.ts';
-import { ANNOTATION_OVERLAY_IP, vxlanDeviceName } from '../shared/keys.ts';
+import { DEFAULT_NAMES, type InstanceNames } from '../shared/keys.ts';
 import { decodeHubInfo, type ConfigMapData, type HubInfo } from '../shared/tables.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { planNodeOverlay } from './overlay/plan.ts';
@@ -22,9 +22,11 @@ export interface ResolvedInputs {
   readonly overlayIP: string;
   readonly underlayIP: string;
   readonly podCIDRs: readonly string[];
+  /** The instance the agent serves (its annotation keys, device and table names). */
+  readonly names: InstanceNames;
 }
 
-export function resolveNodeInputs(nodeName: string, node: V1Node | undefined, hubData: ConfigMapData | undefined, hubName: string, underlayOverride?: string): ResolvedInputs | Problem {
+export function resolveNodeInputs(nodeName: string, node: V1Node | undefined, hubData: ConfigMapData | undefined, hubName: string, underlayOverride?: string, names: InstanceNames = DEFAULT_NAMES): ResolvedInputs | Problem {
   if (!node) return { kind: 'waiting', reason: `Node ${nodeName} not found in the API` };
   if (!hubData) return { kind: 'waiting', reason: `waiting for hub info (ConfigMap ${hubName})` };
   let hub: HubInfo;
@@ -33,13 +35,13 @@ export function resolveNodeInputs(nodeName: string, node: V1Node | undefined, hu
   } catch (err) {
     return { kind: 'invalid', reason: errorMessage(err) };
   }
-  const raw = node.metadata?.annotations?.[ANNOTATION_OVERLAY_IP];
-  const overlayIP = allocatedOverlayIP(node);
-  if (raw !== undefined && overlayIP === undefined) return { kind: 'invalid', reason: `annotation ${ANNOTATION_OVERLAY_IP}=${JSON.stringify(raw)} is not an IPv4 address` };
+  const raw = node.metadata?.annotations?.[names.annotationOverlayIP];
+  const overlayIP = allocatedOverlayIP(node, names.annotationOverlayIP);
+  if (raw !== undefined && overlayIP === undefined) return { kind: 'invalid', reason: `annotation ${names.annotationOverlayIP}=${JSON.stringify(raw)} is not an IPv4 address` };
   if (!overlayIP) return { kind: 'waiting', reason: 'waiting for the coordinator to allocate this node an overlay IP' };
   const underlayIP = underlayOverride ?? internalIPv4(node);
   if (!underlayIP) return { kind: 'invalid', reason: `Node ${nodeName} has no IPv4 InternalIP and no --underlay-ip was given` };
-  return { hub, overlayIP, underlayIP, podCIDRs: podCIDRsOf(node) };
+  return { hub, overlayIP, underlayIP, podCIDRs: podCIDRsOf(node), names };
 }
 
 export interface HostFacts {
@@ -58,22 +60,22 @@ export interface HostFacts {
  * port, so ours cannot be made; nothing is touched and the fix is named. (Another VNI on the same
  * port is fine: the firewall checks our VNI only.)
  */
-export function vxlanClash(facts: HostFacts, vni: number, port: number): string | undefined {
+export function vxlanClash(facts: HostFacts, vni: number, port: number, names: InstanceNames = DEFAULT_NAMES): string | undefined {
   const c = (facts.foreignVxlans ?? []).find((f) => f.vni === vni && f.port === port);
   if (!c) return undefined;
-  return `VXLAN device ${c.dev} (not chorus-kube-router's; a CNI's?) already uses VNI ${vni} on UDP port ${port}, and a VNI can be used once per port, so ${vxlanDeviceName(vni)} is not created: give chorus-kube-router another VNI (the coordinator's --vni / CHORUS_VNI, e.g. ${vni === 16777215 ? vni - 1 : vni + 1}) or another port (--port / CHORUS_VXLAN_PORT)`;
+  return `VXLAN device ${c.dev} (not chorus-kube-router's; a CNI's?) already uses VNI ${vni} on UDP port ${port}, and a VNI can be used once per port, so ${names.vxlanDevice(vni)} is not created: give chorus-kube-router another VNI (the coordinator's --vni / CHORUS_VNI, e.g. ${vni === 16777215 ? vni - 1 : vni + 1}) or another port (--port / CHORUS_VXLAN_PORT)`;
 }
 
 /** The host facts a node's plan needs, from its interfaces (the agent's and doctor's one way to read them). */
 export function hostFactsOf(interfaces: readonly HostInterface[], inputs: ResolvedInputs): HostFacts {
   const underlay = interfaceOfAddress(interfaces, inputs.underlayIP);
-  return { underlayMtu: underlay?.mtu, underlayDevice: underlay?.name, networks: otherNetworks(interfaces, vxlanDeviceName(inputs.hub.vni)), foreignVxlans: foreignVxlans(interfaces) };
+  return { underlayMtu: underlay?.mtu, underlayDevice: underlay?.name, networks: otherNetworks(interfaces, inputs.names.vxlanDevice(inputs.hub.vni)), foreignVxlans: foreignVxlans(interfaces, inputs.names.ownsDevice) };
 }
 
 export function planNode(inputs: ResolvedInputs, facts: HostFacts): EndpointPlan | Problem {
   const { hub, overlayIP, underlayIP, podCIDRs } = inputs;
   if (facts.underlayMtu === undefined) return { kind: 'invalid', reason: `no interface on this host has the underlay IP ${underlayIP}` };
-  const clash = vxlanClash(facts, hub.vni, hub.port);
+  const clash = vxlanClash(facts, hub.vni, hub.port, inputs.names);
   if (clash) return { kind: 'invalid', reason: clash };
   const overlayNet = parseCidr(hub.overlayNetwork);
   for (const n of facts.networks) {
@@ -86,12 +88,12 @@ export function planNode(inputs: ResolvedInputs, facts: HostFacts): EndpointPlan
   }
   let overlay: DesiredOverlay;
   try {
-    overlay = planNodeOverlay(hub, { underlayIP, underlayMtu: facts.underlayMtu }, overlayIP);
+    overlay = planNodeOverlay(hub, { underlayIP, underlayMtu: facts.underlayMtu, names: inputs.names }, overlayIP);
   } catch (err) {
     return { kind: 'invalid', reason: errorMessage(err) };
   }
   return {
     overlay,
-    firewall: { vxlanDevice: overlay.vxlan.name, port: hub.port, vni: hub.vni, underlayDevice: facts.underlayDevice, allowedVTEPs: hub.deviceVTEPs, deviceOverlayIPs: hub.deviceOverlayIPs, podCIDRs },
+    firewall: { table: inputs.names.firewallTable, vxlanDevice: overlay.vxlan.name, port: hub.port, vni: hub.vni, underlayDevice: facts.underlayDevice, allowedVTEPs: hub.deviceVTEPs, deviceOverlayIPs: hub.deviceOverlayIPs, podCIDRs },
   };
 }

@@ -13,6 +13,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { ConfigError } from '../shared/cli-args.ts';
 import { exponentialBackoff, sleep } from '../shared/backoff.ts';
 import type { Logger } from '../shared/log.ts';
+import type { InstanceNames } from '../shared/keys.ts';
 
 export const CLUSTER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
@@ -61,4 +62,12 @@ export async function clusterIdFromApi(o: ClusterIdentityOptions): Promise<strin
 export async function resolveClusterId(setting: string | undefined, o: ClusterIdentityOptions): Promise<string> {
   if (setting !== undefined) return setting;
   return clusterIdFromApi(o);
+}
+
+/**
+ * The owner written into device markers: the cluster identity, and the instance when there is
+ * one (`<cluster>/<instance>`), so two instances of one cluster on one device are told apart too.
+ */
+export function deviceOwner(clusterId: string, names: InstanceNames): string {
+  return names.instance ? `${clusterId}/${names.instance}` : clusterId;
 }

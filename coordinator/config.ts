@@ -8,8 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_NAMESPACE } from '../shared/keys.ts';
-import { ConfigError, choiceSetting, cidrSetting, durationMsSetting, intSetting, ipv4ListSetting, optionalInt, type SettingSpec, type Settings } from '../shared/cli-args.ts';
+import { DEFAULT_NAMESPACE, type InstanceNames } from '../shared/keys.ts';
+import { ConfigError, INSTANCE_SPEC, choiceSetting, instanceNamesFrom, cidrSetting, durationMsSetting, intSetting, ipv4ListSetting, optionalInt, type SettingSpec, type Settings } from '../shared/cli-args.ts';
 import { cidrContains, cidrsOverlap, parseCidr, parseIPv4, usableHostRange } from '../shared/ipv4.ts';
 import { parseLabelSelector, SelectorError } from '../shared/selectors.ts';
 import type { OverlayConfig } from './plan.ts';
@@ -34,7 +34,7 @@ export const COORDINATOR_SPECS: SettingSpec[] = [
   { flag: 'f5-partition', env: ['CHORUS_F5_PARTITION'], help: 'BIG-IP partition that holds the overlay objects (it must exist)', default: 'Common' },
   { flag: 'f5-auth', env: ['CHORUS_F5_AUTH'], help: 'token (login once, X-F5-Auth-Token, renewed before expiry) or basic (HTTP Basic on every request; local users only)', default: 'token' },
   { flag: 'f5-routing', env: ['CHORUS_F5_ROUTING'], help: "gateway: route each pod CIDR via the node's overlay IP, plus a static ARP entry for it; interface: route via the tunnel (flooding multipoint; the nodes must answer ARP for pod addresses)", default: 'gateway' },
-  { flag: 'f5-name-prefix', env: ['CHORUS_F5_NAME_PREFIX'], help: "prefix of every object's name, unique per cluster on a shared BIG-IP (default chorus-<vni>)" },
+  { flag: 'f5-name-prefix', env: ['CHORUS_F5_NAME_PREFIX'], help: "prefix of every object's name, unique per cluster on a shared BIG-IP (default chorus-<vni>, or chorus-<instance>-<vni>)" },
   { flag: 'f5-self-allow-service', env: ['CHORUS_F5_SELF_ALLOW_SERVICE'], help: 'allow-service of the overlay self IP: none, default, or protocol:port,...', default: 'none' },
   { flag: 'f5-traffic-group', env: ['CHORUS_F5_TRAFFIC_GROUP'], help: 'traffic group of the overlay self IP: /Common/traffic-group-local-only on a standalone unit, a floating group (/Common/traffic-group-1) on an HA pair', default: '/Common/traffic-group-local-only' },
   { flag: 'f5-sync-group', env: ['CHORUS_F5_SYNC_GROUP'], help: 'device group to run `config-sync to-group` on after saving (HA pairs without automatic sync)' },
@@ -45,6 +45,7 @@ export const COORDINATOR_SPECS: SettingSpec[] = [
   { flag: 'node-selector', env: ['CHORUS_NODE_SELECTOR'], help: 'label selector of the Nodes that join the overlay (default: all)' },
   { flag: 'service-cidr', env: ['CHORUS_SERVICE_CIDR'], help: "the cluster's service CIDR(s), comma-separated, to refuse an overlapping overlay network" },
   { flag: 'namespace', env: ['CHORUS_NAMESPACE', 'POD_NAMESPACE'], help: 'namespace for the tables and the Lease', default: DEFAULT_NAMESPACE },
+  INSTANCE_SPEC,
   { flag: 'kubeconfig', env: ['KUBECONFIG'], help: 'kubeconfig file; in a pod the service account is used' },
   { flag: 'identity', env: ['POD_NAME'], help: 'leader-election identity (default: <hostname>-<pid>)' },
   { flag: 'health-listen', env: ['CHORUS_HEALTH_LISTEN'], help: 'address:port of /healthz, /livez, /readyz, /metrics, /status', default: '0.0.0.0:9642' },
@@ -92,6 +93,8 @@ export interface CoordinatorConfig {
   readonly podCidrSource: PodCidrSource | 'auto';
   readonly nodeSelector?: string;
   readonly namespace: string;
+  /** This instance's names (--instance; the default instance's without it). */
+  readonly names: InstanceNames;
   readonly identity: string;
   /** --cluster-id when given; else derived from the cluster at start (cluster-identity.ts). */
   readonly clusterId?: string;
@@ -163,7 +166,7 @@ function deviceFrom(settings: Settings, env: NodeJS.ProcessEnv): Pick<Coordinato
   const baseURLs = address.split(',').map((a) => a.trim()).filter((a) => a !== '').map(deviceBaseURL);
   if (deviceType === 'citrix' && baseURLs.length > 1) throw new ConfigError(`--device-address ${address}: give one address for a Citrix ADC (the NSIP of the primary, or a SNIP with management access that moves with it)`);
   const netprofile = settings['citrix-netprofile'];
-  const f5 = deviceType === 'f5' ? f5From(settings, intSetting(settings, 'vni', 1, 16777215)) : undefined;
+  const f5 = deviceType === 'f5' ? f5From(settings, intSetting(settings, 'vni', 1, 16777215), instanceNamesFrom(settings).instance) : undefined;
   const device: DeviceAccess = {
     baseURL: baseURLs[0] ?? deviceBaseURL(address), baseURLs,
     ...(f5 ? { f5 } : {}),
@@ -180,10 +183,10 @@ function deviceFrom(settings: Settings, env: NodeJS.ProcessEnv): Pick<Coordinato
 
 const F5_NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 
-function f5From(settings: Settings, vni: number): F5Access {
+function f5From(settings: Settings, vni: number, instance: string): F5Access {
   const partition = settings['f5-partition'] ?? 'Common';
   if (!F5_NAME.test(partition)) throw new ConfigError(`--f5-partition ${JSON.stringify(partition)} is not a BIG-IP partition name (letters, digits, . _ -, starting with a letter)`);
-  const namePrefix = settings['f5-name-prefix'] ?? `chorus-${vni}`;
+  const namePrefix = settings['f5-name-prefix'] ?? (instance ? `chorus-${instance}-${vni}` : `chorus-${vni}`);
   if (!F5_NAME.test(namePrefix) || namePrefix.length > 40) throw new ConfigError(`--f5-name-prefix ${JSON.stringify(namePrefix)} must be a BIG-IP name of at most 40 characters (letters, digits, . _ -, starting with a letter)`);
   const allowService = (settings['f5-self-allow-service'] ?? 'none').replace(/\s+/g, '');
   if (!/^(none|default|all|[a-z0-9]+:[0-9]+(,[a-z0-9]+:[0-9]+)*)$/.test(allowService)) throw new ConfigError(`--f5-self-allow-service ${JSON.stringify(allowService)} must be none, default, all or protocol:port[,protocol:port...] (e.g. tcp:443)`);
@@ -233,6 +236,7 @@ export function coordinatorConfig(settings: Settings, env: NodeJS.ProcessEnv): C
     podCidrSource: choiceSetting(settings, 'pod-cidr-source', POD_CIDR_SOURCES),
     ...(nodeSelector ? { nodeSelector } : {}),
     namespace: settings.namespace ?? DEFAULT_NAMESPACE,
+    names: instanceNamesFrom(settings),
     identity: settings.identity ?? `${hostname()}-${process.pid}`,
     resyncMs: durationMsSetting(settings, 'resync'),
     deviceResyncMs: durationMsSetting(settings, 'device-resync'),

@@ -9,7 +9,7 @@ import { ApisApi, CustomObjectsApi, type KubeConfig, type KubernetesListObject, 
 import { makeClients, type KubeClients } from '../shared/kube/client.ts';
 import { startCache, type ResilientCache } from '../shared/kube/informer.ts';
 import { nodeEventRecorder, type EventRecorder } from '../shared/kube/events.ts';
-import { ANNOTATION_OVERLAY_IP, ANNOTATION_VTEP_MAC, HUB_CONFIGMAP, LABEL_TABLE, LEADER_LEASE } from '../shared/keys.ts';
+import { DEFAULT_NAMES, type InstanceNames } from '../shared/keys.ts';
 import { decodePeer, encodeHubInfo, shardIndexOf } from '../shared/tables.ts';
 import type { Logger } from '../shared/log.ts';
 import { Metrics } from '../shared/metrics.ts';
@@ -43,12 +43,15 @@ export interface CoordinatorOptions {
   readonly nodeSelector?: string;
   /** Node annotations written in parallel at most (a 5,000-node first sync is 5,000 patches). */
   readonly writeConcurrency?: number;
+  /** The names of this instance's Lease, tables, annotations and labels (default: the default instance). */
+  readonly names?: InstanceNames;
 }
 
 class NotLeader extends Error {}
 
 export class Coordinator implements HealthSource {
   private readonly o: CoordinatorOptions;
+  private readonly names: InstanceNames;
   private readonly clients: KubeClients;
   private nodes: ResilientCache<V1Node> | undefined;
   private tables: ResilientCache<V1ConfigMap> | undefined;
@@ -72,6 +75,7 @@ export class Coordinator implements HealthSource {
   private reason: string | undefined = 'starting';
 
   constructor(o: CoordinatorOptions) {
+    this.names = o.names ?? DEFAULT_NAMES;
     this.o = o;
     this.clients = makeClients(o.kubeConfig);
     this.loop = new ReconcileLoop({ name: 'coordinator', pass: () => this.pass(), log: o.log, resyncMs: o.resyncMs });
@@ -86,7 +90,7 @@ export class Coordinator implements HealthSource {
       duration: this.registry.gauge('chorus_coordinator_reconcile_seconds', 'Duration of the last reconcile pass.'),
     };
     this.m.leader(0);
-    this.deviceStatus = new DeviceStatusPublisher({ core: this.clients.core, namespace: o.namespace, log: o.log, create: true, prune: o.driver.type !== 'linux', canWrite: () => this.elector.canWrite() });
+    this.deviceStatus = new DeviceStatusPublisher({ core: this.clients.core, namespace: o.namespace, name: this.names.deviceStatusConfigMap, product: this.names.product, log: o.log, create: true, prune: o.driver.type !== 'linux', canWrite: () => this.elector.canWrite() });
     this.device = new DeviceReconciler({
       driver: o.driver, log: o.log, resyncMs: o.deviceResyncMs, metrics: this.registry,
       nodeEvent: (node) => this.eventsFor(node), canWrite: () => this.elector.canWrite(),
@@ -94,7 +98,7 @@ export class Coordinator implements HealthSource {
       ...(o.clusterId !== undefined ? { clusterId: o.clusterId } : {}),
     });
     this.elector = new LeaderElector({
-      api: this.clients.coordination, namespace: o.namespace, name: LEADER_LEASE, identity: o.identity,
+      api: this.clients.coordination, namespace: o.namespace, name: this.names.leaderLease, identity: o.identity,
       leaseDurationMs: o.leaseDurationMs, renewDeadlineMs: o.renewDeadlineMs, retryPeriodMs: o.retryPeriodMs, log: o.log,
       onStartedLeading: () => {
         this.m.leader(1);
@@ -111,7 +115,7 @@ export class Coordinator implements HealthSource {
   private eventsFor(node: string): EventRecorder {
     let r = this.nodeEvents.get(node);
     if (!r) {
-      r = nodeEventRecorder(this.clients.core, node, 'coordinator', this.o.log);
+      r = nodeEventRecorder(this.clients.core, node, 'coordinator', this.o.log, this.names.product);
       this.nodeEvents.set(node, r);
     }
     return r;
@@ -139,8 +143,8 @@ export class Coordinator implements HealthSource {
       list: () => this.clients.core.listNode(selector ? { labelSelector: selector } : {}),
     });
     this.tables = startCache<V1ConfigMap>({
-      kubeConfig, log, path: `/api/v1/namespaces/${namespace}/configmaps`, labelSelector: LABEL_TABLE,
-      list: () => this.clients.core.listNamespacedConfigMap({ namespace, labelSelector: LABEL_TABLE }),
+      kubeConfig, log, path: `/api/v1/namespaces/${namespace}/configmaps`, labelSelector: this.names.labelTable,
+      list: () => this.clients.core.listNamespacedConfigMap({ namespace, labelSelector: this.names.labelTable }),
       onChange: (cm) => {
         const own = cm !== undefined && this.written.get(cm.metadata?.name ?? '')?.metadata?.resourceVersion === cm.metadata?.resourceVersion;
         this.dropCaughtUp();
@@ -181,7 +185,7 @@ export class Coordinator implements HealthSource {
     const want = this.annotated.get(name);
     if (want === undefined) return false;
     const ann = node.metadata?.annotations ?? {};
-    if (`${ann[ANNOTATION_OVERLAY_IP] ?? ''} ${ann[ANNOTATION_VTEP_MAC] ?? ''}` !== want) return false;
+    if (`${ann[this.names.annotationOverlayIP] ?? ''} ${ann[this.names.annotationVtepMAC] ?? ''}` !== want) return false;
     this.annotated.delete(name);
     return true;
   }
@@ -199,7 +203,7 @@ export class Coordinator implements HealthSource {
 
   private shardNames(): string[] {
     const names = new Set([...(this.tables?.list() ?? []).map((c) => c.metadata?.name ?? ''), ...this.written.keys()]);
-    return [...names].filter((n) => shardIndexOf(n) !== undefined);
+    return [...names].filter((n) => shardIndexOf(n, this.names.peersConfigMapPrefix) !== undefined);
   }
 
   /** Decoded shard contents by shard name, kept while the shard's resourceVersion is unchanged. */
@@ -212,7 +216,7 @@ export class Coordinator implements HealthSource {
     const names = this.shardNames();
     for (const name of names) {
       const cm = this.table(name);
-      highWater.set(shardIndexOf(name) ?? 0, highWaterOf(cm));
+      highWater.set(shardIndexOf(name, this.names.peersConfigMapPrefix) ?? 0, highWaterOf(cm, this.names));
       const rv = cm?.metadata?.resourceVersion ?? '';
       let entry = this.decoded.get(name);
       if (!entry || entry.rv !== rv) {
@@ -237,7 +241,7 @@ export class Coordinator implements HealthSource {
   private async write(name: string, table: 'hub' | 'peers', want: Record<string, string>, highWater?: number): Promise<void> {
     this.fence();
     const before = this.counter.writes;
-    const result = await writeTable(this.clients.core, this.o.namespace, name, table, this.table(name), want, this.counter, highWater);
+    const result = await writeTable(this.clients.core, this.o.namespace, name, table, this.table(name), want, this.counter, highWater, this.names);
     this.m.writes({}, this.counter.writes - before);
     if (result) this.written.set(name, result);
   }
@@ -246,7 +250,7 @@ export class Coordinator implements HealthSource {
     const todo = plan.peers.filter((peer) => {
       const ann = this.nodes?.get(peer.node)?.metadata?.annotations ?? {};
       const want = `${peer.overlayIP} ${peer.vtepMAC}`;
-      if (`${ann[ANNOTATION_OVERLAY_IP] ?? ''} ${ann[ANNOTATION_VTEP_MAC] ?? ''}` === want) {
+      if (`${ann[this.names.annotationOverlayIP] ?? ''} ${ann[this.names.annotationVtepMAC] ?? ''}` === want) {
         this.annotated.delete(peer.node);
         return false;
       }
@@ -259,7 +263,7 @@ export class Coordinator implements HealthSource {
         const peer = todo[next++];
         if (!peer) return;
         this.fence();
-        await annotateNode(this.clients.core, peer.node, peer.overlayIP, peer.vtepMAC, this.counter);
+        await annotateNode(this.clients.core, peer.node, peer.overlayIP, peer.vtepMAC, this.counter, this.names);
         this.annotated.set(peer.node, `${peer.overlayIP} ${peer.vtepMAC}`);
         this.m.writes();
       }
@@ -278,7 +282,7 @@ export class Coordinator implements HealthSource {
     const nodes = this.nodes?.list() ?? [];
     const { held, highWater } = this.published();
     const podCIDRs = podCIDRsBySource(this.source ?? 'node', nodes, (this.custom?.list() ?? []));
-    const plan = planCoordinator({ config: overlay, nodes, podCIDRs, held, highWater, deviceMACs: this.o.driver.deviceMACs });
+    const plan = planCoordinator({ config: overlay, nodes, podCIDRs, held, highWater, deviceMACs: this.o.driver.deviceMACs, peersPrefix: this.names.peersConfigMapPrefix });
     this.lastPlan = plan;
     this.recordPlanMetrics(plan, nodes.length);
     if (plan.refused) {
@@ -289,10 +293,10 @@ export class Coordinator implements HealthSource {
       return DONE;
     }
     try {
-      await this.write(HUB_CONFIGMAP, 'hub', encodeHubInfo(plan.hub));
+      await this.write(this.names.hubConfigMap, 'hub', encodeHubInfo(plan.hub));
       for (const name of new Set([...plan.shards.keys(), ...this.shardNames()])) {
         const shard = plan.shards.get(name);
-        await this.write(name, 'peers', shard?.data ?? {}, shard?.highWater ?? highWaterOf(this.table(name)));
+        await this.write(name, 'peers', shard?.data ?? {}, shard?.highWater ?? highWaterOf(this.table(name), this.names));
       }
       // the shards have committed every allocation: the device may use them now
       this.fence();
@@ -342,7 +346,7 @@ export class Coordinator implements HealthSource {
   }
 
   private async refreshTables(): Promise<void> {
-    const fresh = await this.clients.core.listNamespacedConfigMap({ namespace: this.o.namespace, labelSelector: LABEL_TABLE });
+    const fresh = await this.clients.core.listNamespacedConfigMap({ namespace: this.o.namespace, labelSelector: this.names.labelTable });
     for (const cm of fresh.items) if (cm.metadata?.name) this.written.set(cm.metadata.name, cm);
   }
 
@@ -357,6 +361,7 @@ export class Coordinator implements HealthSource {
     const plan = this.lastPlan;
     return {
       identity: this.o.identity,
+      instance: this.names.instance,
       clusterId: this.o.clusterId ?? null,
       leader: this.elector.canWrite(),
       leaseHolder: this.elector.holder || null,

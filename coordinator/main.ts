@@ -1,5 +1,5 @@
 /** `chorus-kube-router coordinator`: wiring only; the logic is in coordinator.ts and its modules. */
-import { ConfigError, helpText, loadConfigFile, readSettings, settingGiven } from '../shared/cli-args.ts';
+import { ConfigError, helpText, instanceNamesFrom, loadConfigFile, readSettings, settingGiven } from '../shared/cli-args.ts';
 import { DEFAULT_NAMESPACE } from '../shared/keys.ts';
 import { keepPublishedVni, publishedVni } from './published-vni.ts';
 import type { Logger } from '../shared/log.ts';
@@ -10,7 +10,7 @@ import { onShutdown } from '../shared/process.ts';
 import { Coordinator } from './coordinator.ts';
 import { driverFor } from './drivers/select.ts';
 import { DeviceOwnershipError, diffDevice } from './drivers/driver.ts';
-import { clusterIdFromApi, resolveClusterId } from './cluster-identity.ts';
+import { clusterIdFromApi, deviceOwner, resolveClusterId } from './cluster-identity.ts';
 import { COORDINATOR_SPECS, coordinatorConfig } from './config.ts';
 
 const USAGE = 'chorus-kube-router coordinator --overlay-network CIDR --device-vtep IP [options]\n       chorus-kube-router coordinator teardown [same options]';
@@ -29,7 +29,7 @@ export async function coordinatorMain(argv: readonly string[]): Promise<number> 
   if (positionals.length > 0 && positionals[0] !== 'teardown') throw new ConfigError(`unknown argument "${positionals[0] ?? ''}"; see --help`);
   coordinatorConfig(read.settings, process.env); // every setting checked before the cluster is asked anything
   const vniGiven = settingGiven('vni', COORDINATOR_SPECS, argv, process.env, file);
-  const settings = await keepPublishedVni(read.settings, vniGiven, () => publishedVni(loadKubeConfig(read.settings.kubeconfig), read.settings.namespace ?? DEFAULT_NAMESPACE), log);
+  const settings = await keepPublishedVni(read.settings, vniGiven, () => publishedVni(loadKubeConfig(read.settings.kubeconfig), read.settings.namespace ?? DEFAULT_NAMESPACE, instanceNamesFrom(read.settings)), log);
   const config = coordinatorConfig(settings, process.env);
   if (positionals[0] === 'teardown') return teardown(config, settings.kubeconfig, log);
   const kubeConfig = loadKubeConfig(settings.kubeconfig);
@@ -38,9 +38,10 @@ export async function coordinatorMain(argv: readonly string[]): Promise<number> 
     kubeConfig,
     clusterId,
     namespace: config.namespace,
+    names: config.names,
     identity: config.identity,
     overlay: config.overlay,
-    driver: driverFor(config, clusterId, log),
+    driver: driverFor(config, deviceOwner(clusterId, config.names), log),
     log,
     resyncMs: config.resyncMs,
     deviceResyncMs: config.deviceResyncMs,
@@ -73,7 +74,7 @@ async function teardown(config: ReturnType<typeof coordinatorConfig>, kubeconfig
   const clusterId = config.clusterId ?? await clusterIdFromApi({ kubeConfig: loadKubeConfig(kubeconfig), log, giveUpAfterMs: 10_000 }).catch((err: unknown) => {
     throw new ConfigError(`teardown needs this cluster's identity: ${err instanceof Error ? err.message : String(err)}`);
   });
-  const driver = driverFor(config, clusterId, log);
+  const driver = driverFor(config, deviceOwner(clusterId, config.names), log);
   try {
     let owned;
     try {

@@ -45,6 +45,8 @@ export interface PlanInputs {
   readonly held: ReadonlyMap<string, string>;
   readonly highWater: ReadonlyMap<number, number>;
   readonly shardSize?: number;
+  /** The peers ConfigMap prefix of this instance (default: the default instance's). */
+  readonly peersPrefix?: string;
   /** 'derived': the device uses MACs derived from its overlay IPs (Linux), published in the hub info. */
   readonly deviceMACs?: 'derived' | 'learned';
 }
@@ -116,7 +118,7 @@ export function planCoordinator(inputs: PlanInputs): CoordinatorPlan {
   }
   const shards = new Map<string, ShardPlan>();
   for (const index of new Set([...data.keys(), ...ipam.highWater.keys()])) {
-    shards.set(shardName(index), { data: data.get(index) ?? {}, highWater: ipam.highWater.get(index) ?? 0 });
+    shards.set(shardName(index, inputs.peersPrefix), { data: data.get(index) ?? {}, highWater: ipam.highWater.get(index) ?? 0 });
   }
   return { hub, peers, shards, problems, incomplete, capacity: ipam.capacity };
 }

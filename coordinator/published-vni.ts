@@ -5,13 +5,13 @@
  * given the coordinator keeps the VNI its hub ConfigMap already publishes, and says so.
  */
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { HUB_CONFIGMAP } from '../shared/keys.ts';
+import { DEFAULT_NAMES, type InstanceNames } from '../shared/keys.ts';
 import type { Logger } from '../shared/log.ts';
 import type { Settings } from '../shared/cli-args.ts';
 
 /** The VNI the running install publishes in its hub ConfigMap, if any (read through list: the coordinator's RBAC). */
-export async function publishedVni(kubeConfig: KubeConfig, namespace: string): Promise<number | undefined> {
-  const list = await kubeConfig.makeApiClient(CoreV1Api).listNamespacedConfigMap({ namespace, fieldSelector: `metadata.name=${HUB_CONFIGMAP}` });
+export async function publishedVni(kubeConfig: KubeConfig, namespace: string, names: InstanceNames = DEFAULT_NAMES): Promise<number | undefined> {
+  const list = await kubeConfig.makeApiClient(CoreV1Api).listNamespacedConfigMap({ namespace, fieldSelector: `metadata.name=${names.hubConfigMap}` });
   const raw = list.items[0]?.data?.vni;
   const vni = raw === undefined ? NaN : Number(raw);
   return Number.isInteger(vni) && vni >= 1 && vni <= 16777215 ? vni : undefined;

@@ -6,8 +6,8 @@
  * Read-only; a table, or JSON with --json.
  */
 import type { V1ConfigMap, V1Node } from '@kubernetes/client-node';
-import { helpText, readSettings, type SettingSpec } from '../shared/cli-args.ts';
-import { DEFAULT_NAMESPACE, DEVICE_STATUS_CONFIGMAP, DEVICE_STATUS_SUMMARY_KEY, HUB_CONFIGMAP, LABEL_TABLE } from '../shared/keys.ts';
+import { INSTANCE_SPEC, helpText, instanceNamesFrom, readSettings, type SettingSpec } from '../shared/cli-args.ts';
+import { DEFAULT_NAMES, DEFAULT_NAMESPACE, DEVICE_STATUS_SUMMARY_KEY, type InstanceNames } from '../shared/keys.ts';
 import { loadKubeConfig, makeClients } from '../shared/kube/client.ts';
 import { allocatedOverlayIP, internalIPv4 } from '../shared/node-facts.ts';
 import { decodeHubInfo, decodePeer, shardIndexOf, type HubInfo, type Peer } from '../shared/tables.ts';
@@ -30,26 +30,26 @@ export interface OverlayStatus {
 }
 
 /** Pure: the status from the hub ConfigMap, the peer shards and the Nodes. */
-export function overlayStatus(hubCm: V1ConfigMap | undefined, tables: readonly V1ConfigMap[], nodes: readonly V1Node[], deviceCm?: V1ConfigMap): OverlayStatus {
+export function overlayStatus(hubCm: V1ConfigMap | undefined, tables: readonly V1ConfigMap[], nodes: readonly V1Node[], deviceCm?: V1ConfigMap, names: InstanceNames = DEFAULT_NAMES): OverlayStatus {
   const deviceData = deviceCm?.data ?? {};
   let hub: HubInfo | null = null;
   let hubError: string | null = null;
   try {
     hub = hubCm ? decodeHubInfo(hubCm.data) : null;
-    if (!hubCm) hubError = `no hub info (ConfigMap ${HUB_CONFIGMAP}): is the coordinator running?`;
+    if (!hubCm) hubError = `no hub info (ConfigMap ${names.hubConfigMap}): is the coordinator running${names.instance ? ` for instance ${names.instance}` : ''}?`;
   } catch (err) {
     hubError = errorMessage(err);
   }
   const byName = new Map(nodes.map((n) => [n.metadata?.name ?? '', n]));
   const peers: StatusRow[] = [];
-  for (const cm of tables.filter((c) => shardIndexOf(c.metadata?.name ?? '') !== undefined)) {
+  for (const cm of tables.filter((c) => shardIndexOf(c.metadata?.name ?? '', names.peersConfigMapPrefix) !== undefined)) {
     for (const [node, value] of Object.entries(cm.data ?? {})) {
       const p = decodePeer(node, value);
       if (p instanceof Error) continue;
       const n = byName.get(node);
       const state = deviceData[node];
       peers.push({
-        ...p, annotated: n !== undefined && allocatedOverlayIP(n) === p.overlayIP,
+        ...p, annotated: n !== undefined && allocatedOverlayIP(n, names.annotationOverlayIP) === p.overlayIP,
         programmedOnDevice: state === undefined ? null : state === 'programmed',
         deviceDetail: state === undefined ? null : state.replace(/^failed: /, ''),
       });
@@ -80,6 +80,7 @@ const SPECS: SettingSpec[] = [
   { flag: 'namespace', env: ['CHORUS_NAMESPACE'], help: 'namespace of the published tables', default: DEFAULT_NAMESPACE },
   { flag: 'kubeconfig', env: ['KUBECONFIG'], help: 'kubeconfig file of the cluster' },
   { flag: 'json', help: 'print JSON', bool: true },
+  INSTANCE_SPEC,
 ];
 
 export async function statusMain(argv: readonly string[]): Promise<number> {
@@ -89,16 +90,17 @@ export async function statusMain(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const namespace = settings.namespace ?? DEFAULT_NAMESPACE;
+  const names = instanceNamesFrom(settings);
   const { core } = makeClients(loadKubeConfig(settings.kubeconfig));
   const [tables, nodes, device] = await Promise.all([
-    core.listNamespacedConfigMap({ namespace, labelSelector: LABEL_TABLE }),
+    core.listNamespacedConfigMap({ namespace, labelSelector: names.labelTable }),
     core.listNode(),
-    core.readNamespacedConfigMap({ name: DEVICE_STATUS_CONFIGMAP, namespace }).catch((err: unknown) => {
+    core.readNamespacedConfigMap({ name: names.deviceStatusConfigMap, namespace }).catch((err: unknown) => {
       if (typeof err === 'object' && err !== null && (err as { code?: number }).code === 404) return undefined;
       throw err;
     }),
   ]);
-  const s = overlayStatus(tables.items.find((c) => c.metadata?.name === HUB_CONFIGMAP), tables.items, nodes.items, device);
+  const s = overlayStatus(tables.items.find((c) => c.metadata?.name === names.hubConfigMap), tables.items, nodes.items, device, names);
   console.log(settings.json ? JSON.stringify(s, null, 2) : statusTable(s));
   return s.hub ? 0 : 1;
 }

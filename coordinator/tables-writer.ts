@@ -6,19 +6,19 @@
  */
 import type { CoreV1Api, V1ConfigMap } from '@kubernetes/client-node';
 import { mergePatch } from '../shared/kube/client.ts';
-import { ANNOTATION_HIGH_WATER, ANNOTATION_OVERLAY_IP, ANNOTATION_SCHEMA, ANNOTATION_VTEP_MAC, LABEL_MANAGED_BY, LABEL_TABLE, PRODUCT } from '../shared/keys.ts';
+import { DEFAULT_NAMES, LABEL_MANAGED_BY, type InstanceNames } from '../shared/keys.ts';
 import { SCHEMA_VERSION, type ConfigMapData } from '../shared/tables.ts';
 import { dataPatch } from './plan.ts';
 
 export interface WriteCounter { writes: number }
 
-export function tableLabels(table: 'hub' | 'peers'): Record<string, string> {
-  return { [LABEL_TABLE]: table, [LABEL_MANAGED_BY]: PRODUCT };
+export function tableLabels(table: 'hub' | 'peers', names: InstanceNames = DEFAULT_NAMES): Record<string, string> {
+  return { [names.labelTable]: table, [LABEL_MANAGED_BY]: names.product };
 }
 
 /** The high-water mark a shard records (0 when absent or garbled). */
-export function highWaterOf(cm: V1ConfigMap | undefined): number {
-  const v = Number(cm?.metadata?.annotations?.[ANNOTATION_HIGH_WATER] ?? '0');
+export function highWaterOf(cm: V1ConfigMap | undefined, names: InstanceNames = DEFAULT_NAMES): number {
+  const v = Number(cm?.metadata?.annotations?.[names.annotationHighWater] ?? '0');
   return Number.isInteger(v) && v >= 0 ? v : 0;
 }
 
@@ -27,13 +27,13 @@ export function highWaterOf(cm: V1ConfigMap | undefined): number {
  * The patch carries the observed resourceVersion, so a concurrent change makes it fail with 409
  * instead of being overwritten. Returns the written object, or undefined when nothing changed.
  */
-export async function writeTable(core: CoreV1Api, namespace: string, name: string, table: 'hub' | 'peers', have: V1ConfigMap | undefined, want: ConfigMapData, counter: WriteCounter, highWater?: number): Promise<V1ConfigMap | undefined> {
-  const wantAnnotations: Record<string, string> = { [ANNOTATION_SCHEMA]: SCHEMA_VERSION, ...(highWater !== undefined ? { [ANNOTATION_HIGH_WATER]: String(highWater) } : {}) };
+export async function writeTable(core: CoreV1Api, namespace: string, name: string, table: 'hub' | 'peers', have: V1ConfigMap | undefined, want: ConfigMapData, counter: WriteCounter, highWater?: number, names: InstanceNames = DEFAULT_NAMES): Promise<V1ConfigMap | undefined> {
+  const wantAnnotations: Record<string, string> = { [names.annotationSchema]: SCHEMA_VERSION, ...(highWater !== undefined ? { [names.annotationHighWater]: String(highWater) } : {}) };
   if (!have) {
     counter.writes++;
     return core.createNamespacedConfigMap({
       namespace,
-      body: { metadata: { name, namespace, labels: tableLabels(table), annotations: wantAnnotations }, data: want },
+      body: { metadata: { name, namespace, labels: tableLabels(table, names), annotations: wantAnnotations }, data: want },
     });
   }
   const patch = dataPatch(have.data ?? {}, want);
@@ -47,7 +47,7 @@ export async function writeTable(core: CoreV1Api, namespace: string, name: strin
   );
 }
 
-export async function annotateNode(core: CoreV1Api, node: string, overlayIP: string, mac: string, counter: WriteCounter): Promise<void> {
+export async function annotateNode(core: CoreV1Api, node: string, overlayIP: string, mac: string, counter: WriteCounter, names: InstanceNames = DEFAULT_NAMES): Promise<void> {
   counter.writes++;
-  await core.patchNode({ name: node, body: { metadata: { annotations: { [ANNOTATION_OVERLAY_IP]: overlayIP, [ANNOTATION_VTEP_MAC]: mac } } } }, mergePatch());
+  await core.patchNode({ name: node, body: { metadata: { annotations: { [names.annotationOverlayIP]: overlayIP, [names.annotationVtepMAC]: mac } } } }, mergePatch());
 }

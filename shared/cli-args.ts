@@ -3,6 +3,7 @@
  * flag, an optional environment name, a default, and a validator whose error names the setting,
  * the value and the fix. Commands call readSettings in main; nothing reads process.env elsewhere.
  */
+import { INSTANCE_RE, instanceNames, type InstanceNames } from './keys.ts';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { load } from 'js-yaml';
@@ -143,4 +144,17 @@ export function choiceSetting<T extends string>(settings: Settings, flag: string
   const found = choices.find((c) => c === raw);
   if (found === undefined) throw new ConfigError(`--${flag}=${JSON.stringify(raw)} is invalid: expected one of ${choices.join(', ')}`);
   return found;
+}
+
+/** The instance setting every command takes (several instances per cluster: shared/keys.ts). */
+export const INSTANCE_SPEC: SettingSpec = {
+  flag: 'instance', env: ['CHORUS_INSTANCE'],
+  help: 'instance name, for several instances in one cluster (one per device): 1 to 4 characters, a lower-case letter then letters or digits; prefixes the Lease, ConfigMaps, annotation and label keys, nftables table and VXLAN device; default: none (the names without a prefix)',
+};
+
+/** The names of the instance the settings choose. */
+export function instanceNamesFrom(settings: Settings): InstanceNames {
+  const instance = settings.instance ?? '';
+  if (instance !== '' && !INSTANCE_RE.test(instance)) throw new ConfigError(`--instance ${JSON.stringify(instance)} must be 1 to 4 characters: a lower-case letter, then lower-case letters or digits (it becomes part of the VXLAN device name, at most 15 characters)`);
+  return instanceNames(instance);
 }

@@ -35,3 +35,61 @@ export const FIELD_MANAGER = PRODUCT;
 export function vxlanDeviceName(vni: number): string {
   return `chorus-${vni}`;
 }
+
+/**
+ * Several instances per cluster (one per device: an F5 for one team, a Citrix ADC for another):
+ * an instance name prefixes everything an instance writes, so two instances on the same nodes
+ * and in the same namespace never read or touch each other's state. The default instance ('')
+ * keeps the names above. 1 to 4 characters (a lower-case letter, then letters or digits), so the
+ * VXLAN device name `ch<instance>-<vni>` stays within the kernel's 15 characters.
+ */
+export const INSTANCE_RE = /^[a-z][a-z0-9]{0,3}$/;
+
+export interface InstanceNames {
+  readonly instance: string;
+  /** `chorus-kube-router[-<instance>]`: object names, field manager, Event source. */
+  readonly product: string;
+  /** `[<instance>.]kube-router.chorus.io`: annotation and label keys. */
+  readonly keyPrefix: string;
+  readonly annotationOverlayIP: string;
+  readonly annotationVtepMAC: string;
+  readonly annotationSchema: string;
+  readonly annotationHighWater: string;
+  readonly labelTable: string;
+  readonly hubConfigMap: string;
+  readonly peersConfigMapPrefix: string;
+  readonly leaderLease: string;
+  readonly deviceStatusConfigMap: string;
+  /** The agent's nftables table (family inet). */
+  readonly firewallTable: string;
+  /** The node's VXLAN device for a VNI. */
+  readonly vxlanDevice: (vni: number) => string;
+  /** Whether a link name is a VXLAN device of this instance (any VNI: a stale one after a VNI change). */
+  readonly ownsDevice: (name: string) => boolean;
+}
+
+export function instanceNames(instance = ''): InstanceNames {
+  if (instance !== '' && !INSTANCE_RE.test(instance)) throw new Error(`instance name ${JSON.stringify(instance)} must be 1 to 4 characters: a lower-case letter, then letters or digits`);
+  const product = instance ? `${PRODUCT}-${instance}` : PRODUCT;
+  const keyPrefix = instance ? `${instance}.${KEY_PREFIX}` : KEY_PREFIX;
+  const devicePrefix = instance ? `ch${instance}-` : 'chorus-';
+  const owned = new RegExp(`^${devicePrefix}\\d+$`);
+  return {
+    instance, product, keyPrefix,
+    annotationOverlayIP: `${keyPrefix}/overlay-ip`,
+    annotationVtepMAC: `${keyPrefix}/vtep-mac`,
+    annotationSchema: `${keyPrefix}/table-schema`,
+    annotationHighWater: `${keyPrefix}/high-water`,
+    labelTable: `${keyPrefix}/table`,
+    hubConfigMap: `${product}-hub`,
+    peersConfigMapPrefix: `${product}-peers-`,
+    leaderLease: `${product}-coordinator`,
+    deviceStatusConfigMap: `${product}-device`,
+    firewallTable: product,
+    vxlanDevice: (vni) => `${devicePrefix}${vni}`,
+    ownsDevice: (name) => owned.test(name),
+  };
+}
+
+/** The names of the default instance (those above). */
+export const DEFAULT_NAMES = instanceNames('');

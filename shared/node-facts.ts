@@ -14,7 +14,8 @@ export function podCIDRsOf(node: V1Node): string[] {
   return list.filter((c) => isIPv4(c.split('/')[0] ?? ''));
 }
 
-export function allocatedOverlayIP(node: V1Node): string | undefined {
-  const v = node.metadata?.annotations?.[ANNOTATION_OVERLAY_IP];
+/** `key`: the instance's overlay-IP annotation (InstanceNames.annotationOverlayIP). */
+export function allocatedOverlayIP(node: V1Node, key: string = ANNOTATION_OVERLAY_IP): string | undefined {
+  const v = node.metadata?.annotations?.[key];
   return v !== undefined && isIPv4(v) ? v : undefined;
 }

@@ -111,13 +111,14 @@ export function overlayCidr(hub: HubInfo): Cidr {
   return parseCidr(hub.overlayNetwork);
 }
 
-export function shardName(index: number): string {
-  return `${PEERS_CONFIGMAP_PREFIX}${index}`;
+/** `prefix`: the instance's peers ConfigMap prefix (InstanceNames.peersConfigMapPrefix). */
+export function shardName(index: number, prefix = PEERS_CONFIGMAP_PREFIX): string {
+  return `${prefix}${index}`;
 }
 
-export function shardIndexOf(name: string): number | undefined {
-  if (!name.startsWith(PEERS_CONFIGMAP_PREFIX)) return undefined;
-  const rest = name.slice(PEERS_CONFIGMAP_PREFIX.length);
+export function shardIndexOf(name: string, prefix = PEERS_CONFIGMAP_PREFIX): number | undefined {
+  if (!name.startsWith(prefix)) return undefined;
+  const rest = name.slice(prefix.length);
   return /^\d+$/.test(rest) ? Number(rest) : undefined;
 }
 

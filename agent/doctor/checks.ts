@@ -84,7 +84,7 @@ function neighbourAndRouteCheck(plan: EndpointPlan, ops: readonly Op[]): CheckRe
 function firewallCheck(plan: EndpointPlan, facts: DoctorFacts): CheckResult {
   if (!facts.firewallEnabled) return pass('firewall', 'off by setting (--firewall off)');
   const f = plan.firewall;
-  const table = `${FIREWALL_FAMILY} ${FIREWALL_TABLE}`;
+  const table = `${FIREWALL_FAMILY} ${f.table ?? FIREWALL_TABLE}`;
   const restore = `${AGENT_FIX}; the agent re-creates table ${table} within a second of a change it sees (if rules keep disappearing, a firewall service is flushing nftables: exclude table ${table})`;
   const listing = facts.firewallListing;
   if (listing === undefined) return fail('firewall', `table ${table} is missing`, restore);

@@ -7,8 +7,8 @@
  */
 import { hostname } from 'node:os';
 import { execa } from 'execa';
-import { DEFAULT_NAMESPACE, HUB_CONFIGMAP } from '../../shared/keys.ts';
-import { choiceSetting, helpText, readSettings, type SettingSpec } from '../../shared/cli-args.ts';
+import { DEFAULT_NAMESPACE } from '../../shared/keys.ts';
+import { INSTANCE_SPEC, choiceSetting, helpText, instanceNamesFrom, readSettings, type SettingSpec } from '../../shared/cli-args.ts';
 import { loadKubeConfig, makeClients } from '../../shared/kube/client.ts';
 import { ipRoute, type IpRoute } from '../../shared/iproute.ts';
 import { errorMessage } from '../../shared/errors.ts';
@@ -28,6 +28,7 @@ export const DOCTOR_SPECS: SettingSpec[] = [
   { flag: 'firewall', env: ['CHORUS_FIREWALL'], help: 'on: check the agent\'s nftables table; off: the agent runs with --firewall off', default: 'on' },
   { flag: 'proc-sys', env: ['CHORUS_PROC_SYS'], help: "where the host's /proc/sys is", default: '/proc/sys' },
   { flag: 'json', help: 'print the results as JSON', bool: true },
+  INSTANCE_SPEC,
 ];
 
 const USAGE = 'chorus-kube-router doctor [--node-name NODE] [--kubeconfig FILE] [--json]';
@@ -49,14 +50,15 @@ async function planFor(settings: Record<string, string | undefined>, node: strin
   try {
     const { core } = makeClients(loadKubeConfig(settings.kubeconfig));
     const namespace = settings.namespace ?? DEFAULT_NAMESPACE;
+    const names = instanceNamesFrom(settings);
     const [nodes, hubs] = await withTimeout(Promise.all([
       core.listNode({ fieldSelector: `metadata.name=${node}` }),
-      core.listNamespacedConfigMap({ namespace, fieldSelector: `metadata.name=${HUB_CONFIGMAP}` }),
+      core.listNamespacedConfigMap({ namespace, fieldSelector: `metadata.name=${names.hubConfigMap}` }),
     ]), 5_000, 'the Kubernetes API');
-    const resolved = resolveNodeInputs(node, nodes.items[0], (hubs.items[0])?.data, `${namespace}/${HUB_CONFIGMAP}`, settings['underlay-ip']);
+    const resolved = resolveNodeInputs(node, nodes.items[0], (hubs.items[0])?.data, `${namespace}/${names.hubConfigMap}`, settings['underlay-ip'], names);
     if (isProblem(resolved)) return { error: resolved.reason };
     const facts = hostFactsOf(await readInterfaces(ip), resolved);
-    const clash = vxlanClash(facts, resolved.hub.vni, resolved.hub.port);
+    const clash = vxlanClash(facts, resolved.hub.vni, resolved.hub.port, names);
     if (clash) return { error: clash, check: 'VXLAN port and VNI', fix: 'give chorus-kube-router a VNI (or port) no other VXLAN device on the nodes uses: the coordinator\'s --vni / CHORUS_VNI; or remove the other device if it is a leftover' };
     const plan = planNode(resolved, facts);
     return isProblem(plan) ? { error: plan.reason } : plan;
@@ -94,13 +96,14 @@ export async function doctorMain(argv: readonly string[]): Promise<number> {
   setProcSys(settings['proc-sys'] ?? '/proc/sys');
   const node = settings['node-name'] ?? hostname();
   const ip = ipRoute();
+  const names = instanceNamesFrom(settings);
   const plan = await planFor(settings, node, ip);
   const dev = 'error' in plan ? undefined : plan.overlay.vxlan.name;
-  const observed = dev ? (await observeOverlay(ip, dev)).observed : { vxlan: undefined, addresses: [], fdb: [], neighbours: [], routes: [] };
+  const observed = dev ? (await observeOverlay(ip, dev, names.ownsDevice)).observed : { vxlan: undefined, addresses: [], fdb: [], neighbours: [], routes: [] };
   const target = 'error' in plan ? undefined : plan.firewall.deviceOverlayIPs[0];
   const facts: DoctorFacts = {
     node, plan, observed, firewallEnabled,
-    firewallListing: firewallEnabled ? await nftCommand().list().catch(() => undefined) : undefined,
+    firewallListing: firewallEnabled ? await nftCommand(undefined, names.firewallTable).list().catch(() => undefined) : undefined,
     rpFilter: { all: await sysctlOr('net.ipv4.conf.all.rp_filter', '0'), dev: dev ? await sysctlOr(`net.ipv4.conf.${dev}.rp_filter`, '') || undefined : undefined },
     ipForward: await sysctlOr('net.ipv4.ip_forward', '0'),
     ping: dev && observed.vxlan && target ? await pingDevice(dev, target) : undefined,

@@ -8,6 +8,8 @@ import { FIREWALL_FAMILY, FIREWALL_TABLE, LEGACY_FIREWALL_FAMILY, replaceTableSc
 export class NftError extends Error {}
 
 export interface Nft {
+  /** The table's name. */
+  readonly table: string;
   /** The table as `nft -s list table` prints it, or undefined when it does not exist. */
   list(): Promise<string | undefined>;
   /** Replaces the table atomically. */
@@ -18,31 +20,33 @@ export interface Nft {
   droppedPackets(): Promise<number>;
 }
 
-export function nftCommand(netns?: string): Nft {
+/** `table`: the instance's table (InstanceNames.firewallTable). */
+export function nftCommand(netns?: string, table: string = FIREWALL_TABLE): Nft {
   const run = (args: string[], input?: string): ReturnType<typeof execa> => {
     const cmd = netns ? ['ip', ['netns', 'exec', netns, 'nft', ...args]] as const : ['nft', args] as const;
     return execa(cmd[0], [...cmd[1]], { reject: false, ...(input !== undefined ? { input } : {}) });
   };
   return {
+    table,
     async list() {
-      const r = await run(['-s', 'list', 'table', FIREWALL_FAMILY, FIREWALL_TABLE]);
+      const r = await run(['-s', 'list', 'table', FIREWALL_FAMILY, table]);
       if (r.exitCode !== 0) {
         if (/No such file or directory|does not exist/.test(String(r.stderr))) return undefined;
-        throw new NftError(`nft list table ${FIREWALL_TABLE} failed: ${String(r.stderr).trim()}`);
+        throw new NftError(`nft list table ${table} failed: ${String(r.stderr).trim()}`);
       }
       return String(r.stdout).trim();
     },
     async replace(ruleset) {
-      const r = await run(['-f', '-'], replaceTableScript(ruleset));
-      if (r.exitCode !== 0) throw new NftError(`nft: replacing table ${FIREWALL_TABLE} failed: ${String(r.stderr).trim()}`);
+      const r = await run(['-f', '-'], replaceTableScript(ruleset, table));
+      if (r.exitCode !== 0) throw new NftError(`nft: replacing table ${table} failed: ${String(r.stderr).trim()}`);
     },
     async remove() {
-      const r = await run(['delete', 'table', FIREWALL_FAMILY, FIREWALL_TABLE]);
-      const legacy = await run(['delete', 'table', LEGACY_FIREWALL_FAMILY, FIREWALL_TABLE]);
+      const r = await run(['delete', 'table', FIREWALL_FAMILY, table]);
+      const legacy = await run(['delete', 'table', LEGACY_FIREWALL_FAMILY, table]);
       return r.exitCode === 0 || legacy.exitCode === 0;
     },
     async droppedPackets() {
-      const r = await run(['list', 'chain', FIREWALL_FAMILY, FIREWALL_TABLE, 'input']);
+      const r = await run(['list', 'chain', FIREWALL_FAMILY, table, 'input']);
       return [...String(r.stdout).matchAll(/counter packets (\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
     },
   };

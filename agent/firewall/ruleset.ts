@@ -23,6 +23,8 @@ export const FIREWALL_FAMILY = 'inet';
 export const LEGACY_FIREWALL_FAMILY = 'ip';
 
 export interface FirewallSpec {
+  /** The instance's table name (default chorus-kube-router). */
+  readonly table?: string;
   readonly vxlanDevice: string;
   readonly port: number;
   /** Our VNI: only VXLAN carrying it is checked; other VNIs on the same port are someone else's. */
@@ -66,7 +68,7 @@ export function renderRuleset(spec: FirewallSpec): string {
     ...addressRanges(spec.deviceOverlayIPs).map((r) => `\t\tip saddr ${r} oifname != ${dev} snat ip to ${r} comment "the device keeps its address toward pods"`),
   ];
   return [
-    `table ${FIREWALL_FAMILY} ${FIREWALL_TABLE} {`,
+    `table ${FIREWALL_FAMILY} ${spec.table ?? FIREWALL_TABLE} {`,
     '\tset allowed-vteps {',
     '\t\ttype ipv4_addr',
     ...(spec.allowedVTEPs.length > 0 ? [`\t\telements = { ${spec.allowedVTEPs.join(', ')} }`] : []),
@@ -89,10 +91,10 @@ export function renderRuleset(spec: FirewallSpec): string {
  * One atomic nft transaction that replaces the table (create-if-missing, delete, add), removing an
  * earlier version's table of the old family in the same transaction: no packet sees neither.
  */
-export function replaceTableScript(ruleset: string): string {
+export function replaceTableScript(ruleset: string, table: string = FIREWALL_TABLE): string {
   return [
-    `table ${FIREWALL_FAMILY} ${FIREWALL_TABLE} {}`, `delete table ${FIREWALL_FAMILY} ${FIREWALL_TABLE}`,
-    `table ${LEGACY_FIREWALL_FAMILY} ${FIREWALL_TABLE} {}`, `delete table ${LEGACY_FIREWALL_FAMILY} ${FIREWALL_TABLE}`,
+    `table ${FIREWALL_FAMILY} ${table} {}`, `delete table ${FIREWALL_FAMILY} ${table}`,
+    `table ${LEGACY_FIREWALL_FAMILY} ${table} {}`, `delete table ${LEGACY_FIREWALL_FAMILY} ${table}`,
     ruleset, '',
   ].join('\n');
 }

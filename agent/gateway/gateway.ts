@@ -7,7 +7,7 @@
 import type { KubeConfig, V1ConfigMap } from '@kubernetes/client-node';
 import { makeClients, type KubeClients } from '../../shared/kube/client.ts';
 import { startCache, type ResilientCache } from '../../shared/kube/informer.ts';
-import { HUB_CONFIGMAP, LABEL_TABLE, DEVICE_STATUS_SUMMARY_KEY } from '../../shared/keys.ts';
+import { DEFAULT_NAMES, DEVICE_STATUS_SUMMARY_KEY, type InstanceNames } from '../../shared/keys.ts';
 import { decodeHubInfo, decodePeer, type HubInfo, type Peer } from '../../shared/tables.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { HealthSource } from '../../shared/health.ts';
@@ -23,6 +23,8 @@ export interface GatewayOptions extends KernelSettings {
   readonly namespace: string;
   /** This device's VTEP (underlay) address; must be one of the hub's deviceVTEPs. */
   readonly localIP: string;
+  /** The instance this gateway serves (default: the default instance). */
+  readonly names?: InstanceNames;
 }
 
 export function peersFromShards(shards: readonly V1ConfigMap[], log: Logger): Peer[] {
@@ -48,15 +50,17 @@ export class Gateway implements HealthSource {
   private peers = 0;
   private programmedNodes: readonly string[] = [];
   private readonly deviceStatus: DeviceStatusPublisher;
+  private readonly names: InstanceNames;
 
   constructor(o: GatewayOptions) {
     this.o = o;
+    this.names = o.names ?? DEFAULT_NAMES;
     this.clients = makeClients(o.kubeConfig);
     this.endpoint = new OverlayEndpoint({
       role: 'gateway', ip: o.ip, nft: o.nft, log: o.log, resyncMs: o.resyncMs, txChecksum: o.txChecksum, firewall: o.firewall,
-      requireForwarding: false, onProgrammed: () => this.publishProgrammed(),
+      requireForwarding: false, onProgrammed: () => this.publishProgrammed(), ownsDevice: this.names.ownsDevice,
     }, () => this.plan());
-    this.deviceStatus = new DeviceStatusPublisher({ core: this.clients.core, namespace: o.namespace, log: o.log, create: false, prune: true });
+    this.deviceStatus = new DeviceStatusPublisher({ core: this.clients.core, namespace: o.namespace, name: this.names.deviceStatusConfigMap, product: this.names.product, log: o.log, create: false, prune: true });
   }
 
   start(): void {
@@ -64,12 +68,12 @@ export class Gateway implements HealthSource {
     const onChange = (): void => this.endpoint.trigger('watch');
     const path = `/api/v1/namespaces/${namespace}/configmaps`;
     this.hubCache = startCache<V1ConfigMap>({
-      kubeConfig, log, onChange, path, fieldSelector: `metadata.name=${HUB_CONFIGMAP}`,
-      list: () => this.clients.core.listNamespacedConfigMap({ namespace, fieldSelector: `metadata.name=${HUB_CONFIGMAP}` }),
+      kubeConfig, log, onChange, path, fieldSelector: `metadata.name=${this.names.hubConfigMap}`,
+      list: () => this.clients.core.listNamespacedConfigMap({ namespace, fieldSelector: `metadata.name=${this.names.hubConfigMap}` }),
     });
     this.peerCache = startCache<V1ConfigMap>({
-      kubeConfig, log, onChange, path, labelSelector: `${LABEL_TABLE}=peers`,
-      list: () => this.clients.core.listNamespacedConfigMap({ namespace, labelSelector: `${LABEL_TABLE}=peers` }),
+      kubeConfig, log, onChange, path, labelSelector: `${this.names.labelTable}=peers`,
+      list: () => this.clients.core.listNamespacedConfigMap({ namespace, labelSelector: `${this.names.labelTable}=peers` }),
     });
     void Promise.all([this.hubCache.synced, this.peerCache.synced]).then(() => this.endpoint.start());
   }
@@ -90,8 +94,8 @@ export class Gateway implements HealthSource {
 
   private async plan(): Promise<EndpointPlan | Problem> {
     const { namespace, ip, log, localIP } = this.o;
-    const hubCm = this.hubCache?.get(HUB_CONFIGMAP, namespace);
-    if (!hubCm) return { kind: 'waiting', reason: `waiting for hub info (ConfigMap ${namespace}/${HUB_CONFIGMAP})` };
+    const hubCm = this.hubCache?.get(this.names.hubConfigMap, namespace);
+    if (!hubCm) return { kind: 'waiting', reason: `waiting for hub info (ConfigMap ${namespace}/${this.names.hubConfigMap})` };
     let hub: HubInfo;
     try {
       hub = decodeHubInfo(hubCm.data);
@@ -105,7 +109,7 @@ export class Gateway implements HealthSource {
     const peers = peersFromShards(this.peerCache?.list() ?? [], log);
     let plan;
     try {
-      plan = planGatewayOverlay(hub, { underlayIP: localIP, underlayMtu }, peers);
+      plan = planGatewayOverlay(hub, { underlayIP: localIP, underlayMtu, names: this.names }, peers);
     } catch (err) {
       return { kind: 'invalid', reason: errorMessage(err) };
     }
@@ -118,7 +122,7 @@ export class Gateway implements HealthSource {
     const { desired } = plan;
     return {
       overlay: desired,
-      firewall: { vxlanDevice: desired.vxlan.name, port: hub.port, vni: hub.vni, underlayDevice: underlay?.name, allowedVTEPs: desired.fdb.map((e) => e.dst), deviceOverlayIPs: [], podCIDRs: [] },
+      firewall: { table: this.names.firewallTable, vxlanDevice: desired.vxlan.name, port: hub.port, vni: hub.vni, underlayDevice: underlay?.name, allowedVTEPs: desired.fdb.map((e) => e.dst), deviceOverlayIPs: [], podCIDRs: [] },
     };
   }
 

@@ -1,6 +1,6 @@
 /** `chorus-kube-router gateway`: the Linux device side (hub role). */
 import { DEFAULT_NAMESPACE } from '../../shared/keys.ts';
-import { choiceSetting, durationMsSetting, helpText, ipv4Setting, readSettings, type SettingSpec } from '../../shared/cli-args.ts';
+import { INSTANCE_SPEC, choiceSetting, instanceNamesFrom, durationMsSetting, helpText, ipv4Setting, readSettings, type SettingSpec } from '../../shared/cli-args.ts';
 import { nftCommand } from '../firewall/nft.ts';
 import { createLogger } from '../../shared/log.ts';
 import { loadKubeConfig } from '../../shared/kube/client.ts';
@@ -19,6 +19,7 @@ export const GATEWAY_SPECS: SettingSpec[] = [
   { flag: 'firewall', env: ['CHORUS_FIREWALL'], help: 'on: own nftables table inet chorus-kube-router accepting VXLAN of our VNI only on the underlay interface and from node VTEPs; off: none', default: 'on' },
   { flag: 'resync', env: ['CHORUS_RESYNC'], help: 'full reconcile interval', default: '5m' },
   { flag: 'log-level', env: ['CHORUS_LOG_LEVEL'], help: 'trace, debug, info, warn or error', default: 'info' },
+  INSTANCE_SPEC,
 ];
 
 export async function gatewayMain(argv: readonly string[]): Promise<number> {
@@ -28,12 +29,14 @@ export async function gatewayMain(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const log = createLogger({ component: 'gateway', level: settings['log-level'] ?? 'info' });
+  const names = instanceNamesFrom(settings);
   const gw = new Gateway({
+    names,
     kubeConfig: loadKubeConfig(settings.kubeconfig),
     namespace: settings.namespace ?? DEFAULT_NAMESPACE,
     localIP: ipv4Setting(settings, 'local-ip'),
     ip: ipRoute(),
-    nft: nftCommand(),
+    nft: nftCommand(undefined, names.firewallTable),
     log,
     resyncMs: durationMsSetting(settings, 'resync'),
     txChecksum: choiceSetting(settings, 'tx-checksum-offload', ['off', 'keep'] as const),

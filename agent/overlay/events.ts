@@ -28,7 +28,9 @@ function concernsDevice(m: RtMessage, dev: string, index: number | undefined): b
  * Calls onChange(kind) for kernel changes that concern `device()` (read at each event, so the
  * watcher follows a recreated device). `indexOf` maps the current name to its ifindex.
  */
-export function watchKernel(opts: { device: () => string | undefined; index: () => number | undefined; onChange: (kind: string) => void; log: Logger; firewall: boolean }): KernelWatcher {
+export function watchKernel(opts: { device: () => string | undefined; index: () => number | undefined; onChange: (kind: string) => void; log: Logger; firewall: boolean; table?: string }): KernelWatcher {
+  // our table by its exact name (another instance's table shares the prefix)
+  const ourTable = new RegExp(` ${(opts.table ?? FIREWALL_TABLE).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}( |$)`);
   const socket = createRtNetlink();
   for (const g of ['LINK', 'NEIGH', 'IPV4_IFADDR', 'IPV4_ROUTE'] as const) socket.addMembership(g);
   socket.on('message', (msgs) => {
@@ -47,7 +49,7 @@ export function watchKernel(opts: { device: () => string | undefined; index: () 
     monitor = spawn('nft', ['monitor'], { stdio: ['ignore', 'pipe', 'ignore'] });
     const lines = createInterface({ input: monitor.stdout! });
     lines.on('line', (line) => {
-      if (line.includes(` ${FIREWALL_TABLE}`)) opts.onChange('firewall');
+      if (ourTable.test(line)) opts.onChange('firewall');
     });
     monitor.on('exit', (code) => {
       if (closed) return;

@@ -3,6 +3,7 @@
  * links (our device and any stale one of ours), then the device's addresses, FDB, neighbours and
  * routes in parallel. Five short-lived processes per observation, whatever the number of entries.
  */
+import { DEFAULT_NAMES } from '../../shared/keys.ts';
 import type { IpRoute } from '../../shared/iproute.ts';
 import { normalizeMac } from '../../shared/mac.ts';
 import { EMPTY_OBSERVED, ROUTE_PROTOCOL, type FdbEntry, type ObservedNeighbour, type ObservedOverlay, type ObservedVxlan, type RouteEntry } from './state.ts';
@@ -16,7 +17,6 @@ interface FdbJson { mac: string; dst?: string }
 interface NeighJson { dst: string; lladdr?: string; state?: string[] }
 interface RouteJson { dst: string; gateway?: string; protocol?: string }
 
-const OWNED_DEVICE = /^chorus-\d+$/;
 
 export function toObservedVxlan(link: IpLinkJson): ObservedVxlan {
   const data = link.linkinfo?.info_data ?? {};
@@ -40,9 +40,10 @@ export interface OverlayObservation {
   readonly staleDevices: readonly string[];
 }
 
-export async function observeOverlay(ip: IpRoute, dev: string): Promise<OverlayObservation> {
+/** `owns`: whether a device name is this instance's (InstanceNames.ownsDevice). */
+export async function observeOverlay(ip: IpRoute, dev: string, owns: (name: string) => boolean = DEFAULT_NAMES.ownsDevice): Promise<OverlayObservation> {
   const links = (await ip.json('ip', ['-d', 'link', 'show', 'type', 'vxlan'])) as IpLinkJson[];
-  const staleDevices = links.map((l) => l.ifname).filter((n) => OWNED_DEVICE.test(n) && n !== dev);
+  const staleDevices = links.map((l) => l.ifname).filter((n) => owns(n) && n !== dev);
   const link = links.find((l) => l.ifname === dev);
   if (!link) return { observed: EMPTY_OBSERVED, staleDevices };
   const [addrs, fdb, neigh, routes] = await Promise.all([
@@ -82,9 +83,9 @@ export async function readInterfaces(ipr: IpRoute): Promise<HostInterface[]> {
   });
 }
 
-/** VXLAN devices this agent does not own (a CNI's, or anyone's): not named chorus-<vni>. */
-export function foreignVxlans(interfaces: readonly HostInterface[]): { dev: string; vni: number; port: number }[] {
-  return interfaces.flatMap((i) => (i.vxlan && !OWNED_DEVICE.test(i.name) ? [{ dev: i.name, ...i.vxlan }] : []));
+/** VXLAN devices this agent does not own (a CNI's, another instance's, anyone's). */
+export function foreignVxlans(interfaces: readonly HostInterface[], owns: (name: string) => boolean = DEFAULT_NAMES.ownsDevice): { dev: string; vni: number; port: number }[] {
+  return interfaces.flatMap((i) => (i.vxlan && !owns(i.name) ? [{ dev: i.name, ...i.vxlan }] : []));
 }
 
 /** The MTU of the interface that holds `ip` (the underlay), or undefined if none has it. */

@@ -5,7 +5,7 @@
  * problems that only exclude one peer are returned as `skipped` so the rest still works.
  */
 import { cidrContains, parseCidr, parseIPv4 } from '../../shared/ipv4.ts';
-import { vxlanDeviceName } from '../../shared/keys.ts';
+import { DEFAULT_NAMES, type InstanceNames } from '../../shared/keys.ts';
 import { ALL_ZEROS_MAC, macFromOverlayIP } from '../../shared/mac.ts';
 import type { HubInfo, Peer } from '../../shared/tables.ts';
 import { VXLAN_OVERHEAD_IPV4, type DesiredOverlay, type FdbEntry, type NeighbourEntry, type RouteEntry, type VxlanSpec } from './state.ts';
@@ -17,11 +17,13 @@ export interface EndpointFacts {
   readonly underlayIP: string;
   /** MTU of the underlay interface holding underlayIP. */
   readonly underlayMtu: number;
+  /** The instance whose device this is (default: the default instance). */
+  readonly names?: InstanceNames;
 }
 
 function vxlanSpec(hub: HubInfo, facts: EndpointFacts, overlayIP: string): VxlanSpec {
   const mtu = hub.mtu ?? facts.underlayMtu - VXLAN_OVERHEAD_IPV4;
-  return { name: vxlanDeviceName(hub.vni), vni: hub.vni, port: hub.port, local: facts.underlayIP, mtu, mac: macFromOverlayIP(overlayIP) };
+  return { name: (facts.names ?? DEFAULT_NAMES).vxlanDevice(hub.vni), vni: hub.vni, port: hub.port, local: facts.underlayIP, mtu, mac: macFromOverlayIP(overlayIP) };
 }
 
 function overlayAddress(hub: HubInfo, overlayIP: string, who: string): string {

@@ -2,6 +2,7 @@
  * One reconcile of an overlay endpoint against the kernel: observe, diff, apply, and remove any
  * other device of ours (a device left from a previous VNI). Shared by the node agent and gateway.
  */
+import { DEFAULT_NAMES } from '../../shared/keys.ts';
 import type { IpRoute } from '../../shared/iproute.ts';
 import type { Logger } from '../../shared/log.ts';
 import { diffOverlay } from './diff.ts';
@@ -15,8 +16,9 @@ export interface ProgramResult {
   readonly observed: ObservedOverlay;
 }
 
-export async function programOverlay(ip: IpRoute, desired: DesiredOverlay, log: Logger): Promise<ProgramResult> {
-  const { observed, staleDevices } = await observeOverlay(ip, desired.vxlan.name);
+/** `owns`: whether a device name is this instance's (another instance's devices are never touched). */
+export async function programOverlay(ip: IpRoute, desired: DesiredOverlay, log: Logger, owns: (name: string) => boolean = DEFAULT_NAMES.ownsDevice): Promise<ProgramResult> {
+  const { observed, staleDevices } = await observeOverlay(ip, desired.vxlan.name, owns);
   const ops: Op[] = [
     ...staleDevices.map((name): Op => ({ kind: 'link-delete', name, reason: `not the current overlay device ${desired.vxlan.name}` })),
     ...diffOverlay(desired, observed),
@@ -26,12 +28,12 @@ export async function programOverlay(ip: IpRoute, desired: DesiredOverlay, log: 
   const started = performance.now();
   await applyOps(ip, ops);
   log.info({ op: 'apply', ops: ops.length, durationMs: Math.round(performance.now() - started), sample: ops.slice(0, 5).map((o) => opCommand(o).line) }, 'overlay programmed');
-  return { ops, observed: (await observeOverlay(ip, desired.vxlan.name)).observed };
+  return { ops, observed: (await observeOverlay(ip, desired.vxlan.name, owns)).observed };
 }
 
 /** Removes every overlay device of ours (with it go its addresses, FDB, neighbours and routes). */
-export async function removeOverlay(ip: IpRoute): Promise<string[]> {
-  const { staleDevices } = await observeOverlay(ip, '');
+export async function removeOverlay(ip: IpRoute, owns: (name: string) => boolean = DEFAULT_NAMES.ownsDevice): Promise<string[]> {
+  const { staleDevices } = await observeOverlay(ip, '', owns);
   if (staleDevices.length > 0) await ip.batch('ip', staleDevices.map((d) => `link del ${d}`));
   return [...staleDevices];
 }

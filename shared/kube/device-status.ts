@@ -15,6 +15,10 @@ import { mergePatch } from './client.ts';
 export interface DeviceStatusOptions {
   readonly core: CoreV1Api;
   readonly namespace: string;
+  /** The ConfigMap's name (InstanceNames.deviceStatusConfigMap; default: the default instance's). */
+  readonly name?: string;
+  /** The instance's product name, for the managed-by label. */
+  readonly product?: string;
   readonly log: Logger;
   /** May create the ConfigMap when it is missing (the coordinator); otherwise only patch it. */
   readonly create: boolean;
@@ -40,8 +44,11 @@ export class DeviceStatusPublisher {
   private lastWrite = 0;
   private stopped = false;
 
+  private readonly name: string;
+
   constructor(o: DeviceStatusOptions) {
     this.o = o;
+    this.name = o.name ?? DEVICE_STATUS_CONFIGMAP;
   }
 
   /** The full content the ConfigMap should have; written soon. */
@@ -74,17 +81,17 @@ export class DeviceStatusPublisher {
       if (!this.known) this.known = await this.read();
       if (!this.known) {
         if (!this.o.create) return; // not there yet: whoever creates it will, and we retry on the next publish
-        await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: DEVICE_STATUS_CONFIGMAP, namespace, labels: { 'app.kubernetes.io/managed-by': PRODUCT } }, data: want } });
+        await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: this.name, namespace, labels: { 'app.kubernetes.io/managed-by': this.o.product ?? PRODUCT } }, data: want } });
       } else {
         const patch = dataPatch(this.known, this.o.prune ? want : { ...this.known, ...want });
-        if (patch) await core.patchNamespacedConfigMap({ name: DEVICE_STATUS_CONFIGMAP, namespace, body: { data: patch } }, mergePatch());
+        if (patch) await core.patchNamespacedConfigMap({ name: this.name, namespace, body: { data: patch } }, mergePatch());
       }
       this.known = this.o.prune ? want : { ...this.known, ...want };
       this.lastWrite = Date.now();
     } catch (err) {
       this.known = undefined;
       failed = true;
-      this.o.log.warn({ err: errorMessage(err), configMap: DEVICE_STATUS_CONFIGMAP }, 'could not publish the device programming status; retrying');
+      this.o.log.warn({ err: errorMessage(err), configMap: this.name }, 'could not publish the device programming status; retrying');
       this.lastWrite = Date.now() + 4_000; // back off a little
     } finally {
       this.writing = false;
@@ -94,7 +101,7 @@ export class DeviceStatusPublisher {
 
   private async read(): Promise<ConfigMapData | undefined> {
     try {
-      return (await this.o.core.readNamespacedConfigMap({ name: DEVICE_STATUS_CONFIGMAP, namespace: this.o.namespace })).data ?? {};
+      return (await this.o.core.readNamespacedConfigMap({ name: this.name, namespace: this.o.namespace })).data ?? {};
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;

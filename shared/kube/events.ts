@@ -13,7 +13,8 @@ export interface EventRecorder {
   normal(reason: string, message: string): void;
 }
 
-export function nodeEventRecorder(core: CoreV1Api, nodeName: string, component: string, log: Logger): EventRecorder {
+/** `product`: the instance's product name (InstanceNames.product), the Events' source. */
+export function nodeEventRecorder(core: CoreV1Api, nodeName: string, component: string, log: Logger, product: string = PRODUCT): EventRecorder {
   let last = '';
   const involved: V1ObjectReference = { kind: 'Node', apiVersion: 'v1', name: nodeName, uid: nodeName };
   const record = (type: 'Warning' | 'Normal', reason: string, message: string): void => {
@@ -24,11 +25,11 @@ export function nodeEventRecorder(core: CoreV1Api, nodeName: string, component: 
     core.createNamespacedEvent({
       namespace: 'default',
       body: {
-        metadata: { generateName: `${nodeName}.${PRODUCT}.` },
+        metadata: { generateName: `${nodeName}.${product}.` },
         involvedObject: involved, reason, message, type, count: 1,
         firstTimestamp: now, lastTimestamp: now,
-        source: { component: `${PRODUCT}-${component}`, host: nodeName },
-        reportingComponent: `${PRODUCT}-${component}`, reportingInstance: nodeName,
+        source: { component: `${product}-${component}`, host: nodeName },
+        reportingComponent: `${product}-${component}`, reportingInstance: nodeName,
       },
     }).catch((err: unknown) => log.warn({ err: errorMessage(err), reason }, 'could not record a Kubernetes Event'));
   };

@@ -35,6 +35,7 @@ function fakeKernel(nftFails: boolean): { ip: IpRoute; nft: Nft; log: string[] }
   };
   let table: string | undefined;
   const nft: Nft = {
+    table: 'chorus-kube-router',
     list: () => Promise.resolve(table),
     replace: (ruleset: string) => {
       log.push('nft replace');

@@ -5,6 +5,7 @@ import { isProblem } from '../../agent/plan-types.ts';
 import { addressRanges, renderRuleset, replaceTableScript, vniMatch } from '../../agent/firewall/ruleset.ts';
 import { encodeHubInfo } from '../../shared/tables.ts';
 import { Metrics } from '../../shared/metrics.ts';
+import { DEFAULT_NAMES, instanceNames } from '../../shared/keys.ts';
 
 const hubData = encodeHubInfo({ vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'] });
 const node = (annotations: Record<string, string> = { 'kube-router.chorus.io/overlay-ip': '198.18.16.2' }, ip = '198.18.1.1'): V1Node => ({
@@ -34,6 +35,40 @@ describe('node inputs', () => {
   });
 });
 
+describe('instances', () => {
+  it('names everything of an instance apart from the default instance and from each other', () => {
+    const a = instanceNames('a');
+    expect([a.hubConfigMap, a.peersConfigMapPrefix, a.leaderLease, a.deviceStatusConfigMap, a.firewallTable, a.annotationOverlayIP, a.labelTable, a.vxlanDevice(16777215)]).toEqual([
+      'chorus-kube-router-a-hub', 'chorus-kube-router-a-peers-', 'chorus-kube-router-a-coordinator', 'chorus-kube-router-a-device', 'chorus-kube-router-a',
+      'a.kube-router.chorus.io/overlay-ip', 'a.kube-router.chorus.io/table', 'cha-16777215',
+    ]);
+    const longest = instanceNames('abcd').vxlanDevice(16777215);
+    expect(longest.length).toBeLessThanOrEqual(15);
+    // each instance owns only its own devices (any VNI), never the default instance's or another's
+    expect(['chorus-4096', 'cha-4096', 'cha-7', 'chab-4096', 'cha-x'].filter(a.ownsDevice)).toEqual(['cha-4096', 'cha-7']);
+    expect(['chorus-4096', 'cha-4096'].filter(DEFAULT_NAMES.ownsDevice)).toEqual(['chorus-4096']);
+    for (const bad of ['A', '1a', 'abcde', 'a-b', 'a.b']) expect(() => instanceNames(bad)).toThrow(/1 to 4 characters/);
+  });
+
+  it('an instance reads its own allocation annotation, plans its own device and table, and sees the default instance\'s device as another VXLAN', () => {
+    const a = instanceNames('a');
+    const annotated = node({ 'kube-router.chorus.io/overlay-ip': '198.18.16.2', 'a.kube-router.chorus.io/overlay-ip': '198.18.16.9' });
+    const inputs = resolveNodeInputs('n1', annotated, hubData, 'hub', undefined, a);
+    if (isProblem(inputs)) throw new Error(inputs.reason);
+    expect(inputs.overlayIP).toBe('198.18.16.9');
+    expect(resolveNodeInputs('n1', node(), hubData, 'hub', undefined, a)).toMatchObject({ kind: 'waiting' });
+    const hostWith = (otherVni: number): ReturnType<typeof hostFactsOf> => hostFactsOf([
+      { name: 'eth0', mtu: 1500, cidrs: ['198.18.1.1/20'] }, { name: 'chorus-100000', mtu: 1450, cidrs: ['198.18.32.2/20'], vxlan: { vni: otherVni, port: 4789 } },
+    ], inputs);
+    const plan = planNode(inputs, hostWith(100000));
+    if (isProblem(plan)) throw new Error(plan.reason);
+    expect([plan.overlay.vxlan.name, plan.firewall.table]).toEqual(['cha-4096', 'chorus-kube-router-a']);
+    expect(renderRuleset(plan.firewall)).toMatch(/^table inet chorus-kube-router-a \{/);
+    // the same VNI on the same port as the other instance is a clash like any other VXLAN's
+    expect(planNode(inputs, hostWith(4096))).toMatchObject({ kind: 'invalid', reason: expect.stringMatching(/chorus-100000 .* already uses VNI 4096 .* so cha-4096 is not created/) });
+  });
+});
+
 describe('node plan', () => {
   const inputs = resolveNodeInputs('n1', node(), hubData, 'hub');
   if (isProblem(inputs)) throw new Error(inputs.reason);
@@ -41,7 +76,7 @@ describe('node plan', () => {
     const plan = planNode(inputs, hostFactsOf([{ name: 'eth0', mtu: 1500, cidrs: ['198.18.1.1/20'] }, { name: 'cni0', mtu: 1500, cidrs: ['198.19.0.1/24'] }], inputs));
     if (isProblem(plan)) throw new Error(plan.reason);
     expect(plan.overlay.vxlan).toMatchObject({ name: 'chorus-4096', mtu: 1450, local: '198.18.1.1' });
-    expect(plan.firewall).toEqual({ vxlanDevice: 'chorus-4096', port: 4789, vni: 4096, underlayDevice: 'eth0', allowedVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'], podCIDRs: ['198.19.0.0/24'] });
+    expect(plan.firewall).toEqual({ table: 'chorus-kube-router', vxlanDevice: 'chorus-4096', port: 4789, vni: 4096, underlayDevice: 'eth0', allowedVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'], podCIDRs: ['198.19.0.0/24'] });
   });
   it('refuses, touching nothing, when a VXLAN device not ours has our VNI on our port; another VNI on the port is fine', () => {
     const host = (vni: number, port: number): ReturnType<typeof hostFactsOf> => hostFactsOf([
