@@ -48,7 +48,7 @@ export async function clusterIdFromApi(o: ClusterIdentityOptions): Promise<strin
       const status = statusOf(err);
       const why = err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err);
       if (status !== undefined && status >= 400 && status < 500) {
-        throw new ConfigError(`cannot read the kube-system namespace to derive this cluster's identity (HTTP ${status}: grant get on namespaces/kube-system as deploy/rbac.yaml does, or ${FIX})`);
+        throw new ConfigError(`cannot read the kube-system namespace to derive this cluster's identity (HTTP ${status}: grant get on namespaces/kube-system as deploy/base/rbac.yaml does, or ${FIX})`);
       }
       if (performance.now() > deadline || o.signal?.aborted) throw new Error(`cannot read the kube-system namespace to derive this cluster's identity: ${why}; ${FIX}`);
       const delay = backoff.next();

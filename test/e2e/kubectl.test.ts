@@ -105,6 +105,16 @@ describe.skipIf(!IS_ROOT || !HAVE_KUBECTL)(TITLE, () => {
     expect(await versions()).toBe(before);
     const ds = JSON.parse(out(await kubectl(['get', 'daemonset', 'chorus-kube-router-agent', '-n', NS, '-o', 'json']))) as { spec: { template: { spec: { hostNetwork: boolean } } } };
     expect(ds.spec.template.spec.hostNetwork).toBe(true);
+    // a second instance from its overlay: its own objects, nothing of the first changed
+    const second = out(await kubectl(['apply', '-k', join(DEPLOY_DIR, 'instance-b')]));
+    expect(second).toMatch(/daemonset\.apps\/chorus-kube-router-agent-b created/);
+    expect(second).toMatch(/role\.rbac\.authorization\.k8s\.io\/chorus-kube-router-agent-b created/);
+    expect(second).not.toMatch(/namespace\//);
+    const firstAgain = (await versions()).split(' ').filter((v) => v !== '' && !/-b=/.test(v)).join(' ');
+    expect(firstAgain).toBe(before.trim());
+    const agentB = JSON.parse(out(await kubectl(['get', 'daemonset', 'chorus-kube-router-agent-b', '-n', NS, '-o', 'json']))) as { spec: { selector: { matchLabels: Record<string, string> }; template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } } };
+    expect(agentB.spec.selector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'chorus-kube-router-agent', 'app.kubernetes.io/instance': 'b' });
+    expect(agentB.spec.template.spec.containers[0]?.env.find((e) => e.name === 'CHORUS_INSTANCE')?.value).toBe('b');
   });
 
   it('strict field validation: an unknown field is refused, as kube-apiserver refuses it', async () => {
@@ -162,7 +172,7 @@ describe.skipIf(!IS_ROOT || !HAVE_KUBECTL)(TITLE, () => {
     expect(String(r.stderr)).toMatch(/NotFound.*daemonsets\.apps "chorus-kube-router-agent" not found/);
   });
 
-  it('auth can-i answers from deploy/rbac.yaml for each ServiceAccount', async () => {
+  it('auth can-i answers from deploy/base/rbac.yaml for each ServiceAccount', async () => {
     const can = async (...args: string[]): Promise<string> => out(await kubectl(['auth', 'can-i', ...args], { reject: false }));
     expect(await can('list', 'nodes', `--as=${AGENT_SA}`)).toBe('yes');
     expect(await can('patch', 'nodes', `--as=${AGENT_SA}`)).toBe('no');

@@ -2,7 +2,7 @@
 // ServiceAccounts (each its own token), through the life of a cluster: start, node join and
 // leave, a node that cannot be served, bad hub info, a coordinator restart (Lease release and
 // takeover), and Calico and Cilium IPAM. The API server records every (verb, resource,
-// namespace, name, user). The test fails if deploy/rbac.yaml does not grant a request made, or
+// namespace, name, user). The test fails if deploy/base/rbac.yaml does not grant a request made, or
 // grants something no component used.
 import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
@@ -32,7 +32,7 @@ afterAll(async () => {
   await labDown(doc);
 }, 60_000);
 
-describe.skipIf(!IS_ROOT)('RBAC audit of deploy/rbac.yaml against what the components do', () => {
+describe.skipIf(!IS_ROOT)('RBAC audit of deploy/base/rbac.yaml against what the components do', () => {
   it('a cluster\'s life with node IPAM: every request granted', async () => {
     doc = await labUp(['--nodes', '2', '--pods-per-node', '1']);
     const core = labCore(doc);

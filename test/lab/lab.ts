@@ -189,7 +189,7 @@ export class Lab {
 
   /** deploy/'s namespace and RBAC, applied as an operator's `kubectl apply -k deploy/` would: the API server enforces them. */
   private async installRbac(): Promise<void> {
-    const objects = loadManifests().filter((m) => m.file === 'namespace.yaml' || m.file === 'rbac.yaml');
+    const objects = loadManifests().filter((m) => m.file === 'base/namespace.yaml' || m.file === 'base/rbac.yaml');
     const client = KubernetesObjectApi.makeApiClient(this.kubeConfig());
     for (const { file: _file, ...object } of objects) {
       // with the annotation `kubectl apply` keeps, so that a later `kubectl apply -k deploy/` finds them unchanged
@@ -416,10 +416,10 @@ export class Lab {
 /** The components that talk to the API, each with its own identity in the lab. */
 export const LAB_COMPONENTS = ['agent', 'coordinator', 'gateway'] as const;
 export type LabComponent = (typeof LAB_COMPONENTS)[number];
-/** The user a component acts as: its ServiceAccount in deploy/rbac.yaml. */
+/** The user a component acts as: its ServiceAccount in deploy/base/rbac.yaml. */
 export const serviceAccountUser = (c: LabComponent): string => `system:serviceaccount:chorus-system:chorus-kube-router-${c}`;
 
-/** The agent's arguments in the lab; its node name comes in NODE_NAME and its API access from its ServiceAccount, as in deploy/agent.yaml. */
+/** The agent's arguments in the lab; its node name comes in NODE_NAME and its API access from its ServiceAccount, as in deploy/base/agent.yaml. */
 export function agentArgs(underlayIP: string): string[] {
   return ['--health-listen', `${underlayIP}:${AGENT_HEALTH_PORT}`];
 }

@@ -28,9 +28,17 @@ export function loadManifests(dir = DEPLOY_DIR): Manifest[] {
       .map((d) => ({ ...d, file: relative(dir, path) }) as Manifest));
 }
 
-/** The manifests `kubectl apply -k deploy/` applies (the kustomization's resources, in order). */
-export function installManifests(): Manifest[] {
-  const k = loadAll(readFileSync(join(DEPLOY_DIR, 'kustomization.yaml'), 'utf8'))[0] as { resources: string[] };
+/**
+ * The manifests `kubectl apply -k <dir>` applies, for a kustomization that only lists resources
+ * (files, or directories with their own such kustomization), in order. Overlays with patches
+ * (deploy/instance-b/) are rendered by the real kustomize in the tests that need them.
+ */
+export function installManifests(dir = DEPLOY_DIR): Manifest[] {
+  const k = loadAll(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'))[0] as { resources: string[] };
   const all = loadManifests();
-  return k.resources.flatMap((r) => all.filter((m) => m.file === r));
+  return k.resources.flatMap((r) => {
+    const path = join(dir, r);
+    if (statSync(path).isDirectory()) return installManifests(path);
+    return all.filter((m) => m.file === relative(DEPLOY_DIR, path));
+  });
 }
