@@ -18,6 +18,17 @@ export const GATEWAY_HEALTH_PORT = 9643;
 /** The gateway's /status, which the lab enables on the device address (its default is loopback). */
 export const GATEWAY_STATUS_PORT = 9646;
 export const MAX_NODES = 256;
+
+/**
+ * A second instance (deploy/instance-b) on the same nodes, for its own device: instance "b",
+ * VNI 100001, overlay 198.18.32.0/20, its device at 198.18.0.6, its agents on ports 9651/9654.
+ */
+export const INSTANCE_B = 'b';
+export const DEVICE_B_IP = '198.18.0.6';
+export const OVERLAY_NETWORK_B = '198.18.32.0/20';
+export const VNI_B = 100001;
+export const AGENT_B_HEALTH_PORT = 9651;
+export const AGENT_B_STATUS_PORT = 9654;
 export const MAX_PODS_PER_NODE = 250;
 
 export function nodeName(index: number): string {
@@ -47,6 +58,8 @@ export interface Names {
   readonly underlay: string;
   readonly controlPlane: string;
   readonly device: string;
+  /** The second instance's device. */
+  readonly deviceB: string;
   node(index: number): string;
   pod(nodeIndex: number, pod: number): string;
 }
@@ -58,6 +71,7 @@ export function namesFor(prefix: string): Names {
     underlay: `${prefix}-ul`,
     controlPlane: `${prefix}-cp`,
     device: `${prefix}-dev`,
+    deviceB: `${prefix}-devb`,
     node: (i) => `${prefix}-n${i}`,
     pod: (i, j) => `${prefix}-n${i}p${j}`,
   };

@@ -73,10 +73,12 @@ const SIZE_SPECS: SettingSpec[] = [
   { flag: 'coordinators', help: 'coordinator replicas (leader elected)', default: '1' },
   { flag: 'ipam', help: "where pod CIDRs are published: node (spec.podCIDRs), calico (BlockAffinity), cilium (CiliumNode); the coordinator detects it", default: 'node' },
   { flag: 'timeout', help: 'how long to wait for the overlay to converge', default: '120s' },
+  { flag: 'second-instance', help: 'also run instance b (deploy/instance-b: VNI 100001, overlay 198.18.32.0/20) on the same nodes, programming a second device: citrix or f5 (renders the overlay with kubectl kustomize)' },
 ];
 
-function sizeFrom(settings: Record<string, string | undefined>): { nodes: number; podsPerNode: number; coordinators: number; device: 'linux' | 'citrix' | 'f5'; timeoutMs: number; ipam: LabIpam } {
+function sizeFrom(settings: Record<string, string | undefined>): { nodes: number; podsPerNode: number; coordinators: number; device: 'linux' | 'citrix' | 'f5'; timeoutMs: number; ipam: LabIpam; secondInstance?: 'citrix' | 'f5' } {
   return {
+    ...(settings['second-instance'] ? { secondInstance: choiceSetting(settings, 'second-instance', ['citrix', 'f5'] as const) } : {}),
     nodes: intSetting(settings, 'nodes', 0, 256),
     podsPerNode: intSetting(settings, 'pods-per-node', 0, 250),
     coordinators: intSetting(settings, 'coordinators', 1, 5),

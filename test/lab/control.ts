@@ -28,6 +28,14 @@ export async function serveControl(lab: Lab, socketPath: string, shutdown: () =>
         await lab.removeNode(decodeURIComponent(m[1] ?? ''));
         return reply(200, { removed: m[1] });
       }
+      if (req.method === 'POST' && url.pathname === '/second/reconfigure') {
+        await lab.reconfigureSecond(url.searchParams.getAll('arg'));
+        return reply(200, await lab.document());
+      }
+      if (req.method === 'POST' && url.pathname === '/second/stop') {
+        await lab.stopSecond();
+        return reply(200, await lab.document());
+      }
       if (req.method === 'POST' && url.pathname === '/shutdown') {
         reply(202, { stopping: lab.opts.prefix });
         shutdown();

@@ -11,19 +11,22 @@ import { join } from 'node:path';
 import { release } from 'node:os';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi, type KubernetesObject, type V1Node } from '@kubernetes/client-node';
 import type { Logger } from '../../shared/log.ts';
-import { DEFAULT_NAMESPACE } from '../../shared/keys.ts';
+import { DEFAULT_NAMESPACE, instanceNames } from '../../shared/keys.ts';
 import { allocatedOverlayIP } from '../../shared/node-facts.ts';
 import { errorMessage, isNotFound } from '../../shared/errors.ts';
 import { sleep } from '../../shared/backoff.ts';
 import { kubeconfigYaml } from '../apiserver/server.ts';
 import {
+  AGENT_B_HEALTH_PORT, AGENT_B_STATUS_PORT, DEVICE_B_IP, INSTANCE_B, OVERLAY_NETWORK_B, VNI_B,
   AGENT_HEALTH_PORT, API_PORT, CONTROL_PLANE_IP, COORDINATOR_HEALTH_PORT, DEVICE_IP, GATEWAY_HEALTH_PORT, GATEWAY_STATUS_PORT, MAX_NODES,
   OVERLAY_NETWORK, UNDERLAY_PREFIX, namesFor, nodeName, nodeUnderlayIP, podCIDR, podIP, type Names,
 } from './addressing.ts';
-import { createCore, createNode, deleteAllWithPrefix, deleteNamespaces, ping } from './netns.ts';
+import { addUnderlayHost, createCore, createNode, deleteAllWithPrefix, deleteNamespaces, ping } from './netns.ts';
 import { SupervisedProcess, type ProcessSpec } from './processes.ts';
 import { makeServerCertificate } from '../emulators/tls.ts';
-import { loadManifests } from '../support/manifests.ts';
+import { DEPLOY_DIR, loadManifests } from '../support/manifests.ts';
+import { execa } from 'execa';
+import { loadAll } from 'js-yaml';
 
 export const LAB_DEVICE_USER = 'chorus-lab';
 
@@ -48,6 +51,8 @@ export interface LabOptions {
   readonly log: Logger;
   /** Lease timings for the lab's coordinators (shorter than production so failovers are quick). */
   readonly leaseArgs?: readonly string[];
+  /** Also run instance b (deploy/instance-b) on the same nodes, programming this second device. */
+  readonly secondInstance?: 'citrix' | 'f5';
 }
 
 export interface PodDoc { name: string; netns: string; ip: string }
@@ -67,9 +72,21 @@ export interface LabDocument {
   device: { type: string; netns: string; underlayIP: string; overlayIPs: string[]; pid: number | null; api: { url: string; kind: string; username?: string; password?: string; caFile?: string } };
   coordinators: { pid: number | null; identity: string; healthURL: string }[];
   nodes: NodeDoc[];
+  /** Instance b (`lab up --second-instance`), or null: its device, coordinator and one agent per node. */
+  second: SecondInstanceDoc | null;
 }
 
-interface LabNode { index: number; pods: number; agent: SupervisedProcess | undefined }
+export interface SecondInstanceDoc {
+  instance: string;
+  vni: number;
+  overlayNetwork: string;
+  device: { type: string; netns: string; underlayIP: string; overlayIPs: string[]; pid: number | null; api: { url: string; kind: string; username: string; password: string; caFile: string } };
+  coordinator: { pid: number | null; identity: string };
+  /** Node name -> pid of that node's instance-b agent. */
+  agents: Record<string, number | null>;
+}
+
+interface LabNode { index: number; pods: number; agent: SupervisedProcess | undefined; agentB: SupervisedProcess | undefined }
 
 export function newPrefix(): string {
   return `ckr${randomBytes(3).toString('hex').slice(0, 5)}`;
@@ -84,6 +101,8 @@ export class Lab {
   private apiServer: SupervisedProcess | undefined;
   private gateway: SupervisedProcess | undefined;
   private coordinators: SupervisedProcess[] = [];
+  private deviceB: SupervisedProcess | undefined;
+  private coordinatorB: SupervisedProcess | undefined;
   private readonly nodes = new Map<string, LabNode>();
   private forwarder: Server | undefined;
   private hostURL = '';
@@ -108,7 +127,7 @@ export class Lab {
   /** The gateway's kubeconfig: it runs outside the cluster, with a token minted for its ServiceAccount. */
   get gatewayKubeconfigPath(): string { return join(this.opts.dir, 'kubeconfig.gateway'); }
   /** Where a component's ServiceAccount token, CA and namespace live (mounted into its processes). */
-  serviceAccountDir(component: LabComponent): string { return join(this.opts.dir, 'serviceaccounts', component); }
+  serviceAccountDir(component: LabIdentity): string { return join(this.opts.dir, 'serviceaccounts', component); }
   get auditFile(): string { return join(this.opts.dir, 'apiserver-audit.jsonl'); }
   private get apiTlsDir(): string { return join(this.opts.dir, 'apiserver-tls'); }
   private logFile(name: string): string { return join(this.opts.dir, 'logs', `${name}.log`); }
@@ -120,7 +139,7 @@ export class Lab {
   }
 
   /** A process run as a pod of a component: in-cluster configuration with the component's ServiceAccount. */
-  podOf(component: 'agent' | 'coordinator', env: Record<string, string> = {}): Pick<ProcessSpec, 'serviceAccount' | 'env'> {
+  podOf(component: 'agent' | 'coordinator' | 'agent-b' | 'coordinator-b', env: Record<string, string> = {}): Pick<ProcessSpec, 'serviceAccount' | 'env'> {
     return { serviceAccount: { dir: this.serviceAccountDir(component), host: CONTROL_PLANE_IP, port: API_PORT }, env: { POD_NAMESPACE: DEFAULT_NAMESPACE, ...env } };
   }
 
@@ -137,7 +156,7 @@ export class Lab {
     writeFileSync(join(dir, 'token'), this.token, { mode: 0o600 });
     writeFileSync(this.labKubeconfigPath, kubeconfigYaml(labURL, this.token, ca), { mode: 0o600 });
     const users: Record<string, string> = {};
-    for (const c of LAB_COMPONENTS) {
+    for (const c of [...LAB_COMPONENTS, ...(this.opts.secondInstance ? INSTANCE_B_COMPONENTS : [])]) {
       const t = randomBytes(24).toString('hex');
       users[t] = serviceAccountUser(c);
       const saDir = this.serviceAccountDir(c);
@@ -164,6 +183,7 @@ export class Lab {
     await this.waitForApi();
     progress('installing the namespace, ServiceAccounts and RBAC of deploy/');
     await this.installRbac();
+    if (this.opts.secondInstance) await this.startSecondInstance(progress);
     if (this.opts.device === 'citrix') {
       progress('starting the NITRO emulator as the Citrix ADC');
       await this.startDeviceEmulator('nitro-emulator', ['--snip', `${DEVICE_IP}/${UNDERLAY_PREFIX}`]);
@@ -206,12 +226,17 @@ export class Lab {
   /** The emulated ADC or BIG-IP: its TLS certificate, lab-only credentials, and the emulator process. */
   private async startDeviceEmulator(command: 'nitro-emulator' | 'f5-emulator', extra: readonly string[]): Promise<void> {
     await makeServerCertificate(this.tlsDir, [DEVICE_IP]);
-    mkdirSync(this.credentialsDir, { recursive: true, mode: 0o700 });
-    writeFileSync(join(this.credentialsDir, 'username'), LAB_DEVICE_USER, { mode: 0o600 });
-    writeFileSync(join(this.credentialsDir, 'password'), this.devicePassword, { mode: 0o600 });
+    this.writeDeviceCredentials();
     this.gateway = this.supervise(command, this.names.device, [
       'lab', command, '--listen', `${DEVICE_IP}:443`, '--tls-dir', this.tlsDir, '--credentials-dir', this.credentialsDir, ...extra,
     ]);
+  }
+
+  /** The lab-only credentials both emulated devices accept. */
+  private writeDeviceCredentials(): void {
+    mkdirSync(this.credentialsDir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(this.credentialsDir, 'username'), LAB_DEVICE_USER, { mode: 0o600 });
+    writeFileSync(join(this.credentialsDir, 'password'), this.devicePassword, { mode: 0o600 });
   }
 
   private deviceArgs(): string[] {
@@ -270,7 +295,10 @@ export class Lab {
     await this.api().createNode({ body: node });
     await this.publishPodCIDR(name, podCIDR(index));
     const supervised = agent ? this.supervise(`agent-${name}`, this.names.node(index), ['agent', ...agentArgs(underlayIP)], this.podOf('agent', { NODE_NAME: name })) : undefined;
-    this.nodes.set(name, { index, pods, agent: supervised });
+    const agentB = agent && this.opts.secondInstance
+      ? this.supervise(`agent-b-${name}`, this.names.node(index), ['agent', ...agentArgsB(underlayIP)], this.podOf('agent-b', { NODE_NAME: name }))
+      : undefined;
+    this.nodes.set(name, { index, pods, agent: supervised, agentB });
     this.onChange();
     return this.nodeDoc(name, undefined);
   }
@@ -300,7 +328,7 @@ export class Lab {
   async removeNode(name: string): Promise<void> {
     const n = this.nodes.get(name);
     if (!n) throw new Error(`no lab node named "${name}" (nodes: ${[...this.nodes.keys()].join(', ') || 'none'})`);
-    await n.agent?.stop();
+    await Promise.all([n.agent?.stop(), n.agentB?.stop()]);
     await this.api().deleteNode({ name }).catch((err: unknown) => {
       if (!isNotFound(err)) throw err;
     });
@@ -353,7 +381,80 @@ export class Lab {
       },
       coordinators: this.coordinators.map((c, i) => ({ pid: c.pid ?? null, identity: `coordinator-${i + 1}`, healthURL: `http://${CONTROL_PLANE_IP}:${COORDINATOR_HEALTH_PORT + i + 1}/healthz` })),
       nodes: this.nodeNames().map((name) => this.nodeDoc(name, apiNodes.get(name))),
+      second: this.opts.secondInstance ? await this.secondDoc() : null,
     };
+  }
+
+  private async secondDoc(): Promise<SecondInstanceDoc> {
+    const hub = await this.api().readNamespacedConfigMap({ name: instanceNames(INSTANCE_B).hubConfigMap, namespace: DEFAULT_NAMESPACE }).catch(() => undefined);
+    const type = this.opts.secondInstance ?? 'citrix';
+    const credentials = { username: LAB_DEVICE_USER, password: this.devicePassword, caFile: join(this.tlsDirB, 'ca.crt') };
+    return {
+      instance: INSTANCE_B, vni: VNI_B, overlayNetwork: OVERLAY_NETWORK_B,
+      device: {
+        type, netns: this.names.deviceB, underlayIP: DEVICE_B_IP, overlayIPs: (hub?.data?.deviceOverlayIPs ?? '').split(',').filter((s) => s !== ''),
+        pid: this.deviceB?.pid ?? null,
+        api: type === 'citrix' ? { url: `https://${DEVICE_B_IP}/nitro/v1/config`, kind: 'nitro', ...credentials } : { url: `https://${DEVICE_B_IP}/mgmt/tm`, kind: 'icontrol', ...credentials },
+      },
+      coordinator: { pid: this.coordinatorB?.pid ?? null, identity: 'coordinator-b-1' },
+      agents: Object.fromEntries([...this.nodes.entries()].map(([name, n]) => [name, n.agentB?.pid ?? null])),
+    };
+  }
+
+  private get tlsDirB(): string { return join(this.opts.dir, 'device-b-tls'); }
+
+  private startCoordinatorB(extraArgs: readonly string[]): SupervisedProcess {
+    const type = this.opts.secondInstance ?? 'citrix';
+    return this.supervise('coordinator-b-1', this.names.controlPlane, [
+      'coordinator', '--identity', 'coordinator-b-1', '--instance', INSTANCE_B, '--vni', String(VNI_B),
+      '--overlay-network', OVERLAY_NETWORK_B, '--device-vtep', DEVICE_B_IP,
+      '--device-type', type, '--device-address', `https://${DEVICE_B_IP}`, '--ca-file', join(this.tlsDirB, 'ca.crt'), '--credentials-dir', this.credentialsDir,
+      '--health-listen', `${CONTROL_PLANE_IP}:${COORDINATOR_HEALTH_PORT + 10}`,
+      ...(this.opts.leaseArgs ?? ['--lease-duration', '8s', '--renew-deadline', '5s', '--retry-period', '1s']),
+      ...extraArgs,
+    ], this.podOf('coordinator-b'));
+  }
+
+  /** Instance b's coordinator restarted with more settings (an operator editing its settings ConfigMap). */
+  async reconfigureSecond(extraArgs: readonly string[]): Promise<void> {
+    if (!this.opts.secondInstance) throw new Error('this lab runs no second instance (lab up --second-instance)');
+    await this.coordinatorB?.stop();
+    this.coordinatorB = this.startCoordinatorB(extraArgs);
+    this.onChange();
+  }
+
+  /** Stops instance b's coordinator and agents (the first uninstall steps); its device keeps running. */
+  async stopSecond(): Promise<void> {
+    if (!this.opts.secondInstance) throw new Error('this lab runs no second instance (lab up --second-instance)');
+    await Promise.all([this.coordinatorB?.stop(), ...[...this.nodes.values()].map((n) => n.agentB?.stop())]);
+    this.coordinatorB = undefined;
+    for (const n of this.nodes.values()) n.agentB = undefined;
+    this.onChange();
+  }
+
+  /**
+   * Instance b: its namespace-scoped and cluster RBAC as `kubectl apply -k deploy/instance-b`
+   * renders it (the real kustomize, which applies the overlay's renames and patches), its own
+   * device on the underlay, and its coordinator; its agents start with each node.
+   */
+  private async startSecondInstance(progress: (msg: string) => void): Promise<void> {
+    const type = this.opts.secondInstance ?? 'citrix';
+    progress(`instance ${INSTANCE_B}: RBAC of deploy/instance-b (kubectl kustomize), the ${type} emulator at ${DEVICE_B_IP}, its coordinator`);
+    const rendered = await execa('kubectl', ['kustomize', join(DEPLOY_DIR, 'instance-b')], { reject: false });
+    if (rendered.exitCode !== 0) throw new Error(`--second-instance renders deploy/instance-b with \`kubectl kustomize\`, which failed (is kubectl installed?): ${String(rendered.stderr || rendered.message).trim()}`);
+    const rbacKinds = new Set(['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding']);
+    const objects = loadAll(String(rendered.stdout)).filter((d): d is KubernetesObject => typeof d === 'object' && d !== null && rbacKinds.has(String((d as { kind?: unknown }).kind)));
+    const client = KubernetesObjectApi.makeApiClient(this.kubeConfig());
+    for (const o of objects) await client.create(o).catch(ignoreAlreadyExists);
+    await addUnderlayHost(this.names, this.names.deviceB, 'ul-devb', DEVICE_B_IP);
+    await makeServerCertificate(this.tlsDirB, [DEVICE_B_IP]);
+    this.writeDeviceCredentials();
+    const command = type === 'citrix' ? 'nitro-emulator' : 'f5-emulator';
+    this.deviceB = this.supervise(`${command}-b`, this.names.deviceB, [
+      'lab', command, '--listen', `${DEVICE_B_IP}:443`, '--tls-dir', this.tlsDirB, '--credentials-dir', this.credentialsDir,
+      ...(type === 'citrix' ? ['--snip', `${DEVICE_B_IP}/${UNDERLAY_PREFIX}`] : []),
+    ]);
+    this.coordinatorB = this.startCoordinatorB([]);
   }
 
   /** How to reach the device's API: NITRO, iControl REST (lab-only credentials) or the gateway's /status. */
@@ -366,14 +467,14 @@ export class Lab {
     }
   }
 
-  /** Pings every pod from the device once; rtt in ms, or undefined when it did not answer. */
-  async reachability(doc: LabDocument): Promise<Map<string, number | undefined>> {
+  /** Pings every pod from the device (or instance b's) once; rtt in ms, or undefined when it did not answer. */
+  async reachability(doc: LabDocument, from: string = this.names.device): Promise<Map<string, number | undefined>> {
     const result = new Map<string, number | undefined>();
     const pods = doc.nodes.flatMap((n) => n.pods);
     // a few at a time: two cores, and each ping is a process
     for (let i = 0; i < pods.length; i += 8) {
       const batch = pods.slice(i, i + 8);
-      const rtts = await Promise.all(batch.map((p) => ping(this.names.device, p.ip)));
+      const rtts = await Promise.all(batch.map((p) => ping(from, p.ip)));
       batch.forEach((p, k) => result.set(p.ip, rtts[k]));
     }
     return result;
@@ -389,10 +490,13 @@ export class Lab {
       const rtt = allocated === doc.nodes.length ? await this.reachability(doc) : new Map<string, number | undefined>();
       const pods = doc.nodes.reduce((s, n) => s + n.pods.length, 0);
       const reachable = [...rtt.values()].filter((v) => v !== undefined).length;
-      const msg = `converging: ${allocated}/${doc.nodes.length} nodes have an overlay IP, ${reachable}/${pods} pods answer from the device`;
+      // instance b, when there is one: every pod answers from its device too
+      const rttB = doc.second && allocated === doc.nodes.length ? await this.reachability(doc, this.names.deviceB) : undefined;
+      const reachableB = rttB ? [...rttB.values()].filter((v) => v !== undefined).length : 0;
+      const msg = `converging: ${allocated}/${doc.nodes.length} nodes have an overlay IP, ${reachable}/${pods} pods answer from the device${doc.second ? `, ${reachableB}/${pods} from instance ${doc.second.instance}'s` : ''}`;
       if (msg !== last) progress(msg);
       last = msg;
-      if (allocated === doc.nodes.length && reachable === pods) return { doc, rtt };
+      if (allocated === doc.nodes.length && reachable === pods && (!doc.second || reachableB === pods)) return { doc, rtt };
       if (Date.now() > deadline) {
         const missing = doc.nodes.flatMap((n) => (n.overlayIP === null ? [`${n.name} has no overlay IP`] : n.pods.filter((p) => rtt.get(p.ip) === undefined).map((p) => `${p.name} (${p.ip}) on ${n.name} does not answer`)));
         throw new Error(`the overlay did not converge within ${Math.round(timeoutMs / 1000)} s: ${missing.slice(0, 5).join('; ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''} (logs: ${join(this.opts.dir, 'logs')})`);
@@ -405,7 +509,7 @@ export class Lab {
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
-    const all = [...[...this.nodes.values()].map((n) => n.agent), this.gateway, ...this.coordinators, this.apiServer].filter((p): p is SupervisedProcess => p !== undefined);
+    const all = [...[...this.nodes.values()].flatMap((n) => [n.agent, n.agentB]), this.gateway, this.deviceB, ...this.coordinators, this.coordinatorB, this.apiServer].filter((p): p is SupervisedProcess => p !== undefined);
     await Promise.all(all.map((p) => p.stop(3_000)));
     this.forwarder?.close();
     await deleteAllWithPrefix(this.opts.prefix);
@@ -417,11 +521,19 @@ export class Lab {
 export const LAB_COMPONENTS = ['agent', 'coordinator', 'gateway'] as const;
 export type LabComponent = (typeof LAB_COMPONENTS)[number];
 /** The user a component acts as: its ServiceAccount in deploy/base/rbac.yaml. */
-export const serviceAccountUser = (c: LabComponent): string => `system:serviceaccount:chorus-system:chorus-kube-router-${c}`;
+/** Instance b's components (deploy/instance-b names its ServiceAccounts *-b). */
+export const INSTANCE_B_COMPONENTS = ['agent-b', 'coordinator-b'] as const;
+export type LabIdentity = LabComponent | (typeof INSTANCE_B_COMPONENTS)[number];
+export const serviceAccountUser = (c: LabIdentity): string => `system:serviceaccount:chorus-system:chorus-kube-router-${c}`;
 
 /** The agent's arguments in the lab; its node name comes in NODE_NAME and its API access from its ServiceAccount, as in deploy/base/agent.yaml. */
 export function agentArgs(underlayIP: string): string[] {
   return ['--health-listen', `${underlayIP}:${AGENT_HEALTH_PORT}`];
+}
+
+/** Instance b's agent, as deploy/instance-b runs it: its instance and its own ports. */
+export function agentArgsB(underlayIP: string): string[] {
+  return ['--instance', INSTANCE_B, '--health-listen', `${underlayIP}:${AGENT_B_HEALTH_PORT}`, '--status-listen', `127.0.0.1:${AGENT_B_STATUS_PORT}`];
 }
 
 /** The names the lab API server's certificate carries beside its addresses (those of the in-cluster service). */
