@@ -15,6 +15,7 @@ import { kindFile, unknownFields } from './schema.ts';
 import { decodeCreatedObject, decodeSelfSubjectAccessReview, isProtobuf, ProtobufError } from './protobuf.ts';
 import { openApiV3Document, openApiV3Paths } from './openapi.ts';
 import { includeObjectOf, toTable, wantsTable } from './table.ts';
+import { admit } from './admission.ts';
 import { forbiddenMessage, MASTERS_GROUP, RbacAuthorizer, serviceAccountUserInfo, type Binding, type PolicyRule, type ResourceAttributes, type UserInfo } from './rbac.ts';
 
 export interface AuditRecord {
@@ -221,7 +222,7 @@ export class EmbeddedApiServer {
     if (dryRun.some((d) => d !== 'All')) throw new ApiError(400, 'BadRequest', `Invalid dry run value: ${JSON.stringify(dryRun)}; the only valid value is "All"`);
     let result: DispatchResult;
     try {
-      result = await this.dispatch(verb, route, url, req, dryRun.length > 0);
+      result = await this.dispatch(verb, route, url, req, dryRun.length > 0, userInfo);
     } catch (err) {
       record(err instanceof ApiError ? err.code : 500);
       throw err;
@@ -267,7 +268,7 @@ export class EmbeddedApiServer {
   }
 
   /** A create, update or patch: fields validated as the request asks, then written (or, under dryRun, only checked). */
-  private async write(verb: string, route: ResourceRoute, url: URL, req: IncomingMessage, dryRun: boolean): Promise<DispatchResult> {
+  private async write(verb: string, route: ResourceRoute, url: URL, req: IncomingMessage, dryRun: boolean, userInfo: UserInfo): Promise<DispatchResult> {
     const { resource: r, namespace, name = '', subresource } = route;
     const s = this.store;
     const type = verb === 'patch' ? patchTypeOf(req.headers['content-type']) : undefined;
@@ -283,14 +284,35 @@ export class EmbeddedApiServer {
       if (verb === 'update') return s.update(r, namespace, name, body, subresource);
       return s.patch(r, namespace, name, type ?? 'merge', body, subresource);
     };
+    this.admitWrite(verb, route, userInfo, run);
     return { code: verb === 'create' ? 201 : 200, body: dryRun ? s.dryRun(run) : run(), warnings };
   }
 
-  private async dispatch(verb: string, route: ResourceRoute, url: URL, req: IncomingMessage, dryRun: boolean): Promise<DispatchResult> {
+  /** Validating admission: the bound policies see the object as the write would leave it (computed without storing it). */
+  private admitWrite(verb: string, route: ResourceRoute, userInfo: UserInfo, run: () => Record<string, unknown>): void {
+    const policyType = this.served.find((x) => x.group === 'admissionregistration.k8s.io' && x.plural === 'validatingadmissionpolicies');
+    const bindingType = this.served.find((x) => x.group === 'admissionregistration.k8s.io' && x.plural === 'validatingadmissionpolicybindings');
+    if (!policyType || !bindingType) return;
+    const bindings = this.store.list(bindingType, undefined, () => true, () => true).items;
+    if (bindings.length === 0) return;
+    const { resource: r, namespace, name = '', subresource } = route;
+    const oldObject = verb === 'create' ? null : this.store.get(r, namespace, name) as Record<string, unknown>;
+    const object = this.store.dryRun(run);
+    const denial = admit(this.store.list(policyType, undefined, () => true, () => true).items, bindings, {
+      operation: verb === 'create' ? 'CREATE' : 'UPDATE', group: r.group, version: r.version, resource: r.plural, subresource,
+      name: name || String((object.metadata as { name?: string } | undefined)?.name ?? ''), namespace, object, oldObject, userInfo: { username: userInfo.name, groups: userInfo.groups },
+    });
+    if (!denial) return;
+    // admission.NewForbidden's shape: `<resource> "<name>" is forbidden: <message>`, the message as a cause, then the policy's reason and code
+    const objectName = name || String((object.metadata as { name?: string } | undefined)?.name ?? '');
+    throw new ApiError(denial.code, denial.reason, `${r.group ? `${r.plural}.${r.group}` : r.plural} "${objectName}" is forbidden: ${denial.message}`, { name: objectName, group: r.group, kind: r.plural, causes: [{ message: denial.message }] });
+  }
+
+  private async dispatch(verb: string, route: ResourceRoute, url: URL, req: IncomingMessage, dryRun: boolean, userInfo: UserInfo): Promise<DispatchResult> {
     const { resource: r, namespace, name } = route;
     const s = this.store;
     const write = <T>(fn: () => T): T => (dryRun ? s.dryRun(fn) : fn());
-    if (verb === 'create' || verb === 'update' || verb === 'patch') return this.write(verb, route, url, req, dryRun);
+    if (verb === 'create' || verb === 'update' || verb === 'patch') return this.write(verb, route, url, req, dryRun, userInfo);
     switch (verb) {
       case 'get': {
         const obj = s.get(r, namespace, name ?? '');

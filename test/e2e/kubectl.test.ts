@@ -12,6 +12,9 @@ import type { LabDocument } from '../lab/lab.ts';
 import { eventually } from '../support/apiserver.ts';
 import { DEPLOY_DIR } from '../support/manifests.ts';
 import { CLI, E2E_SKIP_REASON, IS_ROOT, labDown, labUp } from '../support/lab.ts';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { kubeconfigYaml } from '../apiserver/server.ts';
+import { mergePatch } from '../../shared/kube/client.ts';
 
 const KUBECTL = '/usr/bin/kubectl';
 const HAVE_KUBECTL = existsSync(KUBECTL);
@@ -212,6 +215,28 @@ describe.skipIf(!IS_ROOT || !HAVE_KUBECTL)(TITLE, () => {
     expect(String(r.stderr)).toContain(`Error from server (Forbidden): secrets is forbidden: User "${AGENT_SA}" cannot list resource "secrets" in API group "" in the namespace "chorus-system"`);
     // what it is granted works with the same token
     expect(out(await kubectl(['get', 'nodes', `--token=${token}`]))).toMatch(/node-1/);
+  });
+
+  it('the coordinator\'s own token may set its annotations on a Node, and the admission policy refuses anything else', async () => {
+    if (!doc) throw new Error('lab not up');
+    // the coordinator's client (@kubernetes/client-node) with its own token: it patches Nodes and never gets them (kubectl patch needs get)
+    const token = readFileSync(join(doc.dir, 'serviceaccounts', 'coordinator', 'token'), 'utf8').trim();
+    const kc = new KubeConfig();
+    kc.loadFromString(kubeconfigYaml(doc.apiServer.url, token, readFileSync(doc.apiServer.caFile)));
+    const asCoordinator = kc.makeApiClient(CoreV1Api);
+    const overlayIP = out(await kubectl(['get', 'node', 'node-1', '-o', 'jsonpath={.metadata.annotations.kube-router\\.chorus\\.io/overlay-ip}']));
+    expect(overlayIP).toMatch(/^198\.18\.16\./);
+    const patch = (metadata: Record<string, unknown>): Promise<unknown> => asCoordinator.patchNode({ name: 'node-1', body: { metadata } }, mergePatch());
+    await patch({ annotations: { 'kube-router.chorus.io/overlay-ip': overlayIP } });
+    const refused = async (metadata: Record<string, unknown>): Promise<{ code?: number; body?: string }> => patch(metadata).then(() => ({}), (err: unknown) => err as { code?: number; body?: string });
+    const label = await refused({ labels: { team: 'x' } });
+    expect(label.code).toBe(403);
+    expect(String(label.body)).toContain("nodes \\\"node-1\\\" is forbidden: ValidatingAdmissionPolicy 'chorus-kube-router-coordinator-node-writes' with binding 'chorus-kube-router-coordinator-node-writes' denied request: the chorus-kube-router coordinator may not change a Node's labels");
+    expect(String((await refused({ annotations: { 'example.com/x': 'y' } })).body)).toContain('may change only its own annotations on a Node');
+    expect(out(await kubectl(['get', 'node', 'node-1', '-o', 'jsonpath={.metadata.labels.team}{.metadata.annotations.example\\.com/x}']))).toBe('');
+    // the admin (kubectl) is not limited by it
+    await kubectl(['label', 'node', 'node-1', 'team=x']);
+    await kubectl(['label', 'node', 'node-1', 'team-']);
   });
 });
 

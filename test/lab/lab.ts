@@ -181,7 +181,7 @@ export class Lab {
     writeFileSync(this.kubeconfigPath, kubeconfigYaml(this.hostURL, this.token, ca), { mode: 0o600 });
     this.core = this.kubeConfig().makeApiClient(CoreV1Api);
     await this.waitForApi();
-    progress('installing the namespace, ServiceAccounts and RBAC of deploy/');
+    progress('installing the namespace, ServiceAccounts, RBAC and admission policy of deploy/');
     await this.installRbac();
     if (this.opts.secondInstance) await this.startSecondInstance(progress);
     if (this.opts.device === 'citrix') {
@@ -207,9 +207,9 @@ export class Lab {
     log.info({ prefix: this.opts.prefix, nodes: this.opts.nodes }, 'lab started');
   }
 
-  /** deploy/'s namespace and RBAC, applied as an operator's `kubectl apply -k deploy/` would: the API server enforces them. */
+  /** deploy/'s namespace, RBAC and admission policy, applied as an operator's `kubectl apply -k deploy/` would: the API server enforces them. */
   private async installRbac(): Promise<void> {
-    const objects = loadManifests().filter((m) => m.file === 'base/namespace.yaml' || m.file === 'base/rbac.yaml');
+    const objects = loadManifests().filter((m) => ['base/namespace.yaml', 'base/rbac.yaml', 'base/admission-policy.yaml'].includes(m.file));
     const client = KubernetesObjectApi.makeApiClient(this.kubeConfig());
     for (const { file: _file, ...object } of objects) {
       // with the annotation `kubectl apply` keeps, so that a later `kubectl apply -k deploy/` finds them unchanged
