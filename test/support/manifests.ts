@@ -1,4 +1,5 @@
 /** The manifests under deploy/ as parsed objects (every YAML document of every file but kustomizations). */
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { loadAll } from 'js-yaml';
@@ -41,4 +42,12 @@ export function installManifests(dir = DEPLOY_DIR): Manifest[] {
     if (statSync(path).isDirectory()) return installManifests(path);
     return all.filter((m) => m.file === relative(DEPLOY_DIR, path));
   });
+}
+
+/** An overlay (deploy/instance-b) as `kubectl kustomize` renders it: the real kustomize applies its renames and patches. */
+export function renderedManifests(dir: string): Manifest[] {
+  const out = execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8' });
+  return loadAll(out)
+    .filter((d): d is Record<string, unknown> => typeof d === 'object' && d !== null)
+    .map((d) => ({ ...d, file: relative(DEPLOY_DIR, dir) }) as Manifest);
 }

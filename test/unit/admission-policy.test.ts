@@ -25,9 +25,9 @@ const withAnnotations = (extra: Record<string, string | undefined>): Record<stri
 };
 
 describe('the coordinator\'s Node admission policy (deploy/base/admission-policy.yaml)', () => {
-  it('is shipped with a Deny binding', () => {
-    expect(policies).toHaveLength(1);
-    expect(bindings.map((b) => (b.spec as { validationActions: string[] }).validationActions)).toEqual([['Deny']]);
+  it('is shipped with Deny bindings', () => {
+    expect(policies).toHaveLength(2);
+    expect(bindings.map((b) => (b.spec as { validationActions: string[] }).validationActions)).toEqual([['Deny'], ['Deny']]);
   });
 
   it('lets the coordinator change its own two annotations', () => {
@@ -60,5 +60,21 @@ describe('the coordinator\'s Node admission policy (deploy/base/admission-policy
     expect(admit(policies, bindings, request(`${SA}chorus-kube-router-agent`, labelled))).toBeUndefined();
     expect(admit(policies, bindings, request('kubernetes-admin', labelled))).toBeUndefined();
     expect(admit(policies, bindings, request(`${SA}chorus-kube-router-coordinator`, labelled, null, 'CREATE'))).toBeUndefined();
+  });
+});
+
+describe('the coordinator\'s ConfigMap admission policy', () => {
+  const cm = (name: string): Record<string, unknown> => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'chorus-system' }, data: {} });
+  const write = (user: string, name: string, operation: AdmissionRequest['operation'] = 'CREATE'): ReturnType<typeof admit> =>
+    admit(policies, bindings, { operation, group: '', version: 'v1', resource: 'configmaps', name, namespace: 'chorus-system', object: cm(name), oldObject: operation === 'CREATE' ? null : cm(name), userInfo: { username: user, groups: [] } });
+  it('lets a coordinator write the tables only', () => {
+    for (const name of ['chorus-kube-router-hub', 'chorus-kube-router-device', 'chorus-kube-router-peers-0', 'chorus-kube-router-peers-12', 'chorus-kube-router-b-hub']) {
+      expect(write(`${SA}chorus-kube-router-coordinator`, name), name).toBeUndefined();
+      expect(write(`${SA}chorus-kube-router-coordinator-b`, name, 'UPDATE'), name).toBeUndefined();
+    }
+    for (const name of ['chorus-kube-router-coordinator-settings', 'kube-root-ca.crt', 'chorus-kube-router-peers-x', 'other-hub']) {
+      expect(write(`${SA}chorus-kube-router-coordinator`, name), name).toMatchObject({ code: 403, message: expect.stringContaining('may write only its tables') });
+    }
+    expect(write('kubernetes-admin', 'chorus-kube-router-coordinator-settings')).toBeUndefined();
   });
 });

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
 import { DEPLOY_DIR, installManifests, loadManifests, type Manifest } from '../support/manifests.ts';
+import { restrictedViolations } from '../support/pod-security.ts';
 import { DEVICE_STATUS_CLUSTER_KEY, DEVICE_STATUS_CONFIGMAP, HUB_CONFIGMAP } from '../../shared/keys.ts';
 
 interface Validatable { validate(): void }
@@ -52,6 +53,16 @@ describe('deploy/ manifests', () => {
     const c = broken.spec.template.spec.containers[0];
     if (c?.ports[0]) c.ports[0].containerPort = 'health';
     expect(() => new Model(broken).validate()).toThrow(/containerPort must be integer/);
+  });
+
+  it('the coordinator and the teardown Job meet Pod Security "restricted"; only the agent (and its node cleanup) need the privileged namespace, for the reasons the namespace states', () => {
+    const spec = (kind: string, name: string): Record<string, unknown> => podSpec(byKind(kind, name)) as unknown as Record<string, unknown>;
+    expect(restrictedViolations(spec('Deployment', 'chorus-kube-router-coordinator'))).toEqual([]);
+    expect(restrictedViolations(spec('Job', 'chorus-kube-router-device-teardown'))).toEqual([]);
+    expect(restrictedViolations(spec('DaemonSet', 'chorus-kube-router-agent'))).toEqual(['capabilities added: NET_ADMIN, NET_RAW', 'host namespaces', 'host ports', 'hostPath volumes', 'runAsNonRoot not set']);
+    expect(restrictedViolations(spec('DaemonSet', 'chorus-kube-router-node-cleanup'))).toEqual(['capabilities added: NET_ADMIN', 'host namespaces', 'hostPath volumes', 'runAsNonRoot not set']);
+    const ns = byKind('Namespace', 'chorus-system').metadata.labels ?? {};
+    expect(ns['pod-security.kubernetes.io/enforce']).toBe('privileged');
   });
 
   it('the device-teardown Job runs without an API token and takes the cluster identity the coordinator publishes', () => {
