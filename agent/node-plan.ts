@@ -6,6 +6,7 @@
  * A problem is 'waiting' (normal while the cluster converges: no allocation yet) or 'invalid'
  * (bad or conflicting input: the agent keeps its last good state and records an Event).
  */
+import { refusedNodes } from '../shared/pod-cidrs.ts';
 import type { V1Node } from '@kubernetes/client-node';
 import { cidrsOverlap, parseCidr } from '../shared/ipv4.ts';
 import { allocatedOverlayIP, internalIPv4, podCIDRsOf } from '../shared/node-facts.ts';
@@ -83,9 +84,9 @@ export function planNode(inputs: ResolvedInputs, facts: HostFacts): EndpointPlan
       return { kind: 'invalid', reason: `overlay network ${hub.overlayNetwork} overlaps ${n.cidr} on this host's ${n.dev}; pick an overlay network no host uses` };
     }
   }
-  for (const c of podCIDRs) {
-    if (cidrsOverlap(overlayNet, parseCidr(c))) return { kind: 'invalid', reason: `overlay network ${hub.overlayNetwork} overlaps this node's pod CIDR ${c}` };
-  }
+  // the coordinator's check of this node (shared/pod-cidrs.ts): it left the node out for the same reason
+  const refused = refusedNodes([{ node: 'this node', underlayIP, podCIDRs }], { overlayNetwork: hub.overlayNetwork, deviceVTEPs: hub.deviceVTEPs }).get('this node');
+  if (refused !== undefined) return { kind: 'invalid', reason: `this node is left out of the overlay: ${refused}` };
   let overlay: DesiredOverlay;
   try {
     overlay = planNodeOverlay(hub, { underlayIP, underlayMtu: facts.underlayMtu, names: inputs.names }, overlayIP);

@@ -43,7 +43,8 @@ export const COORDINATOR_SPECS: SettingSpec[] = [
   { flag: 'cluster-id', env: ['CHORUS_CLUSTER_ID'], help: "this cluster's identity on a shared device: written into the ownership marker of every device object, so several clusters can share one device; letters, digits, . _ - (at most 63); default: the UID of the kube-system namespace (needed when the API cannot be read, as in the device-teardown Job)" },
   { flag: 'pod-cidr-source', env: ['CHORUS_POD_CIDR_SOURCE'], help: 'where pod CIDRs come from: auto, node (spec.podCIDRs), calico (IPAM blocks), cilium (CiliumNode)', default: 'auto' },
   { flag: 'node-selector', env: ['CHORUS_NODE_SELECTOR'], help: 'label selector of the Nodes that join the overlay (default: all)' },
-  { flag: 'service-cidr', env: ['CHORUS_SERVICE_CIDR'], help: "the cluster's service CIDR(s), comma-separated, to refuse an overlapping overlay network" },
+  { flag: 'service-cidr', env: ['CHORUS_SERVICE_CIDR'], help: "the cluster's service CIDR(s), comma-separated: an overlay network overlapping one is refused at start, a node whose pod CIDR overlaps one is left out" },
+  { flag: 'pod-cidr-ranges', env: ['CHORUS_POD_CIDR_RANGES'], help: "the ranges pod CIDRs come from (the cluster CIDR(s)), comma-separated: a node with a pod CIDR outside them is left out (default: not checked)" },
   { flag: 'namespace', env: ['CHORUS_NAMESPACE', 'POD_NAMESPACE'], help: 'namespace for the tables and the Lease', default: DEFAULT_NAMESPACE },
   INSTANCE_SPEC,
   { flag: 'kubeconfig', env: ['KUBECONFIG'], help: 'kubeconfig file; in a pod the service account is used' },
@@ -96,6 +97,9 @@ export interface CoordinatorConfig {
   /** This instance's names (--instance; the default instance's without it). */
   readonly names: InstanceNames;
   readonly identity: string;
+  /** Service CIDRs and allowed pod ranges (shared/pod-cidrs.ts checks every node's pod CIDRs against them). */
+  readonly serviceCIDRs: readonly string[];
+  readonly podRanges?: readonly string[];
   /** --cluster-id when given; else derived from the cluster at start (cluster-identity.ts). */
   readonly clusterId?: string;
   readonly resyncMs: number;
@@ -201,6 +205,20 @@ function f5From(settings: Settings, vni: number, instance: string): F5Access {
   };
 }
 
+/** A comma-separated list of CIDRs (host bits allowed), or undefined when the setting is empty. */
+function cidrListSetting(settings: Settings, flag: string): string[] | undefined {
+  const items = (settings[flag] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (items.length === 0) return undefined;
+  for (const raw of items) {
+    try {
+      parseCidr(raw, false);
+    } catch (err) {
+      throw new ConfigError(`--${flag} ${JSON.stringify(raw)} is invalid: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return items;
+}
+
 function nodeSelectorFrom(settings: Settings): string | undefined {
   const selector = settings['node-selector'];
   if (!selector) return undefined;
@@ -229,7 +247,10 @@ export function coordinatorConfig(settings: Settings, env: NodeJS.ProcessEnv): C
   const nodeSelector = nodeSelectorFrom(settings);
   const clusterId = settings['cluster-id'];
   if (clusterId !== undefined && !CLUSTER_ID_RE.test(clusterId)) throw new ConfigError(`--cluster-id ${JSON.stringify(clusterId)} must be 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit (the kube-system namespace's UID fits)`);
+  const podRanges = cidrListSetting(settings, 'pod-cidr-ranges');
   return {
+    serviceCIDRs: cidrListSetting(settings, 'service-cidr') ?? [],
+    ...(podRanges ? { podRanges } : {}),
     ...(clusterId !== undefined ? { clusterId } : {}),
     overlay,
     ...device,

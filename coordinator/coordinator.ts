@@ -45,6 +45,9 @@ export interface CoordinatorOptions {
   readonly writeConcurrency?: number;
   /** The names of this instance's Lease, tables, annotations and labels (default: the default instance). */
   readonly names?: InstanceNames;
+  /** Service CIDRs and allowed pod ranges: a node whose pod CIDRs break them is left out (shared/pod-cidrs.ts). */
+  readonly serviceCIDRs?: readonly string[];
+  readonly podRanges?: readonly string[];
 }
 
 class NotLeader extends Error {}
@@ -278,20 +281,16 @@ export class Coordinator implements HealthSource {
       return DONE;
     }
     const started = performance.now();
-    const { log, overlay } = this.o;
+    const { overlay } = this.o;
     const nodes = this.nodes?.list() ?? [];
     const { held, highWater } = this.published();
     const podCIDRs = podCIDRsBySource(this.source ?? 'node', nodes, (this.custom?.list() ?? []));
-    const plan = planCoordinator({ config: overlay, nodes, podCIDRs, held, highWater, deviceMACs: this.o.driver.deviceMACs, peersPrefix: this.names.peersConfigMapPrefix });
+    const plan = planCoordinator({
+      config: overlay, nodes, podCIDRs, held, highWater, deviceMACs: this.o.driver.deviceMACs, peersPrefix: this.names.peersConfigMapPrefix,
+      ...(this.o.serviceCIDRs ? { serviceCIDRs: this.o.serviceCIDRs } : {}), ...(this.o.podRanges ? { podRanges: this.o.podRanges } : {}),
+    });
     this.lastPlan = plan;
     this.recordPlanMetrics(plan, nodes.length);
-    if (plan.refused) {
-      if (this.reason !== plan.refused) log.error({ reason: plan.refused }, 'configuration refused: nothing is published');
-      this.converged = false;
-      this.reason = plan.refused;
-      this.m.passes({ result: 'refused' });
-      return DONE;
-    }
     try {
       await this.write(this.names.hubConfigMap, 'hub', encodeHubInfo(plan.hub));
       for (const name of new Set([...plan.shards.keys(), ...this.shardNames()])) {
@@ -373,7 +372,6 @@ export class Coordinator implements HealthSource {
       capacity: plan?.capacity ?? null,
       problems: plan?.problems ?? [],
       incomplete: plan?.incomplete ?? [],
-      refused: plan?.refused ?? null,
       device: { converged: this.device.converged, lastError: this.device.lastError ?? null },
       hub: plan?.hub ?? null,
       apiWrites: this.counter.writes,

@@ -126,7 +126,7 @@ export class DeviceReconciler {
 
   private async pass(reasons: ReadonlySet<string>): Promise<PassOutcome> {
     const plan = this.plan;
-    if (!plan || !this.o.canWrite() || plan.refused) return DONE;
+    if (!plan || !this.o.canWrite()) return DONE;
     const started = performance.now();
     const { driver, log } = this.o;
     const known = await this.knownState(reasons);

@@ -40,6 +40,8 @@ export async function coordinatorMain(argv: readonly string[]): Promise<number> 
     namespace: config.namespace,
     names: config.names,
     identity: config.identity,
+    serviceCIDRs: config.serviceCIDRs,
+    ...(config.podRanges ? { podRanges: config.podRanges } : {}),
     overlay: config.overlay,
     driver: driverFor(config, deviceOwner(clusterId, config.names), log),
     log,

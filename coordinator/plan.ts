@@ -4,7 +4,8 @@
  * why, or a refusal when the configuration conflicts with the cluster.
  */
 import type { V1Node } from '@kubernetes/client-node';
-import { cidrContains, cidrsOverlap, parseCidr, parseIPv4, type Cidr } from '../shared/ipv4.ts';
+import { parseCidr, type Cidr } from '../shared/ipv4.ts';
+import { refusedNodes } from '../shared/pod-cidrs.ts';
 import { macFromOverlayIP } from '../shared/mac.ts';
 import { internalIPv4 } from '../shared/node-facts.ts';
 import { PEERS_PER_SHARD, encodePeer, shardName, type ConfigMapData, type HubInfo, type Peer } from '../shared/tables.ts';
@@ -33,8 +34,6 @@ export interface CoordinatorPlan {
   /** Nodes in the overlay whose pod CIDRs are not known yet: the device gets no route to their pods. */
   readonly incomplete: readonly { node: string; reason: string }[];
   readonly capacity: number;
-  /** Set when the configuration conflicts with the cluster: nothing may be published. */
-  readonly refused?: string;
 }
 
 export interface PlanInputs {
@@ -47,23 +46,15 @@ export interface PlanInputs {
   readonly shardSize?: number;
   /** The peers ConfigMap prefix of this instance (default: the default instance's). */
   readonly peersPrefix?: string;
+  /** The cluster's service CIDRs (--service-cidr): no pod CIDR may overlap them. */
+  readonly serviceCIDRs?: readonly string[];
+  /** When set (--pod-cidr-ranges), every pod CIDR must lie inside one of these. */
+  readonly podRanges?: readonly string[];
   /** 'derived': the device uses MACs derived from its overlay IPs (Linux), published in the hub info. */
   readonly deviceMACs?: 'derived' | 'learned';
 }
 
 /** Why the overlay network cannot be used with these nodes, or undefined. */
-export function overlayConflict(network: Cidr, overlayNetwork: string, nodes: readonly V1Node[], podCIDRs: ReadonlyMap<string, readonly string[]>): string | undefined {
-  for (const n of nodes) {
-    const name = n.metadata?.name ?? '';
-    const ip = internalIPv4(n);
-    if (ip && cidrContains(network, parseIPv4(ip))) return `overlay network ${overlayNetwork} contains node ${name}'s address ${ip}; pick a subnet no node, pod or service uses`;
-    for (const c of podCIDRs.get(name) ?? []) {
-      if (cidrsOverlap(network, parseCidr(c, false))) return `overlay network ${overlayNetwork} overlaps node ${name}'s pod CIDR ${c}; pick a subnet no node, pod or service uses`;
-    }
-  }
-  return undefined;
-}
-
 /** Nodes in the order they are served (oldest first), and those that cannot be served yet. */
 function eligibleNodes(nodes: readonly V1Node[]): { eligible: V1Node[]; problems: { node: string; reason: string }[] } {
   const problems: { node: string; reason: string }[] = [];
@@ -94,11 +85,15 @@ export function planCoordinator(inputs: PlanInputs): CoordinatorPlan {
   const { config, podCIDRs } = inputs;
   const shardSize = inputs.shardSize ?? PEERS_PER_SHARD;
   const network: Cidr = parseCidr(config.overlayNetwork);
-  const { eligible, problems } = eligibleNodes(inputs.nodes);
+  const { eligible: addressed, problems } = eligibleNodes(inputs.nodes);
+  // one bad node is left out (with its reason), never the whole plan
+  const refused = refusedNodes(addressed.map((n) => ({ node: n.metadata?.name ?? '', underlayIP: internalIPv4(n), podCIDRs: podCIDRs.get(n.metadata?.name ?? '') ?? [] })), {
+    overlayNetwork: config.overlayNetwork, deviceVTEPs: config.deviceVTEPs, ...(inputs.serviceCIDRs ? { serviceCIDRs: inputs.serviceCIDRs } : {}), ...(inputs.podRanges ? { podRanges: inputs.podRanges } : {}),
+  });
+  for (const [node, reason] of refused) problems.push({ node, reason: `left out of the overlay: ${reason}` });
+  const eligible = addressed.filter((n) => !refused.has(n.metadata?.name ?? ''));
   const ipam = allocate({ network, deviceCount: config.deviceVTEPs.length, nodes: eligible.map((n) => n.metadata?.name ?? ''), held: inputs.held, highWater: inputs.highWater, shardSize });
   const hub = hubInfo(config, ipam.deviceIPs, inputs.deviceMACs ?? 'derived');
-  const refused = overlayConflict(network, config.overlayNetwork, inputs.nodes, podCIDRs);
-  if (refused) return { hub, peers: [], shards: new Map(), problems, incomplete: [], capacity: ipam.capacity, refused };
   const incomplete: { node: string; reason: string }[] = [];
   for (const r of ipam.rejected) problems.push({ node: r.node, reason: `held overlay IP ${r.ip} dropped: ${r.reason}` });
   problems.push(...ipam.unallocated);

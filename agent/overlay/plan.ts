@@ -4,7 +4,8 @@
  * Pure; problems that make a plan impossible are thrown as errors naming the input at fault,
  * problems that only exclude one peer are returned as `skipped` so the rest still works.
  */
-import { cidrContains, parseCidr, parseIPv4 } from '../../shared/ipv4.ts';
+import { cidrContains, formatCidr, parseCidr, parseIPv4 } from '../../shared/ipv4.ts';
+import { refusedNodes } from '../../shared/pod-cidrs.ts';
 import { DEFAULT_NAMES, type InstanceNames } from '../../shared/keys.ts';
 import { ALL_ZEROS_MAC, macFromOverlayIP } from '../../shared/mac.ts';
 import type { HubInfo, Peer } from '../../shared/tables.ts';
@@ -68,9 +69,16 @@ export function planGatewayOverlay(hub: HubInfo, facts: EndpointFacts, peers: re
   const fdb: FdbEntry[] = [];
   const neighbours: NeighbourEntry[] = [];
   const routes: RouteEntry[] = [];
-  const routeOwner = new Map<string, string>();
   const overlayOwner = new Map<string, string>();
-  for (const p of [...peers].sort((a, b) => a.node.localeCompare(b.node))) {
+  const sorted = [...peers].sort((a, b) => a.node.localeCompare(b.node));
+  // the coordinator's check (shared/pod-cidrs.ts), again here: a peer table edited by hand or by another tool cannot route the overlay away
+  const refused = refusedNodes(sorted, { overlayNetwork: hub.overlayNetwork, deviceVTEPs: hub.deviceVTEPs });
+  for (const p of sorted) {
+    const bad = refused.get(p.node);
+    if (bad !== undefined) {
+      skipped.push({ node: p.node, reason: bad });
+      continue;
+    }
     if (!cidrContains(net, parseIPv4(p.overlayIP))) {
       skipped.push({ node: p.node, reason: `overlay IP ${p.overlayIP} is outside ${hub.overlayNetwork}` });
       continue;
@@ -83,15 +91,7 @@ export function planGatewayOverlay(hub: HubInfo, facts: EndpointFacts, peers: re
     overlayOwner.set(p.overlayIP, p.node);
     fdb.push({ mac: p.vtepMAC, dst: p.underlayIP });
     neighbours.push({ ip: p.overlayIP, mac: p.vtepMAC });
-    for (const cidr of p.podCIDRs) {
-      const owner = routeOwner.get(cidr);
-      if (owner !== undefined) {
-        skipped.push({ node: p.node, reason: `pod CIDR ${cidr} is already routed to ${owner}` });
-        continue;
-      }
-      routeOwner.set(cidr, p.node);
-      routes.push({ dst: cidr, via: p.overlayIP });
-    }
+    for (const cidr of p.podCIDRs) routes.push({ dst: formatCidr(parseCidr(cidr, false)), via: p.overlayIP });
   }
   return { desired: { vxlan: vxlanSpec(hub, facts, ownIP), addresses: [address], fdb, neighbours, routes }, skipped };
 }

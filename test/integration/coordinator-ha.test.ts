@@ -50,7 +50,8 @@ async function holder(): Promise<string | undefined> {
 }
 
 function nodeBody(i: number): V1Node {
-  return { metadata: { name: `node-${i}` }, spec: { podCIDRs: [`198.19.${i % 256}.0/24`] }, status: { addresses: [{ type: 'InternalIP', address: `198.18.${1 + Math.floor(i / 250)}.${1 + (i % 250)}` }] } };
+  // a /26 each: distinct for every i (overlapping pod CIDRs leave the later node out)
+  return { metadata: { name: `node-${i}` }, spec: { podCIDRs: [`198.19.${Math.floor(i / 4)}.${(i % 4) * 64}/26`] }, status: { addresses: [{ type: 'InternalIP', address: `198.18.${1 + Math.floor(i / 250)}.${1 + (i % 250)}` }] } };
 }
 
 async function allocationState(n: number): Promise<{ annotations: Record<string, string>; table: Record<string, string> } | undefined> {

@@ -153,15 +153,20 @@ describe('coordinator', () => {
     expect((await allocations())['node-2']).toBe('');
   });
 
-  it('refuses to publish anything when a node address lies inside the overlay network, and says why', async () => {
+  it('leaves out a node whose address lies inside the overlay network, with an Event, and serves the others', async () => {
     await core.createNode({ body: { ...nodeBody(1), status: { addresses: [{ type: 'InternalIP', address: '198.18.16.77' }] } } });
+    await core.createNode({ body: nodeBody(2) });
     const c = startCoordinator(api.kubeConfig, 'c1');
     running.push(c);
-    const reason = await eventually('refusal', () => c.notReadyReason()?.includes('contains node') ? c.notReadyReason() : undefined);
-    expect(reason).toBe("overlay network 198.18.16.0/20 contains node node-1's address 198.18.16.77; pick a subnet no node, pod or service uses");
-    const tables = await core.listNamespacedConfigMap({ namespace: 'chorus-system', labelSelector: 'kube-router.chorus.io/table' });
-    expect(tables.items).toEqual([]);
-    expect(c.metricsText()).toMatch(/^chorus_coordinator_reconciles_total\{result="refused"\} \d+$/m);
+    await eventually('node-2 allocated', async () => ((await allocations())['node-2'] ? true : undefined));
+    expect(await peerTable()).toEqual({ 'node-2': (await allocations())['node-2'] });
+    expect((await allocations())['node-1']).toBe('');
+    const problem = { node: 'node-1', reason: 'left out of the overlay: its address 198.18.16.77 lies in the overlay network 198.18.16.0/20' };
+    expect(c.status().problems).toEqual([problem]);
+    await eventually('an Event on node-1', async () => {
+      const events = await core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.name=node-1' });
+      return events.items.some((e) => e.reason === 'OverlayNotServed' && e.message === problem.reason) ? true : undefined;
+    });
   });
 
   it('reports nodes, pool usage and leadership in /metrics', async () => {

@@ -48,12 +48,21 @@ describe('coordinator plan', () => {
     expect(Object.keys(plan.shards.get('chorus-kube-router-peers-1')?.data ?? {})).toHaveLength(5);
   });
 
-  it('refuses an overlay network that contains a node address or overlaps a pod CIDR, publishing nothing', () => {
-    const a = planCoordinator(config, [node('n1', '198.18.16.7')], new Map());
-    expect(a.refused).toMatch(/contains node n1's address 198.18.16.7/);
-    expect(a.shards.size).toBe(0);
-    const b = planCoordinator(config, [node('n1', '198.18.1.1', ['198.18.17.0/24'])], new Map());
-    expect(b.refused).toMatch(/overlaps node n1's pod CIDR 198.18.17.0\/24/);
+  it('leaves out only the bad nodes (an address in the overlay network, a pod CIDR overlapping it or another node\'s), with their reasons, and serves the others', () => {
+    const plan = planCoordinator(config, [
+      node('good-1', '198.18.1.1', ['198.19.0.0/24'], '2026-01-01T00:00:00Z'),
+      node('in-overlay', '198.18.16.7', ['198.19.1.0/24'], '2026-01-02T00:00:00Z'),
+      node('everything', '198.18.1.3', ['0.0.0.0/0'], '2026-01-03T00:00:00Z'),
+      node('overlap', '198.18.1.4', ['198.19.0.128/25'], '2026-01-04T00:00:00Z'),
+      node('good-2', '198.18.1.5', ['198.19.5.0/24'], '2026-01-05T00:00:00Z'),
+    ], new Map());
+    expect(plan.peers.map((p) => p.node)).toEqual(['good-1', 'good-2']);
+    expect(plan.problems).toEqual([
+      { node: 'in-overlay', reason: 'left out of the overlay: its address 198.18.16.7 lies in the overlay network 198.18.16.0/20' },
+      { node: 'everything', reason: 'left out of the overlay: pod CIDR 0.0.0.0/0 overlaps the overlay network 198.18.16.0/20' },
+      { node: 'overlap', reason: "left out of the overlay: pod CIDR 198.19.0.128/25 overlaps node good-1's pod CIDR 198.19.0.0/24" },
+    ]);
+    expect(Object.keys(plan.shards.get('chorus-kube-router-peers-0')?.data ?? {}).sort()).toEqual(['good-1', 'good-2']);
   });
 
   it('computes a merge patch that sets changed keys and removes gone ones', () => {

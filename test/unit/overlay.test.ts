@@ -58,7 +58,13 @@ describe('gateway planner', () => {
     const clash = [...peers, { node: 'c', underlayIP: '198.18.1.3', overlayIP: '198.18.16.3', vtepMAC: '02:c4:c6:12:10:04', podCIDRs: [] },
       { node: 'd', underlayIP: '198.18.1.4', overlayIP: '198.18.16.5', vtepMAC: '02:c4:c6:12:10:05', podCIDRs: ['198.19.0.0/24'] }];
     const { skipped } = planGatewayOverlay(hub, { underlayIP: '198.18.0.3', underlayMtu: 1500 }, clash);
-    expect(skipped).toEqual([{ node: 'c', reason: 'overlay IP 198.18.16.3 is already used by b' }, { node: 'd', reason: 'pod CIDR 198.19.0.0/24 is already routed to a' }]);
+    expect(skipped).toEqual([{ node: 'c', reason: 'overlay IP 198.18.16.3 is already used by b' }, { node: 'd', reason: "pod CIDR 198.19.0.0/24 overlaps node a's pod CIDR 198.19.0.0/24" }]);
+  });
+  it('skips a peer the coordinator would have left out (the same check): a pod CIDR of 0.0.0.0/0 routes nothing away from the others', () => {
+    const bad = [...peers, { node: 'e', underlayIP: '198.18.1.5', overlayIP: '198.18.16.6', vtepMAC: '02:c4:c6:12:10:06', podCIDRs: ['0.0.0.0/0'] }];
+    const plan = planGatewayOverlay(hub, { underlayIP: '198.18.0.3', underlayMtu: 1500 }, bad);
+    expect(plan.skipped).toEqual([{ node: 'e', reason: 'pod CIDR 0.0.0.0/0 overlaps the overlay network 198.18.16.0/20' }]);
+    expect(plan.desired.routes).toEqual(planGatewayOverlay(hub, { underlayIP: '198.18.0.3', underlayMtu: 1500 }, peers).desired.routes);
   });
   it('refuses to run on a VTEP the hub does not list', () => {
     expect(() => planGatewayOverlay(hub, { underlayIP: '198.18.0.9', underlayMtu: 1500 }, [])).toThrow(/not among the hub's deviceVTEPs/);

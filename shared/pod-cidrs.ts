@@ -1,0 +1,115 @@
+/**
+ * The one check of nodes' addresses and pod CIDRs, used the same way by the coordinator (which
+ * leaves a refused node out of the overlay, with an Event and a status reason, and serves
+ * everyone else), the gateway (which skips a refused peer) and the agent (which refuses to
+ * program its node). Pure.
+ *
+ * A node is refused when its underlay address lies in the overlay network, or when one of its pod
+ * CIDRs (host bits allowed, as Kubernetes allows them in spec.podCIDRs; compared as networks):
+ *   - is not a CIDR,
+ *   - overlaps the overlay network,
+ *   - contains a device VTEP or any node's underlay address,
+ *   - overlaps a service CIDR (--service-cidr),
+ *   - lies outside every configured pod range (--pod-cidr-ranges, when set),
+ *   - overlaps a pod CIDR of a node before it in the order given (callers pass the oldest first:
+ *     the node that had the range first keeps it).
+ * A refused node's pod CIDRs are not held against later nodes.
+ */
+import { cidrContains, cidrsOverlap, formatCidr, parseCidr, parseIPv4, type Cidr } from './ipv4.ts';
+
+export interface PodCidrRules {
+  readonly overlayNetwork: string;
+  readonly deviceVTEPs: readonly string[];
+  readonly serviceCIDRs?: readonly string[];
+  /** When set, every pod CIDR must lie inside one of these. */
+  readonly podRanges?: readonly string[];
+}
+
+export interface NodeAddresses {
+  readonly node: string;
+  readonly underlayIP?: string | undefined;
+  readonly podCIDRs: readonly string[];
+}
+
+const ipOf = (ip: string): number | undefined => {
+  try {
+    return parseIPv4(ip);
+  } catch {
+    return undefined;
+  }
+};
+
+interface Context {
+  readonly overlay: Cidr;
+  readonly vteps: readonly { ip: string; n: number }[];
+  readonly underlays: readonly { node: string; ip: string; n: number }[];
+  readonly services: readonly { text: string; cidr: Cidr }[];
+  readonly ranges: readonly Cidr[] | undefined;
+}
+
+function contextOf(nodes: readonly NodeAddresses[], rules: PodCidrRules): Context {
+  const addr = (ip: string): { ip: string; n: number }[] => {
+    const n = ipOf(ip);
+    return n === undefined ? [] : [{ ip, n }];
+  };
+  return {
+    overlay: parseCidr(rules.overlayNetwork, false),
+    vteps: rules.deviceVTEPs.flatMap(addr),
+    underlays: nodes.flatMap((x) => (x.underlayIP ? addr(x.underlayIP).map((a) => ({ node: x.node, ...a })) : [])),
+    services: (rules.serviceCIDRs ?? []).map((text) => ({ text, cidr: parseCidr(text, false) })),
+    ranges: rules.podRanges?.map((r) => parseCidr(r, false)),
+  };
+}
+
+/** Why one pod CIDR of `node` is refused, without looking at other nodes' pod CIDRs; undefined when it is fine. */
+function cidrProblem(node: string, text: string, ctx: Context, rules: PodCidrRules): string | undefined {
+  let cidr: Cidr;
+  try {
+    cidr = parseCidr(text, false);
+  } catch (err) {
+    return `pod CIDR ${JSON.stringify(text)} is not an IPv4 CIDR (${err instanceof Error ? err.message : String(err)})`;
+  }
+  const shown = text === formatCidr(cidr) ? text : `${text} (${formatCidr(cidr)})`;
+  if (cidrsOverlap(cidr, ctx.overlay)) return `pod CIDR ${shown} overlaps the overlay network ${rules.overlayNetwork}`;
+  const vtep = ctx.vteps.find((v) => cidrContains(cidr, v.n));
+  if (vtep) return `pod CIDR ${shown} contains the device VTEP ${vtep.ip}`;
+  const underlay = ctx.underlays.find((u) => cidrContains(cidr, u.n));
+  if (underlay) return `pod CIDR ${shown} contains ${underlay.node === node ? 'this node\'s own' : `node ${underlay.node}'s`} underlay address ${underlay.ip}`;
+  const service = ctx.services.find((s) => cidrsOverlap(cidr, s.cidr));
+  if (service) return `pod CIDR ${shown} overlaps the service CIDR ${service.text}`;
+  if (ctx.ranges && !ctx.ranges.some((r) => r.prefix <= cidr.prefix && cidrContains(r, cidr.network))) return `pod CIDR ${shown} lies outside the configured pod ranges (${(rules.podRanges ?? []).join(', ')})`;
+  return undefined;
+}
+
+/**
+ * The nodes to leave out, each with the reason (one line, for an Event and /status). `nodes` in
+ * the order that decides who keeps a contested range: oldest first.
+ */
+export function refusedNodes(nodes: readonly NodeAddresses[], rules: PodCidrRules): Map<string, string> {
+  const ctx = contextOf(nodes, rules);
+  const refused = new Map<string, string>();
+  const claimed: { node: string; cidr: Cidr; text: string }[] = [];
+  for (const x of nodes) {
+    const own = x.underlayIP === undefined ? undefined : ipOf(x.underlayIP);
+    if (own !== undefined && cidrContains(ctx.overlay, own)) {
+      refused.set(x.node, `its address ${x.underlayIP ?? ''} lies in the overlay network ${rules.overlayNetwork}`);
+      continue;
+    }
+    let reason: string | undefined;
+    const mine: { node: string; cidr: Cidr; text: string }[] = [];
+    for (const text of x.podCIDRs) {
+      reason = cidrProblem(x.node, text, ctx, rules);
+      if (reason) break;
+      const cidr = parseCidr(text, false);
+      const other = claimed.find((c) => cidrsOverlap(c.cidr, cidr));
+      if (other) {
+        reason = `pod CIDR ${text} overlaps node ${other.node}'s pod CIDR ${other.text}`;
+        break;
+      }
+      mine.push({ node: x.node, cidr, text });
+    }
+    if (reason) refused.set(x.node, reason);
+    else claimed.push(...mine);
+  }
+  return refused;
+}
