@@ -27,7 +27,7 @@ const statusOf = (err: unknown): number | undefined => {
 export interface ClusterIdentityOptions {
   readonly kubeConfig: KubeConfig;
   readonly log: Logger;
-  /** How long to keep trying while the API server does not answer (default 60 s). */
+  /** How long to keep trying while the API server does not answer (default 120 s; then the process exits and is restarted). */
   readonly giveUpAfterMs?: number;
   readonly signal?: AbortSignal;
 }
@@ -35,8 +35,8 @@ export interface ClusterIdentityOptions {
 /** The kube-system namespace's UID, read through the API. */
 export async function clusterIdFromApi(o: ClusterIdentityOptions): Promise<string> {
   const core = o.kubeConfig.makeApiClient(CoreV1Api);
-  const backoff = exponentialBackoff(500, 8_000);
-  const deadline = performance.now() + (o.giveUpAfterMs ?? 60_000);
+  const backoff = exponentialBackoff(500, 4_000);
+  const deadline = performance.now() + (o.giveUpAfterMs ?? 120_000);
   for (;;) {
     try {
       const ns = await core.readNamespace({ name: 'kube-system' });

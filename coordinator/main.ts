@@ -29,7 +29,8 @@ export async function coordinatorMain(argv: readonly string[]): Promise<number> 
   if (positionals.length > 0 && positionals[0] !== 'teardown') throw new ConfigError(`unknown argument "${positionals[0] ?? ''}"; see --help`);
   coordinatorConfig(read.settings, process.env); // every setting checked before the cluster is asked anything
   const vniGiven = settingGiven('vni', COORDINATOR_SPECS, argv, process.env, file);
-  const settings = await keepPublishedVni(read.settings, vniGiven, () => publishedVni(loadKubeConfig(read.settings.kubeconfig), read.settings.namespace ?? DEFAULT_NAMESPACE, instanceNamesFrom(read.settings)), log);
+  // the coordinator waits for the API (the VNI it runs must not fall back to a default); teardown may have no API at all
+  const settings = await keepPublishedVni(read.settings, vniGiven, () => publishedVni(loadKubeConfig(read.settings.kubeconfig), read.settings.namespace ?? DEFAULT_NAMESPACE, instanceNamesFrom(read.settings)), log, positionals[0] === 'teardown' ? 0 : 120_000);
   const config = coordinatorConfig(settings, process.env);
   if (positionals[0] === 'teardown') return teardown(config, settings.kubeconfig, log);
   const kubeConfig = loadKubeConfig(settings.kubeconfig);
