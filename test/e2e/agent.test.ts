@@ -14,7 +14,7 @@ import { HUB_CONFIGMAP } from '../../shared/keys.ts';
 import { mergePatch } from '../../shared/kube/client.ts';
 import { macFromOverlayIP } from '../../shared/mac.ts';
 import { eventually } from '../support/apiserver.ts';
-import { E2E_SKIP_REASON, IS_ROOT, cli, inNetns, labStatus, labUp, pingOnce, labDown, labCore, startAddressEcho, tcpAnswer } from '../support/lab.ts';
+import { E2E_SKIP_REASON, IS_ROOT, cli, inNetns, labStatus, labUp, lossFromDevice, pingOnce, labDown, labCore, startAddressEcho, tcpAnswer } from '../support/lab.ts';
 
 let doc: LabDocument;
 let core: CoreV1Api;
@@ -41,17 +41,7 @@ async function droppedVxlan(netns: string): Promise<number> {
   return [...out.matchAll(/counter packets (\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
 }
 
-async function lossDuring(ip: string, seconds: number, during: () => Promise<void>): Promise<{ loss: number; output: string }> {
-  const count = seconds * 50;
-  const ping = spawn('ip', ['netns', 'exec', doc.device.netns, 'ping', '-i', '0.02', '-c', String(count), '-W', '1', '-q', ip]);
-  let out = '';
-  ping.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const done = new Promise<void>((resolve) => ping.on('exit', () => resolve()));
-  await during();
-  await done;
-  const m = /([\d.]+)% packet loss/.exec(out);
-  return { loss: m ? Number(m[1]) : 100, output: out };
-}
+const lossDuring = (ip: string, seconds: number, during: () => Promise<void>): Promise<{ loss: number; output: string }> => lossFromDevice(doc, ip, seconds, during);
 
 describe.skipIf(!IS_ROOT)('agent in production conditions (lab: 2 nodes x 1 pod)', () => {
   beforeAll(async () => {

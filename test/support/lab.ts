@@ -85,3 +85,15 @@ export async function emulatorCalls<T>(doc: LabDocument, headers: Record<string,
   const r = await inNetns(doc.device.netns, [process.execPath, '-e', script], true);
   return (JSON.parse(String(r.stdout)) as { calls: T[] }).calls;
 }
+
+/** Pings `ip` from the lab's device at 50 pps for `seconds` while `during` runs; the packet loss in percent. */
+export async function lossFromDevice(doc: LabDocument, ip: string, seconds: number, during: () => Promise<void>): Promise<{ loss: number; output: string }> {
+  const ping = spawn('ip', ['netns', 'exec', doc.device.netns, 'ping', '-i', '0.02', '-c', String(seconds * 50), '-W', '1', '-q', ip]);
+  let out = '';
+  ping.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const done = new Promise<void>((resolve) => ping.on('exit', () => resolve()));
+  await during();
+  await done;
+  const m = /([\d.]+)% packet loss/.exec(out);
+  return { loss: m ? Number(m[1]) : 100, output: out };
+}
