@@ -51,6 +51,7 @@ export const COORDINATOR_SPECS: SettingSpec[] = [
   { flag: 'identity', env: ['POD_NAME'], help: 'leader-election identity (default: <hostname>-<pid>)' },
   { flag: 'health-listen', env: ['CHORUS_HEALTH_LISTEN'], help: 'address:port of /healthz, /livez, /readyz, /metrics, /status', default: '0.0.0.0:9642' },
   { flag: 'resync', env: ['CHORUS_RESYNC'], help: 'full reconcile of the tables', default: '5m' },
+  { flag: 'underlay-grace', env: ['CHORUS_UNDERLAY_GRACE'], help: 'how long a node that lost its InternalIP keeps its last one (and its overlay address and device entries) before it is left out', default: '2m' },
   { flag: 'device-resync', env: ['CHORUS_DEVICE_RESYNC'], help: 'full reconcile of the device (repairs changes made by hand)', default: '3m' },
   { flag: 'lease-duration', env: ['CHORUS_LEASE_DURATION'], help: 'leader lease duration', default: '15s' },
   { flag: 'renew-deadline', env: ['CHORUS_RENEW_DEADLINE'], help: 'a leader that cannot renew within this stops writing', default: '10s' },
@@ -103,6 +104,7 @@ export interface CoordinatorConfig {
   /** --cluster-id when given; else derived from the cluster at start (cluster-identity.ts). */
   readonly clusterId?: string;
   readonly resyncMs: number;
+  readonly underlayGraceMs: number;
   readonly deviceResyncMs: number;
   readonly leaseDurationMs: number;
   readonly renewDeadlineMs: number;
@@ -260,6 +262,7 @@ export function coordinatorConfig(settings: Settings, env: NodeJS.ProcessEnv): C
     names: instanceNamesFrom(settings),
     identity: settings.identity ?? `${hostname()}-${process.pid}`,
     resyncMs: durationMsSetting(settings, 'resync'),
+    underlayGraceMs: durationMsSetting(settings, 'underlay-grace'),
     deviceResyncMs: durationMsSetting(settings, 'device-resync'),
     ...leaseTimings(settings),
   };

@@ -5,6 +5,7 @@
  * info, then the shards (CAS), then node annotations, then hands the plan to the device
  * reconciler. Every write is fenced by the lease.
  */
+import { internalIPv4 } from '../shared/node-facts.ts';
 import { ApisApi, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1ConfigMap, type V1Node } from '@kubernetes/client-node';
 import { makeClients, type KubeClients } from '../shared/kube/client.ts';
 import { startCache, type ResilientCache } from '../shared/kube/informer.ts';
@@ -48,6 +49,8 @@ export interface CoordinatorOptions {
   /** Service CIDRs and allowed pod ranges: a node whose pod CIDRs break them is left out (shared/pod-cidrs.ts). */
   readonly serviceCIDRs?: readonly string[];
   readonly podRanges?: readonly string[];
+  /** How long a node that lost its InternalIP keeps its last one (default 2 minutes). */
+  readonly underlayGraceMs?: number;
 }
 
 class NotLeader extends Error {}
@@ -212,6 +215,40 @@ export class Coordinator implements HealthSource {
   /** Decoded shard contents by shard name, kept while the shard's resourceVersion is unchanged. */
   private readonly decoded = new Map<string, { rv: string; held: [string, string][] }>();
 
+  /** Each node's last InternalIP, and since when it has been missing (the underlay grace). */
+  private readonly lastUnderlay = new Map<string, { ip: string; missingSince?: number }>();
+
+  /**
+   * The Nodes as the plan sees them: one that has lost its InternalIP (a kubelet restart, a status
+   * update without addresses) keeps its last one for the underlay grace, so its overlay address,
+   * its peer-table entry and its device entries do not move; after the grace it is left out.
+   */
+  private withUnderlayGrace(nodes: readonly V1Node[]): V1Node[] {
+    const now = performance.now();
+    const grace = this.o.underlayGraceMs ?? 120_000;
+    const seen = new Set<string>();
+    const out = nodes.map((n) => {
+      const name = n.metadata?.name ?? '';
+      seen.add(name);
+      const ip = internalIPv4(n);
+      const last = this.lastUnderlay.get(name);
+      if (ip) {
+        this.lastUnderlay.set(name, { ip });
+        return n;
+      }
+      if (!last) return n;
+      if (last.missingSince === undefined) {
+        this.lastUnderlay.set(name, { ip: last.ip, missingSince: now });
+        this.o.log.warn({ node: name, underlayIP: last.ip, graceMs: grace }, 'node lost its InternalIP: keeping its last one for the grace period');
+        setTimeout(() => this.loop.trigger('underlay-grace'), grace + 10).unref();
+      }
+      if (now - (last.missingSince ?? now) >= grace) return n;
+      return { ...n, status: { ...n.status, addresses: [...(n.status?.addresses ?? []), { type: 'InternalIP', address: last.ip }] } };
+    });
+    for (const name of [...this.lastUnderlay.keys()]) if (!seen.has(name)) this.lastUnderlay.delete(name);
+    return out;
+  }
+
   /** Every allocation published in the peer table, and each shard's high-water mark. */
   published(): { held: Map<string, string>; highWater: Map<number, number> } {
     const held = new Map<string, string>();
@@ -286,7 +323,8 @@ export class Coordinator implements HealthSource {
     const { held, highWater } = this.published();
     const podCIDRs = podCIDRsBySource(this.source ?? 'node', nodes, (this.custom?.list() ?? []));
     const plan = planCoordinator({
-      config: overlay, nodes, podCIDRs, held, highWater, deviceMACs: this.o.driver.deviceMACs, peersPrefix: this.names.peersConfigMapPrefix,
+      config: overlay, nodes: this.withUnderlayGrace(nodes), podCIDRs, held, highWater, deviceMACs: this.o.driver.deviceMACs, peersPrefix: this.names.peersConfigMapPrefix,
+      annotationKey: this.names.annotationOverlayIP,
       ...(this.o.serviceCIDRs ? { serviceCIDRs: this.o.serviceCIDRs } : {}), ...(this.o.podRanges ? { podRanges: this.o.podRanges } : {}),
     });
     this.lastPlan = plan;

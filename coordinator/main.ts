@@ -47,6 +47,7 @@ export async function coordinatorMain(argv: readonly string[]): Promise<number> 
     driver: driverFor(config, deviceOwner(clusterId, config.names), log),
     log,
     resyncMs: config.resyncMs,
+    underlayGraceMs: config.underlayGraceMs,
     deviceResyncMs: config.deviceResyncMs,
     leaseDurationMs: config.leaseDurationMs,
     renewDeadlineMs: config.renewDeadlineMs,

@@ -7,7 +7,8 @@ import type { V1Node } from '@kubernetes/client-node';
 import { parseCidr, type Cidr } from '../shared/ipv4.ts';
 import { refusedNodes } from '../shared/pod-cidrs.ts';
 import { macFromOverlayIP } from '../shared/mac.ts';
-import { internalIPv4 } from '../shared/node-facts.ts';
+import { allocatedOverlayIP, internalIPv4 } from '../shared/node-facts.ts';
+import { ANNOTATION_OVERLAY_IP } from '../shared/keys.ts';
 import { PEERS_PER_SHARD, encodePeer, shardName, type ConfigMapData, type HubInfo, type Peer } from '../shared/tables.ts';
 import { allocate, hostIndex } from './ipam.ts';
 
@@ -50,11 +51,37 @@ export interface PlanInputs {
   readonly serviceCIDRs?: readonly string[];
   /** When set (--pod-cidr-ranges), every pod CIDR must lie inside one of these. */
   readonly podRanges?: readonly string[];
+  /**
+   * The Node annotation that records a node's overlay address (default: the default instance's).
+   * When the peer table has lost a node's entry (a malformed entry, a deleted shard), the address
+   * its Node still carries is kept, unless the table gives it to another node.
+   */
+  readonly annotationKey?: string;
   /** 'derived': the device uses MACs derived from its overlay IPs (Linux), published in the hub info. */
   readonly deviceMACs?: 'derived' | 'learned';
 }
 
 /** Why the overlay network cannot be used with these nodes, or undefined. */
+/**
+ * The peer table's allocations, plus, for a node the table does not list, the address its Node
+ * annotation records (the record survives a malformed entry or a deleted shard). The table wins:
+ * an annotated address the table gives to another node is not taken.
+ */
+export function withAnnotatedAddresses(held: ReadonlyMap<string, string>, nodes: readonly V1Node[], key: string): ReadonlyMap<string, string> {
+  const taken = new Set(held.values());
+  let out: Map<string, string> | undefined;
+  for (const n of nodes) {
+    const name = n.metadata?.name ?? '';
+    if (held.has(name)) continue;
+    const ip = allocatedOverlayIP(n, key);
+    if (ip === undefined || taken.has(ip)) continue;
+    out ??= new Map(held);
+    out.set(name, ip);
+    taken.add(ip);
+  }
+  return out ?? held;
+}
+
 /** Nodes in the order they are served (oldest first), and those that cannot be served yet. */
 function eligibleNodes(nodes: readonly V1Node[]): { eligible: V1Node[]; problems: { node: string; reason: string }[] } {
   const problems: { node: string; reason: string }[] = [];
@@ -92,7 +119,8 @@ export function planCoordinator(inputs: PlanInputs): CoordinatorPlan {
   });
   for (const [node, reason] of refused) problems.push({ node, reason: `left out of the overlay: ${reason}` });
   const eligible = addressed.filter((n) => !refused.has(n.metadata?.name ?? ''));
-  const ipam = allocate({ network, deviceCount: config.deviceVTEPs.length, nodes: eligible.map((n) => n.metadata?.name ?? ''), held: inputs.held, highWater: inputs.highWater, shardSize });
+  const held = withAnnotatedAddresses(inputs.held, eligible, inputs.annotationKey ?? ANNOTATION_OVERLAY_IP);
+  const ipam = allocate({ network, deviceCount: config.deviceVTEPs.length, nodes: eligible.map((n) => n.metadata?.name ?? ''), held, highWater: inputs.highWater, shardSize });
   const hub = hubInfo(config, ipam.deviceIPs, inputs.deviceMACs ?? 'derived');
   const incomplete: { node: string; reason: string }[] = [];
   for (const r of ipam.rejected) problems.push({ node: r.node, reason: `held overlay IP ${r.ip} dropped: ${r.reason}` });
