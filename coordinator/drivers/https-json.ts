@@ -1,8 +1,11 @@
 /**
  * The HTTPS transport shared by the device drivers (NITRO, iControl REST): JSON in and out, one
- * keep-alive agent with TLS verification on by default (a CA bundle, or an explicit skip), a
- * timeout per request that ends it with a clear error, and a count of every request sent.
- * It knows nothing of authentication: each client adds its own headers.
+ * keep-alive agent with TLS verification on by default (a CA bundle, or an explicit skip), and a
+ * count of every request sent. A device that misbehaves cannot stall or swamp the coordinator:
+ * each request has an idle timeout and a total deadline (a body dripping a byte at a time ends at
+ * the deadline), an answer is read up to a size cap, and a successful status whose body is not a
+ * JSON object (an HTML page from a proxy or a maintenance page) is an error, never taken for an
+ * empty answer. It knows nothing of authentication: each client adds its own headers.
  */
 import { Agent, request } from 'node:https';
 import { readFileSync } from 'node:fs';
@@ -13,7 +16,12 @@ export interface HttpsJsonOptions {
   readonly caFile?: string;
   /** Only by explicit setting: accept any certificate. */
   readonly insecureSkipVerify?: boolean;
+  /** Idle timeout of one request (default 10 s). */
   readonly timeoutMs?: number;
+  /** Total deadline of one request, however the answer trickles in (default 3x the idle timeout, at least 30 s). */
+  readonly deadlineMs?: number;
+  /** Largest answer read (default 32 MiB). */
+  readonly maxBodyBytes?: number;
 }
 
 export interface JsonResponse {
@@ -62,6 +70,36 @@ export class SingleFlight {
   }
 }
 
+/**
+ * Logins that keep failing (a wrong password, a locked account) must not lock the account: after
+ * the third failure in a row, at most one attempt a minute. `check()` throws the reason while
+ * waiting; `failed()`/`succeeded()` record the outcome.
+ */
+export class LoginGuard {
+  private failures = 0;
+  private lastAttempt = -Infinity;
+  private readonly now: () => number;
+  private readonly api: string;
+  constructor(api: string, now: () => number = () => performance.now()) {
+    this.api = api;
+    this.now = now;
+  }
+
+  check(): void {
+    const wait = this.failures >= 3 ? this.lastAttempt + 60_000 - this.now() : 0;
+    if (wait > 0) throw new DeviceApiError(0, 0, `${this.api} login not tried: ${this.failures} logins in a row failed, the next in ${Math.ceil(wait / 1000)} s (at most one a minute, so a lockout policy does not disable the account)`);
+    this.lastAttempt = this.now();
+  }
+
+  failed(): void {
+    this.failures++;
+  }
+
+  succeeded(): void {
+    this.failures = 0;
+  }
+}
+
 /** A reused keep-alive socket was already closed by the device: safe to send again. */
 class StaleSocketError extends TransportError {}
 
@@ -103,6 +141,9 @@ export class HttpsJson {
     const url = new URL(path, this.o.baseURL);
     const text = body === undefined ? undefined : JSON.stringify(body);
     const timeoutMs = this.o.timeoutMs ?? 10_000;
+    const deadlineMs = this.o.deadlineMs ?? Math.max(3 * timeoutMs, 30_000);
+    const maxBytes = this.o.maxBodyBytes ?? 32 * 1024 * 1024;
+    const where = `${label} ${method} ${url.pathname}`;
     this.calls++;
     return new Promise((resolve, reject) => {
       const req = request(url, {
@@ -110,21 +151,26 @@ export class HttpsJson {
         headers: { Accept: 'application/json', ...(text !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(text)) } : {}), ...headers },
       }, (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > maxBytes) req.destroy(new TransportError(`${where}: the answer is larger than ${Math.round(maxBytes / 1024 / 1024)} MiB; not read further`));
+          else chunks.push(c);
+        });
         res.on('end', () => {
-          const t = Buffer.concat(chunks).toString();
-          let parsed: Record<string, unknown>;
-          try {
-            const v: unknown = t.trim() === '' ? {} : JSON.parse(t);
-            parsed = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : { value: v };
-          } catch {
-            parsed = { message: t.slice(0, 200) };
+          const status = res.statusCode ?? 0;
+          const parsed = parseBody(Buffer.concat(chunks).toString());
+          if (parsed === undefined && status >= 200 && status < 300) {
+            reject(new TransportError(`${where}: HTTP ${status} with a body that is not a JSON object (${String(res.headers['content-type'] ?? 'no content type')}): the device or a proxy in front of it answered something else`));
+            return;
           }
-          resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers });
+          resolve({ status, body: parsed ?? { message: Buffer.concat(chunks).toString().slice(0, 200) }, headers: res.headers });
         });
         res.on('error', reject);
       });
-      req.on('timeout', () => req.destroy(new TransportError(`${label} ${method} ${url.pathname}: no answer within ${timeoutMs / 1000} s`)));
+      const deadline = setTimeout(() => req.destroy(new TransportError(`${where}: not complete within ${deadlineMs / 1000} s`)), deadlineMs);
+      req.on('close', () => clearTimeout(deadline));
+      req.on('timeout', () => req.destroy(new TransportError(`${where}: no answer within ${timeoutMs / 1000} s`)));
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (err instanceof TransportError) return reject(err);
         if (req.reusedSocket && err.code === 'ECONNRESET') return reject(new StaleSocketError(err.message));
@@ -137,6 +183,17 @@ export class HttpsJson {
 
   close(): void {
     this.agent.destroy();
+  }
+}
+
+/** A JSON object (an empty body counts as {}), or undefined for anything else. */
+function parseBody(t: string): Record<string, unknown> | undefined {
+  if (t.trim() === '') return {};
+  try {
+    const v: unknown = JSON.parse(t);
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

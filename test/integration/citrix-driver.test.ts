@@ -111,6 +111,16 @@ describe('Citrix driver with the NITRO emulator', () => {
     expect(emulator.store.list('route').find((r) => r.network === '10.201.0.0')).toBeDefined();
   });
 
+  it('takes a 200 that carries a NITRO errorcode for the error it is, not for an answer', async () => {
+    await core.createNode({ body: nodeBody(1) });
+    const seen = logs.lines.length;
+    emulator.failNext(2, 200);
+    const c = start();
+    await converged(c, 1);
+    expect(emulator.calls.filter((x) => x.status === 200 && x.errorcode === 1)).toHaveLength(2);
+    expect(logs.lines.slice(seen).join('')).toContain('Internal error (injected) (HTTP 200, errorcode 1)');
+  });
+
   it('puts back an object changed or deleted by hand at the next resync', async () => {
     for (let i = 1; i <= 2; i++) await core.createNode({ body: nodeBody(i) });
     const c = start();

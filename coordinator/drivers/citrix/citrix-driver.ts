@@ -70,7 +70,8 @@ export class CitrixDriver implements DeviceDriver {
 
   private check(method: string, what: string, r: NitroResponse): void {
     if (Number(r.body.errorcode) === NITRO.SECONDARY_NODE) throw new DeviceApiError(r.status, NITRO.SECONDARY_NODE, `NITRO ${method} ${what}: ${SECONDARY_HINT}`);
-    if (r.status >= 300) throw errorOf(method, what, r);
+    // an errorcode is an error whatever the HTTP status (a 200 that says otherwise is not success)
+    if (r.status >= 300 || Number(r.body.errorcode ?? 0) !== 0) throw errorOf(method, what, r);
   }
 
   /** Checked on every pass, so a failover between resyncs is seen before anything is written. */
@@ -128,7 +129,7 @@ export class CitrixDriver implements DeviceDriver {
         const r = await this.client.send('DELETE', `/nitro/v1/config/${deletePath(c.entry)}`);
         const code = Number(r.body.errorcode ?? 0);
         if (r.status === 404 || code === NITRO.NO_SUCH_RESOURCE) continue;
-        if (r.status < 300) continue;
+        if (r.status < 300 && code === 0) continue;
         if (code === NITRO.SECONDARY_NODE || !objectRefused(r)) this.check('DELETE', c.entry.kind, r);
         failures.push({ change: c, reason: errorOf('DELETE', `${c.entry.kind} ${c.entry.key}`, r).message });
       }
@@ -145,7 +146,7 @@ export class CitrixDriver implements DeviceDriver {
     const body = { [kind]: objects.length === 1 ? objects[0] : objects };
     const r = await this.client.send(method, `/nitro/v1/config/${kind}`, body, objects.length > 1 ? { 'X-NITRO-ONERROR': 'continue' } : {});
     const code = Number(r.body.errorcode ?? 0);
-    if (r.status === 200 || r.status === 201) return [];
+    if ((r.status === 200 || r.status === 201) && code === 0) return [];
     if (r.status === 207 && Array.isArray(r.body.response)) return itemFailures(method, changes, r.body.response as NitroObject[]);
     if (method === 'POST' && (r.status === 409 || code === NITRO.ALREADY_EXISTS)) return [];
     if (code === NITRO.SECONDARY_NODE || !objectRefused(r)) this.check(method, kind, r);

@@ -4,7 +4,7 @@
  * logout on close; transport, TLS and timeouts are the shared HttpsJson's.
  * Credentials never leave this module: errors name the request, never the password.
  */
-import { DeviceApiError, HttpsJson, SingleFlight, deviceError, type HttpsJsonOptions } from '../https-json.ts';
+import { DeviceApiError, HttpsJson, LoginGuard, SingleFlight, deviceError, type HttpsJsonOptions } from '../https-json.ts';
 import { NITRO } from './objects.ts';
 
 export interface NitroClientOptions extends HttpsJsonOptions {
@@ -22,6 +22,7 @@ export class NitroClient {
   private readonly http: HttpsJson;
   private token: string | undefined;
   private readonly loggingIn = new SingleFlight();
+  private readonly guard = new LoginGuard('NITRO');
 
   constructor(o: NitroClientOptions) {
     this.o = o;
@@ -50,9 +51,14 @@ export class NitroClient {
     if (this.o.auth === 'header') return;
     return this.loggingIn.run(async () => {
       this.token = undefined;
+      this.guard.check();
       const r = await this.raw('POST', '/nitro/v1/config/login', { login: { username: this.o.username, password: this.o.password, timeout: this.o.sessionTimeoutS ?? 1800 } }, {});
-      if (r.status !== 201 && r.status !== 200) throw errorOf('POST', 'login', r);
+      if (r.status !== 201 && r.status !== 200) {
+        if (r.status === 401 || r.status === 403) this.guard.failed();
+        throw errorOf('POST', 'login', r);
+      }
       if (!this.token) throw new DeviceApiError(r.status, 0, 'NITRO login answered without a NITRO_AUTH_TOKEN cookie');
+      this.guard.succeeded();
     });
   }
 

@@ -6,7 +6,7 @@
  * shared HttpsJson's. Credentials never leave this module: errors name the request, never the
  * password or the token.
  */
-import { DeviceApiError, HttpsJson, SingleFlight, deviceError, type HttpsJsonOptions, type JsonResponse } from '../https-json.ts';
+import { DeviceApiError, HttpsJson, LoginGuard, SingleFlight, deviceError, type HttpsJsonOptions, type JsonResponse } from '../https-json.ts';
 
 export interface IControlClientOptions extends HttpsJsonOptions {
   readonly username: string;
@@ -36,6 +36,7 @@ export class IControlClient {
   private readonly http: HttpsJson;
   private token: { value: string; expiresAt: number } | undefined;
   private readonly pending = new SingleFlight();
+  private readonly guard = new LoginGuard('iControl');
   /** Token renewals done (tests). */
   renewals = 0;
 
@@ -67,8 +68,13 @@ export class IControlClient {
   private async login(): Promise<void> {
     const replaced = this.token;
     this.token = undefined;
+    this.guard.check();
     const r = await this.raw('POST', LOGIN, { username: this.o.username, password: this.o.password, loginProviderName: 'tmos' }, {});
-    if (r.status !== ICONTROL.OK) throw errorOf('POST', 'login', r, r.status === ICONTROL.UNAUTHORIZED ? 'wrong username or password (check the credentials Secret)' : undefined);
+    if (r.status !== ICONTROL.OK) {
+      if (r.status === ICONTROL.UNAUTHORIZED || r.status === 403) this.guard.failed();
+      throw errorOf('POST', 'login', r, r.status === ICONTROL.UNAUTHORIZED ? 'wrong username or password (check the credentials Secret)' : undefined);
+    }
+    this.guard.succeeded();
     const t = r.body.token as Record<string, unknown> | undefined;
     if (typeof t?.token !== 'string') throw new DeviceApiError(r.status, 0, 'iControl POST login: the answer carries no token');
     this.token = { value: t.token, expiresAt: this.expiryOf(t, 1200) };
