@@ -61,6 +61,15 @@ function ruleMatches(rule: Obj, r: AdmissionRequest): boolean {
   return has(list(rule.apiGroups), r.group) && has(list(rule.apiVersions), r.version) && has(list(rule.operations), r.operation) && resourceMatches;
 }
 
+/** Whether any bound policy's rules match the request (its object aside): if none, there is nothing to evaluate. */
+export function anyPolicyMatches(policies: readonly Obj[], bindings: readonly Obj[], r: Omit<AdmissionRequest, 'object' | 'oldObject' | 'name'>): boolean {
+  return bindings.some((b) => {
+    const policy = policies.find((p) => obj(p.metadata).name === obj(b.spec).policyName);
+    const rules = (obj(obj(policy?.spec).matchConstraints).resourceRules ?? []) as Obj[];
+    return rules.some((rule) => ruleMatches(rule, { ...r, name: '', object: null, oldObject: null }));
+  });
+}
+
 /** The denial of the first bound policy that refuses the request, or undefined when every one admits it. */
 export function admit(policies: readonly Obj[], bindings: readonly Obj[], r: AdmissionRequest): AdmissionDenial | undefined {
   for (const binding of bindings) {

@@ -15,7 +15,7 @@ import { kindFile, unknownFields } from './schema.ts';
 import { decodeCreatedObject, decodeSelfSubjectAccessReview, isProtobuf, ProtobufError } from './protobuf.ts';
 import { openApiV3Document, openApiV3Paths } from './openapi.ts';
 import { includeObjectOf, toTable, wantsTable } from './table.ts';
-import { admit } from './admission.ts';
+import { admit, anyPolicyMatches } from './admission.ts';
 import { forbiddenMessage, MASTERS_GROUP, RbacAuthorizer, serviceAccountUserInfo, type Binding, type PolicyRule, type ResourceAttributes, type UserInfo } from './rbac.ts';
 
 export interface AuditRecord {
@@ -293,18 +293,19 @@ export class EmbeddedApiServer {
     const policyType = this.served.find((x) => x.group === 'admissionregistration.k8s.io' && x.plural === 'validatingadmissionpolicies');
     const bindingType = this.served.find((x) => x.group === 'admissionregistration.k8s.io' && x.plural === 'validatingadmissionpolicybindings');
     if (!policyType || !bindingType) return;
-    const bindings = this.store.list(bindingType, undefined, () => true, () => true).items;
+    const bindings = this.store.list(bindingType, undefined, () => true, () => true).items as Record<string, unknown>[];
     if (bindings.length === 0) return;
+    const policies = this.store.list(policyType, undefined, () => true, () => true).items as Record<string, unknown>[];
     const { resource: r, namespace, name = '', subresource } = route;
+    const request = { operation: verb === 'create' ? 'CREATE' as const : 'UPDATE' as const, group: r.group, version: r.version, resource: r.plural, subresource, namespace, userInfo: { username: userInfo.name, groups: userInfo.groups } };
+    // the object as the write would leave it is computed only for a request some policy matches
+    if (!anyPolicyMatches(policies, bindings, request)) return;
     const oldObject = verb === 'create' ? null : this.store.get(r, namespace, name) as Record<string, unknown>;
     const object = this.store.dryRun(run);
-    const denial = admit(this.store.list(policyType, undefined, () => true, () => true).items, bindings, {
-      operation: verb === 'create' ? 'CREATE' : 'UPDATE', group: r.group, version: r.version, resource: r.plural, subresource,
-      name: name || String((object.metadata as { name?: string } | undefined)?.name ?? ''), namespace, object, oldObject, userInfo: { username: userInfo.name, groups: userInfo.groups },
-    });
+    const objectName = name || String((object.metadata as { name?: string } | undefined)?.name ?? '');
+    const denial = admit(policies, bindings, { ...request, name: objectName, object, oldObject });
     if (!denial) return;
     // admission.NewForbidden's shape: `<resource> "<name>" is forbidden: <message>`, the message as a cause, then the policy's reason and code
-    const objectName = name || String((object.metadata as { name?: string } | undefined)?.name ?? '');
     throw new ApiError(denial.code, denial.reason, `${r.group ? `${r.plural}.${r.group}` : r.plural} "${objectName}" is forbidden: ${denial.message}`, { name: objectName, group: r.group, kind: r.plural, causes: [{ message: denial.message }] });
   }
 
