@@ -15,7 +15,7 @@
  *     the node that had the range first keeps it).
  * A refused node's pod CIDRs are not held against later nodes.
  */
-import { cidrContains, cidrsOverlap, formatCidr, parseCidr, parseIPv4, type Cidr } from './ipv4.ts';
+import { cidrContains, cidrSize, cidrsOverlap, formatCidr, parseCidr, parseIPv4, type Cidr } from './ipv4.ts';
 
 export interface PodCidrRules {
   readonly overlayNetwork: string;
@@ -42,6 +42,7 @@ const ipOf = (ip: string): number | undefined => {
 interface Context {
   readonly overlay: Cidr;
   readonly vteps: readonly { ip: string; n: number }[];
+  /** Every node's underlay address, sorted by number (a binary search finds one inside a CIDR). */
   readonly underlays: readonly { node: string; ip: string; n: number }[];
   readonly services: readonly { text: string; cidr: Cidr }[];
   readonly ranges: readonly Cidr[] | undefined;
@@ -55,29 +56,61 @@ function contextOf(nodes: readonly NodeAddresses[], rules: PodCidrRules): Contex
   return {
     overlay: parseCidr(rules.overlayNetwork, false),
     vteps: rules.deviceVTEPs.flatMap(addr),
-    underlays: nodes.flatMap((x) => (x.underlayIP ? addr(x.underlayIP).map((a) => ({ node: x.node, ...a })) : [])),
+    underlays: nodes.flatMap((x) => (x.underlayIP ? addr(x.underlayIP).map((a) => ({ node: x.node, ...a })) : [])).sort((a, b) => a.n - b.n),
     services: (rules.serviceCIDRs ?? []).map((text) => ({ text, cidr: parseCidr(text, false) })),
     ranges: rules.podRanges?.map((r) => parseCidr(r, false)),
   };
 }
 
-/** Why one pod CIDR of `node` is refused, without looking at other nodes' pod CIDRs; undefined when it is fine. */
-function cidrProblem(node: string, text: string, ctx: Context, rules: PodCidrRules): string | undefined {
-  let cidr: Cidr;
-  try {
-    cidr = parseCidr(text, false);
-  } catch (err) {
-    return `pod CIDR ${JSON.stringify(text)} is not an IPv4 CIDR (${err instanceof Error ? err.message : String(err)})`;
+/** The first item whose key is >= n, in items sorted by key (binary search). */
+function firstAtOrAfter<T>(items: readonly T[], n: number, key: (t: T) => number): T | undefined {
+  let lo = 0;
+  let hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (key(items[mid] as T) < n) lo = mid + 1;
+    else hi = mid;
   }
-  const shown = text === formatCidr(cidr) ? text : `${text} (${formatCidr(cidr)})`;
-  if (cidrsOverlap(cidr, ctx.overlay)) return `pod CIDR ${shown} overlaps the overlay network ${rules.overlayNetwork}`;
+  return items[lo];
+}
+
+/** Pod CIDRs already granted, as disjoint address intervals sorted by start: only the one starting last at or before a new CIDR's end can overlap it. */
+class Claimed {
+  private readonly items: { start: number; end: number; node: string; text: string }[] = [];
+
+  /** How many intervals start at or before n. */
+  private countStartingBy(n: number): number {
+    let lo = 0;
+    let hi = this.items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.items[mid]?.start ?? 0) <= n) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  overlapping(c: Cidr): { node: string; text: string } | undefined {
+    const before = this.items[this.countStartingBy(c.network + cidrSize(c) - 1) - 1];
+    return before && before.end >= c.network ? before : undefined;
+  }
+
+  add(c: Cidr, node: string, text: string): void {
+    this.items.splice(this.countStartingBy(c.network), 0, { start: c.network, end: c.network + cidrSize(c) - 1, node, text });
+  }
+}
+
+/** Why one (parsed) pod CIDR of `node` is refused, without looking at other nodes' pod CIDRs; undefined when it is fine. */
+function cidrProblem(node: string, text: string, cidr: Cidr, ctx: Context, rules: PodCidrRules): string | undefined {
+  const shown = (): string => (text === formatCidr(cidr) ? text : `${text} (${formatCidr(cidr)})`);
+  if (cidrsOverlap(cidr, ctx.overlay)) return `pod CIDR ${shown()} overlaps the overlay network ${rules.overlayNetwork}`;
   const vtep = ctx.vteps.find((v) => cidrContains(cidr, v.n));
-  if (vtep) return `pod CIDR ${shown} contains the device VTEP ${vtep.ip}`;
-  const underlay = ctx.underlays.find((u) => cidrContains(cidr, u.n));
-  if (underlay) return `pod CIDR ${shown} contains ${underlay.node === node ? 'this node\'s own' : `node ${underlay.node}'s`} underlay address ${underlay.ip}`;
+  if (vtep) return `pod CIDR ${shown()} contains the device VTEP ${vtep.ip}`;
+  const underlay = firstAtOrAfter(ctx.underlays, cidr.network, (u) => u.n);
+  if (underlay !== undefined && cidrContains(cidr, underlay.n)) return `pod CIDR ${shown()} contains ${underlay.node === node ? 'this node\'s own' : `node ${underlay.node}'s`} underlay address ${underlay.ip}`;
   const service = ctx.services.find((s) => cidrsOverlap(cidr, s.cidr));
-  if (service) return `pod CIDR ${shown} overlaps the service CIDR ${service.text}`;
-  if (ctx.ranges && !ctx.ranges.some((r) => r.prefix <= cidr.prefix && cidrContains(r, cidr.network))) return `pod CIDR ${shown} lies outside the configured pod ranges (${(rules.podRanges ?? []).join(', ')})`;
+  if (service) return `pod CIDR ${shown()} overlaps the service CIDR ${service.text}`;
+  if (ctx.ranges && !ctx.ranges.some((r) => r.prefix <= cidr.prefix && cidrContains(r, cidr.network))) return `pod CIDR ${shown()} lies outside the configured pod ranges (${(rules.podRanges ?? []).join(', ')})`;
   return undefined;
 }
 
@@ -88,7 +121,7 @@ function cidrProblem(node: string, text: string, ctx: Context, rules: PodCidrRul
 export function refusedNodes(nodes: readonly NodeAddresses[], rules: PodCidrRules): Map<string, string> {
   const ctx = contextOf(nodes, rules);
   const refused = new Map<string, string>();
-  const claimed: { node: string; cidr: Cidr; text: string }[] = [];
+  const claimed = new Claimed();
   for (const x of nodes) {
     const own = x.underlayIP === undefined ? undefined : ipOf(x.underlayIP);
     if (own !== undefined && cidrContains(ctx.overlay, own)) {
@@ -98,10 +131,16 @@ export function refusedNodes(nodes: readonly NodeAddresses[], rules: PodCidrRule
     let reason: string | undefined;
     const mine: { node: string; cidr: Cidr; text: string }[] = [];
     for (const text of x.podCIDRs) {
-      reason = cidrProblem(x.node, text, ctx, rules);
+      let cidr: Cidr;
+      try {
+        cidr = parseCidr(text, false);
+      } catch (err) {
+        reason = `pod CIDR ${JSON.stringify(text)} is not an IPv4 CIDR (${err instanceof Error ? err.message : String(err)})`;
+        break;
+      }
+      reason = cidrProblem(x.node, text, cidr, ctx, rules);
       if (reason) break;
-      const cidr = parseCidr(text, false);
-      const other = claimed.find((c) => cidrsOverlap(c.cidr, cidr));
+      const other = claimed.overlapping(cidr);
       if (other) {
         reason = `pod CIDR ${text} overlaps node ${other.node}'s pod CIDR ${other.text}`;
         break;
@@ -109,7 +148,7 @@ export function refusedNodes(nodes: readonly NodeAddresses[], rules: PodCidrRule
       mine.push({ node: x.node, cidr, text });
     }
     if (reason) refused.set(x.node, reason);
-    else claimed.push(...mine);
+    else for (const m of mine) claimed.add(m.cidr, m.node, m.text);
   }
   return refused;
 }
