@@ -12,10 +12,13 @@ let node: LabDocument['nodes'][number];
 
 /** doctor as an operator runs it in the node's agent pod (`lab doctor`: the node's namespace, NODE_NAME, the agent's ServiceAccount). */
 async function doctor(): Promise<{ code: number; checks: CheckResult[]; text: string }> {
-  const json = await cli(['lab', 'doctor', node.name, '--json'], { reject: false });
-  const text = await cli(['lab', 'doctor', node.name], { reject: false });
+  // the JSON and the text run side by side: each waits out the same probes
+  const [json, text] = await Promise.all([cli(['lab', 'doctor', node.name, '--json'], { reject: false }), cli(['lab', 'doctor', node.name], { reject: false })]);
   return { code: json.exitCode ?? -1, checks: (JSON.parse(String(json.stdout)) as { checks: CheckResult[] }).checks, text: String(text.stdout) };
 }
+
+/** doctor's exit code alone (0: every check passes). */
+const doctorCode = async (): Promise<number> => (await cli(['lab', 'doctor', node.name, '--json'], { reject: false })).exitCode ?? -1;
 
 const failed = (checks: readonly CheckResult[]): string[] => checks.filter((c) => !c.ok).map((c) => c.check).sort();
 
@@ -29,7 +32,7 @@ async function withFrozenAgent(inject: () => Promise<unknown>, undo: () => Promi
   } finally {
     process.kill(pid, 'SIGCONT');
     await undo();
-    await eventually('the agent repaired the node', async () => ((await doctor()).code === 0 ? true : undefined), 20_000);
+    await eventually('the agent repaired the node', async () => ((await doctorCode()) === 0 ? true : undefined), 20_000);
   }
 }
 
