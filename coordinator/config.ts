@@ -53,6 +53,7 @@ export const COORDINATOR_SPECS: SettingSpec[] = [
   { flag: 'resync', env: ['CHORUS_RESYNC'], help: 'full reconcile of the tables', default: '5m' },
   { flag: 'underlay-grace', env: ['CHORUS_UNDERLAY_GRACE'], help: 'how long a node that lost its InternalIP keeps its last one (and its overlay address and device entries) before it is left out', default: '2m' },
   { flag: 'device-resync', env: ['CHORUS_DEVICE_RESYNC'], help: 'full reconcile of the device (repairs changes made by hand)', default: '3m' },
+  { flag: 'pass-deadline', env: ['CHORUS_PASS_DEADLINE'], help: 'a reconcile pass (tables or device) running longer than this is wedged: the leader stops renewing its Lease (a standby takes over) and /livez answers 503 (the kubelet restarts it)', default: '5m' },
   { flag: 'lease-duration', env: ['CHORUS_LEASE_DURATION'], help: 'leader lease duration', default: '15s' },
   { flag: 'renew-deadline', env: ['CHORUS_RENEW_DEADLINE'], help: 'a leader that cannot renew within this stops writing', default: '10s' },
   { flag: 'retry-period', env: ['CHORUS_RETRY_PERIOD'], help: 'interval of lease renew / acquire attempts', default: '2s' },
@@ -105,6 +106,7 @@ export interface CoordinatorConfig {
   readonly clusterId?: string;
   readonly resyncMs: number;
   readonly underlayGraceMs: number;
+  readonly passDeadlineMs: number;
   readonly deviceResyncMs: number;
   readonly leaseDurationMs: number;
   readonly renewDeadlineMs: number;
@@ -263,6 +265,7 @@ export function coordinatorConfig(settings: Settings, env: NodeJS.ProcessEnv): C
     identity: settings.identity ?? `${hostname()}-${process.pid}`,
     resyncMs: durationMsSetting(settings, 'resync'),
     underlayGraceMs: durationMsSetting(settings, 'underlay-grace'),
+    passDeadlineMs: durationMsSetting(settings, 'pass-deadline'),
     deviceResyncMs: durationMsSetting(settings, 'device-resync'),
     ...leaseTimings(settings),
   };

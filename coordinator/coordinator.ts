@@ -7,7 +7,7 @@
  */
 import { internalIPv4 } from '../shared/node-facts.ts';
 import { ApisApi, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1ConfigMap, type V1Node } from '@kubernetes/client-node';
-import { makeClients, type KubeClients } from '../shared/kube/client.ts';
+import { fenceApiWrites, makeClients, ownKubeConfig, type KubeClients } from '../shared/kube/client.ts';
 import { startCache, type ResilientCache } from '../shared/kube/informer.ts';
 import { nodeEventRecorder, type EventRecorder } from '../shared/kube/events.ts';
 import { DEFAULT_NAMES, type InstanceNames } from '../shared/keys.ts';
@@ -23,6 +23,7 @@ import { LeaderElector } from './leader.ts';
 import type { DeviceDriver } from './drivers/driver.ts';
 import { DeviceStatusPublisher } from '../shared/kube/device-status.ts';
 import { DeviceReconciler } from './device-reconciler.ts';
+import { FencedWriteError } from './drivers/https-json.ts';
 import { CALICO_BLOCK_AFFINITIES, CILIUM_NODES, detectSource, podCIDRsBySource, type CustomResourceRef, type PodCidrSource } from './podcidr-sources.ts';
 
 export interface CoordinatorOptions {
@@ -51,6 +52,12 @@ export interface CoordinatorOptions {
   readonly podRanges?: readonly string[];
   /** How long a node that lost its InternalIP keeps its last one (default 2 minutes). */
   readonly underlayGraceMs?: number;
+  /**
+   * A reconcile pass (tables or device) running longer than this is wedged: the leader stops
+   * renewing its Lease and /livez fails, so a standby takes over and the kubelet restarts this
+   * process (default 5 minutes; every call a pass makes has its own, much shorter, deadline).
+   */
+  readonly passDeadlineMs?: number;
 }
 
 class NotLeader extends Error {}
@@ -58,6 +65,7 @@ class NotLeader extends Error {}
 export class Coordinator implements HealthSource {
   private readonly o: CoordinatorOptions;
   private readonly names: InstanceNames;
+  private readonly kubeConfig: KubeConfig;
   private readonly clients: KubeClients;
   private nodes: ResilientCache<V1Node> | undefined;
   private tables: ResilientCache<V1ConfigMap> | undefined;
@@ -83,7 +91,9 @@ export class Coordinator implements HealthSource {
   constructor(o: CoordinatorOptions) {
     this.names = o.names ?? DEFAULT_NAMES;
     this.o = o;
-    this.clients = makeClients(o.kubeConfig);
+    // its own KubeConfig: the write fence below must not reach other users of the caller's
+    this.kubeConfig = ownKubeConfig(o.kubeConfig);
+    this.clients = makeClients(this.kubeConfig);
     this.loop = new ReconcileLoop({ name: 'coordinator', pass: () => this.pass(), log: o.log, resyncMs: o.resyncMs });
     this.m = {
       nodes: this.registry.gauge('chorus_coordinator_nodes', 'Nodes selected for the overlay.'),
@@ -106,8 +116,10 @@ export class Coordinator implements HealthSource {
     this.elector = new LeaderElector({
       api: this.clients.coordination, namespace: o.namespace, name: this.names.leaderLease, identity: o.identity,
       leaseDurationMs: o.leaseDurationMs, renewDeadlineMs: o.renewDeadlineMs, retryPeriodMs: o.retryPeriodMs, log: o.log,
+      healthy: () => this.notAliveReason(),
       onStartedLeading: () => {
         this.m.leader(1);
+        this.device.forget();
         this.loop.trigger('leading');
       },
       onStoppedLeading: () => {
@@ -116,6 +128,22 @@ export class Coordinator implements HealthSource {
         this.reason = 'not the leader';
       },
     });
+    fenceApiWrites(this.kubeConfig, () => {
+      if (!this.elector.canWrite()) throw new NotLeader('not writing to the API: this replica lost the leader Lease');
+    });
+    o.driver.setWriteFence?.(() => {
+      if (!this.elector.canWrite()) throw new FencedWriteError(`not writing to the ${o.driver.type} device: this replica lost the leader Lease`);
+    });
+  }
+
+  /** A pass that has run past the pass deadline, by loop: the process is wedged. */
+  notAliveReason(): string | undefined {
+    const deadline = this.o.passDeadlineMs ?? 300_000;
+    for (const loop of [this.loop, this.device.loop]) {
+      const ms = loop.runningForMs();
+      if (ms > deadline) return `the ${loop.name} reconcile pass has run for ${Math.round(ms / 1000)} s (deadline ${Math.round(deadline / 1000)} s)`;
+    }
+    return undefined;
   }
 
   private eventsFor(node: string): EventRecorder {
@@ -135,7 +163,8 @@ export class Coordinator implements HealthSource {
   }
 
   private async startAsync(): Promise<void> {
-    const { kubeConfig, namespace, log } = this.o;
+    const { namespace, log } = this.o;
+    const kubeConfig = this.kubeConfig;
     this.source = this.o.podCidrSource === 'auto' ? await this.detectPodCidrSource() : this.o.podCidrSource;
     log.info({ podCidrSource: this.source, nodeSelector: this.o.nodeSelector ?? null }, 'pod CIDR source');
     const onChange = (): void => this.loop.trigger('watch');
@@ -173,7 +202,7 @@ export class Coordinator implements HealthSource {
   }
 
   private async detectPodCidrSource(): Promise<PodCidrSource> {
-    const groups = await this.o.kubeConfig.makeApiClient(ApisApi).getAPIVersions();
+    const groups = await this.kubeConfig.makeApiClient(ApisApi).getAPIVersions();
     return detectSource(groups.groups.map((g) => g.name));
   }
 
@@ -182,8 +211,10 @@ export class Coordinator implements HealthSource {
     this.device.stop();
     this.deviceStatus.stop();
     await Promise.all([this.loop.idle(), this.device.loop.idle()]);
+    // a pending config save still runs while we hold the Lease (after release it would be fenced)
+    await this.o.driver.close();
     await this.elector.release();
-    await Promise.all([this.nodes?.stop(), this.tables?.stop(), this.custom?.stop(), this.o.driver.close()]);
+    await Promise.all([this.nodes?.stop(), this.tables?.stop(), this.custom?.stop()]);
   }
 
   private isOwnAnnotationEcho(node: V1Node): boolean {
@@ -340,7 +371,8 @@ export class Coordinator implements HealthSource {
       this.device.update(plan);
       await this.annotateAll(plan);
     } catch (err) {
-      if (err instanceof NotLeader) return DONE;
+      // fenced (here or where the request was handed to a connection): the new leader carries on
+      if (err instanceof NotLeader || !this.elector.canWrite()) return DONE;
       this.m.passes({ result: 'error' });
       if (isConflict(err)) {
         // someone changed a table since our cache saw it: forget our copies and re-plan

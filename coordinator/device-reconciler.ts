@@ -10,6 +10,7 @@ import type { Logger } from '../shared/log.ts';
 import type { EventRecorder } from '../shared/kube/events.ts';
 import { DONE, ReconcileLoop, retry, type PassOutcome } from '../shared/reconcile-loop.ts';
 import type { Metrics } from '../shared/metrics.ts';
+import { FencedWriteError } from './drivers/https-json.ts';
 import { DeviceOwnershipError, diffDevice, entryId, type DeviceDriver, type DeviceEntry, type DeviceFailure } from './drivers/driver.ts';
 import type { CoordinatorPlan } from './plan.ts';
 import type { DeviceStatusPublisher } from '../shared/kube/device-status.ts';
@@ -63,6 +64,14 @@ export class DeviceReconciler {
 
   stop(): void {
     this.loop.stop();
+  }
+
+  /**
+   * This replica has just become the leader: what it knew of the device may be stale (another
+   * leader wrote meanwhile), so its first pass observes the device before diffing.
+   */
+  forget(): void {
+    this.known = undefined;
   }
 
   /** A new plan: reconcile the device toward it. */
@@ -124,9 +133,20 @@ export class DeviceReconciler {
     for (const p of plan.peers) this.o.nodeEvent(p.node).warning('DeviceOwnedByAnotherCluster', reason);
   }
 
+  private fenced(changes: number): PassOutcome {
+    this.known = undefined;
+    this.converged = false;
+    this.o.log.warn({ op: 'device', changes }, 'lost the lease during a device apply: stopped writing; the new leader reads the device afresh');
+    return DONE;
+  }
+
   private async pass(reasons: ReadonlySet<string>): Promise<PassOutcome> {
     const plan = this.plan;
-    if (!plan || !this.o.canWrite()) return DONE;
+    if (!this.o.canWrite()) {
+      this.known = undefined; // whoever leads meanwhile may change the device: observe it when we lead again
+      return DONE;
+    }
+    if (!plan) return DONE;
     const started = performance.now();
     const { driver, log } = this.o;
     const known = await this.knownState(reasons);
@@ -146,8 +166,12 @@ export class DeviceReconciler {
       failures = await driver.apply(changes, desired);
     } catch (err) {
       this.known = undefined; // partly applied: look again before the next diff
+      if (err instanceof FencedWriteError) return this.fenced(changes.length);
       throw err;
     }
+    // lost the Lease during the apply: what failed may be fenced writes, and Events and the
+    // status ConfigMap are writes too; the new leader observes the device and reports
+    if (!this.o.canWrite()) return this.fenced(changes.length);
     const failed = new Set(failures.map((f) => f.change));
     for (const c of changes) {
       if (failed.has(c)) continue;

@@ -5,6 +5,13 @@
  * the leader renews every retryPeriod, and every write is fenced: canWrite() turns false as soon
  * as renewDeadline has passed without a successful renew, well before the lease can expire and
  * another replica can take over. release() hands the lease over at once on shutdown.
+ *
+ * Fencing holds when the process is frozen or the clock jumps: deadlines are measured on the
+ * monotonic clock (a wall-clock step neither extends nor shortens them), a renew counts from when
+ * its request was sent (an answer that arrives after a long freeze does not make a stale lease
+ * look fresh), and each Lease call has a deadline of its own. A leader whose own work is stuck
+ * (`healthy` says why) stops renewing and steps down, so a standby takes over instead of a
+ * leader that holds the Lease and does nothing.
  */
 import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
 import { isConflict, isNotFound, errorMessage } from '../shared/errors.ts';
@@ -22,12 +29,29 @@ export interface LeaderOptions {
   readonly log: Logger;
   readonly onStartedLeading: () => void;
   readonly onStoppedLeading: () => void;
-  readonly now?: () => number;
+  /** Why this replica should not lead now (its reconcile is stuck), or undefined when it may. */
+  readonly healthy?: () => string | undefined;
+  /** Monotonic milliseconds (default performance.now): every deadline is measured on it. */
+  readonly monotonic?: () => number;
+  /** Wall clock for the Lease's acquire and renew times (default: now). */
+  readonly wallClock?: () => Date;
+}
+
+/** A Lease call that took longer than it may: its answer, whenever it comes, is not used. */
+class LeaseCallTimeout extends Error {}
+
+function withDeadline<T>(call: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new LeaseCallTimeout(`${what}: no answer within ${Math.round(ms)} ms`)), ms);
+  });
+  return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
 }
 
 export class LeaderElector {
   private readonly o: LeaderOptions;
   private readonly now: () => number;
+  private readonly wall: () => Date;
   private leading = false;
   private lastRenew = 0;
   private observedHolder = '';
@@ -41,7 +65,13 @@ export class LeaderElector {
     if (o.renewDeadlineMs >= o.leaseDurationMs) throw new Error(`leader election: renew deadline (${o.renewDeadlineMs} ms) must be shorter than the lease duration (${o.leaseDurationMs} ms)`);
     if (o.retryPeriodMs >= o.renewDeadlineMs) throw new Error(`leader election: retry period (${o.retryPeriodMs} ms) must be shorter than the renew deadline (${o.renewDeadlineMs} ms)`);
     this.o = o;
-    this.now = o.now ?? Date.now;
+    this.now = o.monotonic ?? (() => performance.now());
+    this.wall = o.wallClock ?? (() => new Date());
+  }
+
+  /** Whether this replica believes it leads (it may still not write: see canWrite). */
+  get isLeading(): boolean {
+    return this.leading;
   }
 
   /** True only while we lead and our last renew is within the renew deadline. */
@@ -55,22 +85,36 @@ export class LeaderElector {
 
   private async loop(): Promise<void> {
     while (!this.abort.signal.aborted) {
-      const ok = await this.tryAcquireOrRenew().catch((err: unknown) => {
-        this.o.log.warn({ err: errorMessage(err), lease: this.o.name }, 'lease update failed');
-        return false;
-      });
-      if (this.abort.signal.aborted) break;
-      if (ok) {
-        this.lastRenew = this.now();
-        if (!this.leading) {
-          this.leading = true;
-          this.o.log.info({ identity: this.o.identity, lease: this.o.name }, 'became leader');
-          this.o.onStartedLeading();
-        }
-      } else if (this.leading && !this.canWrite()) {
-        this.stepDown('could not renew the lease within the renew deadline');
-      }
+      await this.round();
       await sleep(this.o.retryPeriodMs, this.abort.signal);
+    }
+  }
+
+  /** One acquire-or-renew attempt (exposed for tests with a fake clock). */
+  async round(): Promise<void> {
+    const unhealthy = this.o.healthy?.();
+    if (unhealthy !== undefined) {
+      // neither renew nor acquire: the Lease runs out and a healthy standby takes it
+      if (this.leading) this.stepDown(`not renewing the lease: ${unhealthy}`);
+      return;
+    }
+    const sentAt = this.now();
+    // a call that outlives what is left of the renew deadline cannot keep us leading anyway
+    const budget = this.leading ? Math.max(this.o.renewDeadlineMs - (sentAt - this.lastRenew), this.o.retryPeriodMs) : this.o.renewDeadlineMs;
+    const ok = await withDeadline(this.tryAcquireOrRenew(), budget, `lease ${this.o.name}`).catch((err: unknown) => {
+      this.o.log.warn({ err: errorMessage(err), lease: this.o.name }, 'lease update failed');
+      return false;
+    });
+    if (this.abort.signal.aborted) return;
+    if (ok) {
+      this.lastRenew = sentAt;
+      if (!this.leading) {
+        this.leading = true;
+        this.o.log.info({ identity: this.o.identity, lease: this.o.name }, 'became leader');
+        this.o.onStartedLeading();
+      }
+    } else if (this.leading && !this.canWrite()) {
+      this.stepDown('could not renew the lease within the renew deadline');
     }
   }
 
@@ -83,7 +127,7 @@ export class LeaderElector {
 
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { api, namespace, name, identity, leaseDurationMs } = this.o;
-    const nowDate = new Date(this.now());
+    const nowDate = this.wall();
     let lease: V1Lease;
     try {
       lease = await api.readNamespacedLease({ name, namespace });
@@ -155,7 +199,7 @@ export class LeaderElector {
     try {
       const lease = await api.readNamespacedLease({ name, namespace });
       if (lease.spec?.holderIdentity !== identity) return;
-      await api.replaceNamespacedLease({ name, namespace, body: { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new Date(this.now()) } } });
+      await api.replaceNamespacedLease({ name, namespace, body: { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: this.wall() } } });
       this.o.log.info({ identity, lease: name }, 'released the lease');
     } catch (err) {
       this.o.log.warn({ err: errorMessage(err), lease: name }, 'could not release the lease; a standby takes over when it expires');

@@ -48,6 +48,7 @@ export async function coordinatorMain(argv: readonly string[]): Promise<number> 
     log,
     resyncMs: config.resyncMs,
     underlayGraceMs: config.underlayGraceMs,
+    passDeadlineMs: config.passDeadlineMs,
     deviceResyncMs: config.deviceResyncMs,
     leaseDurationMs: config.leaseDurationMs,
     renewDeadlineMs: config.renewDeadlineMs,

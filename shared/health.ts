@@ -1,13 +1,15 @@
 /**
  * The HTTP endpoints every component serves (fastify): /healthz and /livez (the process is
- * alive), /readyz (its state is converged; 503 with the reason otherwise), /metrics (Prometheus
+ * alive and its reconcile loops make progress; 503 with the reason when one is wedged), /readyz (its state is converged; 503 with the reason otherwise), /metrics (Prometheus
  * text) and /status (what it knows, as JSON; never secrets).
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 
 export interface HealthSource {
   /** undefined when ready, else the reason it is not. */
   notReadyReason(): string | undefined;
+  /** Why the process should be restarted (a reconcile that stopped making progress), else undefined. */
+  notAliveReason?(): string | undefined;
   status(): Record<string, unknown>;
   /** Prometheus text exposition, when the component has metrics. */
   metricsText?(): string;
@@ -30,8 +32,12 @@ export function parseListenAddress(text: string): { host: string; port: number }
 export async function startHealthServer(listen: string, source: HealthSource, opts: { status?: boolean } = {}): Promise<HealthServer> {
   const { host, port } = parseListenAddress(listen);
   const app: FastifyInstance = Fastify({ logger: false });
-  app.get('/healthz', () => Promise.resolve({ status: 'ok' }));
-  app.get('/livez', () => Promise.resolve({ status: 'ok' }));
+  const live = (_req: unknown, reply: FastifyReply): FastifyReply => {
+    const reason = source.notAliveReason?.();
+    return reason !== undefined ? reply.code(503).send({ status: 'stuck', reason }) : reply.send({ status: 'ok' });
+  };
+  app.get('/healthz', live);
+  app.get('/livez', live);
   app.get('/readyz', (_req, reply) => {
     const reason = source.notReadyReason();
     return reason !== undefined ? reply.code(503).send({ status: 'not ready', reason }) : reply.send({ status: 'ready' });

@@ -31,12 +31,16 @@ export class ReconcileLoop {
   private timer: NodeJS.Timeout | undefined;
   private readonly backoff;
   private readonly opts: LoopOptions;
+  readonly name: string;
   private idleWaiters: (() => void)[] = [];
   passes = 0;
   failures = 0;
+  /** When the pass in progress started (monotonic ms), or undefined between passes. */
+  private passStarted: number | undefined;
 
   constructor(opts: LoopOptions) {
     this.opts = opts;
+    this.name = opts.name;
     this.backoff = exponentialBackoff(opts.minRetryMs ?? 200, opts.maxRetryMs ?? 30_000);
   }
 
@@ -67,6 +71,14 @@ export class ReconcileLoop {
     if (!this.running) void this.run();
   }
 
+  /**
+   * How long the pass in progress has run (0 between passes): every call a pass makes has a
+   * deadline, so a pass that runs far longer is wedged (liveness and leadership read this).
+   */
+  runningForMs(now = performance.now()): number {
+    return this.passStarted === undefined ? 0 : now - this.passStarted;
+  }
+
   /** Resolves when no pass is running or pending (for tests and orderly shutdown). */
   idle(): Promise<void> {
     if (!this.running && (!this.pending || this.stopped)) return Promise.resolve();
@@ -89,10 +101,13 @@ export class ReconcileLoop {
       this.passes++;
       let outcome: PassOutcome;
       const started = performance.now();
+      this.passStarted = started;
       try {
         outcome = await this.opts.pass(reasons);
       } catch (err) {
         outcome = retry(errorMessage(err));
+      } finally {
+        this.passStarted = undefined;
       }
       if (outcome.kind === 'retry') {
         this.failures++;

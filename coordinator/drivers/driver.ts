@@ -8,6 +8,7 @@
  * device has no API: it runs `gateway` mode, reads the peer table itself, and its driver wants
  * nothing.
  */
+import type { WriteFence } from './https-json.ts';
 import type { CoordinatorPlan } from '../plan.ts';
 
 /**
@@ -44,6 +45,13 @@ export interface DeviceDriver {
    * set in one request, such as a BIG-IP tunnel's FDB records).
    */
   apply(changes: readonly DeviceChange[], desired: readonly DeviceEntry[]): Promise<DeviceFailure[]>;
+  /**
+   * From now on every request that changes the device passes `fence` first, which throws when
+   * this replica may no longer write (it lost the Lease mid-apply): checked per request, so a long
+   * apply stops at the first request after the renew deadline. Drivers that write nothing
+   * themselves (linux: its gateway programs the device) need none.
+   */
+  setWriteFence?(fence: WriteFence): void;
   close(): Promise<void>;
 }
 

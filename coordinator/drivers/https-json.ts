@@ -30,6 +30,15 @@ export interface JsonResponse {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 
+/**
+ * Called before every request that changes the device; throws (FencedWriteError) when this
+ * process may not write any more (it lost the leader Lease): the request is never sent.
+ */
+export type WriteFence = () => void;
+
+/** A device write refused before it was sent: this replica is no longer the leader. */
+export class FencedWriteError extends Error {}
+
 /** A request that got no HTTP answer (refused, reset, timed out); `status` 0 in the drivers' terms. */
 export class TransportError extends Error {}
 
@@ -108,6 +117,15 @@ export class HttpsJson {
   private readonly agent: Agent;
   /** Every request sent (including logins), for metrics, tests and the benchmark. */
   calls = 0;
+  private fence: WriteFence | undefined;
+
+  /**
+   * From now on a request sent as a write passes `fence` when it gets its connection (the last
+   * moment before it goes out, also for one that waited for a free socket).
+   */
+  setWriteFence(fence: WriteFence): void {
+    this.fence = fence;
+  }
 
   constructor(o: HttpsJsonOptions) {
     this.o = o;
@@ -128,16 +146,16 @@ export class HttpsJson {
    * A keep-alive socket the device closed just as we reused it is retried once on a new one
    * (the request never reached the device), as Node's documentation advises.
    */
-  async send(method: string, path: string, body: unknown, headers: Record<string, string>, label = 'device'): Promise<JsonResponse> {
+  async send(method: string, path: string, body: unknown, headers: Record<string, string>, label = 'device', write = false): Promise<JsonResponse> {
     try {
-      return await this.once(method, path, body, headers, label);
+      return await this.once(method, path, body, headers, label, write);
     } catch (err) {
       if (!(err instanceof StaleSocketError)) throw err;
-      return this.once(method, path, body, headers, label);
+      return this.once(method, path, body, headers, label, write);
     }
   }
 
-  private once(method: string, path: string, body: unknown, headers: Record<string, string>, label: string): Promise<JsonResponse> {
+  private once(method: string, path: string, body: unknown, headers: Record<string, string>, label: string, write: boolean): Promise<JsonResponse> {
     const url = new URL(path, this.o.baseURL);
     const text = body === undefined ? undefined : JSON.stringify(body);
     const timeoutMs = this.o.timeoutMs ?? 10_000;
@@ -168,11 +186,21 @@ export class HttpsJson {
         });
         res.on('error', reject);
       });
+      const fence = write ? this.fence : undefined;
+      if (fence) {
+        req.on('socket', () => {
+          try {
+            fence();
+          } catch (err) {
+            req.destroy(err instanceof Error ? err : new FencedWriteError(String(err)));
+          }
+        });
+      }
       const deadline = setTimeout(() => req.destroy(new TransportError(`${where}: not complete within ${deadlineMs / 1000} s`)), deadlineMs);
       req.on('close', () => clearTimeout(deadline));
       req.on('timeout', () => req.destroy(new TransportError(`${where}: no answer within ${timeoutMs / 1000} s`)));
       req.on('error', (err: NodeJS.ErrnoException) => {
-        if (err instanceof TransportError) return reject(err);
+        if (err instanceof TransportError || err instanceof FencedWriteError) return reject(err);
         if (req.reusedSocket && err.code === 'ECONNRESET') return reject(new StaleSocketError(err.message));
         reject(new TransportError(`${label} ${method} ${url.pathname}: ${err.message}`));
       });

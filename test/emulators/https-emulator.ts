@@ -53,6 +53,14 @@ export abstract class HttpsEmulator {
     this.failStatus = status;
   }
 
+  /** Every later configuration change is answered only after this long (a slow device). */
+  writeDelayMs = 0;
+
+  /** Waits the write delay before a change is applied (GETs are never delayed). */
+  protected async delayWrite(method: string): Promise<void> {
+    if (method !== 'GET' && this.writeDelayMs > 0) await new Promise((r) => setTimeout(r, this.writeDelayMs));
+  }
+
   /** The next n requests (logins excepted) never answer: the client must time out. */
   hangNext(n: number): void {
     this.hangs = n;

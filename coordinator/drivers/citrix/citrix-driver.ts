@@ -16,7 +16,7 @@
 import type { Logger } from '../../../shared/log.ts';
 import type { CoordinatorPlan } from '../../plan.ts';
 import { DeviceOwnershipError, type DeviceChange, type DeviceDriver, type DeviceEntry, type DeviceFailure } from '../driver.ts';
-import { Debounced, DeviceApiError } from '../https-json.ts';
+import { Debounced, DeviceApiError, type WriteFence } from '../https-json.ts';
 import { NitroClient, errorOf, type NitroClientOptions, type NitroResponse } from './nitro-client.ts';
 import { ADD_ORDER, CLAIM, NITRO, OWNERS_MAP, ownershipConflict, REPLACED_NOT_UPDATED, bodyOf, deletePath, desiredEntries, isSecondary, observePaths, observedEntries, type CitrixLayout, type NitroObject, type ObservedLists } from './objects.ts';
 
@@ -57,6 +57,10 @@ export class CitrixDriver implements DeviceDriver {
 
   desired(plan: CoordinatorPlan): DeviceEntry[] {
     return desiredEntries(plan, this.layout);
+  }
+
+  setWriteFence(fence: WriteFence): void {
+    this.client.setWriteFence(fence);
   }
 
   private async get(path: string | undefined, resource: string): Promise<NitroObject[]> {

@@ -4,7 +4,7 @@
  * logout on close; transport, TLS and timeouts are the shared HttpsJson's.
  * Credentials never leave this module: errors name the request, never the password.
  */
-import { DeviceApiError, HttpsJson, LoginGuard, SingleFlight, deviceError, type HttpsJsonOptions } from '../https-json.ts';
+import { DeviceApiError, HttpsJson, LoginGuard, SingleFlight, deviceError, type HttpsJsonOptions, type WriteFence } from '../https-json.ts';
 import { NITRO } from './objects.ts';
 
 export interface NitroClientOptions extends HttpsJsonOptions {
@@ -23,10 +23,17 @@ export class NitroClient {
   private token: string | undefined;
   private readonly loggingIn = new SingleFlight();
   private readonly guard = new LoginGuard('NITRO');
+  private fence: WriteFence | undefined;
 
   constructor(o: NitroClientOptions) {
     this.o = o;
     this.http = new HttpsJson(o);
+  }
+
+  /** From now on every configuration change (not a read, login or logout) passes `fence` first. */
+  setWriteFence(fence: WriteFence): void {
+    this.fence = fence;
+    this.http.setWriteFence(fence);
   }
 
   /** Every request sent (including logins), for metrics and the benchmark. */
@@ -34,8 +41,8 @@ export class NitroClient {
     return this.http.calls;
   }
 
-  private async raw(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<NitroResponse> {
-    const r = await this.http.send(method, path, body, headers, 'NITRO');
+  private async raw(method: string, path: string, body: unknown, headers: Record<string, string>, write = false): Promise<NitroResponse> {
+    const r = await this.http.send(method, path, body, headers, 'NITRO', write);
     const setCookie = ([] as string[]).concat(r.headers['set-cookie'] ?? []).join(';');
     const token = /NITRO_AUTH_TOKEN=([^;]+)/.exec(setCookie)?.[1];
     if (token) this.token = token;
@@ -64,12 +71,15 @@ export class NitroClient {
 
   /** One request; logs in first if needed and once more if the session expired. */
   async send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<NitroResponse> {
+    const write = method !== 'GET';
     if (this.o.auth === 'session' && !this.token) await this.login();
-    let r = await this.raw(method, path, body, { ...this.authHeaders(), ...headers });
+    if (write) this.fence?.();
+    let r = await this.raw(method, path, body, { ...this.authHeaders(), ...headers }, write);
     const code = Number(r.body.errorcode ?? 0);
     if (r.status === 401 && this.o.auth === 'session' && (code === NITRO.SESSION_EXPIRED || code === NITRO.NOT_LOGGED_IN)) {
       await this.login();
-      r = await this.raw(method, path, body, { ...this.authHeaders(), ...headers });
+      if (write) this.fence?.();
+      r = await this.raw(method, path, body, { ...this.authHeaders(), ...headers }, write);
     }
     return r;
   }

@@ -19,7 +19,7 @@
 import type { Logger } from '../../../shared/log.ts';
 import type { CoordinatorPlan } from '../../plan.ts';
 import { DeviceOwnershipError, type DeviceChange, type DeviceDriver, type DeviceEntry, type DeviceFailure } from '../driver.ts';
-import { Debounced, type JsonResponse } from '../https-json.ts';
+import { Debounced, type JsonResponse, type WriteFence } from '../https-json.ts';
 import { ICONTROL, IControlClient, errorOf, type IControlClientOptions } from './icontrol-client.ts';
 import { DeviceApiError } from '../https-json.ts';
 import {
@@ -82,6 +82,10 @@ export class F5Driver implements DeviceDriver {
 
   desired(plan: CoordinatorPlan): DeviceEntry[] {
     return desiredEntries(plan, this.o);
+  }
+
+  setWriteFence(fence: WriteFence): void {
+    for (const c of this.clients) c.setWriteFence(fence);
   }
 
   private async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<JsonResponse> {

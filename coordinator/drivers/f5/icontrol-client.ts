@@ -6,7 +6,7 @@
  * shared HttpsJson's. Credentials never leave this module: errors name the request, never the
  * password or the token.
  */
-import { DeviceApiError, HttpsJson, LoginGuard, SingleFlight, deviceError, type HttpsJsonOptions, type JsonResponse } from '../https-json.ts';
+import { DeviceApiError, HttpsJson, LoginGuard, SingleFlight, deviceError, type HttpsJsonOptions, type JsonResponse, type WriteFence } from '../https-json.ts';
 
 export interface IControlClientOptions extends HttpsJsonOptions {
   readonly username: string;
@@ -37,6 +37,7 @@ export class IControlClient {
   private token: { value: string; expiresAt: number } | undefined;
   private readonly pending = new SingleFlight();
   private readonly guard = new LoginGuard('iControl');
+  private fence: WriteFence | undefined;
   /** Token renewals done (tests). */
   renewals = 0;
 
@@ -49,8 +50,14 @@ export class IControlClient {
     return this.o.baseURL;
   }
 
-  private raw(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<JsonResponse> {
-    return this.http.send(method, path, body, headers, 'iControl');
+  /** From now on every configuration change (not a read, login or token renewal) passes `fence` first. */
+  setWriteFence(fence: WriteFence): void {
+    this.fence = fence;
+    this.http.setWriteFence(fence);
+  }
+
+  private raw(method: string, path: string, body: unknown, headers: Record<string, string>, write = false): Promise<JsonResponse> {
+    return this.http.send(method, path, body, headers, 'iControl', write);
   }
 
   /**
@@ -122,11 +129,14 @@ export class IControlClient {
 
   /** One request; with token auth, logs in or renews first when due and once more after a 401. */
   async send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<JsonResponse> {
+    const write = method !== 'GET';
     if (this.o.auth === 'token') await this.ensureToken(false);
-    let r = await this.raw(method, path, body, { ...this.authHeaders(), ...headers });
+    if (write) this.fence?.();
+    let r = await this.raw(method, path, body, { ...this.authHeaders(), ...headers }, write);
     if (r.status === ICONTROL.UNAUTHORIZED && this.o.auth === 'token') {
       await this.ensureToken(true);
-      r = await this.raw(method, path, body, { ...this.authHeaders(), ...headers });
+      if (write) this.fence?.();
+      r = await this.raw(method, path, body, { ...this.authHeaders(), ...headers }, write);
     }
     return r;
   }

@@ -10,7 +10,11 @@ import { randomBytes } from 'node:crypto';
 import { ERR, NITRO_SPECIFIC, NitroError, NitroStore, NO_SUCH_RESOURCE, RESOURCES, keyOf, type NitroObject } from './store.ts';
 import { HttpsEmulator } from '../https-emulator.ts';
 
-export interface NitroCall { method: string; resource: string; action?: string; items: number; status: number; write: boolean; errorcode: number }
+export interface NitroCall {
+  method: string; resource: string; action?: string; items: number; status: number; write: boolean; errorcode: number;
+  /** The session the call came in (its NITRO_AUTH_TOKEN), to tell two clients apart; when it arrived (ms since the epoch). */
+  session?: string; at: number;
+}
 
 export interface NitroEmulatorOptions {
   readonly username: string;
@@ -133,12 +137,15 @@ export class NitroEmulator extends HttpsEmulator {
     if (!url.pathname.startsWith(PREFIX)) return this.reply(res, 404, { errorcode: 258, message: 'No such resource', severity: 'ERROR' });
     const [resource = '', rawId] = url.pathname.slice(PREFIX.length).split('/');
     const action = url.searchParams.get('action') ?? undefined;
+    const session = /NITRO_AUTH_TOKEN=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
+    const at = Date.now();
     const record: Recorder = (status, items, errorcode = 0) => {
-      this.calls.push({ method, resource, ...(action ? { action } : {}), items, status, write: method !== 'GET' && resource !== 'login' && resource !== 'logout', errorcode });
+      this.calls.push({ method, resource, ...(action ? { action } : {}), items, status, write: method !== 'GET' && resource !== 'login' && resource !== 'logout', errorcode, ...(session ? { session } : {}), at });
     };
     if (this.injectedFault(resource, res, record)) return;
     if (resource === 'login' && method === 'POST') return this.login(req, res, record);
     if (!this.authenticated(req)) return this.unauthenticated(req, res, record);
+    await this.delayWrite(method);
     if (await this.special(req, res, resource, method, action, record)) return;
     if (!RESOURCES[resource]) {
       record(400, 0, 278);
