@@ -11,12 +11,16 @@ import { DONE, ReconcileLoop, retry, type PassOutcome } from '../shared/reconcil
 import type { HealthSource } from '../shared/health.ts';
 import type { EventRecorder } from '../shared/kube/events.ts';
 import { errorMessage } from '../shared/errors.ts';
+import { CommandTimeoutError } from '../shared/command.ts';
 import { EndpointProgrammer } from './endpoint-programmer.ts';
 import type { ObservedOverlay } from './overlay/state.ts';
 import { ipForwardEnabled, type TxChecksumMode } from './host.ts';
 import { watchKernel, type KernelWatcher } from './overlay/events.ts';
 import type { Nft } from './firewall/nft.ts';
 import { isProblem, type EndpointPlan, type Problem } from './plan-types.ts';
+
+/** A pass running longer than this is wedged (each of its commands has a 10 s deadline by default). */
+const STUCK_PASS_MS = 180_000;
 
 /** How an endpoint reaches the kernel, and its kernel-side settings (agent and gateway alike). */
 export interface KernelSettings {
@@ -68,6 +72,7 @@ export class OverlayEndpoint implements HealthSource {
       repairs: this.registry.counter(`${p}_repairs_total`, 'Kernel state put back after it drifted from an unchanged plan, by kind.'),
       changes: this.registry.counter(`${p}_changes_total`, 'Kernel changes made, by kind (first programming, input changes and repairs).'),
       errors: this.registry.counter(`${p}_errors_total`, 'Reconcile passes that failed.'),
+      timeouts: this.registry.counter(`${p}_command_timeouts_total`, 'ip, bridge, nft or ethtool commands killed at their deadline.'),
       lastSuccess: this.registry.gauge(`${p}_last_success_timestamp_seconds`, 'Unix time of the last successful reconcile.'),
       fdb: this.registry.gauge(`${p}_fdb_entries`, 'FDB entries programmed on the overlay device.'),
       ready: this.registry.gauge(`${p}_ready`, '1 when the overlay matches the plan and the inputs are good.'),
@@ -128,6 +133,10 @@ export class OverlayEndpoint implements HealthSource {
       this.lastError = errorMessage(err);
       this.m.reconciles({ result: 'error' });
       this.m.errors();
+      if (err instanceof CommandTimeoutError) {
+        this.m.timeouts();
+        this.o.events?.warning('KernelCommandTimedOut', `${this.lastError}; retrying with backoff`);
+      }
       this.setProblem({ kind: 'waiting', reason: `programming failed: ${this.lastError}` });
       throw err;
     }
@@ -150,6 +159,15 @@ export class OverlayEndpoint implements HealthSource {
 
   notReadyReason(): string | undefined {
     return this.problem?.reason;
+  }
+
+  /**
+   * A pass is a handful of commands, each with a deadline: one running for minutes is wedged
+   * (the kubelet restarts the process on /livez 503).
+   */
+  notAliveReason(): string | undefined {
+    const ms = this.loop.runningForMs();
+    return ms > STUCK_PASS_MS ? `the ${this.loop.name} reconcile pass has run for ${Math.round(ms / 1000)} s` : undefined;
   }
 
   status(): Record<string, unknown> {

@@ -3,7 +3,7 @@
  * host's own networks. Each function touches exactly one thing and says what it found.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { execa } from 'execa';
+import { runCommand } from '../shared/command.ts';
 
 /**
  * Where the host's sysctls are: /proc/sys, or where the DaemonSet mounts the host's
@@ -36,11 +36,11 @@ export type TxChecksumMode = 'off' | 'keep';
 /** Turns tx-checksum-ip-generic off on `dev` when mode is off; true when it changed. */
 export async function ensureTxChecksum(dev: string, mode: TxChecksumMode): Promise<boolean> {
   if (mode === 'keep') return false;
-  const r = await execa('ethtool', ['-k', dev], { reject: false });
-  if (r.exitCode !== 0) throw new Error(`ethtool -k ${dev} failed: ${String(r.stderr).trim()}`);
-  const m = /^\s*tx-checksum-ip-generic: (on|off)/m.exec(String(r.stdout));
+  const r = await runCommand('ethtool', ['-k', dev]);
+  if (r.exitCode !== 0) throw new Error(`ethtool -k ${dev} failed: ${r.stderr.trim()}`);
+  const m = /^\s*tx-checksum-ip-generic: (on|off)/m.exec(r.stdout);
   if (!m || m[1] === 'off') return false;
-  const set = await execa('ethtool', ['-K', dev, 'tx-checksum-ip-generic', 'off'], { reject: false });
-  if (set.exitCode !== 0) throw new Error(`ethtool -K ${dev} tx-checksum-ip-generic off failed: ${String(set.stderr).trim()}`);
+  const set = await runCommand('ethtool', ['-K', dev, 'tx-checksum-ip-generic', 'off']);
+  if (set.exitCode !== 0) throw new Error(`ethtool -K ${dev} tx-checksum-ip-generic off failed: ${set.stderr.trim()}`);
   return true;
 }

@@ -23,6 +23,7 @@ export const AGENT_SPECS: SettingSpec[] = [
   { flag: 'firewall', env: ['CHORUS_FIREWALL'], help: 'on: own nftables table inet chorus-kube-router[-<instance>] (VXLAN of our VNI only on the underlay interface and from device VTEPs; no masquerade toward the device); off: none', default: 'on' },
   { flag: 'resync', env: ['CHORUS_RESYNC'], help: 'full reconcile interval, the backstop for missed events', default: '5m' },
   { flag: 'proc-sys', env: ['CHORUS_PROC_SYS'], help: "where the host's /proc/sys is readable and writable (the DaemonSet mounts the host's /proc/sys/net under /host/proc/sys, so the agent needs no full privilege)", default: '/proc/sys' },
+  { flag: 'command-deadline', env: ['CHORUS_COMMAND_DEADLINE'], help: 'deadline of each ip, bridge, nft or ethtool command: one that hangs is killed, the pass fails (Event KernelCommandTimedOut, /readyz says which) and is retried with backoff', default: '10s' },
   { flag: 'log-level', env: ['CHORUS_LOG_LEVEL'], help: 'trace, debug, info, warn or error', default: 'info' },
   INSTANCE_SPEC,
 ];
@@ -52,8 +53,8 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
     namespace: settings.namespace ?? DEFAULT_NAMESPACE,
     ...(settings['underlay-ip'] ? { underlayIP: ipv4Setting(settings, 'underlay-ip') } : {}),
     names,
-    ip: ipRoute(),
-    nft: nftCommand(undefined, names.firewallTable),
+    ip: ipRoute(undefined, durationMsSetting(settings, 'command-deadline')),
+    nft: nftCommand(undefined, names.firewallTable, durationMsSetting(settings, 'command-deadline')),
     ownsDevice: names.ownsDevice,
     log,
     resyncMs: durationMsSetting(settings, 'resync'),

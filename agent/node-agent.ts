@@ -89,6 +89,10 @@ export class NodeAgent implements HealthSource {
     return this.endpoint.notReadyReason();
   }
 
+  notAliveReason(): string | undefined {
+    return this.endpoint.notAliveReason();
+  }
+
   status(): Record<string, unknown> {
     return { node: this.o.nodeName, instance: this.names.instance, ...this.endpoint.status() };
   }

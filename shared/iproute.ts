@@ -4,7 +4,7 @@
  * A netns name runs the command in that namespace (`ip -n`), for the lab and tests; the agent
  * and gateway themselves run inside their namespace and pass none.
  */
-import { execa } from 'execa';
+import { runCommand } from './command.ts';
 
 export type IpTool = 'ip' | 'bridge';
 
@@ -23,23 +23,25 @@ function netnsArgs(netns: string | undefined): string[] {
   return netns ? ['-n', netns] : [];
 }
 
-export function ipRoute(netns?: string): IpRoute {
+/** `deadlineMs`: each command's deadline (shared/command.ts), after which it is killed and the call fails. */
+export function ipRoute(netns?: string, deadlineMs?: number): IpRoute {
   const base = netnsArgs(netns);
   const where = netns ? ` (netns ${netns})` : '';
+  const deadline = deadlineMs !== undefined ? { deadlineMs } : {};
   return {
     async json(tool, args) {
-      const r = await execa(tool, [...base, '-j', ...args], { reject: false });
+      const r = await runCommand(tool, [...base, '-j', ...args], deadline);
       if (r.exitCode !== 0) throw new IpRouteError(`${tool} ${args.join(' ')}${where} failed: ${r.stderr.trim() || `exit ${String(r.exitCode)}`}`);
       const out = r.stdout.trim();
       return out === '' ? [] : (JSON.parse(out) as unknown);
     },
     async run(tool, args) {
-      const r = await execa(tool, [...base, ...args], { reject: false });
+      const r = await runCommand(tool, [...base, ...args], deadline);
       if (r.exitCode !== 0) throw new IpRouteError(`${tool} ${args.join(' ')}${where} failed: ${r.stderr.trim() || `exit ${String(r.exitCode)}`}`);
     },
     async batch(tool, lines) {
       if (lines.length === 0) return;
-      const r = await execa(tool, [...base, '-force', '-batch', '-'], { input: lines.join('\n') + '\n', reject: false });
+      const r = await runCommand(tool, [...base, '-force', '-batch', '-'], { input: lines.join('\n') + '\n', ...deadline });
       if (r.exitCode !== 0) {
         throw new IpRouteError(`${tool} -batch${where}: ${lines.length} commands, some failed:\n${r.stderr.trim()}`);
       }

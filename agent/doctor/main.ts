@@ -6,9 +6,9 @@
  * failed; 2: bad usage. It changes nothing.
  */
 import { hostname } from 'node:os';
-import { execa } from 'execa';
 import { DEFAULT_NAMESPACE } from '../../shared/keys.ts';
 import { INSTANCE_SPEC, choiceSetting, helpText, instanceNamesFrom, readSettings, type SettingSpec } from '../../shared/cli-args.ts';
+import { runCommand } from '../../shared/command.ts';
 import { loadKubeConfig, makeClients } from '../../shared/kube/client.ts';
 import { ipRoute, type IpRoute } from '../../shared/iproute.ts';
 import { errorMessage } from '../../shared/errors.ts';
@@ -68,8 +68,8 @@ async function planFor(settings: Record<string, string | undefined>, node: strin
 }
 
 async function pingDevice(dev: string, target: string): Promise<{ sent: number; received: number; target: string }> {
-  const r = await execa('ping', ['-c', '3', '-i', '0.2', '-W', '1', '-n', '-q', '-I', dev, target], { reject: false });
-  const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(String(r.stdout));
+  const r = await runCommand('ping', ['-c', '3', '-i', '0.2', '-W', '1', '-n', '-q', '-I', dev, target]);
+  const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(r.stdout);
   return { sent: Number(m?.[1] ?? 3), received: Number(m?.[2] ?? 0), target };
 }
 

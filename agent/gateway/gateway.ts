@@ -130,6 +130,10 @@ export class Gateway implements HealthSource {
     return this.endpoint.notReadyReason();
   }
 
+  notAliveReason(): string | undefined {
+    return this.endpoint.notAliveReason();
+  }
+
   status(): Record<string, unknown> {
     return { localIP: this.o.localIP, hub: this.hub ?? null, programmedPeers: this.peers, skipped: this.skipped, ...this.endpoint.status() };
   }

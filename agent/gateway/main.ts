@@ -18,6 +18,7 @@ export const GATEWAY_SPECS: SettingSpec[] = [
   { flag: 'tx-checksum-offload', env: ['CHORUS_TX_CHECKSUM_OFFLOAD'], help: 'off: turn tx-checksum-ip-generic off on the overlay device; keep: leave it', default: 'off' },
   { flag: 'firewall', env: ['CHORUS_FIREWALL'], help: 'on: own nftables table inet chorus-kube-router accepting VXLAN of our VNI only on the underlay interface and from node VTEPs; off: none', default: 'on' },
   { flag: 'resync', env: ['CHORUS_RESYNC'], help: 'full reconcile interval', default: '5m' },
+  { flag: 'command-deadline', env: ['CHORUS_COMMAND_DEADLINE'], help: 'deadline of each ip, bridge, nft or ethtool command: one that hangs is killed, the pass fails (Event KernelCommandTimedOut, /readyz says which) and is retried with backoff', default: '10s' },
   { flag: 'log-level', env: ['CHORUS_LOG_LEVEL'], help: 'trace, debug, info, warn or error', default: 'info' },
   INSTANCE_SPEC,
 ];
@@ -35,8 +36,8 @@ export async function gatewayMain(argv: readonly string[]): Promise<number> {
     kubeConfig: loadKubeConfig(settings.kubeconfig),
     namespace: settings.namespace ?? DEFAULT_NAMESPACE,
     localIP: ipv4Setting(settings, 'local-ip'),
-    ip: ipRoute(),
-    nft: nftCommand(undefined, names.firewallTable),
+    ip: ipRoute(undefined, durationMsSetting(settings, 'command-deadline')),
+    nft: nftCommand(undefined, names.firewallTable, durationMsSetting(settings, 'command-deadline')),
     log,
     resyncMs: durationMsSetting(settings, 'resync'),
     txChecksum: choiceSetting(settings, 'tx-checksum-offload', ['off', 'keep'] as const),

@@ -14,16 +14,11 @@ import { HUB_CONFIGMAP } from '../../shared/keys.ts';
 import { mergePatch } from '../../shared/kube/client.ts';
 import { macFromOverlayIP } from '../../shared/mac.ts';
 import { eventually } from '../support/apiserver.ts';
-import { E2E_SKIP_REASON, IS_ROOT, cli, inNetns, labStatus, labUp, lossFromDevice, pingOnce, labDown, labCore, startAddressEcho, tcpAnswer } from '../support/lab.ts';
+import { E2E_SKIP_REASON, IS_ROOT, cli, httpFromNetns, inNetns, labStatus, labUp, lossFromDevice, pingOnce, labDown, labCore, startAddressEcho, tcpAnswer } from '../support/lab.ts';
 
 let doc: LabDocument;
 let core: CoreV1Api;
 const DEV = 'chorus-100000';
-
-async function httpFromNetns(netns: string, url: string): Promise<{ status: number; body: string }> {
-  const r = await inNetns(netns, [process.execPath, '-e', `fetch(${JSON.stringify(url)}).then(async r => console.log(JSON.stringify({ status: r.status, body: await r.text() })), e => { console.error(String(e)); process.exit(1) })`], true);
-  return JSON.parse(String(r.stdout)) as { status: number; body: string };
-}
 
 function agentURL(n: LabDocument['nodes'][number], path: string): string {
   return n.agentHealthURL.replace('/healthz', path);

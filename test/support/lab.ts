@@ -30,6 +30,12 @@ export async function inNetns(netns: string, command: string[], reject = false):
   return execa('ip', ['netns', 'exec', netns, ...command], { reject });
 }
 
+/** An HTTP GET made from inside a namespace (lab addresses are not reachable from the host's). */
+export async function httpFromNetns(netns: string, url: string): Promise<{ status: number; body: string }> {
+  const r = await inNetns(netns, [process.execPath, '-e', `fetch(${JSON.stringify(url)}).then(async r => console.log(JSON.stringify({ status: r.status, body: await r.text() })), e => { console.error(String(e)); process.exit(1) })`], true);
+  return JSON.parse(String(r.stdout)) as { status: number; body: string };
+}
+
 export async function pingOnce(netns: string, ip: string): Promise<boolean> {
   return (await inNetns(netns, ['ping', '-c', '1', '-W', '1', '-n', '-q', ip])).exitCode === 0;
 }
