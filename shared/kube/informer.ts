@@ -30,7 +30,9 @@ export interface ResilientCache<T extends KubernetesObject> {
 
 export function startCache<T extends KubernetesObject>(opts: CacheOptions<T>): ResilientCache<T> {
   const log = opts.log.child({ watch: opts.path, ...(opts.fieldSelector ? { fieldSelector: opts.fieldSelector } : {}) });
-  const backoff = exponentialBackoff(500, 30_000);
+  // restarts within 0.25-4 s (jittered): a component sees an API server that came back within
+  // about 4 s, and thousands of agents retrying spread their lists over that window
+  const backoff = exponentialBackoff(500, 4_000);
   let stopped = false;
   let restartTimer: NodeJS.Timeout | undefined;
   let markSynced: () => void = () => undefined;

@@ -92,13 +92,18 @@ export async function emulatorCalls<T>(doc: LabDocument, headers: Record<string,
   return (JSON.parse(String(r.stdout)) as { calls: T[] }).calls;
 }
 
-/** Pings `ip` from the lab's device at 50 pps for `seconds` while `during` runs; the packet loss in percent. */
-export async function lossFromDevice(doc: LabDocument, ip: string, seconds: number, during: () => Promise<void>): Promise<{ loss: number; output: string }> {
+/**
+ * Pings `ip` from the lab's device at 50 pps for `seconds` while `during` runs; the packet loss in
+ * percent. With `untilDone`, the ping stops (SIGINT: it prints its summary) as soon as `during`
+ * has finished, `seconds` being only the most it runs.
+ */
+export async function lossFromDevice(doc: LabDocument, ip: string, seconds: number, during: () => Promise<void>, opts: { untilDone?: boolean } = {}): Promise<{ loss: number; output: string }> {
   const ping = spawn('ip', ['netns', 'exec', doc.device.netns, 'ping', '-i', '0.02', '-c', String(seconds * 50), '-W', '1', '-q', ip]);
   let out = '';
   ping.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const done = new Promise<void>((resolve) => ping.on('exit', () => resolve()));
   await during();
+  if (opts.untilDone) ping.kill('SIGINT');
   await done;
   const m = /([\d.]+)% packet loss/.exec(out);
   return { loss: m ? Number(m[1]) : 100, output: out };
