@@ -17,6 +17,8 @@ let api: TestApiServer;
 let core: CoreV1Api;
 let kubeconfig: string;
 const audit: AuditRecord[] = [];
+/** Called with each audited request as the server handles it (in this process, synchronously). */
+let onRequest: ((r: AuditRecord) => void) | undefined;
 const procs: { name: string; child: ChildProcess; log: string[] }[] = [];
 
 function startProcess(identity: string): { name: string; child: ChildProcess; log: string[] } {
@@ -70,7 +72,11 @@ async function allocationState(n: number): Promise<{ annotations: Record<string,
 
 beforeEach(async () => {
   audit.length = 0;
-  api = await startTestApiServer({ onAudit: (r) => audit.push(r) });
+  onRequest = undefined;
+  api = await startTestApiServer({ onAudit: (r) => {
+    audit.push(r);
+    onRequest?.(r);
+  } });
   core = api.kubeConfig.makeApiClient(CoreV1Api);
   await core.createNamespace({ body: { metadata: { name: 'chorus-system' } } });
   const dir = mkdtempSync(join(tmpdir(), 'ha-'));
@@ -105,10 +111,16 @@ describe('coordinator high availability (processes)', () => {
     const a = startProcess('coord-a');
     await eventually('a leads', async () => ((await holder()) === 'coord-a' ? true : undefined));
     const b = startProcess('coord-b');
-    // kill the leader as soon as it has started annotating nodes: its reconcile is half done
-    await eventually('a is annotating', () => (audit.some((r) => r.verb === 'patch' && r.resource === 'nodes') ? true : undefined), 20_000);
+    // freeze the leader the moment the server handles its first node annotation (its reconcile
+    // is half done, however fast it runs), then kill it
+    let annotatedWhenKilled = -1;
+    onRequest = (r) => {
+      if (r.verb !== 'patch' || r.resource !== 'nodes' || annotatedWhenKilled >= 0) return;
+      a.child.kill('SIGSTOP');
+      annotatedWhenKilled = audit.filter((x) => x.verb === 'patch' && x.resource === 'nodes').length;
+    };
+    await eventually('a is annotating', () => (annotatedWhenKilled >= 0 ? true : undefined), 20_000);
     a.child.kill('SIGKILL');
-    const annotatedWhenKilled = audit.filter((r) => r.verb === 'patch' && r.resource === 'nodes').length;
     expect(annotatedWhenKilled).toBeLessThan(n);
     const state = await eventually('b converges', () => allocationState(n), 30_000);
     expect(await holder()).toBe('coord-b');
