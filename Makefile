@@ -9,7 +9,7 @@ ONCE ?=
 DEVICE ?= linux
 CLI := bin/chorus-kube-router
 
-.PHONY: help build system-deps node deps run test test-unit lint typecheck bench clean lab-clean
+.PHONY: help build system-deps node deps prometheus-tools run test test-unit lint typecheck bench clean lab-clean
 
 help:
 	@echo "make run     bring up the local lab and show the overlay working (ONCE=1 NODES=3 PODS=2 DEVICE=linux|citrix|f5);"
@@ -26,6 +26,10 @@ system-deps:
 
 node:
 	@scripts/ensure-node.sh >/dev/null
+
+# Debian's promtool and prometheus, unpacked into .tools/ for the alert tests (no service installed)
+prometheus-tools:
+	@scripts/ensure-prometheus.sh >/dev/null
 
 deps: node_modules/.install-stamp
 
@@ -48,7 +52,7 @@ typecheck: build
 lint: build
 	node_modules/.bin/eslint --max-warnings 0 .
 
-test: build typecheck lint
+test: build prometheus-tools typecheck lint
 	@rc=0; node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile=.test-results.json || rc=$$?; \
 	node scripts/test-summary.ts .test-results.json; exit $$rc
 

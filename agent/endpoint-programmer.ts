@@ -19,7 +19,8 @@ import { ensureRpFilterLoose, ensureTxChecksum, type TxChecksumMode } from './ho
 import { renderRuleset } from './firewall/ruleset.ts';
 import type { Nft } from './firewall/nft.ts';
 
-export type ChangeKind = 'device' | 'device-settings' | 'address' | 'fdb' | 'neighbour' | 'route' | 'firewall' | 'offload' | 'sysctl';
+export const CHANGE_KINDS = ['device', 'device-settings', 'address', 'fdb', 'neighbour', 'route', 'firewall', 'offload', 'sysctl'] as const;
+export type ChangeKind = typeof CHANGE_KINDS[number];
 
 export function changeKindOf(op: Op): ChangeKind {
   switch (op.kind) {

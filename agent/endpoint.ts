@@ -12,7 +12,7 @@ import type { HealthSource } from '../shared/health.ts';
 import type { EventRecorder } from '../shared/kube/events.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { CommandTimeoutError } from '../shared/command.ts';
-import { EndpointProgrammer } from './endpoint-programmer.ts';
+import { CHANGE_KINDS, EndpointProgrammer } from './endpoint-programmer.ts';
 import type { ObservedOverlay } from './overlay/state.ts';
 import { ipForwardEnabled, type TxChecksumMode } from './host.ts';
 import { watchKernel, type KernelWatcher } from './overlay/events.ts';
@@ -68,9 +68,10 @@ export class OverlayEndpoint implements HealthSource {
     this.loop = new ReconcileLoop({ name: `${o.role}-overlay`, pass: (reasons) => this.pass(reasons), log: o.log, resyncMs: o.resyncMs });
     const p = `chorus_${o.role}`;
     this.m = {
-      reconciles: this.registry.counter(`${p}_reconciles_total`, 'Reconcile passes, by result.'),
-      repairs: this.registry.counter(`${p}_repairs_total`, 'Kernel state put back after it drifted from an unchanged plan, by kind.'),
-      changes: this.registry.counter(`${p}_changes_total`, 'Kernel changes made, by kind (first programming, input changes and repairs).'),
+      reconciles: this.registry.counter(`${p}_reconciles_total`, 'Reconcile passes, by result.', { result: ['ok', 'error'] }),
+      repairs: this.registry.counter(`${p}_repairs_total`, 'Kernel state put back after it drifted from an unchanged plan, by kind.', { kind: CHANGE_KINDS }),
+      changes: this.registry.counter(`${p}_changes_total`, 'Kernel changes made, by kind (first programming, input changes and repairs).', { kind: CHANGE_KINDS }),
+      passSeconds: this.registry.histogram(`${p}_reconcile_duration_seconds`, 'Duration of reconcile passes.'),
       errors: this.registry.counter(`${p}_errors_total`, 'Reconcile passes that failed.'),
       timeouts: this.registry.counter(`${p}_command_timeouts_total`, 'ip, bridge, nft or ethtool commands killed at their deadline.'),
       lastSuccess: this.registry.gauge(`${p}_last_success_timestamp_seconds`, 'Unix time of the last successful reconcile.'),
@@ -112,6 +113,7 @@ export class OverlayEndpoint implements HealthSource {
   }
 
   private async pass(reasons: ReadonlySet<string>): Promise<PassOutcome> {
+    const started = performance.now();
     try {
       const planned = await this.plan();
       if (!isProblem(planned)) this.lastGood = planned;
@@ -126,12 +128,14 @@ export class OverlayEndpoint implements HealthSource {
       this.lastError = undefined;
       if (!problem && plan) this.o.onProgrammed?.();
       this.m.reconciles({ result: 'ok' });
+      this.m.passSeconds((performance.now() - started) / 1000);
       this.m.lastSuccess(Math.floor(Date.now() / 1000));
       // bad input with nothing to fall back on: look again with backoff, not only on the next event
       return problem?.kind === 'invalid' && !plan ? retry(problem.reason) : DONE;
     } catch (err) {
       this.lastError = errorMessage(err);
       this.m.reconciles({ result: 'error' });
+      this.m.passSeconds((performance.now() - started) / 1000);
       this.m.errors();
       if (err instanceof CommandTimeoutError) {
         this.m.timeouts();
@@ -181,7 +185,7 @@ export class OverlayEndpoint implements HealthSource {
     };
   }
 
-  metricsText(): string {
+  metricsText(): Promise<string> {
     return this.registry.render();
   }
 }

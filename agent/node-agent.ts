@@ -97,7 +97,7 @@ export class NodeAgent implements HealthSource {
     return { node: this.o.nodeName, instance: this.names.instance, ...this.endpoint.status() };
   }
 
-  metricsText(): string {
+  metricsText(): Promise<string> {
     return this.endpoint.metricsText();
   }
 }

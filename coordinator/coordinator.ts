@@ -99,11 +99,12 @@ export class Coordinator implements HealthSource {
       nodes: this.registry.gauge('chorus_coordinator_nodes', 'Nodes selected for the overlay.'),
       allocated: this.registry.gauge('chorus_coordinator_allocations', 'Nodes holding an overlay address.'),
       capacity: this.registry.gauge('chorus_coordinator_pool_capacity', 'Node addresses the overlay network has.'),
-      unallocated: this.registry.gauge('chorus_coordinator_unallocated_nodes', 'Selected nodes without an address (exhaustion or missing data).'),
+      unallocated: this.registry.gauge('chorus_coordinator_unallocated_nodes', 'Selected nodes not served: left out for bad data (pod CIDR, InternalIP) or without an address (pool exhausted).'),
       leader: this.registry.gauge('chorus_coordinator_leader', '1 while this replica leads.'),
       writes: this.registry.counter('chorus_coordinator_api_writes_total', 'Kubernetes API writes.'),
-      passes: this.registry.counter('chorus_coordinator_reconciles_total', 'Reconcile passes, by result.'),
+      passes: this.registry.counter('chorus_coordinator_reconciles_total', 'Reconcile passes, by result.', { result: ['ok', 'error'] }),
       duration: this.registry.gauge('chorus_coordinator_reconcile_seconds', 'Duration of the last reconcile pass.'),
+      passSeconds: this.registry.histogram('chorus_coordinator_reconcile_duration_seconds', 'Duration of the reconcile passes that wrote or checked the tables.'),
     };
     this.m.leader(0);
     this.deviceStatus = new DeviceStatusPublisher({ core: this.clients.core, namespace: o.namespace, name: this.names.deviceStatusConfigMap, product: this.names.product, log: o.log, create: true, prune: o.driver.type !== 'linux', canWrite: () => this.elector.canWrite() });
@@ -389,6 +390,7 @@ export class Coordinator implements HealthSource {
     this.reason = undefined;
     this.m.passes({ result: 'ok' });
     this.m.duration((performance.now() - started) / 1000);
+    this.m.passSeconds((performance.now() - started) / 1000);
     return DONE;
   }
 
@@ -448,7 +450,7 @@ export class Coordinator implements HealthSource {
     };
   }
 
-  metricsText(): string {
+  metricsText(): Promise<string> {
     return this.registry.render();
   }
 }

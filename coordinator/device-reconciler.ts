@@ -51,9 +51,11 @@ export class DeviceReconciler {
     this.o = o;
     this.loop = new ReconcileLoop({ name: 'device', pass: (reasons) => this.pass(reasons), log: o.log, resyncMs: o.resyncMs, minRetryMs: 500, maxRetryMs: 60_000 });
     this.m = {
-      calls: o.metrics.counter('chorus_coordinator_device_changes_total', 'Device changes applied, by operation and kind.'),
-      errors: o.metrics.counter('chorus_coordinator_device_errors_total', 'Device changes or observations that failed, by kind.'),
+      calls: o.metrics.counter('chorus_coordinator_device_changes_total', 'Device changes applied, by operation and kind.', { op: ['add', 'update', 'delete'], kind: [] }),
+      errors: o.metrics.counter('chorus_coordinator_device_errors_total', 'Device changes or observations that failed, by kind.', { kind: ['observe'] }),
       duration: o.metrics.gauge('chorus_coordinator_device_reconcile_seconds', 'Duration of the last device reconcile.'),
+      passSeconds: o.metrics.histogram('chorus_coordinator_device_reconcile_duration_seconds', 'Duration of device reconcile passes that read or changed the device.'),
+      converged: o.metrics.gauge('chorus_coordinator_device_converged', '1 when the last device pass left the device as the plan wants; 0 while it cannot be read or changes fail (alert only where chorus_coordinator_leader is 1).'),
       observes: o.metrics.counter('chorus_coordinator_device_observes_total', 'Full reads of what the device holds of ours (first pass, resync, retry).'),
     };
   }
@@ -64,6 +66,11 @@ export class DeviceReconciler {
 
   stop(): void {
     this.loop.stop();
+  }
+
+  private setConverged(v: boolean): void {
+    this.converged = v;
+    this.m.converged(v ? 1 : 0);
   }
 
   /**
@@ -106,7 +113,7 @@ export class DeviceReconciler {
     } catch (err) {
       this.known = undefined;
       this.m.errors({ kind: 'observe' });
-      this.converged = false;
+      this.setConverged(false);
       if (err instanceof DeviceOwnershipError) {
         this.lastError = `the ${this.o.driver.type} device refuses this cluster: ${err.message}`;
         this.reportConflict(err.message);
@@ -135,7 +142,7 @@ export class DeviceReconciler {
 
   private fenced(changes: number): PassOutcome {
     this.known = undefined;
-    this.converged = false;
+    this.setConverged(false);
     this.o.log.warn({ op: 'device', changes }, 'lost the lease during a device apply: stopped writing; the new leader reads the device afresh');
     return DONE;
   }
@@ -154,7 +161,7 @@ export class DeviceReconciler {
     const desired = driver.desired(plan);
     const changes = diffDevice(desired, [...known.values()]);
     if (changes.length === 0) {
-      this.converged = true;
+      this.setConverged(true);
       this.lastError = undefined;
       this.publish(plan, []);
       this.m.duration((performance.now() - started) / 1000);
@@ -187,12 +194,13 @@ export class DeviceReconciler {
     log.info({ op: 'device', changes: changes.length, failed: failures.length, durationMs: Math.round(performance.now() - started) }, 'device reconciled');
     this.publish(plan, failures);
     this.m.duration((performance.now() - started) / 1000);
+    this.m.passSeconds((performance.now() - started) / 1000);
     if (failures.length > 0) {
-      this.converged = false;
+      this.setConverged(false);
       this.lastError = `${failures.length} of ${changes.length} device changes failed, first: ${failures[0]?.reason ?? ''}`;
       return retry(this.lastError);
     }
-    this.converged = true;
+    this.setConverged(true);
     this.lastError = undefined;
     return DONE;
   }

@@ -12,7 +12,7 @@ export interface HealthSource {
   notAliveReason?(): string | undefined;
   status(): Record<string, unknown>;
   /** Prometheus text exposition, when the component has metrics. */
-  metricsText?(): string;
+  metricsText?(): Promise<string>;
 }
 
 export interface HealthServer { readonly url: string; close(): Promise<void> }
@@ -43,7 +43,7 @@ export async function startHealthServer(listen: string, source: HealthSource, op
     return reason !== undefined ? reply.code(503).send({ status: 'not ready', reason }) : reply.send({ status: 'ready' });
   });
   if (opts.status !== false) app.get('/status', () => Promise.resolve(source.status()));
-  app.get('/metrics', (_req, reply) => reply.type('text/plain; version=0.0.4').send(source.metricsText?.() ?? ''));
+  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send((await source.metricsText?.()) ?? ''));
   await app.listen({ host, port });
   const addr = app.server.address();
   const bound = addr !== null && typeof addr === 'object' ? addr.port : port;

@@ -1,62 +1,64 @@
 /**
- * A small Prometheus registry (text exposition format 0.0.4): counters and gauges with labels.
- * Enough for a node daemon's few series, without another dependency.
+ * Each component's Prometheus registry (prom-client): counters, gauges and histograms, each with
+ * its label names declared up front. A label set named at registration is exported at 0 from
+ * the start, so `increase()` sees the first error (a series born at 1 has no increase) and every
+ * documented metric is there before anything happens.
  */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-type Labels = Record<string, string>;
+export type Labels = Record<string, string>;
 
-interface Series { help: string; type: 'counter' | 'gauge'; values: Map<string, { labels: Labels; value: number }> }
+/** Label name -> the values to export at 0 from the start (an empty list: declared, none exported). */
+export type LabelValues = Readonly<Record<string, readonly string[]>>;
 
-function labelKey(labels: Labels): string {
-  return Object.keys(labels).sort().map((k) => `${k}=${labels[k] ?? ''}`).join(',');
+/** Every combination of the given values, one label set each. */
+function combinations(labels: LabelValues): Labels[] {
+  let out: Labels[] = [{}];
+  for (const [name, values] of Object.entries(labels)) {
+    if (values.length === 0) return [];
+    out = out.flatMap((l) => values.map((v) => ({ ...l, [name]: v })));
+  }
+  return out;
 }
 
-function escapeLabel(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-}
+/** Latency buckets in seconds, from a fast kernel pass (a few ms) to a slow device (a minute). */
+export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 export class Metrics {
-  private readonly series = new Map<string, Series>();
+  readonly registry = new Registry();
 
-  private get(name: string, type: Series['type'], help: string): Series {
-    let s = this.series.get(name);
-    if (!s) {
-      s = { help, type, values: new Map() };
-      this.series.set(name, s);
-    }
-    return s;
+  counter(name: string, help: string, labels: LabelValues = {}): (labels?: Labels, by?: number) => void {
+    const c = new Counter({ name, help, labelNames: Object.keys(labels), registers: [this.registry] });
+    if (Object.keys(labels).length === 0) c.inc(0);
+    for (const l of combinations(labels)) c.inc(l, 0);
+    return (l = {}, by = 1) => c.inc(l, by);
   }
 
-  counter(name: string, help: string): (labels?: Labels, by?: number) => void {
-    const s = this.get(name, 'counter', help);
-    return (labels = {}, by = 1) => {
-      const k = labelKey(labels);
-      const cur = s.values.get(k);
-      s.values.set(k, { labels, value: (cur?.value ?? 0) + by });
-    };
+  gauge(name: string, help: string, labels: LabelValues = {}): (value: number, labels?: Labels) => void {
+    const g = new Gauge({ name, help, labelNames: Object.keys(labels), registers: [this.registry] });
+    return (value, l = {}) => g.set(l, value);
   }
 
-  gauge(name: string, help: string): (value: number, labels?: Labels) => void {
-    const s = this.get(name, 'gauge', help);
-    return (value, labels = {}) => {
-      s.values.set(labelKey(labels), { labels, value });
-    };
+  /** A histogram of durations in seconds. */
+  histogram(name: string, help: string, buckets: readonly number[] = DURATION_BUCKETS): (seconds: number) => void {
+    const h = new Histogram({ name, help, buckets: [...buckets], registers: [this.registry] });
+    return (seconds) => h.observe(seconds);
   }
 
-  /** Current value of a series (for tests and /status). */
-  value(name: string, labels: Labels = {}): number | undefined {
-    return this.series.get(name)?.values.get(labelKey(labels))?.value;
+  /** Current value of a series (tests, /status). */
+  async value(name: string, labels: Labels = {}): Promise<number | undefined> {
+    const m = this.registry.getSingleMetric(name);
+    if (!m) return undefined;
+    const want = JSON.stringify(Object.entries(labels).sort());
+    return (await m.get()).values.find((v) => JSON.stringify(Object.entries(v.labels).sort()) === want)?.value;
   }
 
-  render(): string {
-    const lines: string[] = [];
-    for (const [name, s] of this.series) {
-      lines.push(`# HELP ${name} ${s.help}`, `# TYPE ${name} ${s.type}`);
-      for (const { labels, value } of s.values.values()) {
-        const l = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',');
-        lines.push(`${name}${l ? `{${l}}` : ''} ${value}`);
-      }
-    }
-    return lines.join('\n') + '\n';
+  /** Prometheus text exposition (format 0.0.4). */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
   }
 }

@@ -138,7 +138,7 @@ export class Gateway implements HealthSource {
     return { localIP: this.o.localIP, hub: this.hub ?? null, programmedPeers: this.peers, skipped: this.skipped, ...this.endpoint.status() };
   }
 
-  metricsText(): string {
+  metricsText(): Promise<string> {
     return this.endpoint.metricsText();
   }
 }

@@ -155,7 +155,7 @@ describe('Citrix driver with the NITRO emulator', () => {
     await converged(c, 1);
     expect(logs.lines.join('\n')).not.toContain(NITRO_PASSWORD);
     expect(JSON.stringify(c.status())).not.toContain(NITRO_PASSWORD);
-    expect(c.metricsText()).not.toContain(NITRO_PASSWORD);
+    expect(await c.metricsText()).not.toContain(NITRO_PASSWORD);
   });
 
   it('in PBR mode programs one applied policy route per pod CIDR instead of routes, plus a netprofile', async () => {

@@ -175,7 +175,7 @@ describe('coordinator', () => {
     running.push(c);
     await eventually('2 allocated', allAllocated(2));
     await c.loop.idle();
-    const text = c.metricsText();
+    const text = await c.metricsText();
     expect(text).toMatch(/^chorus_coordinator_leader 1$/m);
     expect(text).toMatch(/^chorus_coordinator_allocations 2$/m);
     expect(text).toMatch(/^chorus_coordinator_pool_capacity 4093$/m);

@@ -306,7 +306,7 @@ describe('F5 driver with the iControl REST emulator', () => {
     expect(err).toMatch(/login: Authentication failed\. \(HTTP 401\): wrong username or password/);
     expect(err).not.toContain('wrong-password');
     await bad.close();
-    const text = [logs.lines.join('\n'), JSON.stringify(c.status()), c.metricsText()].join('\n');
+    const text = [logs.lines.join('\n'), JSON.stringify(c.status()), await c.metricsText()].join('\n');
     expect(text).not.toContain(F5_PASSWORD);
     expect(text).not.toMatch(/X-F5-Auth-Token"?\s*[:=]\s*"?[A-Z0-9_-]{10,}/);
   });

@@ -26,7 +26,7 @@ describe('docs/metrics.md', () => {
     const files = (dir: string): string[] => readdirSync(dir).flatMap((f) => (isDir(join(dir, f)) ? files(join(dir, f)) : f.endsWith('.ts') ? [join(dir, f)] : []));
     const source = ['agent', 'coordinator', 'shared'].flatMap((d) => files(join(root, d))).map((f) => readFileSync(f, 'utf8')).join('\n');
     const names = new Set<string>();
-    for (const m of source.matchAll(/\.(?:counter|gauge)\(\s*['`]([a-z_${}.]+)['`]/g)) {
+    for (const m of source.matchAll(/\.(?:counter|gauge|histogram)\(\s*['`]([a-z_${}.]+)['`]/g)) {
       const name = m[1] ?? '';
       if (name.includes('${p}')) names.add(name.replace('${p}', 'chorus_agent'));
       else names.add(name);

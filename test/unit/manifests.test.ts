@@ -13,7 +13,8 @@ interface Validatable { validate(): void }
 type ModelClass = new (data: unknown) => Validatable;
 
 async function modelOf(m: Manifest): Promise<ModelClass> {
-  const module = `kubernetes-models/${m.apiVersion}/${m.kind}`;
+  // the Prometheus Operator's kinds from its own generated models, Kubernetes' from kubernetes-models
+  const module = m.apiVersion.startsWith('monitoring.coreos.com/') ? `@kubernetes-models/prometheus-operator/${m.apiVersion}/${m.kind}` : `kubernetes-models/${m.apiVersion}/${m.kind}`;
   const exported = (await import(module)) as Record<string, unknown>;
   const cls = exported[m.kind];
   if (typeof cls !== 'function') throw new Error(`${m.file}: no schema for ${m.apiVersion} ${m.kind}`);

@@ -127,13 +127,18 @@ describe('firewall ruleset', () => {
 });
 
 describe('metrics', () => {
-  it('renders counters and gauges in the Prometheus text format', () => {
+  it('renders counters, gauges and histograms in the Prometheus text format, declared label sets at 0 from the start', async () => {
     const m = new Metrics();
-    const c = m.counter('x_total', 'Things.');
+    const c = m.counter('x_total', 'Things.', { kind: ['a"b', 'c'] });
     c({ kind: 'a"b' });
     c({ kind: 'a"b' }, 2);
     m.gauge('y', 'Level.')(5);
-    expect(m.render()).toBe('# HELP x_total Things.\n# TYPE x_total counter\nx_total{kind="a\\"b"} 3\n# HELP y Level.\n# TYPE y gauge\ny 5\n');
-    expect(m.value('x_total', { kind: 'a"b' })).toBe(3);
+    m.histogram('z_seconds', 'Time.', [0.1, 1])(0.5);
+    const text = await m.render();
+    expect(text).toContain('# HELP x_total Things.\n# TYPE x_total counter\nx_total{kind="a\\"b"} 3\nx_total{kind="c"} 0\n');
+    expect(text).toContain('# TYPE y gauge\ny 5\n');
+    expect(text).toContain('z_seconds_bucket{le="0.1"} 0\nz_seconds_bucket{le="1"} 1\nz_seconds_bucket{le="+Inf"} 1\nz_seconds_sum 0.5\nz_seconds_count 1\n');
+    expect(await m.value('x_total', { kind: 'a"b' })).toBe(3);
+    expect(await m.value('x_total', { kind: 'c' })).toBe(0);
   });
 });
