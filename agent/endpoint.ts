@@ -118,7 +118,7 @@ export class OverlayEndpoint implements HealthSource {
       const planned = await this.plan();
       if (!isProblem(planned)) this.lastGood = planned;
       const plan = this.lastGood;
-      const fullCheck = reasons.has('start') || reasons.has('timer') || reasons.has('retry') || reasons.has('kernel:firewall');
+      const fullCheck = reasons.has('start') || reasons.has('timer') || reasons.has('retry') || reasons.has('kernel:firewall') || reasons.has('kernel:resync');
       if (plan) await this.program(plan, fullCheck);
       const forwardProblem: Problem | undefined = this.o.requireForwarding && !(await ipForwardEnabled())
         ? { kind: 'invalid', reason: 'net.ipv4.ip_forward is 0 on this node: pods cannot be reached through the overlay; enable it (sysctl -w net.ipv4.ip_forward=1)' }

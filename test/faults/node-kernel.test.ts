@@ -8,7 +8,7 @@
 //   stays up, and repairs the overlay as soon as `ip` answers again.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LabDocument } from '../lab/lab.ts';
@@ -19,16 +19,21 @@ import { E2E_SKIP_REASON, IS_ROOT, cli, httpFromNetns, inNetns, labCore, labDown
 
 let doc: LabDocument;
 
-/** Processes running the wrapper's `sleep 3600` (a hung ip), from /proc. */
-function hangingIps(): string[] {
+/** Pids whose command line is `cmdline` (NUL-separated), in any namespace or in the named one. */
+function processesIn(netns: string | undefined, cmdline: string): string[] {
+  const inode = netns ? statSync(`/run/netns/${netns}`).ino : undefined;
   return readdirSync('/proc').filter((pid) => /^\d+$/.test(pid)).filter((pid) => {
     try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'sleep\u00003600\u0000';
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8') !== cmdline) return false;
+      return inode === undefined || statSync(`/proc/${pid}/ns/net`).ino === inode;
     } catch {
       return false;
     }
   });
 }
+
+/** Processes running the wrapper's `sleep 3600` (a hung ip). */
+const hangingIps = (): string[] => processesIn(undefined, 'sleep\u00003600\u0000');
 
 describe.skipIf(!IS_ROOT)('fault: node-side (firewall flushed, ip hanging)', () => {
   beforeAll(async () => {
@@ -51,14 +56,21 @@ describe.skipIf(!IS_ROOT)('fault: node-side (firewall flushed, ip hanging)', () 
       return performance.now() - started;
     };
     const times: number[] = [];
-    const { loss, output } = await lossFromDevice(doc, node.pods[0]!.ip, 6, async () => {
+    const { loss, output } = await lossFromDevice(doc, node.pods[0]!.ip, 9, async () => {
       await new Promise((r) => setTimeout(r, 1_000));
       times.push(await backAfter('nft flush ruleset'));
       await new Promise((r) => setTimeout(r, 1_000));
       times.push(await backAfter('nft delete table inet chorus-kube-router'));
-    });
+      await new Promise((r) => setTimeout(r, 1_000));
+      // the agent's `nft monitor` dies, and the table is deleted while nothing listens
+      const monitors = processesIn(node.netns, 'nft\u0000monitor\u0000');
+      expect(monitors.length).toBe(1);
+      process.kill(Number(monitors[0]), 'SIGKILL');
+      times.push(await backAfter('nft delete table inet chorus-kube-router'));
+    }, { untilDone: true });
     expect(loss, output).toBe(0);
-    console.log(`firewall-flushed fault: table back (the same listing) after a ruleset flush in ${Math.round(times[0] ?? 0)} ms, after a table delete in ${Math.round(times[1] ?? 0)} ms; ${output.split('\n').find((l) => l.includes('packet loss'))?.trim() ?? ''}`);
+    await eventually('a new nft monitor', () => (processesIn(node.netns, 'nft\u0000monitor\u0000').length === 1 ? true : undefined), 10_000);
+    console.log(`firewall-flushed fault: table back (the same listing) after a ruleset flush in ${Math.round(times[0] ?? 0)} ms, after a table delete in ${Math.round(times[1] ?? 0)} ms, after a table delete with the agent's nft monitor killed in ${Math.round(times[2] ?? 0)} ms; ${output.split('\n').find((l) => l.includes('packet loss'))?.trim() ?? ''}`);
   }, 60_000);
 
   it('an ip that hangs is killed at its deadline; the agent reports it, stays up, and repairs once ip answers', async () => {

@@ -1,7 +1,7 @@
 // The shipped alerts (deploy/monitoring/prometheus-rule.yaml), checked by Debian's promtool: the
 // rules parse, and each fires for its fault after its `for` and not for the healthy case
 // (test/fixtures/alerts.test.yaml). The same rules are evaluated by a real Prometheus scraping the
-// lab in test/e2e/prometheus.test.ts.
+// lab in test/e2e/instances.test.ts.
 import { describe, expect, it } from 'vitest';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
