@@ -7,7 +7,7 @@
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-export type InjectedFault = { readonly kind: 'hang' } | { readonly kind: 'fail'; readonly status: number } | undefined;
+export type InjectedFault = { readonly kind: 'hang' } | { readonly kind: 'fail'; readonly status: number } | { readonly kind: 'answer'; readonly status: number; readonly body: Record<string, unknown> } | undefined;
 
 export abstract class HttpsEmulator {
   private readonly tls: { cert: Buffer; key: Buffer };
@@ -15,6 +15,7 @@ export abstract class HttpsEmulator {
   private failures = 0;
   private failStatus: number;
   private hangs = 0;
+  private answers: { n: number; status: number; body: Record<string, unknown> } | undefined;
   private readonly hung = new Set<ServerResponse>();
 
   protected constructor(tls: { cert: Buffer; key: Buffer }, defaultFailStatus: number) {
@@ -61,6 +62,11 @@ export abstract class HttpsEmulator {
     if (method !== 'GET' && this.writeDelayMs > 0) await new Promise((r) => setTimeout(r, this.writeDelayMs));
   }
 
+  /** The next n requests (logins excepted) get this answer, whatever they asked (a broken device or proxy). */
+  answerNext(n: number, status: number, body: Record<string, unknown>): void {
+    this.answers = { n, status, body };
+  }
+
   /** The next n requests (logins excepted) never answer: the client must time out. */
   hangNext(n: number): void {
     this.hangs = n;
@@ -72,6 +78,10 @@ export abstract class HttpsEmulator {
       this.hangs--;
       this.hung.add(res);
       return { kind: 'hang' };
+    }
+    if (this.answers && this.answers.n > 0) {
+      this.answers.n--;
+      return { kind: 'answer', status: this.answers.status, body: this.answers.body };
     }
     if (this.failures > 0) {
       this.failures--;

@@ -159,6 +159,24 @@ describe('F5 driver with the iControl REST emulator', () => {
     othersUntouched();
   });
 
+  it('an iControl error body under a 200 is the error it states: never taken for success, no node shown programmed', async () => {
+    for (let i = 1; i <= 2; i++) await core.createNode({ body: nodeBody(i) });
+    // a proxy (or a unit in trouble) answers 200 with iControl's error shape, to reads and writes alike
+    const body = { code: 400, message: '01070734:3: Configuration error: injected under HTTP 200', errorStack: [], apiError: 3 };
+    emulator.answerNext(1_000, 200, body);
+    const c = start();
+    const reason = await eventually('the error reported', () => deviceStatus(c).lastError ?? undefined);
+    expect(reason).toContain('01070734:3: Configuration error: injected under HTTP 200');
+    expect(reason).toContain('(HTTP 400)');
+    expect(deviceStatus(c).converged).toBe(false);
+    const status = await core.readNamespacedConfigMap({ name: DEVICE_STATUS_CONFIGMAP, namespace: 'chorus-system' }).catch(() => undefined);
+    expect(Object.values(status?.data ?? {}).filter((v) => v === 'programmed')).toEqual([]);
+    expect(ours('net/tunnels/tunnel')).toEqual([]);
+    // the device answers properly again: the loop's retry converges
+    emulator.answerNext(0, 200, {});
+    await converged(c, 2);
+  });
+
   it('puts back an object changed or deleted by hand at the next resync', async () => {
     for (let i = 1; i <= 2; i++) await core.createNode({ body: nodeBody(i) });
     const c = start();

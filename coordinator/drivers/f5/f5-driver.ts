@@ -143,14 +143,21 @@ export class F5Driver implements DeviceDriver {
         this.warnedNoFailoverAccess = true;
         this.o.log.warn({ device: c.baseURL }, 'the BIG-IP user may not read /mgmt/tm/cm/failover-status (HTTP 403): assuming this unit is active; grant read access to let the coordinator tell a standby unit');
       }
+      if (!([ICONTROL.OK, ICONTROL.NOT_FOUND, ICONTROL.FORBIDDEN] as number[]).includes(r.status)) {
+        // an error answer is that error (not a standby unit): say what the unit said
+        this.transient('GET', 'failover-status', r);
+        const err = errorOf('GET', 'failover-status', r);
+        if (this.clients.length === 1) throw err;
+        seen.push(`${c.baseURL}: ${err.message}`);
+        continue;
+      }
       // a standalone unit (or one that does not answer the question) is used as it is
-      if (status !== 'STANDBY' && ([ICONTROL.OK, ICONTROL.NOT_FOUND, ICONTROL.FORBIDDEN] as number[]).includes(r.status)) {
+      if (status !== 'STANDBY') {
         if (i !== this.active) this.o.log.warn({ device: c.baseURL, status }, 'using this BIG-IP unit: it is the active one');
         this.active = i;
         return;
       }
-      this.transient('GET', 'failover-status', r);
-      seen.push(`${c.baseURL}: ${status || `HTTP ${r.status}`}`);
+      seen.push(`${c.baseURL}: STANDBY`);
     }
     throw new DeviceApiError(0, 0, `no ACTIVE BIG-IP unit (${seen.join('; ')}): ${this.clients.length === 1 ? `the unit is ${STANDBY_HINT}` : 'every unit given is STANDBY or unreachable'}`);
   }

@@ -56,8 +56,8 @@ export class IControlClient {
     this.http.setWriteFence(fence);
   }
 
-  private raw(method: string, path: string, body: unknown, headers: Record<string, string>, write = false): Promise<JsonResponse> {
-    return this.http.send(method, path, body, headers, 'iControl', write);
+  private async raw(method: string, path: string, body: unknown, headers: Record<string, string>, write = false): Promise<JsonResponse> {
+    return asErrorStatus(await this.http.send(method, path, body, headers, 'iControl', write));
   }
 
   /**
@@ -148,6 +148,18 @@ export class IControlClient {
     if (this.o.auth === 'token' && t) await this.release(t.value);
     this.http.close();
   }
+}
+
+/**
+ * iControl REST's error body (`{"code": 404, "message": "01020036:3: ...", "errorStack": []}`)
+ * under a 2xx status (a proxy or a misbehaving unit in front of the API) is the error it states:
+ * its `code` becomes the status, so every caller's status check sees a failure, never a success.
+ */
+export function asErrorStatus(r: JsonResponse): JsonResponse {
+  const { code, message, kind } = r.body;
+  if (r.status < 200 || r.status >= 300) return r;
+  if (typeof code !== 'number' || code < 400 || code > 599 || typeof message !== 'string' || kind !== undefined) return r;
+  return { ...r, status: code };
 }
 
 /** An error naming the request and the device's message (never credentials). */

@@ -187,7 +187,10 @@ export class IControlEmulator extends HttpsEmulator {
     const fault = this.takeFault(res);
     if (!fault) return false;
     if (fault.kind === 'hang') record(0);
-    else {
+    else if (fault.kind === 'answer') {
+      record(fault.status);
+      this.reply(res, fault.status, fault.body);
+    } else {
       record(fault.status);
       this.reply(res, fault.status, new F5Error(fault.status, MCPD_LOST).body());
     }

@@ -160,6 +160,10 @@ export class NitroEmulator extends HttpsEmulator {
     const fault = this.takeFault(res);
     if (!fault) return false;
     if (fault.kind === 'hang') record(0, 0);
+    else if (fault.kind === 'answer') {
+      record(fault.status, 0, Number(fault.body.errorcode ?? 0));
+      this.reply(res, fault.status, fault.body);
+    }
     else {
       record(fault.status, 0, 1);
       this.reply(res, fault.status, { errorcode: 1, message: 'Internal error (injected)', severity: 'ERROR' });
