@@ -1,24 +1,25 @@
 /**
  * The coordinator: every replica keeps warm caches of Nodes, their pod-CIDR source and the
- * published tables; the one holding the Lease reconciles. A pass loads every published
- * allocation before it allocates anything (so a new leader never steals an address), writes hub
- * info, then the shards (CAS), then node annotations, then hands the plan to the device
- * reconciler. Every write is fenced by the lease.
+ * published tables; the one holding the Lease reconciles. A pass is thin: it reads every
+ * published allocation (published-tables.ts, so a new leader never steals an address), plans
+ * (plan.ts, pure), publishes hub info, shards and then node annotations (publisher.ts, CAS and
+ * bounded writes), and hands the plan to the device reconciler. Every write is fenced by the Lease.
  */
-import { internalIPv4 } from '../shared/node-facts.ts';
 import { ApisApi, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1ConfigMap, type V1Node } from '@kubernetes/client-node';
 import { fenceApiWrites, makeClients, ownKubeConfig, type KubeClients } from '../shared/kube/client.ts';
 import { startCache, type ResilientCache } from '../shared/kube/informer.ts';
 import { nodeEventRecorder, type EventRecorder } from '../shared/kube/events.ts';
 import { DEFAULT_NAMES, type InstanceNames } from '../shared/keys.ts';
-import { decodePeer, encodeHubInfo, shardIndexOf } from '../shared/tables.ts';
 import type { Logger } from '../shared/log.ts';
 import { Metrics } from '../shared/metrics.ts';
 import { DONE, ReconcileLoop, retry, type PassOutcome } from '../shared/reconcile-loop.ts';
 import type { HealthSource } from '../shared/health.ts';
 import { errorMessage, isConflict } from '../shared/errors.ts';
 import { planCoordinator, type CoordinatorPlan, type OverlayConfig } from './plan.ts';
-import { annotateNode, highWaterOf, writeTable, type WriteCounter } from './tables-writer.ts';
+import type { WriteCounter } from './tables-writer.ts';
+import { PublishedTables, type PublishedAllocations } from './published-tables.ts';
+import { Publisher } from './publisher.ts';
+import { UnderlayGrace } from './underlay-grace.ts';
 import { LeaderElector } from './leader.ts';
 import type { DeviceDriver } from './drivers/driver.ts';
 import { DeviceStatusPublisher } from '../shared/kube/device-status.ts';
@@ -68,18 +69,16 @@ export class Coordinator implements HealthSource {
   private readonly kubeConfig: KubeConfig;
   private readonly clients: KubeClients;
   private nodes: ResilientCache<V1Node> | undefined;
-  private tables: ResilientCache<V1ConfigMap> | undefined;
+  private tableCache: ResilientCache<V1ConfigMap> | undefined;
   private custom: ResilientCache<KubernetesObject> | undefined;
-  /** Objects we wrote whose watch event has not arrived yet: newer than the cache. */
-  private readonly written = new Map<string, V1ConfigMap>();
+  private readonly tables: PublishedTables;
+  private readonly publisher: Publisher;
+  private readonly underlayGrace: UnderlayGrace;
   private readonly nodeEvents = new Map<string, EventRecorder>();
-  /** Annotations we wrote whose watch event has not arrived yet (node -> "ip mac"). */
-  private readonly annotated = new Map<string, string>();
   readonly elector: LeaderElector;
   readonly loop: ReconcileLoop;
   readonly device: DeviceReconciler;
   private readonly deviceStatus: DeviceStatusPublisher;
-  readonly counter: WriteCounter = { writes: 0 };
   readonly registry = new Metrics();
   private readonly m;
   private source: PodCidrSource | undefined;
@@ -107,6 +106,13 @@ export class Coordinator implements HealthSource {
       passSeconds: this.registry.histogram('chorus_coordinator_reconcile_duration_seconds', 'Duration of the reconcile passes that wrote or checked the tables.'),
     };
     this.m.leader(0);
+    this.tables = new PublishedTables(o.namespace, this.names);
+    this.publisher = new Publisher({
+      core: this.clients.core, namespace: o.namespace, names: this.names, tables: this.tables,
+      node: (name) => this.nodes?.get(name), fence: () => this.fence(), onWrites: (n) => this.m.writes({}, n),
+      ...(o.writeConcurrency !== undefined ? { writeConcurrency: o.writeConcurrency } : {}),
+    });
+    this.underlayGrace = new UnderlayGrace({ graceMs: o.underlayGraceMs ?? 120_000, log: o.log, expired: () => this.loop.trigger('underlay-grace') });
     this.deviceStatus = new DeviceStatusPublisher({ core: this.clients.core, namespace: o.namespace, name: this.names.deviceStatusConfigMap, product: this.names.product, log: o.log, create: true, prune: o.driver.type !== 'linux', canWrite: () => this.elector.canWrite() });
     this.device = new DeviceReconciler({
       driver: o.driver, log: o.log, resyncMs: o.deviceResyncMs, metrics: this.registry,
@@ -174,19 +180,19 @@ export class Coordinator implements HealthSource {
       kubeConfig, log, path: '/api/v1/nodes', ...(selector ? { labelSelector: selector } : {}),
       // the echo of our own annotation write changes nothing: no pass for it
       onChange: (node) => {
-        if (!node || !this.isOwnAnnotationEcho(node)) this.loop.trigger('watch');
+        if (!node || !this.publisher.isOwnAnnotationEcho(node)) this.loop.trigger('watch');
       },
       list: () => this.clients.core.listNode(selector ? { labelSelector: selector } : {}),
     });
-    this.tables = startCache<V1ConfigMap>({
+    this.tableCache = startCache<V1ConfigMap>({
       kubeConfig, log, path: `/api/v1/namespaces/${namespace}/configmaps`, labelSelector: this.names.labelTable,
       list: () => this.clients.core.listNamespacedConfigMap({ namespace, labelSelector: this.names.labelTable }),
+      // the echo of our own table write changes nothing: no pass for it
       onChange: (cm) => {
-        const own = cm !== undefined && this.written.get(cm.metadata?.name ?? '')?.metadata?.resourceVersion === cm.metadata?.resourceVersion;
-        this.dropCaughtUp();
-        if (!own) this.loop.trigger('watch');
+        if (!this.tables.observed(cm)) this.loop.trigger('watch');
       },
     });
+    this.tables.attach(this.tableCache);
     const ref: CustomResourceRef | undefined = this.source === 'calico' ? CALICO_BLOCK_AFFINITIES : this.source === 'cilium' ? CILIUM_NODES : undefined;
     if (ref) {
       const api = kubeConfig.makeApiClient(CustomObjectsApi);
@@ -195,7 +201,7 @@ export class Coordinator implements HealthSource {
         list: async () => (await api.listClusterCustomObject({ group: ref.group, version: ref.version, plural: ref.plural })) as KubernetesListObject<KubernetesObject>,
       });
     }
-    await Promise.all([this.nodes.synced, this.tables.synced, this.custom?.synced]);
+    await Promise.all([this.nodes.synced, this.tableCache.synced, this.custom?.synced]);
     this.synced = true;
     this.loop.start();
     this.device.start();
@@ -215,132 +221,21 @@ export class Coordinator implements HealthSource {
     // a pending config save still runs while we hold the Lease (after release it would be fenced)
     await this.o.driver.close();
     await this.elector.release();
-    await Promise.all([this.nodes?.stop(), this.tables?.stop(), this.custom?.stop()]);
-  }
-
-  private isOwnAnnotationEcho(node: V1Node): boolean {
-    const name = node.metadata?.name ?? '';
-    const want = this.annotated.get(name);
-    if (want === undefined) return false;
-    const ann = node.metadata?.annotations ?? {};
-    if (`${ann[this.names.annotationOverlayIP] ?? ''} ${ann[this.names.annotationVtepMAC] ?? ''}` !== want) return false;
-    this.annotated.delete(name);
-    return true;
-  }
-
-  private dropCaughtUp(): void {
-    for (const [name, obj] of this.written) {
-      const cached = this.tables?.get(name, this.o.namespace);
-      if (cached?.metadata?.resourceVersion === obj.metadata?.resourceVersion) this.written.delete(name);
-    }
-  }
-
-  private table(name: string): V1ConfigMap | undefined {
-    return this.written.get(name) ?? this.tables?.get(name, this.o.namespace);
-  }
-
-  private shardNames(): string[] {
-    const names = new Set([...(this.tables?.list() ?? []).map((c) => c.metadata?.name ?? ''), ...this.written.keys()]);
-    return [...names].filter((n) => shardIndexOf(n, this.names.peersConfigMapPrefix) !== undefined);
-  }
-
-  /** Decoded shard contents by shard name, kept while the shard's resourceVersion is unchanged. */
-  private readonly decoded = new Map<string, { rv: string; held: [string, string][] }>();
-
-  /** Each node's last InternalIP, and since when it has been missing (the underlay grace). */
-  private readonly lastUnderlay = new Map<string, { ip: string; missingSince?: number }>();
-
-  /**
-   * The Nodes as the plan sees them: one that has lost its InternalIP (a kubelet restart, a status
-   * update without addresses) keeps its last one for the underlay grace, so its overlay address,
-   * its peer-table entry and its device entries do not move; after the grace it is left out.
-   */
-  private withUnderlayGrace(nodes: readonly V1Node[]): V1Node[] {
-    const now = performance.now();
-    const grace = this.o.underlayGraceMs ?? 120_000;
-    const seen = new Set<string>();
-    const out = nodes.map((n) => {
-      const name = n.metadata?.name ?? '';
-      seen.add(name);
-      const ip = internalIPv4(n);
-      const last = this.lastUnderlay.get(name);
-      if (ip) {
-        this.lastUnderlay.set(name, { ip });
-        return n;
-      }
-      if (!last) return n;
-      if (last.missingSince === undefined) {
-        this.lastUnderlay.set(name, { ip: last.ip, missingSince: now });
-        this.o.log.warn({ node: name, underlayIP: last.ip, graceMs: grace }, 'node lost its InternalIP: keeping its last one for the grace period');
-        setTimeout(() => this.loop.trigger('underlay-grace'), grace + 10).unref();
-      }
-      if (now - (last.missingSince ?? now) >= grace) return n;
-      return { ...n, status: { ...n.status, addresses: [...(n.status?.addresses ?? []), { type: 'InternalIP', address: last.ip }] } };
-    });
-    for (const name of [...this.lastUnderlay.keys()]) if (!seen.has(name)) this.lastUnderlay.delete(name);
-    return out;
+    await Promise.all([this.nodes?.stop(), this.tableCache?.stop(), this.custom?.stop()]);
   }
 
   /** Every allocation published in the peer table, and each shard's high-water mark. */
-  published(): { held: Map<string, string>; highWater: Map<number, number> } {
-    const held = new Map<string, string>();
-    const highWater = new Map<number, number>();
-    const names = this.shardNames();
-    for (const name of names) {
-      const cm = this.table(name);
-      highWater.set(shardIndexOf(name, this.names.peersConfigMapPrefix) ?? 0, highWaterOf(cm, this.names));
-      const rv = cm?.metadata?.resourceVersion ?? '';
-      let entry = this.decoded.get(name);
-      if (!entry || entry.rv !== rv) {
-        const list: [string, string][] = [];
-        for (const [node, value] of Object.entries(cm?.data ?? {})) {
-          const p = decodePeer(node, value);
-          if (!(p instanceof Error)) list.push([node, p.overlayIP]);
-        }
-        entry = { rv, held: list };
-        this.decoded.set(name, entry);
-      }
-      for (const [node, ip] of entry.held) held.set(node, ip);
-    }
-    for (const name of this.decoded.keys()) if (!names.includes(name)) this.decoded.delete(name);
-    return { held, highWater };
+  published(): PublishedAllocations {
+    return this.tables.allocations();
+  }
+
+  /** API writes this replica has made (tables and annotations). */
+  get counter(): WriteCounter {
+    return this.publisher.counter;
   }
 
   private fence(): void {
     if (!this.elector.canWrite()) throw new NotLeader('lost the lease');
-  }
-
-  private async write(name: string, table: 'hub' | 'peers', want: Record<string, string>, highWater?: number): Promise<void> {
-    this.fence();
-    const before = this.counter.writes;
-    const result = await writeTable(this.clients.core, this.o.namespace, name, table, this.table(name), want, this.counter, highWater, this.names);
-    this.m.writes({}, this.counter.writes - before);
-    if (result) this.written.set(name, result);
-  }
-
-  private async annotateAll(plan: CoordinatorPlan): Promise<void> {
-    const todo = plan.peers.filter((peer) => {
-      const ann = this.nodes?.get(peer.node)?.metadata?.annotations ?? {};
-      const want = `${peer.overlayIP} ${peer.vtepMAC}`;
-      if (`${ann[this.names.annotationOverlayIP] ?? ''} ${ann[this.names.annotationVtepMAC] ?? ''}` === want) {
-        this.annotated.delete(peer.node);
-        return false;
-      }
-      return this.annotated.get(peer.node) !== want;
-    });
-    const limit = this.o.writeConcurrency ?? 16;
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < todo.length) {
-        const peer = todo[next++];
-        if (!peer) return;
-        this.fence();
-        await annotateNode(this.clients.core, peer.node, peer.overlayIP, peer.vtepMAC, this.counter, this.names);
-        this.annotated.set(peer.node, `${peer.overlayIP} ${peer.vtepMAC}`);
-        this.m.writes();
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(limit, todo.length) }, worker));
   }
 
   private async pass(): Promise<PassOutcome> {
@@ -355,30 +250,26 @@ export class Coordinator implements HealthSource {
     const { held, highWater } = this.published();
     const podCIDRs = podCIDRsBySource(this.source ?? 'node', nodes, (this.custom?.list() ?? []));
     const plan = planCoordinator({
-      config: overlay, nodes: this.withUnderlayGrace(nodes), podCIDRs, held, highWater, deviceMACs: this.o.driver.deviceMACs, peersPrefix: this.names.peersConfigMapPrefix,
+      config: overlay, nodes: this.underlayGrace.apply(nodes), podCIDRs, held, highWater, deviceMACs: this.o.driver.deviceMACs, peersPrefix: this.names.peersConfigMapPrefix,
       annotationKey: this.names.annotationOverlayIP,
       ...(this.o.serviceCIDRs ? { serviceCIDRs: this.o.serviceCIDRs } : {}), ...(this.o.podRanges ? { podRanges: this.o.podRanges } : {}),
     });
     this.lastPlan = plan;
     this.recordPlanMetrics(plan, nodes.length);
     try {
-      await this.write(this.names.hubConfigMap, 'hub', encodeHubInfo(plan.hub));
-      for (const name of new Set([...plan.shards.keys(), ...this.shardNames()])) {
-        const shard = plan.shards.get(name);
-        await this.write(name, 'peers', shard?.data ?? {}, shard?.highWater ?? highWaterOf(this.table(name), this.names));
-      }
+      await this.publisher.publishTables(plan);
       // the shards have committed every allocation: the device may use them now
       this.fence();
       this.device.update(plan);
-      await this.annotateAll(plan);
+      await this.publisher.annotate(plan);
     } catch (err) {
       // fenced (here or where the request was handed to a connection): the new leader carries on
       if (err instanceof NotLeader || !this.elector.canWrite()) return DONE;
       this.m.passes({ result: 'error' });
       if (isConflict(err)) {
         // someone changed a table since our cache saw it: forget our copies and re-plan
-        this.written.clear();
-        await this.refreshTables();
+        const fresh = await this.clients.core.listNamespacedConfigMap({ namespace: this.o.namespace, labelSelector: this.names.labelTable });
+        this.tables.replaceWith(fresh.items);
         return retry('conflict writing a table; re-planning from fresh state');
       }
       this.converged = false;
@@ -416,11 +307,6 @@ export class Coordinator implements HealthSource {
     }
   }
 
-  private async refreshTables(): Promise<void> {
-    const fresh = await this.clients.core.listNamespacedConfigMap({ namespace: this.o.namespace, labelSelector: this.names.labelTable });
-    for (const cm of fresh.items) if (cm.metadata?.name) this.written.set(cm.metadata.name, cm);
-  }
-
   notReadyReason(): string | undefined {
     if (!this.synced) return this.reason ?? 'caches not synced';
     if (!this.elector.canWrite()) return undefined; // a warm standby is ready to take over
@@ -446,7 +332,7 @@ export class Coordinator implements HealthSource {
       incomplete: plan?.incomplete ?? [],
       device: { converged: this.device.converged, lastError: this.device.lastError ?? null },
       hub: plan?.hub ?? null,
-      apiWrites: this.counter.writes,
+      apiWrites: this.publisher.counter.writes,
     };
   }
 
