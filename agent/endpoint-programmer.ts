@@ -15,7 +15,7 @@ import { errorMessage } from '../shared/errors.ts';
 import type { EndpointPlan } from './plan-types.ts';
 import { programOverlay, removeOverlay } from './overlay/program.ts';
 import type { ObservedOverlay, Op } from './overlay/state.ts';
-import { ensureRpFilterLoose, ensureTxChecksum, type TxChecksumMode } from './host.ts';
+import { LINUX_HOST, type HostKnobs, type TxChecksumMode } from './host.ts';
 import { renderRuleset } from './firewall/ruleset.ts';
 import type { Nft } from './firewall/nft.ts';
 
@@ -41,6 +41,8 @@ export interface EndpointProgrammerOptions {
   readonly firewall: boolean;
   /** Whether a VXLAN device name is this instance's (default: the default instance's names). */
   readonly ownsDevice?: (name: string) => boolean;
+  /** sysctls and offloads (default: this host's). */
+  readonly host?: HostKnobs;
 }
 
 export interface ApplyResult {
@@ -83,8 +85,9 @@ export class EndpointProgrammer {
     const dev = plan.overlay.vxlan.name;
     const index = observed.vxlan?.index;
     if (fullCheck || index !== this.settingsCheckedFor) {
-      if (await ensureRpFilterLoose(dev)) add('sysctl');
-      if (await ensureTxChecksum(dev, this.o.txChecksum)) add('offload');
+      const host = this.o.host ?? LINUX_HOST;
+      if (await host.ensureRpFilterLoose(dev)) add('sysctl');
+      if (await host.ensureTxChecksum(dev, this.o.txChecksum)) add('offload');
       this.settingsCheckedFor = index;
     }
     return { changes, observed };

@@ -14,7 +14,7 @@ import { errorMessage } from '../shared/errors.ts';
 import { CommandTimeoutError } from '../shared/command.ts';
 import { CHANGE_KINDS, EndpointProgrammer } from './endpoint-programmer.ts';
 import type { ObservedOverlay } from './overlay/state.ts';
-import { ipForwardEnabled, type TxChecksumMode } from './host.ts';
+import { LINUX_HOST, type HostKnobs, type TxChecksumMode } from './host.ts';
 import { watchKernel, type KernelWatcher } from './overlay/events.ts';
 import type { Nft } from './firewall/nft.ts';
 import { isProblem, type EndpointPlan, type Problem } from './plan-types.ts';
@@ -32,6 +32,8 @@ export interface KernelSettings {
   readonly firewall: boolean;
   /** Whether a VXLAN device name is this instance's (default: the default instance's). */
   readonly ownsDevice?: (name: string) => boolean;
+  /** sysctls and offloads (default: this host's; unit tests pass a fake). */
+  readonly host?: HostKnobs;
 }
 
 export interface EndpointOptions extends KernelSettings {
@@ -64,7 +66,7 @@ export class OverlayEndpoint implements HealthSource {
   constructor(o: EndpointOptions, plan: () => Promise<EndpointPlan | Problem>) {
     this.o = o;
     this.plan = plan;
-    this.programmer = new EndpointProgrammer({ ip: o.ip, nft: o.nft, log: o.log, txChecksum: o.txChecksum, firewall: o.firewall, ...(o.ownsDevice ? { ownsDevice: o.ownsDevice } : {}) });
+    this.programmer = new EndpointProgrammer({ ip: o.ip, nft: o.nft, log: o.log, txChecksum: o.txChecksum, firewall: o.firewall, ...(o.ownsDevice ? { ownsDevice: o.ownsDevice } : {}), ...(o.host ? { host: o.host } : {}) });
     this.loop = new ReconcileLoop({ name: `${o.role}-overlay`, pass: (reasons) => this.pass(reasons), log: o.log, resyncMs: o.resyncMs });
     const p = `chorus_${o.role}`;
     this.m = {
@@ -120,7 +122,7 @@ export class OverlayEndpoint implements HealthSource {
       const plan = this.lastGood;
       const fullCheck = reasons.has('start') || reasons.has('timer') || reasons.has('retry') || reasons.has('kernel:firewall') || reasons.has('kernel:resync');
       if (plan) await this.program(plan, fullCheck);
-      const forwardProblem: Problem | undefined = this.o.requireForwarding && !(await ipForwardEnabled())
+      const forwardProblem: Problem | undefined = this.o.requireForwarding && !(await (this.o.host ?? LINUX_HOST).ipForwardEnabled())
         ? { kind: 'invalid', reason: 'net.ipv4.ip_forward is 0 on this node: pods cannot be reached through the overlay; enable it (sysctl -w net.ipv4.ip_forward=1)' }
         : undefined;
       const problem = isProblem(planned) ? planned : forwardProblem;

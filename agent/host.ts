@@ -44,3 +44,16 @@ export async function ensureTxChecksum(dev: string, mode: TxChecksumMode): Promi
   if (set.exitCode !== 0) throw new Error(`ethtool -K ${dev} tx-checksum-ip-generic off failed: ${set.stderr.trim()}`);
   return true;
 }
+
+/**
+ * The host knobs an overlay endpoint checks and sets, as a port (unit tests use a fake). Every
+ * method touches one knob and says what it found or whether it changed it.
+ */
+export interface HostKnobs {
+  ipForwardEnabled(): Promise<boolean>;
+  ensureRpFilterLoose(dev: string): Promise<boolean>;
+  ensureTxChecksum(dev: string, mode: TxChecksumMode): Promise<boolean>;
+}
+
+/** This host's knobs: /proc/sys (or where setProcSys points) and ethtool. */
+export const LINUX_HOST: HostKnobs = { ipForwardEnabled, ensureRpFilterLoose, ensureTxChecksum };
