@@ -46,10 +46,17 @@ export class DeviceReconciler {
   converged = false;
   /** The ownership conflict last reported on the Nodes (an Event per node only when it changes). */
   private reportedConflict: string | undefined;
+  /** The last pass could not read or write the device at all (not: some entries failed). */
+  private unreachable = false;
 
   constructor(o: DeviceReconcilerOptions) {
     this.o = o;
-    this.loop = new ReconcileLoop({ name: 'device', pass: (reasons) => this.pass(reasons), log: o.log, resyncMs: o.resyncMs, minRetryMs: 500, maxRetryMs: 60_000 });
+    // a device that cannot be reached is retried with backoff and jitter (0.5 s doubling to 30 s),
+    // and node events meanwhile wait for the next retry instead of each calling the device
+    this.loop = new ReconcileLoop({
+      name: 'device', pass: (reasons) => this.pass(reasons), log: o.log, resyncMs: o.resyncMs, minRetryMs: 500, maxRetryMs: 30_000,
+      holdWhileRetrying: () => this.unreachable,
+    });
     this.m = {
       calls: o.metrics.counter('chorus_coordinator_device_changes_total', 'Device changes applied, by operation and kind.', { op: ['add', 'update', 'delete'], kind: [] }),
       errors: o.metrics.counter('chorus_coordinator_device_errors_total', 'Device changes or observations that failed, by kind.', { kind: ['observe'] }),
@@ -147,6 +154,16 @@ export class DeviceReconciler {
     return DONE;
   }
 
+  /** The driver threw (no answer, 5xx, a failover): nothing it says can be trusted as applied. */
+  private applyFailed(err: unknown, changes: number): PassOutcome {
+    this.known = undefined; // partly applied: look again before the next diff
+    if (err instanceof FencedWriteError) return this.fenced(changes);
+    this.unreachable = true;
+    this.setConverged(false);
+    this.lastError = `applying ${changes} changes to the ${this.o.driver.type} device failed: ${err instanceof Error ? err.message : String(err)}`;
+    throw err;
+  }
+
   private async pass(reasons: ReadonlySet<string>): Promise<PassOutcome> {
     const plan = this.plan;
     if (!this.o.canWrite()) {
@@ -157,6 +174,7 @@ export class DeviceReconciler {
     const started = performance.now();
     const { driver, log } = this.o;
     const known = await this.knownState(reasons);
+    this.unreachable = !known;
     if (!known) return retry(this.lastError ?? 'observing the device failed');
     const desired = driver.desired(plan);
     const changes = diffDevice(desired, [...known.values()]);
@@ -172,9 +190,7 @@ export class DeviceReconciler {
     try {
       failures = await driver.apply(changes, desired);
     } catch (err) {
-      this.known = undefined; // partly applied: look again before the next diff
-      if (err instanceof FencedWriteError) return this.fenced(changes.length);
-      throw err;
+      return this.applyFailed(err, changes.length);
     }
     // lost the Lease during the apply: what failed may be fenced writes, and Events and the
     // status ConfigMap are writes too; the new leader observes the device and reports

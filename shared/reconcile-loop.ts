@@ -22,6 +22,13 @@ export interface LoopOptions {
   readonly resyncMs: number;
   readonly minRetryMs?: number;
   readonly maxRetryMs?: number;
+  /**
+   * Asked when an event arrives while a failed pass waits for its retry: true holds the event for
+   * that retry (which then runs with every reason held) instead of running a pass at once, so a
+   * dependency that is down is not called once per event. The device loop holds while the
+   * device is unreachable; a failure of one entry does not hold others' changes back.
+   */
+  readonly holdWhileRetrying?: () => boolean;
 }
 
 export class ReconcileLoop {
@@ -37,6 +44,8 @@ export class ReconcileLoop {
   failures = 0;
   /** When the pass in progress started (monotonic ms), or undefined between passes. */
   private passStarted: number | undefined;
+  /** A failed pass's retry is scheduled and has not run yet. */
+  private retryScheduled = false;
 
   constructor(opts: LoopOptions) {
     this.opts = opts;
@@ -67,6 +76,7 @@ export class ReconcileLoop {
   trigger(reason: string): void {
     if (this.stopped) return;
     this.reasons.add(reason);
+    if (this.retryScheduled && !this.running && reason !== 'retry' && reason !== 'timer' && this.opts.holdWhileRetrying?.() === true) return;
     this.pending = true;
     if (!this.running) void this.run();
   }
@@ -85,15 +95,18 @@ export class ReconcileLoop {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private schedule(ms: number): void {
+  private schedule(ms: number, retrying: boolean): void {
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.trigger(ms === this.opts.resyncMs ? 'timer' : 'retry'), ms);
+    this.retryScheduled = retrying;
+    this.timer = setTimeout(() => this.trigger(retrying ? 'retry' : 'timer'), ms);
     this.timer.unref();
   }
 
   private async run(): Promise<void> {
     this.running = true;
     let nextDelay = this.opts.resyncMs;
+    let retrying = false;
+    this.retryScheduled = false;
     while (this.pending && !this.stopped) {
       this.pending = false;
       const reasons = this.reasons;
@@ -112,14 +125,18 @@ export class ReconcileLoop {
       if (outcome.kind === 'retry') {
         this.failures++;
         nextDelay = this.backoff.next();
+        retrying = true;
         this.opts.log.warn({ loop: this.opts.name, reason: outcome.reason, retryInMs: nextDelay, durationMs: Math.round(performance.now() - started) }, 'reconcile incomplete; will retry');
         break;
       }
       this.backoff.reset();
       nextDelay = this.opts.resyncMs;
+      retrying = false;
     }
     this.running = false;
-    if (!this.stopped) this.schedule(nextDelay);
+    if (!this.stopped) this.schedule(nextDelay, retrying);
+    // events that came during a failed pass wait for its retry too, when the caller holds them
+    if (retrying && this.pending && this.opts.holdWhileRetrying?.() === true) this.pending = false;
     if (!this.pending || this.stopped) this.wakeIdle();
     else void this.run();
   }

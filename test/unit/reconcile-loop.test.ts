@@ -31,6 +31,41 @@ describe('reconcile loop', () => {
     loop.stop();
   });
 
+  it('holds events for the retry while the caller says so, and runs them at once when it does not', async () => {
+    const seen: string[][] = [];
+    let failing = true;
+    let hold = true;
+    const loop = new ReconcileLoop({
+      name: 't', log: silentLogger(), resyncMs: 60_000, minRetryMs: 300, maxRetryMs: 300, holdWhileRetrying: () => hold,
+      pass: (reasons) => {
+        seen.push([...reasons].sort());
+        return Promise.resolve(failing ? retry('device unreachable') : DONE);
+      },
+    });
+    loop.start();
+    await loop.idle();
+    for (const r of ['a', 'b', 'c']) loop.trigger(r);
+    await new Promise((r) => setTimeout(r, 50));
+    // three events, no pass: they wait for the retry (150-300 ms after the failure)
+    expect(seen).toEqual([['start']]);
+    failing = false;
+    await new Promise((r) => setTimeout(r, 400));
+    expect(seen).toEqual([['start'], ['a', 'b', 'c', 'retry']]);
+    // after a success, events run at once again
+    loop.trigger('d');
+    await loop.idle();
+    expect(seen.at(-1)).toEqual(['d']);
+    // a failure the caller does not hold for (one entry failed): the next event runs at once
+    failing = true;
+    hold = false;
+    loop.trigger('e');
+    await loop.idle();
+    loop.trigger('f');
+    await loop.idle();
+    expect(seen.slice(-2)).toEqual([['e'], ['f']]);
+    loop.stop();
+  });
+
   it('lets idle() resolve after stop even with a trigger pending', async () => {
     let release: () => void = () => undefined;
     const loop = new ReconcileLoop({ name: 't', log: silentLogger(), resyncMs: 60_000, pass: () => new Promise((r) => (release = () => r(DONE))) });
