@@ -58,6 +58,20 @@ export class DeviceApiError extends Error {
   }
 }
 
+/**
+ * The list an answer carries under `key`: none when the key is absent (both devices leave an empty
+ * collection's key out), the list when it is a list of objects, and an error for anything else
+ * (a proxy's, an older firmware's or a broken device's answer in another shape): a shape we do not
+ * know is never read as "nothing there", which would make us re-create or report wrongly.
+ */
+export function listIn(r: Pick<JsonResponse, 'status' | 'body'>, key: string, what: string): Record<string, unknown>[] {
+  const v = r.body[key];
+  if (v === undefined) return [];
+  if (Array.isArray(v) && v.every((x) => typeof x === 'object' && x !== null && !Array.isArray(x))) return v as Record<string, unknown>[];
+  const shape = Array.isArray(v) ? 'a list holding something other than objects' : v === null ? 'null' : typeof v;
+  throw new DeviceApiError(r.status, 0, `${what}: the answer's "${key}" is ${shape} where a list of objects is expected (an answer in a shape this driver does not know; nothing is read from it)`, r.body);
+}
+
 /** The error for an answer: names the API, the request and the device's message (never credentials). */
 export function deviceError(api: string, method: string, what: string, r: JsonResponse | { status: number; body: Record<string, unknown> }, code: number, hint?: string): DeviceApiError {
   const message = typeof r.body.message === 'string' ? r.body.message : `HTTP ${r.status}`;
@@ -196,7 +210,7 @@ export class HttpsJson {
           }
         });
       }
-      const deadline = setTimeout(() => req.destroy(new TransportError(`${where}: not complete within ${deadlineMs / 1000} s`)), deadlineMs);
+      const deadline = setTimeout(() => req.destroy(new TransportError(`${where}: not complete within ${deadlineMs / 1000} s (the total deadline of a request)`)), deadlineMs);
       req.on('close', () => clearTimeout(deadline));
       req.on('timeout', () => req.destroy(new TransportError(`${where}: no answer within ${timeoutMs / 1000} s`)));
       req.on('error', (err: NodeJS.ErrnoException) => {

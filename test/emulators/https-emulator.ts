@@ -7,7 +7,10 @@
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-export type InjectedFault = { readonly kind: 'hang' } | { readonly kind: 'fail'; readonly status: number } | { readonly kind: 'answer'; readonly status: number; readonly body: Record<string, unknown> } | undefined;
+/** A raw answer: `bytes` bytes of `fill` under `contentType`, `chunk` bytes every `intervalMs` (0: as fast as the client reads). */
+export interface StreamedAnswer { readonly status: number; readonly contentType: string; readonly bytes: number; readonly chunk: number; readonly intervalMs: number; readonly fill?: string }
+
+export type InjectedFault = { readonly kind: 'hang' } | { readonly kind: 'fail'; readonly status: number } | { readonly kind: 'answer'; readonly status: number; readonly body: Record<string, unknown> } | { readonly kind: 'stream'; readonly answer: StreamedAnswer } | undefined;
 
 export abstract class HttpsEmulator {
   private readonly tls: { cert: Buffer; key: Buffer };
@@ -16,6 +19,7 @@ export abstract class HttpsEmulator {
   private failStatus: number;
   private hangs = 0;
   private answers: { n: number; status: number; body: Record<string, unknown> } | undefined;
+  private streams: { n: number; answer: StreamedAnswer } | undefined;
   private readonly hung = new Set<ServerResponse>();
 
   protected constructor(tls: { cert: Buffer; key: Buffer }, defaultFailStatus: number) {
@@ -27,6 +31,8 @@ export abstract class HttpsEmulator {
   /** Answers a request whose handling threw unexpectedly. */
   protected abstract crash(res: ServerResponse, err: unknown): void;
 
+  private bound: { host: string; port: number } | undefined;
+
   async listen(host: string, port: number): Promise<number> {
     this.server = createServer({ cert: this.tls.cert, key: this.tls.key }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => this.crash(res, err));
@@ -36,7 +42,20 @@ export abstract class HttpsEmulator {
       this.server?.listen(port, host, () => resolve());
     });
     const addr = this.server.address();
-    return typeof addr === 'object' && addr !== null ? addr.port : port;
+    const bound = typeof addr === 'object' && addr !== null ? addr.port : port;
+    this.bound = { host, port: bound };
+    return bound;
+  }
+
+  /** The device goes down: connections are cut and new ones refused (a reboot, a power cut). */
+  async down(): Promise<void> {
+    await this.close();
+  }
+
+  /** The device is back on the same address (its configuration kept). */
+  async up(): Promise<void> {
+    if (!this.bound) throw new Error('up(): the emulator never listened');
+    await this.listen(this.bound.host, this.bound.port);
   }
 
   async close(): Promise<void> {
@@ -67,6 +86,40 @@ export abstract class HttpsEmulator {
     this.answers = { n, status, body };
   }
 
+  /** The next n requests (logins excepted) get a raw answer: an HTML page, a 200 MB body, a drip. */
+  streamNext(n: number, answer: StreamedAnswer): void {
+    this.streams = { n, answer };
+  }
+
+  /** Ends every injected fault still to come (requests already hanging or streaming go on). */
+  clearFaults(): void {
+    this.failures = 0;
+    this.hangs = 0;
+    this.answers = undefined;
+    this.streams = undefined;
+  }
+
+  /** Writes a streamed answer; the client may stop reading (its cap or deadline) at any point. */
+  protected sendStream(res: ServerResponse, a: StreamedAnswer): void {
+    this.hung.add(res);
+    res.on('close', () => this.hung.delete(res));
+    res.writeHead(a.status, { 'Content-Type': a.contentType, 'Content-Length': String(a.bytes) });
+    const piece = Buffer.alloc(Math.max(1, Math.min(a.chunk, a.bytes)), a.fill ?? 'x');
+    let sent = 0;
+    const next = (): void => {
+      while (!res.destroyed && sent < a.bytes) {
+        const n = Math.min(piece.length, a.bytes - sent);
+        sent += n;
+        const drained = res.write(n === piece.length ? piece : piece.subarray(0, n));
+        if (sent >= a.bytes) break;
+        if (a.intervalMs > 0) return void setTimeout(next, a.intervalMs);
+        if (!drained) return void res.once('drain', next);
+      }
+      if (!res.destroyed) res.end();
+    };
+    next();
+  }
+
   /** The next n requests (logins excepted) never answer: the client must time out. */
   hangNext(n: number): void {
     this.hangs = n;
@@ -78,6 +131,10 @@ export abstract class HttpsEmulator {
       this.hangs--;
       this.hung.add(res);
       return { kind: 'hang' };
+    }
+    if (this.streams && this.streams.n > 0) {
+      this.streams.n--;
+      return { kind: 'stream', answer: this.streams.answer };
     }
     if (this.answers && this.answers.n > 0) {
       this.answers.n--;

@@ -16,7 +16,7 @@
 import type { Logger } from '../../../shared/log.ts';
 import type { CoordinatorPlan } from '../../plan.ts';
 import { DeviceOwnershipError, type DeviceChange, type DeviceDriver, type DeviceEntry, type DeviceFailure } from '../driver.ts';
-import { Debounced, DeviceApiError, type WriteFence } from '../https-json.ts';
+import { Debounced, DeviceApiError, listIn, type WriteFence } from '../https-json.ts';
 import { NitroClient, errorOf, type NitroClientOptions, type NitroResponse } from './nitro-client.ts';
 import { ADD_ORDER, CLAIM, NITRO, OWNERS_MAP, ownershipConflict, REPLACED_NOT_UPDATED, bodyOf, deletePath, desiredEntries, isSecondary, observePaths, observedEntries, type CitrixLayout, type NitroObject, type ObservedLists } from './objects.ts';
 
@@ -68,8 +68,7 @@ export class CitrixDriver implements DeviceDriver {
     const r = await this.client.send('GET', `/nitro/v1/config/${path}`);
     if (r.status === 404 && Number(r.body.errorcode) === NITRO.NO_SUCH_RESOURCE) return [];
     this.check('GET', resource, r);
-    const list = r.body[resource];
-    return Array.isArray(list) ? (list as NitroObject[]) : [];
+    return listIn(r, resource, `GET ${resource}`);
   }
 
   private check(method: string, what: string, r: NitroResponse): void {
@@ -100,6 +99,8 @@ export class CitrixDriver implements DeviceDriver {
   }
 
   async apply(changes: readonly DeviceChange[]): Promise<DeviceFailure[]> {
+    // a failover since the last observation (or an answer we cannot read) stops the pass before any write
+    await this.checkHighAvailability();
     // what NITRO cannot update in place is deleted and added again
     const replaced = changes.filter((c): c is Extract<DeviceChange, { op: 'update' }> => c.op === 'update' && REPLACED_NOT_UPDATED.has(c.entry.kind));
     const failures: DeviceFailure[] = [];

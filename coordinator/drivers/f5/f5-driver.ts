@@ -13,7 +13,8 @@
  *     entry cannot block the other nodes. 5xx and timeouts throw: the loop retries
  *     with backoff and jitter;
  *   - after changes, the config is saved (debounced) and, when a device group is named, synced;
- *   - HA: with several management addresses, the ACTIVE unit is used; a unit that says STANDBY
+ *   - HA: with several management addresses, the ACTIVE unit is used (checked before every
+ *     observation and every apply, so a failover between resyncs is followed); a unit that says STANDBY
  *     is never written to.
  */
 import type { Logger } from '../../../shared/log.ts';
@@ -21,7 +22,7 @@ import type { CoordinatorPlan } from '../../plan.ts';
 import { DeviceOwnershipError, type DeviceChange, type DeviceDriver, type DeviceEntry, type DeviceFailure } from '../driver.ts';
 import { Debounced, type JsonResponse, type WriteFence } from '../https-json.ts';
 import { ICONTROL, IControlClient, errorOf, type IControlClientOptions } from './icontrol-client.ts';
-import { DeviceApiError } from '../https-json.ts';
+import { DeviceApiError, listIn } from '../https-json.ts';
 import {
   COLLECTIONS, F5_KINDS, FDB_TUNNELS, createBody, desiredEntries, failoverStatus, fdbRecordsBody, foreignOwner, isOwned, itemPath, names, observedEntries, ownerMarker, ownershipConflict, updateBody,
   type F5Kind, type F5Layout, type F5Object,
@@ -102,7 +103,7 @@ export class F5Driver implements DeviceDriver {
     const r = await this.request('GET', `${COLLECTIONS[kind]}?${q}`);
     this.transient('GET', kind, r);
     if (r.status !== ICONTROL.OK) throw errorOf('GET', kind, r);
-    return Array.isArray(r.body.items) ? (r.body.items as F5Object[]) : [];
+    return listIn(r, 'items', `GET ${kind}`);
   }
 
   /**
@@ -116,11 +117,11 @@ export class F5Driver implements DeviceDriver {
     if (r.status === ICONTROL.NOT_FOUND) return undefined;
     this.transient('GET', 'fdb tunnel', r);
     if (r.status !== ICONTROL.OK) throw errorOf('GET', 'fdb tunnel', r);
-    if (Array.isArray(r.body.records) || r.body.recordsReference === undefined) return r.body;
+    if (r.body.recordsReference === undefined || r.body.records !== undefined) return { ...r.body, records: listIn(r, 'records', 'GET fdb tunnel') };
     const sub = await this.request('GET', `${path}/records`);
     this.transient('GET', 'fdb records', sub);
     if (sub.status !== ICONTROL.OK) throw errorOf('GET', 'fdb records', sub);
-    return { ...r.body, records: Array.isArray(sub.body.items) ? sub.body.items : [] };
+    return { ...r.body, records: listIn(sub, 'items', 'GET fdb records') };
   }
 
   /** Picks the ACTIVE unit; throws when the unit (or every unit) is STANDBY. */
@@ -201,6 +202,11 @@ export class F5Driver implements DeviceDriver {
   }
 
   async apply(changes: readonly DeviceChange[], desired: readonly DeviceEntry[]): Promise<DeviceFailure[]> {
+    // a failover since the last observation is seen before anything is written (one GET): the
+    // new ACTIVE unit is read afresh, since what we knew came from the other one
+    const was = this.active;
+    await this.chooseActiveUnit();
+    if (this.active !== was) throw new DeviceApiError(0, 0, `the ACTIVE BIG-IP unit is now ${this.client.baseURL} (failover): reading it before writing`);
     const ops = this.opsFor(changes, desired);
     const size = this.o.transactionSize ?? 200;
     const failures: DeviceFailure[] = [];
@@ -217,7 +223,8 @@ export class F5Driver implements DeviceDriver {
     const t = await this.request('POST', '/mgmt/tm/transaction', {});
     this.transient('POST', 'transaction', t);
     const id = t.body.transId;
-    if (t.status !== ICONTROL.OK || (typeof id !== 'number' && typeof id !== 'string')) throw errorOf('POST', 'transaction', t);
+    if (t.status !== ICONTROL.OK) throw errorOf('POST', 'transaction', t);
+    if (typeof id !== 'number' && !(typeof id === 'string' && /^\d+$/.test(id))) throw new DeviceApiError(t.status, 0, `POST transaction: the BIG-IP answered 200 without a transaction id (transId ${JSON.stringify(id ?? null)}): an answer in a shape this driver does not know`, t.body);
     const header = { 'X-F5-REST-Coordination-Id': String(id) };
     for (const op of ops) {
       const r = await this.request(op.method, op.path, op.body, header);
@@ -229,7 +236,10 @@ export class F5Driver implements DeviceDriver {
     }
     const commit = await this.request('PATCH', `/mgmt/tm/transaction/${String(id)}`, { state: 'VALIDATING' });
     this.transient('PATCH', 'transaction commit', commit);
-    if (commit.status === ICONTROL.OK && (commit.body.state === undefined || commit.body.state === 'COMPLETED')) return true;
+    if (commit.status === ICONTROL.OK && commit.body.state === 'COMPLETED') return true;
+    // a 200 that does not say COMPLETED: whether anything was applied is unknown, so nothing is
+    // counted as applied; the next pass reads the device afresh
+    if (commit.status === ICONTROL.OK) throw new DeviceApiError(commit.status, 0, `PATCH transaction commit: the BIG-IP answered 200 without state COMPLETED (state ${JSON.stringify(commit.body.state ?? null)}): not known to be applied; reading the device again`, commit.body);
     this.o.log.warn({ requests: ops.length, status: commit.status, message: typeof commit.body.message === 'string' ? commit.body.message : undefined }, 'the BIG-IP refused the transaction (nothing applied); sending the changes one by one');
     return false;
   }

@@ -21,6 +21,10 @@ export interface IControlCall {
   readonly write: boolean;
   /** Set when the request was queued in a transaction rather than applied. */
   readonly transaction?: string;
+  /** The unit answered failover-status with STANDBY when the request arrived. */
+  readonly standby: boolean;
+  /** When the request arrived (ms since the epoch). */
+  readonly at: number;
 }
 
 export interface IControlEmulatorOptions {
@@ -140,8 +144,10 @@ export class IControlEmulator extends HttpsEmulator {
     const tx = typeof txHeader === 'string' ? txHeader : undefined;
     // logins and token renewals are not configuration writes; transactions and queued requests are
     const auth = path.startsWith('/mgmt/shared/') || path.startsWith('/emulator/');
+    const standby = this.standby;
+    const at = Date.now();
     const record = (status: number): void => {
-      this.calls.push({ method, path, status, write: method !== 'GET' && !auth, ...(tx ? { transaction: tx } : {}) });
+      this.calls.push({ method, path, status, write: method !== 'GET' && !auth, ...(tx ? { transaction: tx } : {}), standby, at });
     };
     try {
       const answer = await this.answer(req, res, { method, path, url, tx, record });
@@ -190,6 +196,9 @@ export class IControlEmulator extends HttpsEmulator {
     else if (fault.kind === 'answer') {
       record(fault.status);
       this.reply(res, fault.status, fault.body);
+    } else if (fault.kind === 'stream') {
+      record(fault.answer.status);
+      this.sendStream(res, fault.answer);
     } else {
       record(fault.status);
       this.reply(res, fault.status, new F5Error(fault.status, MCPD_LOST).body());

@@ -14,6 +14,8 @@ export interface NitroCall {
   method: string; resource: string; action?: string; items: number; status: number; write: boolean; errorcode: number;
   /** The session the call came in (its NITRO_AUTH_TOKEN), to tell two clients apart; when it arrived (ms since the epoch). */
   session?: string; at: number;
+  /** This node was the secondary of its HA pair when the call arrived. */
+  secondary: boolean;
 }
 
 export interface NitroEmulatorOptions {
@@ -64,7 +66,7 @@ function parsePairs(text: string | null): NitroObject {
 }
 
 export class NitroEmulator extends HttpsEmulator {
-  readonly store = new NitroStore();
+  store = new NitroStore();
   readonly calls: NitroCall[] = [];
   private readonly o: NitroEmulatorOptions;
   private readonly sessions = new Map<string, { expires: number; timeoutMs: number }>();
@@ -139,8 +141,9 @@ export class NitroEmulator extends HttpsEmulator {
     const action = url.searchParams.get('action') ?? undefined;
     const session = /NITRO_AUTH_TOKEN=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
     const at = Date.now();
+    const secondary = this.secondary;
     const record: Recorder = (status, items, errorcode = 0) => {
-      this.calls.push({ method, resource, ...(action ? { action } : {}), items, status, write: method !== 'GET' && resource !== 'login' && resource !== 'logout', errorcode, ...(session ? { session } : {}), at });
+      this.calls.push({ method, resource, ...(action ? { action } : {}), items, status, write: method !== 'GET' && resource !== 'login' && resource !== 'logout', errorcode, ...(session ? { session } : {}), at, secondary });
     };
     if (this.injectedFault(resource, res, record)) return;
     if (resource === 'login' && method === 'POST') return this.login(req, res, record);
@@ -163,6 +166,9 @@ export class NitroEmulator extends HttpsEmulator {
     else if (fault.kind === 'answer') {
       record(fault.status, 0, Number(fault.body.errorcode ?? 0));
       this.reply(res, fault.status, fault.body);
+    } else if (fault.kind === 'stream') {
+      record(fault.answer.status, 0);
+      this.sendStream(res, fault.answer);
     }
     else {
       record(fault.status, 0, 1);
