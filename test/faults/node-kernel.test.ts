@@ -15,7 +15,7 @@ import type { LabDocument } from '../lab/lab.ts';
 import { agentArgs } from '../lab/lab.ts';
 import { CLI_PATH } from '../lab/processes.ts';
 import { eventually } from '../support/apiserver.ts';
-import { E2E_SKIP_REASON, IS_ROOT, cli, httpFromNetns, inNetns, labCore, labDown, labUp, lossFromDevice, pingOnce } from '../support/lab.ts';
+import { E2E_SKIP_REASON, IS_ROOT, cli, httpFromNetns, inNetns, labCore, labDown, labUp, lossFromDevice, pingOnce, answersWithin } from '../support/lab.ts';
 
 let doc: LabDocument;
 
@@ -84,7 +84,8 @@ describe.skipIf(!IS_ROOT)('fault: node-side (firewall flushed, ip hanging)', () 
     const url = (path: string): string => added.agentHealthURL.replace('/healthz', path);
     try {
       await eventually('the agent ready', async () => ((await httpFromNetns(ns, url('/readyz')).catch(() => undefined))?.status === 200 ? true : undefined), 30_000);
-      expect(await pingOnce(doc.device.netns, added.pods[0]!.ip)).toBe(true);
+      // the agent is ready once its own side is; the device gets the node's entry on its own time
+      expect(await answersWithin(doc.device.netns, added.pods[0]!.ip, 10_000)).toBe(true);
       // ip hangs from now on; the overlay device is deleted under the agent, which must repair it
       writeFileSync(join(dir, 'hang'), '');
       await inNetns(ns, [realIp, 'link', 'del', 'chorus-100000'], true);

@@ -40,6 +40,18 @@ export async function pingOnce(netns: string, ip: string): Promise<boolean> {
   return (await inNetns(netns, ['ping', '-c', '1', '-W', '1', '-n', '-q', ip])).exitCode === 0;
 }
 
+/**
+ * Whether `ip` answers a ping from `netns` within `timeoutMs` (one ping a second): for a path
+ * that becomes ready asynchronously (a node's agent is ready before the device has its entry).
+ */
+export async function answersWithin(netns: string, ip: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  do {
+    if (await pingOnce(netns, ip)) return true;
+  } while (Date.now() < deadline);
+  return false;
+}
+
 export async function labNamespaces(prefix: string): Promise<string[]> {
   const r = await execa('ip', ['netns', 'list'], { reject: false });
   return String(r.stdout).split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.startsWith(`${prefix}-`));
