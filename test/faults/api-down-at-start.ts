@@ -3,8 +3,9 @@
 // can start (the VNI the install publishes, the cluster identity) instead of starting on a guess
 // (the new default VNI, where the install runs 4096) or exiting, and serves once the API answers:
 // the Lease taken and the node allocated under the VNI the install runs. The time from the API's
-// return to the node in the peer table is printed (not asserted).
-import { afterEach, describe, expect, it } from 'vitest';
+// return to the node in the peer table is printed (not asserted). Run by outages.test.ts, beside
+// the other outages.
+import { expect } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -17,14 +18,6 @@ import { readTls } from '../emulators/tls.ts';
 import { eventually, loopbackTls } from '../support/apiserver.ts';
 import { CLI_PATH } from '../lab/processes.ts';
 
-let child: ChildProcess | undefined;
-let server: EmbeddedApiServer | undefined;
-
-afterEach(async () => {
-  child?.kill('SIGKILL');
-  await server?.close();
-});
-
 async function freePort(): Promise<number> {
   const s = createServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
@@ -33,8 +26,10 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-describe('fault: the API server is down when the coordinator starts', () => {
-  it('retries, then serves once the API answers (Lease taken, hub info published)', async () => {
+export async function apiDownAtStart(): Promise<void> {
+  let child: ChildProcess | undefined;
+  let server: EmbeddedApiServer | undefined;
+  try {
     const token = randomBytes(16).toString('hex');
     const tls = readTls(await loopbackTls());
     const port = await freePort();
@@ -52,11 +47,12 @@ describe('fault: the API server is down when the coordinator starts', () => {
     expect(log.some((l) => l.includes('"coordinator started"'))).toBe(false);
     // the API comes back with what an install from before the default VNI changed has: its hub info publishes VNI 4096
     server = new EmbeddedApiServer({ token, tls });
-    const served = (plural: string) => server!.served.find((r) => r.plural === plural)!;
-    server.store.create(served('namespaces'), undefined, { metadata: { name: 'chorus-system' } });
-    server.store.create(served('configmaps'), 'chorus-system', { metadata: { name: 'chorus-kube-router-hub', labels: { 'kube-router.chorus.io/table': 'hub' } }, data: { schemaVersion: '1', vni: '4096', port: '4789', overlayNetwork: '198.18.16.0/20', deviceVTEPs: '198.18.0.3', deviceOverlayIPs: '198.18.16.1' } });
-    server.store.create(served('nodes'), undefined, { metadata: { name: 'node-1' }, spec: { podCIDRs: ['198.19.0.0/24'] }, status: { addresses: [{ type: 'InternalIP', address: '198.18.1.1' }] } });
-    await server.listen('127.0.0.1', port);
+    const api = server;
+    const served = (plural: string) => api.served.find((r) => r.plural === plural)!;
+    api.store.create(served('namespaces'), undefined, { metadata: { name: 'chorus-system' } });
+    api.store.create(served('configmaps'), 'chorus-system', { metadata: { name: 'chorus-kube-router-hub', labels: { 'kube-router.chorus.io/table': 'hub' } }, data: { schemaVersion: '1', vni: '4096', port: '4789', overlayNetwork: '198.18.16.0/20', deviceVTEPs: '198.18.0.3', deviceOverlayIPs: '198.18.16.1' } });
+    api.store.create(served('nodes'), undefined, { metadata: { name: 'node-1' }, spec: { podCIDRs: ['198.19.0.0/24'] }, status: { addresses: [{ type: 'InternalIP', address: '198.18.1.1' }] } });
+    await api.listen('127.0.0.1', port);
     const back = performance.now();
     const kc = new KubeConfig();
     kc.loadFromString(kubeconfigYaml(url, token, tls.ca, 'test'));
@@ -69,5 +65,8 @@ describe('fault: the API server is down when the coordinator starts', () => {
     expect(log.some((l) => l.includes('keeping the VNI this install already publishes'))).toBe(true);
     expect((await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'chorus-kube-router-coordinator', namespace: 'chorus-system' })).spec?.holderIdentity).toBe('c1');
     console.log(`api-down-at-start fault: API back -> node in the peer table in ${Math.round(servedMs)} ms (after 30 s down; retry backoff capped at 4 s)`);
-  }, 90_000);
-});
+  } finally {
+    child?.kill('SIGKILL');
+    await server?.close();
+  }
+}

@@ -1,4 +1,10 @@
-// Fault: the API server unreachable from every component for 60 s while the cluster changes (a
+// Outages, run side by side so the suite waits for the longest once (each scenario has its own
+// API server and devices; the device ones run on loopback emulators, the API one on the lab):
+//
+// The device down for 2 minutes during churn (F5 and Citrix), and an HA failover mid-churn:
+// see device-faults.ts. The API server down for the coordinator's first 30 s: api-down-at-start.ts.
+//
+// The API server unreachable from every component for 60 s while the cluster changes (a
 // node joins, a node leaves), then the API server restarted with its watch history compacted
 // (issue 13, "API server outages"). Agents, gateway and coordinator keep what they programmed:
 // the device keeps reaching every pod through the outage; once the API is back, the changes made
@@ -14,6 +20,8 @@ import { namesFor } from '../lab/addressing.ts';
 import { controlRequest } from '../lab/control.ts';
 import { eventually } from '../support/apiserver.ts';
 import { E2E_SKIP_REASON, IS_ROOT, inNetns, labDown, labStatus, labUp, lossFromDevice, pingOnce } from '../support/lab.ts';
+import { DEVICE_DOWN_MS, citrixFailoverDuringChurn, deviceDownDuringChurn, f5FailoverDuringChurn, hostileDeviceAnswers } from './device-faults.ts';
+import { apiDownAtStart } from './api-down-at-start.ts';
 
 let doc: LabDocument;
 const OUTAGE_S = 60;
@@ -35,7 +43,21 @@ async function deviceState(): Promise<string> {
   return [routes, all, neigh, fdb].join('\n--\n');
 }
 
-describe.skipIf(!IS_ROOT)('fault: API server unreachable for 60 s during churn, then restarted with its history compacted', () => {
+describe.concurrent('fault: the device unreachable for 2 minutes during churn, and HA failovers mid-churn', () => {
+  it('F5 BIG-IP down 2 minutes: backoff with jitter, one catch-up pass, no staying entry removed', () => deviceDownDuringChurn('f5'), DEVICE_DOWN_MS + 90_000);
+  it('Citrix ADC down 2 minutes: backoff with jitter, one catch-up pass, no staying entry removed', () => deviceDownDuringChurn('citrix'), DEVICE_DOWN_MS + 90_000);
+  it('F5 HA pair fails over mid-churn: the new ACTIVE unit gets every change at once, a STANDBY unit nothing new', () => f5FailoverDuringChurn(), 60_000);
+  it('Citrix HA pair fails over mid-churn: the new primary gets every change at once, a secondary nothing', () => citrixFailoverDuringChurn(), 60_000);
+  it('F5 BIG-IP answering HTML, 200 MB, a drip and wrong shapes: every node reported truly, memory flat', () => hostileDeviceAnswers('f5'), 150_000);
+  it('Citrix ADC answering HTML, 200 MB, a drip and wrong shapes: every node reported truly, memory flat', () => hostileDeviceAnswers('citrix'), 150_000);
+});
+
+describe.concurrent('fault: the API server is down when the coordinator starts', () => {
+  it('retries, then serves once the API answers (Lease taken, hub info published)', () => apiDownAtStart(), 90_000);
+});
+
+// its two tests run in order (the second restarts what the first left); the suite runs beside the one above
+(IS_ROOT ? describe.concurrent : describe.skip)('fault: API server unreachable for 60 s during churn, then restarted with its history compacted', () => {
   beforeAll(async () => {
     doc = await labUp(['--nodes', '2', '--pods-per-node', '1']);
   }, 180_000);
@@ -45,7 +67,7 @@ describe.skipIf(!IS_ROOT)('fault: API server unreachable for 60 s during churn, 
     await labDown(doc);
   }, 60_000);
 
-  it('keeps every pod reachable through the outage; the changes made meanwhile reach the device once the API is back', async () => {
+  it.sequential('keeps every pod reachable through the outage; the changes made meanwhile reach the device once the API is back', async () => {
     const cp = namesFor(doc.prefix).controlPlane;
     const sock = join(doc.dir, 'control.sock');
     const [stays, leaves] = doc.nodes as [LabDocument['nodes'][number], LabDocument['nodes'][number]];
@@ -78,7 +100,7 @@ describe.skipIf(!IS_ROOT)('fault: API server unreachable for 60 s during churn, 
     console.log(`api-outage fault: ${OUTAGE_S} s unreachable, 0% loss to a pod of a node that stayed (${output.split('\n').find((l) => l.includes('packet loss'))?.trim() ?? ''}); the node that joined and the node that left were on the device ${Math.round(caughtUp)} ms after the API came back`);
   }, (OUTAGE_S + 120) * 1000);
 
-  it('after a restart with its history compacted, every component re-lists and nothing is reprogrammed', async () => {
+  it.sequential('after a restart with its history compacted, every component re-lists and nothing is reprogrammed', async () => {
     const before = await deviceState();
     const auditBefore = auditLines().length;
     const oldPid = doc.apiServer.pid;
