@@ -6,7 +6,9 @@
 //
 // The API server unreachable from every component for 60 s while the cluster changes (a
 // node joins, a node leaves), then the API server restarted with its watch history compacted
-// (issue 13, "API server outages"). Agents, gateway and coordinator keep what they programmed:
+// (issue 13, "API server outages"). On the same lab last, 5% of the frames the underlay switch
+// forwards dropped (nftables `numgen random` in the bridge family; this kernel has no netem) while
+// 10 nodes join and 10 leave: the device, the peer table and every pod converge to the cluster. Agents, gateway and coordinator keep what they programmed:
 // the device keeps reaching every pod through the outage; once the API is back, the changes made
 // meanwhile reach the device; after the restart every component re-lists (watches resuming from
 // an old resourceVersion get 410) and nothing is reprogrammed. Times are printed, not asserted.
@@ -19,13 +21,17 @@ import type { LabDocument } from '../lab/lab.ts';
 import { namesFor } from '../lab/addressing.ts';
 import { controlRequest } from '../lab/control.ts';
 import { eventually } from '../support/apiserver.ts';
-import { E2E_SKIP_REASON, IS_ROOT, inNetns, labDown, labStatus, labUp, lossFromDevice, pingOnce } from '../support/lab.ts';
+import { E2E_SKIP_REASON, IS_ROOT, answersWithin, inNetns, labCore, labDown, labStatus, labUp, lossFromDevice, pingOnce } from '../support/lab.ts';
 import { DEVICE_DOWN_MS, citrixFailoverDuringChurn, deviceDownDuringChurn, f5FailoverDuringChurn, hostileDeviceAnswers } from './device-faults.ts';
 import { apiDownAtStart } from './api-down-at-start.ts';
 
 let doc: LabDocument;
 const OUTAGE_S = 60;
 const TABLE = 'chorus-test-api-outage';
+const LOSS_TABLE = 'chorus-test-underlay-loss';
+const LOSS_PERCENT = 5;
+const CHURN = 10;
+const DEV = 'chorus-100000';
 
 interface AuditLine { verb: string; resource: string; user?: string; code: number }
 const WRITES = new Set(['create', 'update', 'patch', 'delete']);
@@ -64,6 +70,7 @@ describe.concurrent('fault: the API server is down when the coordinator starts',
 
   afterAll(async () => {
     await inNetns(namesFor(doc.prefix).controlPlane, ['nft', 'delete', 'table', 'inet', TABLE]);
+    await inNetns(namesFor(doc.prefix).underlay, ['nft', 'delete', 'table', 'bridge', LOSS_TABLE]);
     await labDown(doc);
   }, 60_000);
 
@@ -129,6 +136,62 @@ describe.concurrent('fault: the API server is down when the coordinator starts',
     expect(writes, 'writes other than Lease renewals after the restart').toEqual([]);
     console.log(`api-restart fault: API server restarted with its history compacted; every component re-listed within ${Math.round(relisted)} ms; 0 writes besides Lease renewals, device routes/neighbours/FDB unchanged, 0% loss`);
   }, 90_000);
+
+  it.sequential('with 5% loss on the underlay, churn of 10 joins and 10 leaves converges and every pod is reachable', async () => {
+    const sock = join(doc.dir, 'control.sock');
+    const ul = namesFor(doc.prefix).underlay;
+    // every frame the underlay switch forwards (VXLAN, API and device traffic, ARP) has a 5% chance to be dropped
+    await inNetns(ul, ['sh', '-c', [
+      `nft add table bridge ${LOSS_TABLE}`,
+      `nft add chain bridge ${LOSS_TABLE} loss '{ type filter hook forward priority 0; }'`,
+      `nft add rule bridge ${LOSS_TABLE} loss numgen random mod 100 '<' ${LOSS_PERCENT} counter drop`,
+    ].join(' && ')], true);
+    const before = (await labStatus()).nodes.map((n) => n.name);
+    const added: string[] = [];
+    const left: string[] = [];
+    for (let round = 0; round < CHURN; round++) {
+      added.push(((await controlRequest(sock, 'POST', '/nodes?pods=1')) as { name: string }).name);
+      // a window of at most three nodes of the churn alive at a time; first the nodes from before leave
+      const leaving = before[round] ?? (added.length > 2 ? added[round - before.length] : undefined);
+      if (leaving !== undefined) {
+        await controlRequest(sock, 'DELETE', `/nodes/${encodeURIComponent(leaving)}`);
+        left.push(leaving);
+      }
+    }
+    expect([added.length, left.length]).toEqual([CHURN, CHURN]);
+    const churnEnd = performance.now();
+    const nodes = (await labStatus()).nodes;
+    expect(nodes.map((n) => n.name).sort()).toEqual(added.filter((n) => !left.includes(n)).sort());
+    // converged on the device (routes and FDB of exactly the nodes there), in the peer table, and
+    // every pod answers the device, while the loss goes on
+    const want = {
+      routes: nodes.flatMap((n) => n.podCIDRs).sort(),
+      vteps: nodes.map((n) => n.underlayIP).sort(),
+      peers: nodes.map((n) => n.name).sort(),
+    };
+    const converged = await eventually('the device, the peer table and every pod as the cluster is, under 5% loss', async () => {
+      const routes = String((await inNetns(doc.device.netns, ['ip', 'route', 'show', 'dev', DEV], true)).stdout)
+        .split('\n').filter((l) => l.includes(' via ')).map((l) => l.split(' ')[0]!).sort();
+      const vteps = [...new Set([...String((await inNetns(doc.device.netns, ['bridge', 'fdb', 'show', 'dev', DEV], true)).stdout).matchAll(/ dst (\S+)/g)].map((m) => m[1]!))].sort();
+      const shard = await labCore(doc).readNamespacedConfigMap({ name: 'chorus-kube-router-peers-0', namespace: 'chorus-system' });
+      const peers = Object.keys(shard.data ?? {}).sort();
+      const same = JSON.stringify({ routes, vteps, peers }) === JSON.stringify(want);
+      if (!same) return undefined;
+      for (const n of nodes) for (const pod of n.pods) if (!(await answersWithin(doc.device.netns, pod.ip, 5_000))) return undefined;
+      return performance.now() - churnEnd;
+    }, 120_000);
+    const counter = String((await inNetns(ul, ['nft', 'list', 'table', 'bridge', LOSS_TABLE], true)).stdout);
+    const dropped = /counter packets (\d+)/.exec(counter)?.[1] ?? '?';
+    await inNetns(ul, ['nft', 'delete', 'table', 'bridge', LOSS_TABLE], true);
+    // the loss gone: every pod of every node answers, a burst without loss
+    for (const n of nodes) {
+      for (const pod of n.pods) {
+        const { loss, output } = await lossFromDevice(doc, pod.ip, 2, () => Promise.resolve());
+        expect(loss, `${pod.name} pinged from the device once the loss ended:\n${output}`).toBe(0);
+      }
+    }
+    console.log(`underlay-loss fault: ${LOSS_PERCENT}% of underlay frames dropped (${dropped} dropped), ${CHURN} joins and ${CHURN} leaves: the device, the peer table and every pod as the cluster is ${Math.round(converged)} ms after the last change; 0% loss once the loss ended`);
+  }, 240_000);
 });
 
 if (!IS_ROOT) {

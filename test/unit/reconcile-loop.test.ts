@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DONE, ReconcileLoop, retry } from '../../shared/reconcile-loop.ts';
 import { silentLogger } from '../../shared/log.ts';
 
@@ -25,8 +25,7 @@ describe('reconcile loop', () => {
     let n = 0;
     const loop = new ReconcileLoop({ name: 't', log: silentLogger(), resyncMs: 60_000, minRetryMs: 5, maxRetryMs: 10, pass: () => Promise.resolve(++n < 3 ? retry('not yet') : DONE) });
     loop.start();
-    await new Promise((r) => setTimeout(r, 200));
-    expect(n).toBe(3);
+    await vi.waitFor(() => expect(n).toBe(3), { timeout: 10_000 });
     expect(loop.failures).toBe(2);
     loop.stop();
   });
@@ -36,7 +35,7 @@ describe('reconcile loop', () => {
     let failing = true;
     let hold = true;
     const loop = new ReconcileLoop({
-      name: 't', log: silentLogger(), resyncMs: 60_000, minRetryMs: 300, maxRetryMs: 300, holdWhileRetrying: () => hold,
+      name: 't', log: silentLogger(), resyncMs: 60_000, minRetryMs: 1_000, maxRetryMs: 1_000, holdWhileRetrying: () => hold,
       pass: (reasons) => {
         seen.push([...reasons].sort());
         return Promise.resolve(failing ? retry('device unreachable') : DONE);
@@ -46,10 +45,10 @@ describe('reconcile loop', () => {
     await loop.idle();
     for (const r of ['a', 'b', 'c']) loop.trigger(r);
     await new Promise((r) => setTimeout(r, 50));
-    // three events, no pass: they wait for the retry (150-300 ms after the failure)
+    // three events, no pass: they wait for the retry (0.5-1 s after the failure)
     expect(seen).toEqual([['start']]);
     failing = false;
-    await new Promise((r) => setTimeout(r, 400));
+    await vi.waitFor(() => expect(seen).toHaveLength(2), { timeout: 10_000 });
     expect(seen).toEqual([['start'], ['a', 'b', 'c', 'retry']]);
     // after a success, events run at once again
     loop.trigger('d');
