@@ -21,7 +21,7 @@ import {
   AGENT_HEALTH_PORT, API_PORT, CONTROL_PLANE_IP, COORDINATOR_HEALTH_PORT, DEVICE_IP, GATEWAY_HEALTH_PORT, GATEWAY_STATUS_PORT, MAX_NODES,
   OVERLAY_NETWORK, UNDERLAY_PREFIX, namesFor, nodeName, nodeUnderlayIP, podCIDR, podIP, type Names,
 } from './addressing.ts';
-import { addUnderlayHost, createCore, createNode, deleteAllWithPrefix, deleteNamespaces, ping } from './netns.ts';
+import { addUnderlayHost, createCore, createNode, deleteAllWithPrefix, deleteNamespaces, ping, removeUnderlayPort } from './netns.ts';
 import { SupervisedProcess, type ProcessSpec } from './processes.ts';
 import { makeServerCertificate } from '../emulators/tls.ts';
 import { DEPLOY_DIR, loadManifests } from '../support/manifests.ts';
@@ -332,6 +332,7 @@ export class Lab {
     await this.api().deleteNode({ name }).catch((err: unknown) => {
       if (!isNotFound(err)) throw err;
     });
+    await removeUnderlayPort(this.names, n.index);
     const namespaces = [this.names.node(n.index)];
     for (let j = 1; j <= n.pods; j++) namespaces.push(this.names.pod(n.index, j));
     await deleteNamespaces(namespaces);

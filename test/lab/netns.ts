@@ -51,6 +51,17 @@ export async function createNode(names: Names, index: number, underlayIP: string
   for (let j = 1; j <= pods; j++) await createPod(names, index, j);
 }
 
+/**
+ * Removes node `index`'s port on the underlay switch. Deleting its namespace alone would leave
+ * the port to the kernel's asynchronous namespace cleanup, and a node added at once under the
+ * same index would find the port name taken ("File exists").
+ */
+export async function removeUnderlayPort(names: Names, index: number): Promise<void> {
+  await ipRoute(names.underlay).batch('ip', [`link del ul-n${index}`]).catch((err: unknown) => {
+    if (!/Cannot find device/.test(String(err))) throw err;
+  });
+}
+
 export async function createPod(names: Names, index: number, j: number): Promise<void> {
   const node = names.node(index);
   const pod = names.pod(index, j);
