@@ -132,7 +132,7 @@ describe.skipIf(!IS_ROOT)('agent in production conditions (lab: 2 nodes x 1 pod)
       const ping = spawn('ip', ['netns', 'exec', a.netns, 'ping', '-i', '0.05', '-c', '160', '-W', '1', '-q', '198.19.250.2']);
       let out = '';
       ping.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      const done = new Promise<void>((resolve) => ping.on('exit', () => resolve()));
+      const done = new Promise<void>((resolve) => ping.on('close', () => resolve()));
       for (const n of [0, 1]) {
         const before = (await labStatus()).nodes[n]!.agentPid!;
         process.kill(before, 'SIGTERM');
@@ -289,7 +289,7 @@ describe.skipIf(!IS_ROOT)('agent in production conditions (lab: 2 nodes x 1 pod)
       // the operator removes the clash (or picks another VNI): the agent goes on by itself
       await inNetns(ns, ['ip', 'link', 'del', 'vxlan.calico'], true);
       await eventually('agent ready', async () => ((await httpFromNetns(ns, agentURL(added, '/readyz')).catch(() => undefined))?.status === 200 ? true : undefined), 30_000);
-      expect(await pingOnce(doc.device.netns, added.pods[0]!.ip)).toBe(true);
+      expect(await answersWithin(doc.device.netns, added.pods[0]!.ip, 10_000)).toBe(true);
     } finally {
       agent.kill('SIGTERM');
       await new Promise((r) => agent.once('exit', r));

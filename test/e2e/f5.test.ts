@@ -106,7 +106,7 @@ describe.skipIf(!IS_ROOT)('F5 BIG-IP end to end (lab: 2 nodes x 1 pod, iControl 
       await new Promise((r) => setTimeout(r, 1_000));
     } finally {
       pinger.kill('SIGINT');
-      await new Promise((r) => pinger.once('exit', r));
+      await new Promise((r) => pinger.once('close', r));
     }
     expect(f5Writes((await calls()).slice(mark))).toEqual([]);
     const sent = (out.match(/icmp_seq=/g) ?? []).length;

@@ -199,7 +199,7 @@ describe.skipIf(!IS_ROOT || !HAVE_KUBECTL)(TITLE, () => {
       const lease = JSON.parse(out(await kubectl(['get', 'lease', 'chorus-kube-router-coordinator', '-n', NS, '-o', 'json']))) as { spec: { holderIdentity: string } };
       expect(lease.spec.holderIdentity).toBe('coordinator-1');
     } finally {
-      const exited = new Promise<number | null>((r) => coordinator.once('exit', (code) => r(code)));
+      const exited = new Promise<number | null>((r) => coordinator.once('close', (code) => r(code)));
       coordinator.kill('SIGTERM');
       expect(await exited).toBe(0);
     }

@@ -113,7 +113,7 @@ export async function lossFromDevice(doc: LabDocument, ip: string, seconds: numb
   const ping = spawn('ip', ['netns', 'exec', doc.device.netns, 'ping', '-i', '0.02', '-c', String(seconds * 50), '-W', '1', '-q', ip]);
   let out = '';
   ping.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const done = new Promise<void>((resolve) => ping.on('exit', () => resolve()));
+  const done = new Promise<void>((resolve) => ping.on('close', () => resolve()));
   await during();
   if (opts.untilDone) ping.kill('SIGINT');
   await done;
