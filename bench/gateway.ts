@@ -20,14 +20,15 @@ import { saveResults, table } from './stats.ts';
 
 const N = Number(process.env.BENCH_GATEWAY_NODES ?? '5000');
 const SAMPLE = Number(process.env.BENCH_NAIVE_SAMPLE ?? '300');
-const ns = `ckr${randomBytes(3).toString('hex').slice(0, 5)}-bench`;
+// not a lab's name (ckrXXXXX-...): a test run's sweep of killed labs must not take it while the bench runs
+const ns = `ckrbench-${randomBytes(3).toString('hex')}`;
 const hub = { vni: 4096, port: 4789, overlayNetwork: '198.18.32.0/19', deviceVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.32.1'] };
 
 function peers(n: number): Peer[] {
   const base = parseIPv4('198.18.32.2');
   return Array.from({ length: n }, (_, i) => {
     const overlayIP = formatIPv4(base + i);
-    return { node: `node-${i}`, underlayIP: `198.18.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`, overlayIP, vtepMAC: macFromOverlayIP(overlayIP), podCIDRs: [`10.${Math.floor(i / 256)}.${i % 256}.0/24`] };
+    return { node: `node-${i}`, underlayIP: `198.18.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`, overlayIP, vtepMAC: macFromOverlayIP(overlayIP), podCIDRs: [`198.19.${Math.floor((i * 8) / 256)}.${(i * 8) % 256}/29`] };
   });
 }
 
