@@ -6,6 +6,7 @@
  */
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listenBelowEphemeral } from '../support/ports.ts';
 
 /** A raw answer: `bytes` bytes of `fill` under `contentType`, `chunk` bytes every `intervalMs` (0: as fast as the client reads). */
 export interface StreamedAnswer { readonly status: number; readonly contentType: string; readonly bytes: number; readonly chunk: number; readonly intervalMs: number; readonly fill?: string }
@@ -37,12 +38,12 @@ export abstract class HttpsEmulator {
     this.server = createServer({ cert: this.tls.cert, key: this.tls.key }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => this.crash(res, err));
     });
-    await new Promise<void>((resolve, reject) => {
-      this.server?.once('error', reject);
-      this.server?.listen(port, host, () => resolve());
+    const server = this.server;
+    // port 0: one below the kernel's ephemeral range, so down() and up() can always come back on it
+    const bound = port === 0 ? await listenBelowEphemeral(server, host) : await new Promise<number>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve(port));
     });
-    const addr = this.server.address();
-    const bound = typeof addr === 'object' && addr !== null ? addr.port : port;
     this.bound = { host, port: bound };
     return bound;
   }

@@ -8,7 +8,6 @@
 import { expect } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -17,14 +16,7 @@ import { EmbeddedApiServer, kubeconfigYaml } from '../apiserver/server.ts';
 import { readTls } from '../emulators/tls.ts';
 import { eventually, loopbackTls } from '../support/apiserver.ts';
 import { CLI_PATH } from '../lab/processes.ts';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+import { freePortBelowEphemeral } from '../support/ports.ts';
 
 export async function apiDownAtStart(): Promise<void> {
   let child: ChildProcess | undefined;
@@ -32,7 +24,8 @@ export async function apiDownAtStart(): Promise<void> {
   try {
     const token = randomBytes(16).toString('hex');
     const tls = readTls(await loopbackTls());
-    const port = await freePort();
+    // a port that stays free while the API is down (an ephemeral one was taken meanwhile once, on a loaded machine)
+    const port = await freePortBelowEphemeral('127.0.0.1');
     const url = `https://127.0.0.1:${port}`;
     const kubeconfig = join(mkdtempSync(join(tmpdir(), 'api-down-')), 'kubeconfig');
     writeFileSync(kubeconfig, kubeconfigYaml(url, token, tls.ca, 'test'));
