@@ -9,13 +9,14 @@ ONCE ?=
 DEVICE ?= linux
 CLI := bin/chorus-kube-router
 
-.PHONY: help build system-deps node deps prometheus-tools run test test-unit lint typecheck bench clean lab-clean
+.PHONY: help build bundle system-deps node deps prometheus-tools run test test-unit lint typecheck bench clean lab-clean
 
 help:
 	@echo "make run     bring up the local lab and show the overlay working (ONCE=1 NODES=3 PODS=2 DEVICE=linux|citrix|f5);"
 	@echo "             with KUBECONFIG set, run the coordinator against that cluster"
 	@echo "make test    install what is needed and run lint, typecheck and every test"
 	@echo "make build   install system packages, a suitable Node and the npm dependencies"
+	@echo "make bundle  build the CLI ahead of time into dist/ (what the images and make run run)"
 	@echo "make bench   run the benchmarks (BENCH=agent,scale,gateway,dataplane,f5 NODES=5000; results in bench/results/)"
 	@echo "make lab-clean  remove every lab namespace left behind by a killed run"
 
@@ -39,11 +40,15 @@ node_modules/.install-stamp: package.json package-lock.json | node
 	@ln -sfn ../../bin/chorus-kube-router node_modules/.bin/chorus-kube-router
 	@touch $@
 
-run: build
+# the product's roles as the images run them: bundled ahead of time (dist/)
+bundle: build
+	@node scripts/bundle.ts
+
+run: bundle
 ifdef KUBECONFIG
-	$(CLI) coordinator
+	node dist/chorus-kube-router.js coordinator
 else
-	$(CLI) lab run --nodes $(NODES) --pods-per-node $(PODS) --device $(DEVICE) $(if $(ONCE),--once,)
+	$(CLI) lab run --components bundle --nodes $(NODES) --pods-per-node $(PODS) --device $(DEVICE) $(if $(ONCE),--once,)
 endif
 
 typecheck: build
@@ -61,11 +66,11 @@ test-unit: build
 
 # `make bench NODES=5000` sizes the scale and gateway suites (NODES given for `run` is not used here)
 BENCH_SIZE = $(if $(filter command line environment,$(origin NODES)),BENCH_NODES=$(NODES) BENCH_GATEWAY_NODES=$(NODES) BENCH_F5_NODES=$(NODES),)
-bench: build
+bench: bundle
 	$(BENCH_SIZE) node --disable-warning=ExperimentalWarning bench/run.ts
 
 lab-clean: build
 	$(CLI) lab down --all
 
 clean:
-	rm -rf node_modules .tools
+	rm -rf node_modules .tools dist

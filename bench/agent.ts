@@ -12,6 +12,7 @@ import { execa } from 'execa';
 import { fileURLToPath } from 'node:url';
 import type { LabDocument } from '../test/lab/lab.ts';
 import { ms, saveResults, summary, table } from './stats.ts';
+import { BENCH_COMPONENTS } from './harness.ts';
 
 const CLI = fileURLToPath(new URL('../bin/chorus-kube-router', import.meta.url));
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? '60');
@@ -73,7 +74,7 @@ class FdbMonitor {
 
 async function main(): Promise<void> {
   process.stderr.write(`bench agent: lab up (1 node, 1 pod)\n`);
-  const doc = JSON.parse(String((await execa(CLI, ['lab', 'up', '--json', '--nodes', '1', '--pods-per-node', '1'])).stdout)) as LabDocument;
+  const doc = JSON.parse(String((await execa(CLI, ['lab', 'up', '--json', '--nodes', '1', '--pods-per-node', '1', '--components', BENCH_COMPONENTS])).stdout)) as LabDocument;
   try {
     const node = doc.nodes[0]!;
     const pid = node.agentPid!;
@@ -98,12 +99,13 @@ async function main(): Promise<void> {
     const ld = summary(linkDel);
     const ff = summary(fdbFlush);
     const results = {
-      idleSeconds: IDLE_S, trials: TRIALS,
+      components: BENCH_COMPONENTS, idleSeconds: IDLE_S, trials: TRIALS,
       agent: { rssMiBIdleStart: a.rssKiB / 1024, rssMiBIdleEnd: b.rssKiB / 1024, rssMiBAfterRepairs: after.rssKiB / 1024, cpuPercentIdle: cpuPercent },
       repairAfterLinkDelMs: ld, repairAfterFdbFlushMs: ff,
     };
     console.log(table([
       ['measure', 'value'],
+      ['agent run from', BENCH_COMPONENTS],
       ['agent RSS, idle (start / end)', `${(a.rssKiB / 1024).toFixed(1)} / ${(b.rssKiB / 1024).toFixed(1)} MiB`],
       [`agent CPU over ${IDLE_S} s idle`, `${cpuPercent.toFixed(2)} %`],
       ['agent RSS after repairs', `${(after.rssKiB / 1024).toFixed(1)} MiB`],

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { LabDocument, NodeDoc } from '../test/lab/lab.ts';
 import { controlRequest } from '../test/lab/control.ts';
 import { ms, saveResults, summary, table } from './stats.ts';
+import { BENCH_COMPONENTS } from './harness.ts';
 
 const CLI = fileURLToPath(new URL('../bin/chorus-kube-router', import.meta.url));
 const JOINS = Number(process.env.BENCH_JOINS ?? '20');
@@ -23,7 +24,7 @@ async function firstPing(netns: string, ip: string, t0: number): Promise<number>
   }
 }
 
-const doc = JSON.parse(String((await execa(CLI, ['lab', 'up', '--json', '--nodes', '1', '--pods-per-node', '1'])).stdout)) as LabDocument;
+const doc = JSON.parse(String((await execa(CLI, ['lab', 'up', '--json', '--nodes', '1', '--pods-per-node', '1', '--components', BENCH_COMPONENTS])).stdout)) as LabDocument;
 try {
   const sock = join(doc.dir, 'control.sock');
   const joins: number[] = [];
@@ -56,7 +57,7 @@ try {
     ['the same, including building the node\'s namespaces', `p50 ${ms(w.p50)}  p99 ${ms(w.p99)}`],
     [`ping loss at 100 pps over ${RESTARTS} agent restarts`, `${loss}% of ${count}`],
   ]));
-  console.log(`saved ${saveResults('dataplane', { joins: j, joinsWithNamespaces: w, restarts: RESTARTS, pings: count, lossPercent: loss })}`);
+  console.log(`saved ${saveResults('dataplane', { components: BENCH_COMPONENTS, joins: j, joinsWithNamespaces: w, restarts: RESTARTS, pings: count, lossPercent: loss })}`);
 } finally {
   await execa(CLI, ['lab', 'down', '--prefix', doc.prefix], { reject: false });
 }

@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import { EmbeddedApiServer, kubeconfigYaml, type AuditRecord } from '../test/apiserver/server.ts';
 import { NitroEmulator } from '../test/emulators/nitro/server.ts';
 import { makeServerCertificate, readTls } from '../test/emulators/tls.ts';
-import { CLI_PATH } from '../test/lab/processes.ts';
+import { cliArgs, type LabComponents } from '../test/lab/processes.ts';
+
+/** Benchmarks run the product as the images do, from the bundle (`make bench` builds it); BENCH_COMPONENTS=sources for the TypeScript sources. */
+export const BENCH_COMPONENTS: LabComponents = process.env.BENCH_COMPONENTS === 'sources' ? 'sources' : 'bundle';
 import type { ResourceType } from '../test/apiserver/resources.ts';
 
 export const USER = 'bench';
@@ -86,10 +89,11 @@ export const citrixDeviceArgs = (b: Bench): string[] => ['--device-type', 'citri
 /** The coordinator as production runs it, with the Citrix driver toward the emulator (or the device flags given). */
 export function startCoordinatorProcess(b: Bench, extra: string[] = [], deviceArgs: string[] = citrixDeviceArgs(b)): CoordinatorProcess {
   const nodeFlags = (process.env.BENCH_COORDINATOR_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...nodeFlags, CLI_PATH, 'coordinator',
+  const [warning, ...command] = cliArgs(['coordinator',
     '--kubeconfig', b.kubeconfig, '--overlay-network', OVERLAY, '--device-vtep', VTEP, '--identity', 'bench',
     ...deviceArgs,
-    '--health-listen', '127.0.0.1:0', '--pod-cidr-source', 'node', '--log-level', 'warn', ...extra], { stdio: ['ignore', 'ignore', 'inherit'] });
+    '--health-listen', '127.0.0.1:0', '--pod-cidr-source', 'node', '--log-level', 'warn', ...extra], BENCH_COMPONENTS);
+  const child = spawn(process.execPath, [warning!, ...nodeFlags, ...command], { stdio: ['ignore', 'ignore', 'inherit'] });
   let peak = 0;
   const sample = (): void => {
     try {

@@ -20,7 +20,7 @@ import { DEFAULT_NAMESPACE } from '../../shared/keys.ts';
 import { Lab, newPrefix, type LabDocument, type LabIpam } from './lab.ts';
 import { controlRequest, serveControl } from './control.ts';
 import { deleteAllWithPrefix, listNamespaces } from './netns.ts';
-import { CLI_PATH, isAlive, podCommand } from './processes.ts';
+import { BUNDLE_PATH, CLI_PATH, cliArgs, isAlive, podCommand, type LabComponents } from './processes.ts';
 import { reachabilityTable } from './report.ts';
 
 const USAGE = `Usage: chorus-kube-router lab <command> [options]
@@ -73,11 +73,15 @@ const SIZE_SPECS: SettingSpec[] = [
   { flag: 'coordinators', help: 'coordinator replicas (leader elected)', default: '1' },
   { flag: 'ipam', help: "where pod CIDRs are published: node (spec.podCIDRs), calico (BlockAffinity), cilium (CiliumNode); the coordinator detects it", default: 'node' },
   { flag: 'timeout', help: 'how long to wait for the overlay to converge', default: '120s' },
+  { flag: 'components', help: 'run coordinators, agents and the gateway from the TypeScript sources (as tests do) or from the bundle in dist/ (as the images do; make bundle builds it)', default: 'sources' },
   { flag: 'second-instance', help: 'also run instance b (deploy/instance-b: VNI 100001, overlay 198.18.32.0/20) on the same nodes, programming a second device: citrix or f5 (renders the overlay with kubectl kustomize)' },
 ];
 
-function sizeFrom(settings: Record<string, string | undefined>): { nodes: number; podsPerNode: number; coordinators: number; device: 'linux' | 'citrix' | 'f5'; timeoutMs: number; ipam: LabIpam; secondInstance?: 'citrix' | 'f5' } {
+function sizeFrom(settings: Record<string, string | undefined>): { nodes: number; podsPerNode: number; coordinators: number; device: 'linux' | 'citrix' | 'f5'; timeoutMs: number; ipam: LabIpam; secondInstance?: 'citrix' | 'f5'; components: LabComponents } {
+  const components = choiceSetting(settings, 'components', ['sources', 'bundle'] as const);
+  if (components === 'bundle' && !existsSync(BUNDLE_PATH)) throw new ConfigError(`--components bundle: ${BUNDLE_PATH} does not exist; build it with "make bundle"`);
   return {
+    components,
     ...(settings['second-instance'] ? { secondInstance: choiceSetting(settings, 'second-instance', ['citrix', 'f5'] as const) } : {}),
     nodes: intSetting(settings, 'nodes', 0, 256),
     podsPerNode: intSetting(settings, 'pods-per-node', 0, 250),
@@ -358,7 +362,7 @@ async function cmdDoctor(argv: readonly string[]): Promise<number> {
     serviceAccount: { dir: join(doc.dir, 'serviceaccounts', 'agent'), host: CONTROL_PLANE_IP, port: API_PORT },
     env: { NODE_NAME: name, POD_NAMESPACE: DEFAULT_NAMESPACE, CHORUS_AGENT_URL: node.agentHealthURL.replace(/\/healthz$/, '') },
   };
-  const { command, args, env } = podCommand(spec, process.execPath, ['--disable-warning=ExperimentalWarning', CLI_PATH, 'doctor', ...(settings.json === 'true' ? ['--json'] : [])]);
+  const { command, args, env } = podCommand(spec, process.execPath, cliArgs(['doctor', ...(settings.json === 'true' ? ['--json'] : [])], doc.components));
   const child = spawn(command, args, { stdio: 'inherit', env });
   return new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
 }

@@ -22,7 +22,7 @@ import {
   OVERLAY_NETWORK, UNDERLAY_PREFIX, namesFor, nodeName, nodeUnderlayIP, podCIDR, podIP, type Names,
 } from './addressing.ts';
 import { addUnderlayHost, createCore, createNode, deleteAllWithPrefix, deleteNamespaces, ping, removeUnderlayPort } from './netns.ts';
-import { SupervisedProcess, type ProcessSpec } from './processes.ts';
+import { SupervisedProcess, type LabComponents, type ProcessSpec } from './processes.ts';
 import { makeServerCertificate } from '../emulators/tls.ts';
 import { DEPLOY_DIR, loadManifests } from '../support/manifests.ts';
 import { execa } from 'execa';
@@ -53,6 +53,8 @@ export interface LabOptions {
   readonly leaseArgs?: readonly string[];
   /** Also run instance b (deploy/instance-b) on the same nodes, programming this second device. */
   readonly secondInstance?: 'citrix' | 'f5';
+  /** Run coordinators, agents and the gateway from sources (default) or from the bundle in dist/. */
+  readonly components?: LabComponents;
 }
 
 export interface PodDoc { name: string; netns: string; ip: string }
@@ -69,6 +71,8 @@ export interface LabDocument {
   /** auditFile: every request, one JSON line each (verb, resource, namespace, name, user); each component has its own user. */
   apiServer: { url: string; labURL: string; pid: number | null; auditFile: string; caFile: string };
   supervisorPid: number;
+  /** Where coordinators, agents and the gateway run from: the TypeScript sources or the bundle (dist/). */
+  components: LabComponents;
   device: { type: string; netns: string; underlayIP: string; overlayIPs: string[]; pid: number | null; api: { url: string; kind: string; username?: string; password?: string; caFile?: string } };
   coordinators: { pid: number | null; identity: string; healthURL: string }[];
   nodes: NodeDoc[];
@@ -133,7 +137,7 @@ export class Lab {
   private logFile(name: string): string { return join(this.opts.dir, 'logs', `${name}.log`); }
 
   private supervise(name: string, netns: string, args: string[], pod: Pick<ProcessSpec, 'serviceAccount' | 'env'> = {}): SupervisedProcess {
-    const p = new SupervisedProcess({ name, netns, args, logFile: this.logFile(name), ...pod }, this.opts.log, () => this.onChange());
+    const p = new SupervisedProcess({ name, netns, args, logFile: this.logFile(name), components: this.opts.components ?? 'sources', ...pod }, this.opts.log, () => this.onChange());
     p.start();
     return p;
   }
@@ -375,6 +379,7 @@ export class Lab {
       dir: this.opts.dir,
       apiServer: { url: this.hostURL, labURL: `https://${CONTROL_PLANE_IP}:${API_PORT}`, pid: this.apiServer?.pid ?? null, auditFile: this.auditFile, caFile: join(this.apiTlsDir, 'ca.crt') },
       supervisorPid: process.pid,
+      components: this.opts.components ?? 'sources',
       device: {
         type: this.opts.device, netns: this.names.device, underlayIP: DEVICE_IP, overlayIPs: deviceOverlayIPs,
         pid: this.gateway?.pid ?? null,

@@ -9,6 +9,18 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../shared/log.ts';
 
 export const CLI_PATH = fileURLToPath(new URL('../../bin/cli.ts', import.meta.url));
+/** The CLI built ahead of time (`make bundle`), as the images run it. */
+export const BUNDLE_PATH = fileURLToPath(new URL('../../dist/chorus-kube-router.js', import.meta.url));
+/** Where the product's roles run from in a lab: TypeScript sources (tests) or the bundle (images, `make run`). */
+export type LabComponents = 'sources' | 'bundle';
+/** The commands the bundle carries; everything else (the lab's API server, emulators) runs from sources. */
+const BUNDLED_COMMANDS = new Set(['coordinator', 'agent', 'gateway', 'status', 'doctor']);
+
+/** Node's arguments to run the CLI with `args`, from sources or from the bundle. */
+export function cliArgs(args: readonly string[], components: LabComponents = 'sources'): string[] {
+  const entry = components === 'bundle' && BUNDLED_COMMANDS.has(args[0] ?? '') ? BUNDLE_PATH : CLI_PATH;
+  return ['--disable-warning=ExperimentalWarning', entry, ...args];
+}
 
 export interface ProcessSpec {
   readonly name: string;
@@ -19,6 +31,8 @@ export interface ProcessSpec {
   readonly serviceAccount?: PodServiceAccount;
   /** More environment (a pod's env: NODE_NAME and the like). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Run from sources (default) or from the bundle. */
+  readonly components?: LabComponents;
 }
 
 /** What the kubelet gives a pod to reach the API: the mounted token, CA and namespace, and the service address. */
@@ -76,7 +90,7 @@ export class SupervisedProcess {
 
   start(): void {
     const fd = openSync(this.spec.logFile, 'a');
-    const { command, args, env } = podCommand(this.spec, process.execPath, ['--disable-warning=ExperimentalWarning', CLI_PATH, ...this.spec.args]);
+    const { command, args, env } = podCommand(this.spec, process.execPath, cliArgs(this.spec.args, this.spec.components));
     const child = spawn(command, args, { stdio: ['ignore', fd, fd], detached: true, env });
     closeSync(fd);
     this.child = child;

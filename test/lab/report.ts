@@ -16,7 +16,7 @@ export function reachabilityTable(doc: LabDocument, rtt: ReadonlyMap<string, num
   const pods = doc.nodes.reduce((s, n) => s + n.pods.length, 0);
   const ok = [...rtt.values()].filter((v) => v !== undefined).length;
   return [
-    `device ${doc.device.type} ${doc.device.underlayIP} (overlay ${doc.device.overlayIPs.join(', ') || '-'}), ${doc.nodes.length} nodes`,
+    `device ${doc.device.type} ${doc.device.underlayIP} (overlay ${doc.device.overlayIPs.join(', ') || '-'}), ${doc.nodes.length} nodes; coordinator, agents and gateway run from the ${doc.components === 'bundle' ? 'bundle (dist/, as the images)' : 'TypeScript sources'}`,
     line(header), ...rows.map(line), '', `${ok}/${pods} pods reachable from the device through the VXLAN overlay`,
   ].join('\n');
 }
