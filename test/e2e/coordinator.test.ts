@@ -62,9 +62,11 @@ describe.skipIf(!IS_ROOT)('coordinator end to end (lab with Calico IPAM blocks)'
       const now = (await labStatus()).coordinators[0]!.pid;
       return now !== null && now !== pid ? now : undefined;
     }, 15_000);
-    await eventually('node-2 gone from the device', async () => (!(await deviceRoutes()).includes(n2.podCIDRs[0]!) ? true : undefined), 30_000);
-    const fdb = String((await inNetns(doc.device.netns, ['bridge', 'fdb', 'show', 'dev', DEV], true)).stdout);
-    expect(fdb).not.toContain(`dst ${n2.underlayIP}`);
+    // the device removes a node's route, then its neighbour and FDB entries: wait for all of them
+    await eventually('node-2 gone from the device (route and FDB entry)', async () => {
+      const fdb = String((await inNetns(doc.device.netns, ['bridge', 'fdb', 'show', 'dev', DEV], true)).stdout);
+      return !(await deviceRoutes()).includes(n2.podCIDRs[0]!) && !fdb.includes(`dst ${n2.underlayIP} `) ? true : undefined;
+    }, 30_000);
     expect(await pingOnce(doc.device.netns, doc.nodes[0]!.pods[0]!.ip)).toBe(true);
   });
 });
