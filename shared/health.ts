@@ -4,6 +4,7 @@
  * text) and /status (what it knows, as JSON; never secrets).
  */
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { processMetrics, processMetricsText } from './metrics.ts';
 
 export interface HealthSource {
   /** undefined when ready, else the reason it is not. */
@@ -31,6 +32,7 @@ export function parseListenAddress(text: string): { host: string; port: number }
  */
 export async function startHealthServer(listen: string, source: HealthSource, opts: { status?: boolean } = {}): Promise<HealthServer> {
   const { host, port } = parseListenAddress(listen);
+  processMetrics();
   const app: FastifyInstance = Fastify({ logger: false });
   const live = (_req: unknown, reply: FastifyReply): FastifyReply => {
     const reason = source.notAliveReason?.();
@@ -43,7 +45,7 @@ export async function startHealthServer(listen: string, source: HealthSource, op
     return reason !== undefined ? reply.code(503).send({ status: 'not ready', reason }) : reply.send({ status: 'ready' });
   });
   if (opts.status !== false) app.get('/status', () => Promise.resolve(source.status()));
-  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send((await source.metricsText?.()) ?? ''));
+  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(((await source.metricsText?.()) ?? '') + (await processMetricsText())));
   await app.listen({ host, port });
   const addr = app.server.address();
   const bound = addr !== null && typeof addr === 'object' ? addr.port : port;

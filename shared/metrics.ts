@@ -4,7 +4,7 @@
  * the start, so `increase()` sees the first error (a series born at 1 has no increase) and every
  * documented metric is there before anything happens.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type Labels = Record<string, string>;
 
@@ -61,4 +61,24 @@ export class Metrics {
   get contentType(): string {
     return this.registry.contentType;
   }
+}
+
+let processRegistry: Registry | undefined;
+
+/**
+ * The process's own series (prom-client's defaults: resident and V8 heap memory by space, CPU,
+ * event-loop lag, GC pauses, open handles), one set per process, at the end of every component's
+ * /metrics: what an operator watches to see an agent's memory on every node.
+ */
+export function processMetricsText(): Promise<string> {
+  return processMetrics().metrics();
+}
+
+/** Starts collecting the process's series (event-loop lag and GC are observed from then on). */
+export function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
 }

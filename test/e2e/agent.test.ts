@@ -60,6 +60,10 @@ describe.skipIf(!IS_ROOT)('agent in production conditions (lab: 2 nodes x 1 pod)
     expect(metrics).toMatch(/^chorus_agent_reconciles_total\{result="ok"\} \d+$/m);
     expect(metrics).toMatch(/^chorus_agent_fdb_entries 2$/m);
     expect(metrics).toMatch(/^chorus_agent_last_success_timestamp_seconds \d+$/m);
+    // the process's own series follow the component's: the agent's memory, as an operator sees it
+    const rss = Number(/^process_resident_memory_bytes (\d+)$/m.exec(metrics)?.[1]);
+    expect(rss).toBeGreaterThan(20 * 2 ** 20);
+    expect(metrics).toMatch(/^nodejs_heap_space_size_used_bytes\{space="old"\} \d+$/m);
   });
 
   it('loses no packet while the agent is restarted by SIGTERM and SIGKILL several times', async () => {

@@ -89,7 +89,7 @@ async function query<T>(path: string): Promise<T> {
 /** Every metric name docs/metrics.md lists; the agent's set also under the gateway's prefix. */
 function documentedMetrics(): string[] {
   const doc = readFileSync(new URL('../../docs/metrics.md', import.meta.url), 'utf8');
-  const rows = [...doc.matchAll(/^\| `(chorus_[a-z_]+)` \| (counter|gauge|histogram) \|/gm)].map((m) => ({ name: m[1] ?? '', type: m[2] ?? '' }));
+  const rows = [...doc.matchAll(/^\| `((?:chorus|process|nodejs)_[a-z_]+)` \| (counter|gauge|histogram) \|/gm)].map((m) => ({ name: m[1] ?? '', type: m[2] ?? '' }));
   const names = rows.flatMap((r) => [r, ...(r.name.startsWith('chorus_agent_') ? [{ ...r, name: r.name.replace('chorus_agent_', 'chorus_gateway_') }] : [])]);
   return names.map((r) => (r.type === 'histogram' ? `${r.name}_count` : r.name));
 }
