@@ -4,7 +4,7 @@
  * exponential backoff (up to 30 s) while it keeps dying soon after start.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { openSync, closeSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../shared/log.ts';
 
@@ -16,10 +16,32 @@ export type LabComponents = 'sources' | 'bundle';
 /** The commands the bundle carries; everything else (the lab's API server, emulators) runs from sources. */
 const BUNDLED_COMMANDS = new Set(['coordinator', 'agent', 'gateway', 'status', 'doctor']);
 
-/** Node's arguments to run the CLI with `args`, from sources or from the bundle. */
+const nodeFlagsCache = new Map<string, string[]>();
+
+/**
+ * The Node flags an image's ENTRYPOINT runs the product with (what stands between `node` and the
+ * script), read from its Dockerfile: the lab runs each role as its image does (the agent image's
+ * smaller young generation, docs/benchmarks.md).
+ */
+export function imageNodeFlags(dockerfile: 'Dockerfile.agent' | 'Dockerfile.coordinator'): string[] {
+  let flags = nodeFlagsCache.get(dockerfile);
+  if (!flags) {
+    const path = fileURLToPath(new URL(`../../${dockerfile}`, import.meta.url));
+    const line = readFileSync(path, 'utf8').split('\n').find((l) => l.startsWith('ENTRYPOINT '));
+    const entry = line ? (JSON.parse(line.slice('ENTRYPOINT '.length)) as unknown) : undefined;
+    if (!Array.isArray(entry) || entry[0] !== 'node') throw new Error(`${path}: expected an exec-form ENTRYPOINT ["node", flags..., script]`);
+    flags = (entry as string[]).slice(1).filter((a) => a.startsWith('--'));
+    nodeFlagsCache.set(dockerfile, flags);
+  }
+  return flags;
+}
+
+/** Node's arguments to run the CLI with `args`, from sources or from the bundle, with its image's Node flags. */
 export function cliArgs(args: readonly string[], components: LabComponents = 'sources'): string[] {
-  const entry = components === 'bundle' && BUNDLED_COMMANDS.has(args[0] ?? '') ? BUNDLE_PATH : CLI_PATH;
-  return ['--disable-warning=ExperimentalWarning', entry, ...args];
+  const role = args[0] ?? '';
+  const entry = components === 'bundle' && BUNDLED_COMMANDS.has(role) ? BUNDLE_PATH : CLI_PATH;
+  const flags = !BUNDLED_COMMANDS.has(role) ? [] : imageNodeFlags(role === 'coordinator' ? 'Dockerfile.coordinator' : 'Dockerfile.agent');
+  return ['--disable-warning=ExperimentalWarning', ...flags, entry, ...args];
 }
 
 export interface ProcessSpec {
