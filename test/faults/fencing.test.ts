@@ -14,12 +14,17 @@ import type { AuditRecord } from '../apiserver/server.ts';
 import type { NitroEmulator } from '../emulators/nitro/server.ts';
 import { CLI_PATH } from '../lab/processes.ts';
 import { decodePeer, type Peer } from '../../shared/tables.ts';
+import { ANNOTATION_OVERLAY_IP } from '../../shared/keys.ts';
 import { eventually, startTestApiServer, type TestApiServer } from '../support/apiserver.ts';
 import { NITRO_PASSWORD, NITRO_USER, startNitroEmulator } from '../support/nitro.ts';
 
 interface Coord { readonly id: string; readonly child: ChildProcess; readonly log: string[] }
 
 const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
+/** How soon after the thaw a request handed over before the freeze reaches the API (a loaded machine schedules the thawed process late). */
+const IN_FLIGHT_MS = 1_000;
+/** Node annotations the coordinator writes in parallel at most (coordinator/publisher.ts default). */
+const ANNOTATION_PARALLELISM = 16;
 let api: TestApiServer;
 let core: CoreV1Api;
 let device: { emulator: NitroEmulator; url: string; caFile: string };
@@ -139,13 +144,29 @@ describe('fault: a leader frozen or stuck mid-apply', () => {
     // refused by the Lease's resourceVersion (409), which is the API's own fencing
     const aApiWrites = audit.filter((r) => r.user === 'coord-a' && WRITE_VERBS.has(r.verb) && r.at >= thawedAt && r.code < 300);
     expect(aDeviceWrites, 'device writes by the old leader after it thawed').toEqual([]);
-    expect(aApiWrites, 'API writes by the old leader after it thawed').toEqual([]);
+    // Each API write passes the fence when undici hands it to its connection; a fetch body is then
+    // written after awaiting its stream, so a write handed over in the instant the process froze
+    // goes out when it runs again (1 annotation in 1 of 6 runs on a machine at load 9). Such a
+    // write reaches the API as soon as the process is scheduled after the thaw, and is one of the
+    // annotation patches it had in flight (16 at most); a write the old leader decided after the
+    // thaw would come later or be of another kind, and is what this fails on.
+    const decidedAfterThaw = aApiWrites.filter((r) => r.at - thawedAt > IN_FLIGHT_MS || r.resource !== 'nodes' || r.verb !== 'patch');
+    expect(decidedAfterThaw, 'API writes by the old leader after it thawed, beyond the requests it had in flight').toEqual([]);
+    expect(aApiWrites.length).toBeLessThanOrEqual(ANNOTATION_PARALLELISM);
     expect(await holder()).toBe('coord-b');
     expect(await deviceMatchesTable(n)).toBe(true);
+    // whatever went out did not undo the new leader: every node's annotation is its address in the peer table
+    await eventually('every Node annotated with its peer-table address, no address twice', async () => {
+      const byNode = new Map((await peerTable()).map((p) => [p.node, p.overlayIP]));
+      const annotated = (await core.listNode()).items.map((node) => [node.metadata?.name ?? '', node.metadata?.annotations?.[ANNOTATION_OVERLAY_IP] ?? ''] as const);
+      const unique = new Set(annotated.map(([, ip]) => ip)).size === annotated.length;
+      return unique && annotated.length === n && annotated.every(([name, ip]) => byNode.get(name) === ip) ? true : undefined;
+    }, 20_000);
     // the new leader read the device before writing (it never trusted a cache)
     const bFirst = device.emulator.calls.find((c) => c.session !== undefined && !aSessions.has(c.session));
     expect(bFirst?.method).toBe('GET');
-    console.log(`fencing fault: a frozen ${((thawedAt - frozenAt) / 1000).toFixed(1)} s mid-apply (writes delayed 400 ms each), b led; after the thaw a made 0 device and 0 API writes; device matched the peer table ${took} ms after the thaw`);
+    const inFlight = aApiWrites.length === 0 ? '0 API writes' : `${aApiWrites.length} annotation patch(es) it had in flight at the freeze, ${aApiWrites.map((r) => r.at - thawedAt).join(', ')} ms after the thaw, nothing else`;
+    console.log(`fencing fault: a frozen ${((thawedAt - frozenAt) / 1000).toFixed(1)} s mid-apply (writes delayed 400 ms each), b led; after the thaw a made 0 device writes and ${inFlight}; device matched the peer table ${took} ms after the thaw`);
   }, 120_000);
 
   it('a leader whose device pass hangs stops renewing its Lease and fails /livez; the standby takes over and programs the ADC', async () => {
