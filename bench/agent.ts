@@ -3,7 +3,12 @@
  *   - agent RSS and CPU over an idle period (BENCH_IDLE_S, default 60 s);
  *   - time from `ip link del` of the overlay device to the device being back with its FDB;
  *   - time from an FDB flush to the entries being back;
- *   (BENCH_TRIALS each, default 20). Reports p50/p95/p99; asserts nothing.
+ *   (BENCH_TRIALS each, default 50: RSS is read after these 100 repairs);
+ *   - start to ready: the agent killed (SIGKILL), the lab's supervisor starts it again as the
+ *     kubelet would; from the new process's start (its /proc start time) to its /readyz answering
+ *     200 (overlay programmed, hub info read), polled every 5 ms from the node's namespace
+ *     (BENCH_STARTS, default 5; 10 ms clock ticks).
+ * Reports p50/p95/p99; asserts nothing.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -16,7 +21,8 @@ import { BENCH_COMPONENTS } from './harness.ts';
 
 const CLI = fileURLToPath(new URL('../bin/chorus-kube-router', import.meta.url));
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? '60');
-const TRIALS = Number(process.env.BENCH_TRIALS ?? '20');
+const TRIALS = Number(process.env.BENCH_TRIALS ?? '50');
+const STARTS = Number(process.env.BENCH_STARTS ?? '5');
 const DEV = 'chorus-100000';
 const CLK_TCK = 100;
 
@@ -32,6 +38,62 @@ function procStats(pid: number): { rssKiB: number; cpuTicks: number } {
  * latency is measured between the kernel events (flood entry deleted -> flood entry back), not
  * skewed by how fast this process can poll.
  */
+/** Seconds since boot at which a process started (/proc/<pid>/stat, field 22, in clock ticks). */
+function startedAtUptime(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return Number(fields[19]) / CLK_TCK;
+}
+
+/** Polls a URL from inside a namespace; prints `polling` once it answers 200, then `ready <uptime s>` at the first 200 after a failure. */
+const READY_POLLER = `
+import { readFileSync } from 'node:fs';
+const url = process.argv[1];
+let sawDown = false;
+let said = false;
+for (;;) {
+  let ok = false;
+  try { ok = (await fetch(url, { signal: AbortSignal.timeout(1000) })).status === 200; } catch {}
+  if (ok && sawDown) { console.log('ready ' + readFileSync('/proc/uptime', 'utf8').split(' ')[0]); break; }
+  if (ok && !said) { said = true; console.log('polling'); }
+  if (!ok) sawDown = true;
+  await new Promise((r) => setTimeout(r, 5));
+}`;
+
+async function agentPid(prefix: string): Promise<number | null> {
+  const status = JSON.parse(String((await execa(CLI, ['lab', 'status', '--json', '--prefix', prefix])).stdout)) as LabDocument;
+  return status.nodes[0]?.agentPid ?? null;
+}
+
+/** Kills the agent; ms from its successor's process start to its /readyz answering 200. */
+async function startToReady(doc: LabDocument): Promise<number> {
+  const node = doc.nodes[0]!;
+  const oldPid = await agentPid(doc.prefix);
+  if (oldPid === null) throw new Error('the lab reports no agent process');
+  const poller = spawn('ip', ['netns', 'exec', node.netns, process.execPath, '--input-type=module', '-e', READY_POLLER, node.agentHealthURL.replace(/\/healthz$/, '/readyz')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: poller.stdout });
+  const said = (word: string): Promise<string> => new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`the readiness poller did not say "${word}" within 60 s`)), 60_000);
+    lines.on('line', (l) => {
+      if (l.startsWith(word)) {
+        clearTimeout(t);
+        resolve(l);
+      }
+    });
+  });
+  try {
+    const polling = said('polling');
+    const ready = said('ready');
+    await polling;
+    process.kill(oldPid, 'SIGKILL');
+    const readyAt = Number((await ready).split(' ')[1]);
+    const newPid = await agentPid(doc.prefix);
+    if (newPid === null || newPid === oldPid) throw new Error('the agent answered /readyz but the lab reports no new process');
+    return (readyAt - startedAtUptime(newPid)) * 1000;
+  } finally {
+    poller.kill();
+  }
+}
+
 class FdbMonitor {
   private readonly child: ReturnType<typeof spawn>;
   private stamp = 0;
@@ -98,19 +160,28 @@ async function main(): Promise<void> {
     const after = procStats(pid);
     const ld = summary(linkDel);
     const ff = summary(fdbFlush);
+    process.stderr.write(`bench agent: ${STARTS} restarts (SIGKILL), start to ready\n`);
+    const starts: number[] = [];
+    for (let i = 0; i < STARTS; i++) {
+      starts.push(await startToReady(doc));
+      // the supervisor restarts a process that lived 3 s after 1 s, as a kubelet's first restart
+      await new Promise((r) => setTimeout(r, 3_500));
+    }
+    const st = summary(starts);
     const results = {
-      components: BENCH_COMPONENTS, idleSeconds: IDLE_S, trials: TRIALS,
+      components: BENCH_COMPONENTS, idleSeconds: IDLE_S, trials: TRIALS, repairs: 2 * TRIALS,
       agent: { rssMiBIdleStart: a.rssKiB / 1024, rssMiBIdleEnd: b.rssKiB / 1024, rssMiBAfterRepairs: after.rssKiB / 1024, cpuPercentIdle: cpuPercent },
-      repairAfterLinkDelMs: ld, repairAfterFdbFlushMs: ff,
+      repairAfterLinkDelMs: ld, repairAfterFdbFlushMs: ff, startToReadyMs: st,
     };
     console.log(table([
       ['measure', 'value'],
       ['agent run from', BENCH_COMPONENTS],
       ['agent RSS, idle (start / end)', `${(a.rssKiB / 1024).toFixed(1)} / ${(b.rssKiB / 1024).toFixed(1)} MiB`],
       [`agent CPU over ${IDLE_S} s idle`, `${cpuPercent.toFixed(2)} %`],
-      ['agent RSS after repairs', `${(after.rssKiB / 1024).toFixed(1)} MiB`],
+      [`agent RSS after ${2 * TRIALS} repairs`, `${(after.rssKiB / 1024).toFixed(1)} MiB`],
       [`repair after ip link del (n=${ld.n})`, `p50 ${ms(ld.p50)}  p95 ${ms(ld.p95)}  p99 ${ms(ld.p99)}`],
       [`repair after fdb flush (n=${ff.n})`, `p50 ${ms(ff.p50)}  p95 ${ms(ff.p95)}  p99 ${ms(ff.p99)}`],
+      [`agent start to ready (n=${st.n})`, `p50 ${ms(st.p50)}  max ${ms(st.max)}`],
     ]));
     console.log(`saved ${saveResults('agent', results)}`);
   } finally {
