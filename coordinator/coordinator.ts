@@ -12,7 +12,7 @@ import { nodeEventRecorder, type EventRecorder } from '../shared/kube/events.ts'
 import { DEFAULT_NAMES, type InstanceNames } from '../shared/keys.ts';
 import type { Logger } from '../shared/log.ts';
 import { Metrics } from '../shared/metrics.ts';
-import { DONE, ReconcileLoop, retry, type PassOutcome } from '../shared/reconcile-loop.ts';
+import { DONE, ReconcileLoop, SKIPPED, retry, type PassOutcome } from '../shared/reconcile-loop.ts';
 import type { HealthSource } from '../shared/health.ts';
 import { errorMessage, isConflict } from '../shared/errors.ts';
 import { planCoordinator, type CoordinatorPlan, type OverlayConfig } from './plan.ts';
@@ -242,7 +242,7 @@ export class Coordinator implements HealthSource {
     if (!this.synced) return DONE;
     if (!this.elector.canWrite()) {
       this.reason = `standby (leader: ${this.elector.holder || 'none yet'})`;
-      return DONE;
+      return SKIPPED;
     }
     const started = performance.now();
     const { overlay } = this.o;
@@ -264,7 +264,7 @@ export class Coordinator implements HealthSource {
       await this.publisher.annotate(plan);
     } catch (err) {
       // fenced (here or where the request was handed to a connection): the new leader carries on
-      if (err instanceof NotLeader || !this.elector.canWrite()) return DONE;
+      if (err instanceof NotLeader || !this.elector.canWrite()) return SKIPPED;
       this.m.passes({ result: 'error' });
       if (isConflict(err)) {
         // someone changed a table since our cache saw it: forget our copies and re-plan

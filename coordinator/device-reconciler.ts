@@ -8,7 +8,7 @@
  */
 import type { Logger } from '../shared/log.ts';
 import type { EventRecorder } from '../shared/kube/events.ts';
-import { DONE, ReconcileLoop, retry, type PassOutcome } from '../shared/reconcile-loop.ts';
+import { DONE, ReconcileLoop, SKIPPED, retry, type PassOutcome } from '../shared/reconcile-loop.ts';
 import type { Metrics } from '../shared/metrics.ts';
 import { FencedWriteError } from './drivers/https-json.ts';
 import { DeviceOwnershipError, diffDevice, entryId, type DeviceDriver, type DeviceEntry, type DeviceFailure } from './drivers/driver.ts';
@@ -151,7 +151,7 @@ export class DeviceReconciler {
     this.known = undefined;
     this.setConverged(false);
     this.o.log.warn({ op: 'device', changes }, 'lost the lease during a device apply: stopped writing; the new leader reads the device afresh');
-    return DONE;
+    return SKIPPED;
   }
 
   /** The driver threw (no answer, 5xx, a failover): nothing it says can be trusted as applied. */
@@ -168,7 +168,7 @@ export class DeviceReconciler {
     const plan = this.plan;
     if (!this.o.canWrite()) {
       this.known = undefined; // whoever leads meanwhile may change the device: observe it when we lead again
-      return DONE;
+      return SKIPPED;
     }
     if (!plan) return DONE;
     const started = performance.now();
@@ -185,7 +185,7 @@ export class DeviceReconciler {
       this.m.duration((performance.now() - started) / 1000);
       return DONE;
     }
-    if (!this.o.canWrite()) return DONE;
+    if (!this.o.canWrite()) return SKIPPED;
     let failures;
     try {
       failures = await driver.apply(changes, desired);

@@ -7,9 +7,16 @@ import { exponentialBackoff } from './backoff.ts';
 import { errorMessage } from './errors.ts';
 import type { Logger } from './log.ts';
 
-export type PassOutcome = { readonly kind: 'done' } | { readonly kind: 'retry'; readonly reason: string };
+export type PassOutcome = { readonly kind: 'done' } | { readonly kind: 'retry'; readonly reason: string } | { readonly kind: 'skipped' };
 
 export const DONE: PassOutcome = { kind: 'done' };
+/**
+ * The pass had nothing it could succeed or fail at (a replica that does not lead): neither a
+ * retry nor a success, so a backoff in force is kept (a leader that loses and regains its Lease
+ * while the device is down goes on from the delay it had reached, instead of starting again at
+ * the shortest one).
+ */
+export const SKIPPED: PassOutcome = { kind: 'skipped' };
 export function retry(reason: string): PassOutcome {
   return { kind: 'retry', reason };
 }
@@ -129,7 +136,7 @@ export class ReconcileLoop {
         this.opts.log.warn({ loop: this.opts.name, reason: outcome.reason, retryInMs: nextDelay, durationMs: Math.round(performance.now() - started) }, 'reconcile incomplete; will retry');
         break;
       }
-      this.backoff.reset();
+      if (outcome.kind === 'done') this.backoff.reset();
       nextDelay = this.opts.resyncMs;
       retrying = false;
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
-import { DONE, ReconcileLoop, retry } from '../../shared/reconcile-loop.ts';
+import { DONE, ReconcileLoop, SKIPPED, retry, type PassOutcome } from '../../shared/reconcile-loop.ts';
+import { capturingLogger } from '../support/nitro.ts';
 import { silentLogger } from '../../shared/log.ts';
 
 describe('reconcile loop', () => {
@@ -28,6 +29,32 @@ describe('reconcile loop', () => {
     await vi.waitFor(() => expect(n).toBe(3), { timeout: 10_000 });
     expect(loop.failures).toBe(2);
     loop.stop();
+  });
+
+  it('keeps the backoff it reached through a skipped pass (not leading), and starts again only after a success', async () => {
+    const { log, lines } = capturingLogger();
+    // fail, fail, fail (each retry from the timer), skipped (a standby), then on a trigger fail again,
+    // then succeed, then on a trigger fail once more
+    const outcomes: PassOutcome[] = [retry('down'), retry('down'), retry('down'), SKIPPED, retry('down'), DONE, retry('down')];
+    let n = 0;
+    const loop = new ReconcileLoop({ name: 't', log, resyncMs: 60_000, minRetryMs: 20, maxRetryMs: 100_000, pass: () => Promise.resolve(outcomes[n++] ?? DONE) });
+    const delays = (): number[] => lines.map((l) => JSON.parse(l) as { retryInMs?: number }).flatMap((l) => (l.retryInMs !== undefined ? [l.retryInMs] : []));
+    loop.start();
+    await vi.waitFor(() => expect(n).toBe(4), { timeout: 5_000 });
+    await loop.idle();
+    loop.trigger('leading');
+    await vi.waitFor(() => expect(n).toBe(6), { timeout: 5_000 });
+    await loop.idle();
+    loop.trigger('node');
+    await vi.waitFor(() => expect(delays()).toHaveLength(5), { timeout: 5_000 });
+    loop.stop();
+    // full jitter: attempt k waits between half and all of 20 ms * 2^k
+    const [d1, d2, d3, afterSkip, afterSuccess] = delays();
+    expect(d1).toBeLessThanOrEqual(20);
+    expect(d2).toBeGreaterThanOrEqual(20);
+    expect(d3).toBeGreaterThanOrEqual(40);
+    expect(afterSkip, 'the fourth failure goes on from the third').toBeGreaterThanOrEqual(80);
+    expect(afterSuccess, 'a success starts the backoff again').toBeLessThanOrEqual(20);
   });
 
   it('holds events for the retry while the caller says so, and runs them at once when it does not', async () => {
