@@ -16,6 +16,7 @@ import { execa } from 'execa';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { load } from 'js-yaml';
 import { eventually, startTestApiServer, type TestApiServer } from '../support/apiserver.ts';
+import { imageEntrypoint } from '../lab/processes.ts';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 let work: string;
@@ -30,13 +31,6 @@ function files(dir: string, prefix = ''): string[] {
     const rel = join(prefix, e.name);
     return e.isDirectory() ? files(dir, rel) : [rel];
   });
-}
-
-/** ENTRYPOINT of a Dockerfile, as its exec form lists it. */
-function entrypoint(dockerfile: string): string[] {
-  const line = readFileSync(join(REPO, dockerfile), 'utf8').split('\n').find((l) => l.startsWith('ENTRYPOINT '));
-  if (!line) throw new Error(`${dockerfile} has no ENTRYPOINT`);
-  return JSON.parse(line.slice('ENTRYPOINT '.length)) as string[];
 }
 
 /** Runs an ENTRYPOINT from the image tree: /app is `app`, `node` is this Node. */
@@ -103,7 +97,7 @@ describe('the images\' file tree, built as the Dockerfiles build it', () => {
       { spec: { template: { spec: { containers: { name: string; args: string[] }[] } } } };
     const args = deployment.spec.template.spec.containers[0]!.args;
     expect(args).toEqual(['coordinator']);
-    const { file, args: entry } = inImage(entrypoint('Dockerfile.coordinator'));
+    const { file, args: entry } = inImage(imageEntrypoint('Dockerfile.coordinator'));
     const log: string[] = [];
     coordinator = spawn(file, [...entry, ...args], {
       env: { PATH: process.env.PATH ?? '', KUBECONFIG: kubeconfig, CHORUS_OVERLAY_NETWORK: '198.18.16.0/20', CHORUS_DEVICE_VTEPS: '198.18.0.3', CHORUS_HEALTH_LISTEN: '127.0.0.1:0', CHORUS_POD_CIDR_SOURCE: 'node' },

@@ -16,21 +16,28 @@ export type LabComponents = 'sources' | 'bundle';
 /** The commands the bundle carries; everything else (the lab's API server, emulators) runs from sources. */
 const BUNDLED_COMMANDS = new Set(['coordinator', 'agent', 'gateway', 'status', 'doctor']);
 
-const nodeFlagsCache = new Map<string, string[]>();
+export type ImageDockerfile = 'Dockerfile.agent' | 'Dockerfile.coordinator';
+
+/** An image's ENTRYPOINT, as its Dockerfile's exec form lists it. */
+export function imageEntrypoint(dockerfile: ImageDockerfile): string[] {
+  const path = fileURLToPath(new URL(`../../${dockerfile}`, import.meta.url));
+  const line = readFileSync(path, 'utf8').split('\n').find((l) => l.startsWith('ENTRYPOINT '));
+  const entry = line ? (JSON.parse(line.slice('ENTRYPOINT '.length)) as unknown) : undefined;
+  if (!Array.isArray(entry) || entry[0] !== 'node') throw new Error(`${path}: expected an exec-form ENTRYPOINT ["node", flags..., script]`);
+  return entry as string[];
+}
+
+const nodeFlagsCache = new Map<ImageDockerfile, string[]>();
 
 /**
  * The Node flags an image's ENTRYPOINT runs the product with (what stands between `node` and the
- * script), read from its Dockerfile: the lab runs each role as its image does (the agent image's
- * smaller young generation, docs/benchmarks.md).
+ * script): the lab runs each role as its image does (the agent image's smaller young generation,
+ * docs/benchmarks.md).
  */
-export function imageNodeFlags(dockerfile: 'Dockerfile.agent' | 'Dockerfile.coordinator'): string[] {
+export function imageNodeFlags(dockerfile: ImageDockerfile): string[] {
   let flags = nodeFlagsCache.get(dockerfile);
   if (!flags) {
-    const path = fileURLToPath(new URL(`../../${dockerfile}`, import.meta.url));
-    const line = readFileSync(path, 'utf8').split('\n').find((l) => l.startsWith('ENTRYPOINT '));
-    const entry = line ? (JSON.parse(line.slice('ENTRYPOINT '.length)) as unknown) : undefined;
-    if (!Array.isArray(entry) || entry[0] !== 'node') throw new Error(`${path}: expected an exec-form ENTRYPOINT ["node", flags..., script]`);
-    flags = (entry as string[]).slice(1).filter((a) => a.startsWith('--'));
+    flags = imageEntrypoint(dockerfile).slice(1).filter((a) => a.startsWith('--'));
     nodeFlagsCache.set(dockerfile, flags);
   }
   return flags;

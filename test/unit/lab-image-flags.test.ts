@@ -1,18 +1,12 @@
 // The lab runs each role with the Node flags of the image that ships it (read from the
 // Dockerfiles' ENTRYPOINT), so what `make bench` and `make run` measure is what a cluster runs.
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { BUNDLE_PATH, CLI_PATH, cliArgs, imageNodeFlags } from '../lab/processes.ts';
-
-const entrypoint = (dockerfile: string): string[] => {
-  const line = readFileSync(new URL(`../../${dockerfile}`, import.meta.url), 'utf8').split('\n').find((l) => l.startsWith('ENTRYPOINT '))!;
-  return JSON.parse(line.slice('ENTRYPOINT '.length)) as string[];
-};
+import { BUNDLE_PATH, CLI_PATH, cliArgs, imageEntrypoint, imageNodeFlags } from '../lab/processes.ts';
 
 describe('lab processes run as their images do', () => {
   it('the agent image bounds the young generation; the lab reads that from Dockerfile.agent', () => {
-    expect(entrypoint('Dockerfile.agent')).toContain('--max-semi-space-size=1');
-    expect(imageNodeFlags('Dockerfile.agent')).toEqual(entrypoint('Dockerfile.agent').filter((a) => a.startsWith('--')));
+    expect(imageEntrypoint('Dockerfile.agent')).toContain('--max-semi-space-size=1');
+    expect(imageNodeFlags('Dockerfile.agent')).toEqual(imageEntrypoint('Dockerfile.agent').filter((a) => a.startsWith('--')));
   });
 
   it('agent, gateway, doctor and status run with the agent image\'s flags, the coordinator with its own, lab tools with none', () => {
