@@ -7,13 +7,15 @@
  * The device itself is observed on every pass (netlink events tell us when it drifts). Settings
  * no netlink event reports (offload, sysctl, the firewall table) are checked when the device is
  * new, when asked for a full check (start, periodic resync, an nft monitor event), and otherwise
- * left alone, so an event-driven pass stays a handful of processes.
+ * left alone, so an event-driven pass spawns no process unless something must change (the agent
+ * reads the kernel over netlink; changes are `ip -batch` / `bridge -batch`).
  */
 import type { IpRoute } from '../shared/iproute.ts';
 import type { Logger } from '../shared/log.ts';
 import { errorMessage } from '../shared/errors.ts';
 import type { EndpointPlan } from './plan-types.ts';
 import { programOverlay, removeOverlay } from './overlay/program.ts';
+import { iprouteReader, type KernelReader } from './overlay/observe.ts';
 import type { ObservedOverlay, Op } from './overlay/state.ts';
 import { LINUX_HOST, type HostKnobs, type TxChecksumMode } from './host.ts';
 import { renderRuleset } from './firewall/ruleset.ts';
@@ -35,6 +37,8 @@ export function changeKindOf(op: Op): ChangeKind {
 
 export interface EndpointProgrammerOptions {
   readonly ip: IpRoute;
+  /** How the kernel is read (default: iproute2 through `ip`). */
+  readonly reader?: KernelReader;
   readonly nft: Nft;
   readonly log: Logger;
   readonly txChecksum: TxChecksumMode;
@@ -57,9 +61,11 @@ export class EndpointProgrammer {
   private appliedRuleset: string | undefined;
   /** ifindex of the device whose offload and sysctl were last verified. */
   private settingsCheckedFor: number | undefined;
+  private readonly reader: KernelReader;
 
   constructor(o: EndpointProgrammerOptions) {
     this.o = o;
+    this.reader = o.reader ?? iprouteReader(o.ip);
   }
 
   async apply(plan: EndpointPlan, fullCheck: boolean): Promise<ApplyResult> {
@@ -80,7 +86,7 @@ export class EndpointProgrammer {
         throw new Error(`the firewall table could not be applied, so ${plan.overlay.vxlan.name} ${down ? 'was set down' : 'is not brought up'} (fail closed): ${errorMessage(err)}`, { cause: err });
       }
     }
-    const { ops, observed } = await programOverlay(this.o.ip, plan.overlay, this.o.log, this.o.ownsDevice);
+    const { ops, observed } = await programOverlay(this.o.ip, plan.overlay, this.o.log, this.o.ownsDevice, this.reader);
     for (const op of ops) add(changeKindOf(op));
     const dev = plan.overlay.vxlan.name;
     const index = observed.vxlan?.index;
@@ -109,7 +115,7 @@ export class EndpointProgrammer {
 
   /** Removes the overlay device(s) and the firewall table: everything the agent creates. */
   async cleanup(): Promise<{ devices: string[]; firewall: boolean }> {
-    const devices = await removeOverlay(this.o.ip, this.o.ownsDevice);
+    const devices = await removeOverlay(this.o.ip, this.o.ownsDevice, this.reader);
     const firewall = await this.o.nft.remove();
     return { devices, firewall };
   }

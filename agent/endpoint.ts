@@ -14,6 +14,7 @@ import { errorMessage } from '../shared/errors.ts';
 import { CommandTimeoutError } from '../shared/command.ts';
 import { CHANGE_KINDS, EndpointProgrammer } from './endpoint-programmer.ts';
 import type { ObservedOverlay } from './overlay/state.ts';
+import type { KernelReader } from './overlay/observe.ts';
 import { LINUX_HOST, type HostKnobs, type TxChecksumMode } from './host.ts';
 import { watchKernel, type KernelWatcher } from './overlay/events.ts';
 import type { Nft } from './firewall/nft.ts';
@@ -25,6 +26,8 @@ const STUCK_PASS_MS = 180_000;
 /** How an endpoint reaches the kernel, and its kernel-side settings (agent and gateway alike). */
 export interface KernelSettings {
   readonly ip: IpRoute;
+  /** How the kernel is read (default: iproute2 through `ip`; the agent and gateway use netlink). */
+  readonly reader?: KernelReader;
   readonly nft: Nft;
   readonly log: Logger;
   readonly resyncMs: number;
@@ -66,7 +69,7 @@ export class OverlayEndpoint implements HealthSource {
   constructor(o: EndpointOptions, plan: () => Promise<EndpointPlan | Problem>) {
     this.o = o;
     this.plan = plan;
-    this.programmer = new EndpointProgrammer({ ip: o.ip, nft: o.nft, log: o.log, txChecksum: o.txChecksum, firewall: o.firewall, ...(o.ownsDevice ? { ownsDevice: o.ownsDevice } : {}), ...(o.host ? { host: o.host } : {}) });
+    this.programmer = new EndpointProgrammer({ ip: o.ip, ...(o.reader ? { reader: o.reader } : {}), nft: o.nft, log: o.log, txChecksum: o.txChecksum, firewall: o.firewall, ...(o.ownsDevice ? { ownsDevice: o.ownsDevice } : {}), ...(o.host ? { host: o.host } : {}) });
     this.loop = new ReconcileLoop({ name: `${o.role}-overlay`, pass: (reasons) => this.pass(reasons), log: o.log, resyncMs: o.resyncMs });
     const p = `chorus_${o.role}`;
     this.m = {
@@ -75,7 +78,7 @@ export class OverlayEndpoint implements HealthSource {
       changes: this.registry.counter(`${p}_changes_total`, 'Kernel changes made, by kind (first programming, input changes and repairs).', { kind: CHANGE_KINDS }),
       passSeconds: this.registry.histogram(`${p}_reconcile_duration_seconds`, 'Duration of reconcile passes.'),
       errors: this.registry.counter(`${p}_errors_total`, 'Reconcile passes that failed.'),
-      timeouts: this.registry.counter(`${p}_command_timeouts_total`, 'ip, bridge, nft or ethtool commands killed at their deadline.'),
+      timeouts: this.registry.counter(`${p}_command_timeouts_total`, 'ip, bridge, nft or ethtool commands killed at their deadline, and netlink reads unanswered by it.'),
       lastSuccess: this.registry.gauge(`${p}_last_success_timestamp_seconds`, 'Unix time of the last successful reconcile.'),
       fdb: this.registry.gauge(`${p}_fdb_entries`, 'FDB entries programmed on the overlay device.'),
       ready: this.registry.gauge(`${p}_ready`, '1 when the overlay matches the plan and the inputs are good.'),

@@ -5,6 +5,7 @@ import { ConfigError, INSTANCE_SPEC, choiceSetting, instanceNamesFrom, durationM
 import { createLogger } from '../shared/log.ts';
 import { loadKubeConfig } from '../shared/kube/client.ts';
 import { ipRoute } from '../shared/iproute.ts';
+import { netlinkReader } from './overlay/netlink-reader.ts';
 import { startHealthServer, startStatusServer } from '../shared/health.ts';
 import { onShutdown } from '../shared/process.ts';
 import { NodeAgent } from './node-agent.ts';
@@ -23,7 +24,7 @@ export const AGENT_SPECS: SettingSpec[] = [
   { flag: 'firewall', env: ['CHORUS_FIREWALL'], help: 'on: own nftables table inet chorus-kube-router[-<instance>] (VXLAN of our VNI only on the underlay interface and from device VTEPs; no masquerade toward the device); off: none', default: 'on' },
   { flag: 'resync', env: ['CHORUS_RESYNC'], help: 'full reconcile interval, the backstop for missed events', default: '5m' },
   { flag: 'proc-sys', env: ['CHORUS_PROC_SYS'], help: "where the host's /proc/sys is readable and writable (the DaemonSet mounts the host's /proc/sys/net under /host/proc/sys, so the agent needs no full privilege)", default: '/proc/sys' },
-  { flag: 'command-deadline', env: ['CHORUS_COMMAND_DEADLINE'], help: 'deadline of each ip, bridge, nft or ethtool command: one that hangs is killed, the pass fails (Event KernelCommandTimedOut, /readyz says which) and is retried with backoff', default: '10s' },
+  { flag: 'command-deadline', env: ['CHORUS_COMMAND_DEADLINE'], help: 'deadline of each ip, bridge, nft or ethtool command and netlink read: one that hangs is killed (a read abandoned), the pass fails (Event KernelCommandTimedOut, /readyz says which) and is retried with backoff', default: '10s' },
   { flag: 'log-level', env: ['CHORUS_LOG_LEVEL'], help: 'trace, debug, info, warn or error', default: 'info' },
   INSTANCE_SPEC,
 ];
@@ -47,6 +48,7 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (positionals.length > 0) throw new ConfigError(`unknown argument "${positionals[0] ?? ''}"; see --help`);
+  const reader = netlinkReader(durationMsSetting(settings, 'command-deadline'));
   const agent = new NodeAgent({
     kubeConfig: loadKubeConfig(settings.kubeconfig),
     nodeName: settings['node-name'] ?? hostname(),
@@ -54,6 +56,7 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
     ...(settings['underlay-ip'] ? { underlayIP: ipv4Setting(settings, 'underlay-ip') } : {}),
     names,
     ip: ipRoute(undefined, durationMsSetting(settings, 'command-deadline')),
+    reader,
     nft: nftCommand(undefined, names.firewallTable, durationMsSetting(settings, 'command-deadline')),
     ownsDevice: names.ownsDevice,
     log,
@@ -67,6 +70,7 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
   agent.start();
   onShutdown(log, async () => {
     await agent.stop();
+    reader.close();
     await Promise.all([health.close(), status?.close()]);
   });
   return new Promise<number>(() => undefined);

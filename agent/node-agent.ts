@@ -12,7 +12,7 @@ import type { HealthSource } from '../shared/health.ts';
 import { planNode, resolveNodeInputs, hostFactsOf, type HostFacts } from './node-plan.ts';
 import { isProblem, type EndpointPlan, type Problem } from './plan-types.ts';
 import { OverlayEndpoint, type KernelSettings } from './endpoint.ts';
-import { readInterfaces } from './overlay/observe.ts';
+import { iprouteReader, type KernelReader } from './overlay/observe.ts';
 
 export interface NodeAgentOptions extends KernelSettings {
   readonly kubeConfig: KubeConfig;
@@ -31,13 +31,15 @@ export class NodeAgent implements HealthSource {
   private hubCache: ResilientCache<V1ConfigMap> | undefined;
   readonly endpoint: OverlayEndpoint;
   private readonly names: InstanceNames;
+  private readonly reader: KernelReader;
 
   constructor(o: NodeAgentOptions) {
     this.o = o;
     this.names = o.names ?? DEFAULT_NAMES;
     this.clients = makeClients(o.kubeConfig);
+    this.reader = o.reader ?? iprouteReader(o.ip);
     this.endpoint = new OverlayEndpoint({
-      role: 'agent', ip: o.ip, nft: o.nft, log: o.log, resyncMs: o.resyncMs, txChecksum: o.txChecksum, firewall: o.firewall,
+      role: 'agent', ip: o.ip, reader: this.reader, nft: o.nft, log: o.log, resyncMs: o.resyncMs, txChecksum: o.txChecksum, firewall: o.firewall,
       requireForwarding: true, events: nodeEventRecorder(this.clients.core, o.nodeName, 'agent', o.log, this.names.product), ownsDevice: this.names.ownsDevice,
     }, () => this.plan());
   }
@@ -62,10 +64,10 @@ export class NodeAgent implements HealthSource {
   }
 
   private async plan(): Promise<EndpointPlan | Problem> {
-    const { nodeName, namespace, ip } = this.o;
+    const { nodeName, namespace } = this.o;
     const resolved = resolveNodeInputs(nodeName, this.nodeCache?.get(nodeName), this.hubCache?.get(this.names.hubConfigMap, namespace)?.data, `${namespace}/${this.names.hubConfigMap}`, this.o.underlayIP, this.names);
     if (isProblem(resolved)) return resolved;
-    const facts = hostFactsOf(await readInterfaces(ip), resolved);
+    const facts = hostFactsOf(await this.reader.interfaces(), resolved);
     this.noteSharedPort(facts, resolved.hub.vni, resolved.hub.port);
     return planNode(resolved, facts);
   }

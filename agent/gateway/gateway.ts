@@ -13,7 +13,7 @@ import type { Logger } from '../../shared/log.ts';
 import type { HealthSource } from '../../shared/health.ts';
 import { errorMessage } from '../../shared/errors.ts';
 import { planGatewayOverlay } from '../overlay/plan.ts';
-import { interfaceOfAddress, readInterfaces } from '../overlay/observe.ts';
+import { interfaceOfAddress, iprouteReader, type KernelReader } from '../overlay/observe.ts';
 import { OverlayEndpoint, type KernelSettings } from '../endpoint.ts';
 import { DeviceStatusPublisher } from '../../shared/kube/device-status.ts';
 import type { EndpointPlan, Problem } from '../plan-types.ts';
@@ -51,13 +51,15 @@ export class Gateway implements HealthSource {
   private programmedNodes: readonly string[] = [];
   private readonly deviceStatus: DeviceStatusPublisher;
   private readonly names: InstanceNames;
+  private readonly reader: KernelReader;
 
   constructor(o: GatewayOptions) {
     this.o = o;
     this.names = o.names ?? DEFAULT_NAMES;
     this.clients = makeClients(o.kubeConfig);
+    this.reader = o.reader ?? iprouteReader(o.ip);
     this.endpoint = new OverlayEndpoint({
-      role: 'gateway', ip: o.ip, nft: o.nft, log: o.log, resyncMs: o.resyncMs, txChecksum: o.txChecksum, firewall: o.firewall,
+      role: 'gateway', ip: o.ip, reader: this.reader, nft: o.nft, log: o.log, resyncMs: o.resyncMs, txChecksum: o.txChecksum, firewall: o.firewall,
       requireForwarding: false, onProgrammed: () => this.publishProgrammed(), ownsDevice: this.names.ownsDevice,
     }, () => this.plan());
     this.deviceStatus = new DeviceStatusPublisher({ core: this.clients.core, namespace: o.namespace, name: this.names.deviceStatusConfigMap, product: this.names.product, log: o.log, create: false, prune: true });
@@ -93,7 +95,7 @@ export class Gateway implements HealthSource {
   }
 
   private async plan(): Promise<EndpointPlan | Problem> {
-    const { namespace, ip, log, localIP } = this.o;
+    const { namespace, log, localIP } = this.o;
     const hubCm = this.hubCache?.get(this.names.hubConfigMap, namespace);
     if (!hubCm) return { kind: 'waiting', reason: `waiting for hub info (ConfigMap ${namespace}/${this.names.hubConfigMap})` };
     let hub: HubInfo;
@@ -103,7 +105,7 @@ export class Gateway implements HealthSource {
       return { kind: 'invalid', reason: errorMessage(err) };
     }
     this.hub = hub;
-    const underlay = interfaceOfAddress(await readInterfaces(ip), localIP);
+    const underlay = interfaceOfAddress(await this.reader.interfaces(), localIP);
     const underlayMtu = underlay?.mtu;
     if (underlayMtu === undefined) return { kind: 'invalid', reason: `no interface here has the VTEP address ${localIP}` };
     const peers = peersFromShards(this.peerCache?.list() ?? [], log);

@@ -5,6 +5,7 @@ import { nftCommand } from '../firewall/nft.ts';
 import { createLogger } from '../../shared/log.ts';
 import { loadKubeConfig } from '../../shared/kube/client.ts';
 import { ipRoute } from '../../shared/iproute.ts';
+import { netlinkReader } from '../overlay/netlink-reader.ts';
 import { startHealthServer, startStatusServer } from '../../shared/health.ts';
 import { onShutdown } from '../../shared/process.ts';
 import { Gateway } from './gateway.ts';
@@ -18,7 +19,7 @@ export const GATEWAY_SPECS: SettingSpec[] = [
   { flag: 'tx-checksum-offload', env: ['CHORUS_TX_CHECKSUM_OFFLOAD'], help: 'off: turn tx-checksum-ip-generic off on the overlay device; keep: leave it', default: 'off' },
   { flag: 'firewall', env: ['CHORUS_FIREWALL'], help: 'on: own nftables table inet chorus-kube-router accepting VXLAN of our VNI only on the underlay interface and from node VTEPs; off: none', default: 'on' },
   { flag: 'resync', env: ['CHORUS_RESYNC'], help: 'full reconcile interval', default: '5m' },
-  { flag: 'command-deadline', env: ['CHORUS_COMMAND_DEADLINE'], help: 'deadline of each ip, bridge, nft or ethtool command: one that hangs is killed, the pass fails (Event KernelCommandTimedOut, /readyz says which) and is retried with backoff', default: '10s' },
+  { flag: 'command-deadline', env: ['CHORUS_COMMAND_DEADLINE'], help: 'deadline of each ip, bridge, nft or ethtool command and netlink read: one that hangs is killed (a read abandoned), the pass fails (Event KernelCommandTimedOut, /readyz says which) and is retried with backoff', default: '10s' },
   { flag: 'log-level', env: ['CHORUS_LOG_LEVEL'], help: 'trace, debug, info, warn or error', default: 'info' },
   INSTANCE_SPEC,
 ];
@@ -31,12 +32,14 @@ export async function gatewayMain(argv: readonly string[]): Promise<number> {
   }
   const log = createLogger({ component: 'gateway', level: settings['log-level'] ?? 'info' });
   const names = instanceNamesFrom(settings);
+  const reader = netlinkReader(durationMsSetting(settings, 'command-deadline'));
   const gw = new Gateway({
     names,
     kubeConfig: loadKubeConfig(settings.kubeconfig),
     namespace: settings.namespace ?? DEFAULT_NAMESPACE,
     localIP: ipv4Setting(settings, 'local-ip'),
     ip: ipRoute(undefined, durationMsSetting(settings, 'command-deadline')),
+    reader,
     nft: nftCommand(undefined, names.firewallTable, durationMsSetting(settings, 'command-deadline')),
     log,
     resyncMs: durationMsSetting(settings, 'resync'),
@@ -49,6 +52,7 @@ export async function gatewayMain(argv: readonly string[]): Promise<number> {
   gw.start();
   onShutdown(log, async () => {
     await gw.stop();
+    reader.close();
     await Promise.all([health.close(), status?.close()]);
   });
   return new Promise<number>(() => undefined);

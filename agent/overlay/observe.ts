@@ -1,7 +1,9 @@
 /**
  * Reads the overlay's actual kernel state with iproute2 JSON output: one listing of the VXLAN
  * links (our device and any stale one of ours), then the device's addresses, FDB, neighbours and
- * routes in parallel. Five short-lived processes per observation, whatever the number of entries.
+ * routes in parallel. Five short-lived processes per observation, whatever the number of entries;
+ * it reads any namespace (`ip -n`). The agent and gateway read their own namespace over netlink
+ * instead (netlink-reader.ts), which gives the same answer without a process.
  */
 import { DEFAULT_NAMES } from '../../shared/keys.ts';
 import type { IpRoute } from '../../shared/iproute.ts';
@@ -38,6 +40,21 @@ export interface OverlayObservation {
   readonly observed: ObservedOverlay;
   /** Other VXLAN devices of ours (named chorus-<vni>), e.g. left from a previous VNI. */
   readonly staleDevices: readonly string[];
+}
+
+/**
+ * How the agent and gateway read the kernel: iproute2 processes (any namespace, via `ip -n`) or
+ * one rtnetlink socket (the process's own namespace; netlink-reader.ts). Both give the same answer.
+ */
+export interface KernelReader {
+  /** The overlay device `dev` with its addresses, FDB, neighbours and our routes, and other devices of ours. */
+  overlay(dev: string, owns?: (name: string) => boolean): Promise<OverlayObservation>;
+  /** Every interface with its MTU, IPv4 addresses and (VXLAN devices) VNI and port. */
+  interfaces(): Promise<HostInterface[]>;
+}
+
+export function iprouteReader(ip: IpRoute): KernelReader {
+  return { overlay: (dev, owns) => observeOverlay(ip, dev, owns), interfaces: () => readInterfaces(ip) };
 }
 
 /** `owns`: whether a device name is this instance's (InstanceNames.ownsDevice). */

@@ -7,7 +7,7 @@ import type { IpRoute } from '../../shared/iproute.ts';
 import type { Logger } from '../../shared/log.ts';
 import { diffOverlay } from './diff.ts';
 import { applyOps, opCommand } from './apply.ts';
-import { observeOverlay } from './observe.ts';
+import { iprouteReader, type KernelReader } from './observe.ts';
 import type { DesiredOverlay, ObservedOverlay, Op } from './state.ts';
 
 export interface ProgramResult {
@@ -16,9 +16,12 @@ export interface ProgramResult {
   readonly observed: ObservedOverlay;
 }
 
-/** `owns`: whether a device name is this instance's (another instance's devices are never touched). */
-export async function programOverlay(ip: IpRoute, desired: DesiredOverlay, log: Logger, owns: (name: string) => boolean = DEFAULT_NAMES.ownsDevice): Promise<ProgramResult> {
-  const { observed, staleDevices } = await observeOverlay(ip, desired.vxlan.name, owns);
+/**
+ * `owns`: whether a device name is this instance's (another instance's devices are never touched).
+ * `reader`: how the kernel is read (default: iproute2 through `ip`, in its namespace if it has one).
+ */
+export async function programOverlay(ip: IpRoute, desired: DesiredOverlay, log: Logger, owns: (name: string) => boolean = DEFAULT_NAMES.ownsDevice, reader: KernelReader = iprouteReader(ip)): Promise<ProgramResult> {
+  const { observed, staleDevices } = await reader.overlay(desired.vxlan.name, owns);
   const ops: Op[] = [
     ...staleDevices.map((name): Op => ({ kind: 'link-delete', name, reason: `not the current overlay device ${desired.vxlan.name}` })),
     ...diffOverlay(desired, observed),
@@ -28,12 +31,12 @@ export async function programOverlay(ip: IpRoute, desired: DesiredOverlay, log: 
   const started = performance.now();
   await applyOps(ip, ops);
   log.info({ op: 'apply', ops: ops.length, durationMs: Math.round(performance.now() - started), sample: ops.slice(0, 5).map((o) => opCommand(o).line) }, 'overlay programmed');
-  return { ops, observed: (await observeOverlay(ip, desired.vxlan.name, owns)).observed };
+  return { ops, observed: (await reader.overlay(desired.vxlan.name, owns)).observed };
 }
 
 /** Removes every overlay device of ours (with it go its addresses, FDB, neighbours and routes). */
-export async function removeOverlay(ip: IpRoute, owns: (name: string) => boolean = DEFAULT_NAMES.ownsDevice): Promise<string[]> {
-  const { staleDevices } = await observeOverlay(ip, '', owns);
+export async function removeOverlay(ip: IpRoute, owns: (name: string) => boolean = DEFAULT_NAMES.ownsDevice, reader: KernelReader = iprouteReader(ip)): Promise<string[]> {
+  const { staleDevices } = await reader.overlay('', owns);
   if (staleDevices.length > 0) await ip.batch('ip', staleDevices.map((d) => `link del ${d}`));
   return [...staleDevices];
 }
