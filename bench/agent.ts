@@ -141,8 +141,17 @@ async function main(): Promise<void> {
     const node = doc.nodes[0]!;
     const pid = node.agentPid!;
     process.stderr.write(`bench agent: idle for ${IDLE_S} s\n`);
+    // RSS over the run, for the chart: every 5 s while idle, then every 10 repairs
+    const runStart = performance.now();
+    const rssSeries: { seconds: number; phase: 'idle' | 'repairs'; repairs: number; rssMiB: number }[] = [];
+    const sample = (phase: 'idle' | 'repairs', repairs: number): void => {
+      rssSeries.push({ seconds: (performance.now() - runStart) / 1000, phase, repairs, rssMiB: procStats(pid).rssKiB / 1024 });
+    };
     const a = procStats(pid);
-    await new Promise((r) => setTimeout(r, IDLE_S * 1000));
+    for (let t = 0; t < IDLE_S; t += 5) {
+      sample('idle', 0);
+      await new Promise((r) => setTimeout(r, Math.min(5, IDLE_S - t) * 1000));
+    }
     const b = procStats(pid);
     const cpuPercent = ((b.cpuTicks - a.cpuTicks) / CLK_TCK / IDLE_S) * 100;
     process.stderr.write(`bench agent: ${TRIALS} device deletions and ${TRIALS} FDB flushes\n`);
@@ -155,6 +164,7 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 200));
       fdbFlush.push(await monitor.timeToRepair(node.netns, ['bridge', 'fdb', 'flush', 'dev', DEV]));
       await new Promise((r) => setTimeout(r, 200));
+      if ((2 * (i + 1)) % 10 === 0) sample('repairs', 2 * (i + 1));
     }
     monitor.close();
     const after = procStats(pid);
@@ -171,7 +181,7 @@ async function main(): Promise<void> {
     const results = {
       components: BENCH_COMPONENTS, idleSeconds: IDLE_S, trials: TRIALS, repairs: 2 * TRIALS,
       agent: { rssMiBIdleStart: a.rssKiB / 1024, rssMiBIdleEnd: b.rssKiB / 1024, rssMiBAfterRepairs: after.rssKiB / 1024, cpuPercentIdle: cpuPercent },
-      repairAfterLinkDelMs: ld, repairAfterFdbFlushMs: ff, startToReadyMs: st,
+      repairAfterLinkDelMs: ld, repairAfterFdbFlushMs: ff, startToReadyMs: st, rssSeries,
     };
     console.log(table([
       ['measure', 'value'],

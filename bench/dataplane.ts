@@ -57,7 +57,7 @@ try {
     ['the same, including building the node\'s namespaces', `p50 ${ms(w.p50)}  p99 ${ms(w.p99)}`],
     [`ping loss at 100 pps over ${RESTARTS} agent restarts`, `${loss}% of ${count}`],
   ]));
-  console.log(`saved ${saveResults('dataplane', { components: BENCH_COMPONENTS, joins: j, joinsWithNamespaces: w, restarts: RESTARTS, pings: count, lossPercent: loss })}`);
+  console.log(`saved ${saveResults('dataplane', { components: BENCH_COMPONENTS, joins: j, joinSamplesMs: joins, joinsWithNamespaces: w, restarts: RESTARTS, pings: count, lossPercent: loss })}`);
 } finally {
   await execa(CLI, ['lab', 'down', '--prefix', doc.prefix], { reject: false });
 }

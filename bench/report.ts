@@ -6,6 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RESULTS_DIR } from './stats.ts';
+import { charts, renderCharts, type ChartInputs } from './charts.ts';
 
 type J = Record<string, unknown>;
 const latest = (suite: string): J | undefined => {
@@ -18,11 +19,17 @@ const f0 = (v: unknown, unit = ''): string => (Number.isFinite(num(v)) ? `${num(
 const f1 = (v: unknown, unit = ''): string => (Number.isFinite(num(v)) ? `${num(v).toFixed(1)}${unit}` : 'not measured');
 const verdict = (ok: boolean | undefined): string => (ok === undefined ? '' : ok ? 'met' : '**not met**');
 
+export function chartInputs(): ChartInputs {
+  const [agent, scale, dataplane] = [latest('agent'), latest('scale'), latest('dataplane')];
+  return { ...(agent ? { agent } : {}), ...(scale ? { scale } : {}), ...(dataplane ? { dataplane } : {}) };
+}
+
 export function report(): string {
   const agent = latest('agent');
   const scale = latest('scale');
   const gateway = latest('gateway');
   const dataplane = latest('dataplane');
+  const drawn = charts(chartInputs());
   const f5 = (get(latest('f5'), 'results') as J[] | undefined) ?? [];
   const sizes = (get(scale, 'results') as J[] | undefined) ?? [];
   const big = sizes.find((r) => r.n === 5000) ?? sizes[sizes.length - 1];
@@ -62,6 +69,12 @@ export function report(): string {
     '| --- | --- | --- | --- | --- |',
     ...rows.map((r) => `| ${r.join(' | ')} |`),
     '',
+    '## Charts',
+    '',
+    'Drawn by `make bench` (bench/charts.ts, Vega-Lite) from the same results.',
+    '',
+    ...drawn.flatMap((c) => [`![${c.title}](charts/${c.file})`, '']),
+    ...(drawn.length === 0 ? ['No chart yet: the latest results hold no samples (run `make bench`).', ''] : []),
     '## Control plane by size',
     '',
     '| nodes | initial sync, ours | initial sync, baseline | NITRO calls, ours | NITRO calls, baseline | coordinator peak RSS | join -> device p50 / p99 |',
@@ -137,6 +150,7 @@ export function report(): string {
 }
 
 if (import.meta.main) {
+  const written = await renderCharts(chartInputs(), fileURLToPath(new URL('../docs/charts/', import.meta.url)));
   writeFileSync(fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url)), report());
-  console.log('wrote docs/benchmarks.md');
+  console.log(`wrote docs/benchmarks.md and ${String(written.length)} charts in docs/charts/`);
 }

@@ -73,7 +73,7 @@ async function ours(n: number): Promise<Record<string, unknown>> {
     await new Promise((r) => setTimeout(r, STEADY_S * 1000));
     const steady = { seconds: STEADY_S, apiWrites: apiWrites(b, sa), deviceWrites: deviceWrites(b, sd), deviceCalls: b.emulator.calls.length - sd };
     const c = await churn(b, n + 10);
-    return { n, syncMs, peakRssMiB: coordinator.peakRssMiB(), largestConfigMapBytes: largest, initial, perNode: { apiWrites: initial.apiWrites / n, deviceCalls: initial.deviceCalls / n }, steady, churn: { join: summary(c.join), leave: summary(c.leave), apiWritesPerEvent: c.apiWritesPerEvent, deviceWritesPerEvent: c.deviceWritesPerEvent } };
+    return { n, syncMs, peakRssMiB: coordinator.peakRssMiB(), largestConfigMapBytes: largest, initial, perNode: { apiWrites: initial.apiWrites / n, deviceCalls: initial.deviceCalls / n }, steady, churn: { join: summary(c.join), joinSamplesMs: c.join, leave: summary(c.leave), apiWritesPerEvent: c.apiWritesPerEvent, deviceWritesPerEvent: c.deviceWritesPerEvent } };
   } finally {
     await coordinator.stop();
     await b.close();
@@ -99,7 +99,7 @@ async function baseline(n: number): Promise<Record<string, unknown>> {
       lat.push(performance.now() - t);
     }
     await cnc.close();
-    return { n, syncMs, deviceCalls: calls, deviceCallsPerNode: calls / n, bulkRequests: 0, churnNodeEvent: summary(lat), callsPerEvent: 6 };
+    return { n, syncMs, deviceCalls: calls, deviceCallsPerNode: calls / n, bulkRequests: 0, churnNodeEvent: summary(lat), churnNodeEventSamplesMs: lat, callsPerEvent: 6 };
   } finally {
     await b.close();
   }
