@@ -25,8 +25,13 @@ export interface Chart {
   readonly spec: TopLevelSpec;
 }
 
-const WIDTH = 560;
 const CONFIG = { font: 'sans-serif', axis: { labelFontSize: 11, titleFontSize: 12 }, legend: { labelFontSize: 11, titleFontSize: 12 } };
+
+/** A chart: its file, the title shown in the docs, and the plotted values under the common frame. */
+function chart(file: string, title: string, values: readonly object[], body: Record<string, unknown>): Chart {
+  const spec = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, width: 560, height: 220, config: CONFIG, data: { values }, ...body } as TopLevelSpec;
+  return { file, title, spec };
+}
 
 /** Node join latency, one dot per join, by cluster size: ours (join -> device programmed) and the CNC-like baseline, plus join -> first ping in the lab. */
 export function joinLatencyChart(inputs: ChartInputs): Chart | undefined {
@@ -40,39 +45,25 @@ export function joinLatencyChart(inputs: ChartInputs): Chart | undefined {
   });
   values.push(...numbers(get(inputs.dataplane, 'joinSamplesMs')).map((ms) => ({ series: 'ours: join -> first ping (lab, real kernel)', group: 'lab, 1 node joining', ms })));
   if (values.length === 0) return undefined;
-  return {
-    file: 'join-latency.svg',
-    title: 'Node join latency, every join (log scale)',
-    spec: {
-      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-      title: 'Node join latency, every join (ms, log scale)', width: WIDTH, height: 220, config: CONFIG,
-      data: { values },
+  return chart('join-latency.svg', 'Node join latency, every join (ms, log scale)', values, {
       layer: [
         { mark: { type: 'tick', thickness: 2, opacity: 0.6 }, encoding: { x: { field: 'ms', type: 'quantitative', scale: { type: 'log' }, title: 'ms' }, y: { field: 'series', type: 'nominal', title: null }, color: { field: 'group', type: 'nominal', title: 'size' } } },
         { mark: { type: 'point', shape: 'diamond', size: 90, filled: true, color: 'black' }, encoding: { x: { aggregate: 'median', field: 'ms', type: 'quantitative' }, y: { field: 'series', type: 'nominal' }, detail: { field: 'group' } } },
       ],
-    },
-  };
+  });
 }
 
 /** The agent's RSS over its bench run: idle, then drift repairs. */
 export function agentRssChart(inputs: ChartInputs): Chart | undefined {
   const series = (get(inputs.agent, 'rssSeries') as { seconds: number; phase: string; repairs: number; rssMiB: number }[] | undefined) ?? [];
   if (series.length === 0) return undefined;
-  return {
-    file: 'agent-rss.svg',
-    title: 'Agent RSS over the bench run',
-    spec: {
-      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-      title: 'Agent RSS over the bench run (MiB): idle, then drift repairs', width: WIDTH, height: 220, config: CONFIG,
-      data: { values: series },
+  return chart('agent-rss.svg', 'Agent RSS over the bench run (MiB): idle, then drift repairs', series, {
       layer: [
         { mark: { type: 'line', point: true }, encoding: { x: { field: 'seconds', type: 'quantitative', title: 'seconds since the agent was idle' }, y: { field: 'rssMiB', type: 'quantitative', title: 'RSS (MiB)', scale: { zero: true } }, color: { field: 'phase', type: 'nominal', title: 'phase' }, tooltip: [{ field: 'repairs' }] } },
         { mark: { type: 'rule', strokeDash: [4, 4], color: 'gray' }, encoding: { y: { datum: 60 } } },
         { mark: { type: 'text', align: 'left', dx: 4, dy: -6, color: 'gray' }, encoding: { x: { datum: 0 }, y: { datum: 60 }, text: { value: 'goal idle: 60 MiB' } } },
       ],
-    },
-  };
+  });
 }
 
 /** Initial sync to the device against the node count, ours and the baseline. */
@@ -83,17 +74,10 @@ export function initialSyncChart(inputs: ChartInputs): Chart | undefined {
     { nodes: r.n, who: 'baseline (one call per object)', seconds: Number(get(r, 'baseline.syncMs')) / 1000 },
   ]).filter((v) => Number.isFinite(v.seconds));
   if (values.length === 0) return undefined;
-  return {
-    file: 'initial-sync.svg',
-    title: 'Initial sync to the device against the node count',
-    spec: {
-      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-      title: 'Initial sync to the device (s) against the node count', width: WIDTH, height: 220, config: CONFIG,
-      data: { values },
-      mark: { type: 'line', point: true },
-      encoding: { x: { field: 'nodes', type: 'quantitative', title: 'nodes' }, y: { field: 'seconds', type: 'quantitative', title: 'seconds' }, color: { field: 'who', type: 'nominal', title: null } },
-    },
-  };
+  return chart('initial-sync.svg', 'Initial sync to the device (s) against the node count', values, {
+    mark: { type: 'line', point: true },
+    encoding: { x: { field: 'nodes', type: 'quantitative', title: 'nodes' }, y: { field: 'seconds', type: 'quantitative', title: 'seconds' }, color: { field: 'who', type: 'nominal', title: null } },
+  });
 }
 
 export function charts(inputs: ChartInputs): Chart[] {
