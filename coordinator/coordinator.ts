@@ -129,6 +129,8 @@ export class Coordinator implements HealthSource {
         this.device.forget();
         this.loop.trigger('leading');
       },
+      // passes skipped while fenced (a renew came late under load) run now, not at the next resync
+      onResumedWriting: () => this.loop.trigger('writable'),
       onStoppedLeading: () => {
         this.m.leader(0);
         this.converged = false;

@@ -29,6 +29,12 @@ export interface LeaderOptions {
   readonly log: Logger;
   readonly onStartedLeading: () => void;
   readonly onStoppedLeading: () => void;
+  /**
+   * Writes were fenced (the renew deadline passed) and a later renew succeeded while the Lease
+   * still named us: still the leader, writing again. Work skipped while fenced must run now;
+   * onStartedLeading is not called (nobody else led meanwhile).
+   */
+  readonly onResumedWriting?: () => void;
   /** Why this replica should not lead now (its reconcile is stuck), or undefined when it may. */
   readonly healthy?: () => string | undefined;
   /** Monotonic milliseconds (default performance.now): every deadline is measured on it. */
@@ -57,6 +63,8 @@ export class LeaderElector {
   private observedHolder = '';
   private observedRv = '';
   private observedAt = 0;
+  /** A round saw us leading past the renew deadline (fenced) and no renew has lifted it yet. */
+  private fenced = false;
   private readonly abort = new AbortController();
   private loopDone: Promise<void> | undefined;
   holder = '';
@@ -107,11 +115,18 @@ export class LeaderElector {
     });
     if (this.abort.signal.aborted) return;
     if (ok) {
+      // the deadline passed before this renew came back: passes meanwhile were refused writes
+      if (this.leading && !this.canWrite()) this.fenced = true;
       this.lastRenew = sentAt;
       if (!this.leading) {
         this.leading = true;
+        this.fenced = false;
         this.o.log.info({ identity: this.o.identity, lease: this.o.name }, 'became leader');
         this.o.onStartedLeading();
+      } else if (this.fenced && this.canWrite()) {
+        this.fenced = false;
+        this.o.log.info({ identity: this.o.identity, lease: this.o.name }, 'renewed the lease after the renew deadline: writing again');
+        this.o.onResumedWriting?.();
       }
     } else if (this.leading && !this.canWrite()) {
       this.stepDown('could not renew the lease within the renew deadline');

@@ -64,17 +64,18 @@ class FakeLeaseApi {
 
 interface Clocks { mono: number; wall: number }
 
-function elector(api: FakeLeaseApi, clocks: Clocks, identity: string, extra: { healthy?: () => string | undefined; renewDeadlineMs?: number; leaseDurationMs?: number; retryPeriodMs?: number } = {}): { e: LeaderElector; started: () => number; stopped: () => number } {
+function elector(api: FakeLeaseApi, clocks: Clocks, identity: string, extra: { healthy?: () => string | undefined; renewDeadlineMs?: number; leaseDurationMs?: number; retryPeriodMs?: number } = {}): { e: LeaderElector; started: () => number; stopped: () => number; resumed: () => number } {
   let started = 0;
   let stopped = 0;
+  let resumed = 0;
   const e = new LeaderElector({
     api: api as unknown as CoordinationV1Api, namespace: 'ns', name: 'l', identity,
     leaseDurationMs: extra.leaseDurationMs ?? 3_000, renewDeadlineMs: extra.renewDeadlineMs ?? 2_000, retryPeriodMs: extra.retryPeriodMs ?? 250, log,
-    onStartedLeading: () => started++, onStoppedLeading: () => stopped++,
+    onStartedLeading: () => started++, onStoppedLeading: () => stopped++, onResumedWriting: () => resumed++,
     monotonic: () => clocks.mono, wallClock: () => new Date(clocks.wall),
     ...(extra.healthy ? { healthy: extra.healthy } : {}),
   });
-  return { e, started: () => started, stopped: () => stopped };
+  return { e, started: () => started, stopped: () => stopped, resumed: () => resumed };
 }
 
 describe('LeaderElector (fake clock, fake Lease API)', () => {
@@ -139,6 +140,36 @@ describe('LeaderElector (fake clock, fake Lease API)', () => {
     api.during = undefined;
     await e.round();
     expect(e.canWrite()).toBe(true);
+  });
+
+  it('says when a late renew lifts the fence while still the holder, once, so work skipped meanwhile runs', async () => {
+    const api = new FakeLeaseApi();
+    const clocks = { mono: 0, wall: Date.UTC(2026, 0, 1) };
+    const { e, started, stopped, resumed } = elector(api, clocks, 'a');
+    await e.round();
+    await e.round(); // an on-time renew says nothing
+    expect(resumed()).toBe(0);
+    // the event loop was blocked past the renew deadline: writes are fenced, a pass is skipped
+    clocks.mono += 2_100;
+    expect(e.canWrite()).toBe(false);
+    await e.round(); // the renew succeeds: still the holder, writing again
+    expect(e.canWrite()).toBe(true);
+    expect(resumed()).toBe(1);
+    expect(started()).toBe(1);
+    expect(stopped()).toBe(0);
+    await e.round();
+    expect(resumed()).toBe(1);
+    // a renew that comes back late (frozen mid-call) fences without lifting: said at the renew that lifts it
+    api.during = () => {
+      clocks.mono += 2_500;
+    };
+    await e.round();
+    expect(e.canWrite()).toBe(false);
+    expect(resumed()).toBe(1);
+    api.during = undefined;
+    await e.round();
+    expect(e.canWrite()).toBe(true);
+    expect(resumed()).toBe(2);
   });
 
   it('a leader that lost the Lease while frozen steps down on its first round after thawing', async () => {
