@@ -8,12 +8,16 @@ import { ANNOTATION_OVERLAY_IP } from '../../shared/keys.ts';
 import type { AuditRecord } from '../apiserver/server.ts';
 import { eventually, startTestApiServer, type TestApiServer } from '../support/apiserver.ts';
 import { TEST_OVERLAY, startCoordinator } from '../support/coordinator.ts';
+import { capturingLogger } from '../support/nitro.ts';
 
 const N = 5_000;
 let api: TestApiServer;
 let coordinator: Coordinator;
 const audit: AuditRecord[] = [];
 const WRITES = new Set(['create', 'update', 'patch', 'delete']);
+/** The coordinator's log, shown when a wait fails (a loaded machine: lease renews, retries). */
+const captured = capturingLogger();
+const logTail = (): string => captured.lines.filter((l) => !l.includes('"level":20')).slice(-15).join('');
 
 function nodeBody(i: number): V1Node {
   return {
@@ -35,7 +39,7 @@ describe('coordinator at 5,000 nodes', () => {
     await core.createNamespace({ body: { metadata: { name: 'chorus-system' } } });
     const nodes = api.server.served.find((r) => r.plural === 'nodes')!;
     for (let i = 0; i < N; i++) api.server.store.create(nodes, undefined, nodeBody(i) as Record<string, unknown>);
-    coordinator = startCoordinator(api.kubeConfig, 'c1', { ...TEST_OVERLAY, overlayNetwork: '198.18.32.0/19' }, { podCidrSource: 'node' });
+    coordinator = startCoordinator(api.kubeConfig, 'c1', { ...TEST_OVERLAY, overlayNetwork: '198.18.32.0/19' }, { podCidrSource: 'node', log: captured.log });
     await eventually(`${N} nodes allocated`, () => (allocatedCount() === N ? true : undefined), 120_000);
   }, 180_000);
 
@@ -62,7 +66,9 @@ describe('coordinator at 5,000 nodes', () => {
     await coordinator.loop.idle();
     const from = audit.length;
     await api.kubeConfig.makeApiClient(CoreV1Api).createNode({ body: nodeBody(N) });
-    await eventually('node joined', () => (allocatedCount() === N + 1 ? true : undefined), 30_000);
+    await eventually('node joined', () => (allocatedCount() === N + 1 ? true : undefined), 30_000).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}; the coordinator's last log lines:\n${logTail()}`);
+    });
     await new Promise((r) => setTimeout(r, 500));
     await coordinator.loop.idle();
     const writes = audit.slice(from).filter((r) => WRITES.has(r.verb) && !(r.resource === 'leases'));
