@@ -15,14 +15,23 @@ import { podCIDRsBySource } from '../coordinator/podcidr-sources.ts';
 import { BaselineCnc } from './baseline-cnc.ts';
 import { OVERLAY, PASSWORD, USER, VTEP, WRITE_VERBS, addNodes, nodeBody, programmedOnDevice, resource, startBench, startCoordinatorProcess, waitFor, type Bench } from './harness.ts';
 import { saveResults, summary, table, ms } from './stats.ts';
+import { ANNOTATION_OVERLAY_IP } from '../shared/keys.ts';
 
 const SIZES = (process.env.BENCH_NODES ?? '1000,5000').split(',').map(Number).filter((n) => n > 0);
 const CHURN = Number(process.env.BENCH_CHURN ?? '20');
 const RATE = Number(process.env.BENCH_RATE ?? '5');
 const STEADY_S = Number(process.env.BENCH_STEADY_S ?? '8');
 
+/** The API writes since `from`, by verb and resource, and how many distinct objects they touched (a burst finishing, or the same objects rewritten). */
+function writesByKind(b: Bench, from: number): { kinds: Record<string, number>; objects: number } {
+  const writes = b.audit.slice(from).filter((r) => WRITE_VERBS.has(r.verb) && r.resource !== 'leases' && r.resource !== 'events');
+  const kinds: Record<string, number> = {};
+  for (const w of writes) kinds[`${w.verb} ${w.resource}`] = (kinds[`${w.verb} ${w.resource}`] ?? 0) + 1;
+  return { kinds, objects: new Set(writes.map((w) => `${w.resource}/${w.name ?? ''}`)).size };
+}
 const apiWrites = (b: Bench, from = 0): number => b.audit.slice(from).filter((r) => WRITE_VERBS.has(r.verb) && r.resource !== 'leases' && r.resource !== 'events').length;
 const deviceWrites = (b: Bench, from = 0): number => b.emulator.calls.slice(from).filter((c) => c.write).length;
+const annotatedNodes = (b: Bench): number => b.api.store.list(resource(b.api, 'nodes'), undefined, () => true, () => true).items.filter((n) => (n.metadata.annotations ?? {})[ANNOTATION_OVERLAY_IP]).length;
 const podNetwork = (i: number): string => `10.${Math.floor(i / 256) % 256}.${i % 256}.0`;
 const routed = (b: Bench, network: string): boolean => b.emulator.store.list('route').some((r) => r.network === network);
 
@@ -67,13 +76,17 @@ async function ours(n: number): Promise<Record<string, unknown>> {
     const cms = b.api.store.list(resource(b.api, 'configmaps'), 'chorus-system', () => true, () => true).items;
     const largest = Math.max(...cms.map((c) => Buffer.byteLength(JSON.stringify(c))));
     const initial = { apiRequests: b.audit.length - a0, apiWrites: apiWrites(b, a0), deviceCalls: b.emulator.calls.length, deviceWrites: deviceWrites(b), bulkRequests: b.emulator.calls.filter((c) => c.items > 1).length };
+    // the device is programmed before every Node carries its annotation (written after, 16 at a
+    // time): the steady-state window starts once the first sync has written all of them
+    await waitFor(`${n} nodes annotated`, () => annotatedNodes(b) >= n, 600_000, 50);
+    const annotatedMs = performance.now() - t0;
     await new Promise((r) => setTimeout(r, 3_000)); // settle (debounced save)
     const sa = b.audit.length;
     const sd = b.emulator.calls.length;
     await new Promise((r) => setTimeout(r, STEADY_S * 1000));
-    const steady = { seconds: STEADY_S, apiWrites: apiWrites(b, sa), deviceWrites: deviceWrites(b, sd), deviceCalls: b.emulator.calls.length - sd };
+    const steady = { seconds: STEADY_S, apiWrites: apiWrites(b, sa), apiWritesBy: writesByKind(b, sa), deviceWrites: deviceWrites(b, sd), deviceCalls: b.emulator.calls.length - sd };
     const c = await churn(b, n + 10);
-    return { n, syncMs, peakRssMiB: coordinator.peakRssMiB(), largestConfigMapBytes: largest, initial, perNode: { apiWrites: initial.apiWrites / n, deviceCalls: initial.deviceCalls / n }, steady, churn: { join: summary(c.join), joinSamplesMs: c.join, leave: summary(c.leave), apiWritesPerEvent: c.apiWritesPerEvent, deviceWritesPerEvent: c.deviceWritesPerEvent } };
+    return { n, syncMs, annotatedMs, peakRssMiB: coordinator.peakRssMiB(), largestConfigMapBytes: largest, initial, perNode: { apiWrites: initial.apiWrites / n, deviceCalls: initial.deviceCalls / n }, steady, churn: { join: summary(c.join), joinSamplesMs: c.join, leave: summary(c.leave), apiWritesPerEvent: c.apiWritesPerEvent, deviceWritesPerEvent: c.deviceWritesPerEvent } };
   } finally {
     await coordinator.stop();
     await b.close();
@@ -113,7 +126,7 @@ for (const n of SIZES) {
   const base = await baseline(n);
   results.push({ n, ours: o, baseline: base });
   const oi = o.initial as { apiWrites: number; deviceCalls: number; bulkRequests: number };
-  const os = o.steady as { apiWrites: number; deviceWrites: number };
+  const os = o.steady as { apiWrites: number; deviceWrites: number; apiWritesBy: { kinds: Record<string, number>; objects: number } };
   const oc = o.churn as { join: ReturnType<typeof summary>; leave: ReturnType<typeof summary>; apiWritesPerEvent: number; deviceWritesPerEvent: number };
   const bc = base.churnNodeEvent as ReturnType<typeof summary>;
   const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : '-');
@@ -125,9 +138,11 @@ for (const n of SIZES) {
     ['NITRO calls per node', (oi.deviceCalls / n).toFixed(3), (base.deviceCallsPerNode as number).toFixed(2), ''],
     ['bulk requests', String(oi.bulkRequests), '0', ''],
     ['API writes until the device is programmed', String(oi.apiWrites), '-', ''],
+    ['every Node annotated (first sync written to the API)', ms(o.annotatedMs as number), '-', ''],
     ['coordinator peak RSS', `${(o.peakRssMiB as number).toFixed(0)} MiB`, '-', ''],
     ['largest ConfigMap', `${((o.largestConfigMapBytes as number) / 1024).toFixed(0)} KiB`, '-', ''],
     [`steady state ${STEADY_S} s: API / NITRO writes`, `${os.apiWrites} / ${os.deviceWrites}`, '-', ''],
+    ['  steady-state API writes by kind (distinct objects)', `${Object.entries(os.apiWritesBy.kinds).map(([k, v]) => `${k} ${String(v)}`).join(', ') || 'none'} (${String(os.apiWritesBy.objects)})`, '-', ''],
     ['churn: join -> ADC p50/p95/p99', `${ms(oc.join.p50)} / ${ms(oc.join.p95)} / ${ms(oc.join.p99)}`, `${ms(bc.p50)} / ${ms(bc.p95)} / ${ms(bc.p99)} (per event)`, ratio(oc.join.p50, bc.p50)],
     ['churn: leave -> ADC p50/p95/p99', `${ms(oc.leave.p50)} / ${ms(oc.leave.p95)} / ${ms(oc.leave.p99)}`, '-', ''],
     ['writes per node event: API / NITRO', `${oc.apiWritesPerEvent.toFixed(2)} / ${oc.deviceWritesPerEvent.toFixed(2)}`, `- / ${String(base.callsPerEvent)} calls`, ''],
