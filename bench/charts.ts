@@ -25,7 +25,8 @@ export interface Chart {
   readonly spec: TopLevelSpec;
 }
 
-const CONFIG = { font: 'sans-serif', axis: { labelFontSize: 11, titleFontSize: 12 }, legend: { labelFontSize: 11, titleFontSize: 12 } };
+// labelLimit 0: series names are whole sentences, never cut short
+const CONFIG = { font: 'sans-serif', axis: { labelFontSize: 11, titleFontSize: 12, labelLimit: 0 }, legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 0 } };
 
 /** A chart: its file, the title shown in the docs, and the plotted values under the common frame. */
 function chart(file: string, title: string, values: readonly object[], body: Record<string, unknown>): Chart {
@@ -60,8 +61,9 @@ export function agentRssChart(inputs: ChartInputs): Chart | undefined {
   return chart('agent-rss.svg', 'Agent RSS over the bench run (MiB): idle, then drift repairs', series, {
       layer: [
         { mark: { type: 'line', point: true }, encoding: { x: { field: 'seconds', type: 'quantitative', title: 'seconds since the agent was idle' }, y: { field: 'rssMiB', type: 'quantitative', title: 'RSS (MiB)', scale: { zero: true } }, color: { field: 'phase', type: 'nominal', title: 'phase' }, tooltip: [{ field: 'repairs' }] } },
-        { mark: { type: 'rule', strokeDash: [4, 4], color: 'gray' }, encoding: { y: { datum: 60 } } },
-        { mark: { type: 'text', align: 'left', dx: 4, dy: -6, color: 'gray' }, encoding: { x: { datum: 0 }, y: { datum: 60 }, text: { value: 'goal idle: 60 MiB' } } },
+        // one goal line and one label (their own single datum, not one per sample)
+        { data: { values: [{}] }, mark: { type: 'rule', strokeDash: [4, 4], color: 'gray' }, encoding: { y: { datum: 60 } } },
+        { data: { values: [{}] }, mark: { type: 'text', align: 'left', dx: 4, dy: -6, color: 'gray' }, encoding: { x: { datum: 0 }, y: { datum: 60 }, text: { value: 'goal idle: 60 MiB' } } },
       ],
   });
 }

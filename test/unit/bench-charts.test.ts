@@ -46,7 +46,8 @@ describe('bench charts', () => {
     expect(svgs[0]).toContain('Node join latency, every join');
     expect(svgs[0]).toContain('baseline: device calls of a node event only');
     expect(svgs[1]).toContain('RSS (MiB)');
-    expect(svgs[1]).toContain('goal idle: 60 MiB');
+    expect(svgs[1]?.split('goal idle: 60 MiB')).toHaveLength(2); // one label, not one per sample
+    expect(svgs[0]).not.toContain('…'); // no series name cut short
     expect(svgs[2]).toContain('baseline (one call per object)');
   });
 });
