@@ -15,7 +15,7 @@ import type { Logger } from '../shared/log.ts';
 import { errorMessage } from '../shared/errors.ts';
 import type { EndpointPlan } from './plan-types.ts';
 import { programOverlay, removeOverlay } from './overlay/program.ts';
-import { iprouteReader, type KernelReader } from './overlay/observe.ts';
+import { readerOf, type KernelReader } from './overlay/observe.ts';
 import type { ObservedOverlay, Op } from './overlay/state.ts';
 import { LINUX_HOST, type HostKnobs, type TxChecksumMode } from './host.ts';
 import { renderRuleset } from './firewall/ruleset.ts';
@@ -65,7 +65,7 @@ export class EndpointProgrammer {
 
   constructor(o: EndpointProgrammerOptions) {
     this.o = o;
-    this.reader = o.reader ?? iprouteReader(o.ip);
+    this.reader = readerOf(o);
   }
 
   async apply(plan: EndpointPlan, fullCheck: boolean): Promise<ApplyResult> {

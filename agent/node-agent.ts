@@ -12,7 +12,7 @@ import type { HealthSource } from '../shared/health.ts';
 import { planNode, resolveNodeInputs, hostFactsOf, type HostFacts } from './node-plan.ts';
 import { isProblem, type EndpointPlan, type Problem } from './plan-types.ts';
 import { OverlayEndpoint, type KernelSettings } from './endpoint.ts';
-import { iprouteReader, type KernelReader } from './overlay/observe.ts';
+import { readerOf, type KernelReader } from './overlay/observe.ts';
 
 export interface NodeAgentOptions extends KernelSettings {
   readonly kubeConfig: KubeConfig;
@@ -37,7 +37,7 @@ export class NodeAgent implements HealthSource {
     this.o = o;
     this.names = o.names ?? DEFAULT_NAMES;
     this.clients = makeClients(o.kubeConfig);
-    this.reader = o.reader ?? iprouteReader(o.ip);
+    this.reader = readerOf(o);
     this.endpoint = new OverlayEndpoint({
       role: 'agent', ip: o.ip, reader: this.reader, nft: o.nft, log: o.log, resyncMs: o.resyncMs, txChecksum: o.txChecksum, firewall: o.firewall,
       requireForwarding: true, events: nodeEventRecorder(this.clients.core, o.nodeName, 'agent', o.log, this.names.product), ownsDevice: this.names.ownsDevice,

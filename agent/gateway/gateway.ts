@@ -13,7 +13,7 @@ import type { Logger } from '../../shared/log.ts';
 import type { HealthSource } from '../../shared/health.ts';
 import { errorMessage } from '../../shared/errors.ts';
 import { planGatewayOverlay } from '../overlay/plan.ts';
-import { interfaceOfAddress, iprouteReader, type KernelReader } from '../overlay/observe.ts';
+import { interfaceOfAddress, readerOf, type KernelReader } from '../overlay/observe.ts';
 import { OverlayEndpoint, type KernelSettings } from '../endpoint.ts';
 import { DeviceStatusPublisher } from '../../shared/kube/device-status.ts';
 import type { EndpointPlan, Problem } from '../plan-types.ts';
@@ -57,7 +57,7 @@ export class Gateway implements HealthSource {
     this.o = o;
     this.names = o.names ?? DEFAULT_NAMES;
     this.clients = makeClients(o.kubeConfig);
-    this.reader = o.reader ?? iprouteReader(o.ip);
+    this.reader = readerOf(o);
     this.endpoint = new OverlayEndpoint({
       role: 'gateway', ip: o.ip, reader: this.reader, nft: o.nft, log: o.log, resyncMs: o.resyncMs, txChecksum: o.txChecksum, firewall: o.firewall,
       requireForwarding: false, onProgrammed: () => this.publishProgrammed(), ownsDevice: this.names.ownsDevice,

@@ -31,8 +31,12 @@ export function netlinkReader(deadlineMs = 10_000, open: () => RtNetlinkSocket =
   /** Runs the requests of one read; on any failure the socket is replaced before the next. */
   async function read<T>(what: string, requests: (s: RtNetlinkSocket) => Promise<T>): Promise<T> {
     if (!socket) {
-      socket = open();
-      socket.socket.on('error', reopen);
+      const fresh = open();
+      // an error of a socket already replaced must not close its successor
+      fresh.socket.on('error', () => {
+        if (socket === fresh) reopen();
+      });
+      socket = fresh;
     }
     try {
       return await requests(socket);

@@ -57,6 +57,11 @@ export function iprouteReader(ip: IpRoute): KernelReader {
   return { overlay: (dev, owns) => observeOverlay(ip, dev, owns), interfaces: () => readInterfaces(ip) };
 }
 
+/** The reader given, else iproute2 through `ip` (the default of every endpoint that is given none). */
+export function readerOf(k: { readonly ip: IpRoute; readonly reader?: KernelReader | undefined }): KernelReader {
+  return k.reader ?? iprouteReader(k.ip);
+}
+
 /** `owns`: whether a device name is this instance's (InstanceNames.ownsDevice). */
 export async function observeOverlay(ip: IpRoute, dev: string, owns: (name: string) => boolean = DEFAULT_NAMES.ownsDevice): Promise<OverlayObservation> {
   const links = (await ip.json('ip', ['-d', 'link', 'show', 'type', 'vxlan'])) as IpLinkJson[];
