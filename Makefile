@@ -9,7 +9,7 @@ ONCE ?=
 DEVICE ?= linux
 CLI := bin/chorus-kube-router
 
-.PHONY: help build bundle system-deps node deps prometheus-tools run test test-unit lint typecheck bench clean lab-clean
+.PHONY: help build bundle system-deps node deps prometheus-tools run test test-unit lint typecheck checks bench clean lab-clean
 
 help:
 	@echo "make run     bring up the local lab and show the overlay working (ONCE=1 NODES=3 PODS=2 DEVICE=linux|citrix|f5);"
@@ -57,9 +57,12 @@ typecheck: build
 lint: build
 	node_modules/.bin/eslint --max-warnings 0 .
 
-test: build prometheus-tools typecheck lint
-	@rc=0; node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile=.test-results.json || rc=$$?; \
-	node scripts/test-summary.ts .test-results.json; exit $$rc
+# typecheck and lint side by side (the two cores), then the tests (scripts/test.sh)
+checks: build
+	@$(MAKE) --no-print-directory -j2 typecheck lint
+
+test: build prometheus-tools checks
+	@scripts/test.sh
 
 test-unit: build
 	node_modules/.bin/vitest run test/unit

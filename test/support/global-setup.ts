@@ -1,9 +1,10 @@
 /**
- * Vitest global setup: gives the e2e suites one lab directory for this run, and on teardown
- * removes every lab still in it (a failed or interrupted test must not leave namespaces behind),
- * plus leftover lab namespaces of earlier runs that were killed.
+ * Vitest global setup: gives the e2e suites one directory for this run (each test file makes its
+ * own lab directory inside it, test/support/lab.ts), and on teardown removes every lab still in
+ * any of them (a failed or interrupted test must not leave namespaces behind), plus leftover lab
+ * namespaces of earlier runs that were killed.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +28,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('labDir', labDir);
   await downAll(labDir);
   return async () => {
-    await downAll(labDir);
+    for (const d of readdirSync(labDir, { withFileTypes: true })) if (d.isDirectory()) await downAll(join(labDir, d.name));
     rmSync(labDir, { recursive: true, force: true });
   };
 }

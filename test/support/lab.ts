@@ -1,4 +1,6 @@
 /** Drives the lab through its CLI, as a user or a later test suite would. */
+import { mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import { inject } from 'vitest';
@@ -10,8 +12,11 @@ export const CLI = fileURLToPath(new URL('../../bin/chorus-kube-router', import.
 export const IS_ROOT = process.getuid?.() === 0;
 export const E2E_SKIP_REASON = 'e2e skipped: building network namespaces needs root (run make test as root)';
 
-/** A lab directory of this test run's own (global-setup.ts), so tests never touch a user's lab. */
-export const LAB_DIR = inject('labDir');
+/**
+ * A lab directory of this test file's own, inside this run's (global-setup.ts): tests never touch
+ * a user's lab, and files that run at the same time (vitest.config.ts) never see each other's labs.
+ */
+export const LAB_DIR = mkdtempSync(join(inject('labDir'), 'file-'));
 
 export async function cli(args: string[], opts: { reject?: boolean; timeoutMs?: number } = {}): Promise<Result> {
   return execa(CLI, args, { env: { CHORUS_LAB_DIR: LAB_DIR }, reject: opts.reject ?? true, timeout: opts.timeoutMs ?? 180_000 });
