@@ -15,7 +15,7 @@ import { Metrics } from '../shared/metrics.ts';
 import { DONE, ReconcileLoop, SKIPPED, retry, type PassOutcome } from '../shared/reconcile-loop.ts';
 import type { HealthSource } from '../shared/health.ts';
 import { errorMessage, isConflict } from '../shared/errors.ts';
-import { planCoordinator, type CoordinatorPlan, type OverlayConfig } from './plan.ts';
+import { CoordinatorPlanner, type CoordinatorPlan, type OverlayConfig } from './plan.ts';
 import type { WriteCounter } from './tables-writer.ts';
 import { PublishedTables, type PublishedAllocations } from './published-tables.ts';
 import { Publisher } from './publisher.ts';
@@ -83,6 +83,9 @@ export class Coordinator implements HealthSource {
   private readonly m;
   private source: PodCidrSource | undefined;
   private lastPlan: CoordinatorPlan | undefined;
+  /** Remembers per node what it worked out, so a node event re-plans that node (plan.ts). */
+  private readonly planner = new CoordinatorPlanner();
+  private readonly podCIDRsOfNode = new WeakMap<V1Node, string[]>();
   private synced = false;
   private converged = false;
   private reason: string | undefined = 'starting';
@@ -250,8 +253,8 @@ export class Coordinator implements HealthSource {
     const { overlay } = this.o;
     const nodes = this.nodes?.list() ?? [];
     const { held, highWater } = this.published();
-    const podCIDRs = podCIDRsBySource(this.source ?? 'node', nodes, (this.custom?.list() ?? []));
-    const plan = planCoordinator({
+    const podCIDRs = podCIDRsBySource(this.source ?? 'node', nodes, (this.custom?.list() ?? []), this.podCIDRsOfNode);
+    const plan = this.planner.plan({
       config: overlay, nodes: this.underlayGrace.apply(nodes), podCIDRs, held, highWater, deviceMACs: this.o.driver.deviceMACs, peersPrefix: this.names.peersConfigMapPrefix,
       annotationKey: this.names.annotationOverlayIP,
       ...(this.o.serviceCIDRs ? { serviceCIDRs: this.o.serviceCIDRs } : {}), ...(this.o.podRanges ? { podRanges: this.o.podRanges } : {}),

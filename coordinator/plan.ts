@@ -5,7 +5,7 @@
  */
 import type { V1Node } from '@kubernetes/client-node';
 import { parseCidr, type Cidr } from '../shared/ipv4.ts';
-import { refusedNodes } from '../shared/pod-cidrs.ts';
+import { CidrMemo, refusedNodes } from '../shared/pod-cidrs.ts';
 import { macFromOverlayIP } from '../shared/mac.ts';
 import { allocatedOverlayIP, internalIPv4 } from '../shared/node-facts.ts';
 import { ANNOTATION_OVERLAY_IP } from '../shared/keys.ts';
@@ -61,20 +61,22 @@ export interface PlanInputs {
   readonly deviceMACs?: 'derived' | 'learned';
 }
 
-/** Why the overlay network cannot be used with these nodes, or undefined. */
 /**
  * The peer table's allocations, plus, for a node the table does not list, the address its Node
  * annotation records (the record survives a malformed entry or a deleted shard). The table wins:
  * an annotated address the table gives to another node is not taken.
  */
 export function withAnnotatedAddresses(held: ReadonlyMap<string, string>, nodes: readonly V1Node[], key: string): ReadonlyMap<string, string> {
-  const taken = new Set(held.values());
+  return annotated(held, nodes.map((n) => ({ name: n.metadata?.name ?? '', annotated: allocatedOverlayIP(n, key) })));
+}
+
+function annotated(held: ReadonlyMap<string, string>, nodes: readonly { name: string; annotated: string | undefined }[]): ReadonlyMap<string, string> {
+  let taken: Set<string> | undefined;
   let out: Map<string, string> | undefined;
-  for (const n of nodes) {
-    const name = n.metadata?.name ?? '';
-    if (held.has(name)) continue;
-    const ip = allocatedOverlayIP(n, key);
-    if (ip === undefined || taken.has(ip)) continue;
+  for (const { name, annotated: ip } of nodes) {
+    if (ip === undefined || held.has(name)) continue;
+    taken ??= new Set(held.values());
+    if (taken.has(ip)) continue;
     out ??= new Map(held);
     out.set(name, ip);
     taken.add(ip);
@@ -82,21 +84,28 @@ export function withAnnotatedAddresses(held: ReadonlyMap<string, string>, nodes:
   return out ?? held;
 }
 
-/** Nodes in the order they are served (oldest first), and those that cannot be served yet. */
-function eligibleNodes(nodes: readonly V1Node[]): { eligible: V1Node[]; problems: { node: string; reason: string }[] } {
-  const problems: { node: string; reason: string }[] = [];
-  const eligible: V1Node[] = [];
-  const created = (n: V1Node): number => {
-    const t = n.metadata?.creationTimestamp;
-    return t ? new Date(t).getTime() : 0;
-  };
-  const keyed = nodes.map((n) => ({ n, t: created(n), name: n.metadata?.name ?? '' }));
-  keyed.sort((a, b) => a.t - b.t || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const { n } of keyed) {
-    if (!internalIPv4(n)) problems.push({ node: n.metadata?.name ?? '', reason: 'no IPv4 InternalIP in status.addresses yet' });
-    else eligible.push(n);
-  }
-  return { eligible, problems };
+/**
+ * What the planner reads from one Node object. Worked out once per object: a changed Node is a
+ * new object (the watch cache replaces it; nothing edits a cached Node in place).
+ */
+interface NodeFacts {
+  readonly node: V1Node;
+  readonly name: string;
+  /** creationTimestamp in ms (0 when absent): the oldest node is served first. */
+  readonly created: number;
+  readonly underlayIP: string | undefined;
+  /** The overlay address the Node's annotation records, under `annotationKey`. */
+  readonly annotationKey: string;
+  readonly annotated: string | undefined;
+}
+
+/** A node's peer entry as last built, reused while what it is built from is the same. */
+interface BuiltPeer {
+  /** The pod CIDR list it was built from (the same array while the node's source is unchanged). */
+  readonly cidrs: readonly string[];
+  readonly peer: Peer;
+  readonly encoded: string;
+  readonly shard: number;
 }
 
 function hubInfo(config: OverlayConfig, deviceIPs: readonly string[], deviceMACs: 'derived' | 'learned'): HubInfo {
@@ -108,42 +117,115 @@ function hubInfo(config: OverlayConfig, deviceIPs: readonly string[], deviceMACs
   };
 }
 
+const sameList = (a: readonly string[], b: readonly string[]): boolean => a === b || (a.length === b.length && a.every((x, i) => x === b[i]));
+
+const byAge = (a: NodeFacts, b: NodeFacts): number => a.created - b.created || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+/**
+ * Plans the coordinator's tables, remembering per node what it worked out last time. A node event
+ * then costs the work of that node: its facts (addresses, age, annotation), its pod CIDRs parsed
+ * and checked, its peer entry and its encoding are reused for every Node object, pod CIDR and
+ * allocation that did not change. What stays proportional to the cluster is cheap: a pass over
+ * the nodes to find what changed, the age order (kept while no node joins or leaves), the overlap
+ * and allocation bookkeeping over numbers, and the shard objects. Its answer is exactly
+ * planCoordinator's for the same inputs (a property test runs both over random sequences of
+ * joins, leaves and changes); the coordinator keeps one for its life.
+ */
+export class CoordinatorPlanner {
+  private facts = new WeakMap<V1Node, NodeFacts>();
+  private order: { nodes: readonly V1Node[]; sorted: NodeFacts[] } | undefined;
+  private peers = new Map<string, BuiltPeer>();
+  private readonly memo = new CidrMemo();
+  /** The settings the remembered peers were built under: when they change, nothing is reused. */
+  private context = '';
+
+  plan(inputs: PlanInputs): CoordinatorPlan {
+    const { config, podCIDRs } = inputs;
+    const shardSize = inputs.shardSize ?? PEERS_PER_SHARD;
+    const annotationKey = inputs.annotationKey ?? ANNOTATION_OVERLAY_IP;
+    const context = JSON.stringify([config.overlayNetwork, config.deviceVTEPs.length, shardSize]);
+    if (context !== this.context) {
+      this.peers = new Map();
+      this.context = context;
+    }
+    const network: Cidr = parseCidr(config.overlayNetwork);
+    const problems: { node: string; reason: string }[] = [];
+    const addressed: NodeFacts[] = [];
+    for (const f of this.sorted(inputs.nodes, annotationKey)) {
+      if (f.underlayIP === undefined) problems.push({ node: f.name, reason: 'no IPv4 InternalIP in status.addresses yet' });
+      else addressed.push(f);
+    }
+    // one bad node is left out (with its reason), never the whole plan
+    const refused = refusedNodes(addressed.map((f) => ({ node: f.name, underlayIP: f.underlayIP, podCIDRs: podCIDRs.get(f.name) ?? [] })), {
+      overlayNetwork: config.overlayNetwork, deviceVTEPs: config.deviceVTEPs, ...(inputs.serviceCIDRs ? { serviceCIDRs: inputs.serviceCIDRs } : {}), ...(inputs.podRanges ? { podRanges: inputs.podRanges } : {}),
+    }, this.memo);
+    for (const [node, reason] of refused) problems.push({ node, reason: `left out of the overlay: ${reason}` });
+    const eligible = refused.size === 0 ? addressed : addressed.filter((f) => !refused.has(f.name));
+    const held = annotated(inputs.held, eligible);
+    const ipam = allocate({ network, deviceCount: config.deviceVTEPs.length, nodes: eligible.map((f) => f.name), held, highWater: inputs.highWater, shardSize });
+    const hub = hubInfo(config, ipam.deviceIPs, inputs.deviceMACs ?? 'derived');
+    const incomplete: { node: string; reason: string }[] = [];
+    for (const r of ipam.rejected) problems.push({ node: r.node, reason: `held overlay IP ${r.ip} dropped: ${r.reason}` });
+    problems.push(...ipam.unallocated);
+    const peers: Peer[] = [];
+    const data = new Map<number, ConfigMapData>();
+    const built = new Map<string, BuiltPeer>();
+    for (const f of eligible) {
+      const overlayIP = ipam.allocations.get(f.name);
+      if (overlayIP === undefined) continue;
+      const b = this.peer(f, overlayIP, podCIDRs.get(f.name) ?? [], network, config.deviceVTEPs.length, shardSize);
+      built.set(f.name, b);
+      peers.push(b.peer);
+      if (b.peer.podCIDRs.length === 0) incomplete.push({ node: f.name, reason: 'no pod CIDR known yet (from the configured pod-CIDR source): the device gets this node\'s tunnel entries but no route to its pods until it has one' });
+      let d = data.get(b.shard);
+      if (!d) data.set(b.shard, (d = {}));
+      d[f.name] = b.encoded;
+    }
+    this.peers = built;
+    const shards = new Map<string, ShardPlan>();
+    for (const index of new Set([...data.keys(), ...ipam.highWater.keys()])) {
+      shards.set(shardName(index, inputs.peersPrefix), { data: data.get(index) ?? {}, highWater: ipam.highWater.get(index) ?? 0 });
+    }
+    return { hub, peers, shards, problems, incomplete, capacity: ipam.capacity };
+  }
+
+  /** The nodes' facts, oldest first; the order is reused while the list holds the same Node objects. */
+  private sorted(nodes: readonly V1Node[], annotationKey: string): NodeFacts[] {
+    const prev = this.order;
+    if (prev && prev.nodes.length === nodes.length && prev.sorted[0]?.annotationKey === annotationKey) {
+      let same = true;
+      for (let i = 0; i < nodes.length && same; i++) same = prev.nodes[i] === nodes[i];
+      if (same) return prev.sorted;
+    }
+    const sorted = nodes.map((n) => this.factsOf(n, annotationKey)).sort(byAge);
+    this.order = { nodes, sorted };
+    return sorted;
+  }
+
+  private factsOf(node: V1Node, annotationKey: string): NodeFacts {
+    const known = this.facts.get(node);
+    if (known && known.annotationKey === annotationKey) return known;
+    const t = node.metadata?.creationTimestamp;
+    const f: NodeFacts = {
+      node, name: node.metadata?.name ?? '', created: t ? new Date(t).getTime() : 0,
+      underlayIP: internalIPv4(node), annotationKey, annotated: allocatedOverlayIP(node, annotationKey),
+    };
+    this.facts.set(node, f);
+    return f;
+  }
+
+  private peer(f: NodeFacts, overlayIP: string, cidrs: readonly string[], network: Cidr, deviceCount: number, shardSize: number): BuiltPeer {
+    const underlayIP = f.underlayIP ?? '';
+    const known = this.peers.get(f.name);
+    if (known && known.peer.underlayIP === underlayIP && known.peer.overlayIP === overlayIP && sameList(known.cidrs, cidrs)) return known;
+    const peer: Peer = { node: f.name, underlayIP, overlayIP, vtepMAC: macFromOverlayIP(overlayIP), podCIDRs: [...cidrs] };
+    return { cidrs, peer, encoded: encodePeer(peer), shard: Math.floor(hostIndex(network, deviceCount, overlayIP) / shardSize) };
+  }
+}
+
+/** The plan for these inputs, worked out from scratch (CoordinatorPlanner remembers between passes). */
 export function planCoordinator(inputs: PlanInputs): CoordinatorPlan {
-  const { config, podCIDRs } = inputs;
-  const shardSize = inputs.shardSize ?? PEERS_PER_SHARD;
-  const network: Cidr = parseCidr(config.overlayNetwork);
-  const { eligible: addressed, problems } = eligibleNodes(inputs.nodes);
-  // one bad node is left out (with its reason), never the whole plan
-  const refused = refusedNodes(addressed.map((n) => ({ node: n.metadata?.name ?? '', underlayIP: internalIPv4(n), podCIDRs: podCIDRs.get(n.metadata?.name ?? '') ?? [] })), {
-    overlayNetwork: config.overlayNetwork, deviceVTEPs: config.deviceVTEPs, ...(inputs.serviceCIDRs ? { serviceCIDRs: inputs.serviceCIDRs } : {}), ...(inputs.podRanges ? { podRanges: inputs.podRanges } : {}),
-  });
-  for (const [node, reason] of refused) problems.push({ node, reason: `left out of the overlay: ${reason}` });
-  const eligible = addressed.filter((n) => !refused.has(n.metadata?.name ?? ''));
-  const held = withAnnotatedAddresses(inputs.held, eligible, inputs.annotationKey ?? ANNOTATION_OVERLAY_IP);
-  const ipam = allocate({ network, deviceCount: config.deviceVTEPs.length, nodes: eligible.map((n) => n.metadata?.name ?? ''), held, highWater: inputs.highWater, shardSize });
-  const hub = hubInfo(config, ipam.deviceIPs, inputs.deviceMACs ?? 'derived');
-  const incomplete: { node: string; reason: string }[] = [];
-  for (const r of ipam.rejected) problems.push({ node: r.node, reason: `held overlay IP ${r.ip} dropped: ${r.reason}` });
-  problems.push(...ipam.unallocated);
-  const peers: Peer[] = [];
-  const data = new Map<number, ConfigMapData>();
-  for (const n of eligible) {
-    const node = n.metadata?.name ?? '';
-    const overlayIP = ipam.allocations.get(node);
-    if (overlayIP === undefined) continue;
-    const peer: Peer = { node, underlayIP: internalIPv4(n) ?? '', overlayIP, vtepMAC: macFromOverlayIP(overlayIP), podCIDRs: [...(podCIDRs.get(node) ?? [])] };
-    peers.push(peer);
-    if (peer.podCIDRs.length === 0) incomplete.push({ node, reason: 'no pod CIDR known yet (from the configured pod-CIDR source): the device gets this node\'s tunnel entries but no route to its pods until it has one' });
-    const shard = Math.floor(hostIndex(network, config.deviceVTEPs.length, overlayIP) / shardSize);
-    const d = data.get(shard) ?? {};
-    d[node] = encodePeer(peer);
-    data.set(shard, d);
-  }
-  const shards = new Map<string, ShardPlan>();
-  for (const index of new Set([...data.keys(), ...ipam.highWater.keys()])) {
-    shards.set(shardName(index, inputs.peersPrefix), { data: data.get(index) ?? {}, highWater: ipam.highWater.get(index) ?? 0 });
-  }
-  return { hub, peers, shards, problems, incomplete, capacity: ipam.capacity };
+  return new CoordinatorPlanner().plan(inputs);
 }
 
 export { dataPatch } from '../shared/tables.ts';

@@ -35,8 +35,15 @@ export function detectSource(servedGroups: readonly string[]): PodCidrSource {
   return 'node';
 }
 
-function fromNodes(nodes: readonly V1Node[]): Map<string, string[]> {
-  return new Map(nodes.map((n) => [n.metadata?.name ?? '', podCIDRsOf(n)]));
+function fromNodes(nodes: readonly V1Node[], memo?: WeakMap<V1Node, string[]>): Map<string, string[]> {
+  return new Map(nodes.map((n) => {
+    let cidrs = memo?.get(n);
+    if (cidrs === undefined) {
+      cidrs = podCIDRsOf(n);
+      memo?.set(n, cidrs);
+    }
+    return [n.metadata?.name ?? '', cidrs];
+  }));
 }
 
 function isLiveBlock(b: BlockAffinity): boolean {
@@ -58,9 +65,12 @@ function fromCiliumNodes(nodes: readonly V1Node[], cn: readonly CiliumNode[]): M
   return new Map(nodes.map((n) => [n.metadata?.name ?? '', ipv4Cidrs(byName.get(n.metadata?.name ?? '') ?? [])]));
 }
 
-/** The pod CIDRs of every node under the given source. */
-export function podCIDRsBySource(source: PodCidrSource, nodes: readonly V1Node[], custom: readonly (BlockAffinity | CiliumNode)[]): Map<string, string[]> {
+/**
+ * The pod CIDRs of every node under the given source. `memo` keeps, per Node object, what the
+ * node source read from it (a changed Node is a new object), for a caller that asks every pass.
+ */
+export function podCIDRsBySource(source: PodCidrSource, nodes: readonly V1Node[], custom: readonly (BlockAffinity | CiliumNode)[], memo?: WeakMap<V1Node, string[]>): Map<string, string[]> {
   if (source === 'calico') return fromCalicoBlocks(nodes, custom as BlockAffinity[]);
   if (source === 'cilium') return fromCiliumNodes(nodes, custom as CiliumNode[]);
-  return fromNodes(nodes);
+  return fromNodes(nodes, memo);
 }

@@ -39,6 +39,44 @@ const ipOf = (ip: string): number | undefined => {
   }
 };
 
+/**
+ * Pod CIDRs and addresses as parsed before, for a caller that checks the same cluster pass after
+ * pass (the coordinator's planner): a node event then parses only what changed. Bounded: it starts
+ * afresh when it holds far more texts than a pass uses.
+ */
+export class CidrMemo {
+  private cidrs = new Map<string, Cidr | Error>();
+  private ips = new Map<string, number | undefined>();
+
+  /** `text` as a network (host bits allowed), or the parse error. */
+  cidr(text: string): Cidr | Error {
+    let c = this.cidrs.get(text);
+    if (c === undefined) {
+      try {
+        c = parseCidr(text, false);
+      } catch (err) {
+        c = err instanceof Error ? err : new Error(String(err));
+      }
+      this.cidrs.set(text, c);
+    }
+    return c;
+  }
+
+  ip(text: string): number | undefined {
+    if (this.ips.has(text)) return this.ips.get(text);
+    const n = ipOf(text);
+    this.ips.set(text, n);
+    return n;
+  }
+
+  /** Called once per check with the number of texts it used: forgets everything past 4 times that. */
+  bound(used: number): void {
+    const limit = Math.max(1024, 4 * used);
+    if (this.cidrs.size > limit) this.cidrs = new Map();
+    if (this.ips.size > limit) this.ips = new Map();
+  }
+}
+
 interface Context {
   readonly overlay: Cidr;
   readonly vteps: readonly { ip: string; n: number }[];
@@ -48,9 +86,9 @@ interface Context {
   readonly ranges: readonly Cidr[] | undefined;
 }
 
-function contextOf(nodes: readonly NodeAddresses[], rules: PodCidrRules): Context {
+function contextOf(nodes: readonly NodeAddresses[], rules: PodCidrRules, memo: CidrMemo): Context {
   const addr = (ip: string): { ip: string; n: number }[] => {
-    const n = ipOf(ip);
+    const n = memo.ip(ip);
     return n === undefined ? [] : [{ ip, n }];
   };
   return {
@@ -118,12 +156,13 @@ function cidrProblem(node: string, text: string, cidr: Cidr, ctx: Context, rules
  * The nodes to leave out, each with the reason (one line, for an Event and /status). `nodes` in
  * the order that decides who keeps a contested range: oldest first.
  */
-export function refusedNodes(nodes: readonly NodeAddresses[], rules: PodCidrRules): Map<string, string> {
-  const ctx = contextOf(nodes, rules);
+export function refusedNodes(nodes: readonly NodeAddresses[], rules: PodCidrRules, memo: CidrMemo = new CidrMemo()): Map<string, string> {
+  const ctx = contextOf(nodes, rules, memo);
+  let texts = 0;
   const refused = new Map<string, string>();
   const claimed = new Claimed();
   for (const x of nodes) {
-    const own = x.underlayIP === undefined ? undefined : ipOf(x.underlayIP);
+    const own = x.underlayIP === undefined ? undefined : memo.ip(x.underlayIP);
     if (own !== undefined && cidrContains(ctx.overlay, own)) {
       refused.set(x.node, `its address ${x.underlayIP ?? ''} lies in the overlay network ${rules.overlayNetwork}`);
       continue;
@@ -131,11 +170,10 @@ export function refusedNodes(nodes: readonly NodeAddresses[], rules: PodCidrRule
     let reason: string | undefined;
     const mine: { node: string; cidr: Cidr; text: string }[] = [];
     for (const text of x.podCIDRs) {
-      let cidr: Cidr;
-      try {
-        cidr = parseCidr(text, false);
-      } catch (err) {
-        reason = `pod CIDR ${JSON.stringify(text)} is not an IPv4 CIDR (${err instanceof Error ? err.message : String(err)})`;
+      texts++;
+      const cidr = memo.cidr(text);
+      if (cidr instanceof Error) {
+        reason = `pod CIDR ${JSON.stringify(text)} is not an IPv4 CIDR (${cidr.message})`;
         break;
       }
       reason = cidrProblem(x.node, text, cidr, ctx, rules);
@@ -150,5 +188,6 @@ export function refusedNodes(nodes: readonly NodeAddresses[], rules: PodCidrRule
     if (reason) refused.set(x.node, reason);
     else for (const m of mine) claimed.add(m.cidr, m.node, m.text);
   }
+  memo.bound(texts + nodes.length);
   return refused;
 }

@@ -10,6 +10,7 @@
  */
 import type { WriteFence } from './https-json.ts';
 import type { CoordinatorPlan } from '../plan.ts';
+import type { Peer } from '../../shared/tables.ts';
 
 /**
  * One object on the device, identified by kind + key; `fields` is everything about it that must
@@ -75,6 +76,30 @@ export function sameFields(a: DeviceEntry, b: DeviceEntry): boolean {
 /** An entry's fields as one line for logs, Events and tests: `a=1 b=2`. */
 export const fieldsText = (e: DeviceEntry): string => Object.entries(e.fields).map(([k, v]) => `${k}=${v}`).join(' ');
 
+/**
+ * The device entries of each peer, built once per peer object: the coordinator's planner hands
+ * back the same Peer object for a node that did not change, so a node event builds only that
+ * node's entries. `context` is everything else the entries are built from (VNI, addresses of the
+ * device): when it changes, nothing is reused.
+ */
+export class PeerEntries {
+  private context: string | undefined;
+  private byPeer = new WeakMap<Peer, readonly DeviceEntry[]>();
+
+  of(peer: Peer, context: string, build: (peer: Peer) => DeviceEntry[]): readonly DeviceEntry[] {
+    if (context !== this.context) {
+      this.byPeer = new WeakMap();
+      this.context = context;
+    }
+    let entries = this.byPeer.get(peer);
+    if (!entries) {
+      entries = build(peer);
+      this.byPeer.set(peer, entries);
+    }
+    return entries;
+  }
+}
+
 /** Pure: the changes that turn `observed` into `desired`; deletes first, then updates, then adds. */
 export function diffDevice(desired: readonly DeviceEntry[], observed: readonly DeviceEntry[]): DeviceChange[] {
   const want = new Map(desired.map((e) => [entryId(e), e]));
@@ -86,7 +111,8 @@ export function diffDevice(desired: readonly DeviceEntry[], observed: readonly D
   for (const [id, e] of want) {
     const h = have.get(id);
     if (!h) adds.push({ op: 'add', entry: e });
-    else if (!sameFields(h, e)) updates.push({ op: 'update', entry: e, previous: h });
+    // an entry applied from the last desired state is that very object: nothing to compare
+    else if (h !== e && !sameFields(h, e)) updates.push({ op: 'update', entry: e, previous: h });
   }
   return [...deletes, ...updates, ...adds];
 }

@@ -15,7 +15,7 @@
  */
 import type { Logger } from '../../../shared/log.ts';
 import type { CoordinatorPlan } from '../../plan.ts';
-import { DeviceOwnershipError, type DeviceChange, type DeviceDriver, type DeviceEntry, type DeviceFailure } from '../driver.ts';
+import { DeviceOwnershipError, PeerEntries, type DeviceChange, type DeviceDriver, type DeviceEntry, type DeviceFailure } from '../driver.ts';
 import { Debounced, DeviceApiError, listIn, type WriteFence } from '../https-json.ts';
 import { NitroClient, errorOf, type NitroClientOptions, type NitroResponse } from './nitro-client.ts';
 import { ADD_ORDER, CLAIM, NITRO, OWNERS_MAP, ownershipConflict, REPLACED_NOT_UPDATED, bodyOf, deletePath, desiredEntries, isSecondary, observePaths, observedEntries, type CitrixLayout, type NitroObject, type ObservedLists } from './objects.ts';
@@ -46,6 +46,8 @@ export class CitrixDriver implements DeviceDriver {
   private readonly o: CitrixOptions;
   private readonly layout: CitrixLayout;
   private readonly save: Debounced;
+  /** Each node's entries, built once per planned peer (a node event builds only its own). */
+  private readonly peerEntries = new PeerEntries();
 
   constructor(o: CitrixOptions) {
     this.o = o;
@@ -56,7 +58,7 @@ export class CitrixDriver implements DeviceDriver {
   }
 
   desired(plan: CoordinatorPlan): DeviceEntry[] {
-    return desiredEntries(plan, this.layout);
+    return desiredEntries(plan, this.layout, this.peerEntries);
   }
 
   setWriteFence(fence: WriteFence): void {

@@ -29,7 +29,8 @@
 import { cidrContains, cidrsOverlap, formatCidr, formatIPv4, maskOf, parseCidr, parseIPv4, type Cidr } from '../../../shared/ipv4.ts';
 import { ALL_ZEROS_MAC } from '../../../shared/mac.ts';
 import type { CoordinatorPlan } from '../../plan.ts';
-import type { DeviceEntry } from '../driver.ts';
+import { PeerEntries, type DeviceEntry } from '../driver.ts';
+import type { Peer } from '../../../shared/tables.ts';
 
 export interface CitrixLayout {
   readonly vni: number;
@@ -77,7 +78,7 @@ export const str = (v: unknown): string => (typeof v === 'string' ? v : typeof v
 const enc = (id: string): string => encodeURIComponent(encodeURIComponent(id));
 const pbrName = (l: CitrixLayout, network: string, prefix: number): string => `chorus-${l.vni}-${network.replace(/\./g, '-')}-${prefix}`;
 
-export function desiredEntries(plan: CoordinatorPlan, l: CitrixLayout): DeviceEntry[] {
+export function desiredEntries(plan: CoordinatorPlan, l: CitrixLayout, cache: PeerEntries = new PeerEntries()): DeviceEntry[] {
   const vni = String(plan.hub.vni);
   const vtep = plan.hub.deviceVTEPs[0] ?? '';
   const snip = plan.hub.deviceOverlayIPs[0] ?? '';
@@ -89,21 +90,27 @@ export function desiredEntries(plan: CoordinatorPlan, l: CitrixLayout): DeviceEn
     { kind: 'nsip', key: snip, fields: { netmask: netmaskOf(parseCidr(l.overlayNetwork).prefix) } },
     { kind: 'vxlan_srcip_binding', key: `${vni}/${vtep}`, fields: {} },
   ];
-  for (const p of plan.peers) {
-    if (l.neighbours !== 'bridgetable') entries.push({ kind: 'arp', key: p.overlayIP, fields: { mac: p.vtepMAC.toLowerCase(), vxlan: vni, vtep: p.underlayIP }, node: p.node });
-    if (l.neighbours !== 'arp') entries.push({ kind: 'bridgetable', key: `${ALL_ZEROS_MAC}/${vni}/${p.underlayIP}`, fields: {}, node: p.node });
-    for (const c of p.podCIDRs) {
-      const cidr = parseCidr(c, false);
-      const network = formatIPv4(cidr.network);
-      if (l.routing === 'pbr') {
-        const last = formatIPv4(cidr.network + 2 ** (32 - cidr.prefix) - 1);
-        entries.push({ kind: 'nspbr', key: pbrName(l, network, cidr.prefix), fields: { srcipval: snip, destipval: `${network}-${last}`, nexthopval: p.overlayIP }, node: p.node });
-      } else {
-        entries.push({ kind: 'route', key: `${network}/${netmaskOf(cidr.prefix)}/${p.overlayIP}`, fields: {}, node: p.node });
-      }
+  const context = `${vni} ${snip}`;
+  for (const p of plan.peers) entries.push(...cache.of(p, context, (peer) => peerEntries(peer, l, vni, snip)));
+  if (l.netprofile) entries.push({ kind: 'netprofile', key: l.netprofile, fields: { srcip: snip } });
+  return entries;
+}
+
+/** One node's entries: its neighbour (arp or bridgetable) and a route (or PBR) per pod CIDR. */
+function peerEntries(p: Peer, l: CitrixLayout, vni: string, snip: string): DeviceEntry[] {
+  const entries: DeviceEntry[] = [];
+  if (l.neighbours !== 'bridgetable') entries.push({ kind: 'arp', key: p.overlayIP, fields: { mac: p.vtepMAC.toLowerCase(), vxlan: vni, vtep: p.underlayIP }, node: p.node });
+  if (l.neighbours !== 'arp') entries.push({ kind: 'bridgetable', key: `${ALL_ZEROS_MAC}/${vni}/${p.underlayIP}`, fields: {}, node: p.node });
+  for (const c of p.podCIDRs) {
+    const cidr = parseCidr(c, false);
+    const network = formatIPv4(cidr.network);
+    if (l.routing === 'pbr') {
+      const last = formatIPv4(cidr.network + 2 ** (32 - cidr.prefix) - 1);
+      entries.push({ kind: 'nspbr', key: pbrName(l, network, cidr.prefix), fields: { srcipval: snip, destipval: `${network}-${last}`, nexthopval: p.overlayIP }, node: p.node });
+    } else {
+      entries.push({ kind: 'route', key: `${network}/${netmaskOf(cidr.prefix)}/${p.overlayIP}`, fields: {}, node: p.node });
     }
   }
-  if (l.netprofile) entries.push({ kind: 'netprofile', key: l.netprofile, fields: { srcip: snip } });
   return entries;
 }
 

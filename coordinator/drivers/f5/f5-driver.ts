@@ -19,7 +19,7 @@
  */
 import type { Logger } from '../../../shared/log.ts';
 import type { CoordinatorPlan } from '../../plan.ts';
-import { DeviceOwnershipError, type DeviceChange, type DeviceDriver, type DeviceEntry, type DeviceFailure } from '../driver.ts';
+import { DeviceOwnershipError, PeerEntries, type DeviceChange, type DeviceDriver, type DeviceEntry, type DeviceFailure } from '../driver.ts';
 import { Debounced, type JsonResponse, type WriteFence } from '../https-json.ts';
 import { ICONTROL, IControlClient, errorOf, type IControlClientOptions } from './icontrol-client.ts';
 import { DeviceApiError, listIn } from '../https-json.ts';
@@ -67,6 +67,8 @@ export class F5Driver implements DeviceDriver {
   private active = 0;
   private warnedNoFailoverAccess = false;
   private readonly save: Debounced;
+  /** Each node's entries, built once per planned peer (a node event builds only its own). */
+  private readonly peerEntries = new PeerEntries();
 
   constructor(o: F5Options) {
     if (o.baseURLs.length === 0) throw new Error('F5 driver: no management address');
@@ -82,7 +84,7 @@ export class F5Driver implements DeviceDriver {
   }
 
   desired(plan: CoordinatorPlan): DeviceEntry[] {
-    return desiredEntries(plan, this.o);
+    return desiredEntries(plan, this.o, this.peerEntries);
   }
 
   setWriteFence(fence: WriteFence): void {

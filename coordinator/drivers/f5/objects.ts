@@ -16,7 +16,8 @@
  */
 import { formatIPv4, parseCidr } from '../../../shared/ipv4.ts';
 import type { CoordinatorPlan } from '../../plan.ts';
-import type { DeviceEntry } from '../driver.ts';
+import { PeerEntries, type DeviceEntry } from '../driver.ts';
+import type { Peer } from '../../../shared/tables.ts';
 
 export interface F5Layout {
   readonly partition: string;
@@ -77,7 +78,7 @@ export function allowServiceText(v: unknown): string {
 }
 const flooding = (l: F5Layout): string => (l.routing === 'interface' ? 'multipoint' : 'none');
 
-export function desiredEntries(plan: CoordinatorPlan, l: F5Layout): DeviceEntry[] {
+export function desiredEntries(plan: CoordinatorPlan, l: F5Layout, cache: PeerEntries = new PeerEntries()): DeviceEntry[] {
   const n = names(l);
   const vtep = plan.hub.deviceVTEPs[0] ?? '';
   const selfIP = plan.hub.deviceOverlayIPs[0] ?? '';
@@ -87,15 +88,21 @@ export function desiredEntries(plan: CoordinatorPlan, l: F5Layout): DeviceEntry[
     { kind: 'tunnel', key: n.tunnel, fields: { key: String(plan.hub.vni), local: vtep, profile: fullPath(l, n.profile) } },
     { kind: 'self', key: n.self, fields: { address: `${selfIP}/${prefix}`, vlan: fullPath(l, n.tunnel), allow: allowServiceText(l.allowService === 'none' || l.allowService === 'default' ? l.allowService : l.allowService.split(',')), group: l.trafficGroup } },
   ];
-  for (const p of plan.peers) {
-    entries.push({ kind: 'fdb', key: p.vtepMAC.toLowerCase(), fields: { endpoint: p.underlayIP }, node: p.node });
-    if (l.routing === 'gateway') entries.push({ kind: 'arp', key: arpName(l, p.overlayIP), fields: { ip: p.overlayIP, mac: p.vtepMAC.toLowerCase() }, node: p.node });
-    for (const c of p.podCIDRs) {
-      const cidr = parseCidr(c, false);
-      const network = `${formatIPv4(cidr.network)}/${cidr.prefix}`;
-      const via: Record<string, string> = l.routing === 'gateway' ? { gw: p.overlayIP } : { interface: fullPath(l, n.tunnel) };
-      entries.push({ kind: 'route', key: routeName(l, network), fields: { network, ...via }, node: p.node });
-    }
+  // a peer's entries depend only on the peer and the layout (fixed for a driver's life)
+  for (const p of plan.peers) entries.push(...cache.of(p, '', (peer) => peerEntries(peer, l)));
+  return entries;
+}
+
+/** One node's entries: its FDB record, its ARP entry (gateway routing) and a route per pod CIDR. */
+function peerEntries(p: Peer, l: F5Layout): DeviceEntry[] {
+  const n = names(l);
+  const entries: DeviceEntry[] = [{ kind: 'fdb', key: p.vtepMAC.toLowerCase(), fields: { endpoint: p.underlayIP }, node: p.node }];
+  if (l.routing === 'gateway') entries.push({ kind: 'arp', key: arpName(l, p.overlayIP), fields: { ip: p.overlayIP, mac: p.vtepMAC.toLowerCase() }, node: p.node });
+  for (const c of p.podCIDRs) {
+    const cidr = parseCidr(c, false);
+    const network = `${formatIPv4(cidr.network)}/${cidr.prefix}`;
+    const via: Record<string, string> = l.routing === 'gateway' ? { gw: p.overlayIP } : { interface: fullPath(l, n.tunnel) };
+    entries.push({ kind: 'route', key: routeName(l, network), fields: { network, ...via }, node: p.node });
   }
   return entries;
 }

@@ -1,0 +1,179 @@
+// The coordinator keeps one CoordinatorPlanner for its life: it remembers per node what it worked
+// out and re-plans only what changed. Over random sequences of joins, leaves and changes (pod
+// CIDRs, InternalIPs, annotations, the published table, settings), its answer must be exactly the
+// answer planned from scratch for the same inputs, pass after pass.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import type { V1Node } from '@kubernetes/client-node';
+import { CoordinatorPlanner, planCoordinator, type CoordinatorPlan, type OverlayConfig, type PlanInputs } from '../../coordinator/plan.ts';
+import { podCIDRsBySource } from '../../coordinator/podcidr-sources.ts';
+import { ANNOTATION_OVERLAY_IP } from '../../shared/keys.ts';
+import { shardIndexOf } from '../../shared/tables.ts';
+
+const NAMES = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
+const UNDERLAYS = ['198.18.1.1', '198.18.1.2', '198.18.1.3', '198.18.2.1', '198.19.9.9', '198.18.16.5', 'garbage'];
+// good ones, overlapping ones, one over the overlay network, one over a VTEP, one over an
+// underlay address, one over the service CIDR, not CIDRs at all, host bits set
+const POD_CIDRS = ['10.1.0.0/24', '10.1.1.0/24', '10.1.0.0/16', '10.1.2.7/24', '198.18.16.0/24', '198.18.0.0/24', '198.18.1.0/28', '10.96.0.0/12', '10.2.0.0/24', 'nope', '10.3.0.0/33'];
+const OVERLAY_IPS = ['198.18.16.2', '198.18.16.3', '198.18.16.9', '198.18.16.1', '198.18.17.2', '198.18.32.1', 'x'];
+const CONFIGS: OverlayConfig[] = [
+  { vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/28', deviceVTEPs: ['198.18.0.3'] },
+  { vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/28', deviceVTEPs: ['198.18.0.3', '198.18.0.4'] },
+  { vni: 4097, port: 4790, overlayNetwork: '198.18.16.0/29', deviceVTEPs: ['198.18.0.3'], mtu: 1400 },
+];
+
+interface Cluster {
+  nodes: Map<string, V1Node>;
+  held: Map<string, string>;
+  highWater: Map<number, number>;
+  config: OverlayConfig;
+  serviceCIDRs: string[] | undefined;
+  shardSize: number;
+  /** The order the watch cache lists the nodes in (not the planning order). */
+  listing: string[];
+}
+
+type Op =
+  | { op: 'join'; name: string; created: number; underlay: number; cidrs: number[] }
+  | { op: 'leave'; name: string }
+  | { op: 'cidrs'; name: string; cidrs: number[] }
+  | { op: 'underlay'; name: string; underlay: number | null }
+  | { op: 'annotate'; name: string; ip: number }
+  | { op: 'publish' }
+  | { op: 'lose-entry'; name: string }
+  | { op: 'wrong-entry'; name: string; ip: number }
+  | { op: 'config'; index: number; services: boolean; shardSize: number }
+  | { op: 'relist'; seed: number }
+  | { op: 'same' };
+
+const name = fc.constantFrom(...NAMES);
+const cidrs = fc.array(fc.nat(POD_CIDRS.length - 1), { maxLength: 2 });
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ op: fc.constant('join' as const), name, created: fc.nat(3), underlay: fc.nat(UNDERLAYS.length - 1), cidrs }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('leave' as const), name }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('cidrs' as const), name, cidrs }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('underlay' as const), name, underlay: fc.option(fc.nat(UNDERLAYS.length - 1)) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('annotate' as const), name, ip: fc.nat(OVERLAY_IPS.length - 1) }) },
+  { weight: 4, arbitrary: fc.constant({ op: 'publish' as const }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('lose-entry' as const), name }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('wrong-entry' as const), name, ip: fc.nat(OVERLAY_IPS.length - 1) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('config' as const), index: fc.nat(CONFIGS.length - 1), services: fc.boolean(), shardSize: fc.constantFrom(2, 3, 1000) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('relist' as const), seed: fc.nat() }) },
+  { weight: 2, arbitrary: fc.constant({ op: 'same' as const }) },
+);
+
+function nodeObject(n: string, created: number, underlay: string | undefined, podCIDRs: string[], annotation?: string): V1Node {
+  return {
+    metadata: { name: n, creationTimestamp: new Date(Date.UTC(2026, 0, 1, 0, created)), ...(annotation !== undefined ? { annotations: { [ANNOTATION_OVERLAY_IP]: annotation } } : {}) },
+    spec: { podCIDRs },
+    status: { addresses: underlay !== undefined ? [{ type: 'InternalIP', address: underlay }, { type: 'Hostname', address: n }] : [{ type: 'Hostname', address: n }] },
+  };
+}
+
+/** A changed Node is a new object, as the watch cache delivers it (never edited in place). */
+function replaced(node: V1Node, change: (copy: V1Node) => void): V1Node {
+  const copy = structuredClone(node);
+  change(copy);
+  return copy;
+}
+
+function apply(c: Cluster, op: Op, last: CoordinatorPlan | undefined): void {
+  const existing = 'name' in op ? c.nodes.get(op.name) : undefined;
+  switch (op.op) {
+    case 'join':
+      if (existing) return;
+      c.nodes.set(op.name, nodeObject(op.name, op.created, UNDERLAYS[op.underlay], op.cidrs.map((i) => POD_CIDRS[i]!)));
+      c.listing.push(op.name);
+      return;
+    case 'leave':
+      c.nodes.delete(op.name);
+      c.listing = c.listing.filter((n) => n !== op.name);
+      return;
+    case 'cidrs':
+      if (existing) c.nodes.set(op.name, replaced(existing, (n) => void (n.spec = { podCIDRs: op.cidrs.map((i) => POD_CIDRS[i]!) })));
+      return;
+    case 'underlay':
+      if (existing) {
+        c.nodes.set(op.name, replaced(existing, (n) => {
+          n.status = { addresses: op.underlay === null ? [] : [{ type: 'InternalIP', address: UNDERLAYS[op.underlay]! }] };
+        }));
+      }
+      return;
+    case 'annotate':
+      if (existing) c.nodes.set(op.name, replaced(existing, (n) => void (n.metadata!.annotations = { [ANNOTATION_OVERLAY_IP]: OVERLAY_IPS[op.ip]! })));
+      return;
+    case 'publish':
+      // the coordinator wrote the last plan: the table now holds its allocations and marks
+      if (!last) return;
+      c.held = new Map(last.peers.map((p) => [p.node, p.overlayIP]));
+      c.highWater = new Map([...last.shards].map(([shard, s]) => [shardIndexOf(shard) ?? 0, s.highWater]));
+      return;
+    case 'lose-entry':
+      c.held.delete(op.name);
+      return;
+    case 'wrong-entry':
+      c.held.set(op.name, OVERLAY_IPS[op.ip]!);
+      return;
+    case 'config':
+      c.config = CONFIGS[op.index]!;
+      c.serviceCIDRs = op.services ? ['10.96.0.0/12'] : undefined;
+      c.shardSize = op.shardSize;
+      return;
+    case 'relist': {
+      const order = [...c.listing];
+      let s = op.seed;
+      for (let i = order.length - 1; i > 0; i--) {
+        s = (s * 1103515245 + 12345) % 2147483648;
+        const j = s % (i + 1);
+        [order[i], order[j]] = [order[j]!, order[i]!];
+      }
+      c.listing = order;
+      return;
+    }
+    case 'same':
+      return;
+  }
+}
+
+function inputsOf(c: Cluster): PlanInputs {
+  const nodes = c.listing.map((n) => c.nodes.get(n)!);
+  return {
+    config: c.config, nodes, podCIDRs: podCIDRsBySource('node', nodes, []), held: new Map(c.held), highWater: new Map(c.highWater), shardSize: c.shardSize,
+    ...(c.serviceCIDRs ? { serviceCIDRs: c.serviceCIDRs } : {}),
+  };
+}
+
+/** Plain data for a deep comparison (Maps as sorted entries). */
+function comparable(p: CoordinatorPlan): unknown {
+  return { ...p, shards: [...p.shards].sort(([a], [b]) => (a < b ? -1 : 1)) };
+}
+
+describe('CoordinatorPlanner: a node event re-plans that node, and the answer is the full plan\'s', () => {
+  it('agrees with planning from scratch after every step of a random sequence of joins, leaves and changes', () => {
+    fc.assert(fc.property(fc.array(opArb, { minLength: 1, maxLength: 60 }), (ops) => {
+      const c: Cluster = { nodes: new Map(), held: new Map(), highWater: new Map(), config: CONFIGS[0]!, serviceCIDRs: undefined, shardSize: 3, listing: [] };
+      const planner = new CoordinatorPlanner();
+      let last: CoordinatorPlan | undefined;
+      for (const op of ops) {
+        apply(c, op, last);
+        const inputs = inputsOf(c);
+        const remembered = planner.plan(inputs);
+        expect(comparable(remembered), JSON.stringify(op)).toEqual(comparable(planCoordinator(inputs)));
+        last = remembered;
+      }
+    }), { numRuns: 400 });
+  });
+
+  it('hands back the same peer object for a node that did not change, and a new one for a node that did', () => {
+    const c: Cluster = { nodes: new Map(), held: new Map(), highWater: new Map(), config: CONFIGS[0]!, serviceCIDRs: undefined, shardSize: 1000, listing: [] };
+    apply(c, { op: 'join', name: 'a', created: 0, underlay: 0, cidrs: [0] }, undefined);
+    apply(c, { op: 'join', name: 'b', created: 1, underlay: 1, cidrs: [1] }, undefined);
+    const planner = new CoordinatorPlanner();
+    const first = planner.plan(inputsOf(c));
+    apply(c, { op: 'cidrs', name: 'b', cidrs: [8] }, first);
+    const second = planner.plan(inputsOf(c));
+    expect(second.peers[0]).toBe(first.peers[0]);
+    expect(second.peers[1]).not.toBe(first.peers[1]);
+    expect(second.peers[1]?.podCIDRs).toEqual(['10.2.0.0/24']);
+  });
+});
