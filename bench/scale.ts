@@ -9,6 +9,7 @@
  *     event to the ADC being programmed (route present / gone), p50/p95/p99, writes per event.
  * Nothing is asserted; results go to bench/results/scale-*.json.
  */
+import { readFileSync } from 'node:fs';
 import type { V1Node } from '@kubernetes/client-node';
 import { planCoordinator } from '../coordinator/plan.ts';
 import { podCIDRsBySource } from '../coordinator/podcidr-sources.ts';
@@ -35,8 +36,22 @@ const annotatedNodes = (b: Bench): number => b.api.store.list(resource(b.api, 'n
 const podNetwork = (i: number): string => `10.${Math.floor(i / 256) % 256}.${i % 256}.0`;
 const routed = (b: Bench, network: string): boolean => b.emulator.store.list('route').some((r) => r.network === network);
 
-async function churn(b: Bench, first: number): Promise<{ join: number[]; leave: number[]; apiWritesPerEvent: number; deviceWritesPerEvent: number }> {
+/**
+ * CPU time (user + system) a process has used, in ms, from /proc/<pid>/stat (clock ticks of 10 ms).
+ * Unlike latency it hardly moves with the load beside it: per node event, it shows whether the
+ * coordinator's work grows with the cluster.
+ */
+function cpuMs(pid: number | undefined): number {
+  const fields = readFileSync(`/proc/${pid ?? 0}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
+}
+const CLOCK_TICKS_PER_S = 100;
+
+/** `idleCpuMsPerS`: what the coordinator spends per second with nothing changing (its resyncs), taken off the churn's. */
+async function churn(b: Bench, first: number, coordinatorPid: number | undefined, idleCpuMsPerS: number): Promise<{ join: number[]; leave: number[]; apiWritesPerEvent: number; deviceWritesPerEvent: number; coordinatorCpuMsPerEvent: number }> {
   const nodes = resource(b.api, 'nodes');
+  const cpu0 = cpuMs(coordinatorPid);
+  const t0 = performance.now();
   const a0 = b.audit.length;
   const d0 = b.emulator.calls.length;
   const join: number[] = [];
@@ -61,7 +76,7 @@ async function churn(b: Bench, first: number): Promise<{ join: number[]; leave: 
   await new Promise((r) => setTimeout(r, 2_500)); // the debounced config save
   const events = 2 * CHURN;
   // the bench's own Node creates and deletes go straight to the store, so the audit holds only the coordinator's
-  return { join, leave, apiWritesPerEvent: apiWrites(b, a0) / events, deviceWritesPerEvent: deviceWrites(b, d0) / events };
+  return { join, leave, apiWritesPerEvent: apiWrites(b, a0) / events, deviceWritesPerEvent: deviceWrites(b, d0) / events, coordinatorCpuMsPerEvent: (cpuMs(coordinatorPid) - cpu0 - idleCpuMsPerS * (performance.now() - t0) / 1000) / events };
 }
 
 async function ours(n: number): Promise<Record<string, unknown>> {
@@ -83,10 +98,12 @@ async function ours(n: number): Promise<Record<string, unknown>> {
     await new Promise((r) => setTimeout(r, 3_000)); // settle (debounced save)
     const sa = b.audit.length;
     const sd = b.emulator.calls.length;
+    const sc = cpuMs(coordinator.child.pid);
     await new Promise((r) => setTimeout(r, STEADY_S * 1000));
-    const steady = { seconds: STEADY_S, apiWrites: apiWrites(b, sa), apiWritesBy: writesByKind(b, sa), deviceWrites: deviceWrites(b, sd), deviceCalls: b.emulator.calls.length - sd };
-    const c = await churn(b, n + 10);
-    return { n, syncMs, annotatedMs, peakRssMiB: coordinator.peakRssMiB(), largestConfigMapBytes: largest, initial, perNode: { apiWrites: initial.apiWrites / n, deviceCalls: initial.deviceCalls / n }, steady, churn: { join: summary(c.join), joinSamplesMs: c.join, leave: summary(c.leave), apiWritesPerEvent: c.apiWritesPerEvent, deviceWritesPerEvent: c.deviceWritesPerEvent } };
+    const idleCpuMsPerS = (cpuMs(coordinator.child.pid) - sc) / STEADY_S;
+    const steady = { seconds: STEADY_S, coordinatorCpuMsPerS: idleCpuMsPerS, apiWrites: apiWrites(b, sa), apiWritesBy: writesByKind(b, sa), deviceWrites: deviceWrites(b, sd), deviceCalls: b.emulator.calls.length - sd };
+    const c = await churn(b, n + 10, coordinator.child.pid, idleCpuMsPerS);
+    return { n, syncMs, annotatedMs, peakRssMiB: coordinator.peakRssMiB(), largestConfigMapBytes: largest, initial, perNode: { apiWrites: initial.apiWrites / n, deviceCalls: initial.deviceCalls / n }, steady, churn: { join: summary(c.join), joinSamplesMs: c.join, leave: summary(c.leave), apiWritesPerEvent: c.apiWritesPerEvent, deviceWritesPerEvent: c.deviceWritesPerEvent, coordinatorCpuMsPerEvent: c.coordinatorCpuMsPerEvent } };
   } finally {
     await coordinator.stop();
     await b.close();
@@ -126,8 +143,8 @@ for (const n of SIZES) {
   const base = await baseline(n);
   results.push({ n, ours: o, baseline: base });
   const oi = o.initial as { apiWrites: number; deviceCalls: number; bulkRequests: number };
-  const os = o.steady as { apiWrites: number; deviceWrites: number; apiWritesBy: { kinds: Record<string, number>; objects: number } };
-  const oc = o.churn as { join: ReturnType<typeof summary>; leave: ReturnType<typeof summary>; apiWritesPerEvent: number; deviceWritesPerEvent: number };
+  const os = o.steady as { coordinatorCpuMsPerS: number; apiWrites: number; deviceWrites: number; apiWritesBy: { kinds: Record<string, number>; objects: number } };
+  const oc = o.churn as { join: ReturnType<typeof summary>; leave: ReturnType<typeof summary>; apiWritesPerEvent: number; deviceWritesPerEvent: number; coordinatorCpuMsPerEvent: number };
   const bc = base.churnNodeEvent as ReturnType<typeof summary>;
   const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : '-');
   console.log(`\n${n} nodes`);
@@ -145,6 +162,8 @@ for (const n of SIZES) {
     ['  steady-state API writes by kind (distinct objects)', `${Object.entries(os.apiWritesBy.kinds).map(([k, v]) => `${k} ${String(v)}`).join(', ') || 'none'} (${String(os.apiWritesBy.objects)})`, '-', ''],
     ['churn: join -> ADC p50/p95/p99', `${ms(oc.join.p50)} / ${ms(oc.join.p95)} / ${ms(oc.join.p99)}`, `${ms(bc.p50)} / ${ms(bc.p95)} / ${ms(bc.p99)} (per event)`, ratio(oc.join.p50, bc.p50)],
     ['churn: leave -> ADC p50/p95/p99', `${ms(oc.leave.p50)} / ${ms(oc.leave.p95)} / ${ms(oc.leave.p99)}`, '-', ''],
+    ['coordinator CPU per node event (churn, its idle rate taken off)', `${oc.coordinatorCpuMsPerEvent.toFixed(1)} ms`, '-', ''],
+    ['coordinator CPU with nothing changing (resyncs)', `${os.coordinatorCpuMsPerS.toFixed(0)} ms/s`, '-', ''],
     ['writes per node event: API / NITRO', `${oc.apiWritesPerEvent.toFixed(2)} / ${oc.deviceWritesPerEvent.toFixed(2)}`, `- / ${String(base.callsPerEvent)} calls`, ''],
   ]));
 }

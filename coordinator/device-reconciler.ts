@@ -11,7 +11,7 @@ import type { EventRecorder } from '../shared/kube/events.ts';
 import { DONE, ReconcileLoop, SKIPPED, retry, type PassOutcome } from '../shared/reconcile-loop.ts';
 import type { Metrics } from '../shared/metrics.ts';
 import { FencedWriteError } from './drivers/https-json.ts';
-import { DeviceOwnershipError, diffDevice, entryId, type DeviceDriver, type DeviceEntry, type DeviceFailure } from './drivers/driver.ts';
+import { DeviceOwnershipError, diffDevice, diffDeviceSince, entryId, type DeviceChange, type DeviceDriver, type DeviceEntry, type DeviceFailure } from './drivers/driver.ts';
 import type { CoordinatorPlan } from './plan.ts';
 import type { DeviceStatusPublisher } from '../shared/kube/device-status.ts';
 import { DEVICE_STATUS_CLUSTER_KEY, DEVICE_STATUS_SUMMARY_KEY } from '../shared/keys.ts';
@@ -41,6 +41,12 @@ export class DeviceReconciler {
    * a retry or the first pass observe the device afresh, which also catches changes by hand.
    */
   private known: Map<string, DeviceEntry> | undefined;
+  /**
+   * The desired state `known` was last brought to in full (a pass whose changes all applied), and
+   * the `known` it holds for: the next event-driven pass diffs only what changed since
+   * (diffDeviceSince). Any fresh observation or failure makes `known` a new map, and this is void.
+   */
+  private inSync: { known: Map<string, DeviceEntry>; desired: ReadonlySet<DeviceEntry> } | undefined;
   private readonly m;
   lastError: string | undefined;
   converged = false;
@@ -164,6 +170,11 @@ export class DeviceReconciler {
     throw err;
   }
 
+  /** What to change: only what changed since the device last matched, or a full diff. */
+  private changesFor(desired: readonly DeviceEntry[], known: Map<string, DeviceEntry>): DeviceChange[] {
+    return this.inSync?.known === known ? diffDeviceSince(this.inSync.desired, desired, known) : diffDevice(desired, [...known.values()]);
+  }
+
   private async pass(reasons: ReadonlySet<string>): Promise<PassOutcome> {
     const plan = this.plan;
     if (!this.o.canWrite()) {
@@ -177,8 +188,9 @@ export class DeviceReconciler {
     this.unreachable = !known;
     if (!known) return retry(this.lastError ?? 'observing the device failed');
     const desired = driver.desired(plan);
-    const changes = diffDevice(desired, [...known.values()]);
+    const changes = this.changesFor(desired, known);
     if (changes.length === 0) {
+      this.inSync = { known, desired: new Set(desired) };
       this.setConverged(true);
       this.lastError = undefined;
       this.publish(plan, []);
@@ -202,6 +214,7 @@ export class DeviceReconciler {
       else known.set(entryId(c.entry), c.entry);
     }
     if (failures.length > 0) this.known = undefined;
+    else this.inSync = { known, desired: new Set(desired) };
     for (const c of changes) this.m.calls({ op: c.op, kind: c.entry.kind });
     for (const f of failures) {
       this.m.errors({ kind: f.change.entry.kind });

@@ -116,3 +116,31 @@ export function diffDevice(desired: readonly DeviceEntry[], observed: readonly D
   }
   return [...deletes, ...updates, ...adds];
 }
+
+/**
+ * Pure: the same changes as diffDevice(desired, observed), found from what changed since
+ * `previous`, the desired state `observed` was brought to (every change of the pass that
+ * diffed it applied). Entries are compared by object: a planned peer that did not change brings
+ * the very entry objects it brought last time (PeerEntries), so a node event looks up the id of
+ * that node's entries only, where diffDevice keys every entry of the cluster.
+ */
+export function diffDeviceSince(previous: ReadonlySet<DeviceEntry>, desired: readonly DeviceEntry[], observed: ReadonlyMap<string, DeviceEntry>): DeviceChange[] {
+  const now = new Set(desired);
+  const added = new Map<string, DeviceEntry>();
+  for (const e of desired) if (!previous.has(e)) added.set(entryId(e), e);
+  const deletes: DeviceChange[] = [];
+  const updates: DeviceChange[] = [];
+  const adds: DeviceChange[] = [];
+  for (const e of previous) {
+    if (now.has(e)) continue;
+    const id = entryId(e);
+    const h = observed.get(id);
+    if (h && !added.has(id)) deletes.push({ op: 'delete', entry: h });
+  }
+  for (const [id, e] of added) {
+    const h = observed.get(id);
+    if (!h) adds.push({ op: 'add', entry: e });
+    else if (h !== e && !sameFields(h, e)) updates.push({ op: 'update', entry: e, previous: h });
+  }
+  return [...deletes, ...updates, ...adds];
+}
