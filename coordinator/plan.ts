@@ -66,10 +66,6 @@ export interface PlanInputs {
  * annotation records (the record survives a malformed entry or a deleted shard). The table wins:
  * an annotated address the table gives to another node is not taken.
  */
-export function withAnnotatedAddresses(held: ReadonlyMap<string, string>, nodes: readonly V1Node[], key: string): ReadonlyMap<string, string> {
-  return annotated(held, nodes.map((n) => ({ name: n.metadata?.name ?? '', annotated: allocatedOverlayIP(n, key) })));
-}
-
 function annotated(held: ReadonlyMap<string, string>, nodes: readonly { name: string; annotated: string | undefined }[]): ReadonlyMap<string, string> {
   let taken: Set<string> | undefined;
   let out: Map<string, string> | undefined;
@@ -89,7 +85,6 @@ function annotated(held: ReadonlyMap<string, string>, nodes: readonly { name: st
  * new object (the watch cache replaces it; nothing edits a cached Node in place).
  */
 interface NodeFacts {
-  readonly node: V1Node;
   readonly name: string;
   /** creationTimestamp in ms (0 when absent): the oldest node is served first. */
   readonly created: number;
@@ -126,13 +121,13 @@ const byAge = (a: NodeFacts, b: NodeFacts): number => a.created - b.created || (
  * then costs the work of that node: its facts (addresses, age, annotation), its pod CIDRs parsed
  * and checked, its peer entry and its encoding are reused for every Node object, pod CIDR and
  * allocation that did not change. What stays proportional to the cluster is cheap: a pass over
- * the nodes to find what changed, the age order (kept while no node joins or leaves), the overlap
+ * the nodes to find what changed, the age order (re-sorted only when a Node object changed), the overlap
  * and allocation bookkeeping over numbers, and the shard objects. Its answer is exactly
  * planCoordinator's for the same inputs (a property test runs both over random sequences of
  * joins, leaves and changes); the coordinator keeps one for its life.
  */
 export class CoordinatorPlanner {
-  private facts = new WeakMap<V1Node, NodeFacts>();
+  private readonly facts = new WeakMap<V1Node, NodeFacts>();
   private order: { nodes: readonly V1Node[]; sorted: NodeFacts[] } | undefined;
   private peers = new Map<string, BuiltPeer>();
   private readonly memo = new CidrMemo();
@@ -207,7 +202,7 @@ export class CoordinatorPlanner {
     if (known && known.annotationKey === annotationKey) return known;
     const t = node.metadata?.creationTimestamp;
     const f: NodeFacts = {
-      node, name: node.metadata?.name ?? '', created: t ? new Date(t).getTime() : 0,
+      name: node.metadata?.name ?? '', created: t ? new Date(t).getTime() : 0,
       underlayIP: internalIPv4(node), annotationKey, annotated: allocatedOverlayIP(node, annotationKey),
     };
     this.facts.set(node, f);
