@@ -24,6 +24,27 @@ async function firstPing(netns: string, ip: string, t0: number): Promise<number>
   }
 }
 
+/**
+ * Signals the node's agent as the lab's supervisor lists it. On a loaded machine the listed pid
+ * can be one that has just exited (the supervisor has not restarted it yet): then it asks again.
+ */
+async function restartAgent(sock: string, node: string, signal: NodeJS.Signals): Promise<void> {
+  for (let attempt = 0; attempt < 40; attempt++) {
+    const status = (await controlRequest(sock, 'GET', '/status')) as LabDocument;
+    const pid = status.nodes.find((n) => n.name === node)?.agentPid;
+    try {
+      if (pid) {
+        process.kill(pid, signal);
+        return;
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`the lab listed no live agent for ${node} within 10 s`);
+}
+
 const doc = JSON.parse(String((await execa(CLI, ['lab', 'up', '--json', '--nodes', '1', '--pods-per-node', '1', '--components', BENCH_COMPONENTS])).stdout)) as LabDocument;
 try {
   const sock = join(doc.dir, 'control.sock');
@@ -42,9 +63,7 @@ try {
   const count = RESTARTS * 200;
   const ping = execa('ip', ['netns', 'exec', doc.device.netns, 'ping', '-i', '0.01', '-c', String(count), '-W', '1', '-q', target.pods[0]!.ip], { reject: false });
   for (let k = 0; k < RESTARTS; k++) {
-    const status = (await controlRequest(sock, 'GET', '/status')) as LabDocument;
-    const pid = status.nodes.find((n) => n.name === target.name)?.agentPid;
-    if (pid) process.kill(pid, k % 2 === 0 ? 'SIGTERM' : 'SIGKILL');
+    await restartAgent(sock, target.name, k % 2 === 0 ? 'SIGTERM' : 'SIGKILL');
     await new Promise((r) => setTimeout(r, 3_500));
   }
   const out = String((await ping).stdout);
