@@ -100,6 +100,13 @@ export class PeerEntries {
   }
 }
 
+/** The change that brings what the device has (`have`) to `want`, if any, onto the right list. */
+function addOrUpdate(have: DeviceEntry | undefined, want: DeviceEntry, adds: DeviceChange[], updates: DeviceChange[]): void {
+  if (!have) adds.push({ op: 'add', entry: want });
+  // an entry applied from the last desired state is that very object: nothing to compare
+  else if (have !== want && !sameFields(have, want)) updates.push({ op: 'update', entry: want, previous: have });
+}
+
 /** Pure: the changes that turn `observed` into `desired`; deletes first, then updates, then adds. */
 export function diffDevice(desired: readonly DeviceEntry[], observed: readonly DeviceEntry[]): DeviceChange[] {
   const want = new Map(desired.map((e) => [entryId(e), e]));
@@ -108,12 +115,7 @@ export function diffDevice(desired: readonly DeviceEntry[], observed: readonly D
   const updates: DeviceChange[] = [];
   const adds: DeviceChange[] = [];
   for (const [id, e] of have) if (!want.has(id)) deletes.push({ op: 'delete', entry: e });
-  for (const [id, e] of want) {
-    const h = have.get(id);
-    if (!h) adds.push({ op: 'add', entry: e });
-    // an entry applied from the last desired state is that very object: nothing to compare
-    else if (h !== e && !sameFields(h, e)) updates.push({ op: 'update', entry: e, previous: h });
-  }
+  for (const [id, e] of want) addOrUpdate(have.get(id), e, adds, updates);
   return [...deletes, ...updates, ...adds];
 }
 
@@ -137,10 +139,6 @@ export function diffDeviceSince(previous: ReadonlySet<DeviceEntry>, desired: rea
     const h = observed.get(id);
     if (h && !added.has(id)) deletes.push({ op: 'delete', entry: h });
   }
-  for (const [id, e] of added) {
-    const h = observed.get(id);
-    if (!h) adds.push({ op: 'add', entry: e });
-    else if (h !== e && !sameFields(h, e)) updates.push({ op: 'update', entry: e, previous: h });
-  }
+  for (const [id, e] of added) addOrUpdate(observed.get(id), e, adds, updates);
   return [...deletes, ...updates, ...adds];
 }
