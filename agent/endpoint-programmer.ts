@@ -16,7 +16,7 @@ import { errorMessage } from '../shared/errors.ts';
 import type { EndpointPlan } from './plan-types.ts';
 import { programOverlay, removeOverlay } from './overlay/program.ts';
 import { readerOf, type KernelReader } from './overlay/observe.ts';
-import type { ObservedOverlay, Op } from './overlay/state.ts';
+import { EMPTY_OBSERVED, type ObservedOverlay, type Op } from './overlay/state.ts';
 import { LINUX_HOST, type HostKnobs, type TxChecksumMode } from './host.ts';
 import { renderRuleset } from './firewall/ruleset.ts';
 import type { Nft } from './firewall/nft.ts';
@@ -62,6 +62,8 @@ export class EndpointProgrammer {
   /** ifindex of the device whose offload and sysctl were last verified. */
   private settingsCheckedFor: number | undefined;
   private readonly reader: KernelReader;
+  /** Whether the firewall table was removed since this node became directly routed. */
+  private directFirewallChecked = false;
 
   constructor(o: EndpointProgrammerOptions) {
     this.o = o;
@@ -69,6 +71,7 @@ export class EndpointProgrammer {
   }
 
   async apply(plan: EndpointPlan, fullCheck: boolean): Promise<ApplyResult> {
+    this.directFirewallChecked = false;
     const changes = new Map<ChangeKind, number>();
     const add = (k: ChangeKind, n = 1): void => {
       changes.set(k, (changes.get(k) ?? 0) + n);
@@ -111,6 +114,32 @@ export class EndpointProgrammer {
     if (listing !== undefined && this.appliedListing === listing) return false;
     this.o.log.info({ op: 'firewall', table: this.o.nft.table }, listing === undefined ? 'firewall table created' : 'firewall table replaced');
     return true;
+  }
+
+  /**
+   * A node routed directly: none of the overlay. A VXLAN device or firewall table of ours left
+   * from when the node was tunneled is removed (the device already routes to it directly: the
+   * coordinator programs the device before it tells the node).
+   */
+  async applyDirect(fullCheck: boolean): Promise<ApplyResult> {
+    const changes = new Map<ChangeKind, number>();
+    const devices = await removeOverlay(this.o.ip, this.o.ownsDevice, this.reader);
+    if (devices.length > 0) {
+      changes.set('device', devices.length);
+      this.o.log.info({ op: 'remove', devices, reason: 'this node is routed directly' }, 'overlay device removed');
+    }
+    // the table: once on becoming direct, then on full checks (a process each, unlike the netlink read above)
+    if (fullCheck || !this.directFirewallChecked) {
+      if (await this.o.nft.remove()) {
+        changes.set('firewall', 1);
+        this.o.log.info({ op: 'remove', table: this.o.nft.table, reason: 'this node is routed directly' }, 'firewall table removed');
+      }
+      this.directFirewallChecked = true;
+    }
+    this.appliedRuleset = undefined;
+    this.appliedListing = undefined;
+    this.settingsCheckedFor = undefined;
+    return { changes, observed: EMPTY_OBSERVED };
   }
 
   /** Removes the overlay device(s) and the firewall table: everything the agent creates. */

@@ -18,7 +18,7 @@ import type { KernelReader } from './overlay/observe.ts';
 import { LINUX_HOST, type HostKnobs, type TxChecksumMode } from './host.ts';
 import { watchKernel, type KernelWatcher } from './overlay/events.ts';
 import type { Nft } from './firewall/nft.ts';
-import { isProblem, type EndpointPlan, type Problem } from './plan-types.ts';
+import { isDirect, isProblem, type DirectPlan, type EndpointPlan, type Problem } from './plan-types.ts';
 
 /** A pass running longer than this is wedged (each of its commands has a 10 s deadline by default). */
 const STUCK_PASS_MS = 180_000;
@@ -53,20 +53,20 @@ export interface EndpointOptions extends KernelSettings {
 
 export class OverlayEndpoint implements HealthSource {
   private readonly o: EndpointOptions;
-  private readonly plan: () => Promise<EndpointPlan | Problem>;
+  private readonly plan: () => Promise<EndpointPlan | DirectPlan | Problem>;
   private readonly programmer: EndpointProgrammer;
   private kernel: KernelWatcher | undefined;
   readonly loop: ReconcileLoop;
   readonly registry = new Metrics();
   private readonly m;
-  private lastGood: EndpointPlan | undefined;
+  private lastGood: EndpointPlan | DirectPlan | undefined;
   private lastAppliedKey: string | undefined;
   private observed: ObservedOverlay | undefined;
   private deviceIndex: number | undefined;
   private problem: Problem | undefined = { kind: 'waiting', reason: 'starting' };
   private lastError: string | undefined;
 
-  constructor(o: EndpointOptions, plan: () => Promise<EndpointPlan | Problem>) {
+  constructor(o: EndpointOptions, plan: () => Promise<EndpointPlan | DirectPlan | Problem>) {
     this.o = o;
     this.plan = plan;
     this.programmer = new EndpointProgrammer({ ip: o.ip, ...(o.reader ? { reader: o.reader } : {}), nft: o.nft, log: o.log, txChecksum: o.txChecksum, firewall: o.firewall, ...(o.ownsDevice ? { ownsDevice: o.ownsDevice } : {}), ...(o.host ? { host: o.host } : {}) });
@@ -89,7 +89,7 @@ export class OverlayEndpoint implements HealthSource {
   start(): void {
     if (this.o.watchKernel !== false) {
       this.kernel = watchKernel({
-        device: () => this.lastGood?.overlay.vxlan.name, index: () => this.deviceIndex, log: this.o.log,
+        device: () => (this.lastGood && !isDirect(this.lastGood) ? this.lastGood.overlay.vxlan.name : undefined), index: () => this.deviceIndex, log: this.o.log,
         firewall: this.o.firewall, table: this.o.nft.table, onChange: (kind) => this.loop.trigger(`kernel:${kind}`),
       });
     }
@@ -112,7 +112,7 @@ export class OverlayEndpoint implements HealthSource {
       this.o.log[p.kind === 'invalid' ? 'warn' : 'info']({ reason: p.reason, keeping: this.lastGood ? 'last good state' : 'nothing programmed yet' }, 'not ready');
       if (p.kind === 'invalid') this.o.events?.warning('OverlayInputInvalid', `${p.reason}; keeping the last good overlay state`);
     }
-    if (!p && this.problem) this.o.log.info({ dev: this.lastGood?.overlay.vxlan.name }, 'overlay converged');
+    if (!p && this.problem) this.o.log.info(this.lastGood && isDirect(this.lastGood) ? { path: 'direct' } : { dev: this.lastGood?.overlay.vxlan.name }, 'overlay converged');
     this.problem = p;
     this.m.ready(p ? 0 : 1);
   }
@@ -151,9 +151,9 @@ export class OverlayEndpoint implements HealthSource {
     }
   }
 
-  private async program(plan: EndpointPlan, fullCheck: boolean): Promise<void> {
+  private async program(plan: EndpointPlan | DirectPlan, fullCheck: boolean): Promise<void> {
     const key = JSON.stringify(plan);
-    const { changes, observed } = await this.programmer.apply(plan, fullCheck);
+    const { changes, observed } = isDirect(plan) ? await this.programmer.applyDirect(fullCheck) : await this.programmer.apply(plan, fullCheck);
     const repairing = key === this.lastAppliedKey;
     for (const [kind, n] of changes) {
       this.m.changes({ kind }, n);

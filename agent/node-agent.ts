@@ -10,7 +10,7 @@ import { nodeEventRecorder } from '../shared/kube/events.ts';
 import { DEFAULT_NAMES, type InstanceNames } from '../shared/keys.ts';
 import type { HealthSource } from '../shared/health.ts';
 import { planNode, resolveNodeInputs, hostFactsOf, type HostFacts } from './node-plan.ts';
-import { isProblem, type EndpointPlan, type Problem } from './plan-types.ts';
+import { isProblem, type DirectPlan, type EndpointPlan, type Problem } from './plan-types.ts';
 import { OverlayEndpoint, type KernelSettings } from './endpoint.ts';
 import { readerOf, type KernelReader } from './overlay/observe.ts';
 
@@ -63,7 +63,7 @@ export class NodeAgent implements HealthSource {
     await Promise.all([this.nodeCache?.stop(), this.hubCache?.stop()]);
   }
 
-  private async plan(): Promise<EndpointPlan | Problem> {
+  private async plan(): Promise<EndpointPlan | DirectPlan | Problem> {
     const { nodeName, namespace } = this.o;
     const resolved = resolveNodeInputs(nodeName, this.nodeCache?.get(nodeName), this.hubCache?.get(this.names.hubConfigMap, namespace)?.data, `${namespace}/${this.names.hubConfigMap}`, this.o.underlayIP, this.names);
     if (isProblem(resolved)) return resolved;

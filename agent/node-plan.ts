@@ -11,12 +11,12 @@ import type { V1Node } from '@kubernetes/client-node';
 import { cidrsOverlap, parseCidr } from '../shared/ipv4.ts';
 import { allocatedOverlayIP, internalIPv4, podCIDRsOf } from '../shared/node-facts.ts';
 import { DEFAULT_NAMES, type InstanceNames } from '../shared/keys.ts';
-import { decodeHubInfo, type ConfigMapData, type HubInfo } from '../shared/tables.ts';
+import { decodeHubInfo, type ConfigMapData, type HubInfo, type PeerPath } from '../shared/tables.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { planNodeOverlay } from './overlay/plan.ts';
 import { foreignVxlans, interfaceOfAddress, otherNetworks, type HostInterface } from './overlay/observe.ts';
 import type { DesiredOverlay } from './overlay/state.ts';
-import type { EndpointPlan, Problem } from './plan-types.ts';
+import type { DirectPlan, EndpointPlan, Problem } from './plan-types.ts';
 
 export interface ResolvedInputs {
   readonly hub: HubInfo;
@@ -25,6 +25,8 @@ export interface ResolvedInputs {
   readonly podCIDRs: readonly string[];
   /** The instance the agent serves (its annotation keys, device and table names). */
   readonly names: InstanceNames;
+  /** How the device reaches this node's pods (its Node's path annotation; absent: vxlan). */
+  readonly path: PeerPath;
 }
 
 export function resolveNodeInputs(nodeName: string, node: V1Node | undefined, hubData: ConfigMapData | undefined, hubName: string, underlayOverride?: string, names: InstanceNames = DEFAULT_NAMES): ResolvedInputs | Problem {
@@ -42,7 +44,9 @@ export function resolveNodeInputs(nodeName: string, node: V1Node | undefined, hu
   if (!overlayIP) return { kind: 'waiting', reason: 'waiting for the coordinator to allocate this node an overlay IP' };
   const underlayIP = underlayOverride ?? internalIPv4(node);
   if (!underlayIP) return { kind: 'invalid', reason: `Node ${nodeName} has no IPv4 InternalIP and no --underlay-ip was given` };
-  return { hub, overlayIP, underlayIP, podCIDRs: podCIDRsOf(node), names };
+  const path = node.metadata?.annotations?.[names.annotationPath];
+  if (path !== undefined && path !== 'direct') return { kind: 'invalid', reason: `annotation ${names.annotationPath}=${JSON.stringify(path)} is not "direct" (the coordinator writes "direct" or nothing)` };
+  return { hub, overlayIP, underlayIP, podCIDRs: podCIDRsOf(node), names, path: path ?? 'vxlan' };
 }
 
 export interface HostFacts {
@@ -73,9 +77,11 @@ export function hostFactsOf(interfaces: readonly HostInterface[], inputs: Resolv
   return { underlayMtu: underlay?.mtu, underlayDevice: underlay?.name, networks: otherNetworks(interfaces, inputs.names.vxlanDevice(inputs.hub.vni)), foreignVxlans: foreignVxlans(interfaces, inputs.names.ownsDevice) };
 }
 
-export function planNode(inputs: ResolvedInputs, facts: HostFacts): EndpointPlan | Problem {
+export function planNode(inputs: ResolvedInputs, facts: HostFacts): EndpointPlan | DirectPlan | Problem {
   const { hub, overlayIP, underlayIP, podCIDRs } = inputs;
   if (facts.underlayMtu === undefined) return { kind: 'invalid', reason: `no interface on this host has the underlay IP ${underlayIP}` };
+  // routed directly: nothing of the overlay on this node (the coordinator checked the pod CIDRs)
+  if (inputs.path === 'direct') return { direct: { deviceVTEPs: hub.deviceVTEPs, underlayIP, podCIDRs } };
   const clash = vxlanClash(facts, hub.vni, hub.port, inputs.names);
   if (clash) return { kind: 'invalid', reason: clash };
   const overlayNet = parseCidr(hub.overlayNetwork);

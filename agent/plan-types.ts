@@ -8,11 +8,28 @@ export interface EndpointPlan {
 }
 
 /**
+ * A node the device routes to directly (its Node's path annotation says `direct`): no VXLAN
+ * device, no firewall table of ours; the device sends to the pods via the node's underlay address.
+ */
+export interface DirectPlan {
+  readonly direct: {
+    /** The device's underlay address(es): the node must reach them without a router. */
+    readonly deviceVTEPs: readonly string[];
+    readonly underlayIP: string;
+    readonly podCIDRs: readonly string[];
+  };
+}
+
+export function isDirect(x: EndpointPlan | DirectPlan | Problem): x is DirectPlan {
+  return 'direct' in x;
+}
+
+/**
  * 'waiting': normal while the cluster converges (no allocation yet, no hub info).
  * 'invalid': bad or conflicting input; the last good plan stays programmed and an Event says why.
  */
 export interface Problem { readonly kind: 'waiting' | 'invalid'; readonly reason: string }
 
-export function isProblem(x: EndpointPlan | Problem | object): x is Problem {
+export function isProblem(x: EndpointPlan | DirectPlan | Problem | object): x is Problem {
   return 'reason' in x && 'kind' in x;
 }

@@ -13,6 +13,7 @@ import { ConfigError, INSTANCE_SPEC, choiceSetting, instanceNamesFrom, cidrSetti
 import { cidrContains, cidrsOverlap, parseCidr, parseIPv4, usableHostRange } from '../shared/ipv4.ts';
 import { parseLabelSelector, SelectorError } from '../shared/selectors.ts';
 import type { OverlayConfig } from './plan.ts';
+import { ROUTING_MODES, type RoutingPolicy } from './routing.ts';
 import { CLUSTER_ID_RE } from './cluster-identity.ts';
 import { POD_CIDR_SOURCES, type PodCidrSource } from './podcidr-sources.ts';
 
@@ -23,6 +24,8 @@ export const COORDINATOR_SPECS: SettingSpec[] = [
   { flag: 'vni', env: ['CHORUS_VNI', 'VNID'], help: 'VXLAN network identifier, 1..16777215 (the default stays clear of Calico (4096, 4097), flannel (1) and Cilium (2 for VTEPs; identities up to 65535 on its own port): see docs/install.md; an install that published another VNI keeps it unless this is set)', default: '100000' },
   { flag: 'port', env: ['CHORUS_VXLAN_PORT', 'VXLAN_PORT'], help: 'VXLAN UDP port', default: '4789' },
   { flag: 'mtu', env: ['CHORUS_MTU'], help: 'overlay MTU, 576..9000; default: each end uses its underlay MTU minus 50' },
+  { flag: 'routing', env: ['CHORUS_ROUTING'], help: "how the device reaches each node's pods: vxlan (through the overlay), direct (a route via the node's own address, no tunnel: the device shares the nodes' subnet), auto (direct for nodes in --direct-subnets, VXLAN for the rest); see docs/routing.md", default: 'vxlan' },
+  { flag: 'direct-subnets', env: ['CHORUS_DIRECT_SUBNETS'], help: 'with --routing auto: the underlay subnet(s) the device is attached to, comma-separated CIDRs; nodes whose InternalIP lies in one are routed directly' },
   { flag: 'device-type', env: ['CHORUS_DEVICE_TYPE'], help: 'linux (a box running `gateway`), citrix (Citrix ADC over NITRO) or f5 (BIG-IP over iControl REST)', default: 'linux' },
   { flag: 'device-address', env: ['CHORUS_DEVICE_ADDRESS', 'NS_IP'], help: "the device's management API address, host or https://host:port (citrix: the NSIP of a standalone ADC, or of the primary, see docs/citrix.md; f5: one unit, or both units of an HA pair comma-separated, see docs/f5.md)" },
   { flag: 'ca-file', env: ['CHORUS_DEVICE_CA_FILE'], help: "CA bundle that signed the device's API certificate (default: the system CAs)" },
@@ -89,6 +92,8 @@ export interface DeviceAccess {
 
 export interface CoordinatorConfig {
   readonly overlay: OverlayConfig;
+  /** Which nodes the device reaches directly instead of through the overlay (--routing, --direct-subnets). */
+  readonly routing: RoutingPolicy;
   readonly deviceType: 'linux' | 'citrix' | 'f5';
   readonly deviceAddress?: string;
   readonly credentials?: DeviceCredentials;
@@ -244,6 +249,18 @@ function leaseTimings(settings: Settings): Pick<CoordinatorConfig, 'leaseDuratio
   return { leaseDurationMs, renewDeadlineMs, retryPeriodMs };
 }
 
+function routingFrom(settings: Settings, overlay: OverlayConfig): RoutingPolicy {
+  const mode = choiceSetting(settings, 'routing', ROUTING_MODES);
+  const subnets = cidrListSetting(settings, 'direct-subnets') ?? [];
+  if (mode === 'auto' && subnets.length === 0) throw new ConfigError("--routing auto needs --direct-subnets: the underlay subnet(s) the device is attached to (e.g. its VTEP's subnet, 10.0.0.0/24); nodes there are routed directly, the others through VXLAN");
+  if (mode !== 'auto' && subnets.length > 0) throw new ConfigError(`--direct-subnets is read only with --routing auto (it is ${mode}): drop it, or use --routing auto`);
+  const overlayNet = parseCidr(overlay.overlayNetwork);
+  for (const s of subnets) {
+    if (cidrsOverlap(overlayNet, parseCidr(s, false))) throw new ConfigError(`--direct-subnets ${s} overlaps --overlay-network ${overlay.overlayNetwork}: a direct subnet is an underlay subnet the nodes' InternalIPs live in`);
+  }
+  return { mode, directSubnets: subnets };
+}
+
 /** Validates everything that can be checked before talking to the cluster. */
 export function coordinatorConfig(settings: Settings, env: NodeJS.ProcessEnv): CoordinatorConfig {
   const overlay = overlayFrom(settings);
@@ -257,6 +274,7 @@ export function coordinatorConfig(settings: Settings, env: NodeJS.ProcessEnv): C
     ...(podRanges ? { podRanges } : {}),
     ...(clusterId !== undefined ? { clusterId } : {}),
     overlay,
+    routing: routingFrom(settings, overlay),
     ...device,
     podCidrSource: choiceSetting(settings, 'pod-cidr-source', POD_CIDR_SOURCES),
     ...(nodeSelector ? { nodeSelector } : {}),

@@ -20,6 +20,7 @@ import type { WriteCounter } from './tables-writer.ts';
 import { PublishedTables, type PublishedAllocations } from './published-tables.ts';
 import { Publisher } from './publisher.ts';
 import { UnderlayGrace } from './underlay-grace.ts';
+import type { RoutingPolicy } from './routing.ts';
 import { LeaderElector } from './leader.ts';
 import type { DeviceDriver } from './drivers/driver.ts';
 import { DeviceStatusPublisher } from '../shared/kube/device-status.ts';
@@ -34,6 +35,8 @@ export interface CoordinatorOptions {
   /** This cluster's identity on a shared device (shown in /status). */
   readonly clusterId?: string;
   readonly overlay: OverlayConfig;
+  /** Which nodes the device reaches directly, without the tunnel (default: every node through VXLAN). */
+  readonly routing?: RoutingPolicy;
   readonly driver: DeviceDriver;
   readonly log: Logger;
   readonly resyncMs: number;
@@ -256,7 +259,7 @@ export class Coordinator implements HealthSource {
     const podCIDRs = podCIDRsBySource(this.source ?? 'node', nodes, (this.custom?.list() ?? []), this.podCIDRsOfNode);
     const plan = this.planner.plan({
       config: overlay, nodes: this.underlayGrace.apply(nodes), podCIDRs, held, highWater, deviceMACs: this.o.driver.deviceMACs, peersPrefix: this.names.peersConfigMapPrefix,
-      annotationKey: this.names.annotationOverlayIP,
+      annotationKey: this.names.annotationOverlayIP, ...(this.o.routing ? { routing: this.o.routing } : {}),
       ...(this.o.serviceCIDRs ? { serviceCIDRs: this.o.serviceCIDRs } : {}), ...(this.o.podRanges ? { podRanges: this.o.podRanges } : {}),
     });
     this.lastPlan = plan;

@@ -44,6 +44,7 @@ export async function coordinatorMain(argv: readonly string[]): Promise<number> 
     serviceCIDRs: config.serviceCIDRs,
     ...(config.podRanges ? { podRanges: config.podRanges } : {}),
     overlay: config.overlay,
+    routing: config.routing,
     driver: driverFor(config, deviceOwner(clusterId, config.names), log),
     log,
     resyncMs: config.resyncMs,
@@ -57,7 +58,7 @@ export async function coordinatorMain(argv: readonly string[]): Promise<number> 
     ...(config.nodeSelector ? { nodeSelector: config.nodeSelector } : {}),
   });
   const health = await startHealthServer(settings['health-listen'] ?? '', coordinator);
-  log.info({ identity: config.identity, clusterId, health: health.url, deviceType: config.deviceType, ...config.overlay }, 'coordinator started');
+  log.info({ identity: config.identity, clusterId, health: health.url, deviceType: config.deviceType, routing: config.routing.mode, ...config.overlay }, 'coordinator started');
   coordinator.start();
   onShutdown(log, async () => {
     await coordinator.stop();

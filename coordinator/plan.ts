@@ -11,6 +11,7 @@ import { allocatedOverlayIP, internalIPv4 } from '../shared/node-facts.ts';
 import { ANNOTATION_OVERLAY_IP } from '../shared/keys.ts';
 import { PEERS_PER_SHARD, encodePeer, shardName, type ConfigMapData, type HubInfo, type Peer } from '../shared/tables.ts';
 import { allocate, hostIndex } from './ipam.ts';
+import { PathChooser, VXLAN_ONLY, policyKey, type RoutingPolicy } from './routing.ts';
 
 export interface OverlayConfig {
   readonly vni: number;
@@ -59,6 +60,8 @@ export interface PlanInputs {
   readonly annotationKey?: string;
   /** 'derived': the device uses MACs derived from its overlay IPs (Linux), published in the hub info. */
   readonly deviceMACs?: 'derived' | 'learned';
+  /** Which nodes the device reaches directly, without the tunnel (default: none, every node through VXLAN). */
+  readonly routing?: RoutingPolicy;
 }
 
 /**
@@ -136,14 +139,10 @@ export class CoordinatorPlanner {
 
   plan(inputs: PlanInputs): CoordinatorPlan {
     const { config, podCIDRs } = inputs;
-    const shardSize = inputs.shardSize ?? PEERS_PER_SHARD;
+    const { shardSize, routing } = this.settle(inputs);
     const annotationKey = inputs.annotationKey ?? ANNOTATION_OVERLAY_IP;
-    const context = JSON.stringify([config.overlayNetwork, config.deviceVTEPs.length, shardSize]);
-    if (context !== this.context) {
-      this.peers = new Map();
-      this.context = context;
-    }
     const network: Cidr = parseCidr(config.overlayNetwork);
+    const paths = new PathChooser(routing);
     const problems: { node: string; reason: string }[] = [];
     const addressed: NodeFacts[] = [];
     for (const f of this.sorted(inputs.nodes, annotationKey)) {
@@ -168,7 +167,7 @@ export class CoordinatorPlanner {
     for (const f of eligible) {
       const overlayIP = ipam.allocations.get(f.name);
       if (overlayIP === undefined) continue;
-      const b = this.peer(f, overlayIP, podCIDRs.get(f.name) ?? [], network, config.deviceVTEPs.length, shardSize);
+      const b = this.peer(f, overlayIP, podCIDRs.get(f.name) ?? [], network, config.deviceVTEPs.length, shardSize, paths);
       built.set(f.name, b);
       peers.push(b.peer);
       if (b.peer.podCIDRs.length === 0) incomplete.push({ node: f.name, reason: 'no pod CIDR known yet (from the configured pod-CIDR source): the device gets this node\'s tunnel entries but no route to its pods until it has one' });
@@ -182,6 +181,18 @@ export class CoordinatorPlanner {
       shards.set(shardName(index, inputs.peersPrefix), { data: data.get(index) ?? {}, highWater: ipam.highWater.get(index) ?? 0 });
     }
     return { hub, peers, shards, problems, incomplete, capacity: ipam.capacity };
+  }
+
+  /** The settings of this pass; under settings other than the last pass's, no remembered peer is reused. */
+  private settle(inputs: PlanInputs): { shardSize: number; routing: RoutingPolicy } {
+    const shardSize = inputs.shardSize ?? PEERS_PER_SHARD;
+    const routing = inputs.routing ?? VXLAN_ONLY;
+    const context = JSON.stringify([inputs.config.overlayNetwork, inputs.config.deviceVTEPs.length, shardSize, policyKey(routing)]);
+    if (context !== this.context) {
+      this.peers = new Map();
+      this.context = context;
+    }
+    return { shardSize, routing };
   }
 
   /** The nodes' facts, oldest first; the order is reused while the list holds the same Node objects. */
@@ -209,11 +220,13 @@ export class CoordinatorPlanner {
     return f;
   }
 
-  private peer(f: NodeFacts, overlayIP: string, cidrs: readonly string[], network: Cidr, deviceCount: number, shardSize: number): BuiltPeer {
+  private peer(f: NodeFacts, overlayIP: string, cidrs: readonly string[], network: Cidr, deviceCount: number, shardSize: number, paths: PathChooser): BuiltPeer {
     const underlayIP = f.underlayIP ?? '';
     const known = this.peers.get(f.name);
+    // the path follows from the underlay IP and the policy, both unchanged when this reuses
     if (known && known.peer.underlayIP === underlayIP && known.peer.overlayIP === overlayIP && sameList(known.cidrs, cidrs)) return known;
-    const peer: Peer = { node: f.name, underlayIP, overlayIP, vtepMAC: macFromOverlayIP(overlayIP), podCIDRs: [...cidrs] };
+    const direct = paths.pathFor(underlayIP) === 'direct';
+    const peer: Peer = { node: f.name, underlayIP, overlayIP, vtepMAC: macFromOverlayIP(overlayIP), podCIDRs: [...cidrs], ...(direct ? { path: 'direct' as const } : {}) };
     return { cidrs, peer, encoded: encodePeer(peer), shard: Math.floor(hostIndex(network, deviceCount, overlayIP) / shardSize) };
   }
 }

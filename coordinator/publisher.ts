@@ -6,7 +6,7 @@
  */
 import type { CoreV1Api, V1Node } from '@kubernetes/client-node';
 import type { InstanceNames } from '../shared/keys.ts';
-import { encodeHubInfo } from '../shared/tables.ts';
+import { encodeHubInfo, type Peer } from '../shared/tables.ts';
 import type { CoordinatorPlan } from './plan.ts';
 import type { PublishedTables } from './published-tables.ts';
 import { annotateNode, highWaterOf, writeTable, type WriteCounter } from './tables-writer.ts';
@@ -56,13 +56,18 @@ export class Publisher {
 
   private annotationOf(node: V1Node | undefined): string {
     const ann = node?.metadata?.annotations ?? {};
-    return `${ann[this.o.names.annotationOverlayIP] ?? ''} ${ann[this.o.names.annotationVtepMAC] ?? ''}`;
+    return `${ann[this.o.names.annotationOverlayIP] ?? ''} ${ann[this.o.names.annotationVtepMAC] ?? ''} ${ann[this.o.names.annotationPath] ?? ''}`;
+  }
+
+  /** What a peer's annotations should read as, in annotationOf's terms (a VXLAN peer has no path annotation). */
+  private static wanted(peer: Peer): string {
+    return `${peer.overlayIP} ${peer.vtepMAC} ${peer.path === 'direct' ? 'direct' : ''}`;
   }
 
   /** Annotates every node whose annotation differs from the plan and is not already on its way. */
   async annotate(plan: CoordinatorPlan): Promise<void> {
     const todo = plan.peers.filter((peer) => {
-      const want = `${peer.overlayIP} ${peer.vtepMAC}`;
+      const want = Publisher.wanted(peer);
       if (this.annotationOf(this.o.node(peer.node)) === want) {
         this.annotated.delete(peer.node);
         return false;
@@ -76,8 +81,8 @@ export class Publisher {
         const peer = todo[next++];
         if (!peer) return;
         this.o.fence();
-        await annotateNode(this.o.core, peer.node, peer.overlayIP, peer.vtepMAC, this.counter, this.o.names);
-        this.annotated.set(peer.node, `${peer.overlayIP} ${peer.vtepMAC}`);
+        await annotateNode(this.o.core, peer.node, peer.overlayIP, peer.vtepMAC, this.counter, this.o.names, peer.path);
+        this.annotated.set(peer.node, Publisher.wanted(peer));
         this.o.onWrites(1);
       }
     };

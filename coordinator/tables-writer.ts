@@ -7,7 +7,7 @@
 import type { CoreV1Api, V1ConfigMap } from '@kubernetes/client-node';
 import { mergePatch } from '../shared/kube/client.ts';
 import { DEFAULT_NAMES, LABEL_MANAGED_BY, type InstanceNames } from '../shared/keys.ts';
-import { SCHEMA_VERSION, type ConfigMapData } from '../shared/tables.ts';
+import { SCHEMA_VERSION, type ConfigMapData, type PeerPath } from '../shared/tables.ts';
 import { dataPatch } from './plan.ts';
 
 export interface WriteCounter { writes: number }
@@ -47,7 +47,9 @@ export async function writeTable(core: CoreV1Api, namespace: string, name: strin
   );
 }
 
-export async function annotateNode(core: CoreV1Api, node: string, overlayIP: string, mac: string, counter: WriteCounter, names: InstanceNames = DEFAULT_NAMES): Promise<void> {
+/** Records a node's allocation on its Node; `path` direct is recorded, VXLAN is the annotation's absence (null removes it). */
+export async function annotateNode(core: CoreV1Api, node: string, overlayIP: string, mac: string, counter: WriteCounter, names: InstanceNames = DEFAULT_NAMES, path: PeerPath = 'vxlan'): Promise<void> {
   counter.writes++;
-  await core.patchNode({ name: node, body: { metadata: { annotations: { [names.annotationOverlayIP]: overlayIP, [names.annotationVtepMAC]: mac } } } }, mergePatch());
+  const annotations = { [names.annotationOverlayIP]: overlayIP, [names.annotationVtepMAC]: mac, [names.annotationPath]: path === 'direct' ? 'direct' : null };
+  await core.patchNode({ name: node, body: { metadata: { annotations } } }, mergePatch());
 }

@@ -53,6 +53,8 @@ export interface InstanceNames {
   readonly keyPrefix: string;
   readonly annotationOverlayIP: string;
   readonly annotationVtepMAC: string;
+  /** `direct` on a node the device routes to directly (its agent then makes no VXLAN device); absent: VXLAN. */
+  readonly annotationPath: string;
   readonly annotationSchema: string;
   readonly annotationHighWater: string;
   readonly labelTable: string;
@@ -78,6 +80,7 @@ export function instanceNames(instance = ''): InstanceNames {
     instance, product, keyPrefix,
     annotationOverlayIP: `${keyPrefix}/overlay-ip`,
     annotationVtepMAC: `${keyPrefix}/vtep-mac`,
+    annotationPath: `${keyPrefix}/path`,
     annotationSchema: `${keyPrefix}/table-schema`,
     annotationHighWater: `${keyPrefix}/high-water`,
     labelTable: `${keyPrefix}/table`,

@@ -7,7 +7,8 @@
  *   schemaVersion "1", vni, port, overlayNetwork (CIDR), deviceVTEPs (comma list),
  *   deviceOverlayIPs (comma list, same order), deviceMACs (optional, same order), mtu (optional)
  * Peer shard ConfigMap `chorus-kube-router-peers-<n>`: one key per node name, value a JSON
- *   object {"underlayIP","overlayIP","vtepMAC","podCIDRs":[..]}. Shard n holds the nodes whose
+ *   object {"underlayIP","overlayIP","vtepMAC","podCIDRs":[..]}, plus "path":"direct" for a node
+ *   the device reaches by direct routing (absent: through the VXLAN overlay). Shard n holds the nodes whose
  *   overlay address has host index in [n*PEERS_PER_SHARD, (n+1)*PEERS_PER_SHARD).
  */
 import { isIPv4, parseCidr, parseIPv4, cidrContains, type Cidr } from './ipv4.ts';
@@ -32,13 +33,25 @@ export interface HubInfo {
   readonly mtu?: number;
 }
 
+/**
+ * How the device reaches a node's pods: through the VXLAN overlay (route via the node's overlay
+ * IP), or directly (route via the node's underlay IP, no tunnel; the device shares its subnet).
+ */
+export type PeerPath = 'vxlan' | 'direct';
+export const PEER_PATHS: readonly PeerPath[] = ['vxlan', 'direct'];
+
 export interface Peer {
   readonly node: string;
   readonly underlayIP: string;
   readonly overlayIP: string;
   readonly vtepMAC: string;
   readonly podCIDRs: readonly string[];
+  /** Absent: 'vxlan' (every entry written before direct routing existed). */
+  readonly path?: PeerPath;
 }
+
+/** The path a peer's pods are reached by. */
+export const pathOf = (p: Peer): PeerPath => p.path ?? 'vxlan';
 
 export type ConfigMapData = Record<string, string>;
 
@@ -123,7 +136,8 @@ export function shardIndexOf(name: string, prefix = PEERS_CONFIGMAP_PREFIX): num
 }
 
 export function encodePeer(peer: Peer): string {
-  return JSON.stringify({ underlayIP: peer.underlayIP, overlayIP: peer.overlayIP, vtepMAC: peer.vtepMAC, podCIDRs: peer.podCIDRs });
+  // `path` only when direct: a VXLAN entry reads exactly as before direct routing existed
+  return JSON.stringify({ underlayIP: peer.underlayIP, overlayIP: peer.overlayIP, vtepMAC: peer.vtepMAC, podCIDRs: peer.podCIDRs, ...(peer.path === 'direct' ? { path: 'direct' } : {}) });
 }
 
 /** Decodes one shard entry; returns an Error (not throws) so one bad entry never hides the rest. */
@@ -136,7 +150,7 @@ export function decodePeer(node: string, value: string): Peer | Error {
   }
   if (typeof raw !== 'object' || raw === null) return new Error(`peer ${node}: value is not an object`);
   const r = raw as Record<string, unknown>;
-  const { underlayIP, overlayIP, vtepMAC, podCIDRs } = r;
+  const { underlayIP, overlayIP, vtepMAC, podCIDRs, path } = r;
   if (typeof underlayIP !== 'string' || !isIPv4(underlayIP)) return new Error(`peer ${node}: underlayIP ${JSON.stringify(underlayIP)} is not IPv4`);
   if (typeof overlayIP !== 'string' || !isIPv4(overlayIP)) return new Error(`peer ${node}: overlayIP ${JSON.stringify(overlayIP)} is not IPv4`);
   if (typeof vtepMAC !== 'string' || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(vtepMAC)) return new Error(`peer ${node}: vtepMAC ${JSON.stringify(vtepMAC)} is not a MAC`);
@@ -148,5 +162,6 @@ export function decodePeer(node: string, value: string): Peer | Error {
       return new Error(`peer ${node}: pod CIDR ${c} is invalid`, { cause: err });
     }
   }
-  return { node, underlayIP, overlayIP, vtepMAC, podCIDRs };
+  if (path !== undefined && !PEER_PATHS.includes(path as PeerPath)) return new Error(`peer ${node}: path ${JSON.stringify(path)} is not one of ${PEER_PATHS.join(', ')}`);
+  return { node, underlayIP, overlayIP, vtepMAC, podCIDRs, ...(path === 'direct' ? { path: 'direct' as const } : {}) };
 }

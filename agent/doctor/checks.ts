@@ -6,7 +6,7 @@
  */
 import { diffOverlay, vxlanIncompatibility } from '../overlay/diff.ts';
 import type { ObservedOverlay, Op } from '../overlay/state.ts';
-import type { EndpointPlan } from '../plan-types.ts';
+import type { DirectPlan, EndpointPlan } from '../plan-types.ts';
 import { FIREWALL_FAMILY, FIREWALL_TABLE, vniMatch } from '../firewall/ruleset.ts';
 
 export interface CheckResult {
@@ -21,7 +21,7 @@ export interface CheckResult {
 export interface DoctorFacts {
   readonly node: string;
   /** The overlay this node should have, or why it cannot be known (with the check and fix that name it, when known). */
-  readonly plan: EndpointPlan | { readonly error: string; readonly check?: string; readonly fix?: string };
+  readonly plan: EndpointPlan | DirectPlan | { readonly error: string; readonly check?: string; readonly fix?: string };
   readonly observed: ObservedOverlay;
   readonly firewallEnabled: boolean;
   /** `nft -s list table inet chorus-kube-router`, undefined when the table is missing. */
@@ -31,6 +31,17 @@ export interface DoctorFacts {
   /** Replies to pings of the device's overlay IP through the overlay device (undefined: not tried). */
   readonly ping: { readonly sent: number; readonly received: number; readonly target: string } | undefined;
   readonly agent: { readonly ok: boolean; readonly detail: string; readonly url: string };
+  /** A directly routed node: what the kernel says of the way to the device, and overlay devices of ours still here. */
+  readonly direct?: DirectFacts;
+}
+
+export interface DirectFacts {
+  /** `ip route get <device VTEP>`: the interface and the gateway (none when the device is a neighbour). */
+  readonly routeToDevice: { readonly target: string; readonly dev: string; readonly via: string | undefined } | undefined;
+  /** Replies to pings of the device's underlay address (undefined: not tried). */
+  readonly ping: { readonly sent: number; readonly received: number; readonly target: string } | undefined;
+  /** VXLAN devices of this instance on the node. */
+  readonly overlayDevices: readonly string[];
 }
 
 const AGENT_FIX = 'the agent keeps this right by itself: check it runs and is not stuck (kubectl -n chorus-system get pods -l app.kubernetes.io/name=chorus-kube-router-agent -o wide; kubectl -n chorus-system logs <agent pod on this node>)';
@@ -123,8 +134,40 @@ function agentCheck(facts: DoctorFacts): CheckResult {
   return facts.agent.ok ? pass('agent', `${facts.agent.url}: ${facts.agent.detail}`) : fail('agent', `${facts.agent.url}: ${facts.agent.detail}`, AGENT_FIX);
 }
 
+/**
+ * A node the device routes to directly: it must forward, the device must be its neighbour on the
+ * underlay (no router between: the device's route to the pods goes via this node's address), and
+ * nothing of the overlay is left here.
+ */
+function diagnoseDirect(plan: DirectPlan, facts: DoctorFacts): CheckResult[] {
+  const d = plan.direct;
+  const f = facts.direct;
+  const results = [pass('inputs', `node ${facts.node}: routed directly (path "direct"): the device reaches pod CIDR(s) ${d.podCIDRs.join(', ') || '(none yet)'} via ${d.underlayIP}; device address(es) ${d.deviceVTEPs.join(', ')}`)];
+  const left = f?.overlayDevices ?? [];
+  results.push(left.length === 0
+    ? pass('no overlay device', "none of this instance's VXLAN devices is here, as direct routing wants")
+    : fail('no overlay device', `${left.join(', ')} still here although this node is routed directly`, AGENT_FIX));
+  const fwd = facts.ipForward === '1'
+    ? pass('ip_forward', 'net.ipv4.ip_forward = 1')
+    : fail('ip_forward', 'net.ipv4.ip_forward = 0: the node does not forward the device\'s traffic to its pods', 'sysctl -w net.ipv4.ip_forward=1 (and persist it in /etc/sysctl.d/; Kubernetes nodes normally have it on)');
+  results.push(fwd);
+  const r = f?.routeToDevice;
+  if (!r) results.push(fail('device is a neighbour', `no route to the device address ${d.deviceVTEPs[0] ?? '?'} on this node`, 'the node and the device must share an underlay subnet for direct routing; otherwise use --routing vxlan, or auto with --direct-subnets listing only the shared subnets'));
+  else if (r.via !== undefined) results.push(fail('device is a neighbour', `the device ${r.target} is reached via the router ${r.via} on ${r.dev}, not on a shared subnet`, 'direct routing needs the device on the node\'s own subnet (its route to the pods goes via this node\'s address): route this node through VXLAN (the coordinator\'s --routing auto with --direct-subnets that leave out this node\'s subnet, or --routing vxlan)'));
+  else results.push(pass('device is a neighbour', `${r.target} is on ${r.dev}'s subnet, no router between`));
+  const p = f?.ping;
+  if (p) {
+    results.push(p.received > 0
+      ? pass('device reachable', `${p.target} answered ${p.received}/${p.sent} pings on the underlay`)
+      : fail('device reachable', `${p.target} (the device's underlay address) did not answer ${p.sent} pings`, 'check the path between this node and the device on the underlay (a firewall dropping ICMP makes this check fail alone; then test with TCP to a pod from the device)'));
+  }
+  results.push(agentCheck(facts));
+  return results;
+}
+
 export function diagnose(facts: DoctorFacts): CheckResult[] {
   const plan = facts.plan;
+  if ('direct' in plan) return diagnoseDirect(plan, facts);
   if ('error' in plan) {
     return [
       plan.check && plan.fix

@@ -17,7 +17,7 @@ import { isProblem } from '../plan-types.ts';
 import { observeOverlay, readInterfaces } from '../overlay/observe.ts';
 import { nftCommand } from '../firewall/nft.ts';
 import { readSysctl, setProcSys } from '../host.ts';
-import { diagnose, formatResults, type DoctorFacts } from './checks.ts';
+import { diagnose, formatResults, type DirectFacts, type DoctorFacts } from './checks.ts';
 
 export const DOCTOR_SPECS: SettingSpec[] = [
   { flag: 'node-name', env: ['NODE_NAME'], help: 'the Node this host is (default: the hostname)' },
@@ -73,6 +73,18 @@ async function pingDevice(dev: string, target: string): Promise<{ sent: number; 
   return { sent: Number(m?.[1] ?? 3), received: Number(m?.[2] ?? 0), target };
 }
 
+/** What doctor checks on a directly routed node: the way to the device, a ping of it, overlay devices left. */
+async function directFacts(ip: IpRoute, target: string | undefined, owns: (name: string) => boolean): Promise<DirectFacts> {
+  const overlayDevices = (await observeOverlay(ip, '', owns)).staleDevices;
+  if (target === undefined) return { routeToDevice: undefined, ping: undefined, overlayDevices };
+  const routes = (await ip.json('ip', ['route', 'get', target]).catch(() => [])) as { dev?: string; gateway?: string }[];
+  const r = routes[0];
+  const r0 = r?.dev === undefined ? undefined : { target, dev: r.dev, via: r.gateway };
+  const p = await runCommand('ping', ['-c', '3', '-i', '0.2', '-W', '1', '-n', '-q', target]);
+  const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(p.stdout);
+  return { routeToDevice: r0, ping: { sent: Number(m?.[1] ?? 3), received: Number(m?.[2] ?? 0), target }, overlayDevices };
+}
+
 async function agentReady(url: string): Promise<{ ok: boolean; detail: string; url: string }> {
   const target = `${url.replace(/\/+$/, '')}/readyz`;
   try {
@@ -98,9 +110,9 @@ export async function doctorMain(argv: readonly string[]): Promise<number> {
   const ip = ipRoute();
   const names = instanceNamesFrom(settings);
   const plan = await planFor(settings, node, ip);
-  const dev = 'error' in plan ? undefined : plan.overlay.vxlan.name;
+  const dev = 'error' in plan || 'direct' in plan ? undefined : plan.overlay.vxlan.name;
   const observed = dev ? (await observeOverlay(ip, dev, names.ownsDevice)).observed : { vxlan: undefined, addresses: [], fdb: [], neighbours: [], routes: [] };
-  const target = 'error' in plan ? undefined : plan.firewall.deviceOverlayIPs[0];
+  const target = 'error' in plan || 'direct' in plan ? undefined : plan.firewall.deviceOverlayIPs[0];
   const facts: DoctorFacts = {
     node, plan, observed, firewallEnabled,
     firewallListing: firewallEnabled ? await nftCommand(undefined, names.firewallTable).list().catch(() => undefined) : undefined,
@@ -108,6 +120,7 @@ export async function doctorMain(argv: readonly string[]): Promise<number> {
     ipForward: await sysctlOr('net.ipv4.ip_forward', '0'),
     ping: dev && observed.vxlan && target ? await pingDevice(dev, target) : undefined,
     agent: await agentReady(settings['agent-url'] ?? 'http://127.0.0.1:9641'),
+    ...('direct' in plan ? { direct: await directFacts(ip, plan.direct.deviceVTEPs[0], names.ownsDevice) } : {}),
   };
   const results = diagnose(facts);
   console.log(settings.json === 'true' ? JSON.stringify({ node, ok: results.every((r) => r.ok), checks: results }, null, 2) : formatResults(results));

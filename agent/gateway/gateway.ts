@@ -106,12 +106,11 @@ export class Gateway implements HealthSource {
     }
     this.hub = hub;
     const underlay = interfaceOfAddress(await this.reader.interfaces(), localIP);
-    const underlayMtu = underlay?.mtu;
-    if (underlayMtu === undefined) return { kind: 'invalid', reason: `no interface here has the VTEP address ${localIP}` };
+    if (underlay === undefined) return { kind: 'invalid', reason: `no interface here has the VTEP address ${localIP}` };
     const peers = peersFromShards(this.peerCache?.list() ?? [], log);
     let plan;
     try {
-      plan = planGatewayOverlay(hub, { underlayIP: localIP, underlayMtu, names: this.names }, peers);
+      plan = planGatewayOverlay(hub, { underlayIP: localIP, underlayMtu: underlay.mtu, names: this.names, underlay: { device: underlay.name, cidrs: underlay.cidrs } }, peers);
     } catch (err) {
       return { kind: 'invalid', reason: errorMessage(err) };
     }

@@ -31,7 +31,9 @@ export function opCommand(op: Op): { tool: IpTool; line: string } {
       return { tool: 'ip', line: `neigh del ${op.entry.ip} dev ${op.dev}` };
     case 'route-replace':
       // an empty `via` is a route onto the link itself (the F5 emulator's routes via the tunnel interface)
-      return { tool: 'ip', line: op.entry.via === '' ? `route replace ${op.entry.dst} dev ${op.dev} proto ${ROUTE_PROTOCOL}` : `route replace ${op.entry.dst} via ${op.entry.via} dev ${op.dev} proto ${ROUTE_PROTOCOL} onlink` };
+      // a direct route (entry.dev) goes via a neighbour on the underlay subnet: no onlink
+      if (op.entry.via === '') return { tool: 'ip', line: `route replace ${op.entry.dst} dev ${op.dev} proto ${ROUTE_PROTOCOL}` };
+      return { tool: 'ip', line: `route replace ${op.entry.dst} via ${op.entry.via} dev ${op.dev} proto ${ROUTE_PROTOCOL}${op.entry.dev === undefined ? ' onlink' : ''}` };
     case 'route-del':
       return { tool: 'ip', line: `route del ${op.entry.dst} dev ${op.dev} proto ${ROUTE_PROTOCOL}` };
   }

@@ -39,7 +39,7 @@ function removalOps(dev: string, desired: DesiredOverlay, observed: ObservedOver
   const wantFdb = new Set(desired.fdb.map(fdbKey));
   const wantAddr = new Set(desired.addresses);
   return [
-    ...observed.routes.filter((r) => !wantRoutes.has(r.dst)).map((entry): Op => ({ kind: 'route-del', dev, entry })),
+    ...observed.routes.filter((r) => !wantRoutes.has(r.dst)).map((entry): Op => ({ kind: 'route-del', dev: entry.dev ?? dev, entry })),
     // only static entries are ours; the kernel's own ARP entries age out by themselves
     ...observed.neighbours.filter((n) => n.permanent && !wantNeigh.has(n.ip)).map((entry): Op => ({ kind: 'neigh-del', dev, entry })),
     ...observed.fdb.filter((e) => !wantFdb.has(fdbKey(e))).map((entry): Op => ({ kind: 'fdb-del', dev, entry })),
@@ -51,7 +51,8 @@ function additionOps(dev: string, desired: DesiredOverlay, observed: ObservedOve
   const haveAddr = new Set(observed.addresses);
   const haveFdb = new Set(observed.fdb.map(fdbKey));
   const haveNeigh = new Map(observed.neighbours.map((n) => [n.ip, n]));
-  const haveRoutes = new Map(observed.routes.map((r) => [r.dst, r.via]));
+  // one route per destination: `replace` moves it between the VXLAN device and the direct device in one step
+  const haveRoutes = new Map(observed.routes.map((r) => [r.dst, `${r.via}|${r.dev ?? ''}`]));
   return [
     ...desired.addresses.filter((a) => !haveAddr.has(a)).map((cidr): Op => ({ kind: 'addr-add', dev, cidr })),
     ...desired.fdb.filter((e) => !haveFdb.has(fdbKey(e))).map((entry): Op => ({ kind: 'fdb-add', dev, entry })),
@@ -59,7 +60,7 @@ function additionOps(dev: string, desired: DesiredOverlay, observed: ObservedOve
       const h = haveNeigh.get(n.ip);
       return !h || !h.permanent || h.mac !== n.mac;
     }).map((entry): Op => ({ kind: 'neigh-replace', dev, entry })),
-    ...desired.routes.filter((r) => haveRoutes.get(r.dst) !== r.via).map((entry): Op => ({ kind: 'route-replace', dev, entry })),
+    ...desired.routes.filter((r) => haveRoutes.get(r.dst) !== `${r.via}|${r.dev ?? ''}`).map((entry): Op => ({ kind: 'route-replace', dev: entry.dev ?? dev, entry })),
   ];
 }
 

@@ -50,9 +50,10 @@ export function netlinkReader(deadlineMs = 10_000, open: () => RtNetlinkSocket =
     }
   }
   return {
-    overlay(dev: string, owns: (name: string) => boolean = DEFAULT_NAMES.ownsDevice): Promise<OverlayObservation> {
+    overlay(dev: string, owns: (name: string) => boolean = DEFAULT_NAMES.ownsDevice, directDevice?: string): Promise<OverlayObservation> {
       return read(`overlay device ${dev || '(none)'}`, async (s) => {
-        const vxlans = (await s.getLinks(undefined, undefined, timeout)).flatMap((l) => vxlanLinkOf(l) ?? []);
+        const links = await s.getLinks(undefined, undefined, timeout);
+        const vxlans = links.flatMap((l) => vxlanLinkOf(l) ?? []);
         const staleDevices = vxlans.map((l) => l.name).filter((n) => owns(n) && n !== dev);
         const vxlan = vxlans.find((l) => l.name === dev);
         if (!vxlan) return { observed: EMPTY_OBSERVED, staleDevices };
@@ -62,7 +63,9 @@ export function netlinkReader(deadlineMs = 10_000, open: () => RtNetlinkSocket =
         const neigh = await s.getNeighbors({ family: AF_INET }, undefined, timeout);
         const routes = await s.getRoutes({ family: AF_INET }, undefined, timeout);
         const i = vxlan.index;
-        return { observed: { vxlan, addresses: addressesOf(addrs, i), fdb: fdbOf(fdb, i), neighbours: neighboursOf(neigh, i), routes: routesOf(routes, i, ROUTE_PROTOCOL) }, staleDevices };
+        const directIndex = directDevice === undefined ? undefined : links.find((l) => l.attrs.ifname === directDevice)?.data.index;
+        const direct = directIndex === undefined ? [] : routesOf(routes, directIndex, ROUTE_PROTOCOL).map((r) => ({ ...r, dev: directDevice ?? '' }));
+        return { observed: { vxlan, addresses: addressesOf(addrs, i), fdb: fdbOf(fdb, i), neighbours: neighboursOf(neigh, i), routes: [...routesOf(routes, i, ROUTE_PROTOCOL), ...direct] }, staleDevices };
       });
     },
     interfaces(): Promise<HostInterface[]> {

@@ -47,14 +47,17 @@ export interface OverlayObservation {
  * one rtnetlink socket (the process's own namespace; netlink-reader.ts). Both give the same answer.
  */
 export interface KernelReader {
-  /** The overlay device `dev` with its addresses, FDB, neighbours and our routes, and other devices of ours. */
-  overlay(dev: string, owns?: (name: string) => boolean): Promise<OverlayObservation>;
+  /**
+   * The overlay device `dev` with its addresses, FDB, neighbours and our routes, and other devices
+   * of ours; with `directDevice`, our routes on that interface too (with `dev` set).
+   */
+  overlay(dev: string, owns?: (name: string) => boolean, directDevice?: string): Promise<OverlayObservation>;
   /** Every interface with its MTU, IPv4 addresses and (VXLAN devices) VNI and port. */
   interfaces(): Promise<HostInterface[]>;
 }
 
 export function iprouteReader(ip: IpRoute): KernelReader {
-  return { overlay: (dev, owns) => observeOverlay(ip, dev, owns), interfaces: () => readInterfaces(ip) };
+  return { overlay: (dev, owns, directDevice) => observeOverlay(ip, dev, owns, directDevice), interfaces: () => readInterfaces(ip) };
 }
 
 /** The reader given, else iproute2 through `ip` (the default of every endpoint that is given none). */
@@ -63,25 +66,27 @@ export function readerOf(k: { readonly ip: IpRoute; readonly reader?: KernelRead
 }
 
 /** `owns`: whether a device name is this instance's (InstanceNames.ownsDevice). */
-export async function observeOverlay(ip: IpRoute, dev: string, owns: (name: string) => boolean = DEFAULT_NAMES.ownsDevice): Promise<OverlayObservation> {
+export async function observeOverlay(ip: IpRoute, dev: string, owns: (name: string) => boolean = DEFAULT_NAMES.ownsDevice, directDevice?: string): Promise<OverlayObservation> {
   const links = (await ip.json('ip', ['-d', 'link', 'show', 'type', 'vxlan'])) as IpLinkJson[];
   const staleDevices = links.map((l) => l.ifname).filter((n) => owns(n) && n !== dev);
   const link = links.find((l) => l.ifname === dev);
   if (!link) return { observed: EMPTY_OBSERVED, staleDevices };
-  const [addrs, fdb, neigh, routes] = await Promise.all([
+  const [addrs, fdb, neigh, routes, directRoutes] = await Promise.all([
     ip.json('ip', ['addr', 'show', 'dev', dev]) as Promise<IpAddrJson[]>,
     ip.json('bridge', ['fdb', 'show', 'dev', dev]) as Promise<FdbJson[]>,
     ip.json('ip', ['-4', 'neigh', 'show', 'dev', dev]) as Promise<NeighJson[]>,
     ip.json('ip', ['-4', 'route', 'show', 'dev', dev]) as Promise<RouteJson[]>,
+    directDevice === undefined ? Promise.resolve([]) : (ip.json('ip', ['-4', 'route', 'show', 'dev', directDevice]) as Promise<RouteJson[]>),
   ]);
   const addresses = (addrs[0]?.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
   const fdbEntries: FdbEntry[] = fdb.filter((e) => e.dst !== undefined).map((e) => ({ mac: normalizeMac(e.mac), dst: e.dst ?? '' }));
   const neighbours: ObservedNeighbour[] = neigh
     .filter((n) => n.lladdr !== undefined)
     .map((n) => ({ ip: n.dst, mac: normalizeMac(n.lladdr ?? ''), permanent: (n.state ?? []).includes('PERMANENT') }));
-  const ours: RouteEntry[] = routes
+  const oursOn = (list: readonly RouteJson[], on?: string): RouteEntry[] => list
     .filter((r) => r.protocol === String(ROUTE_PROTOCOL))
-    .map((r) => ({ dst: r.dst.includes('/') ? r.dst : `${r.dst}/32`, via: r.gateway ?? '' }));
+    .map((r) => ({ dst: r.dst.includes('/') ? r.dst : `${r.dst}/32`, via: r.gateway ?? '', ...(on !== undefined ? { dev: on } : {}) }));
+  const ours = [...oursOn(routes), ...oursOn(directRoutes, directDevice)];
   return { observed: { vxlan: toObservedVxlan(link), addresses, fdb: fdbEntries, neighbours, routes: ours }, staleDevices };
 }
 

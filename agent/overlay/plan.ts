@@ -20,6 +20,8 @@ export interface EndpointFacts {
   readonly underlayMtu: number;
   /** The instance whose device this is (default: the default instance). */
   readonly names?: InstanceNames;
+  /** The gateway's underlay interface and its subnets: where routes to directly routed nodes go. */
+  readonly underlay?: { readonly device: string; readonly cidrs: readonly string[] };
 }
 
 function vxlanSpec(hub: HubInfo, facts: EndpointFacts, overlayIP: string): VxlanSpec {
@@ -57,7 +59,11 @@ export interface GatewayPlan {
   readonly skipped: readonly { node: string; reason: string }[];
 }
 
-/** The hub side: per node an FDB entry, a static neighbour and a route to each pod CIDR. */
+/**
+ * The hub side: per node an FDB entry, a static neighbour and a route to each pod CIDR via its
+ * overlay IP; per directly routed node only a route to each pod CIDR via its underlay IP on the
+ * underlay interface (which must share a subnet with the node, or the route could not be made).
+ */
 export function planGatewayOverlay(hub: HubInfo, facts: EndpointFacts, peers: readonly Peer[]): GatewayPlan {
   const index = hub.deviceVTEPs.indexOf(facts.underlayIP);
   if (index < 0) throw new PlanError(`gateway: this device's VTEP ${facts.underlayIP} is not among the hub's deviceVTEPs (${hub.deviceVTEPs.join(', ')})`);
@@ -89,9 +95,24 @@ export function planGatewayOverlay(hub: HubInfo, facts: EndpointFacts, peers: re
       continue;
     }
     overlayOwner.set(p.overlayIP, p.node);
+    if (p.path === 'direct') {
+      const reason = directUnreachable(p.underlayIP, facts.underlay);
+      if (reason !== undefined) skipped.push({ node: p.node, reason });
+      else for (const cidr of p.podCIDRs) routes.push({ dst: formatCidr(parseCidr(cidr, false)), via: p.underlayIP, dev: facts.underlay?.device ?? '' });
+      continue;
+    }
     fdb.push({ mac: p.vtepMAC, dst: p.underlayIP });
     neighbours.push({ ip: p.overlayIP, mac: p.vtepMAC });
     for (const cidr of p.podCIDRs) routes.push({ dst: formatCidr(parseCidr(cidr, false)), via: p.overlayIP });
   }
-  return { desired: { vxlan: vxlanSpec(hub, facts, ownIP), addresses: [address], fdb, neighbours, routes }, skipped };
+  const directDevice = facts.underlay?.device;
+  return { desired: { vxlan: vxlanSpec(hub, facts, ownIP), addresses: [address], fdb, neighbours, routes, ...(directDevice !== undefined ? { directDevice } : {}) }, skipped };
+}
+
+/** Why a directly routed node cannot be routed from here (not on a subnet of the underlay interface), or undefined. */
+function directUnreachable(nodeIP: string, underlay: EndpointFacts['underlay']): string | undefined {
+  if (!underlay) return 'routed directly (its peer entry says path "direct"), but this gateway does not know its underlay interface';
+  const ip = parseIPv4(nodeIP);
+  if (underlay.cidrs.some((c) => cidrContains(parseCidr(c, false), ip))) return undefined;
+  return `routed directly (path "direct"), but its address ${nodeIP} is on none of this gateway's subnets on ${underlay.device} (${underlay.cidrs.join(', ') || 'none'}): a direct route needs the node on a shared subnet; route it through VXLAN (--routing auto with --direct-subnets covering only the shared subnets)`;
 }

@@ -21,7 +21,7 @@ export interface ProgramResult {
  * `reader`: how the kernel is read (default: iproute2 through `ip`, in its namespace if it has one).
  */
 export async function programOverlay(ip: IpRoute, desired: DesiredOverlay, log: Logger, owns: (name: string) => boolean = DEFAULT_NAMES.ownsDevice, reader: KernelReader = iprouteReader(ip)): Promise<ProgramResult> {
-  const { observed, staleDevices } = await reader.overlay(desired.vxlan.name, owns);
+  const { observed, staleDevices } = await reader.overlay(desired.vxlan.name, owns, desired.directDevice);
   const ops: Op[] = [
     ...staleDevices.map((name): Op => ({ kind: 'link-delete', name, reason: `not the current overlay device ${desired.vxlan.name}` })),
     ...diffOverlay(desired, observed),
@@ -31,7 +31,7 @@ export async function programOverlay(ip: IpRoute, desired: DesiredOverlay, log: 
   const started = performance.now();
   await applyOps(ip, ops);
   log.info({ op: 'apply', ops: ops.length, durationMs: Math.round(performance.now() - started), sample: ops.slice(0, 5).map((o) => opCommand(o).line) }, 'overlay programmed');
-  return { ops, observed: (await reader.overlay(desired.vxlan.name, owns)).observed };
+  return { ops, observed: (await reader.overlay(desired.vxlan.name, owns, desired.directDevice)).observed };
 }
 
 /** Removes every overlay device of ours (with it go its addresses, FDB, neighbours and routes). */

@@ -16,8 +16,12 @@ export interface VxlanSpec {
 
 export interface FdbEntry { readonly mac: string; readonly dst: string }
 export interface NeighbourEntry { readonly ip: string; readonly mac: string }
-/** `via` '' routes onto the VXLAN device itself (no gateway). */
-export interface RouteEntry { readonly dst: string; readonly via: string }
+/**
+ * `via` '' routes onto the VXLAN device itself (no gateway). `dev` absent: the route is on the
+ * VXLAN device (via an overlay address, onlink); set: a direct route via an underlay neighbour
+ * on that interface (DesiredOverlay.directDevice).
+ */
+export interface RouteEntry { readonly dst: string; readonly via: string; readonly dev?: string }
 
 export interface DesiredOverlay {
   readonly vxlan: VxlanSpec;
@@ -26,6 +30,12 @@ export interface DesiredOverlay {
   readonly fdb: readonly FdbEntry[];
   readonly neighbours: readonly NeighbourEntry[];
   readonly routes: readonly RouteEntry[];
+  /**
+   * The underlay interface direct routes go on (routes with `dev` set): our routes there (our
+   * protocol number) are observed and kept to the plan like those on the VXLAN device. Absent:
+   * no direct routes.
+   */
+  readonly directDevice?: string;
 }
 
 export interface ObservedVxlan extends VxlanSpec {
@@ -42,7 +52,7 @@ export interface ObservedOverlay {
   readonly addresses: readonly string[];
   readonly fdb: readonly FdbEntry[];
   readonly neighbours: readonly ObservedNeighbour[];
-  /** Only routes on the device carrying our route protocol number. */
+  /** Only routes carrying our route protocol number, on the device and on the direct device (those with `dev`). */
   readonly routes: readonly RouteEntry[];
 }
 

@@ -9,7 +9,8 @@ import type { IpRoute } from '../../shared/iproute.ts';
 import type { Logger } from '../../shared/log.ts';
 import { programOverlay } from '../../agent/overlay/program.ts';
 import { readInterfaces, type HostInterface } from '../../agent/overlay/observe.ts';
-import type { DesiredOverlay } from '../../agent/overlay/state.ts';
+import type { DesiredOverlay, RouteEntry } from '../../agent/overlay/state.ts';
+import { cidrContains, parseCidr } from '../../shared/ipv4.ts';
 
 /** 02:ad:<IPv4 bytes>: a stable, locally administered MAC for an emulated device's VTEP. */
 export function emulatedMac(ip: string): string {
@@ -20,6 +21,20 @@ export function emulatedMac(ip: string): string {
 /** The namespace's own addresses, leaving out the emulated VXLAN device(s) named with `vxlanPrefix`. */
 export function underlayAddresses(interfaces: readonly HostInterface[], vxlanPrefix: string): string[] {
   return interfaces.filter((i) => !i.name.startsWith(vxlanPrefix)).flatMap((i) => i.cidrs.map((c) => c.split('/')[0] ?? ''));
+}
+
+/**
+ * Where the device puts each configured route, as the ADC and the BIG-IP do: a gateway on a
+ * subnet of the underlay interface (the one holding `local`, the VTEP) is a direct route on that
+ * interface; any other gateway is reached through the VXLAN device (onlink, via an overlay
+ * neighbour). Returns the routes and, when any is direct, the interface they are on.
+ */
+export function placeRoutes(routes: readonly RouteEntry[], interfaces: readonly HostInterface[], local: string): { routes: RouteEntry[]; directDevice?: string } {
+  const underlay = interfaces.find((i) => i.cidrs.some((c) => c.split('/')[0] === local));
+  if (!underlay) return { routes: [...routes] };
+  const subnets = underlay.cidrs.map((c) => parseCidr(c, false));
+  const placed = routes.map((r) => (r.via !== '' && subnets.some((n) => cidrContains(n, parseIPv4(r.via))) ? { ...r, dev: underlay.name } : r));
+  return { routes: placed, directDevice: underlay.name };
 }
 
 /** Returns sync(): programs `desiredFor(interfaces)` into this namespace (nothing while undefined). */

@@ -73,6 +73,32 @@ describe('Citrix objects (pure)', () => {
     expect(d.slice(0, 2).map((e) => `${e.kind} ${e.key} ${e.fields.cluster ?? ''}`)).toEqual(['policystringmap_pattern_binding vxlan-4096 cluster-a', 'policystringmap_pattern_binding network-198.18.16.0/20 cluster-a']);
   });
 
+  it('routes a directly routed node via its underlay IP with a claim per route and no arp or bridgetable; the claimed route is ours, an unclaimed one is not', () => {
+    const direct: CoordinatorPlan = { ...plan, peers: [{ ...plan.peers[0]!, path: 'direct' }] };
+    const d = desiredEntries(direct, { ...layout, neighbours: 'both' }).filter((e) => e.node === 'a');
+    expect(d.map((e) => `${e.kind} ${e.key}`)).toEqual(['policystringmap_pattern_binding route-198.19.0.0/255.255.255.0/198.18.1.1', 'route 198.19.0.0/255.255.255.0/198.18.1.1']);
+    expect(bodyOf(d[0]!)).toEqual({ name: 'chorus_kube_router_owners', key: 'route-198.19.0.0/255.255.255.0/198.18.1.1', value: 'cluster-a', comment: 'chorus-kube-router: cluster cluster-a owns this route (a directly routed node\'s pod CIDR)' });
+    expect(deletePath(d[0]!)).toBe('policystringmap_pattern_binding/chorus_kube_router_owners?args=key:route-198.19.0.0%2F255.255.255.0%2F198.18.1.1');
+    const claim = (key: string, value: string): NitroObject => ({ name: 'chorus_kube_router_owners', key, value });
+    const lists = (claims: NitroObject[]): ObservedLists => ({
+      vxlans: [], bindings: [], nsips: [], arps: [], bridges: [], profiles: [], pbrs: [], claims,
+      routes: [{ network: '198.19.0.0', netmask: '255.255.255.0', gateway: '198.18.1.1', routetype: 'STATIC' }, { network: '10.0.0.0', netmask: '255.0.0.0', gateway: '198.18.1.1', routetype: 'STATIC' }],
+    });
+    const ours = observedEntries(lists([claim('route-198.19.0.0/255.255.255.0/198.18.1.1', 'cluster-a')]), layout);
+    expect(ours.map((e) => `${e.kind} ${e.key}`)).toEqual(['policystringmap_pattern_binding route-198.19.0.0/255.255.255.0/198.18.1.1', 'route 198.19.0.0/255.255.255.0/198.18.1.1']);
+    // the operator's own route to the same gateway, and a route another cluster claimed, are not ours
+    expect(observedEntries(lists([claim('route-198.19.0.0/255.255.255.0/198.18.1.1', 'cluster-b')]), layout)).toEqual([]);
+    // a node switched back to VXLAN: its direct route and claim go, its arp and overlay route come
+    const changes = diffDevice(desiredEntries(plan, layout).filter((e) => e.node === 'a'), ours);
+    expect(changes.map((c) => `${c.op} ${c.entry.kind} ${c.entry.key}`).sort()).toEqual([
+      'add arp 198.18.16.2', 'add route 198.19.0.0/255.255.255.0/198.18.16.2',
+      'delete policystringmap_pattern_binding route-198.19.0.0/255.255.255.0/198.18.1.1', 'delete route 198.19.0.0/255.255.255.0/198.18.1.1',
+    ]);
+    // PBR mode: the policy's next hop is the underlay IP (ours by its name, no claim needed)
+    const pbr = desiredEntries(direct, { ...layout, routing: 'pbr' }).filter((e) => e.node === 'a');
+    expect(pbr.map((e) => `${e.kind} ${e.fields.nexthopval ?? ''}`)).toEqual(['nspbr 198.18.1.1']);
+  });
+
   it('a changed MAC is a change of fields (the driver replaces an arp: NITRO has no update for it)', () => {
     const d = desiredEntries(plan, layout).find((e) => e.kind === 'arp') as DeviceEntry;
     const changes = diffDevice([d], [{ ...d, fields: { ...d.fields, mac: '02:de:ad:be:ef:00' } }]);

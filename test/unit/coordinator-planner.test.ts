@@ -9,6 +9,7 @@ import { CoordinatorPlanner, planCoordinator, type CoordinatorPlan, type Overlay
 import { podCIDRsBySource } from '../../coordinator/podcidr-sources.ts';
 import { ANNOTATION_OVERLAY_IP } from '../../shared/keys.ts';
 import { shardIndexOf } from '../../shared/tables.ts';
+import type { RoutingPolicy } from '../../coordinator/routing.ts';
 
 const NAMES = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
 const UNDERLAYS = ['198.18.1.1', '198.18.1.2', '198.18.1.3', '198.18.2.1', '198.19.9.9', '198.18.16.5', 'garbage'];
@@ -21,6 +22,12 @@ const CONFIGS: OverlayConfig[] = [
   { vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/28', deviceVTEPs: ['198.18.0.3', '198.18.0.4'] },
   { vni: 4097, port: 4790, overlayNetwork: '198.18.16.0/29', deviceVTEPs: ['198.18.0.3'], mtu: 1400 },
 ];
+const ROUTINGS: RoutingPolicy[] = [
+  { mode: 'vxlan', directSubnets: [] },
+  { mode: 'direct', directSubnets: [] },
+  { mode: 'auto', directSubnets: ['198.18.1.0/24'] },
+  { mode: 'auto', directSubnets: ['198.18.2.0/24', '198.19.0.0/16'] },
+];
 
 interface Cluster {
   nodes: Map<string, V1Node>;
@@ -29,6 +36,7 @@ interface Cluster {
   config: OverlayConfig;
   serviceCIDRs: string[] | undefined;
   shardSize: number;
+  routing: RoutingPolicy;
   /** The order the watch cache lists the nodes in (not the planning order). */
   listing: string[];
 }
@@ -42,7 +50,7 @@ type Op =
   | { op: 'publish' }
   | { op: 'lose-entry'; name: string }
   | { op: 'wrong-entry'; name: string; ip: number }
-  | { op: 'config'; index: number; services: boolean; shardSize: number }
+  | { op: 'config'; index: number; services: boolean; shardSize: number; routing: number }
   | { op: 'relist'; seed: number }
   | { op: 'same' };
 
@@ -57,7 +65,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.constant({ op: 'publish' as const }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('lose-entry' as const), name }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('wrong-entry' as const), name, ip: fc.nat(OVERLAY_IPS.length - 1) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('config' as const), index: fc.nat(CONFIGS.length - 1), services: fc.boolean(), shardSize: fc.constantFrom(2, 3, 1000) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('config' as const), index: fc.nat(CONFIGS.length - 1), services: fc.boolean(), shardSize: fc.constantFrom(2, 3, 1000), routing: fc.nat(ROUTINGS.length - 1) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('relist' as const), seed: fc.nat() }) },
   { weight: 2, arbitrary: fc.constant({ op: 'same' as const }) },
 );
@@ -118,6 +126,7 @@ function apply(c: Cluster, op: Op, last: CoordinatorPlan | undefined): void {
       c.config = CONFIGS[op.index]!;
       c.serviceCIDRs = op.services ? ['10.96.0.0/12'] : undefined;
       c.shardSize = op.shardSize;
+      c.routing = ROUTINGS[op.routing]!;
       return;
     case 'relist': {
       const order = [...c.listing];
@@ -138,7 +147,7 @@ function apply(c: Cluster, op: Op, last: CoordinatorPlan | undefined): void {
 function inputsOf(c: Cluster): PlanInputs {
   const nodes = c.listing.map((n) => c.nodes.get(n)!);
   return {
-    config: c.config, nodes, podCIDRs: podCIDRsBySource('node', nodes, []), held: new Map(c.held), highWater: new Map(c.highWater), shardSize: c.shardSize,
+    config: c.config, nodes, podCIDRs: podCIDRsBySource('node', nodes, []), held: new Map(c.held), highWater: new Map(c.highWater), shardSize: c.shardSize, routing: c.routing,
     ...(c.serviceCIDRs ? { serviceCIDRs: c.serviceCIDRs } : {}),
   };
 }
@@ -151,7 +160,7 @@ function comparable(p: CoordinatorPlan): unknown {
 describe('CoordinatorPlanner: a node event re-plans that node, and the answer is the full plan\'s', () => {
   it('agrees with planning from scratch after every step of a random sequence of joins, leaves and changes', () => {
     fc.assert(fc.property(fc.array(opArb, { minLength: 1, maxLength: 60 }), (ops) => {
-      const c: Cluster = { nodes: new Map(), held: new Map(), highWater: new Map(), config: CONFIGS[0]!, serviceCIDRs: undefined, shardSize: 3, listing: [] };
+      const c: Cluster = { nodes: new Map(), held: new Map(), highWater: new Map(), config: CONFIGS[0]!, serviceCIDRs: undefined, shardSize: 3, routing: ROUTINGS[0]!, listing: [] };
       const planner = new CoordinatorPlanner();
       let last: CoordinatorPlan | undefined;
       for (const op of ops) {
@@ -165,7 +174,7 @@ describe('CoordinatorPlanner: a node event re-plans that node, and the answer is
   });
 
   it('hands back the same peer object for a node that did not change, and a new one for a node that did', () => {
-    const c: Cluster = { nodes: new Map(), held: new Map(), highWater: new Map(), config: CONFIGS[0]!, serviceCIDRs: undefined, shardSize: 1000, listing: [] };
+    const c: Cluster = { nodes: new Map(), held: new Map(), highWater: new Map(), config: CONFIGS[0]!, serviceCIDRs: undefined, shardSize: 1000, routing: ROUTINGS[0]!, listing: [] };
     apply(c, { op: 'join', name: 'a', created: 0, underlay: 0, cidrs: [0] }, undefined);
     apply(c, { op: 'join', name: 'b', created: 1, underlay: 1, cidrs: [1] }, undefined);
     const planner = new CoordinatorPlanner();

@@ -61,6 +61,23 @@ describe('F5 objects', () => {
     expect(fieldsText(d.find((e) => e.kind === 'profile') ?? { kind: '', key: '', fields: {} })).toBe('port=8472 flooding=multipoint');
   });
 
+  it('routes a directly routed node via its underlay IP, with no FDB record or ARP entry, in either routing', () => {
+    const direct: CoordinatorPlan = { ...plan, peers: [{ ...plan.peers[0]!, path: 'direct' }, plan.peers[1]!] };
+    for (const routing of ['gateway', 'interface'] as const) {
+      const d = desiredEntries(direct, { ...layout, routing }).filter((e) => e.node === 'a');
+      expect(d.map((e) => `${e.kind} ${e.key} ${fieldsText(e)}`)).toEqual([
+        'route chorus-4096-198.19.0.0_24 network=198.19.0.0/24 gw=198.18.1.1',
+        'route chorus-4096-198.19.9.0_24 network=198.19.9.0/24 gw=198.18.1.1',
+      ]);
+    }
+    // switching node a to direct in one pass: its routes change gateway, its FDB record and ARP entry go
+    const changes = diffDevice(desiredEntries(direct, layout), observedEntries(deviceAnswer(), layout));
+    expect(changes.map((c) => `${c.op} ${c.entry.kind} ${c.entry.key}`).sort()).toEqual([
+      'delete arp chorus-4096-198.18.16.2', 'delete fdb 02:c4:c6:12:10:02',
+      'update route chorus-4096-198.19.0.0_24', 'update route chorus-4096-198.19.9.0_24',
+    ]);
+  });
+
   it('reads a device answer (strings for numbers, %0 route domains, upper-case MACs) as the same entries: nothing to do', () => {
     expect(diffDevice(desiredEntries(plan, layout), observedEntries(deviceAnswer(), layout))).toEqual([]);
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { V1Node } from '@kubernetes/client-node';
 import { planNode, resolveNodeInputs, hostFactsOf } from '../../agent/node-plan.ts';
-import { isProblem } from '../../agent/plan-types.ts';
+import { isDirect, isProblem } from '../../agent/plan-types.ts';
 import { addressRanges, renderRuleset, replaceTableScript, vniMatch } from '../../agent/firewall/ruleset.ts';
 import { encodeHubInfo } from '../../shared/tables.ts';
 import { Metrics } from '../../shared/metrics.ts';
@@ -61,7 +61,7 @@ describe('instances', () => {
       { name: 'eth0', mtu: 1500, cidrs: ['198.18.1.1/20'] }, { name: 'chorus-100000', mtu: 1450, cidrs: ['198.18.32.2/20'], vxlan: { vni: otherVni, port: 4789 } },
     ], inputs);
     const plan = planNode(inputs, hostWith(100000));
-    if (isProblem(plan)) throw new Error(plan.reason);
+    if (isProblem(plan) || isDirect(plan)) throw new Error('expected an overlay plan');
     expect([plan.overlay.vxlan.name, plan.firewall.table]).toEqual(['cha-4096', 'chorus-kube-router-a']);
     expect(renderRuleset(plan.firewall)).toMatch(/^table inet chorus-kube-router-a \{/);
     // the same VNI on the same port as the other instance is a clash like any other VXLAN's
@@ -72,9 +72,18 @@ describe('instances', () => {
 describe('node plan', () => {
   const inputs = resolveNodeInputs('n1', node(), hubData, 'hub');
   if (isProblem(inputs)) throw new Error(inputs.reason);
+  it('plans no overlay at all for a node the coordinator marked as routed directly, and refuses a path it does not know', () => {
+    const direct = resolveNodeInputs('n1', node({ 'kube-router.chorus.io/overlay-ip': '198.18.16.2', 'kube-router.chorus.io/path': 'direct' }), hubData, 'hub');
+    if (isProblem(direct)) throw new Error(direct.reason);
+    const host = hostFactsOf([{ name: 'eth0', mtu: 1500, cidrs: ['198.18.1.1/20'] }], direct);
+    expect(planNode(direct, host)).toEqual({ direct: { deviceVTEPs: ['198.18.0.3'], underlayIP: '198.18.1.1', podCIDRs: ['198.19.0.0/24'] } });
+    expect(resolveNodeInputs('n1', node({ 'kube-router.chorus.io/overlay-ip': '198.18.16.2', 'kube-router.chorus.io/path': 'bgp' }), hubData, 'hub')).toMatchObject({ kind: 'invalid', reason: expect.stringMatching(/kube-router.chorus.io\/path="bgp" is not "direct"/) });
+    // another instance's path annotation is not this instance's
+    expect(resolveNodeInputs('n1', node({ 'kube-router.chorus.io/overlay-ip': '198.18.16.2', 'a.kube-router.chorus.io/path': 'direct' }), hubData, 'hub')).toMatchObject({ path: 'vxlan' });
+  });
   it('plans the overlay device and the firewall toward the device', () => {
     const plan = planNode(inputs, hostFactsOf([{ name: 'eth0', mtu: 1500, cidrs: ['198.18.1.1/20'] }, { name: 'cni0', mtu: 1500, cidrs: ['198.19.0.1/24'] }], inputs));
-    if (isProblem(plan)) throw new Error(plan.reason);
+    if (isProblem(plan) || isDirect(plan)) throw new Error('expected an overlay plan');
     expect(plan.overlay.vxlan).toMatchObject({ name: 'chorus-4096', mtu: 1450, local: '198.18.1.1' });
     expect(plan.firewall).toEqual({ table: 'chorus-kube-router', vxlanDevice: 'chorus-4096', port: 4789, vni: 4096, underlayDevice: 'eth0', allowedVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'], podCIDRs: ['198.19.0.0/24'] });
   });

@@ -66,6 +66,16 @@ describe('gateway planner', () => {
     expect(plan.skipped).toEqual([{ node: 'e', reason: 'pod CIDR 0.0.0.0/0 overlaps the overlay network 198.18.16.0/20' }]);
     expect(plan.desired.routes).toEqual(planGatewayOverlay(hub, { underlayIP: '198.18.0.3', underlayMtu: 1500 }, peers).desired.routes);
   });
+  it('routes a directly routed peer via its underlay IP on the underlay interface, with no FDB entry or neighbour; one not on a shared subnet is skipped with the reason', () => {
+    const underlay = { device: 'eth0', cidrs: ['198.18.0.3/23'] };
+    const direct: Peer[] = [{ ...peers[0]!, path: 'direct' }, peers[1]!, { node: 'far', underlayIP: '198.18.8.1', overlayIP: '198.18.16.7', vtepMAC: '02:c4:c6:12:10:07', podCIDRs: ['198.19.7.0/24'], path: 'direct' }];
+    const { desired, skipped } = planGatewayOverlay(hub, { underlayIP: '198.18.0.3', underlayMtu: 1500, underlay }, direct);
+    expect(desired.directDevice).toBe('eth0');
+    expect(desired.fdb).toEqual([{ mac: '02:c4:c6:12:10:02', dst: '198.18.1.1' }]);
+    expect(desired.neighbours).toEqual([{ ip: '198.18.16.2', mac: '02:c4:c6:12:10:02' }]);
+    expect(desired.routes).toEqual([{ dst: '198.19.0.0/24', via: '198.18.16.2' }, { dst: '198.19.1.0/24', via: '198.18.1.2', dev: 'eth0' }]);
+    expect(skipped).toEqual([{ node: 'far', reason: expect.stringMatching(/^routed directly \(path "direct"\), but its address 198.18.8.1 is on none of this gateway's subnets on eth0 \(198.18.0.3\/23\)/) }]);
+  });
   it('refuses to run on a VTEP the hub does not list', () => {
     expect(() => planGatewayOverlay(hub, { underlayIP: '198.18.0.9', underlayMtu: 1500 }, [])).toThrow(/not among the hub's deviceVTEPs/);
   });
@@ -106,6 +116,19 @@ describe('overlay diff', () => {
       neighbours: [{ ip: '198.18.16.2', mac: '02:c4:c6:12:10:02', permanent: false }, { ip: '198.18.16.9', mac: '02:c4:c6:12:10:09', permanent: true }],
     });
     expect(ops.map((o) => o.kind)).toEqual(['route-del', 'neigh-del', 'fdb-del', 'neigh-replace']);
+  });
+
+  it('moves a route between the VXLAN device and the underlay interface with one replace, and deletes a direct route on its own device', () => {
+    const onEth = { dst: '198.19.0.0/24', via: '198.18.1.1', dev: 'eth0' };
+    const toDirect = { ...desired, routes: [onEth, ...desired.routes.filter((r) => r.dst !== '198.19.0.0/24')], directDevice: 'eth0' };
+    const ops = diffOverlay(toDirect, observedFrom(desired));
+    expect(ops).toEqual([{ kind: 'route-replace', dev: 'eth0', entry: onEth }]);
+    expect(batchesOf(ops)).toEqual([{ tool: 'ip', lines: ['route replace 198.19.0.0/24 via 198.18.1.1 dev eth0 proto 196'] }]);
+    // and back: the same destination on the VXLAN device again
+    expect(diffOverlay(desired, observedFrom(toDirect)).map((o) => batchesOf([o])[0]!.lines[0])).toEqual(['route replace 198.19.0.0/24 via 198.18.16.2 dev chorus-4096 proto 196 onlink']);
+    // a node gone: its direct route is deleted where it is
+    const gone = { ...toDirect, routes: toDirect.routes.filter((r) => r.dst !== '198.19.0.0/24') };
+    expect(batchesOf(diffOverlay(gone, observedFrom(toDirect)))).toEqual([{ tool: 'ip', lines: ['route del 198.19.0.0/24 dev eth0 proto 196'] }]);
   });
 
   it('turns ops into iproute2 batch lines, grouped by tool in order', () => {

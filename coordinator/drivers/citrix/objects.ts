@@ -10,6 +10,8 @@
  *   arp                  node overlay IP -> VTEP MAC, on the vxlan, vtep        per node
  *   bridgetable          00:00:00:00:00:00 on the vxlan, vtep                   per node
  *   route | nspbr        pod CIDR via the node's overlay IP                     per pod CIDR
+ *                        (a node routed directly, --routing direct|auto: via its underlay IP,
+ *                        and no arp or bridgetable entry)
  *   netprofile           source IP = the overlay SNIP                           optional
  *   policystringmap_pattern_binding  in map chorus_kube_router_owners: `vxlan-<vni>` and
  *                        `network-<overlay CIDR>` -> this cluster's identity    one pair per cluster
@@ -18,7 +20,10 @@
  * reference: vxlan, vxlan_srcip_binding, nsip, arp, bridgetable and route have no comment
  * field), so this cluster claims its VNI and its overlay network in one policy string map shared
  * by every cluster on the ADC, and everything on that vxlan or via that network is ours only when
- * both claims are. A VNI or an overlapping overlay network claimed by another cluster is a
+ * both claims are. A route of a directly routed node points at an underlay address, outside the
+ * overlay network, so each one is claimed in the same map under `route-<network>/<netmask>/<gateway>`
+ * (added before its route, deleted after it), and only a route with our claim is ours.
+ * A VNI or an overlapping overlay network claimed by another cluster is a
  * conflict (ownershipConflict): nothing is observed as ours, so nothing is changed or deleted.
  *
  * What the ADC makes itself is never ours, even where it looks like ours: DIRECT (connected)
@@ -31,6 +36,10 @@ import { ALL_ZEROS_MAC } from '../../../shared/mac.ts';
 import type { CoordinatorPlan } from '../../plan.ts';
 import { PeerEntries, type DeviceEntry } from '../driver.ts';
 import type { Peer } from '../../../shared/tables.ts';
+
+/** The claim key of a direct route: `route-` and the route entry's key. */
+const routeClaimKey = (routeKey: string): string => `route-${routeKey}`;
+const ROUTE_CLAIM_PREFIX = 'route-';
 
 export interface CitrixLayout {
   readonly vni: number;
@@ -96,20 +105,28 @@ export function desiredEntries(plan: CoordinatorPlan, l: CitrixLayout, cache: Pe
   return entries;
 }
 
-/** One node's entries: its neighbour (arp or bridgetable) and a route (or PBR) per pod CIDR. */
+/**
+ * One node's entries: its neighbour (arp or bridgetable) and a route (or PBR) per pod CIDR via its
+ * overlay IP; for a directly routed node, a route (or PBR) per pod CIDR via its underlay IP, each
+ * route with its claim, and no neighbour entry (the ADC ARPs for the node on the shared subnet).
+ */
 function peerEntries(p: Peer, l: CitrixLayout, vni: string, snip: string): DeviceEntry[] {
   const entries: DeviceEntry[] = [];
-  if (l.neighbours !== 'bridgetable') entries.push({ kind: 'arp', key: p.overlayIP, fields: { mac: p.vtepMAC.toLowerCase(), vxlan: vni, vtep: p.underlayIP }, node: p.node });
-  if (l.neighbours !== 'arp') entries.push({ kind: 'bridgetable', key: `${ALL_ZEROS_MAC}/${vni}/${p.underlayIP}`, fields: {}, node: p.node });
+  const direct = p.path === 'direct';
+  if (!direct && l.neighbours !== 'bridgetable') entries.push({ kind: 'arp', key: p.overlayIP, fields: { mac: p.vtepMAC.toLowerCase(), vxlan: vni, vtep: p.underlayIP }, node: p.node });
+  if (!direct && l.neighbours !== 'arp') entries.push({ kind: 'bridgetable', key: `${ALL_ZEROS_MAC}/${vni}/${p.underlayIP}`, fields: {}, node: p.node });
+  const nextHop = direct ? p.underlayIP : p.overlayIP;
   for (const c of p.podCIDRs) {
     const cidr = parseCidr(c, false);
     const network = formatIPv4(cidr.network);
     if (l.routing === 'pbr') {
       const last = formatIPv4(cidr.network + 2 ** (32 - cidr.prefix) - 1);
-      entries.push({ kind: 'nspbr', key: pbrName(l, network, cidr.prefix), fields: { srcipval: snip, destipval: `${network}-${last}`, nexthopval: p.overlayIP }, node: p.node });
-    } else {
-      entries.push({ kind: 'route', key: `${network}/${netmaskOf(cidr.prefix)}/${p.overlayIP}`, fields: {}, node: p.node });
+      entries.push({ kind: 'nspbr', key: pbrName(l, network, cidr.prefix), fields: { srcipval: snip, destipval: `${network}-${last}`, nexthopval: nextHop }, node: p.node });
+      continue;
     }
+    const key = `${network}/${netmaskOf(cidr.prefix)}/${nextHop}`;
+    if (direct) entries.push({ kind: CLAIM, key: routeClaimKey(key), fields: { cluster: l.clusterId }, node: p.node });
+    entries.push({ kind: 'route', key, fields: {}, node: p.node });
   }
   return entries;
 }
@@ -186,9 +203,14 @@ export function observedEntries(lists: ObservedLists, l: CitrixLayout): DeviceEn
   const vni = String(l.vni);
   const network = parseCidr(l.overlayNetwork);
   const claims = claimKeys(l);
+  const ours = lists.claims.filter((c) => str(c.name).toLowerCase() === OWNERS_MAP && str(c.value) === l.clusterId);
+  const claimedRoutes = new Set(ours.map((c) => str(c.key)).filter((k) => k.startsWith(ROUTE_CLAIM_PREFIX)).map((k) => k.slice(ROUTE_CLAIM_PREFIX.length)));
+  const routeKey = (r: NitroObject): string => `${str(r.network)}/${str(r.netmask)}/${str(r.gateway)}`;
   return [
-    ...lists.claims.filter((c) => str(c.name).toLowerCase() === OWNERS_MAP && str(c.value) === l.clusterId && [claims.vni, claims.network].includes(str(c.key).toLowerCase()))
+    ...ours.filter((c) => [claims.vni, claims.network].includes(str(c.key).toLowerCase()))
       .map((c): DeviceEntry => ({ kind: CLAIM, key: str(c.key).toLowerCase(), fields: { cluster: str(c.value) } })),
+    // route claims keep their case: the key holds addresses only
+    ...ours.filter((c) => str(c.key).startsWith(ROUTE_CLAIM_PREFIX)).map((c): DeviceEntry => ({ kind: CLAIM, key: str(c.key), fields: { cluster: str(c.value) } })),
     ...lists.vxlans.filter((v) => str(v.id) === vni).map((v): DeviceEntry => ({ kind: 'vxlan', key: vni, fields: { port: str(v.port) || '4789' } })),
     ...lists.bindings.filter((b) => str(b.id) === vni).map((b): DeviceEntry => ({ kind: 'vxlan_srcip_binding', key: `${vni}/${str(b.srcip)}`, fields: {} })),
     ...lists.nsips.filter((n) => inNetwork(network, str(n.ipaddress)) && (n.type === undefined || str(n.type) === 'SNIP'))
@@ -197,8 +219,8 @@ export function observedEntries(lists: ObservedLists, l: CitrixLayout): DeviceEn
       .map((a): DeviceEntry => ({ kind: 'arp', key: str(a.ipaddress), fields: { mac: str(a.mac).toLowerCase(), vxlan: vni, vtep: str(a.vtep) } })),
     ...lists.bridges.filter((b) => str(b.vxlan) === vni && str(b.mac).toLowerCase() === ALL_ZEROS_MAC && staticEntry(b))
       .map((b): DeviceEntry => ({ kind: 'bridgetable', key: `${ALL_ZEROS_MAC}/${vni}/${str(b.vtep)}`, fields: {} })),
-    ...lists.routes.filter((r) => !systemRoute(r) && inNetwork(network, str(r.gateway)))
-      .map((r): DeviceEntry => ({ kind: 'route', key: `${str(r.network)}/${str(r.netmask)}/${str(r.gateway)}`, fields: {} })),
+    ...lists.routes.filter((r) => !systemRoute(r) && (inNetwork(network, str(r.gateway)) || claimedRoutes.has(routeKey(r))))
+      .map((r): DeviceEntry => ({ kind: 'route', key: routeKey(r), fields: {} })),
     ...lists.profiles.map((p): DeviceEntry => ({ kind: 'netprofile', key: str(p.name), fields: { srcip: str(p.srcip) } })),
     ...lists.pbrs.filter((p) => str(p.name).startsWith(`chorus-${vni}-`))
       .map((p): DeviceEntry => ({ kind: 'nspbr', key: str(p.name), fields: { srcipval: str(p.srcipval), destipval: str(p.destipval), nexthopval: str(p.nexthopval) } })),
@@ -208,7 +230,8 @@ export function observedEntries(lists: ObservedLists, l: CitrixLayout): DeviceEn
 /** The claim's body: this cluster's identity bound to the key, with a comment for whoever reads `show policy stringmap`. */
 function claimBody(e: DeviceEntry): NitroObject {
   const cluster = e.fields.cluster ?? '';
-  return { name: OWNERS_MAP, key: e.key, value: cluster, comment: `chorus-kube-router: cluster ${cluster} owns this ${e.key.startsWith('vxlan-') ? 'VNI' : 'overlay network'} and the objects on it` };
+  const what = e.key.startsWith('vxlan-') ? 'this VNI and the objects on it' : e.key.startsWith(ROUTE_CLAIM_PREFIX) ? 'this route (a directly routed node\'s pod CIDR)' : 'this overlay network and the objects on it';
+  return { name: OWNERS_MAP, key: e.key, value: cluster, comment: `chorus-kube-router: cluster ${cluster} owns ${what}` };
 }
 
 /** The NITRO object an entry stands for (add and update bodies; numbers where NITRO takes numbers). */

@@ -10,7 +10,8 @@
  *   self     P-self           the overlay self IP on the tunnel (allow-service, traffic group)
  *   fdb      <node VTEP MAC>  a record in the tunnel's FDB: MAC -> node underlay IP
  *   arp      P-<overlay IP>   static ARP overlay IP -> node VTEP MAC (gateway routing only)
- *   route    P-<net>_<len>    route to a pod CIDR via the node's overlay IP, or via the tunnel
+ *   route    P-<net>_<len>    route to a pod CIDR via the node's overlay IP, or via the tunnel;
+ *                             for a directly routed node via its underlay IP (and no fdb or arp)
  * Entry fields are text, normalised (route domains dropped, MACs lower case, allow-service as a
  * sorted list) so desired and observed compare field by field.
  */
@@ -93,15 +94,20 @@ export function desiredEntries(plan: CoordinatorPlan, l: F5Layout, cache: PeerEn
   return entries;
 }
 
-/** One node's entries: its FDB record, its ARP entry (gateway routing) and a route per pod CIDR. */
+/**
+ * One node's entries: its FDB record, its ARP entry (gateway routing) and a route per pod CIDR;
+ * for a directly routed node only a route per pod CIDR via its underlay IP (the BIG-IP shares its
+ * subnet and resolves it by ARP on the VLAN).
+ */
 function peerEntries(p: Peer, l: F5Layout): DeviceEntry[] {
   const n = names(l);
-  const entries: DeviceEntry[] = [{ kind: 'fdb', key: p.vtepMAC.toLowerCase(), fields: { endpoint: p.underlayIP }, node: p.node }];
-  if (l.routing === 'gateway') entries.push({ kind: 'arp', key: arpName(l, p.overlayIP), fields: { ip: p.overlayIP, mac: p.vtepMAC.toLowerCase() }, node: p.node });
+  const direct = p.path === 'direct';
+  const entries: DeviceEntry[] = direct ? [] : [{ kind: 'fdb', key: p.vtepMAC.toLowerCase(), fields: { endpoint: p.underlayIP }, node: p.node }];
+  if (!direct && l.routing === 'gateway') entries.push({ kind: 'arp', key: arpName(l, p.overlayIP), fields: { ip: p.overlayIP, mac: p.vtepMAC.toLowerCase() }, node: p.node });
   for (const c of p.podCIDRs) {
     const cidr = parseCidr(c, false);
     const network = `${formatIPv4(cidr.network)}/${cidr.prefix}`;
-    const via: Record<string, string> = l.routing === 'gateway' ? { gw: p.overlayIP } : { interface: fullPath(l, n.tunnel) };
+    const via: Record<string, string> = direct ? { gw: p.underlayIP } : l.routing === 'gateway' ? { gw: p.overlayIP } : { interface: fullPath(l, n.tunnel) };
     entries.push({ kind: 'route', key: routeName(l, network), fields: { network, ...via }, node: p.node });
   }
   return entries;

@@ -5,12 +5,13 @@
  *   self IPs on the tunnel                   -> addresses on it
  *   FDB records (MAC -> endpoint)            -> FDB entries
  *   static ARP (ip -> MAC)                   -> permanent neighbours
- *   routes: gw -> route via the gateway;  tmInterface = the tunnel -> route onto the device
+ *   routes: gw -> route via the gateway (on the underlay interface when the gateway is on its
+ *           subnet: a directly routed node);  tmInterface = the tunnel -> route onto the device
  * One tunnel is emulated (the first with a local address).
  */
 import { mtuOfAddress, type HostInterface } from '../../../agent/overlay/observe.ts';
 import { VXLAN_OVERHEAD_IPV4, type DesiredOverlay } from '../../../agent/overlay/state.ts';
-import { emulatedMac } from '../dataplane-sync.ts';
+import { emulatedMac, placeRoutes } from '../dataplane-sync.ts';
 import type { IControlStore } from './store.ts';
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
@@ -28,11 +29,12 @@ export function desiredFromBigIp(store: IControlStore, interfaces: readonly Host
     addresses: store.list('net/self').filter((s) => s.vlan === path).map((s) => stripRd(str(s.address))),
     fdb: [...(store.records.get(path) ?? new Map<string, string>())].map(([mac, endpoint]) => ({ mac, dst: stripRd(endpoint) })),
     neighbours: store.list('net/arp').map((a) => ({ ip: stripRd(str(a.ipAddress)), mac: str(a.macAddress).toLowerCase() })),
-    routes: store.list('net/route').flatMap((r) => {
+    // a gateway on the underlay subnet (a directly routed node) is reached on that interface
+    ...placeRoutes(store.list('net/route').flatMap((r) => {
       const dst = stripRd(str(r.network));
       if (r.gw !== undefined) return [{ dst, via: stripRd(str(r.gw)) }];
       return r.tmInterface === path ? [{ dst, via: '' }] : [];
-    }),
+    }), interfaces, local),
   };
 }
 

@@ -5,12 +5,13 @@
  *   vxlan + vxlan_srcip_binding -> a VXLAN device (local = the bound SNIP, dstport = port)
  *   nsip SNIPs not already on an interface -> addresses on the VXLAN device
  *   arp (ip, mac, vtep) -> static neighbour + FDB entry mac -> vtep
- *   bridgetable (mac, vtep) -> FDB entry;  route -> route via gateway
+ *   bridgetable (mac, vtep) -> FDB entry;  route -> route via gateway (on the underlay interface
+ *   when the gateway is on its subnet: a directly routed node)
  */
 import { parseIPv4, prefixOfNetmask } from '../../../shared/ipv4.ts';
 import { mtuOfAddress, type HostInterface } from '../../../agent/overlay/observe.ts';
 import { VXLAN_OVERHEAD_IPV4, type DesiredOverlay } from '../../../agent/overlay/state.ts';
-import { emulatedMac, underlayAddresses } from '../dataplane-sync.ts';
+import { emulatedMac, placeRoutes, underlayAddresses } from '../dataplane-sync.ts';
 import type { NitroStore } from './store.ts';
 
 /** "a.b.c.0-a.b.c.255" -> "a.b.c.0/24" (ranges from PBRs cover whole CIDRs). */
@@ -21,7 +22,7 @@ export function rangeToCidr(range: string): string {
 }
 
 /** The desired kernel state for the configuration, or undefined while no bound VXLAN exists. */
-export function desiredFromConfig(store: NitroStore, underlayMtu: number, underlayAddresses: readonly string[]): DesiredOverlay | undefined {
+export function desiredFromConfig(store: NitroStore, underlayMtu: number, underlayAddresses: readonly string[], interfaces: readonly HostInterface[] = []): DesiredOverlay | undefined {
   const binding = store.list('vxlan_srcip_binding')[0];
   const vxlan = binding ? store.list('vxlan').find((v) => String(v.id) === String(binding.id)) : undefined;
   if (!binding || !vxlan) return undefined;
@@ -38,12 +39,13 @@ export function desiredFromConfig(store: NitroStore, underlayMtu: number, underl
       ...store.configured('bridgetable').filter((b) => String(b.vxlan) === String(vni)).map((b) => ({ mac: str(b.mac).toLowerCase(), dst: str(b.vtep) })),
     ],
     neighbours: arps.map((a) => ({ ip: str(a.ipaddress), mac: str(a.mac).toLowerCase() })),
-    routes: [
+    // a gateway on the underlay subnet (a directly routed node) is reached on that interface
+    ...placeRoutes([
       ...store.configured('route').map((r) => ({ dst: `${str(r.network)}/${prefixOfNetmask(str(r.netmask))}`, via: str(r.gateway) })),
       // applied PBRs forward their destination range to their next hop (the emulator's data plane
       // does not match the source, which is always the overlay SNIP for these)
       ...store.appliedPbrs().map((p) => ({ dst: rangeToCidr(str(p.destipval)), via: str(p.nexthopval) })),
-    ],
+    ], interfaces, local),
   };
 }
 
@@ -52,6 +54,6 @@ export function nitroDataPlane(store: NitroStore): (interfaces: readonly HostInt
   return (interfaces) => {
     const binding = store.list('vxlan_srcip_binding')[0];
     const srcip = typeof binding?.srcip === 'string' ? binding.srcip : '';
-    return desiredFromConfig(store, mtuOfAddress(interfaces, srcip) ?? 1500, underlayAddresses(interfaces, 'nsvx'));
+    return desiredFromConfig(store, mtuOfAddress(interfaces, srcip) ?? 1500, underlayAddresses(interfaces, 'nsvx'), interfaces);
   };
 }
