@@ -13,12 +13,12 @@
 import type { IpRoute } from '../shared/iproute.ts';
 import type { Logger } from '../shared/log.ts';
 import { errorMessage } from '../shared/errors.ts';
-import type { EndpointPlan } from './plan-types.ts';
+import type { DirectPlan, EndpointPlan } from './plan-types.ts';
 import { programOverlay, removeOverlay } from './overlay/program.ts';
 import { readerOf, type KernelReader } from './overlay/observe.ts';
 import { EMPTY_OBSERVED, type ObservedOverlay, type Op } from './overlay/state.ts';
 import { LINUX_HOST, type HostKnobs, type TxChecksumMode } from './host.ts';
-import { renderRuleset } from './firewall/ruleset.ts';
+import { renderDirectRuleset, renderRuleset } from './firewall/ruleset.ts';
 import type { Nft } from './firewall/nft.ts';
 
 export const CHANGE_KINDS = ['device', 'device-settings', 'address', 'fdb', 'neighbour', 'route', 'firewall', 'offload', 'sysctl'] as const;
@@ -62,8 +62,6 @@ export class EndpointProgrammer {
   /** ifindex of the device whose offload and sysctl were last verified. */
   private settingsCheckedFor: number | undefined;
   private readonly reader: KernelReader;
-  /** Whether the firewall table was removed since this node became directly routed. */
-  private directFirewallChecked = false;
 
   constructor(o: EndpointProgrammerOptions) {
     this.o = o;
@@ -71,7 +69,6 @@ export class EndpointProgrammer {
   }
 
   async apply(plan: EndpointPlan, fullCheck: boolean): Promise<ApplyResult> {
-    this.directFirewallChecked = false;
     const changes = new Map<ChangeKind, number>();
     const add = (k: ChangeKind, n = 1): void => {
       changes.set(k, (changes.get(k) ?? 0) + n);
@@ -117,27 +114,27 @@ export class EndpointProgrammer {
   }
 
   /**
-   * A node routed directly: none of the overlay. A VXLAN device or firewall table of ours left
-   * from when the node was tunneled is removed (the device already routes to it directly: the
-   * coordinator programs the device before it tells the node).
+   * A node routed directly: none of the overlay. A VXLAN device of ours left from when the node
+   * was tunneled is removed (the device already routes to it directly: the coordinator programs
+   * the device before it tells the node), and the firewall table holds only the return path.
    */
-  async applyDirect(fullCheck: boolean): Promise<ApplyResult> {
+  async applyDirect(plan: DirectPlan, fullCheck: boolean): Promise<ApplyResult> {
     const changes = new Map<ChangeKind, number>();
     const devices = await removeOverlay(this.o.ip, this.o.ownsDevice, this.reader);
     if (devices.length > 0) {
       changes.set('device', devices.length);
       this.o.log.info({ op: 'remove', devices, reason: 'this node is routed directly' }, 'overlay device removed');
     }
-    // the table: once on becoming direct, then on full checks (a process each, unlike the netlink read above)
-    if (fullCheck || !this.directFirewallChecked) {
-      if (await this.o.nft.remove()) {
-        changes.set('firewall', 1);
-        this.o.log.info({ op: 'remove', table: this.o.nft.table, reason: 'this node is routed directly' }, 'firewall table removed');
+    // the return path only: one atomic replace of the whole table (the VXLAN guard goes with it)
+    const ruleset = renderDirectRuleset(plan.firewall);
+    if (this.o.firewall && (fullCheck || ruleset !== this.appliedRuleset)) {
+      try {
+        if (await this.ensureFirewall(ruleset)) changes.set('firewall', 1);
+      } catch (err) {
+        this.appliedRuleset = undefined;
+        throw new Error(`the firewall table (return path of a directly routed node) could not be applied: ${errorMessage(err)}`, { cause: err });
       }
-      this.directFirewallChecked = true;
     }
-    this.appliedRuleset = undefined;
-    this.appliedListing = undefined;
     this.settingsCheckedFor = undefined;
     return { changes, observed: EMPTY_OBSERVED };
   }

@@ -153,7 +153,7 @@ export class OverlayEndpoint implements HealthSource {
 
   private async program(plan: EndpointPlan | DirectPlan, fullCheck: boolean): Promise<void> {
     const key = JSON.stringify(plan);
-    const { changes, observed } = isDirect(plan) ? await this.programmer.applyDirect(fullCheck) : await this.programmer.apply(plan, fullCheck);
+    const { changes, observed } = isDirect(plan) ? await this.programmer.applyDirect(plan, fullCheck) : await this.programmer.apply(plan, fullCheck);
     const repairing = key === this.lastAppliedKey;
     for (const [kind, n] of changes) {
       this.m.changes({ kind }, n);

@@ -81,7 +81,9 @@ export function planNode(inputs: ResolvedInputs, facts: HostFacts): EndpointPlan
   const { hub, overlayIP, underlayIP, podCIDRs } = inputs;
   if (facts.underlayMtu === undefined) return { kind: 'invalid', reason: `no interface on this host has the underlay IP ${underlayIP}` };
   // routed directly: nothing of the overlay on this node (the coordinator checked the pod CIDRs)
-  if (inputs.path === 'direct') return { direct: { deviceVTEPs: hub.deviceVTEPs, underlayIP, podCIDRs } };
+  if (inputs.path === 'direct') {
+    return { direct: { deviceVTEPs: hub.deviceVTEPs, underlayIP, podCIDRs }, firewall: { table: inputs.names.firewallTable, deviceAddresses: hub.deviceVTEPs, podCIDRs } };
+  }
   const clash = vxlanClash(facts, hub.vni, hub.port, inputs.names);
   if (clash) return { kind: 'invalid', reason: clash };
   const overlayNet = parseCidr(hub.overlayNetwork);

@@ -1,6 +1,6 @@
 /** What a planner hands the endpoint programmer, or why it cannot. */
 import type { DesiredOverlay } from './overlay/state.ts';
-import type { FirewallSpec } from './firewall/ruleset.ts';
+import type { DirectFirewallSpec, FirewallSpec } from './firewall/ruleset.ts';
 
 export interface EndpointPlan {
   readonly overlay: DesiredOverlay;
@@ -9,7 +9,8 @@ export interface EndpointPlan {
 
 /**
  * A node the device routes to directly (its Node's path annotation says `direct`): no VXLAN
- * device, no firewall table of ours; the device sends to the pods via the node's underlay address.
+ * device; the device sends to the pods via the node's underlay address. The firewall table holds
+ * only the return path: pods and the device keep their addresses between each other.
  */
 export interface DirectPlan {
   readonly direct: {
@@ -18,6 +19,7 @@ export interface DirectPlan {
     readonly underlayIP: string;
     readonly podCIDRs: readonly string[];
   };
+  readonly firewall: DirectFirewallSpec;
 }
 
 export function isDirect(x: EndpointPlan | DirectPlan | Problem): x is DirectPlan {

@@ -14,6 +14,10 @@
  *   order until one sets up a NAT binding, and SNAT to a range that already holds the source
  *   keeps the source unchanged, so this binding keeps the CNI's or the node's masquerade rules
  *   (later chains) from rewriting pod or device addresses, whichever tool installed them.
+ *
+ * A node the device routes to directly (no VXLAN) gets a table with only the postrouting chain:
+ * the same identity SNAT, matched on the device's underlay addresses instead of the VXLAN device
+ * (renderDirectRuleset), so the device still sees pod addresses and pods see the device's.
  */
 import { formatIPv4, parseIPv4 } from '../../shared/ipv4.ts';
 
@@ -36,6 +40,15 @@ export interface FirewallSpec {
   /** Node only: the device's overlay addresses, which keep their source toward pods. */
   readonly deviceOverlayIPs: readonly string[];
   /** Node only: this node's pod CIDRs, which keep their source toward the device. */
+  readonly podCIDRs: readonly string[];
+}
+
+/** A directly routed node's table: only the return path (no VXLAN to guard). */
+export interface DirectFirewallSpec {
+  readonly table?: string;
+  /** The device's underlay addresses (its VTEPs: the self IP / SNIP it routes to the nodes from). */
+  readonly deviceAddresses: readonly string[];
+  /** This node's pod CIDRs. */
   readonly podCIDRs: readonly string[];
 }
 
@@ -82,6 +95,23 @@ export function renderRuleset(spec: FirewallSpec): string {
     '\tchain postrouting {',
     '\t\ttype nat hook postrouting priority srcnat - 10; policy accept;',
     ...postrouting,
+    '\t}',
+    '}',
+  ].join('\n');
+}
+
+export function renderDirectRuleset(spec: DirectFirewallSpec): string {
+  const device = addressRanges(spec.deviceAddresses);
+  const set = (items: readonly string[]): string => (items.length === 1 ? items[0]! : `{ ${items.join(', ')} }`);
+  const rules = device.length === 0 || spec.podCIDRs.length === 0 ? [] : [
+    ...spec.podCIDRs.map((c) => `\t\tip saddr ${c} ip daddr ${set(device)} snat ip to ${c} comment "pods to the device keep their address"`),
+    ...device.map((r) => `\t\tip saddr ${r} ip daddr ${set(spec.podCIDRs)} snat ip to ${r} comment "the device keeps its address toward pods"`),
+  ];
+  return [
+    `table ${FIREWALL_FAMILY} ${spec.table ?? FIREWALL_TABLE} {`,
+    '\tchain postrouting {',
+    '\t\ttype nat hook postrouting priority srcnat - 10; policy accept;',
+    ...rules,
     '\t}',
     '}',
   ].join('\n');

@@ -3,7 +3,7 @@
 // up and the pass fails with the reason (fail closed); cleanup removes what it made, and only that.
 import { describe, expect, it } from 'vitest';
 import { EndpointProgrammer } from '../../agent/endpoint-programmer.ts';
-import type { EndpointPlan } from '../../agent/plan-types.ts';
+import type { DirectPlan, EndpointPlan } from '../../agent/plan-types.ts';
 import { DEFAULT_NAMES } from '../../shared/keys.ts';
 import { silentLogger } from '../../shared/log.ts';
 import { FakeKernel } from '../support/fake-kernel.ts';
@@ -47,5 +47,27 @@ describe('endpoint programmer', () => {
     expect(await p.cleanup()).toEqual({ devices: ['chorus-4096'], firewall: true });
     expect([...k.links.keys()]).toEqual(['other-7']);
     expect(k.table).toBeUndefined();
+  });
+
+  it('a node that becomes directly routed: its VXLAN device goes, the table keeps only the return path, and a steady pass writes nothing', async () => {
+    const k = new FakeKernel();
+    const p = programmer(k);
+    await p.apply(plan, false);
+    const direct: DirectPlan = { direct: { deviceVTEPs: ['198.18.0.3'], underlayIP: '198.18.1.1', podCIDRs: ['198.19.0.0/24'] }, firewall: { deviceAddresses: ['198.18.0.3'], podCIDRs: ['198.19.0.0/24'] } };
+    const { changes } = await p.applyDirect(direct, false);
+    expect(Object.fromEntries(changes)).toEqual({ device: 1, firewall: 1 });
+    expect(k.links.size).toBe(0);
+    expect(k.table).toBe([
+      'table inet chorus-kube-router {', '\tchain postrouting {', '\t\ttype nat hook postrouting priority srcnat - 10; policy accept;',
+      '\t\tip saddr 198.19.0.0/24 ip daddr 198.18.0.3-198.18.0.3 snat ip to 198.19.0.0/24 comment "pods to the device keep their address"',
+      '\t\tip saddr 198.18.0.3-198.18.0.3 ip daddr 198.19.0.0/24 snat ip to 198.18.0.3-198.18.0.3 comment "the device keeps its address toward pods"',
+      '\t}', '}',
+    ].join('\n'));
+    const before = k.commands.length;
+    expect(Object.fromEntries((await p.applyDirect(direct, false)).changes)).toEqual({});
+    expect(k.writesSince(before)).toEqual([]);
+    // and back to VXLAN: the guarded table and the device again
+    expect(Object.fromEntries((await p.apply(plan, false)).changes)).toMatchObject({ firewall: 1, device: 1 });
+    expect(k.table).toMatch(/chain input/);
   });
 });

@@ -76,7 +76,7 @@ describe('node plan', () => {
     const direct = resolveNodeInputs('n1', node({ 'kube-router.chorus.io/overlay-ip': '198.18.16.2', 'kube-router.chorus.io/path': 'direct' }), hubData, 'hub');
     if (isProblem(direct)) throw new Error(direct.reason);
     const host = hostFactsOf([{ name: 'eth0', mtu: 1500, cidrs: ['198.18.1.1/20'] }], direct);
-    expect(planNode(direct, host)).toEqual({ direct: { deviceVTEPs: ['198.18.0.3'], underlayIP: '198.18.1.1', podCIDRs: ['198.19.0.0/24'] } });
+    expect(planNode(direct, host)).toEqual({ direct: { deviceVTEPs: ['198.18.0.3'], underlayIP: '198.18.1.1', podCIDRs: ['198.19.0.0/24'] }, firewall: { table: 'chorus-kube-router', deviceAddresses: ['198.18.0.3'], podCIDRs: ['198.19.0.0/24'] } });
     expect(resolveNodeInputs('n1', node({ 'kube-router.chorus.io/overlay-ip': '198.18.16.2', 'kube-router.chorus.io/path': 'bgp' }), hubData, 'hub')).toMatchObject({ kind: 'invalid', reason: expect.stringMatching(/kube-router.chorus.io\/path="bgp" is not "direct"/) });
     // another instance's path annotation is not this instance's
     expect(resolveNodeInputs('n1', node({ 'kube-router.chorus.io/overlay-ip': '198.18.16.2', 'a.kube-router.chorus.io/path': 'direct' }), hubData, 'hub')).toMatchObject({ path: 'vxlan' });
