@@ -7,12 +7,13 @@ NODES ?= 3
 PODS ?= 2
 ONCE ?=
 DEVICE ?= linux
+ROUTING ?= vxlan
 CLI := bin/chorus-kube-router
 
 .PHONY: help build bundle system-deps node deps prometheus-tools run test test-unit lint typecheck checks bench clean lab-clean
 
 help:
-	@echo "make run     bring up the local lab and show the overlay working (ONCE=1 NODES=3 PODS=2 DEVICE=linux|citrix|f5);"
+	@echo "make run     bring up the local lab and show the overlay working (ONCE=1 NODES=3 PODS=2 DEVICE=linux|citrix|f5 ROUTING=vxlan|direct|auto);"
 	@echo "             with KUBECONFIG set, run the coordinator against that cluster"
 	@echo "make test    install what is needed and run lint, typecheck and every test"
 	@echo "make build   install system packages, a suitable Node and the npm dependencies"
@@ -48,7 +49,7 @@ run: bundle
 ifdef KUBECONFIG
 	node dist/chorus-kube-router.js coordinator
 else
-	$(CLI) lab run --components bundle --nodes $(NODES) --pods-per-node $(PODS) --device $(DEVICE) $(if $(ONCE),--once,)
+	$(CLI) lab run --components bundle --nodes $(NODES) --pods-per-node $(PODS) --device $(DEVICE) --routing $(ROUTING) $(if $(ONCE),--once,)
 endif
 
 typecheck: build

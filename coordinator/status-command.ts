@@ -1,6 +1,7 @@
 /**
  * `chorus-kube-router status`: the overlay as the cluster publishes it: hub info, then per node
- * its underlay and overlay addresses, VTEP MAC, pod CIDRs, whether its Node carries the
+ * its underlay and overlay addresses, VTEP MAC, pod CIDRs, its path (vxlan, or direct: the device
+ * routes via its underlay address, docs/routing.md), whether its Node carries the
  * allocation (what its agent programs from), and whether it is programmed on the device (as the
  * coordinator, or the Linux gateway, reports in ConfigMap chorus-kube-router-device).
  * Read-only; a table, or JSON with --json.
@@ -10,10 +11,12 @@ import { INSTANCE_SPEC, helpText, instanceNamesFrom, readSettings, type SettingS
 import { DEFAULT_NAMES, DEFAULT_NAMESPACE, DEVICE_STATUS_SUMMARY_KEY, type InstanceNames } from '../shared/keys.ts';
 import { loadKubeConfig, makeClients } from '../shared/kube/client.ts';
 import { allocatedOverlayIP, internalIPv4 } from '../shared/node-facts.ts';
-import { decodeHubInfo, decodePeer, shardIndexOf, type HubInfo, type Peer } from '../shared/tables.ts';
+import { decodeHubInfo, decodePeer, pathOf, shardIndexOf, type HubInfo, type Peer, type PeerPath } from '../shared/tables.ts';
 import { errorMessage } from '../shared/errors.ts';
 
 export interface StatusRow extends Peer {
+  /** Always present here (in the peer table only when direct). */
+  readonly path: PeerPath;
   readonly annotated: boolean;
   /** true: programmed on the device; false: it failed (see deviceDetail); null: not reported (yet). */
   readonly programmedOnDevice: boolean | null;
@@ -49,7 +52,7 @@ export function overlayStatus(hubCm: V1ConfigMap | undefined, tables: readonly V
       const n = byName.get(node);
       const state = deviceData[node];
       peers.push({
-        ...p, annotated: n !== undefined && allocatedOverlayIP(n, names.annotationOverlayIP) === p.overlayIP,
+        ...p, path: pathOf(p), annotated: n !== undefined && allocatedOverlayIP(n, names.annotationOverlayIP) === p.overlayIP,
         programmedOnDevice: state === undefined ? null : state === 'programmed',
         deviceDetail: state === undefined ? null : state.replace(/^failed: /, ''),
       });
@@ -69,9 +72,9 @@ export function statusTable(s: OverlayStatus): string {
     ? `VNI ${s.hub.vni}, port ${s.hub.port}, overlay ${s.hub.overlayNetwork}, device ${s.device ?? '(type not reported)'} VTEP ${s.hub.deviceVTEPs.join(',')} overlay ${s.hub.deviceOverlayIPs.join(',')}`
     : `hub info: ${s.hubError ?? 'missing'}`;
   const onDevice = (p: StatusRow): string => (p.programmedOnDevice === null ? 'not reported yet' : p.programmedOnDevice ? 'yes' : `no: ${p.deviceDetail ?? ''}`);
-  const rows = [['NODE', 'UNDERLAY IP', 'OVERLAY IP', 'VTEP MAC', 'POD CIDRS', 'ON NODE', 'ON DEVICE'],
-    ...s.peers.map((p) => [p.node, p.underlayIP, p.overlayIP, p.vtepMAC, p.podCIDRs.join(',') || '-', p.annotated ? 'yes' : 'no', onDevice(p)]),
-    ...s.unallocated.map((u) => [u.node, '-', '-', '-', '-', u.reason, '-'])];
+  const rows = [['NODE', 'UNDERLAY IP', 'OVERLAY IP', 'VTEP MAC', 'POD CIDRS', 'PATH', 'ON NODE', 'ON DEVICE'],
+    ...s.peers.map((p) => [p.node, p.underlayIP, p.overlayIP, p.vtepMAC, p.podCIDRs.join(',') || '-', p.path, p.annotated ? 'yes' : 'no', onDevice(p)]),
+    ...s.unallocated.map((u) => [u.node, '-', '-', '-', '-', '-', u.reason, '-'])];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return [head, ...rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd())].join('\n');
 }

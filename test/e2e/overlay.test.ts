@@ -67,8 +67,8 @@ describe.skipIf(!IS_ROOT)('overlay end to end (lab: 3 nodes x 2 pods, Linux devi
     expect(s.peers.map((p) => [p.node, p.overlayIP, p.annotated, p.programmedOnDevice])).toEqual(doc.nodes.map((n) => [n.name, n.overlayIP, true, true]));
     const table = String((await cli(['status', '--kubeconfig', doc.kubeconfig])).stdout);
     expect(table).toMatch(/^VNI 100000, port 4789, overlay 198\.18\.16\.0\/20, device linux/);
-    expect(table).toMatch(/^NODE +UNDERLAY IP +OVERLAY IP +VTEP MAC +POD CIDRS +ON NODE +ON DEVICE$/m);
-    expect(table).toMatch(/^node-1 +198\.18\.1\.1 +198\.18\.16\.\d+ +02:c4:c6:\S+ +198\.19\.0\.0\/24 +yes +yes$/m);
+    expect(table).toMatch(/^NODE +UNDERLAY IP +OVERLAY IP +VTEP MAC +POD CIDRS +PATH +ON NODE +ON DEVICE$/m);
+    expect(table).toMatch(/^node-1 +198\.18\.1\.1 +198\.18\.16\.\d+ +02:c4:c6:\S+ +198\.19\.0\.0\/24 +vxlan +yes +yes$/m);
   });
 
   it('reaches every pod from the device by ping through the VXLAN overlay', async () => {

@@ -3,6 +3,8 @@
  *   underlay 198.18.0.0/20   control plane .0.2, device .0.3, node i at 198.18.1.0 + i
  *   overlay  198.18.16.0/20  (the coordinator's --overlay-network)
  *   pods     198.19.0.0/16   node i owns 198.19.(i-1).0/24; its bridge is .1, pod j is .(j+1)
+ *   routed   198.18.64.0/20  (--routing auto) the subnet behind the router: the router is .64.1
+ *                            (and 198.18.0.4 on the underlay), node i there is 198.18.65.0 + i
  */
 import { formatIPv4, parseIPv4 } from '../../shared/ipv4.ts';
 
@@ -18,6 +20,19 @@ export const GATEWAY_HEALTH_PORT = 9643;
 /** The gateway's /status, which the lab enables on the device address (its default is loopback). */
 export const GATEWAY_STATUS_PORT = 9646;
 export const MAX_NODES = 256;
+/** The VNI of the lab's default instance (the coordinator's default --vni). */
+export const LAB_VNI = 100000;
+
+/** How the lab's coordinator routes to nodes (its --routing), and where the lab puts them. */
+export const LAB_ROUTINGS = ['vxlan', 'direct', 'auto'] as const;
+export type LabRouting = (typeof LAB_ROUTINGS)[number];
+/** The subnet behind the router (--routing auto): nodes there are not on the device's subnet. */
+export const ROUTED_NETWORK = '198.18.64.0/20';
+export const ROUTED_PREFIX = 20;
+export const ROUTER_UNDERLAY_IP = '198.18.0.4';
+export const ROUTER_ROUTED_IP = '198.18.64.1';
+/** Where a node sits: on the device's subnet (the switch) or behind the router. */
+export type Segment = 'switch' | 'routed';
 
 /**
  * A second instance (deploy/instance-b) on the same nodes, for its own device: instance "b",
@@ -40,6 +55,17 @@ export function nodeUnderlayIP(index: number): string {
   return formatIPv4(parseIPv4('198.18.1.0') + index);
 }
 
+/** Node i's address behind the router. */
+export function routedNodeIP(index: number): string {
+  if (index < 1 || index > MAX_NODES) throw new Error(`lab node index ${index} is outside 1..${MAX_NODES}`);
+  return formatIPv4(parseIPv4('198.18.65.0') + index);
+}
+
+/** Where node i starts: with --routing auto the even-numbered nodes are behind the router; otherwise all on the switch. */
+export function initialSegment(routing: LabRouting, index: number): Segment {
+  return routing === 'auto' && index % 2 === 0 ? 'routed' : 'switch';
+}
+
 export function podCIDR(index: number): string {
   return `198.19.${index - 1}.0/24`;
 }
@@ -60,6 +86,8 @@ export interface Names {
   readonly device: string;
   /** The second instance's device. */
   readonly deviceB: string;
+  /** The router between the switch and the routed subnet (--routing auto). */
+  readonly router: string;
   node(index: number): string;
   pod(nodeIndex: number, pod: number): string;
 }
@@ -72,6 +100,7 @@ export function namesFor(prefix: string): Names {
     controlPlane: `${prefix}-cp`,
     device: `${prefix}-dev`,
     deviceB: `${prefix}-devb`,
+    router: `${prefix}-rt`,
     node: (i) => `${prefix}-n${i}`,
     pod: (i, j) => `${prefix}-n${i}p${j}`,
   };

@@ -15,7 +15,7 @@ import { errorMessage } from '../../shared/errors.ts';
 import { sleep } from '../../shared/backoff.ts';
 import { startCache } from '../../shared/kube/informer.ts';
 import { EmbeddedApiServer } from '../apiserver/server.ts';
-import { API_PORT, CONTROL_PLANE_IP, PREFIX_RE } from './addressing.ts';
+import { API_PORT, CONTROL_PLANE_IP, LAB_ROUTINGS, PREFIX_RE, type LabRouting } from './addressing.ts';
 import { DEFAULT_NAMESPACE } from '../../shared/keys.ts';
 import { Lab, newPrefix, type LabDocument, type LabIpam } from './lab.ts';
 import { controlRequest, serveControl } from './control.ts';
@@ -26,12 +26,15 @@ import { reachabilityTable } from './report.ts';
 const USAGE = `Usage: chorus-kube-router lab <command> [options]
 
 Commands:
-  up [--nodes N] [--pods-per-node M] [--device linux|citrix|f5] [--coordinators K] [--ipam node|calico|cilium] [--json]
+  up [--nodes N] [--pods-per-node M] [--device linux|citrix|f5] [--routing vxlan|direct|auto]
+     [--coordinators K] [--ipam node|calico|cilium] [--json]
                       build the lab, wait until the overlay works, leave it running
   status [--json]     the running lab (the same JSON document as up, with current pids)
   add-node [--pods M] [--no-agent]
                       add a node; prints it as JSON when its pods answer from the device
   remove-node NAME    remove a node; prints {"removed": NAME}
+  move-node NAME      (--routing auto) move a node onto the device's subnet or behind the router;
+                      prints its new address
   doctor NODE [--json]
                       run \`chorus-kube-router doctor\` on a lab node, as in its agent pod: in the
                       node's network namespace, with NODE_NAME and the agent's ServiceAccount
@@ -40,7 +43,7 @@ Commands:
                       foreground: bring the lab up, print the reachability table, follow
                       changes until Ctrl-C (with --once: exit 0 only if every pod answers)
 
-Options common to status/add-node/remove-node/down: --prefix P picks a lab when several run.
+Options common to status/add-node/remove-node/move-node/down: --prefix P picks a lab when several run.
 Labs live in $CHORUS_LAB_DIR (default ${defaultRoot()}).`;
 
 function defaultRoot(): string {
@@ -74,10 +77,11 @@ const SIZE_SPECS: SettingSpec[] = [
   { flag: 'ipam', help: "where pod CIDRs are published: node (spec.podCIDRs), calico (BlockAffinity), cilium (CiliumNode); the coordinator detects it", default: 'node' },
   { flag: 'timeout', help: 'how long to wait for the overlay to converge', default: '120s' },
   { flag: 'components', help: 'run coordinators, agents and the gateway from the TypeScript sources (as tests do) or from the bundle in dist/ (as the images do; make bundle builds it)', default: 'sources' },
+  { flag: 'routing', help: "the coordinator's --routing: vxlan (every node tunneled), direct (every node routed via its own address; all share the device's subnet), auto (the even-numbered nodes sit behind a router namespace on 198.18.64.0/20 and are tunneled, the others are routed directly); see docs/routing.md", default: 'vxlan' },
   { flag: 'second-instance', help: 'also run instance b (deploy/instance-b: VNI 100001, overlay 198.18.32.0/20) on the same nodes, programming a second device: citrix or f5 (renders the overlay with kubectl kustomize)' },
 ];
 
-function sizeFrom(settings: Record<string, string | undefined>): { nodes: number; podsPerNode: number; coordinators: number; device: 'linux' | 'citrix' | 'f5'; timeoutMs: number; ipam: LabIpam; secondInstance?: 'citrix' | 'f5'; components: LabComponents } {
+function sizeFrom(settings: Record<string, string | undefined>): { nodes: number; podsPerNode: number; coordinators: number; device: 'linux' | 'citrix' | 'f5'; timeoutMs: number; ipam: LabIpam; secondInstance?: 'citrix' | 'f5'; components: LabComponents; routing: LabRouting } {
   const components = choiceSetting(settings, 'components', ['sources', 'bundle'] as const);
   if (components === 'bundle' && !existsSync(BUNDLE_PATH)) throw new ConfigError(`--components bundle: ${BUNDLE_PATH} does not exist; build it with "make bundle"`);
   return {
@@ -89,6 +93,7 @@ function sizeFrom(settings: Record<string, string | undefined>): { nodes: number
     device: choiceSetting(settings, 'device', ['linux', 'citrix', 'f5'] as const),
     timeoutMs: durationMsSetting(settings, 'timeout'),
     ipam: choiceSetting(settings, 'ipam', ['node', 'calico', 'cilium'] as const),
+    routing: choiceSetting(settings, 'routing', LAB_ROUTINGS),
   };
 }
 
@@ -298,7 +303,7 @@ async function cmdStatus(argv: readonly string[]): Promise<number> {
     const lab = { device: doc.device, nodes: doc.nodes };
     process.stdout.write(`lab ${doc.prefix}: API ${doc.apiServer.url}, kubeconfig ${doc.kubeconfig}\n` +
       `device ${lab.device.type} ${lab.device.underlayIP} overlay ${lab.device.overlayIPs.join(',')}\n` +
-      lab.nodes.map((n) => `${n.name}  underlay ${n.underlayIP}  overlay ${n.overlayIP ?? '-'}  pods ${n.podCIDRs.join(',')} (${n.pods.length})  agent pid ${n.agentPid ?? '-'}`).join('\n') + '\n');
+      lab.nodes.map((n) => `${n.name}  underlay ${n.underlayIP}  path ${n.path}  overlay ${n.overlayIP ?? '-'}  pods ${n.podCIDRs.join(',')} (${n.pods.length})  agent pid ${n.agentPid ?? '-'}`).join('\n') + '\n');
   }
   return 0;
 }
@@ -343,6 +348,17 @@ async function cmdRemoveNode(argv: readonly string[]): Promise<number> {
   if (!name) throw new ConfigError('lab remove-node needs the node name, e.g. "lab remove-node node-2"');
   const dir = pickLab(settings.prefix);
   const r = await controlRequest(join(dir, 'control.sock'), 'DELETE', `/nodes/${encodeURIComponent(name)}`);
+  process.stdout.write(JSON.stringify(r) + '\n');
+  return 0;
+}
+
+async function cmdMoveNode(argv: readonly string[]): Promise<number> {
+  const { settings, help, positionals } = readSettings(argv, PICK_SPECS, process.env);
+  if (help) return printHelp('chorus-kube-router lab move-node NAME', "Moves a node to the other subnet in a --routing auto lab (onto the device's subnet, or behind the router): new link and address first, then the Node's InternalIP, then the old link once the device routes the new way. Prints the node's new address and segment.", PICK_SPECS);
+  const name = positionals[0];
+  if (!name) throw new ConfigError('lab move-node needs the node name, e.g. "lab move-node node-2"');
+  const dir = pickLab(settings.prefix);
+  const r = await controlRequest(join(dir, 'control.sock'), 'POST', `/nodes/${encodeURIComponent(name)}/move`, 60_000);
   process.stdout.write(JSON.stringify(r) + '\n');
   return 0;
 }
@@ -555,7 +571,7 @@ async function cmdApiServer(argv: readonly string[]): Promise<number> {
 }
 
 const COMMANDS: Record<string, (argv: readonly string[]) => Promise<number>> = {
-  up: cmdUp, status: cmdStatus, 'add-node': cmdAddNode, 'remove-node': cmdRemoveNode, doctor: cmdDoctor, down: cmdDown, run: cmdRun,
+  up: cmdUp, status: cmdStatus, 'add-node': cmdAddNode, 'remove-node': cmdRemoveNode, 'move-node': cmdMoveNode, doctor: cmdDoctor, down: cmdDown, run: cmdRun,
   apiserver: cmdApiServer, supervise: cmdSupervise, 'nitro-emulator': cmdNitroEmulator, 'f5-emulator': cmdF5Emulator,
 };
 

@@ -1,12 +1,16 @@
 /**
  * The running lab's control channel: HTTP over a unix socket in the lab directory, so that
- * `lab status`, `lab add-node`, `lab remove-node` and `lab down` reach the supervisor that owns
+ * `lab status`, `lab add-node`, `lab remove-node`, `lab move-node` and `lab down` reach the supervisor that owns
  * the processes, from any shell on the machine.
  */
 import { createServer, request, type Server } from 'node:http';
 import { rmSync } from 'node:fs';
 import { errorMessage } from '../../shared/errors.ts';
 import type { Lab } from './lab.ts';
+
+async function moveNode(lab: Lab, name: string): Promise<unknown> {
+  return { node: name, ...(await lab.moveNode(name)) };
+}
 
 export async function serveControl(lab: Lab, socketPath: string, shutdown: () => void): Promise<Server> {
   rmSync(socketPath, { force: true });
@@ -28,6 +32,8 @@ export async function serveControl(lab: Lab, socketPath: string, shutdown: () =>
         await lab.removeNode(decodeURIComponent(m[1] ?? ''));
         return reply(200, { removed: m[1] });
       }
+      const move = req.method === 'POST' ? /^\/nodes\/([^/]+)\/move$/.exec(url.pathname) : null;
+      if (move) return reply(200, await moveNode(lab, decodeURIComponent(move[1] ?? '')));
       if (req.method === 'POST' && url.pathname === '/second/reconfigure') {
         await lab.reconfigureSecond(url.searchParams.getAll('arg'));
         return reply(200, await lab.document());

@@ -11,17 +11,18 @@ import { join } from 'node:path';
 import { release } from 'node:os';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi, type KubernetesObject, type V1Node } from '@kubernetes/client-node';
 import type { Logger } from '../../shared/log.ts';
-import { DEFAULT_NAMESPACE, instanceNames } from '../../shared/keys.ts';
+import { DEFAULT_NAMES, DEFAULT_NAMESPACE, instanceNames } from '../../shared/keys.ts';
+import { mergePatch } from '../../shared/kube/client.ts';
 import { allocatedOverlayIP } from '../../shared/node-facts.ts';
 import { errorMessage, isNotFound } from '../../shared/errors.ts';
 import { sleep } from '../../shared/backoff.ts';
 import { kubeconfigYaml } from '../apiserver/server.ts';
 import {
   AGENT_B_HEALTH_PORT, AGENT_B_STATUS_PORT, DEVICE_B_IP, INSTANCE_B, OVERLAY_NETWORK_B, VNI_B,
-  AGENT_HEALTH_PORT, API_PORT, CONTROL_PLANE_IP, COORDINATOR_HEALTH_PORT, DEVICE_IP, GATEWAY_HEALTH_PORT, GATEWAY_STATUS_PORT, MAX_NODES,
-  OVERLAY_NETWORK, UNDERLAY_PREFIX, namesFor, nodeName, nodeUnderlayIP, podCIDR, podIP, type Names,
+  AGENT_HEALTH_PORT, API_PORT, CONTROL_PLANE_IP, COORDINATOR_HEALTH_PORT, DEVICE_IP, GATEWAY_HEALTH_PORT, GATEWAY_STATUS_PORT, LAB_VNI, MAX_NODES,
+  OVERLAY_NETWORK, UNDERLAY_NETWORK, UNDERLAY_PREFIX, initialSegment, namesFor, nodeName, nodeUnderlayIP, podCIDR, podIP, routedNodeIP, type LabRouting, type Names, type Segment,
 } from './addressing.ts';
-import { addUnderlayHost, createCore, createNode, deleteAllWithPrefix, deleteNamespaces, ping, removeUnderlayPort } from './netns.ts';
+import { addUnderlayHost, attachNode, createCore, createNode, createRouter, deleteAllWithPrefix, deleteNamespaces, detachNode, ping, removeUnderlayPort, routeViaRouter } from './netns.ts';
 import { SupervisedProcess, type LabComponents, type ProcessSpec } from './processes.ts';
 import { makeServerCertificate } from '../emulators/tls.ts';
 import { DEPLOY_DIR, loadManifests } from '../support/manifests.ts';
@@ -55,12 +56,19 @@ export interface LabOptions {
   readonly secondInstance?: 'citrix' | 'f5';
   /** Run coordinators, agents and the gateway from sources (default) or from the bundle in dist/. */
   readonly components?: LabComponents;
+  /**
+   * The coordinator's --routing (default vxlan). auto: the even-numbered nodes sit behind a
+   * router, off the device's subnet, and are tunneled; the others are routed directly.
+   */
+  readonly routing?: LabRouting;
 }
 
 export interface PodDoc { name: string; netns: string; ip: string }
 export interface NodeDoc {
   name: string; netns: string; underlayIP: string; overlayIP: string | null; podCIDRs: string[];
   agentPid: number | null; agentHealthURL: string; pods: PodDoc[];
+  /** How the device reaches this node's pods, as the coordinator annotated the Node (vxlan until it has). */
+  path: 'vxlan' | 'direct';
 }
 export interface LabDocument {
   prefix: string;
@@ -73,6 +81,8 @@ export interface LabDocument {
   supervisorPid: number;
   /** Where coordinators, agents and the gateway run from: the TypeScript sources or the bundle (dist/). */
   components: LabComponents;
+  /** The coordinator's --routing. */
+  routing: LabRouting;
   device: { type: string; netns: string; underlayIP: string; overlayIPs: string[]; pid: number | null; api: { url: string; kind: string; username?: string; password?: string; caFile?: string } };
   coordinators: { pid: number | null; identity: string; healthURL: string }[];
   nodes: NodeDoc[];
@@ -90,7 +100,13 @@ export interface SecondInstanceDoc {
   agents: Record<string, number | null>;
 }
 
-interface LabNode { index: number; pods: number; agent: SupervisedProcess | undefined; agentB: SupervisedProcess | undefined }
+interface LabNode {
+  index: number; pods: number; agent: SupervisedProcess | undefined; agentB: SupervisedProcess | undefined;
+  /** Where it is plugged in now, and its address there (its Node's InternalIP). */
+  segment: Segment; underlayIP: string;
+  /** The address its agent's health endpoint listens on (the one it started with). */
+  healthIP: string;
+}
 
 export function newPrefix(): string {
   return `ckr${randomBytes(3).toString('hex').slice(0, 5)}`;
@@ -126,6 +142,19 @@ export class Lab {
     return this.opts.ipam ?? 'node';
   }
 
+  get routing(): LabRouting {
+    return this.opts.routing ?? 'vxlan';
+  }
+
+  /** The coordinator's routing settings: with auto, the device's own subnet is the direct one. */
+  private routingArgs(): string[] {
+    switch (this.routing) {
+      case 'vxlan': return [];
+      case 'direct': return ['--routing', 'direct'];
+      case 'auto': return ['--routing', 'auto', '--direct-subnets', UNDERLAY_NETWORK];
+    }
+  }
+
   get kubeconfigPath(): string { return join(this.opts.dir, 'kubeconfig'); }
   get labKubeconfigPath(): string { return join(this.opts.dir, 'kubeconfig.lab'); }
   /** The gateway's kubeconfig: it runs outside the cluster, with a token minted for its ServiceAccount. */
@@ -153,6 +182,7 @@ export class Lab {
     mkdirSync(join(dir, 'logs'), { recursive: true });
     progress(`building network namespaces (prefix ${this.opts.prefix})`);
     await createCore(this.names, CONTROL_PLANE_IP, DEVICE_IP);
+    if (this.routing === 'auto') await createRouter(this.names, [this.names.controlPlane, this.names.device]);
     const apiSocket = join(dir, 'api.sock');
     const apiTls = await makeServerCertificate(this.apiTlsDir, { ips: ['127.0.0.1', CONTROL_PLANE_IP], dnsNames: API_DNS_NAMES, commonName: 'chorus-lab-apiserver' });
     const ca = readFileSync(apiTls.caFile);
@@ -251,7 +281,7 @@ export class Lab {
   private startCoordinator(k: number): SupervisedProcess {
     return this.supervise(`coordinator-${k}`, this.names.controlPlane, [
       'coordinator', '--identity', `coordinator-${k}`,
-      '--overlay-network', OVERLAY_NETWORK, '--device-vtep', DEVICE_IP, ...this.deviceArgs(),
+      '--overlay-network', OVERLAY_NETWORK, '--device-vtep', DEVICE_IP, ...this.deviceArgs(), ...this.routingArgs(),
       '--health-listen', `${CONTROL_PLANE_IP}:${COORDINATOR_HEALTH_PORT + k}`,
       ...(this.opts.leaseArgs ?? ['--lease-duration', '8s', '--renew-deadline', '5s', '--retry-period', '1s']),
     ], this.podOf('coordinator'));
@@ -285,8 +315,9 @@ export class Lab {
   async addNode(pods: number, agent = true): Promise<NodeDoc> {
     const index = this.nextIndex();
     const name = nodeName(index);
-    const underlayIP = nodeUnderlayIP(index);
-    await createNode(this.names, index, underlayIP, pods);
+    const segment = initialSegment(this.routing, index);
+    const underlayIP = segment === 'switch' ? nodeUnderlayIP(index) : routedNodeIP(index);
+    await createNode(this.names, index, underlayIP, pods, segment);
     const node: V1Node = {
       metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux' } },
       spec: this.ipam === 'node' ? { podCIDR: podCIDR(index), podCIDRs: [podCIDR(index)] } : {},
@@ -302,7 +333,7 @@ export class Lab {
     const agentB = agent && this.opts.secondInstance
       ? this.supervise(`agent-b-${name}`, this.names.node(index), ['agent', ...agentArgsB(underlayIP)], this.podOf('agent-b', { NODE_NAME: name }))
       : undefined;
-    this.nodes.set(name, { index, pods, agent: supervised, agentB });
+    this.nodes.set(name, { index, pods, agent: supervised, agentB, segment, underlayIP, healthIP: underlayIP });
     this.onChange();
     return this.nodeDoc(name, undefined);
   }
@@ -327,6 +358,74 @@ export class Lab {
     const kc = new KubeConfig();
     kc.loadFromFile(this.kubeconfigPath);
     return kc;
+  }
+
+  /**
+   * Moves a node to the other segment (--routing auto): onto the device's subnet, or behind the
+   * router. Make-before-break, as a renumbered host would be: the new link and address come up,
+   * the Node's InternalIP changes, and once the coordinator has published the node's new address
+   * and path (and the device has its route) the old link goes. Its agent's health endpoint stays on
+   * the address it started with (lab only). Resolves with the new address.
+   */
+  async moveNode(name: string, withinMs = 30_000): Promise<{ underlayIP: string; segment: Segment }> {
+    const n = this.nodes.get(name);
+    if (!n) throw new Error(`no lab node named "${name}" (nodes: ${[...this.nodes.keys()].join(', ') || 'none'})`);
+    if (this.routing !== 'auto') throw new Error(`moving a node between subnets needs a lab with --routing auto (this one is ${this.routing})`);
+    const from = n.segment;
+    const to: Segment = from === 'switch' ? 'routed' : 'switch';
+    const ip = to === 'switch' ? nodeUnderlayIP(n.index) : routedNodeIP(n.index);
+    await attachNode(this.names, n.index, to, ip);
+    const node = await this.api().readNode({ name });
+    const addresses = (node.status?.addresses ?? []).filter((a) => a.type !== 'InternalIP');
+    await this.api().patchNodeStatus({ name, body: { status: { addresses: [{ type: 'InternalIP', address: ip }, ...addresses] } } }, mergePatch());
+    const peers = DEFAULT_NAMES.peersConfigMapPrefix;
+    const deadline = Date.now() + withinMs;
+    for (;;) {
+      const published = (await this.api().listNamespacedConfigMap({ namespace: DEFAULT_NAMESPACE })).items
+        .filter((c) => c.metadata?.name?.startsWith(peers)).map((c) => c.data?.[name]).find((v) => v !== undefined);
+      if (published !== undefined && (JSON.parse(published) as { underlayIP?: string }).underlayIP === ip) break;
+      if (Date.now() > deadline) throw new Error(`node ${name} moved to ${ip}, but the peer table did not show it within ${withinMs} ms`);
+      await sleep(50);
+    }
+    await this.waitForDeviceRoute(podCIDR(n.index), to === 'switch' ? ip : undefined, deadline);
+    await this.waitForNodeSide(n.index, to === 'switch' ? undefined : ip, deadline);
+    await detachNode(this.names, n.index, from);
+    n.segment = to;
+    n.underlayIP = ip;
+    this.onChange();
+    return { underlayIP: ip, segment: to };
+  }
+
+  /**
+   * Waits until the device's namespace routes a pod CIDR the new way: via `directVia` (a direct
+   * route) or not via an underlay address any more (through the overlay). Every device in the lab
+   * (the gateway, both emulators) programs its routes into its namespace.
+   */
+  private async waitForDeviceRoute(cidr: string, directVia: string | undefined, deadline: number): Promise<void> {
+    for (;;) {
+      const r = await execa('ip', ['-n', this.names.device, '-j', 'route', 'show', cidr], { reject: false });
+      const routes = r.exitCode === 0 && r.stdout.trim() !== '' ? (JSON.parse(r.stdout) as { gateway?: string; dev?: string }[]) : [];
+      const ok = directVia !== undefined ? routes.some((x) => x.gateway === directVia) : routes.length > 0 && routes.every((x) => x.dev !== 'eth0');
+      if (ok) return;
+      if (Date.now() > deadline) throw new Error(`the device did not route ${cidr} ${directVia ? `via ${directVia}` : 'through the overlay'} in time (routes: ${r.stdout.trim() || 'none'})`);
+      await sleep(50);
+    }
+  }
+
+  /**
+   * Waits until the node's agent has followed: its VXLAN device there with `vxlanLocal` as its
+   * local address (tunneled), or gone (routed directly). Only then does the old link go: removing
+   * the address the agent's API connection uses leaves it deaf until that connection times out.
+   */
+  private async waitForNodeSide(index: number, vxlanLocal: string | undefined, deadline: number): Promise<void> {
+    const dev = DEFAULT_NAMES.vxlanDevice(LAB_VNI);
+    for (;;) {
+      const r = await execa('ip', ['-n', this.names.node(index), '-d', '-j', 'link', 'show', 'dev', dev], { reject: false });
+      const local = r.exitCode === 0 ? (JSON.parse(r.stdout) as { linkinfo?: { info_data?: { local?: string } } }[])[0]?.linkinfo?.info_data?.local : undefined;
+      if (vxlanLocal === undefined ? r.exitCode !== 0 : local === vxlanLocal) return;
+      if (Date.now() > deadline) throw new Error(`the agent on ${nodeName(index)} did not follow the move in time (${dev}: ${local ?? 'absent'}, want ${vxlanLocal ?? 'absent'})`);
+      await sleep(50);
+    }
   }
 
   async removeNode(name: string): Promise<void> {
@@ -354,10 +453,11 @@ export class Lab {
     const pods: PodDoc[] = [];
     for (let j = 1; j <= n.pods; j++) pods.push({ name: `${name}-pod-${j}`, netns: this.names.pod(n.index, j), ip: podIP(n.index, j) });
     return {
-      name, netns: this.names.node(n.index), underlayIP: nodeUnderlayIP(n.index),
+      name, netns: this.names.node(n.index), underlayIP: n.underlayIP,
       overlayIP: apiNode ? (allocatedOverlayIP(apiNode) ?? null) : null,
       podCIDRs: [podCIDR(n.index)], agentPid: n.agent?.pid ?? null,
-      agentHealthURL: `http://${nodeUnderlayIP(n.index)}:${AGENT_HEALTH_PORT}/healthz`, pods,
+      agentHealthURL: `http://${n.healthIP}:${AGENT_HEALTH_PORT}/healthz`, pods,
+      path: apiNode?.metadata?.annotations?.[DEFAULT_NAMES.annotationPath] === 'direct' ? 'direct' : 'vxlan',
     };
   }
 
@@ -380,6 +480,7 @@ export class Lab {
       apiServer: { url: this.hostURL, labURL: `https://${CONTROL_PLANE_IP}:${API_PORT}`, pid: this.apiServer?.pid ?? null, auditFile: this.auditFile, caFile: join(this.apiTlsDir, 'ca.crt') },
       supervisorPid: process.pid,
       components: this.opts.components ?? 'sources',
+      routing: this.routing,
       device: {
         type: this.opts.device, netns: this.names.device, underlayIP: DEVICE_IP, overlayIPs: deviceOverlayIPs,
         pid: this.gateway?.pid ?? null,
@@ -453,6 +554,7 @@ export class Lab {
     const client = KubernetesObjectApi.makeApiClient(this.kubeConfig());
     for (const o of objects) await client.create(o).catch(ignoreAlreadyExists);
     await addUnderlayHost(this.names, this.names.deviceB, 'ul-devb', DEVICE_B_IP);
+    if (this.routing === 'auto') await routeViaRouter(this.names.deviceB);
     await makeServerCertificate(this.tlsDirB, [DEVICE_B_IP]);
     this.writeDeviceCredentials();
     const command = type === 'citrix' ? 'nitro-emulator' : 'f5-emulator';

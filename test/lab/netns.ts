@@ -7,10 +7,13 @@
  *   <p>-cp  control plane (API server, coordinators)  <p>-dev  external device (gateway)
  *   <p>-nI  node I: eth0 on the underlay, bridge cni0 for its pods, ip_forward on (as a CNI does)
  *   <p>-nIpJ  pod J of node I: eth0 on cni0, default route via the node
+ *   <p>-rt  router (--routing auto): eth0 on br0, eth1 on br1, the switch's second segment (the
+ *           routed subnet); a node there has eth1 on br1 and its default route via the router,
+ *           and the control plane and devices route the routed subnet via the router
  */
 import { execa } from 'execa';
 import { ipRoute } from '../../shared/iproute.ts';
-import { UNDERLAY_PREFIX, podGatewayIP, podIP, type Names } from './addressing.ts';
+import { ROUTED_NETWORK, ROUTED_PREFIX, ROUTER_ROUTED_IP, ROUTER_UNDERLAY_IP, UNDERLAY_PREFIX, podGatewayIP, podIP, type Names, type Segment } from './addressing.ts';
 
 async function ipBatch(lines: string[], netns?: string): Promise<void> {
   await ipRoute(netns).batch('ip', lines);
@@ -43,12 +46,52 @@ export async function createCore(names: Names, controlPlaneIP: string, deviceIP:
   await addUnderlayHost(names, names.device, 'ul-dev', deviceIP);
 }
 
-export async function createNode(names: Names, index: number, underlayIP: string, pods: number): Promise<void> {
+export async function createNode(names: Names, index: number, underlayIP: string, pods: number, segment: Segment = 'switch'): Promise<void> {
   const node = names.node(index);
-  await addUnderlayHost(names, node, `ul-n${index}`, underlayIP);
+  await ipBatch([`netns add ${node}`]);
+  await attachNode(names, index, segment, underlayIP);
   await sysctl(node, 'net.ipv4.ip_forward', '1');
   await ipBatch(['link add cni0 type bridge', `addr add ${podGatewayIP(index)}/24 dev cni0`, 'link set cni0 up'], node);
   for (let j = 1; j <= pods; j++) await createPod(names, index, j);
+}
+
+/** The node's interface and its port on the switch, per segment: eth0 on br0, or eth1 on br1 behind the router. */
+const SEGMENT_LINKS: Record<Segment, { bridge: string; iface: string; port: (index: number) => string }> = {
+  switch: { bridge: 'br0', iface: 'eth0', port: (i) => `ul-n${i}` },
+  routed: { bridge: 'br1', iface: 'eth1', port: (i) => `ur-n${i}` },
+};
+
+/**
+ * Plugs node `index` into a segment with `ip`. Behind the router it also gets its default route
+ * via the router; on the switch the subnet is connected. A node can be on both for a moment (a
+ * move is make-before-break: see Lab.moveNode).
+ */
+export async function attachNode(names: Names, index: number, segment: Segment, ip: string): Promise<void> {
+  const node = names.node(index);
+  const l = SEGMENT_LINKS[segment];
+  await ipBatch([`link add ${l.port(index)} type veth peer name ${l.iface} netns ${node}`, `link set ${l.port(index)} master ${l.bridge} up`], names.underlay);
+  const prefix = segment === 'switch' ? UNDERLAY_PREFIX : ROUTED_PREFIX;
+  await ipBatch(['link set lo up', `addr add ${ip}/${prefix} dev ${l.iface}`, `link set ${l.iface} up`, ...(segment === 'routed' ? [`route replace default via ${ROUTER_ROUTED_IP} dev ${l.iface}`] : [])], node);
+}
+
+/** Unplugs node `index` from a segment (its address and routes there go with the link). */
+export async function detachNode(names: Names, index: number, segment: Segment): Promise<void> {
+  await ipRoute(names.underlay).batch('ip', [`link del ${SEGMENT_LINKS[segment].port(index)}`]);
+}
+
+/** The router of --routing auto, and the routes to the subnet behind it from the hosts that talk to nodes there. */
+export async function createRouter(names: Names, hosts: readonly string[]): Promise<void> {
+  await ipBatch(['link add br1 type bridge', 'link set br1 up'], names.underlay);
+  await addUnderlayHost(names, names.router, 'ul-rt', ROUTER_UNDERLAY_IP);
+  await ipBatch(['link add ur-rt type veth peer name eth1 netns ' + names.router, 'link set ur-rt master br1 up'], names.underlay);
+  await ipBatch([`addr add ${ROUTER_ROUTED_IP}/${ROUTED_PREFIX} dev eth1`, 'link set eth1 up'], names.router);
+  await sysctl(names.router, 'net.ipv4.ip_forward', '1');
+  for (const h of hosts) await routeViaRouter(h);
+}
+
+/** A host on the switch reaches the routed subnet through the router. */
+export async function routeViaRouter(netns: string): Promise<void> {
+  await ipBatch([`route replace ${ROUTED_NETWORK} via ${ROUTER_UNDERLAY_IP}`], netns);
 }
 
 /**
@@ -57,9 +100,11 @@ export async function createNode(names: Names, index: number, underlayIP: string
  * same index would find the port name taken ("File exists").
  */
 export async function removeUnderlayPort(names: Names, index: number): Promise<void> {
-  await ipRoute(names.underlay).batch('ip', [`link del ul-n${index}`]).catch((err: unknown) => {
-    if (!/Cannot find device/.test(String(err))) throw err;
-  });
+  for (const segment of ['switch', 'routed'] as const) {
+    await ipRoute(names.underlay).batch('ip', [`link del ${SEGMENT_LINKS[segment].port(index)}`]).catch((err: unknown) => {
+      if (!/Cannot find device/.test(String(err))) throw err;
+    });
+  }
 }
 
 export async function createPod(names: Names, index: number, j: number): Promise<void> {

@@ -102,11 +102,52 @@ export async function podSeesFromDevice(doc: LabDocument, pod: { netns: string; 
 
 /** A device emulator's record of calls (GET /emulator/calls), fetched from inside the lab and verified with the lab CA. */
 export async function emulatorCalls<T>(doc: LabDocument, headers: Record<string, string>): Promise<T[]> {
+  return ((await deviceGet(doc, '/emulator/calls', headers)) as { calls: T[] }).calls;
+}
+
+/** GET on the lab device's HTTPS API from inside the lab (verified with the lab CA), parsed JSON. */
+export async function deviceGet(doc: LabDocument, path: string, headers: Record<string, string>): Promise<unknown> {
   const script = `const https = require('https'); const fs = require('fs');
-    https.get('https://${doc.device.underlayIP}/emulator/calls', { ca: fs.readFileSync(${JSON.stringify(doc.device.api.caFile)}), headers: ${JSON.stringify(headers)} },
+    https.get('https://${doc.device.underlayIP}${path}', { ca: fs.readFileSync(${JSON.stringify(doc.device.api.caFile)}), headers: ${JSON.stringify(headers)} },
       (r) => { let b = ''; r.on('data', (d) => b += d); r.on('end', () => console.log(b)); });`;
   const r = await inNetns(doc.device.netns, [process.execPath, '-e', script], true);
-  return (JSON.parse(String(r.stdout)) as { calls: T[] }).calls;
+  return JSON.parse(String(r.stdout));
+}
+
+/** The lab device's API credentials as headers: NITRO's X-NITRO-USER/PASS, or HTTP Basic for iControl REST. */
+export function deviceHeaders(doc: LabDocument): Record<string, string> {
+  const { username = '', password = '' } = doc.device.api;
+  return doc.device.api.kind === 'nitro' ? { 'X-NITRO-USER': username, 'X-NITRO-PASS': password } : { Authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` };
+}
+
+/**
+ * Sends 1 MB over TCP from the lab's device to a pod and counts, in the pod's namespace, the
+ * segments that arrived as full 1500-byte IP packets with DF set: > 0 only when the path carries
+ * full-size packets (VXLAN's 50 bytes would cap them at 1450).
+ */
+export async function fullSizeTcpSegments(doc: LabDocument, pod: { netns: string; ip: string }, port = 8081): Promise<number> {
+  const table = 'ckr-full-size';
+  const rules = `table ip ${table} {\n\tchain input {\n\t\ttype filter hook input priority 0; policy accept;\n\t\ttcp dport ${port} ip length 1500 ip frag-off & 0x4000 != 0 counter\n\t}\n}\n`;
+  await execaNft(pod.netns, rules);
+  const sink = spawn('ip', ['netns', 'exec', pod.netns, process.execPath, '-e', `require('net').createServer(s => s.resume()).listen(${port}, '0.0.0.0', () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise((r) => sink.stdout.once('data', r));
+    // segmentation offload would hand the path 64 KB super-packets: the device's kernel cuts real
+    // segments for the duration, as a hardware NIC would on the wire
+    await inNetns(doc.device.netns, ['ethtool', '-K', 'eth0', 'tso', 'off', 'gso', 'off'], true);
+    await inNetns(doc.device.netns, ['bash', '-c', `head -c 1000000 /dev/zero > /dev/tcp/${pod.ip}/${port}`], true)
+      .finally(() => inNetns(doc.device.netns, ['ethtool', '-K', 'eth0', 'tso', 'on', 'gso', 'on']));
+    const listing = String((await inNetns(pod.netns, ['nft', 'list', 'table', 'ip', table], true)).stdout);
+    return Number(/counter packets (\d+)/.exec(listing)?.[1] ?? 0);
+  } finally {
+    sink.kill();
+    await inNetns(pod.netns, ['nft', 'delete', 'table', 'ip', table]);
+  }
+}
+
+async function execaNft(netns: string, rules: string): Promise<void> {
+  const r = await execa('ip', ['netns', 'exec', netns, 'nft', '-f', '-'], { input: rules, reject: false });
+  if (r.exitCode !== 0) throw new Error(`nft in ${netns}: ${String(r.stderr)}`);
 }
 
 /**
