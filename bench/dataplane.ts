@@ -3,6 +3,8 @@
  * (default 20), each timed from its Node object's creation (the lab's add-node answer comes
  * right after it) to the first ping from the device that a pod on it answers; and the packet
  * loss of a 100 pps ping while the agent is restarted BENCH_RESTARTS times (SIGTERM, SIGKILL).
+ * Then the same joins in a lab with --routing direct (issue 18): join -> route on the device and
+ * join -> first ping, beside VXLAN mode.
  */
 import { execa } from 'execa';
 import { join } from 'node:path';
@@ -54,20 +56,44 @@ async function restartAgent(sock: string, node: string, signal: NodeJS.Signals):
   await liveAgentPid(sock, node, pid, 35_000);
 }
 
-const doc = JSON.parse(String((await execa(CLI, ['lab', 'up', '--json', '--nodes', '1', '--pods-per-node', '1', '--components', BENCH_COMPONENTS])).stdout)) as LabDocument;
-try {
-  const sock = join(doc.dir, 'control.sock');
-  const joins: number[] = [];
-  const withNamespaces: number[] = [];
+interface JoinTimes { joins: number[]; withNamespaces: number[]; toDevice: number[] }
+
+/** JOINS node joins: Node created -> the device routes its pod CIDR, and -> the first ping a pod answers. */
+async function measureJoins(lab: LabDocument, mode: string): Promise<JoinTimes> {
+  const sock = join(lab.dir, 'control.sock');
+  const out: JoinTimes = { joins: [], withNamespaces: [], toDevice: [] };
   for (let i = 0; i < JOINS; i++) {
     const t = performance.now();
     const node = (await controlRequest(sock, 'POST', '/nodes?pods=1')) as NodeDoc;
     const t0 = performance.now();
-    const joined = await firstPing(doc.device.netns, node.pods[0]!.ip, t0);
-    joins.push(joined);
-    withNamespaces.push(joined + (t0 - t));
-    process.stderr.write(`bench dataplane: join ${i + 1}/${JOINS}: ${joined.toFixed(0)} ms\n`);
+    for (;;) {
+      const r = await execa('ip', ['-n', lab.device.netns, 'route', 'show', node.podCIDRs[0]!], { reject: false });
+      if (String(r.stdout).trim() !== '' || performance.now() - t0 > 30_000) break;
+    }
+    out.toDevice.push(performance.now() - t0);
+    const joined = await firstPing(lab.device.netns, node.pods[0]!.ip, t0);
+    out.joins.push(joined);
+    out.withNamespaces.push(joined + (t0 - t));
+    process.stderr.write(`bench dataplane (${mode}): join ${i + 1}/${JOINS}: device ${out.toDevice.at(-1)!.toFixed(0)} ms, first ping ${joined.toFixed(0)} ms\n`);
   }
+  return out;
+}
+
+/** The same joins in a lab whose coordinator routes every node directly (--routing direct). */
+async function directJoins(): Promise<JoinTimes> {
+  const lab = JSON.parse(String((await execa(CLI, ['lab', 'up', '--json', '--nodes', '1', '--pods-per-node', '1', '--routing', 'direct', '--components', BENCH_COMPONENTS])).stdout)) as LabDocument;
+  try {
+    return await measureJoins(lab, 'direct');
+  } finally {
+    await execa(CLI, ['lab', 'down', '--prefix', lab.prefix], { reject: false });
+  }
+}
+
+const doc = JSON.parse(String((await execa(CLI, ['lab', 'up', '--json', '--nodes', '1', '--pods-per-node', '1', '--components', BENCH_COMPONENTS])).stdout)) as LabDocument;
+try {
+  const sock = join(doc.dir, 'control.sock');
+  const vxlan = await measureJoins(doc, 'vxlan');
+  const { joins, withNamespaces } = vxlan;
   const target = doc.nodes[0]!;
   // 100 pps until the last restart is done, however long a loaded machine takes for them
   const ping = execa('ip', ['netns', 'exec', doc.device.netns, 'ping', '-i', '0.01', '-W', '1', '-q', target.pods[0]!.ip], { reject: false });
@@ -79,15 +105,22 @@ try {
   const out = String((await ping).stdout);
   const count = Number(/(\d+) packets transmitted/.exec(out)?.[1] ?? NaN);
   const loss = Number(/([\d.]+)% packet loss/.exec(out)?.[1] ?? NaN);
+  await execa(CLI, ['lab', 'down', '--prefix', doc.prefix], { reject: false });
+  const direct = await directJoins();
   const j = summary(joins);
   const w = summary(withNamespaces);
+  const jd = summary(direct.joins);
+  const dv = summary(vxlan.toDevice);
+  const dd = summary(direct.toDevice);
   console.log(table([
     ['measure', 'value'],
     [`node join -> first ping from the device (n=${j.n})`, `p50 ${ms(j.p50)}  p95 ${ms(j.p95)}  p99 ${ms(j.p99)}`],
     ['the same, including building the node\'s namespaces', `p50 ${ms(w.p50)}  p99 ${ms(w.p99)}`],
+    [`node join -> route on the device, vxlan / direct (n=${dv.n})`, `p50 ${ms(dv.p50)} / ${ms(dd.p50)}  p99 ${ms(dv.p99)} / ${ms(dd.p99)}`],
+    [`node join -> first ping, direct routing (n=${jd.n})`, `p50 ${ms(jd.p50)}  p95 ${ms(jd.p95)}  p99 ${ms(jd.p99)}`],
     [`ping loss at 100 pps over ${RESTARTS} agent restarts`, `${loss}% of ${count}`],
   ]));
-  console.log(`saved ${saveResults('dataplane', { components: BENCH_COMPONENTS, joins: j, joinSamplesMs: joins, joinsWithNamespaces: w, restarts: RESTARTS, pings: count, lossPercent: loss })}`);
+  console.log(`saved ${saveResults('dataplane', { components: BENCH_COMPONENTS, joins: j, joinSamplesMs: joins, joinsWithNamespaces: w, joinToDevice: dv, directJoins: jd, directJoinToDevice: dd, directJoinSamplesMs: direct.joins, restarts: RESTARTS, pings: count, lossPercent: loss })}`);
 } finally {
   await execa(CLI, ['lab', 'down', '--prefix', doc.prefix], { reject: false });
 }
