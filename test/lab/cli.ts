@@ -4,6 +4,7 @@
  *   run                                            the same in the foreground (`make run`)
  *   apiserver, supervise                           internal: processes the lab starts
  */
+import { execa } from 'execa';
 import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -417,7 +418,11 @@ async function cmdDown(argv: readonly string[]): Promise<number> {
   if (settings.all) {
     // namespaces of labs whose supervisor is gone (killed test runs); never those of a live lab
     const live = liveLabPrefixes();
-    const leftovers = (await listNamespaces()).filter((n) => /^ckr[0-9a-f]{5}-/.test(n) && !live.has(n.split('-')[0] ?? ''));
+    const all = (await listNamespaces()).filter((n) => /^ckr[0-9a-f]{5}-/.test(n));
+    // a lab run in the foreground (`lab run`, a test's lab in its own root) has no supervise
+    // process to find: a prefix with any process in one of its namespaces is live too
+    for (const n of all) if (!live.has(n.split('-')[0] ?? '') && (await namespaceHasProcesses(n))) live.add(n.split('-')[0] ?? '');
+    const leftovers = all.filter((n) => !live.has(n.split('-')[0] ?? ''));
     const prefixes = [...new Set(leftovers.map((n) => n.split('-')[0] ?? ''))];
     for (const p of prefixes) await deleteAllWithPrefix(p);
     if (leftovers.length > 0) process.stderr.write(`removed ${leftovers.length} leftover lab namespace(s) of ${prefixes.join(', ')}\n`);
@@ -449,6 +454,12 @@ function liveLabPrefixes(): Set<string> {
     if (i > 0 && args[i - 1] === 'lab' && args[i + 1] === '--prefix' && PREFIX_RE.test(args[i + 2] ?? '')) live.add(args[i + 2] ?? '');
   }
   return live;
+}
+
+/** Whether any process runs in network namespace `netns` (`ip netns pids`). */
+async function namespaceHasProcesses(netns: string): Promise<boolean> {
+  const r = await execa('ip', ['netns', 'pids', netns], { reject: false });
+  return r.exitCode === 0 && String(r.stdout).trim() !== '';
 }
 
 function pickLabForDown(prefix: string | undefined): string {
