@@ -45,6 +45,7 @@ export function joinLatencyChart(inputs: ChartInputs): Chart | undefined {
     ];
   });
   values.push(...numbers(get(inputs.dataplane, 'joinSamplesMs')).map((ms) => ({ series: 'ours: join -> first ping (lab, real kernel)', group: 'lab, 1 node joining', ms })));
+  values.push(...numbers(get(inputs.dataplane, 'directJoinSamplesMs')).map((ms) => ({ series: 'ours: join -> first ping, direct routing (lab)', group: 'lab, 1 node joining', ms })));
   if (values.length === 0) return undefined;
   return chart('join-latency.svg', 'Node join latency, every join (ms, log scale)', values, {
       layer: [

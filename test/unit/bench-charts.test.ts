@@ -10,7 +10,7 @@ const scale = {
   ],
 };
 const agent = { rssSeries: [{ seconds: 0, phase: 'idle', repairs: 0, rssMiB: 98 }, { seconds: 70, phase: 'repairs', repairs: 10, rssMiB: 120 }] };
-const dataplane = { joinSamplesMs: [900, 1100] };
+const dataplane = { joinSamplesMs: [900, 1100], directJoinSamplesMs: [180, 300] };
 
 function plotted(spec: unknown): unknown[] {
   return (spec as { data: { values: unknown[] } }).data.values;
@@ -22,9 +22,10 @@ describe('bench charts', () => {
     expect(charts({ scale: { results: [{ n: 1000, ours: { churn: { join: { p50: 3 } } } }] } }).map((c) => c.file)).toEqual([]);
   });
 
-  it('plots every join sample, ours and the baseline by cluster size, and the lab joins', () => {
+  it('plots every join sample, ours and the baseline by cluster size, and the lab joins in both routing modes', () => {
     const values = plotted(joinLatencyChart({ scale, dataplane })?.spec);
-    expect(values).toHaveLength(3 + 2 + 2 + 1 + 2);
+    expect(values).toHaveLength(3 + 2 + 2 + 1 + 2 + 2);
+    expect(values).toContainEqual({ series: 'ours: join -> first ping, direct routing (lab)', group: 'lab, 1 node joining', ms: 300 });
     expect(values).toContainEqual({ series: 'ours: join -> device programmed', group: '5000 nodes', ms: 100 });
     expect(values).toContainEqual({ series: 'baseline: device calls of a node event only', group: '1000 nodes', ms: 2.5 });
     expect(values).toContainEqual({ series: 'ours: join -> first ping (lab, real kernel)', group: 'lab, 1 node joining', ms: 1100 });
@@ -47,6 +48,7 @@ describe('bench charts', () => {
     expect(svgs[0]).toContain('baseline: device calls of a node event only');
     expect(svgs[1]).toContain('RSS (MiB)');
     expect(svgs[1]?.split('goal idle: 60 MiB')).toHaveLength(2); // one label, not one per sample
+    expect(svgs[0]).toContain('join -&gt; first ping, direct routing');
     expect(svgs[0]).not.toContain('…'); // no series name cut short
     expect(svgs[2]).toContain('baseline (one call per object)');
   });
