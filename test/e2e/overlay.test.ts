@@ -175,8 +175,9 @@ describe.skipIf(!IS_ROOT)('make run ONCE=1 equivalent (lab run --once)', () => {
   it('prints the reachability table and exits 0 when every pod answers', async () => {
     const r = await cli(['lab', 'run', '--once', '--nodes', '2', '--pods-per-node', '1']);
     expect(r.exitCode).toBe(0);
-    expect(String(r.stdout)).toMatch(/NODE\s+UNDERLAY IP\s+OVERLAY IP\s+POD CIDR/);
-    expect(String(r.stdout)).toContain('2/2 pods reachable from the device');
+    expect(String(r.stdout)).toMatch(/NODE\s+UNDERLAY IP\s+OVERLAY IP\s+PATH\s+POD CIDR/);
+    expect(String(r.stdout)).toMatch(/^node-1\s+\S+\s+\S+\s+vxlan\s/m);
+    expect(String(r.stdout)).toContain('2/2 pods reachable from the device through the VXLAN overlay');
     // its own namespaces are gone (other labs on the machine, another run's, are not its business)
     const prefix = /prefix (ckr[0-9a-f]{5})/.exec(String(r.stderr))?.[1];
     expect(prefix).toBeDefined();
