@@ -25,7 +25,7 @@ export const COORDINATOR_SPECS: SettingSpec[] = [
   { flag: 'port', env: ['CHORUS_VXLAN_PORT', 'VXLAN_PORT'], help: 'VXLAN UDP port', default: '4789' },
   { flag: 'mtu', env: ['CHORUS_MTU'], help: 'overlay MTU, 576..9000; default: each end uses its underlay MTU minus 50' },
   { flag: 'routing', env: ['CHORUS_ROUTING'], help: "how the device reaches each node's pods: vxlan (through the overlay), direct (a route via the node's own address, no tunnel: the device shares the nodes' subnet), auto (direct for nodes in --direct-subnets, VXLAN for the rest); see docs/routing.md", default: 'vxlan' },
-  { flag: 'direct-subnets', env: ['CHORUS_DIRECT_SUBNETS'], help: 'with --routing auto: the underlay subnet(s) the device is attached to, comma-separated CIDRs; nodes whose InternalIP lies in one are routed directly' },
+  { flag: 'direct-subnets', env: ['CHORUS_DIRECT_SUBNETS'], help: "with --routing auto: the underlay subnet(s) the device is attached to, comma-separated CIDRs; nodes whose InternalIP lies in one are routed directly. Not given: a Citrix ADC or BIG-IP is asked for the subnet of its VTEP address (the SNIP or self IP holding it); the Linux device needs it given" },
   { flag: 'device-type', env: ['CHORUS_DEVICE_TYPE'], help: 'linux (a box running `gateway`), citrix (Citrix ADC over NITRO) or f5 (BIG-IP over iControl REST)', default: 'linux' },
   { flag: 'device-address', env: ['CHORUS_DEVICE_ADDRESS', 'NS_IP'], help: "the device's management API address, host or https://host:port (citrix: the NSIP of a standalone ADC, or of the primary, see docs/citrix.md; f5: one unit, or both units of an HA pair comma-separated, see docs/f5.md)" },
   { flag: 'ca-file', env: ['CHORUS_DEVICE_CA_FILE'], help: "CA bundle that signed the device's API certificate (default: the system CAs)" },
@@ -249,10 +249,14 @@ function leaseTimings(settings: Settings): Pick<CoordinatorConfig, 'leaseDuratio
   return { leaseDurationMs, renewDeadlineMs, retryPeriodMs };
 }
 
-function routingFrom(settings: Settings, overlay: OverlayConfig): RoutingPolicy {
+function routingFrom(settings: Settings, overlay: OverlayConfig, deviceType: CoordinatorConfig['deviceType']): RoutingPolicy {
   const mode = choiceSetting(settings, 'routing', ROUTING_MODES);
   const subnets = cidrListSetting(settings, 'direct-subnets') ?? [];
-  if (mode === 'auto' && subnets.length === 0) throw new ConfigError("--routing auto needs --direct-subnets: the underlay subnet(s) the device is attached to (e.g. its VTEP's subnet, 10.0.0.0/24); nodes there are routed directly, the others through VXLAN");
+  if (mode === 'auto' && subnets.length === 0) {
+    // Citrix and F5 say which subnet their VTEP address sits in; the Linux device has no API to ask
+    if (deviceType !== 'linux') return { mode, directSubnets: [], fromDevice: true, pending: true };
+    throw new ConfigError("--routing auto with --device-type linux needs --direct-subnets: the underlay subnet(s) the gateway is attached to (e.g. its VTEP's subnet, 10.0.0.0/24); nodes there are routed directly, the others through VXLAN. (A Citrix ADC or BIG-IP is asked for its VTEP's subnet instead.)");
+  }
   if (mode !== 'auto' && subnets.length > 0) throw new ConfigError(`--direct-subnets is read only with --routing auto (it is ${mode}): drop it, or use --routing auto`);
   const overlayNet = parseCidr(overlay.overlayNetwork);
   for (const s of subnets) {
@@ -274,7 +278,7 @@ export function coordinatorConfig(settings: Settings, env: NodeJS.ProcessEnv): C
     ...(podRanges ? { podRanges } : {}),
     ...(clusterId !== undefined ? { clusterId } : {}),
     overlay,
-    routing: routingFrom(settings, overlay),
+    routing: routingFrom(settings, overlay, device.deviceType),
     ...device,
     podCidrSource: choiceSetting(settings, 'pod-cidr-source', POD_CIDR_SOURCES),
     ...(nodeSelector ? { nodeSelector } : {}),

@@ -20,7 +20,7 @@ import type { WriteCounter } from './tables-writer.ts';
 import { PublishedTables, type PublishedAllocations } from './published-tables.ts';
 import { Publisher } from './publisher.ts';
 import { UnderlayGrace } from './underlay-grace.ts';
-import type { RoutingPolicy } from './routing.ts';
+import { policyKey, withDeviceSubnets, type RoutingPolicy } from './routing.ts';
 import { LeaderElector } from './leader.ts';
 import type { DeviceDriver } from './drivers/driver.ts';
 import { DeviceStatusPublisher } from '../shared/kube/device-status.ts';
@@ -92,6 +92,8 @@ export class Coordinator implements HealthSource {
   private synced = false;
   private converged = false;
   private reason: string | undefined = 'starting';
+  /** The routing policy in force: the configured one, with the device's subnets once read (--routing auto). */
+  private routing: RoutingPolicy | undefined;
 
   constructor(o: CoordinatorOptions) {
     this.names = o.names ?? DEFAULT_NAMES;
@@ -125,7 +127,9 @@ export class Coordinator implements HealthSource {
       nodeEvent: (node) => this.eventsFor(node), canWrite: () => this.elector.canWrite(),
       deviceStatus: this.deviceStatus,
       ...(o.clusterId !== undefined ? { clusterId: o.clusterId } : {}),
+      ...(o.routing?.fromDevice === true ? { underlaySubnets: { vteps: o.overlay.deviceVTEPs, changed: (subnets: readonly string[]) => this.deviceSubnetsRead(subnets) } } : {}),
     });
+    this.routing = o.routing;
     this.elector = new LeaderElector({
       api: this.clients.coordination, namespace: o.namespace, name: this.names.leaderLease, identity: o.identity,
       leaseDurationMs: o.leaseDurationMs, renewDeadlineMs: o.renewDeadlineMs, retryPeriodMs: o.retryPeriodMs, log: o.log,
@@ -259,7 +263,7 @@ export class Coordinator implements HealthSource {
     const podCIDRs = podCIDRsBySource(this.source ?? 'node', nodes, (this.custom?.list() ?? []), this.podCIDRsOfNode);
     const plan = this.planner.plan({
       config: overlay, nodes: this.underlayGrace.apply(nodes), podCIDRs, held, highWater, deviceMACs: this.o.driver.deviceMACs, peersPrefix: this.names.peersConfigMapPrefix,
-      annotationKey: this.names.annotationOverlayIP, ...(this.o.routing ? { routing: this.o.routing } : {}),
+      annotationKey: this.names.annotationOverlayIP, pathAnnotationKey: this.names.annotationPath, ...(this.routing ? { routing: this.routing } : {}),
       ...(this.o.serviceCIDRs ? { serviceCIDRs: this.o.serviceCIDRs } : {}), ...(this.o.podRanges ? { podRanges: this.o.podRanges } : {}),
     });
     this.lastPlan = plan;
@@ -291,6 +295,18 @@ export class Coordinator implements HealthSource {
     this.m.duration((performance.now() - started) / 1000);
     this.m.passSeconds((performance.now() - started) / 1000);
     return DONE;
+  }
+
+  /** The device's VTEP subnets were read (--routing auto): a different set re-plans every node's path. */
+  private deviceSubnetsRead(subnets: readonly string[]): boolean {
+    const current = this.routing;
+    if (!current) return false;
+    const next = withDeviceSubnets(current, subnets);
+    if (policyKey(next) === policyKey(current)) return false;
+    this.o.log.info({ op: 'routing', directSubnets: next.directSubnets, previous: current.pending === true ? 'not read yet' : current.directSubnets }, 'direct subnets read from the device (--routing auto): nodes there are routed directly, the rest through VXLAN');
+    this.routing = next;
+    this.loop.trigger('routing');
+    return true;
   }
 
   private recordPlanMetrics(plan: CoordinatorPlan, selected: number): void {

@@ -29,6 +29,12 @@ export interface DeviceReconcilerOptions {
   readonly deviceStatus?: DeviceStatusPublisher;
   /** This cluster's identity, published beside the node states (the device-teardown Job reads it from there). */
   readonly clusterId?: string;
+  /**
+   * --routing auto without --direct-subnets: at each fresh observation the device is asked for the
+   * subnets of these VTEPs; `changed` takes them and says whether the routing policy changed (the
+   * coordinator then re-plans, publishes, and hands the device the new plan).
+   */
+  readonly underlaySubnets?: { readonly vteps: readonly string[]; readonly changed: (subnets: readonly string[]) => boolean };
 }
 
 export class DeviceReconciler {
@@ -54,6 +60,8 @@ export class DeviceReconciler {
   private reportedConflict: string | undefined;
   /** The last pass could not read or write the device at all (not: some entries failed). */
   private unreachable = false;
+  /** Why the VTEP subnets could not be read, as last logged (logged again only when it changes). */
+  private subnetsError: string | undefined;
 
   constructor(o: DeviceReconcilerOptions) {
     this.o = o;
@@ -65,7 +73,7 @@ export class DeviceReconciler {
     });
     this.m = {
       calls: o.metrics.counter('chorus_coordinator_device_changes_total', 'Device changes applied, by operation and kind.', { op: ['add', 'update', 'delete'], kind: [] }),
-      errors: o.metrics.counter('chorus_coordinator_device_errors_total', 'Device changes or observations that failed, by kind.', { kind: ['observe'] }),
+      errors: o.metrics.counter('chorus_coordinator_device_errors_total', 'Device changes or observations that failed, by kind (observe: reading what is ours; subnets: reading the VTEP subnets for --routing auto).', { kind: ['observe'] }),
       duration: o.metrics.gauge('chorus_coordinator_device_reconcile_seconds', 'Duration of the last device reconcile.'),
       passSeconds: o.metrics.histogram('chorus_coordinator_device_reconcile_duration_seconds', 'Duration of device reconcile passes that read or changed the device.'),
       converged: o.metrics.gauge('chorus_coordinator_device_converged', '1 when the last device pass left the device as the plan wants; 0 while it cannot be read or changes fail (alert only where chorus_coordinator_leader is 1).'),
@@ -115,9 +123,35 @@ export class DeviceReconciler {
     out.publish(data);
   }
 
+  /** Whether this pass reads the device afresh (first pass, resync, retry) instead of trusting `known`. */
+  private observing(reasons: ReadonlySet<string>): boolean {
+    return !this.known || reasons.has('timer') || reasons.has('retry') || reasons.has('start');
+  }
+
+  /**
+   * Reads the VTEP subnets (--routing auto from the device) and reports whether the routing policy
+   * changed. A failure is logged (once per distinct reason) and counted; the policy stays as it was.
+   */
+  private async readUnderlaySubnets(): Promise<boolean> {
+    const want = this.o.underlaySubnets;
+    const { driver, log } = this.o;
+    if (!want || !driver.underlaySubnets) return false;
+    try {
+      const subnets = await driver.underlaySubnets(want.vteps);
+      this.subnetsError = undefined;
+      return want.changed(subnets);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      this.m.errors({ kind: 'subnets' });
+      if (reason !== this.subnetsError) log.warn({ op: 'device', vteps: want.vteps, err: reason }, 'cannot read the subnets of the device VTEPs (--routing auto): nodes keep the path their Node records, new nodes are tunneled; retried at every resync');
+      this.subnetsError = reason;
+      return false;
+    }
+  }
+
   /** What the device holds of ours: observed afresh when due, else as we last knew it. */
   private async knownState(reasons: ReadonlySet<string>): Promise<Map<string, DeviceEntry> | undefined> {
-    if (this.known && !reasons.has('timer') && !reasons.has('retry') && !reasons.has('start')) return this.known;
+    if (!this.observing(reasons) && this.known) return this.known;
     try {
       this.known = new Map((await this.o.driver.observe()).map((e) => [entryId(e), e]));
       this.m.observes();
@@ -175,6 +209,23 @@ export class DeviceReconciler {
     return this.inSync?.known === known ? diffDeviceSince(this.inSync.desired, desired, known) : diffDevice(desired, [...known.values()]);
   }
 
+  /** What an apply changed: into `known` (what applied), metrics, and an Event per failed node. */
+  private recordApplied(changes: readonly DeviceChange[], failures: readonly DeviceFailure[], known: Map<string, DeviceEntry>, desired: readonly DeviceEntry[]): void {
+    const failed = new Set(failures.map((f) => f.change));
+    for (const c of changes) {
+      if (failed.has(c)) continue;
+      if (c.op === 'delete') known.delete(entryId(c.entry));
+      else known.set(entryId(c.entry), c.entry);
+    }
+    if (failures.length > 0) this.known = undefined;
+    else this.inSync = { known, desired: new Set(desired) };
+    for (const c of changes) this.m.calls({ op: c.op, kind: c.entry.kind });
+    for (const f of failures) {
+      this.m.errors({ kind: f.change.entry.kind });
+      if (f.change.entry.node) this.o.nodeEvent(f.change.entry.node).warning('DeviceProgrammingFailed', `${f.change.op} ${f.change.entry.kind} ${f.change.entry.key} on the ${this.o.driver.type} device failed: ${f.reason}`);
+    }
+  }
+
   private async pass(reasons: ReadonlySet<string>): Promise<PassOutcome> {
     const plan = this.plan;
     if (!this.o.canWrite()) {
@@ -184,9 +235,13 @@ export class DeviceReconciler {
     if (!plan) return DONE;
     const started = performance.now();
     const { driver, log } = this.o;
+    const fresh = this.observing(reasons);
     const known = await this.knownState(reasons);
     this.unreachable = !known;
     if (!known) return retry(this.lastError ?? 'observing the device failed');
+    // other direct subnets: the coordinator re-plans and publishes first (the agents must see a
+    // node's new path before the device takes it), then hands this loop the new plan
+    if (fresh && (await this.readUnderlaySubnets())) return DONE;
     const desired = driver.desired(plan);
     const changes = this.changesFor(desired, known);
     if (changes.length === 0) {
@@ -207,19 +262,7 @@ export class DeviceReconciler {
     // lost the Lease during the apply: what failed may be fenced writes, and Events and the
     // status ConfigMap are writes too; the new leader observes the device and reports
     if (!this.o.canWrite()) return this.fenced(changes.length);
-    const failed = new Set(failures.map((f) => f.change));
-    for (const c of changes) {
-      if (failed.has(c)) continue;
-      if (c.op === 'delete') known.delete(entryId(c.entry));
-      else known.set(entryId(c.entry), c.entry);
-    }
-    if (failures.length > 0) this.known = undefined;
-    else this.inSync = { known, desired: new Set(desired) };
-    for (const c of changes) this.m.calls({ op: c.op, kind: c.entry.kind });
-    for (const f of failures) {
-      this.m.errors({ kind: f.change.entry.kind });
-      if (f.change.entry.node) this.o.nodeEvent(f.change.entry.node).warning('DeviceProgrammingFailed', `${f.change.op} ${f.change.entry.kind} ${f.change.entry.key} on the ${driver.type} device failed: ${f.reason}`);
-    }
+    this.recordApplied(changes, failures, known, desired);
     log.info({ op: 'device', changes: changes.length, failed: failures.length, durationMs: Math.round(performance.now() - started) }, 'device reconciled');
     this.publish(plan, failures);
     this.m.duration((performance.now() - started) / 1000);

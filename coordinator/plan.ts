@@ -8,8 +8,8 @@ import { parseCidr, type Cidr } from '../shared/ipv4.ts';
 import { CidrMemo, refusedNodes } from '../shared/pod-cidrs.ts';
 import { macFromOverlayIP } from '../shared/mac.ts';
 import { allocatedOverlayIP, internalIPv4 } from '../shared/node-facts.ts';
-import { ANNOTATION_OVERLAY_IP } from '../shared/keys.ts';
-import { PEERS_PER_SHARD, encodePeer, shardName, type ConfigMapData, type HubInfo, type Peer } from '../shared/tables.ts';
+import { ANNOTATION_OVERLAY_IP, ANNOTATION_PATH } from '../shared/keys.ts';
+import { PEERS_PER_SHARD, encodePeer, shardName, type ConfigMapData, type HubInfo, type Peer, type PeerPath } from '../shared/tables.ts';
 import { allocate, hostIndex } from './ipam.ts';
 import { PathChooser, VXLAN_ONLY, policyKey, type RoutingPolicy } from './routing.ts';
 
@@ -62,6 +62,8 @@ export interface PlanInputs {
   readonly deviceMACs?: 'derived' | 'learned';
   /** Which nodes the device reaches directly, without the tunnel (default: none, every node through VXLAN). */
   readonly routing?: RoutingPolicy;
+  /** The Node annotation that records a node's path (default: the default instance's), read while the routing policy is pending. */
+  readonly pathAnnotationKey?: string;
 }
 
 /**
@@ -95,6 +97,8 @@ interface NodeFacts {
   /** The overlay address the Node's annotation records, under `annotationKey`. */
   readonly annotationKey: string;
   readonly annotated: string | undefined;
+  /** The path the Node's annotation records ('direct', or absent: the overlay). */
+  readonly recordedPath: PeerPath | undefined;
 }
 
 /** A node's peer entry as last built, reused while what it is built from is the same. */
@@ -141,11 +145,12 @@ export class CoordinatorPlanner {
     const { config, podCIDRs } = inputs;
     const { shardSize, routing } = this.settle(inputs);
     const annotationKey = inputs.annotationKey ?? ANNOTATION_OVERLAY_IP;
+    const pathKey = inputs.pathAnnotationKey ?? ANNOTATION_PATH;
     const network: Cidr = parseCidr(config.overlayNetwork);
     const paths = new PathChooser(routing);
     const problems: { node: string; reason: string }[] = [];
     const addressed: NodeFacts[] = [];
-    for (const f of this.sorted(inputs.nodes, annotationKey)) {
+    for (const f of this.sorted(inputs.nodes, annotationKey, pathKey)) {
       if (f.underlayIP === undefined) problems.push({ node: f.name, reason: 'no IPv4 InternalIP in status.addresses yet' });
       else addressed.push(f);
     }
@@ -196,25 +201,26 @@ export class CoordinatorPlanner {
   }
 
   /** The nodes' facts, oldest first; the order is reused while the list holds the same Node objects. */
-  private sorted(nodes: readonly V1Node[], annotationKey: string): NodeFacts[] {
+  private sorted(nodes: readonly V1Node[], annotationKey: string, pathKey: string): NodeFacts[] {
     const prev = this.order;
     if (prev && prev.nodes.length === nodes.length && prev.sorted[0]?.annotationKey === annotationKey) {
       let same = true;
       for (let i = 0; i < nodes.length && same; i++) same = prev.nodes[i] === nodes[i];
       if (same) return prev.sorted;
     }
-    const sorted = nodes.map((n) => this.factsOf(n, annotationKey)).sort(byAge);
+    const sorted = nodes.map((n) => this.factsOf(n, annotationKey, pathKey)).sort(byAge);
     this.order = { nodes, sorted };
     return sorted;
   }
 
-  private factsOf(node: V1Node, annotationKey: string): NodeFacts {
+  private factsOf(node: V1Node, annotationKey: string, pathKey: string): NodeFacts {
     const known = this.facts.get(node);
     if (known && known.annotationKey === annotationKey) return known;
     const t = node.metadata?.creationTimestamp;
     const f: NodeFacts = {
       name: node.metadata?.name ?? '', created: t ? new Date(t).getTime() : 0,
       underlayIP: internalIPv4(node), annotationKey, annotated: allocatedOverlayIP(node, annotationKey),
+      recordedPath: node.metadata?.annotations?.[pathKey] === 'direct' ? 'direct' : undefined,
     };
     this.facts.set(node, f);
     return f;
@@ -223,9 +229,8 @@ export class CoordinatorPlanner {
   private peer(f: NodeFacts, overlayIP: string, cidrs: readonly string[], network: Cidr, deviceCount: number, shardSize: number, paths: PathChooser): BuiltPeer {
     const underlayIP = f.underlayIP ?? '';
     const known = this.peers.get(f.name);
-    // the path follows from the underlay IP and the policy, both unchanged when this reuses
-    if (known && known.peer.underlayIP === underlayIP && known.peer.overlayIP === overlayIP && sameList(known.cidrs, cidrs)) return known;
-    const direct = paths.pathFor(underlayIP) === 'direct';
+    const direct = paths.pathFor(underlayIP, f.recordedPath) === 'direct';
+    if (known && known.peer.underlayIP === underlayIP && known.peer.overlayIP === overlayIP && (known.peer.path === 'direct') === direct && sameList(known.cidrs, cidrs)) return known;
     const peer: Peer = { node: f.name, underlayIP, overlayIP, vtepMAC: macFromOverlayIP(overlayIP), podCIDRs: [...cidrs], ...(direct ? { path: 'direct' as const } : {}) };
     return { cidrs, peer, encoded: encodePeer(peer), shard: Math.floor(hostIndex(network, deviceCount, overlayIP) / shardSize) };
   }

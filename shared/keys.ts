@@ -9,6 +9,8 @@ export const KEY_PREFIX = 'kube-router.chorus.io';
 
 export const ANNOTATION_OVERLAY_IP = `${KEY_PREFIX}/overlay-ip`;
 export const ANNOTATION_VTEP_MAC = `${KEY_PREFIX}/vtep-mac`;
+/** 'direct' on a Node the device reaches by direct routing (absent: through the overlay). */
+export const ANNOTATION_PATH = `${KEY_PREFIX}/path`;
 
 /** On each table ConfigMap: the schema version of its content. */
 export const ANNOTATION_SCHEMA = `${KEY_PREFIX}/table-schema`;

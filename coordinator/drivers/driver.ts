@@ -53,6 +53,12 @@ export interface DeviceDriver {
    * themselves (linux: its gateway programs the device) need none.
    */
   setWriteFence?(fence: WriteFence): void;
+  /**
+   * The subnet of each of these device VTEP addresses, as the device defines it (the address's
+   * own prefix): the direct subnets of --routing auto when none are configured. Throws when the
+   * device cannot be read or a VTEP is none of its addresses. Devices without an API have none.
+   */
+  underlaySubnets?(vteps: readonly string[]): Promise<string[]>;
   close(): Promise<void>;
 }
 

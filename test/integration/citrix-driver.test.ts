@@ -6,7 +6,7 @@ import { CoreV1Api, type V1Node } from '@kubernetes/client-node';
 import type { Coordinator } from '../../coordinator/coordinator.ts';
 import type { NitroEmulator } from '../emulators/nitro/server.ts';
 import { eventually, startTestApiServer, type TestApiServer } from '../support/apiserver.ts';
-import { TEST_OVERLAY, startCoordinator } from '../support/coordinator.ts';
+import { AUTO_FROM_DEVICE, TEST_OVERLAY, nodeAt, publishedPaths, startCoordinator } from '../support/coordinator.ts';
 import { NITRO_PASSWORD, capturingLogger, citrixDriver, startNitroEmulator } from '../support/nitro.ts';
 
 let api: TestApiServer;
@@ -242,4 +242,30 @@ describe('Citrix driver with the NITRO emulator', () => {
     expect(emulator.calls.some((x) => x.method === 'POST' && x.resource === 'arp' && x.status === 599)).toBe(true);
   });
 
+});
+
+describe('Citrix driver: --routing auto with the direct subnet read from the ADC', () => {
+  it('routes the nodes in the VTEP SNIP\'s subnet directly and tunnels the rest; until the SNIP can be read, each node keeps the path its Node records', async () => {
+    // the operator has not configured the VTEP's SNIP yet: its subnet cannot be read
+    emulator.store.delete('nsip', { ipaddress: '198.18.0.3' });
+    await core.createNode({ body: nodeAt('far', '198.18.64.1', '198.19.64.0/24', 'direct') });
+    await core.createNode({ body: nodeAt('near', '198.18.1.2', '198.19.1.0/24') });
+    const c = startCoordinator(api.kubeConfig, 'c1', TEST_OVERLAY, { driver: citrixDriver(url, caFile, logs.log), routing: AUTO_FROM_DEVICE, deviceResyncMs: 400, podCidrSource: 'node', log: logs.log });
+    running.push(c);
+    await eventually('the paths published while the subnet is unknown', async () => {
+      const paths = await publishedPaths(core);
+      return paths.far === 'direct' && paths.near === 'vxlan' ? true : undefined;
+    }, 10_000);
+    await eventually('the reason logged', () => (logs.lines.some((l) => l.includes('cannot read the subnets of the device VTEPs') && l.includes('no SNIP or NSIP 198.18.0.3')) ? true : undefined));
+    emulator.store.add('nsip', { ipaddress: '198.18.0.3', netmask: '255.255.240.0', type: 'SNIP' });
+    await eventually('the paths the SNIP\'s subnet 198.18.0.0/20 gives', async () => {
+      const paths = await publishedPaths(core);
+      return paths.far === 'vxlan' && paths.near === 'direct' ? true : undefined;
+    }, 20_000);
+    await eventually('the ADC routes near directly and far through the overlay', () => {
+      const r = routes();
+      return r.includes('198.19.1.0/255.255.255.0 via 198.18.1.2') && r.some((x) => /^198\.19\.64\.0\/255\.255\.255\.0 via 198\.18\.16\.\d+$/.test(x)) && r.length === 2 + 2 && arps() === 1 && (c.status().device as { converged: boolean }).converged ? true : undefined;
+    }, 20_000);
+    expect(logs.lines.some((l) => l.includes('direct subnets read from the device') && l.includes('198.18.0.0/20'))).toBe(true);
+  });
 });

@@ -8,7 +8,7 @@ import { diffDevice } from '../../coordinator/drivers/driver.ts';
 import type { F5Options } from '../../coordinator/drivers/f5/f5-driver.ts';
 import type { IControlEmulator } from '../emulators/icontrol/server.ts';
 import { eventually, startTestApiServer, type TestApiServer } from '../support/apiserver.ts';
-import { TEST_OVERLAY, startCoordinator } from '../support/coordinator.ts';
+import { AUTO_FROM_DEVICE, TEST_OVERLAY, nodeAt, publishedPaths, startCoordinator } from '../support/coordinator.ts';
 import { f5JoinWrites, F5_PASSWORD, F5_USER, TEST_CLUSTER_ID, f5Driver, f5Writes, startIControlEmulator } from '../support/icontrol.ts';
 import { DEVICE_STATUS_CLUSTER_KEY, DEVICE_STATUS_CONFIGMAP, HUB_CONFIGMAP } from '../../shared/keys.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -372,5 +372,31 @@ describe('F5 driver with the iControl REST emulator', () => {
     expect(ours('net/route')).toEqual([]);
     expect(emulator.store.list('net/route').map((r) => String(r.name))).toContain('chorus-4096-by-hand');
     othersUntouched();
+  });
+});
+
+describe('F5 driver: --routing auto with the direct subnet read from the BIG-IP', () => {
+  it('routes the nodes in the VTEP self IP\'s subnet directly and tunnels the rest; until the self IP can be read, each node keeps the path its Node records', async () => {
+    await core.createNode({ body: nodeAt('far', '198.18.64.1', '198.19.64.0/24', 'direct') });
+    await core.createNode({ body: nodeAt('near', '198.18.1.2', '198.19.1.0/24') });
+    const c = startCoordinator(api.kubeConfig, 'c1', TEST_OVERLAY, { driver: f5Driver(url, caFile, logs.log), routing: AUTO_FROM_DEVICE, clusterId: TEST_CLUSTER_ID, deviceResyncMs: 400, podCidrSource: 'node', log: logs.log });
+    running.push(c);
+    // no self IP holds the VTEP address yet (only another cluster's tunnel self IP exists)
+    await eventually('the paths published while the subnet is unknown', async () => {
+      const paths = await publishedPaths(core);
+      return paths.far === 'direct' && paths.near === 'vxlan' ? true : undefined;
+    }, 10_000);
+    await eventually('the reason logged', () => (logs.lines.some((l) => l.includes('cannot read the subnets of the device VTEPs') && l.includes('no self IP 198.18.0.3 (it has: 10.200.0.1/16')) ? true : undefined));
+    // the operator adds the VTEP's self IP on the underlay VLAN, in route domain 0 written out
+    emulator.store.create('net/self', { name: 'vtep', partition: 'Common', address: '198.18.0.3%0/20', vlan: '/Common/external' });
+    await eventually('the paths the self IP\'s subnet 198.18.0.0/20 gives', async () => {
+      const paths = await publishedPaths(core);
+      return paths.far === 'vxlan' && paths.near === 'direct' ? true : undefined;
+    }, 20_000);
+    await eventually('the BIG-IP routes near directly and far through the overlay', () => {
+      const ourRoutes = routes().filter((r) => r.startsWith('198.19.'));
+      return ourRoutes.length === 2 && ourRoutes.includes('198.19.1.0/24 via 198.18.1.2') && /^198\.19\.64\.0\/24 via 198\.18\.16\.\d+$/.test(ourRoutes.find((r) => r.startsWith('198.19.64.')) ?? '') && records().length === 1 && deviceStatus(c).converged ? true : undefined;
+    }, 20_000);
+    expect(logs.lines.some((l) => l.includes('direct subnets read from the device') && l.includes('198.18.0.0/20'))).toBe(true);
   });
 });

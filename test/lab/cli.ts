@@ -538,13 +538,17 @@ const cmdNitroEmulator = (argv: readonly string[]): Promise<number> => runDevice
 const cmdF5Emulator = (argv: readonly string[]): Promise<number> => runDeviceEmulator(argv, {
   command: 'f5-emulator',
   description: 'The iControl REST emulator (lab and tests only): an F5 BIG-IP whose data plane is this network namespace.',
-  extraSpecs: [{ flag: 'tmos-version', help: 'the TMOS version it answers as: 12.1.x answers FDB records inline, 14.1 and later as a sub-collection', default: '17.1.0' }],
+  extraSpecs: [
+    { flag: 'tmos-version', help: 'the TMOS version it answers as: 12.1.x answers FDB records inline, 14.1 and later as a sub-collection', default: '17.1.0' },
+    { flag: 'self', help: 'the VTEP self IP the operator configured on VLAN /Common/external, ip/prefix' },
+  ],
   async create({ settings, username, password, tls, onChange }) {
     const { IControlEmulator } = await import('../emulators/icontrol/server.ts');
     const { bigIpDataPlane } = await import('../emulators/icontrol/dataplane.ts');
     const tmosVersion = settings['tmos-version'] ?? '17.1.0';
     if (!/^\d+\.\d+(\.\d+)?$/.test(tmosVersion)) throw new ConfigError(`--tmos-version ${JSON.stringify(tmosVersion)} is not a version such as 12.1.0 or 17.1.0`);
     const emulator = new IControlEmulator({ username, password, tls, onChange, tmosVersion });
+    if (settings.self) emulator.store.create('net/self', { name: 'vtep', partition: 'Common', address: settings.self, vlan: '/Common/external', allowService: 'none', trafficGroup: '/Common/traffic-group-local-only' });
     return { emulator, dataPlane: bigIpDataPlane(() => emulator.store) };
   },
 });

@@ -146,12 +146,16 @@ export class Lab {
     return this.opts.routing ?? 'vxlan';
   }
 
-  /** The coordinator's routing settings: with auto, the device's own subnet is the direct one. */
+  /**
+   * The coordinator's routing settings: with auto, the device's own subnet is the direct one,
+   * given to the Linux gateway's coordinator and read from the ADC (its VTEP SNIP) or the BIG-IP
+   * (its VTEP self IP) by theirs.
+   */
   private routingArgs(): string[] {
     switch (this.routing) {
       case 'vxlan': return [];
       case 'direct': return ['--routing', 'direct'];
-      case 'auto': return ['--routing', 'auto', '--direct-subnets', UNDERLAY_NETWORK];
+      case 'auto': return ['--routing', 'auto', ...(this.opts.device === 'linux' ? ['--direct-subnets', UNDERLAY_NETWORK] : [])];
     }
   }
 
@@ -224,7 +228,7 @@ export class Lab {
     }
     if (this.opts.device === 'f5') {
       progress('starting the iControl REST emulator as the F5 BIG-IP');
-      await this.startDeviceEmulator('f5-emulator', []);
+      await this.startDeviceEmulator('f5-emulator', ['--self', `${DEVICE_IP}/${UNDERLAY_PREFIX}`]);
     }
     progress(`starting ${this.opts.coordinators} coordinator(s)${this.opts.device === 'linux' ? ' and the gateway' : ''}`);
     for (let k = 1; k <= this.opts.coordinators; k++) this.coordinators.push(this.startCoordinator(k));
@@ -560,7 +564,7 @@ export class Lab {
     const command = type === 'citrix' ? 'nitro-emulator' : 'f5-emulator';
     this.deviceB = this.supervise(`${command}-b`, this.names.deviceB, [
       'lab', command, '--listen', `${DEVICE_B_IP}:443`, '--tls-dir', this.tlsDirB, '--credentials-dir', this.credentialsDir,
-      ...(type === 'citrix' ? ['--snip', `${DEVICE_B_IP}/${UNDERLAY_PREFIX}`] : []),
+      ...(type === 'citrix' ? ['--snip', `${DEVICE_B_IP}/${UNDERLAY_PREFIX}`] : ['--self', `${DEVICE_B_IP}/${UNDERLAY_PREFIX}`]),
     ]);
     this.coordinatorB = this.startCoordinatorB([]);
   }

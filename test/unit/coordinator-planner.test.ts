@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import type { V1Node } from '@kubernetes/client-node';
 import { CoordinatorPlanner, planCoordinator, type CoordinatorPlan, type OverlayConfig, type PlanInputs } from '../../coordinator/plan.ts';
 import { podCIDRsBySource } from '../../coordinator/podcidr-sources.ts';
-import { ANNOTATION_OVERLAY_IP } from '../../shared/keys.ts';
+import { ANNOTATION_OVERLAY_IP, ANNOTATION_PATH } from '../../shared/keys.ts';
 import { shardIndexOf } from '../../shared/tables.ts';
 import type { RoutingPolicy } from '../../coordinator/routing.ts';
 
@@ -27,6 +27,9 @@ const ROUTINGS: RoutingPolicy[] = [
   { mode: 'direct', directSubnets: [] },
   { mode: 'auto', directSubnets: ['198.18.1.0/24'] },
   { mode: 'auto', directSubnets: ['198.18.2.0/24', '198.19.0.0/16'] },
+  // the device's subnets not read yet: each node keeps the path its Node records
+  { mode: 'auto', directSubnets: [], fromDevice: true, pending: true },
+  { mode: 'auto', directSubnets: ['198.18.1.0/24'], fromDevice: true },
 ];
 
 interface Cluster {
@@ -47,6 +50,7 @@ type Op =
   | { op: 'cidrs'; name: string; cidrs: number[] }
   | { op: 'underlay'; name: string; underlay: number | null }
   | { op: 'annotate'; name: string; ip: number }
+  | { op: 'record-path'; name: string; direct: boolean }
   | { op: 'publish' }
   | { op: 'lose-entry'; name: string }
   | { op: 'wrong-entry'; name: string; ip: number }
@@ -62,6 +66,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant('cidrs' as const), name, cidrs }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('underlay' as const), name, underlay: fc.option(fc.nat(UNDERLAYS.length - 1)) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('annotate' as const), name, ip: fc.nat(OVERLAY_IPS.length - 1) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('record-path' as const), name, direct: fc.boolean() }) },
   { weight: 4, arbitrary: fc.constant({ op: 'publish' as const }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('lose-entry' as const), name }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('wrong-entry' as const), name, ip: fc.nat(OVERLAY_IPS.length - 1) }) },
@@ -83,6 +88,25 @@ function replaced(node: V1Node, change: (copy: V1Node) => void): V1Node {
   const copy = structuredClone(node);
   change(copy);
   return copy;
+}
+
+/** A Node's annotations after the coordinator (or someone) wrote its overlay IP or its path. */
+function annotated(current: Record<string, string>, op: Extract<Op, { op: 'annotate' | 'record-path' }>): Record<string, string> {
+  if (op.op === 'annotate') return { [ANNOTATION_OVERLAY_IP]: OVERLAY_IPS[op.ip]! };
+  const { [ANNOTATION_PATH]: _, ...rest } = current;
+  return op.direct ? { ...rest, [ANNOTATION_PATH]: 'direct' } : rest;
+}
+
+/** The watch cache lists the same nodes in another order (a re-list). */
+function shuffled(listing: readonly string[], seed: number): string[] {
+  const order = [...listing];
+  let s = seed;
+  for (let i = order.length - 1; i > 0; i--) {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    const j = s % (i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
 }
 
 function apply(c: Cluster, op: Op, last: CoordinatorPlan | undefined): void {
@@ -108,7 +132,8 @@ function apply(c: Cluster, op: Op, last: CoordinatorPlan | undefined): void {
       }
       return;
     case 'annotate':
-      if (existing) c.nodes.set(op.name, replaced(existing, (n) => void (n.metadata!.annotations = { [ANNOTATION_OVERLAY_IP]: OVERLAY_IPS[op.ip]! })));
+    case 'record-path':
+      if (existing) c.nodes.set(op.name, replaced(existing, (n) => void (n.metadata!.annotations = annotated(n.metadata!.annotations ?? {}, op))));
       return;
     case 'publish':
       // the coordinator wrote the last plan: the table now holds its allocations and marks
@@ -128,17 +153,9 @@ function apply(c: Cluster, op: Op, last: CoordinatorPlan | undefined): void {
       c.shardSize = op.shardSize;
       c.routing = ROUTINGS[op.routing]!;
       return;
-    case 'relist': {
-      const order = [...c.listing];
-      let s = op.seed;
-      for (let i = order.length - 1; i > 0; i--) {
-        s = (s * 1103515245 + 12345) % 2147483648;
-        const j = s % (i + 1);
-        [order[i], order[j]] = [order[j]!, order[i]!];
-      }
-      c.listing = order;
+    case 'relist':
+      c.listing = shuffled(c.listing, op.seed);
       return;
-    }
     case 'same':
       return;
   }

@@ -3,9 +3,12 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { V1Node } from '@kubernetes/client-node';
-import { planCoordinator } from '../../coordinator/plan.ts';
+import { CoordinatorPlanner, planCoordinator } from '../../coordinator/plan.ts';
 import { podCIDRsBySource } from '../../coordinator/podcidr-sources.ts';
-import { PathChooser, VXLAN_ONLY, type RoutingPolicy } from '../../coordinator/routing.ts';
+import { PathChooser, VXLAN_ONLY, policyKey, vtepSubnets, withDeviceSubnets, type RoutingPolicy } from '../../coordinator/routing.ts';
+import { deviceAddresses } from '../../coordinator/drivers/citrix/objects.ts';
+import { selfAddresses } from '../../coordinator/drivers/f5/objects.ts';
+import { ANNOTATION_PATH } from '../../shared/keys.ts';
 import { COORDINATOR_SPECS, coordinatorConfig } from '../../coordinator/config.ts';
 import { readSettings } from '../../shared/cli-args.ts';
 import { cidrContains, parseCidr, parseIPv4 } from '../../shared/ipv4.ts';
@@ -13,8 +16,11 @@ import { decodePeer, encodePeer, pathOf, type Peer } from '../../shared/tables.t
 
 const config = { vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['198.18.0.3'] };
 
-function node(name: string, ip: string, podCIDRs: string[]): V1Node {
-  return { metadata: { name, creationTimestamp: new Date('2026-01-01T00:00:00Z') }, spec: { podCIDRs }, status: { addresses: [{ type: 'InternalIP', address: ip }] } };
+function node(name: string, ip: string, podCIDRs: string[], recordedPath?: 'direct'): V1Node {
+  return {
+    metadata: { name, creationTimestamp: new Date('2026-01-01T00:00:00Z'), ...(recordedPath ? { annotations: { [ANNOTATION_PATH]: recordedPath } } : {}) },
+    spec: { podCIDRs }, status: { addresses: [{ type: 'InternalIP', address: ip }] },
+  };
 }
 
 describe('path per node', () => {
@@ -57,6 +63,47 @@ describe('path per node', () => {
   });
 });
 
+describe('auto with the subnets read from the device', () => {
+  const pending: RoutingPolicy = { mode: 'auto', directSubnets: [], fromDevice: true, pending: true };
+
+  it('until the device has answered, each node keeps the path its Node records and a node never routed is tunneled', () => {
+    const nodes = [node('was-direct', '198.18.0.7', ['10.0.0.0/24'], 'direct'), node('was-tunneled', '198.18.0.8', ['10.0.1.0/24']), node('new', '198.18.9.9', ['10.0.2.0/24'])];
+    const plan = planCoordinator({ config, nodes, podCIDRs: podCIDRsBySource('node', nodes, []), held: new Map(), highWater: new Map(), routing: pending });
+    expect(Object.fromEntries(plan.peers.map((p) => [p.node, pathOf(p)]))).toEqual({ 'was-direct': 'direct', 'was-tunneled': 'vxlan', new: 'vxlan' });
+  });
+
+  it('a planner kept across passes follows a Node whose recorded path changes while pending', () => {
+    const planner = new CoordinatorPlanner();
+    const inputs = (n: V1Node): Parameters<CoordinatorPlanner['plan']>[0] => ({ config, nodes: [n], podCIDRs: podCIDRsBySource('node', [n], []), held: new Map(), highWater: new Map(), routing: pending });
+    expect(pathOf(planner.plan(inputs(node('a', '198.18.0.7', ['10.0.0.0/24']))).peers[0]!)).toBe('vxlan');
+    expect(pathOf(planner.plan(inputs(node('a', '198.18.0.7', ['10.0.0.0/24'], 'direct'))).peers[0]!)).toBe('direct');
+  });
+
+  it('once read, the subnets decide, whatever the Nodes recorded; the same set read again is the same policy', () => {
+    const read = withDeviceSubnets(pending, ['198.18.0.0/24', '198.18.0.0/24']);
+    expect(read).toEqual({ mode: 'auto', directSubnets: ['198.18.0.0/24'], fromDevice: true });
+    expect(policyKey(read)).not.toBe(policyKey(pending));
+    expect(policyKey(withDeviceSubnets(read, ['198.18.0.0/24']))).toBe(policyKey(read));
+    const nodes = [node('recorded-direct-elsewhere', '198.18.9.7', ['10.0.0.0/24'], 'direct'), node('on-the-subnet', '198.18.0.8', ['10.0.1.0/24'])];
+    const plan = planCoordinator({ config, nodes, podCIDRs: podCIDRsBySource('node', nodes, []), held: new Map(), highWater: new Map(), routing: read });
+    expect(Object.fromEntries(plan.peers.map((p) => [p.node, pathOf(p)]))).toEqual({ 'recorded-direct-elsewhere': 'vxlan', 'on-the-subnet': 'direct' });
+  });
+
+  it('takes each VTEP\'s subnet from the device address holding it (the ADC\'s SNIP or NSIP and its netmask, the BIG-IP\'s self IP), and names what is missing', () => {
+    const nsips = [
+      { ipaddress: '198.18.0.4', netmask: '255.255.240.0', type: 'NSIP' }, { ipaddress: '198.18.0.3', netmask: '255.255.255.0', type: 'SNIP' },
+      { ipaddress: '198.18.16.1', netmask: '255.255.240.0', type: 'SNIP' }, { ipaddress: '203.0.113.10', netmask: '255.255.255.255', type: 'VIP' },
+    ];
+    expect(vtepSubnets(['198.18.0.3'], deviceAddresses(nsips), 'SNIP or NSIP')).toEqual(['198.18.0.0/24']);
+    expect(vtepSubnets(['198.18.0.4'], deviceAddresses(nsips), 'SNIP or NSIP')).toEqual(['198.18.0.0/20']);
+    // a VIP is a service address, not the ADC's address on a subnet
+    expect(() => vtepSubnets(['203.0.113.10'], deviceAddresses(nsips), 'SNIP or NSIP')).toThrow('cannot tell which subnet the device VTEP 203.0.113.10 is on: the device has no SNIP or NSIP 203.0.113.10 (it has: 198.18.0.4/20, 198.18.0.3/24, 198.18.16.1/20); configure the VTEP address on the device, or give --direct-subnets');
+    const selfs = [{ address: '10.1.20.5%0/24' }, { address: '198.18.0.3/20' }, { address: '198.18.16.1/20' }, { address: 'garbage' }];
+    expect(vtepSubnets(['198.18.0.3', '10.1.20.5'], selfAddresses(selfs), 'self IP')).toEqual(['198.18.0.0/20', '10.1.20.0/24']);
+    expect(() => vtepSubnets(['198.18.0.9'], selfAddresses([]), 'self IP')).toThrow(/no self IP 198\.18\.0\.9 \(it has: none\)/);
+  });
+});
+
 describe('the path in the peer table', () => {
   const peer: Peer = { node: 'n1', underlayIP: '198.18.1.1', overlayIP: '198.18.16.2', vtepMAC: '02:c4:c6:12:10:02', podCIDRs: ['10.0.0.0/24'] };
   it('writes a VXLAN entry exactly as before direct routing existed, and "path":"direct" for a direct one', () => {
@@ -81,9 +128,15 @@ describe('routing settings', () => {
     expect(configFrom([...base, '--routing', 'direct']).routing).toEqual({ mode: 'direct', directSubnets: [] });
     expect(configFrom(base, { CHORUS_ROUTING: 'auto', CHORUS_DIRECT_SUBNETS: '198.18.0.0/24, 198.18.8.0/22' }).routing).toEqual({ mode: 'auto', directSubnets: ['198.18.0.0/24', '198.18.8.0/22'] });
   });
+  it('auto without subnets on a Citrix ADC or BIG-IP reads them from the device', () => {
+    const env = { CHORUS_DEVICE_USERNAME: 'u', CHORUS_DEVICE_PASSWORD: 'p' };
+    for (const type of ['citrix', 'f5']) {
+      expect(configFrom([...base, '--routing', 'auto', '--device-type', type, '--device-address', 'adc.example'], env).routing).toEqual({ mode: 'auto', directSubnets: [], fromDevice: true, pending: true });
+    }
+  });
   it.each([
     [['--routing', 'bgp'], /expected one of vxlan, direct, auto/],
-    [['--routing', 'auto'], /--routing auto needs --direct-subnets/],
+    [['--routing', 'auto'], /--routing auto with --device-type linux needs --direct-subnets/],
     [['--direct-subnets', '198.18.0.0/24'], /--direct-subnets is read only with --routing auto \(it is vxlan\)/],
     [['--routing', 'auto', '--direct-subnets', '198.18.16.0/24'], /--direct-subnets 198.18.16.0\/24 overlaps --overlay-network 198.18.16.0\/20/],
     [['--routing', 'auto', '--direct-subnets', '198.18.0.0/33'], /direct-subnets/],

@@ -18,7 +18,8 @@ import type { CoordinatorPlan } from '../../plan.ts';
 import { DeviceOwnershipError, PeerEntries, type DeviceChange, type DeviceDriver, type DeviceEntry, type DeviceFailure } from '../driver.ts';
 import { Debounced, DeviceApiError, listIn, type WriteFence } from '../https-json.ts';
 import { NitroClient, errorOf, type NitroClientOptions, type NitroResponse } from './nitro-client.ts';
-import { ADD_ORDER, CLAIM, NITRO, OWNERS_MAP, ownershipConflict, REPLACED_NOT_UPDATED, bodyOf, deletePath, desiredEntries, isSecondary, observePaths, observedEntries, type CitrixLayout, type NitroObject, type ObservedLists } from './objects.ts';
+import { ADD_ORDER, CLAIM, NITRO, OWNERS_MAP, ownershipConflict, REPLACED_NOT_UPDATED, bodyOf, deletePath, desiredEntries, deviceAddresses, isSecondary, observePaths, observedEntries, type CitrixLayout, type NitroObject, type ObservedLists } from './objects.ts';
+import { vtepSubnets } from '../../routing.ts';
 
 export interface CitrixOptions extends NitroClientOptions {
   readonly vni: number;
@@ -178,6 +179,12 @@ export class CitrixDriver implements DeviceDriver {
     } catch (err) {
       this.o.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'saving the ADC running config failed; will save after the next change');
     }
+  }
+
+  /** The subnet of each VTEP from the SNIP (or NSIP) holding its address: `GET nsip`, netmask. */
+  async underlaySubnets(vteps: readonly string[]): Promise<string[]> {
+    const nsips = await this.get('nsip', 'nsip');
+    return vtepSubnets(vteps, deviceAddresses(nsips), 'SNIP or NSIP');
   }
 
   async close(): Promise<void> {

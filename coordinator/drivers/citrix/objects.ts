@@ -31,7 +31,8 @@
  * bridge table entries learned on the vxlan, the NSIP. Observed entries are STATIC and of the
  * shapes this driver creates (NITRO reference; docs/citrix.md lists what is unconfirmed).
  */
-import { cidrContains, cidrsOverlap, formatCidr, formatIPv4, maskOf, parseCidr, parseIPv4, type Cidr } from '../../../shared/ipv4.ts';
+import { cidrContains, cidrsOverlap, formatCidr, formatIPv4, isIPv4, maskOf, parseCidr, parseIPv4, prefixOfNetmask, type Cidr } from '../../../shared/ipv4.ts';
+import type { DeviceAddress } from '../../routing.ts';
 import { ALL_ZEROS_MAC } from '../../../shared/mac.ts';
 import type { CoordinatorPlan } from '../../plan.ts';
 import { PeerEntries, type DeviceEntry } from '../driver.ts';
@@ -274,4 +275,17 @@ export function deletePath(e: DeviceEntry): string {
 export function isSecondary(hanodes: readonly NitroObject[]): boolean {
   const local = hanodes.find((n) => str(n.id) === '0');
   return str(local?.state).toLowerCase() === 'secondary';
+}
+
+/** Types of `nsip` that are the ADC's own addresses on a subnet (a VIP is a service address). */
+const SUBNET_ADDRESS_TYPES: ReadonlySet<string> = new Set(['SNIP', 'NSIP', 'MIP']);
+
+/** The ADC's own subnet addresses from `GET nsip`: SNIPs, the NSIP (and legacy MIPs), with their netmask's prefix. */
+export function deviceAddresses(nsips: readonly NitroObject[]): DeviceAddress[] {
+  return nsips.flatMap((n) => {
+    const ip = str(n.ipaddress);
+    const mask = str(n.netmask);
+    if (!SUBNET_ADDRESS_TYPES.has(str(n.type) || 'SNIP') || !isIPv4(ip) || !isIPv4(mask)) return [];
+    return [{ ip, prefix: prefixOfNetmask(mask) }];
+  });
 }

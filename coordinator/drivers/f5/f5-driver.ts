@@ -23,8 +23,9 @@ import { DeviceOwnershipError, PeerEntries, type DeviceChange, type DeviceDriver
 import { Debounced, type JsonResponse, type WriteFence } from '../https-json.ts';
 import { ICONTROL, IControlClient, errorOf, type IControlClientOptions } from './icontrol-client.ts';
 import { DeviceApiError, listIn } from '../https-json.ts';
+import { vtepSubnets } from '../../routing.ts';
 import {
-  COLLECTIONS, F5_KINDS, FDB_TUNNELS, createBody, desiredEntries, failoverStatus, fdbRecordsBody, foreignOwner, isOwned, itemPath, names, observedEntries, ownerMarker, ownershipConflict, updateBody,
+  COLLECTIONS, F5_KINDS, FDB_TUNNELS, createBody, desiredEntries, failoverStatus, fdbRecordsBody, foreignOwner, isOwned, itemPath, names, observedEntries, ownerMarker, ownershipConflict, selfAddresses, updateBody,
   type F5Kind, type F5Layout, type F5Object,
 } from './objects.ts';
 
@@ -284,6 +285,15 @@ export class F5Driver implements DeviceDriver {
     } catch (err) {
       this.o.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'saving (or syncing) the BIG-IP config failed; will try after the next change');
     }
+  }
+
+  /** The subnet of each VTEP from the self IP holding its address (any partition): `GET net/self`, its /prefix. */
+  async underlaySubnets(vteps: readonly string[]): Promise<string[]> {
+    await this.chooseActiveUnit();
+    const r = await this.request('GET', `${COLLECTIONS.self}?$select=name,partition,address`);
+    this.transient('GET', 'self IPs', r);
+    if (r.status !== ICONTROL.OK) throw errorOf('GET', 'self IPs', r);
+    return vtepSubnets(vteps, selfAddresses(listIn(r, 'items', 'GET self IPs')), 'self IP');
   }
 
   async close(): Promise<void> {

@@ -15,7 +15,8 @@
  * Entry fields are text, normalised (route domains dropped, MACs lower case, allow-service as a
  * sorted list) so desired and observed compare field by field.
  */
-import { formatIPv4, parseCidr } from '../../../shared/ipv4.ts';
+import { formatIPv4, isIPv4, parseCidr } from '../../../shared/ipv4.ts';
+import type { DeviceAddress } from '../../routing.ts';
 import type { CoordinatorPlan } from '../../plan.ts';
 import { PeerEntries, type DeviceEntry } from '../driver.ts';
 import type { Peer } from '../../../shared/tables.ts';
@@ -216,4 +217,13 @@ export function failoverStatus(body: Record<string, unknown>): string {
     if (typeof nested === 'string') return nested.toUpperCase();
   }
   return '';
+}
+
+/** The unit's self IPs as addresses with their prefix (`10.1.1.5%0/24`: the route domain dropped). */
+export function selfAddresses(selfs: readonly F5Object[]): DeviceAddress[] {
+  return selfs.flatMap((o) => {
+    const m = /^([0-9.]+)(?:%\d+)?\/(\d{1,2})$/.exec(text(o.address));
+    if (!m || !isIPv4(m[1] ?? '') || Number(m[2]) > 32) return [];
+    return [{ ip: m[1] ?? '', prefix: Number(m[2]) }];
+  });
 }
