@@ -47,12 +47,21 @@ export interface EndpointProgrammerOptions {
   readonly ownsDevice?: (name: string) => boolean;
   /** sysctls and offloads (default: this host's). */
   readonly host?: HostKnobs;
+  /**
+   * How long a node that switches from the tunnel to direct routing keeps its tunnel (default
+   * 10 s): the device may still send through it until its own switch is applied.
+   */
+  readonly tunnelKeepMs?: number;
 }
 
 export interface ApplyResult {
   readonly changes: ReadonlyMap<ChangeKind, number>;
   readonly observed: ObservedOverlay;
+  /** Apply again after this long (the tunnel kept through a switch to direct routing expires). */
+  readonly againInMs?: number;
 }
+
+export const DEFAULT_TUNNEL_KEEP_MS = 10_000;
 
 export class EndpointProgrammer {
   private readonly o: EndpointProgrammerOptions;
@@ -62,6 +71,10 @@ export class EndpointProgrammer {
   /** ifindex of the device whose offload and sysctl were last verified. */
   private settingsCheckedFor: number | undefined;
   private readonly reader: KernelReader;
+  /** The tunneled plan last applied: kept applied for a while when the node switches to direct. */
+  private lastTunneled: EndpointPlan | undefined;
+  /** Until when (performance.now()) the tunnel is kept through the current switch to direct. */
+  private tunnelKeptUntil: number | undefined;
 
   constructor(o: EndpointProgrammerOptions) {
     this.o = o;
@@ -69,6 +82,13 @@ export class EndpointProgrammer {
   }
 
   async apply(plan: EndpointPlan, fullCheck: boolean): Promise<ApplyResult> {
+    const result = await this.applyTunnel(plan, fullCheck);
+    this.lastTunneled = plan;
+    this.tunnelKeptUntil = undefined;
+    return result;
+  }
+
+  private async applyTunnel(plan: EndpointPlan, fullCheck: boolean): Promise<ApplyResult> {
     const changes = new Map<ChangeKind, number>();
     const add = (k: ChangeKind, n = 1): void => {
       changes.set(k, (changes.get(k) ?? 0) + n);
@@ -119,6 +139,8 @@ export class EndpointProgrammer {
    * the device before it tells the node), and the firewall table holds only the return path.
    */
   async applyDirect(plan: DirectPlan, fullCheck: boolean): Promise<ApplyResult> {
+    const kept = await this.keepTunnel(plan, fullCheck);
+    if (kept) return kept;
     const changes = new Map<ChangeKind, number>();
     const devices = await removeOverlay(this.o.ip, this.o.ownsDevice, this.reader);
     if (devices.length > 0) {
@@ -137,6 +159,33 @@ export class EndpointProgrammer {
     }
     this.settingsCheckedFor = undefined;
     return { changes, observed: EMPTY_OBSERVED };
+  }
+
+  /**
+   * Make-before-break for a switch from the tunnel to direct routing: the coordinator tells the
+   * node and the device at once, and the device may take longer (an API round trip, a
+   * transaction) to route directly. Until then it still sends through the tunnel, so the node
+   * keeps the tunneled plan (device, FDB, routes, the VXLAN guard) for `tunnelKeepMs`, with the
+   * direct path's return rules added to its firewall table so both paths work. Undefined when
+   * there is nothing to keep (the node was not tunneled, or the time is up).
+   */
+  private async keepTunnel(plan: DirectPlan, fullCheck: boolean): Promise<ApplyResult | undefined> {
+    const keepMs = this.o.tunnelKeepMs ?? DEFAULT_TUNNEL_KEEP_MS;
+    const tunneled = this.lastTunneled;
+    if (!tunneled || keepMs <= 0) return undefined;
+    const now = performance.now();
+    if (this.tunnelKeptUntil === undefined) {
+      this.tunnelKeptUntil = now + keepMs;
+      this.o.log.info({ op: 'switch', path: 'direct', keepMs, dev: tunneled.overlay.vxlan.name }, 'this node is routed directly now: its tunnel is kept while the device switches');
+    }
+    if (now >= this.tunnelKeptUntil) {
+      this.lastTunneled = undefined;
+      this.tunnelKeptUntil = undefined;
+      return undefined;
+    }
+    const both: EndpointPlan = { ...tunneled, firewall: { ...tunneled.firewall, directReturn: plan.firewall } };
+    const result = await this.applyTunnel(both, fullCheck);
+    return { ...result, againInMs: Math.ceil(this.tunnelKeptUntil - now) };
   }
 
   /** Removes the overlay device(s) and the firewall table: everything the agent creates. */

@@ -61,6 +61,7 @@ export class OverlayEndpoint implements HealthSource {
   private readonly m;
   private lastGood: EndpointPlan | DirectPlan | undefined;
   private lastAppliedKey: string | undefined;
+  private againTimer: NodeJS.Timeout | undefined;
   private observed: ObservedOverlay | undefined;
   private deviceIndex: number | undefined;
   private problem: Problem | undefined = { kind: 'waiting', reason: 'starting' };
@@ -99,6 +100,8 @@ export class OverlayEndpoint implements HealthSource {
   /** Stops watching; leaves every kernel object in place (traffic keeps flowing). */
   async stop(): Promise<void> {
     this.loop.stop();
+    clearTimeout(this.againTimer);
+    this.againTimer = undefined;
     this.kernel?.close();
     await this.loop.idle();
   }
@@ -153,17 +156,29 @@ export class OverlayEndpoint implements HealthSource {
 
   private async program(plan: EndpointPlan | DirectPlan, fullCheck: boolean): Promise<void> {
     const key = JSON.stringify(plan);
-    const { changes, observed } = isDirect(plan) ? await this.programmer.applyDirect(plan, fullCheck) : await this.programmer.apply(plan, fullCheck);
+    const { changes, observed, againInMs } = isDirect(plan) ? await this.programmer.applyDirect(plan, fullCheck) : await this.programmer.apply(plan, fullCheck);
+    if (againInMs !== undefined) this.scheduleAgain(againInMs);
     const repairing = key === this.lastAppliedKey;
     for (const [kind, n] of changes) {
       this.m.changes({ kind }, n);
       if (repairing) this.m.repairs({ kind }, n);
     }
     if (repairing && changes.size > 0) this.o.log.info({ repairs: Object.fromEntries(changes) }, 'repaired drifted kernel state');
-    this.lastAppliedKey = key;
+    // a pass that keeps the tunnel through a switch is not the plan's final state: what the next one changes is no repair
+    this.lastAppliedKey = againInMs === undefined ? key : undefined;
     this.observed = observed;
     this.deviceIndex = observed.vxlan?.index;
     this.m.fdb(observed.fdb.length);
+  }
+
+  /** One pass again after `ms` (the tunnel kept through a switch to direct routing expires); one timer at a time. */
+  private scheduleAgain(ms: number): void {
+    if (this.againTimer) return;
+    this.againTimer = setTimeout(() => {
+      this.againTimer = undefined;
+      this.loop.trigger('tunnel-kept');
+    }, ms);
+    this.againTimer.unref();
   }
 
   notReadyReason(): string | undefined {

@@ -21,6 +21,7 @@ import { PublishedTables, type PublishedAllocations } from './published-tables.t
 import { Publisher } from './publisher.ts';
 import { UnderlayGrace } from './underlay-grace.ts';
 import { policyKey, withDeviceSubnets, type RoutingPolicy } from './routing.ts';
+import { sleep } from '../shared/backoff.ts';
 import { LeaderElector } from './leader.ts';
 import type { DeviceDriver } from './drivers/driver.ts';
 import { DeviceStatusPublisher } from '../shared/kube/device-status.ts';
@@ -94,6 +95,8 @@ export class Coordinator implements HealthSource {
   private reason: string | undefined = 'starting';
   /** The routing policy in force: the configured one, with the device's subnets once read (--routing auto). */
   private routing: RoutingPolicy | undefined;
+  /** Whether this replica has asked the device for its VTEP subnets before its first plan. */
+  private subnetsAsked = false;
 
   constructor(o: CoordinatorOptions) {
     this.names = o.names ?? DEFAULT_NAMES;
@@ -257,6 +260,15 @@ export class Coordinator implements HealthSource {
       return SKIPPED;
     }
     const started = performance.now();
+    // --routing auto from the device: before the first plan, ask once, waiting at most 2 s (a
+    // fresh cluster then starts on the right paths instead of tunneling every node until the
+    // first device pass; a device that does not answer delays nobody: its answer re-plans)
+    if (this.routing?.pending === true && !this.subnetsAsked) {
+      this.subnetsAsked = true;
+      const waited = new AbortController();
+      await Promise.race([this.device.readUnderlaySubnets(), sleep(2_000, waited.signal)]);
+      waited.abort();
+    }
     const { overlay } = this.o;
     const nodes = this.nodes?.list() ?? [];
     const { held, highWater } = this.published();

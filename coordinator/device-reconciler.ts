@@ -132,7 +132,7 @@ export class DeviceReconciler {
    * Reads the VTEP subnets (--routing auto from the device) and reports whether the routing policy
    * changed. A failure is logged (once per distinct reason) and counted; the policy stays as it was.
    */
-  private async readUnderlaySubnets(): Promise<boolean> {
+  async readUnderlaySubnets(): Promise<boolean> {
     const want = this.o.underlaySubnets;
     const { driver, log } = this.o;
     if (!want || !driver.underlaySubnets) return false;

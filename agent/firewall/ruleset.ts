@@ -41,6 +41,11 @@ export interface FirewallSpec {
   readonly deviceOverlayIPs: readonly string[];
   /** Node only: this node's pod CIDRs, which keep their source toward the device. */
   readonly podCIDRs: readonly string[];
+  /**
+   * Node only, while it switches from the tunnel to direct routing: the direct path's return
+   * rules too, so both paths work until the device has switched (make-before-break).
+   */
+  readonly directReturn?: DirectFirewallSpec;
 }
 
 /** A directly routed node's table: only the return path (no VXLAN to guard). */
@@ -79,6 +84,7 @@ export function renderRuleset(spec: FirewallSpec): string {
   const postrouting = [
     ...spec.podCIDRs.map((c) => `\t\toifname ${dev} ip saddr ${c} snat ip to ${c} comment "pods to the device keep their address"`),
     ...addressRanges(spec.deviceOverlayIPs).map((r) => `\t\tip saddr ${r} oifname != ${dev} snat ip to ${r} comment "the device keeps its address toward pods"`),
+    ...(spec.directReturn ? directReturnRules(spec.directReturn) : []),
   ];
   return [
     `table ${FIREWALL_FAMILY} ${spec.table ?? FIREWALL_TABLE} {`,
@@ -100,13 +106,18 @@ export function renderRuleset(spec: FirewallSpec): string {
   ].join('\n');
 }
 
-export function renderDirectRuleset(spec: DirectFirewallSpec): string {
+/** The return path of a directly routed node: pods and the device's underlay addresses keep their addresses between each other. */
+function directReturnRules(spec: DirectFirewallSpec): string[] {
   const device = addressRanges(spec.deviceAddresses);
   const set = (items: readonly string[]): string => (items.length === 1 ? items[0]! : `{ ${items.join(', ')} }`);
-  const rules = device.length === 0 || spec.podCIDRs.length === 0 ? [] : [
+  return device.length === 0 || spec.podCIDRs.length === 0 ? [] : [
     ...spec.podCIDRs.map((c) => `\t\tip saddr ${c} ip daddr ${set(device)} snat ip to ${c} comment "pods to the device keep their address"`),
     ...device.map((r) => `\t\tip saddr ${r} ip daddr ${set(spec.podCIDRs)} snat ip to ${r} comment "the device keeps its address toward pods"`),
   ];
+}
+
+export function renderDirectRuleset(spec: DirectFirewallSpec): string {
+  const rules = directReturnRules(spec);
   return [
     `table ${FIREWALL_FAMILY} ${spec.table ?? FIREWALL_TABLE} {`,
     '\tchain postrouting {',

@@ -181,10 +181,13 @@ describe.skipIf(!IS_ROOT)('direct routing, F5 BIG-IP (lab: 2 nodes x 1 pod, --ro
 async function deviceObjects(doc: LabDocument): Promise<{ routes: string[]; neighbours: string[]; tunnelDestinations: string[] }> {
   if (doc.device.type === 'citrix') {
     const get = async (resource: string): Promise<Record<string, string>[]> => ((await deviceGet(doc, `/nitro/v1/config/${resource}`, deviceHeaders(doc))) as Record<string, Record<string, string>[] | undefined>)[resource] ?? [];
+    const arps = (await get('arp')).filter((a) => a.ipaddress?.startsWith('198.18.16.') && a.ipaddress !== '198.18.16.1');
+    // the ADC tunnels to a node through its arp entry's vtep (and bridgetable entries, when used)
+    const bridges = (await get('bridgetable')).filter((b) => String(b.vxlan) === '100000');
     return {
       routes: (await get('route')).filter((r) => r.network?.startsWith('198.19.')).map((r) => `${r.network}/${r.netmask} via ${r.gateway}`).sort(),
-      neighbours: (await get('arp')).filter((a) => a.ipaddress?.startsWith('198.18.16.') && a.ipaddress !== '198.18.16.1').map((a) => a.ipaddress!).sort(),
-      tunnelDestinations: (await get('bridgetable')).filter((b) => b.vxlan === '100000' || String(b.vxlan) === '100000').map((b) => b.vtep!).sort(),
+      neighbours: arps.map((a) => a.ipaddress!).sort(),
+      tunnelDestinations: [...new Set([...arps.map((a) => a.vtep!), ...bridges.map((b) => b.vtep!)])].sort(),
     };
   }
   const items = async (path: string): Promise<Record<string, unknown>[]> => ((await deviceGet(doc, `/mgmt/tm/${path}`, deviceHeaders(doc))) as { items?: Record<string, unknown>[] }).items ?? [];

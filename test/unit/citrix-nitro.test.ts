@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { diffDevice, type DeviceEntry } from '../../coordinator/drivers/driver.ts';
-import { bodyOf, deletePath, desiredEntries, isSecondary, observePaths, observedEntries, ownershipConflict, type CitrixLayout, type NitroObject, type ObservedLists } from '../../coordinator/drivers/citrix/objects.ts';
+import { splitMakeBeforeBreak, bodyOf, deletePath, desiredEntries, isSecondary, observePaths, observedEntries, ownershipConflict, type CitrixLayout, type NitroObject, type ObservedLists } from '../../coordinator/drivers/citrix/objects.ts';
 import type { CoordinatorPlan } from '../../coordinator/plan.ts';
 import { NitroError, NitroStore } from '../emulators/nitro/store.ts';
 import { filterMatches } from '../emulators/nitro/server.ts';
@@ -94,6 +94,18 @@ describe('Citrix objects (pure)', () => {
       'add arp 198.18.16.2', 'add route 198.19.0.0/255.255.255.0/198.18.16.2',
       'delete policystringmap_pattern_binding route-198.19.0.0/255.255.255.0/198.18.1.1', 'delete route 198.19.0.0/255.255.255.0/198.18.1.1',
     ]);
+    // make-before-break: the old route and then its claim go only after the new route is in
+    const { now, later } = splitMakeBeforeBreak(changes);
+    expect(now.map((c) => `${c.op} ${c.entry.kind}`).sort()).toEqual(['add arp', 'add route']);
+    // and the other way (tunneled -> direct): the arp toward the old overlay next hop goes last too
+    const toDirect = splitMakeBeforeBreak(diffDevice(ours, desiredEntries(plan, layout).filter((e) => e.node === 'a')));
+    expect(toDirect.now.map((c) => `${c.op} ${c.entry.kind}`)).toEqual(['add policystringmap_pattern_binding', 'add route']);
+    expect(toDirect.later.map((c) => `${c.op} ${c.entry.kind}`)).toEqual(['delete route', 'delete arp']);
+    expect(later.map((c) => `${c.op} ${c.entry.kind} ${c.entry.key}`)).toEqual([
+      'delete route 198.19.0.0/255.255.255.0/198.18.1.1', 'delete policystringmap_pattern_binding route-198.19.0.0/255.255.255.0/198.18.1.1',
+    ]);
+    // a node that leaves: nothing is added in its place, so its deletes keep their usual order
+    expect(splitMakeBeforeBreak(diffDevice([], ours)).later).toEqual([]);
     // PBR mode: the policy's next hop is the underlay IP (ours by its name, no claim needed)
     const pbr = desiredEntries(direct, { ...layout, routing: 'pbr' }).filter((e) => e.node === 'a');
     expect(pbr.map((e) => `${e.kind} ${e.fields.nexthopval ?? ''}`)).toEqual(['nspbr 198.18.1.1']);

@@ -16,9 +16,11 @@ const plan: EndpointPlan = {
   firewall: { vxlanDevice: 'chorus-4096', port: 4789, vni: 4096, underlayDevice: 'eth0', allowedVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'], podCIDRs: ['198.19.0.0/24'] },
 };
 
-function programmer(k: FakeKernel): EndpointProgrammer {
-  return new EndpointProgrammer({ ip: k.ip, nft: k.nft, host: k.host, log: silentLogger(), txChecksum: 'keep', firewall: true, ownsDevice: DEFAULT_NAMES.ownsDevice });
+function programmer(k: FakeKernel, tunnelKeepMs = 0): EndpointProgrammer {
+  return new EndpointProgrammer({ ip: k.ip, nft: k.nft, host: k.host, log: silentLogger(), txChecksum: 'keep', firewall: true, ownsDevice: DEFAULT_NAMES.ownsDevice, tunnelKeepMs });
 }
+
+const direct: DirectPlan = { direct: { deviceVTEPs: ['198.18.0.3'], underlayIP: '198.18.1.1', podCIDRs: ['198.19.0.0/24'] }, firewall: { deviceAddresses: ['198.18.0.3'], podCIDRs: ['198.19.0.0/24'] } };
 
 describe('endpoint programmer', () => {
   it('puts the firewall table in place before it creates the VXLAN device', async () => {
@@ -53,7 +55,6 @@ describe('endpoint programmer', () => {
     const k = new FakeKernel();
     const p = programmer(k);
     await p.apply(plan, false);
-    const direct: DirectPlan = { direct: { deviceVTEPs: ['198.18.0.3'], underlayIP: '198.18.1.1', podCIDRs: ['198.19.0.0/24'] }, firewall: { deviceAddresses: ['198.18.0.3'], podCIDRs: ['198.19.0.0/24'] } };
     const { changes } = await p.applyDirect(direct, false);
     expect(Object.fromEntries(changes)).toEqual({ device: 1, firewall: 1 });
     expect(k.links.size).toBe(0);
@@ -69,5 +70,28 @@ describe('endpoint programmer', () => {
     // and back to VXLAN: the guarded table and the device again
     expect(Object.fromEntries((await p.apply(plan, false)).changes)).toMatchObject({ firewall: 1, device: 1 });
     expect(k.table).toMatch(/chain input/);
+  });
+
+  it('a node switching from the tunnel to direct keeps its tunnel for a while (both paths work), then drops it; a node direct from the start keeps nothing', async () => {
+    const k = new FakeKernel();
+    const p = programmer(k, 200);
+    await p.apply(plan, false);
+    const kept = await p.applyDirect(direct, false);
+    // the device may still send through the tunnel: the VXLAN device and its guard stay, the direct return rules join them
+    expect([...k.links.keys()]).toEqual(['chorus-4096']);
+    expect(k.table).toMatch(/chain input/);
+    expect(k.table).toContain('ip saddr 198.19.0.0/24 ip daddr 198.18.0.3-198.18.0.3 snat ip to 198.19.0.0/24');
+    expect(kept.againInMs).toBeGreaterThan(0);
+    expect(kept.againInMs).toBeLessThanOrEqual(200);
+    expect((await p.applyDirect(direct, false)).againInMs).toBeLessThanOrEqual(kept.againInMs!);
+    await new Promise((r) => setTimeout(r, 220));
+    const done = await p.applyDirect(direct, false);
+    expect(done.againInMs).toBeUndefined();
+    expect(Object.fromEntries(done.changes)).toMatchObject({ device: 1, firewall: 1 });
+    expect(k.links.size).toBe(0);
+    expect(k.table).not.toMatch(/chain input/);
+    // direct from the start: nothing to keep
+    const fresh = programmer(new FakeKernel(), 200);
+    expect((await fresh.applyDirect(direct, false)).againInMs).toBeUndefined();
   });
 });

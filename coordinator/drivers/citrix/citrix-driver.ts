@@ -18,7 +18,7 @@ import type { CoordinatorPlan } from '../../plan.ts';
 import { DeviceOwnershipError, PeerEntries, type DeviceChange, type DeviceDriver, type DeviceEntry, type DeviceFailure } from '../driver.ts';
 import { Debounced, DeviceApiError, listIn, type WriteFence } from '../https-json.ts';
 import { NitroClient, errorOf, type NitroClientOptions, type NitroResponse } from './nitro-client.ts';
-import { ADD_ORDER, CLAIM, NITRO, OWNERS_MAP, ownershipConflict, REPLACED_NOT_UPDATED, bodyOf, deletePath, desiredEntries, deviceAddresses, isSecondary, observePaths, observedEntries, type CitrixLayout, type NitroObject, type ObservedLists } from './objects.ts';
+import { ADD_ORDER, CLAIM, NITRO, OWNERS_MAP, ownershipConflict, REPLACED_NOT_UPDATED, bodyOf, deletePath, desiredEntries, deviceAddresses, isSecondary, observePaths, observedEntries, splitMakeBeforeBreak, type CitrixLayout, type NitroObject, type ObservedLists } from './objects.ts';
 import { vtepSubnets } from '../../routing.ts';
 
 export interface CitrixOptions extends NitroClientOptions {
@@ -104,6 +104,16 @@ export class CitrixDriver implements DeviceDriver {
   async apply(changes: readonly DeviceChange[]): Promise<DeviceFailure[]> {
     // a failover since the last observation (or an answer we cannot read) stops the pass before any write
     await this.checkHighAvailability();
+    const { now, later } = splitMakeBeforeBreak(changes);
+    const failures = await this.applyInOrder(now);
+    // a route that changed next hop: the old one goes once the new one is in
+    for (const c of later) failures.push(...(await this.deleteAll([c])));
+    if (changes.length > failures.length) this.scheduleSave();
+    return failures;
+  }
+
+  /** Deletes (reverse dependency order), updates, adds (dependency order), then the PBR apply. */
+  private async applyInOrder(changes: readonly DeviceChange[]): Promise<DeviceFailure[]> {
     // what NITRO cannot update in place is deleted and added again
     const replaced = changes.filter((c): c is Extract<DeviceChange, { op: 'update' }> => c.op === 'update' && REPLACED_NOT_UPDATED.has(c.entry.kind));
     const failures: DeviceFailure[] = [];
@@ -123,7 +133,6 @@ export class CitrixDriver implements DeviceDriver {
       const r = await this.client.send('POST', '/nitro/v1/config/nspbrs?action=apply', { nspbrs: {} });
       this.check('POST', 'nspbrs?action=apply', r);
     }
-    if (changes.length > failures.length) this.scheduleSave();
     return failures;
   }
 

@@ -289,3 +289,27 @@ export function deviceAddresses(nsips: readonly NitroObject[]): DeviceAddress[] 
     return [{ ip, prefix: prefixOfNetmask(mask) }];
   });
 }
+
+/** `network/netmask` of a route entry's key (`network/netmask/gateway`). */
+const routeDestination = (key: string): string => key.split('/').slice(0, 2).join('/');
+
+/**
+ * Make-before-break for a route whose next hop changes (a node switching between the tunnel and
+ * direct routing, or renumbered): NITRO keys a route by network, netmask and gateway and has no
+ * update, so the change is a delete and an add. When a pass moves a route, the deletes of routes,
+ * their claims and the node entries (arp, bridgetable) are made after the adds (`later`, in
+ * reverse dependency order: routes, then bridgetable and arp, then the route claims), so the ADC
+ * keeps a working path to those pods until the new one is in; the rest keeps the usual order
+ * (`now`).
+ */
+export function splitMakeBeforeBreak<C extends { readonly op: string; readonly entry: DeviceEntry }>(changes: readonly C[]): { now: C[]; later: C[] } {
+  const added = new Set(changes.filter((c) => c.op === 'add' && c.entry.kind === 'route').map((c) => routeDestination(c.entry.key)));
+  const moves = changes.some((c) => c.op === 'delete' && c.entry.kind === 'route' && added.has(routeDestination(c.entry.key)));
+  if (!moves) return { now: [...changes], later: [] };
+  const rank = (c: C): number => (c.op !== 'delete' ? -1 : LATER_DELETES.indexOf(c.entry.kind === CLAIM && c.entry.key.startsWith('route-') ? 'route-claim' : c.entry.kind));
+  const later = changes.filter((c) => rank(c) >= 0).sort((a, b) => rank(a) - rank(b));
+  return { now: changes.filter((c) => rank(c) < 0), later };
+}
+
+/** What a pass that moves a route deletes after its adds, in this order. */
+const LATER_DELETES = ['route', 'bridgetable', 'arp', 'route-claim'];

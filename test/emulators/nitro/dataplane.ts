@@ -40,13 +40,22 @@ export function desiredFromConfig(store: NitroStore, underlayMtu: number, underl
     ],
     neighbours: arps.map((a) => ({ ip: str(a.ipaddress), mac: str(a.mac).toLowerCase() })),
     // a gateway on the underlay subnet (a directly routed node) is reached on that interface
-    ...placeRoutes([
+    ...placeRoutes(newestPerDestination([
       ...store.configured('route').map((r) => ({ dst: `${str(r.network)}/${prefixOfNetmask(str(r.netmask))}`, via: str(r.gateway) })),
       // applied PBRs forward their destination range to their next hop (the emulator's data plane
       // does not match the source, which is always the overlay SNIP for these)
       ...store.appliedPbrs().map((p) => ({ dst: rangeToCidr(str(p.destipval)), via: str(p.nexthopval) })),
-    ], interfaces, local),
+    ]), interfaces, local),
   };
+}
+
+/**
+ * One kernel route per destination: while two routes to the same network coexist on the ADC (a
+ * next hop being replaced, the new one added before the old is deleted), the newest is used. A
+ * real ADC may balance over both (equal cost); either way both next hops work during the switch.
+ */
+function newestPerDestination<R extends { readonly dst: string }>(routes: readonly R[]): R[] {
+  return [...new Map(routes.map((r) => [r.dst, r])).values()];
 }
 
 /** The desired kernel state of the emulated ADC given the namespace's interfaces (for dataPlaneSyncer). */
