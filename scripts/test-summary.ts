@@ -12,7 +12,11 @@ interface VitestJson {
 }
 
 const ANSI = /\u001b\[[0-9;]*m/g;
-const firstLine = (text: string | undefined): string => (text ?? '').replace(ANSI, '').split('\n').find((l) => l.trim() !== '')?.trim().slice(0, 240) ?? '';
+function firstLine(text: string | undefined): string {
+  const line = (text ?? '').replace(ANSI, '').split('\n').find((l) => l.trim() !== '')?.trim().slice(0, 240) ?? '';
+  // vitest's JSON report carries no message for some failures (a test timeout): its placeholder says nothing
+  return line.includes('STACK_TRACE_ERROR') ? 'no message in the JSON report (a test timeout reports so): see the output above' : line;
+}
 
 const files = process.argv.length > 2 ? process.argv.slice(2) : ['.test-results.json'];
 let passed = 0;

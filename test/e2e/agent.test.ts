@@ -82,7 +82,8 @@ describe.skipIf(!IS_ROOT)('agent in production conditions (lab: 2 nodes x 1 pod)
       }
     }, { untilDone: true });
     expect(loss, output).toBe(0);
-  }, 4 * (10_000 + 3_500) + 30_000);
+    // a budget, not a goal: each round runs `lab status` (a CLI process) several times, seconds each on a loaded machine
+  }, 4 * (10_000 + 3_500 + 15_000) + 60_000);
 
   it('repairs a deleted device, a flushed FDB and a changed MTU without a restart, and counts the repairs', async () => {
     const n = (await labStatus()).nodes[1]!;

@@ -24,7 +24,9 @@ const procs: { name: string; child: ChildProcess; log: string[] }[] = [];
 function startProcess(identity: string): { name: string; child: ChildProcess; log: string[] } {
   const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', CLI_PATH, 'coordinator', '--kubeconfig', kubeconfig,
     '--overlay-network', '198.18.16.0/20', '--device-vtep', '198.18.0.3', '--identity', identity, '--health-listen', '127.0.0.1:0',
-    '--lease-duration', '3s', '--renew-deadline', '2s', '--retry-period', '250ms', '--pod-cidr-source', 'node'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // timings that a loaded 2-core machine keeps (a leader that misses its renew deadline steps down, rightly, and
+    // the tests would see it lead twice): 4 s to renew, the standby takes over 6 s after a SIGKILL
+    '--lease-duration', '6s', '--renew-deadline', '4s', '--retry-period', '250ms', '--pod-cidr-source', 'node'], { stdio: ['ignore', 'ignore', 'pipe'] });
   const p = { name: identity, child, log: [] as string[] };
   child.stderr.on('data', (d: Buffer) => p.log.push(...d.toString().split('\n').filter((l) => l !== '')));
   procs.push(p);
@@ -139,7 +141,7 @@ describe('coordinator high availability (processes)', () => {
     expect(a.child.exitCode).toBe(0);
     expect(await holder()).toBe('');
     const b = startProcess('coord-b');
-    await eventually('b leads', async () => ((await holder()) === 'coord-b' ? true : undefined));
+    await eventually('b leads', async () => ((await holder()) === 'coord-b' ? true : undefined), 30_000);
     expect(a.log.some((l) => l.includes('released the lease'))).toBe(true);
     await ledOnce(b);
   });
