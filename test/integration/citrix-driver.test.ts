@@ -267,5 +267,12 @@ describe('Citrix driver: --routing auto with the direct subnet read from the ADC
       return r.includes('198.19.1.0/255.255.255.0 via 198.18.1.2') && r.some((x) => /^198\.19\.64\.0\/255\.255\.255\.0 via 198\.18\.16\.\d+$/.test(x)) && r.length === 2 + 2 && arps() === 1 && (c.status().device as { converged: boolean }).converged ? true : undefined;
     }, 20_000);
     expect(logs.lines.some((l) => l.includes('direct subnets read from the device') && l.includes('198.18.0.0/20'))).toBe(true);
+    // steady state with both paths: resyncs (each reads the subnets again) write nothing
+    await eventually('the save after the switch', () => (emulator.store.saves > 0 ? true : undefined));
+    const writesBefore = emulator.writes().length;
+    const observes = (): number => emulator.calls.filter((x) => x.resource === 'hanode').length;
+    const seen = observes();
+    await eventually('two resyncs', () => (observes() >= seen + 2 ? true : undefined), 10_000);
+    expect(emulator.writes().slice(writesBefore)).toEqual([]);
   });
 });

@@ -398,5 +398,11 @@ describe('F5 driver: --routing auto with the direct subnet read from the BIG-IP'
       return ourRoutes.length === 2 && ourRoutes.includes('198.19.1.0/24 via 198.18.1.2') && /^198\.19\.64\.0\/24 via 198\.18\.16\.\d+$/.test(ourRoutes.find((r) => r.startsWith('198.19.64.')) ?? '') && records().length === 1 && deviceStatus(c).converged ? true : undefined;
     }, 20_000);
     expect(logs.lines.some((l) => l.includes('direct subnets read from the device') && l.includes('198.18.0.0/20'))).toBe(true);
+    // steady state with both paths: resyncs (each reads the self IPs again) write nothing
+    await eventually('saved', () => (emulator.store.saves > 0 ? true : undefined));
+    const before = emulator.calls.length;
+    await eventually('two resyncs', () => (emulator.calls.slice(before).filter((x) => x.path === '/mgmt/tm/cm/failover-status').length >= 2 ? true : undefined), 10_000);
+    expect(emulator.calls.slice(before).filter((x) => x.write)).toEqual([]);
+    expect(emulator.calls.slice(before).some((x) => x.method === 'GET' && x.path === '/mgmt/tm/net/self')).toBe(true);
   });
 });
