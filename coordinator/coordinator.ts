@@ -367,8 +367,19 @@ export class Coordinator implements HealthSource {
       problems: plan?.problems ?? [],
       incomplete: plan?.incomplete ?? [],
       device: { converged: this.device.converged, lastError: this.device.lastError ?? null },
+      routing: this.routingStatus(),
       hub: plan?.hub ?? null,
       apiWrites: this.publisher.counter.writes,
+    };
+  }
+
+  /** The routing policy in force, where its direct subnets come from, and why they are not read yet. */
+  private routingStatus(): Record<string, unknown> {
+    const r = this.routing ?? { mode: 'vxlan', directSubnets: [] };
+    const source = r.fromDevice === true ? 'device' : 'settings';
+    return {
+      mode: r.mode, directSubnets: r.pending === true ? null : r.directSubnets, ...(r.mode === 'auto' ? { directSubnetsFrom: source } : {}),
+      ...(r.pending === true ? { pending: this.device.subnetsError ?? 'the device has not been asked yet' } : {}),
     };
   }
 

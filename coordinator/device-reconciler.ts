@@ -60,8 +60,8 @@ export class DeviceReconciler {
   private reportedConflict: string | undefined;
   /** The last pass could not read or write the device at all (not: some entries failed). */
   private unreachable = false;
-  /** Why the VTEP subnets could not be read, as last logged (logged again only when it changes). */
-  private subnetsError: string | undefined;
+  /** Why the VTEP subnets could not be read, as last logged (logged again only when it changes; shown in /status). */
+  subnetsError: string | undefined;
 
   constructor(o: DeviceReconcilerOptions) {
     this.o = o;

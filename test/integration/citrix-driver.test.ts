@@ -257,6 +257,7 @@ describe('Citrix driver: --routing auto with the direct subnet read from the ADC
       return paths.far === 'direct' && paths.near === 'vxlan' ? true : undefined;
     }, 10_000);
     await eventually('the reason logged', () => (logs.lines.some((l) => l.includes('cannot read the subnets of the device VTEPs') && l.includes('no SNIP or NSIP 198.18.0.3')) ? true : undefined));
+    expect(c.status().routing).toMatchObject({ mode: 'auto', directSubnets: null, directSubnetsFrom: 'device', pending: expect.stringContaining('no SNIP or NSIP 198.18.0.3') as unknown });
     emulator.store.add('nsip', { ipaddress: '198.18.0.3', netmask: '255.255.240.0', type: 'SNIP' });
     await eventually('the paths the SNIP\'s subnet 198.18.0.0/20 gives', async () => {
       const paths = await publishedPaths(core);
@@ -267,6 +268,7 @@ describe('Citrix driver: --routing auto with the direct subnet read from the ADC
       return r.includes('198.19.1.0/255.255.255.0 via 198.18.1.2') && r.some((x) => /^198\.19\.64\.0\/255\.255\.255\.0 via 198\.18\.16\.\d+$/.test(x)) && r.length === 2 + 2 && arps() === 1 && (c.status().device as { converged: boolean }).converged ? true : undefined;
     }, 20_000);
     expect(logs.lines.some((l) => l.includes('direct subnets read from the device') && l.includes('198.18.0.0/20'))).toBe(true);
+    expect(c.status().routing).toEqual({ mode: 'auto', directSubnets: ['198.18.0.0/20'], directSubnetsFrom: 'device' });
     // steady state with both paths: resyncs (each reads the subnets again) write nothing
     await eventually('the save after the switch', () => (emulator.store.saves > 0 ? true : undefined));
     const writesBefore = emulator.writes().length;

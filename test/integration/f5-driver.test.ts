@@ -387,6 +387,7 @@ describe('F5 driver: --routing auto with the direct subnet read from the BIG-IP'
       return paths.far === 'direct' && paths.near === 'vxlan' ? true : undefined;
     }, 10_000);
     await eventually('the reason logged', () => (logs.lines.some((l) => l.includes('cannot read the subnets of the device VTEPs') && l.includes('no self IP 198.18.0.3 (it has: 10.200.0.1/16')) ? true : undefined));
+    expect(c.status().routing).toMatchObject({ mode: 'auto', directSubnets: null, directSubnetsFrom: 'device', pending: expect.stringContaining('no self IP 198.18.0.3') as unknown });
     // the operator adds the VTEP's self IP on the underlay VLAN, in route domain 0 written out
     emulator.store.create('net/self', { name: 'vtep', partition: 'Common', address: '198.18.0.3%0/20', vlan: '/Common/external' });
     await eventually('the paths the self IP\'s subnet 198.18.0.0/20 gives', async () => {
@@ -398,6 +399,7 @@ describe('F5 driver: --routing auto with the direct subnet read from the BIG-IP'
       return ourRoutes.length === 2 && ourRoutes.includes('198.19.1.0/24 via 198.18.1.2') && /^198\.19\.64\.0\/24 via 198\.18\.16\.\d+$/.test(ourRoutes.find((r) => r.startsWith('198.19.64.')) ?? '') && records().length === 1 && deviceStatus(c).converged ? true : undefined;
     }, 20_000);
     expect(logs.lines.some((l) => l.includes('direct subnets read from the device') && l.includes('198.18.0.0/20'))).toBe(true);
+    expect(c.status().routing).toEqual({ mode: 'auto', directSubnets: ['198.18.0.0/20'], directSubnetsFrom: 'device' });
     // steady state with both paths: resyncs (each reads the self IPs again) write nothing
     await eventually('saved', () => (emulator.store.saves > 0 ? true : undefined));
     const before = emulator.calls.length;
