@@ -52,6 +52,8 @@ export interface EndpointProgrammerOptions {
    * 10 s): the device may still send through it until its own switch is applied.
    */
   readonly tunnelKeepMs?: number;
+  /** Monotonic milliseconds (default performance.now): the tunnel's keep time is measured on it. */
+  readonly monotonic?: () => number;
 }
 
 export interface ApplyResult {
@@ -173,7 +175,7 @@ export class EndpointProgrammer {
     const keepMs = this.o.tunnelKeepMs ?? DEFAULT_TUNNEL_KEEP_MS;
     const tunneled = this.lastTunneled;
     if (!tunneled || keepMs <= 0) return undefined;
-    const now = performance.now();
+    const now = (this.o.monotonic ?? performance.now.bind(performance))();
     if (this.tunnelKeptUntil === undefined) {
       this.tunnelKeptUntil = now + keepMs;
       this.o.log.info({ op: 'switch', path: 'direct', keepMs, dev: tunneled.overlay.vxlan.name }, 'this node is routed directly now: its tunnel is kept while the device switches');
@@ -185,7 +187,7 @@ export class EndpointProgrammer {
     }
     const both: EndpointPlan = { ...tunneled, firewall: { ...tunneled.firewall, directReturn: plan.firewall } };
     const result = await this.applyTunnel(both, fullCheck);
-    return { ...result, againInMs: Math.ceil(this.tunnelKeptUntil - now) };
+    return { ...result, againInMs: Math.min(keepMs, Math.ceil(this.tunnelKeptUntil - now)) };
   }
 
   /** Removes the overlay device(s) and the firewall table: everything the agent creates. */
