@@ -146,7 +146,7 @@ function diagnoseDirect(plan: DirectPlan, facts: DoctorFacts): CheckResult[] {
   const left = f?.overlayDevices ?? [];
   results.push(left.length === 0
     ? pass('no overlay device', "none of this instance's VXLAN devices is here, as direct routing wants")
-    : fail('no overlay device', `${left.join(', ')} still here although this node is routed directly`, AGENT_FIX));
+    : fail('no overlay device', `${left.join(', ')} still here although this node is routed directly (for 10 s after a switch from the tunnel the agent keeps it on purpose, while the device switches: run doctor again)`, AGENT_FIX));
   const fwd = facts.ipForward === '1'
     ? pass('ip_forward', 'net.ipv4.ip_forward = 1')
     : fail('ip_forward', 'net.ipv4.ip_forward = 0: the node does not forward the device\'s traffic to its pods', 'sysctl -w net.ipv4.ip_forward=1 (and persist it in /etc/sysctl.d/; Kubernetes nodes normally have it on)');
