@@ -56,6 +56,7 @@ function deviceCheck(plan: EndpointPlan, observed: ObservedOverlay, ops: readonl
   if (!have) return fail('overlay device', `${want.name} is missing`, `${AGENT_FIX}; by hand: ${create}`);
   const why = vxlanIncompatibility(want, have);
   if (why) return fail('overlay device', `${want.name} exists but does not match (${why})`, `delete it (ip link del ${want.name}) and let the agent re-create it, or by hand: ${create}`);
+  if (have.local !== want.local) return fail('overlay device', `${want.name} has local ${have.local || '(none)'}, this node's address is ${want.local}`, `${AGENT_FIX} (it changes the local address in place); by hand: ip link set ${want.name} type vxlan local ${want.local}`);
   if (ops.some((o) => o.kind === 'link-set' && o.up)) return fail('overlay device', `${want.name} is down`, `ip link set ${want.name} up`);
   return pass('overlay device', `${want.name}: vxlan id ${want.vni}, local ${want.local}, port ${want.port}, up`);
 }

@@ -15,7 +15,7 @@ export function opCommand(op: Op): { tool: IpTool; line: string } {
     case 'link-delete':
       return { tool: 'ip', line: `link del ${op.name}` };
     case 'link-set':
-      return { tool: 'ip', line: ['link set', op.name, op.mtu !== undefined ? `mtu ${op.mtu}` : '', op.mac !== undefined ? `address ${op.mac}` : '', op.up ? 'up' : ''].filter((s) => s !== '').join(' ') };
+      return { tool: 'ip', line: ['link set', op.name, op.mtu !== undefined ? `mtu ${op.mtu}` : '', op.mac !== undefined ? `address ${op.mac}` : '', op.up ? 'up' : '', op.local !== undefined ? `type vxlan local ${op.local}` : ''].filter((s) => s !== '').join(' ') };
     case 'addr-add':
       return { tool: 'ip', line: `addr replace ${op.cidr} dev ${op.dev}` };
     case 'addr-del':

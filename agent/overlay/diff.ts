@@ -8,10 +8,11 @@ import { ALL_ZEROS_MAC } from '../../shared/mac.ts';
 import { EMPTY_OBSERVED, type DesiredOverlay, type FdbEntry, type ObservedOverlay, type ObservedVxlan, type Op, type VxlanSpec } from './state.ts';
 
 /** Why an existing device cannot be reused (it must be recreated), or undefined when it can. */
-export function vxlanIncompatibility(want: VxlanSpec, have: ObservedVxlan): string | undefined {
+export function vxlanIncompatibility(want: VxlanSpec, have: ObservedVxlan, localInPlace = true): string | undefined {
   if (have.kind !== 'vxlan') return `kind: ${have.kind} vs vxlan`;
   if (have.vni !== want.vni) return `vni: ${have.vni} vs ${want.vni}`;
-  if (have.local !== want.local) return `local: ${have.local || '(none)'} vs ${want.local}`;
+  // a new local address (a renumbered node) is changed in place (deviceOps), where the kernel can
+  if (!localInPlace && have.local !== want.local) return `local: ${have.local || '(none)'} vs ${want.local}`;
   if (have.port !== want.port) return `port: ${have.port} vs ${want.port}`;
   if (have.learning) return 'learning: on vs off';
   return undefined;
@@ -28,8 +29,12 @@ function deviceOps(want: VxlanSpec, have: ObservedVxlan | undefined): Op[] {
   if (!have) return [{ kind: 'link-create', spec: want }, { kind: 'link-set', name: want.name, up: true }];
   const mtu = have.mtu !== want.mtu ? want.mtu : undefined;
   const mac = have.mac !== want.mac ? want.mac : undefined;
-  if (mtu === undefined && mac === undefined && have.up) return [];
-  return [{ kind: 'link-set', name: want.name, ...(mtu !== undefined ? { mtu } : {}), ...(mac !== undefined ? { mac } : {}), ...(!have.up ? { up: true as const } : {}) }];
+  // a renumbered node: the kernel changes a VXLAN device's local address in place (changelink), so
+  // the device never disappears, and it still takes VXLAN sent to the old address (the socket is
+  // bound to the port on every address) until the device sends to the new one
+  const local = have.local !== want.local ? want.local : undefined;
+  if (mtu === undefined && mac === undefined && local === undefined && have.up) return [];
+  return [{ kind: 'link-set', name: want.name, ...(mtu !== undefined ? { mtu } : {}), ...(mac !== undefined ? { mac } : {}), ...(!have.up ? { up: true as const } : {}), ...(local !== undefined ? { local } : {}) }];
 }
 
 /** Entries we own that are no longer wanted, routes first (the reverse of the add order). */
@@ -64,9 +69,10 @@ function additionOps(dev: string, desired: DesiredOverlay, observed: ObservedOve
   ];
 }
 
-export function diffOverlay(desired: DesiredOverlay, observedIn: ObservedOverlay): Op[] {
+/** `localInPlace` false: a device whose local address differs is recreated (a kernel that cannot change it in place). */
+export function diffOverlay(desired: DesiredOverlay, observedIn: ObservedOverlay, o: { localInPlace?: boolean } = {}): Op[] {
   const dev = desired.vxlan.name;
-  const reason = observedIn.vxlan ? vxlanIncompatibility(desired.vxlan, observedIn.vxlan) : undefined;
+  const reason = observedIn.vxlan ? vxlanIncompatibility(desired.vxlan, observedIn.vxlan, o.localInPlace ?? true) : undefined;
   // an incompatible device is recreated; with it goes everything that was on it
   const observed = reason ? EMPTY_OBSERVED : observedIn;
   return [

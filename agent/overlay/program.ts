@@ -22,16 +22,29 @@ export interface ProgramResult {
  */
 export async function programOverlay(ip: IpRoute, desired: DesiredOverlay, log: Logger, owns: (name: string) => boolean = DEFAULT_NAMES.ownsDevice, reader: KernelReader = iprouteReader(ip)): Promise<ProgramResult> {
   const { observed, staleDevices } = await reader.overlay(desired.vxlan.name, owns, desired.directDevice);
-  const ops: Op[] = [
+  const opsFor = (localInPlace: boolean): Op[] => [
     ...staleDevices.map((name): Op => ({ kind: 'link-delete', name, reason: `not the current overlay device ${desired.vxlan.name}` })),
-    ...diffOverlay(desired, observed),
+    ...diffOverlay(desired, observed, { localInPlace }),
   ];
+  let ops = opsFor(true);
   if (ops.length === 0) return { ops, observed };
-  for (const op of ops) if (op.kind === 'link-delete') log.info({ dev: op.name, reason: op.reason }, 'recreating overlay device');
   const started = performance.now();
-  await applyOps(ip, ops);
+  try {
+    await applyOps(ip, logRecreations(ops, log));
+  } catch (err) {
+    // a kernel whose VXLAN changelink refuses a new local address: recreate the device instead
+    if (!ops.some((o) => o.kind === 'link-set' && o.local !== undefined)) throw err;
+    log.warn({ dev: desired.vxlan.name, err: err instanceof Error ? err.message : String(err) }, 'the kernel would not change the local address in place; recreating the device');
+    ops = opsFor(false);
+    await applyOps(ip, logRecreations(ops, log));
+  }
   log.info({ op: 'apply', ops: ops.length, durationMs: Math.round(performance.now() - started), sample: ops.slice(0, 5).map((o) => opCommand(o).line) }, 'overlay programmed');
   return { ops, observed: (await reader.overlay(desired.vxlan.name, owns, desired.directDevice)).observed };
+}
+
+function logRecreations(ops: readonly Op[], log: Logger): readonly Op[] {
+  for (const op of ops) if (op.kind === 'link-delete') log.info({ dev: op.name, reason: op.reason }, 'recreating overlay device');
+  return ops;
 }
 
 /** Removes every overlay device of ours (with it go its addresses, FDB, neighbours and routes). */

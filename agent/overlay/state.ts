@@ -67,7 +67,7 @@ export const EMPTY_OBSERVED: ObservedOverlay = { vxlan: undefined, addresses: []
 export type Op =
   | { readonly kind: 'link-create'; readonly spec: VxlanSpec }
   | { readonly kind: 'link-delete'; readonly name: string; readonly reason: string }
-  | { readonly kind: 'link-set'; readonly name: string; readonly mtu?: number; readonly mac?: string; readonly up?: true }
+  | { readonly kind: 'link-set'; readonly name: string; readonly mtu?: number; readonly mac?: string; readonly up?: true; readonly local?: string }
   | { readonly kind: 'addr-add' | 'addr-del'; readonly dev: string; readonly cidr: string }
   | { readonly kind: 'fdb-add' | 'fdb-del'; readonly dev: string; readonly entry: FdbEntry }
   | { readonly kind: 'neigh-replace' | 'neigh-del'; readonly dev: string; readonly entry: NeighbourEntry }

@@ -19,7 +19,7 @@ interface FakeLink {
   mac: string;
   up: boolean;
   readonly vni: number;
-  readonly local: string;
+  local: string;
   readonly port: number;
   readonly addrs: Set<string>;
   fdb: { mac: string; dst: string }[];
@@ -133,6 +133,8 @@ export class FakeKernel {
       const mac = c.opt('address');
       if (mtu !== undefined) l.mtu = Number(mtu);
       if (mac !== undefined) l.mac = mac;
+      const local = c.opt('local');
+      if (local !== undefined) l.local = local;
       if (c.has('up')) l.up = true;
       if (c.has('down')) {
         l.up = false;

@@ -96,4 +96,24 @@ describe('endpoint programmer', () => {
     const fresh = programmer(new FakeKernel(), 200);
     expect((await fresh.applyDirect(direct, false)).againInMs).toBeUndefined();
   });
+
+  it('a renumbered node: the local address is changed in place, or, where the kernel refuses that, the device is recreated', async () => {
+    const moved: EndpointPlan = { ...plan, overlay: { ...plan.overlay, vxlan: { ...plan.overlay.vxlan, local: '198.18.65.1' } } };
+    const k = new FakeKernel();
+    const p = programmer(k);
+    await p.apply(plan, false);
+    const index = k.links.get('chorus-4096')!.ifindex;
+    const before = k.commands.length;
+    await p.apply(moved, false);
+    expect(k.writesSince(before)).toEqual(['ip link set chorus-4096 type vxlan local 198.18.65.1']);
+    expect(k.links.get('chorus-4096')).toMatchObject({ ifindex: index, local: '198.18.65.1' });
+    // an older kernel: changelink refuses the new local address
+    const old = new FakeKernel();
+    const q = programmer(old);
+    await q.apply(plan, false);
+    old.failWith = (c) => (c.includes('type vxlan local') ? new Error('Error: vxlan: cannot change local address') : undefined);
+    await q.apply(moved, false);
+    expect(old.links.get('chorus-4096')).toMatchObject({ local: '198.18.65.1' });
+    expect(old.commands.some((c) => c.startsWith('ip link del chorus-4096'))).toBe(true);
+  });
 });

@@ -102,6 +102,13 @@ describe('overlay diff', () => {
     expect(ops[1]?.kind).toBe('link-create');
   });
 
+  it('changes the local address of a renumbered node in place: the device never goes away', () => {
+    const obs = observedFrom(desired);
+    const ops = diffOverlay(desired, { ...obs, vxlan: { ...obs.vxlan!, local: '198.18.65.1' } });
+    expect(ops).toEqual([{ kind: 'link-set', name: 'chorus-4096', local: desired.vxlan.local }]);
+    expect(opCommand(ops[0]!)).toEqual({ tool: 'ip', line: `link set chorus-4096 type vxlan local ${desired.vxlan.local}` });
+  });
+
   it('fixes MTU, MAC and admin state in place', () => {
     const obs = observedFrom(desired);
     expect(diffOverlay(desired, { ...obs, vxlan: { ...obs.vxlan!, mtu: 1500, up: false } })).toEqual([{ kind: 'link-set', name: 'chorus-4096', mtu: 1450, up: true }]);
