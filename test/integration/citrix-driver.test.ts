@@ -269,8 +269,9 @@ describe('Citrix driver: --routing auto with the direct subnet read from the ADC
     }, 20_000);
     expect(logs.lines.some((l) => l.includes('direct subnets read from the device') && l.includes('198.18.0.0/20'))).toBe(true);
     expect(c.status().routing).toEqual({ mode: 'auto', directSubnets: ['198.18.0.0/20'], directSubnetsFrom: 'device' });
-    // steady state with both paths: resyncs (each reads the subnets again) write nothing
-    await eventually('the save after the switch', () => (emulator.store.saves > 0 ? true : undefined));
+    // steady state with both paths: resyncs (each reads the subnets again) write nothing. The
+    // debounced save comes after the last change: wait for it, not for any save
+    await eventually('the save after the last change', () => (emulator.writes().at(-1)?.resource === 'nsconfig' ? true : undefined));
     const writesBefore = emulator.writes().length;
     const observes = (): number => emulator.calls.filter((x) => x.resource === 'hanode').length;
     const seen = observes();

@@ -400,8 +400,9 @@ describe('F5 driver: --routing auto with the direct subnet read from the BIG-IP'
     }, 20_000);
     expect(logs.lines.some((l) => l.includes('direct subnets read from the device') && l.includes('198.18.0.0/20'))).toBe(true);
     expect(c.status().routing).toEqual({ mode: 'auto', directSubnets: ['198.18.0.0/20'], directSubnetsFrom: 'device' });
-    // steady state with both paths: resyncs (each reads the self IPs again) write nothing
-    await eventually('saved', () => (emulator.store.saves > 0 ? true : undefined));
+    // steady state with both paths: resyncs (each reads the self IPs again) write nothing. The
+    // debounced save comes after the last change: wait for it, not for any save
+    await eventually('the save after the last change', () => (emulator.calls.filter((x) => x.write).at(-1)?.path === '/mgmt/tm/sys/config' ? true : undefined));
     const before = emulator.calls.length;
     await eventually('two resyncs', () => (emulator.calls.slice(before).filter((x) => x.path === '/mgmt/tm/cm/failover-status').length >= 2 ? true : undefined), 10_000);
     expect(emulator.calls.slice(before).filter((x) => x.write)).toEqual([]);
