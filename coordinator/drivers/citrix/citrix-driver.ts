@@ -106,8 +106,10 @@ export class CitrixDriver implements DeviceDriver {
     await this.checkHighAvailability();
     const { now, later } = splitMakeBeforeBreak(changes);
     const failures = await this.applyInOrder(now);
-    // a route that changed next hop: the old one goes once the new one is in
-    for (const c of later) failures.push(...(await this.deleteAll([c])));
+    // a route that changed next hop: the old one goes once the new one is in (each kind in
+    // parallel, the kinds in splitMakeBeforeBreak's order: a route before its claim)
+    const kinds = [...new Set(later.map((c) => c.entry.kind))];
+    for (const kind of kinds) failures.push(...(await this.deleteAll(later.filter((c) => c.entry.kind === kind))));
     if (changes.length > failures.length) this.scheduleSave();
     return failures;
   }
