@@ -7,7 +7,7 @@
 // the other outages.
 import { expect } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -21,13 +21,14 @@ import { freePortBelowEphemeral } from '../support/ports.ts';
 export async function apiDownAtStart(): Promise<void> {
   let child: ChildProcess | undefined;
   let server: EmbeddedApiServer | undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'api-down-'));
   try {
     const token = randomBytes(16).toString('hex');
     const tls = readTls(await loopbackTls());
     // a port that stays free while the API is down (an ephemeral one was taken meanwhile once, on a loaded machine)
     const port = await freePortBelowEphemeral('127.0.0.1');
     const url = `https://127.0.0.1:${port}`;
-    const kubeconfig = join(mkdtempSync(join(tmpdir(), 'api-down-')), 'kubeconfig');
+    const kubeconfig = join(dir, 'kubeconfig');
     writeFileSync(kubeconfig, kubeconfigYaml(url, token, tls.ca, 'test'));
     const log: string[] = [];
     child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', CLI_PATH, 'coordinator', '--kubeconfig', kubeconfig,
@@ -61,5 +62,6 @@ export async function apiDownAtStart(): Promise<void> {
   } finally {
     child?.kill('SIGKILL');
     await server?.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
