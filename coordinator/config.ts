@@ -10,7 +10,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_NAMESPACE, type InstanceNames } from '../shared/keys.ts';
 import { ConfigError, INSTANCE_SPEC, choiceSetting, instanceNamesFrom, cidrSetting, durationMsSetting, intSetting, ipv4ListSetting, optionalInt, type SettingSpec, type Settings } from '../shared/cli-args.ts';
-import { cidrContains, cidrsOverlap, parseCidr, parseIPv4, usableHostRange } from '../shared/ipv4.ts';
+import { cidrContains, parseCidr, parseIPv4, usableHostRange } from '../shared/ipv4.ts';
+import { ipCidrSize, ipCidrsOverlap, parseIpCidr, type IpCidr } from '../shared/ip.ts';
 import { parseLabelSelector, SelectorError } from '../shared/selectors.ts';
 import type { OverlayConfig } from './plan.ts';
 import { ROUTING_MODES, type RoutingPolicy } from './routing.ts';
@@ -20,6 +21,7 @@ import { POD_CIDR_SOURCES, type PodCidrSource } from './podcidr-sources.ts';
 export const COORDINATOR_SPECS: SettingSpec[] = [
   { flag: 'config', env: ['CHORUS_CONFIG'], help: 'YAML file of settings (keys are these flag names); flags and environment win over it' },
   { flag: 'overlay-network', env: ['CHORUS_OVERLAY_NETWORK', 'NETWORK'], help: 'overlay subnet (CIDR) shared by the device and every node; no node, pod or service may use it', required: true },
+  { flag: 'overlay-network-ipv6', env: ['CHORUS_OVERLAY_NETWORK_IPV6'], help: "dual-stack overlay: the IPv6 overlay subnet (CIDR) beside --overlay-network, at least as large; every node and the device get the IPv6 address at the same offset as their IPv4 one, and IPv6 pod CIDRs are routed through it (see docs/install.md). Default: none (IPv4 only; IPv6 pod CIDRs are not routed)" },
   { flag: 'device-vtep', env: ['CHORUS_DEVICE_VTEPS', 'REMOTE_VTEPIP'], help: "the device's VTEP (underlay) address(es), comma-separated", required: true },
   { flag: 'vni', env: ['CHORUS_VNI', 'VNID'], help: 'VXLAN network identifier, 1..16777215 (the default stays clear of Calico (4096, 4097), flannel (1) and Cilium (2 for VTEPs; identities up to 65535 on its own port): see docs/install.md; an install that published another VNI keeps it unless this is set)', default: '100000' },
   { flag: 'port', env: ['CHORUS_VXLAN_PORT', 'VXLAN_PORT'], help: 'VXLAN UDP port', default: '4789' },
@@ -135,6 +137,34 @@ function credentials(settings: Settings, env: NodeJS.ProcessEnv): DeviceCredenti
   return username && password ? { username, password } : undefined;
 }
 
+/** --overlay-network-ipv6: an IPv6 network with room for every IPv4 overlay address's twin, clear of the IPv6 service CIDRs. */
+function ipv6OverlayFrom(settings: Settings, v4: IpCidr, services: readonly { raw: string; cidr: IpCidr }[]): string | undefined {
+  const raw = settings['overlay-network-ipv6'];
+  if (raw === undefined) return undefined;
+  let net;
+  try {
+    net = parseIpCidr(raw);
+  } catch (err) {
+    throw new ConfigError(`--overlay-network-ipv6=${JSON.stringify(raw)} is invalid: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (net.family !== 6) throw new ConfigError(`--overlay-network-ipv6=${JSON.stringify(raw)} is not an IPv6 network (the IPv4 one is --overlay-network)`);
+  if (ipCidrSize(net) < ipCidrSize(v4)) throw new ConfigError(`--overlay-network-ipv6 ${raw} is smaller than --overlay-network ${settings['overlay-network'] ?? ''}: each IPv4 overlay address has its IPv6 twin at the same offset, so the prefix must be at most /${96 + v4.prefix} (e.g. /64)`);
+  const svc = services.find((x) => ipCidrsOverlap(net, x.cidr));
+  if (svc) throw new ConfigError(`--overlay-network-ipv6 ${raw} overlaps the service CIDR ${svc.raw}; pick a subnet no node, pod or service uses`);
+  return raw;
+}
+
+/** --service-cidr, both families. */
+function serviceCidrsFrom(settings: Settings): { raw: string; cidr: IpCidr }[] {
+  return (settings['service-cidr'] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '').map((raw) => {
+    try {
+      return { raw, cidr: parseIpCidr(raw, false) };
+    } catch (err) {
+      throw new ConfigError(`--service-cidr ${JSON.stringify(raw)} is invalid: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  });
+}
+
 function overlayFrom(settings: Settings): OverlayConfig {
   const overlayNetwork = cidrSetting(settings, 'overlay-network');
   const deviceVTEPs = ipv4ListSetting(settings, 'device-vtep');
@@ -143,17 +173,13 @@ function overlayFrom(settings: Settings): OverlayConfig {
     if (cidrContains(net, parseIPv4(v))) throw new ConfigError(`--device-vtep ${v} is inside --overlay-network ${overlayNetwork}: the VTEP is an underlay address; pick an overlay network that does not contain it`);
   }
   if (usableHostRange(net).count <= deviceVTEPs.length) throw new ConfigError(`--overlay-network ${overlayNetwork} is too small: it must hold ${deviceVTEPs.length} device address(es) and at least one node; use a shorter prefix`);
-  for (const raw of (settings['service-cidr'] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')) {
-    let svc;
-    try {
-      svc = parseCidr(raw, false);
-    } catch (err) {
-      throw new ConfigError(`--service-cidr ${JSON.stringify(raw)} is invalid: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    if (cidrsOverlap(net, svc)) throw new ConfigError(`--overlay-network ${overlayNetwork} overlaps the service CIDR ${raw}; pick a subnet no node, pod or service uses`);
-  }
+  const v4 = parseIpCidr(overlayNetwork);
+  const services = serviceCidrsFrom(settings);
+  const svc = services.find((x) => ipCidrsOverlap(v4, x.cidr));
+  if (svc) throw new ConfigError(`--overlay-network ${overlayNetwork} overlaps the service CIDR ${svc.raw}; pick a subnet no node, pod or service uses`);
+  const overlayNetworkIPv6 = ipv6OverlayFrom(settings, v4, services);
   const mtu = optionalInt(settings, 'mtu', 576, 9000);
-  return { vni: intSetting(settings, 'vni', 1, 16777215), port: intSetting(settings, 'port', 1, 65535), overlayNetwork, deviceVTEPs, ...(mtu !== undefined ? { mtu } : {}) };
+  return { vni: intSetting(settings, 'vni', 1, 16777215), port: intSetting(settings, 'port', 1, 65535), overlayNetwork, deviceVTEPs, ...(mtu !== undefined ? { mtu } : {}), ...(overlayNetworkIPv6 !== undefined ? { overlayNetworkIPv6 } : {}) };
 }
 
 /** https://host[:port] from a host, host:port or URL; refuses plain http (credentials cross it). */
@@ -220,7 +246,7 @@ function cidrListSetting(settings: Settings, flag: string): string[] | undefined
   if (items.length === 0) return undefined;
   for (const raw of items) {
     try {
-      parseCidr(raw, false);
+      parseIpCidr(raw, false);
     } catch (err) {
       throw new ConfigError(`--${flag} ${JSON.stringify(raw)} is invalid: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -258,9 +284,11 @@ function routingFrom(settings: Settings, overlay: OverlayConfig, deviceType: Coo
     throw new ConfigError("--routing auto with --device-type linux needs --direct-subnets: the underlay subnet(s) the gateway is attached to (e.g. its VTEP's subnet, 10.0.0.0/24); nodes there are routed directly, the others through VXLAN. (A Citrix ADC or BIG-IP is asked for its VTEP's subnet instead.)");
   }
   if (mode !== 'auto' && subnets.length > 0) throw new ConfigError(`--direct-subnets is read only with --routing auto (it is ${mode}): drop it, or use --routing auto`);
-  const overlayNet = parseCidr(overlay.overlayNetwork);
+  const overlayNet = parseIpCidr(overlay.overlayNetwork);
   for (const s of subnets) {
-    if (cidrsOverlap(overlayNet, parseCidr(s, false))) throw new ConfigError(`--direct-subnets ${s} overlaps --overlay-network ${overlay.overlayNetwork}: a direct subnet is an underlay subnet the nodes' InternalIPs live in`);
+    const subnet = parseIpCidr(s, false);
+    if (subnet.family !== 4) throw new ConfigError(`--direct-subnets ${s} is not IPv4: direct routing follows the nodes' IPv4 InternalIPs`);
+    if (ipCidrsOverlap(overlayNet, subnet)) throw new ConfigError(`--direct-subnets ${s} overlaps --overlay-network ${overlay.overlayNetwork}: a direct subnet is an underlay subnet the nodes' InternalIPs live in`);
   }
   return { mode, directSubnets: subnets };
 }

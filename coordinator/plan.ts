@@ -6,6 +6,7 @@
 import type { V1Node } from '@kubernetes/client-node';
 import { parseCidr, type Cidr } from '../shared/ipv4.ts';
 import { CidrMemo, refusedNodes } from '../shared/pod-cidrs.ts';
+import { cidrsByFamily, formatIpCidr, twinAddress } from '../shared/ip.ts';
 import { macFromOverlayIP } from '../shared/mac.ts';
 import { allocatedOverlayIP, internalIPv4 } from '../shared/node-facts.ts';
 import { ANNOTATION_OVERLAY_IP, ANNOTATION_PATH } from '../shared/keys.ts';
@@ -19,6 +20,8 @@ export interface OverlayConfig {
   readonly overlayNetwork: string;
   readonly deviceVTEPs: readonly string[];
   readonly mtu?: number;
+  /** The IPv6 network of a dual-stack overlay (--overlay-network-ipv6). */
+  readonly overlayNetworkIPv6?: string;
 }
 
 export interface ShardPlan {
@@ -111,11 +114,13 @@ interface BuiltPeer {
 }
 
 function hubInfo(config: OverlayConfig, deviceIPs: readonly string[], deviceMACs: 'derived' | 'learned'): HubInfo {
+  const v6 = config.overlayNetworkIPv6;
   return {
     vni: config.vni, port: config.port, overlayNetwork: config.overlayNetwork,
     deviceVTEPs: config.deviceVTEPs, deviceOverlayIPs: deviceIPs,
     ...(deviceMACs === 'derived' ? { deviceMACs: deviceIPs.map(macFromOverlayIP) } : {}),
     ...(config.mtu !== undefined ? { mtu: config.mtu } : {}),
+    ...(v6 !== undefined ? { overlayNetworkIPv6: v6, deviceOverlayIPv6s: deviceIPs.map((ip) => twinAddress(config.overlayNetwork, v6, ip)) } : {}),
   };
 }
 
@@ -156,7 +161,7 @@ export class CoordinatorPlanner {
     }
     // one bad node is left out (with its reason), never the whole plan
     const refused = refusedNodes(addressed.map((f) => ({ node: f.name, underlayIP: f.underlayIP, podCIDRs: podCIDRs.get(f.name) ?? [] })), {
-      overlayNetwork: config.overlayNetwork, deviceVTEPs: config.deviceVTEPs, ...(inputs.serviceCIDRs ? { serviceCIDRs: inputs.serviceCIDRs } : {}), ...(inputs.podRanges ? { podRanges: inputs.podRanges } : {}),
+      overlayNetwork: config.overlayNetwork, overlayNetworkIPv6: config.overlayNetworkIPv6, deviceVTEPs: config.deviceVTEPs, ...(inputs.serviceCIDRs ? { serviceCIDRs: inputs.serviceCIDRs } : {}), ...(inputs.podRanges ? { podRanges: inputs.podRanges } : {}),
     }, this.memo);
     for (const [node, reason] of refused) problems.push({ node, reason: `left out of the overlay: ${reason}` });
     const eligible = refused.size === 0 ? addressed : addressed.filter((f) => !refused.has(f.name));
@@ -172,7 +177,7 @@ export class CoordinatorPlanner {
     for (const f of eligible) {
       const overlayIP = ipam.allocations.get(f.name);
       if (overlayIP === undefined) continue;
-      const b = this.peer(f, overlayIP, podCIDRs.get(f.name) ?? [], network, config.deviceVTEPs.length, shardSize, paths);
+      const b = this.peer(f, overlayIP, podCIDRs.get(f.name) ?? [], { network, config, shardSize, paths });
       built.set(f.name, b);
       peers.push(b.peer);
       if (b.peer.podCIDRs.length === 0) incomplete.push({ node: f.name, reason: 'no pod CIDR known yet (from the configured pod-CIDR source): the device gets this node\'s tunnel entries but no route to its pods until it has one' });
@@ -192,7 +197,7 @@ export class CoordinatorPlanner {
   private settle(inputs: PlanInputs): { shardSize: number; routing: RoutingPolicy } {
     const shardSize = inputs.shardSize ?? PEERS_PER_SHARD;
     const routing = inputs.routing ?? VXLAN_ONLY;
-    const context = JSON.stringify([inputs.config.overlayNetwork, inputs.config.deviceVTEPs.length, shardSize, policyKey(routing)]);
+    const context = JSON.stringify([inputs.config.overlayNetwork, inputs.config.overlayNetworkIPv6 ?? '', inputs.config.deviceVTEPs.length, shardSize, policyKey(routing)]);
     if (context !== this.context) {
       this.peers = new Map();
       this.context = context;
@@ -226,13 +231,21 @@ export class CoordinatorPlanner {
     return f;
   }
 
-  private peer(f: NodeFacts, overlayIP: string, cidrs: readonly string[], network: Cidr, deviceCount: number, shardSize: number, paths: PathChooser): BuiltPeer {
+  private peer(f: NodeFacts, overlayIP: string, cidrs: readonly string[], pass: { network: Cidr; config: OverlayConfig; shardSize: number; paths: PathChooser }): BuiltPeer {
     const underlayIP = f.underlayIP ?? '';
     const known = this.peers.get(f.name);
-    const direct = paths.pathFor(underlayIP, f.recordedPath) === 'direct';
+    const direct = pass.paths.pathFor(underlayIP, f.recordedPath) === 'direct';
     if (known && known.peer.underlayIP === underlayIP && known.peer.overlayIP === overlayIP && (known.peer.path === 'direct') === direct && sameList(known.cidrs, cidrs)) return known;
-    const peer: Peer = { node: f.name, underlayIP, overlayIP, vtepMAC: macFromOverlayIP(overlayIP), podCIDRs: [...cidrs], ...(direct ? { path: 'direct' as const } : {}) };
-    return { cidrs, peer, encoded: encodePeer(peer), shard: Math.floor(hostIndex(network, deviceCount, overlayIP) / shardSize) };
+    const { config } = pass;
+    // published as networks in canonical text (a Node may give host bits, and IPv6 in any of its spellings)
+    const canonical = (list: readonly string[]): string[] => list.map((c) => {
+      const parsed = this.memo.cidr(c);
+      return parsed instanceof Error ? c : formatIpCidr(parsed);
+    });
+    const { v4, v6 } = cidrsByFamily(cidrs);
+    const dual = config.overlayNetworkIPv6 === undefined ? {} : { overlayIPv6: twinAddress(config.overlayNetwork, config.overlayNetworkIPv6, overlayIP), podCIDRsIPv6: canonical(v6) };
+    const peer: Peer = { node: f.name, underlayIP, overlayIP, vtepMAC: macFromOverlayIP(overlayIP), podCIDRs: canonical(v4), ...(direct ? { path: 'direct' as const } : {}), ...dual };
+    return { cidrs, peer, encoded: encodePeer(peer), shard: Math.floor(hostIndex(pass.network, config.deviceVTEPs.length, overlayIP) / pass.shardSize) };
   }
 }
 

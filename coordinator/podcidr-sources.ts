@@ -11,7 +11,7 @@
  * cilium.io, else node.
  */
 import type { V1Node } from '@kubernetes/client-node';
-import { isIPv4 } from '../shared/ipv4.ts';
+import { cidrTextFamily } from '../shared/ip.ts';
 import { podCIDRsOf } from '../shared/node-facts.ts';
 
 export type PodCidrSource = 'node' | 'calico' | 'cilium';
@@ -25,8 +25,10 @@ export const CILIUM_NODES: CustomResourceRef = { group: 'cilium.io', version: 'v
 export interface BlockAffinity { metadata?: { name?: string }; spec?: { node?: string; cidr?: string; state?: string; deleted?: string | boolean } }
 export interface CiliumNode { metadata?: { name?: string }; spec?: { ipam?: { podCIDRs?: string[] } } }
 
-function ipv4Cidrs(list: readonly (string | undefined)[]): string[] {
-  return [...new Set(list.filter((c): c is string => typeof c === 'string' && isIPv4(c.split('/')[0] ?? '')))].sort();
+/** The CIDRs of either family, once each: IPv4 first, each family sorted as text. */
+function podCidrList(list: readonly (string | undefined)[]): string[] {
+  const cidrs = [...new Set(list.filter((c): c is string => typeof c === 'string' && cidrTextFamily(c) !== undefined))];
+  return cidrs.sort((a, b) => (cidrTextFamily(a) ?? 0) - (cidrTextFamily(b) ?? 0) || (a < b ? -1 : a > b ? 1 : 0));
 }
 
 export function detectSource(servedGroups: readonly string[]): PodCidrSource {
@@ -57,12 +59,12 @@ function fromCalicoBlocks(nodes: readonly V1Node[], blocks: readonly BlockAffini
     const node = b.spec?.node ?? '';
     byNode.set(node, [...(byNode.get(node) ?? []), b.spec?.cidr]);
   }
-  return new Map(nodes.map((n) => [n.metadata?.name ?? '', ipv4Cidrs(byNode.get(n.metadata?.name ?? '') ?? [])]));
+  return new Map(nodes.map((n) => [n.metadata?.name ?? '', podCidrList(byNode.get(n.metadata?.name ?? '') ?? [])]));
 }
 
 function fromCiliumNodes(nodes: readonly V1Node[], cn: readonly CiliumNode[]): Map<string, string[]> {
   const byName = new Map(cn.map((c) => [c.metadata?.name ?? '', c.spec?.ipam?.podCIDRs ?? []]));
-  return new Map(nodes.map((n) => [n.metadata?.name ?? '', ipv4Cidrs(byName.get(n.metadata?.name ?? '') ?? [])]));
+  return new Map(nodes.map((n) => [n.metadata?.name ?? '', podCidrList(byName.get(n.metadata?.name ?? '') ?? [])]));
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import type { CoreV1Api, V1Node } from '@kubernetes/client-node';
 import type { InstanceNames } from '../shared/keys.ts';
-import { encodeHubInfo, type Peer } from '../shared/tables.ts';
+import { encodeHubInfo, schemaVersionOf, type Peer } from '../shared/tables.ts';
 import type { CoordinatorPlan } from './plan.ts';
 import type { PublishedTables } from './published-tables.ts';
 import { annotateNode, highWaterOf, writeTable, type WriteCounter } from './tables-writer.ts';
@@ -39,17 +39,18 @@ export class Publisher {
   /** Hub info and every shard, planned or existing (a shard the plan no longer has is emptied). */
   async publishTables(plan: CoordinatorPlan): Promise<void> {
     const { tables, names } = this.o;
-    await this.write(names.hubConfigMap, 'hub', encodeHubInfo(plan.hub));
+    const schema = schemaVersionOf(plan.hub);
+    await this.write(names.hubConfigMap, 'hub', encodeHubInfo(plan.hub), schema);
     for (const name of new Set([...plan.shards.keys(), ...tables.shardNames()])) {
       const shard = plan.shards.get(name);
-      await this.write(name, 'peers', shard?.data ?? {}, shard?.highWater ?? highWaterOf(tables.get(name), names));
+      await this.write(name, 'peers', shard?.data ?? {}, schema, shard?.highWater ?? highWaterOf(tables.get(name), names));
     }
   }
 
-  private async write(name: string, table: 'hub' | 'peers', want: Record<string, string>, highWater?: number): Promise<void> {
+  private async write(name: string, table: 'hub' | 'peers', want: Record<string, string>, schema: string, highWater?: number): Promise<void> {
     this.o.fence();
     const before = this.counter.writes;
-    const result = await writeTable(this.o.core, this.o.namespace, name, table, this.o.tables.get(name), want, this.counter, highWater, this.o.names);
+    const result = await writeTable(this.o.core, this.o.namespace, name, table, this.o.tables.get(name), want, this.counter, highWater, this.o.names, schema);
     this.o.onWrites(this.counter.writes - before);
     if (result) this.o.tables.wrote(result);
   }

@@ -2,7 +2,8 @@
  * Writes the coordinator's published state, always conditionally: the peer-table shards with a
  * resourceVersion precondition (compare-and-swap, so two coordinators acting on stale caches can
  * never hand one address to two nodes), the hub info, and each node's allocation annotation
- * (after its shard write has committed the address).
+ * (after its shard write has committed the address). Every table object carries the schema
+ * version of the hub document (1, or 2 for a dual-stack overlay) in an annotation.
  */
 import type { CoreV1Api, V1ConfigMap } from '@kubernetes/client-node';
 import { mergePatch } from '../shared/kube/client.ts';
@@ -27,8 +28,8 @@ export function highWaterOf(cm: V1ConfigMap | undefined, names: InstanceNames = 
  * The patch carries the observed resourceVersion, so a concurrent change makes it fail with 409
  * instead of being overwritten. Returns the written object, or undefined when nothing changed.
  */
-export async function writeTable(core: CoreV1Api, namespace: string, name: string, table: 'hub' | 'peers', have: V1ConfigMap | undefined, want: ConfigMapData, counter: WriteCounter, highWater?: number, names: InstanceNames = DEFAULT_NAMES): Promise<V1ConfigMap | undefined> {
-  const wantAnnotations: Record<string, string> = { [names.annotationSchema]: SCHEMA_VERSION, ...(highWater !== undefined ? { [names.annotationHighWater]: String(highWater) } : {}) };
+export async function writeTable(core: CoreV1Api, namespace: string, name: string, table: 'hub' | 'peers', have: V1ConfigMap | undefined, want: ConfigMapData, counter: WriteCounter, highWater?: number, names: InstanceNames = DEFAULT_NAMES, schema: string = SCHEMA_VERSION): Promise<V1ConfigMap | undefined> {
+  const wantAnnotations: Record<string, string> = { [names.annotationSchema]: schema, ...(highWater !== undefined ? { [names.annotationHighWater]: String(highWater) } : {}) };
   if (!have) {
     counter.writes++;
     return core.createNamespacedConfigMap({

@@ -7,7 +7,7 @@
  * groups as "::" (the first on a tie). IPv4-mapped addresses are written in hex (::ffff:c000:201),
  * as the WHATWG URL serializer writes them, not in RFC 5952's optional mixed notation.
  */
-import { formatIPv4, parseIPv4 } from './ipv4.ts';
+import { formatIPv4, isIPv4, parseIPv4 } from './ipv4.ts';
 
 export type IpFamily = 4 | 6;
 
@@ -149,4 +149,43 @@ export function nthHost(c: IpCidr, index: bigint): IpAddress {
   const r = hostRange(c);
   if (index < 0n || index >= r.count) throw new Error(`host ${index} is outside ${formatIpCidr(c)} (${r.count} host addresses)`);
   return { family: c.family, value: r.first + index };
+}
+
+/**
+ * The family a pod CIDR's text is meant to be (its address part a dotted quad: 4; holding a ":":
+ * 6), without judging the rest; undefined for text that is neither. The checks of
+ * shared/pod-cidrs.ts then refuse a malformed CIDR of a family the overlay carries.
+ */
+export function cidrTextFamily(text: string): IpFamily | undefined {
+  const addr = text.split('/')[0] ?? '';
+  if (addr.includes(':')) return 6;
+  return isIPv4(addr) ? 4 : undefined;
+}
+
+/** A list of CIDR texts split by family (cidrTextFamily); text of neither family is dropped. */
+export function cidrsByFamily(list: readonly string[]): { readonly v4: string[]; readonly v6: string[] } {
+  const v4: string[] = [];
+  const v6: string[] = [];
+  for (const c of list) {
+    const f = cidrTextFamily(c);
+    if (f === 4) v4.push(c);
+    else if (f === 6) v6.push(c);
+  }
+  return { v4, v6 };
+}
+
+/**
+ * The address at the same offset in another network: how a dual-stack overlay gives every node
+ * and the device an IPv6 overlay address without a second allocation (the IPv6 address follows
+ * the IPv4 one: stable while it is, reused when it is, never shared). `to` must be at least as
+ * large as `from` (checked where the networks are configured).
+ */
+export function twinAddress(from: string, to: string, ip: string): string {
+  const f = parseIpCidr(from);
+  const t = parseIpCidr(to);
+  const a = parseIp(ip);
+  if (!ipCidrContains(f, a)) throw new Error(`${ip} is outside ${from}`);
+  const offset = a.value - f.network;
+  if (offset >= ipCidrSize(t)) throw new Error(`${to} is smaller than ${from}: ${ip} has no twin in it`);
+  return formatIp({ family: t.family, value: t.network + offset });
 }

@@ -1,5 +1,6 @@
 /** What the product reads from a Kubernetes Node object. */
 import type { V1Node } from '@kubernetes/client-node';
+import { cidrTextFamily } from './ip.ts';
 import { isIPv4 } from './ipv4.ts';
 import { ANNOTATION_OVERLAY_IP } from './keys.ts';
 
@@ -8,10 +9,10 @@ export function internalIPv4(node: V1Node): string | undefined {
   return node.status?.addresses?.find((a) => a.type === 'InternalIP' && isIPv4(a.address))?.address;
 }
 
-/** IPv4 pod CIDRs from spec.podCIDRs (or the older single spec.podCIDR). */
+/** Pod CIDRs of both families from spec.podCIDRs (or the older single spec.podCIDR), in the Node's order. */
 export function podCIDRsOf(node: V1Node): string[] {
   const list = node.spec?.podCIDRs ?? (node.spec?.podCIDR ? [node.spec.podCIDR] : []);
-  return list.filter((c) => isIPv4(c.split('/')[0] ?? ''));
+  return list.filter((c) => cidrTextFamily(c) !== undefined);
 }
 
 /** `key`: the instance's overlay-IP annotation (InstanceNames.annotationOverlayIP). */

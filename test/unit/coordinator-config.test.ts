@@ -48,9 +48,23 @@ describe('coordinator configuration', () => {
     [['--node-selector', 'a in b'], /--node-selector "a in b" is invalid/],
     [['--renew-deadline', '20s'], /must be shorter than --lease-duration/],
     [['--lease-duration', 'soon'], /expected a duration/],
+    [['--overlay-network-ipv6', '198.18.32.0/20'], /--overlay-network-ipv6="198.18.32.0\/20" is not an IPv6 network/],
+    [['--overlay-network-ipv6', 'fd00:c0::1/64'], /--overlay-network-ipv6="fd00:c0::1\/64" is invalid: CIDR "fd00:c0::1\/64" has host bits set; did you mean fd00:c0::\/64\?/],
+    [['--overlay-network-ipv6', 'fd00:c0::/117'], /--overlay-network-ipv6 fd00:c0::\/117 is smaller than --overlay-network 198.18.16.0\/20: .* at most \/116/],
+    [['--overlay-network-ipv6', 'fd00:c0::/64', '--service-cidr', '198.18.64.0/20,fd00:c0::/108'], /--overlay-network-ipv6 fd00:c0::\/64 overlaps the service CIDR fd00:c0::\/108/],
+    [['--service-cidr', 'fd00::/129'], /--service-cidr "fd00::\/129" is invalid/],
   ])('rejects %j with a message naming the setting', (extra, message) => {
     expect(() => configFrom([...base, ...extra])).toThrow(ConfigError);
     expect(() => configFrom([...base, ...extra])).toThrow(message);
+  });
+
+  it('takes an IPv6 overlay network beside the IPv4 one (dual-stack), and service CIDRs and pod ranges of both families', () => {
+    const c = configFrom([...base, '--overlay-network-ipv6', 'fd00:c0::/116', '--service-cidr', '198.18.64.0/20,fd00:5e::/108', '--pod-cidr-ranges', '198.19.0.0/16,fd00:10::/48'], {});
+    expect(c.overlay.overlayNetworkIPv6).toBe('fd00:c0::/116');
+    expect(c.serviceCIDRs).toEqual(['198.18.64.0/20', 'fd00:5e::/108']);
+    expect(c.podRanges).toEqual(['198.19.0.0/16', 'fd00:10::/48']);
+    expect(configFrom([], { CHORUS_OVERLAY_NETWORK: '198.18.16.0/20', CHORUS_DEVICE_VTEPS: '198.18.0.3', CHORUS_OVERLAY_NETWORK_IPV6: 'fd00:c0::/64' }).overlay.overlayNetworkIPv6).toBe('fd00:c0::/64');
+    expect(configFrom(base).overlay.overlayNetworkIPv6).toBeUndefined();
   });
 
   it('says which setting is missing', () => {

@@ -65,6 +65,50 @@ describe('coordinator plan', () => {
     expect(Object.keys(plan.shards.get('chorus-kube-router-peers-0')?.data ?? {}).sort()).toEqual(['good-1', 'good-2']);
   });
 
+  it('publishes pod CIDRs as networks in canonical text (a Node may set host bits; schema-1 readers parse them strictly)', () => {
+    const plan = planCoordinator(config, [node('n1', '198.18.1.1', ['198.19.0.5/24'])], new Map());
+    expect(plan.peers[0]?.podCIDRs).toEqual(['198.19.0.0/24']);
+    expect(decodePeer('n1', plan.shards.get('chorus-kube-router-peers-0')?.data.n1 ?? '')).not.toBeInstanceOf(Error);
+  });
+
+  describe('dual-stack overlay (--overlay-network-ipv6)', () => {
+    const dual = { ...config, overlayNetworkIPv6: 'fd00:c0::/64' };
+
+    it('gives the device and every node the IPv6 address at its IPv4 address\'s offset, and publishes schema 2', () => {
+      const plan = planCoordinator(dual, [node('n1', '198.18.1.1', ['198.19.0.0/24', 'fd00:10::/64']), node('n2', '198.18.1.2', ['198.19.1.0/24', 'FD00:0011:0::1/64'], '2026-01-02T00:00:00Z')], new Map());
+      expect(plan.hub).toMatchObject({ overlayNetworkIPv6: 'fd00:c0::/64', deviceOverlayIPv6s: ['fd00:c0::1'] });
+      expect(plan.peers).toEqual([
+        { node: 'n1', underlayIP: '198.18.1.1', overlayIP: '198.18.16.2', vtepMAC: '02:c4:c6:12:10:02', podCIDRs: ['198.19.0.0/24'], overlayIPv6: 'fd00:c0::2', podCIDRsIPv6: ['fd00:10::/64'] },
+        { node: 'n2', underlayIP: '198.18.1.2', overlayIP: '198.18.16.3', vtepMAC: '02:c4:c6:12:10:03', podCIDRs: ['198.19.1.0/24'], overlayIPv6: 'fd00:c0::3', podCIDRsIPv6: ['fd00:11::/64'] },
+      ]);
+      for (const p of plan.peers) expect(decodePeer(p.node, plan.shards.get('chorus-kube-router-peers-0')?.data[p.node] ?? '')).toEqual(p);
+    });
+
+    it('a node whose address is held keeps its IPv6 twin; an address deep in the network maps to the same offset', () => {
+      const plan = planCoordinator(dual, [node('n1', '198.18.1.1', ['198.19.0.0/24'])], new Map([['n1', '198.18.31.254']]));
+      expect(plan.peers[0]).toMatchObject({ overlayIP: '198.18.31.254', overlayIPv6: 'fd00:c0::ffe', podCIDRsIPv6: [] });
+    });
+
+    it('without it, IPv6 pod CIDRs stay out of the table (schema 1, exactly as before)', () => {
+      const plan = planCoordinator(config, [node('n1', '198.18.1.1', ['198.19.0.0/24', 'fd00:10::/64'])], new Map());
+      expect(plan.peers).toEqual([{ node: 'n1', underlayIP: '198.18.1.1', overlayIP: '198.18.16.2', vtepMAC: '02:c4:c6:12:10:02', podCIDRs: ['198.19.0.0/24'] }]);
+      expect(plan.hub.overlayNetworkIPv6).toBeUndefined();
+    });
+
+    it('leaves out a node whose IPv6 pod CIDR overlaps the IPv6 overlay network or an older node\'s, and serves the others', () => {
+      const plan = planCoordinator(dual, [
+        node('good', '198.18.1.1', ['198.19.0.0/24', 'fd00:10::/64'], '2026-01-01T00:00:00Z'),
+        node('over-overlay', '198.18.1.2', ['198.19.1.0/24', 'fd00:c0::/56'], '2026-01-02T00:00:00Z'),
+        node('overlap', '198.18.1.3', ['198.19.2.0/24', 'fd00:10::/48'], '2026-01-03T00:00:00Z'),
+      ], new Map());
+      expect(plan.peers.map((p) => p.node)).toEqual(['good']);
+      expect(plan.problems).toEqual([
+        { node: 'over-overlay', reason: 'left out of the overlay: pod CIDR fd00:c0::/56 overlaps the overlay network fd00:c0::/64' },
+        { node: 'overlap', reason: "left out of the overlay: pod CIDR fd00:10::/48 overlaps node good's pod CIDR fd00:10::/64" },
+      ]);
+    });
+  });
+
   it('computes a merge patch that sets changed keys and removes gone ones', () => {
     expect(dataPatch({ a: '1', b: '2' }, { a: '1', b: '3', c: '4' })).toEqual({ b: '3', c: '4' });
     expect(dataPatch({ a: '1', gone: 'x' }, { a: '1' })).toEqual({ gone: null });

@@ -14,13 +14,18 @@ import type { RoutingPolicy } from '../../coordinator/routing.ts';
 const NAMES = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
 const UNDERLAYS = ['198.18.1.1', '198.18.1.2', '198.18.1.3', '198.18.2.1', '198.19.9.9', '198.18.16.5', 'garbage'];
 // good ones, overlapping ones, one over the overlay network, one over a VTEP, one over an
-// underlay address, one over the service CIDR, not CIDRs at all, host bits set
-const POD_CIDRS = ['10.1.0.0/24', '10.1.1.0/24', '10.1.0.0/16', '10.1.2.7/24', '198.18.16.0/24', '198.18.0.0/24', '198.18.1.0/28', '10.96.0.0/12', '10.2.0.0/24', 'nope', '10.3.0.0/33'];
+// underlay address, one over the service CIDR, not CIDRs at all, host bits set; IPv6 ones alike
+// (good, overlapping, over the IPv6 overlay network, host bits in upper case, not a CIDR)
+const POD_CIDRS = ['10.1.0.0/24', '10.1.1.0/24', '10.1.0.0/16', '10.1.2.7/24', '198.18.16.0/24', '198.18.0.0/24', '198.18.1.0/28', '10.96.0.0/12', '10.2.0.0/24', 'nope', '10.3.0.0/33',
+  'fd00:10::/64', 'fd00:10::/56', 'fd00:c0::/120', 'FD00:11::1/64', 'fd00:12::/129'];
 const OVERLAY_IPS = ['198.18.16.2', '198.18.16.3', '198.18.16.9', '198.18.16.1', '198.18.17.2', '198.18.32.1', 'x'];
 const CONFIGS: OverlayConfig[] = [
   { vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/28', deviceVTEPs: ['198.18.0.3'] },
   { vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/28', deviceVTEPs: ['198.18.0.3', '198.18.0.4'] },
   { vni: 4097, port: 4790, overlayNetwork: '198.18.16.0/29', deviceVTEPs: ['198.18.0.3'], mtu: 1400 },
+  // dual-stack
+  { vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/28', deviceVTEPs: ['198.18.0.3'], overlayNetworkIPv6: 'fd00:c0::/120' },
+  { vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/28', deviceVTEPs: ['198.18.0.3', '198.18.0.4'], overlayNetworkIPv6: 'fd00:c0::/124' },
 ];
 const ROUTINGS: RoutingPolicy[] = [
   { mode: 'vxlan', directSubnets: [] },

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { refusedNodes, type NodeAddresses } from '../../shared/pod-cidrs.ts';
 import { cidrContains, cidrsOverlap, parseCidr, parseIPv4 } from '../../shared/ipv4.ts';
+import { ipCidrContains, ipCidrsOverlap, parseIp, parseIpCidr } from '../../shared/ip.ts';
 
 const rules = { overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['198.18.0.3'], serviceCIDRs: ['198.18.64.0/20'] };
 const n = (node: string, underlayIP: string, ...podCIDRs: string[]): NodeAddresses => ({ node, underlayIP, podCIDRs });
@@ -40,11 +41,58 @@ describe('pod CIDR and address checks', () => {
     });
   });
 
+  it('a node\'s own nested pod CIDRs are fine, and another node\'s CIDR inside the wider one is still refused (found by the dual-stack property)', () => {
+    for (const own of [['198.19.0.0/16', '198.19.0.0/20'], ['198.19.0.0/20', '198.19.0.0/16']]) {
+      expect(Object.fromEntries(refusedNodes([n('a', '198.18.1.1', ...own), n('b', '198.18.1.2', '198.19.32.0/20')], rules))).toEqual({
+        b: "pod CIDR 198.19.32.0/20 overlaps node a's pod CIDR 198.19.0.0/16",
+      });
+    }
+  });
+
   it('with pod ranges set, refuses a pod CIDR outside them', () => {
     const r = { ...rules, podRanges: ['198.19.0.0/17'] };
     expect(Object.fromEntries(refusedNodes([n('in', '198.18.1.1', '198.19.3.0/24'), n('out', '198.18.1.2', '198.20.0.0/24'), n('wider', '198.18.1.3', '198.19.0.0/16')], r))).toEqual({
       out: 'pod CIDR 198.20.0.0/24 lies outside the configured pod ranges (198.19.0.0/17)',
       wider: 'pod CIDR 198.19.0.0/16 lies outside the configured pod ranges (198.19.0.0/17)',
+    });
+  });
+
+  describe('dual-stack: each family against its own rules', () => {
+    const dual = { ...rules, overlayNetworkIPv6: 'fd00:c0::/112', deviceVTEPs: ['198.18.0.3', '2001:db8::3'], serviceCIDRs: ['198.18.64.0/20', 'fd00:5e::/112'] };
+    it.each([
+      ['an IPv6 pod CIDR overlapping the IPv6 overlay network', n('x', '198.18.1.9', '198.19.9.0/24', 'fd00::/16'), 'pod CIDR fd00::/16 overlaps the overlay network fd00:c0::/112'],
+      ['an IPv6 pod CIDR holding an IPv6 device VTEP', n('x', '198.18.1.9', '2001:db8::/64'), 'pod CIDR 2001:db8::/64 contains the device VTEP 2001:db8::3'],
+      ['an IPv6 pod CIDR holding an IPv6 node address', n('x', '2001:db8:1::9', '2001:db8:1::/64'), "pod CIDR 2001:db8:1::/64 contains this node's own underlay address 2001:db8:1::9"],
+      ['an IPv6 pod CIDR overlapping an IPv6 service CIDR', n('x', '198.18.1.9', 'fd00:5e::/120'), 'pod CIDR fd00:5e::/120 overlaps the service CIDR fd00:5e::/112'],
+      ['an IPv6 pod CIDR that is not one', n('x', '198.18.1.9', 'fd00:1::/129'), /^pod CIDR "fd00:1::\/129" is not an IPv6 CIDR/],
+      ['an IPv6 pod CIDR in non-canonical text, compared as its network', n('x', '198.18.1.9', 'FD00:00C0::1/100'), 'pod CIDR FD00:00C0::1/100 (fd00:c0::/100) overlaps the overlay network fd00:c0::/112'],
+      ['an IPv6 node address in the IPv6 overlay network', n('x', 'fd00:c0::9', 'fd00:1::/64'), 'its address fd00:c0::9 lies in the overlay network fd00:c0::/112'],
+    ])('refuses %s', (_what, node, reason) => {
+      const refused = refusedNodes([n('ok', '198.18.1.1', '198.19.0.0/24', 'fd00:10::/64'), node], dual);
+      expect([...refused.keys()]).toEqual(['x']);
+      if (typeof reason === 'string') expect(refused.get('x')).toBe(reason);
+      else expect(refused.get('x')).toMatch(reason);
+    });
+
+    it('an IPv6 pod CIDR overlapping an older node\'s IPv6 pod CIDR is refused; the same prefix bits in the other family are no overlap', () => {
+      const refused = refusedNodes([
+        n('a', '198.18.1.1', '198.19.0.0/24', 'fd00:10::/64'),
+        n('b', '198.18.1.2', '198.19.1.0/24', 'fd00:10::/56'),
+        // ::c613:200/120 holds the same 32 low bits as 198.19.2.0/24: still no clash across families
+        n('c', '198.18.1.3', '198.19.2.0/24', '::c613:200/120'),
+      ], dual);
+      expect(Object.fromEntries(refused)).toEqual({ b: "pod CIDR fd00:10::/56 overlaps node a's pod CIDR fd00:10::/64" });
+    });
+
+    it('pod ranges apply per family: IPv4 ranges alone leave IPv6 pod CIDRs free, and the other way round', () => {
+      expect(refusedNodes([n('a', '198.18.1.1', '198.19.0.0/24', 'fd00:10::/64')], { ...dual, podRanges: ['198.19.0.0/16'] }).size).toBe(0);
+      expect(Object.fromEntries(refusedNodes([n('a', '198.18.1.1', '198.19.0.0/24', 'fd00:10::/64'), n('b', '198.18.1.2', '198.19.1.0/24', 'fd00:20::/64')], { ...dual, podRanges: ['198.19.0.0/16', 'fd00:10::/60'] }))).toEqual({
+        b: 'pod CIDR fd00:20::/64 lies outside the configured pod ranges (fd00:10::/60)',
+      });
+    });
+
+    it('without an IPv6 overlay network, IPv6 pod CIDRs are not looked at (not routed, so not refused or held)', () => {
+      expect(refusedNodes([n('a', '198.18.1.1', '198.19.0.0/24', 'fd00:10::/64'), n('b', '198.18.1.2', '198.19.1.0/24', 'fd00:10::/64', 'fd00:zz::/64')], rules).size).toBe(0);
     });
   });
 
@@ -67,6 +115,30 @@ describe('pod CIDR and address checks', () => {
       }
       for (let i = 0; i < cidrs.length; i++) for (let j = i + 1; j < cidrs.length; j++) {
         if (cidrs[i]!.node !== cidrs[j]!.node) expect(cidrsOverlap(cidrs[i]!.c, cidrs[j]!.c)).toBe(false);
+      }
+    }), { numRuns: 300 });
+  });
+
+  // IPv6 CIDRs and addresses from a small corner of the space (fd00:c0::/104 around the overlay network), so that they collide often
+  const v6 = (v: number): string => `fd00:c0::${(v >>> 16).toString(16)}:${(v & 0xffff).toString(16)}`;
+  const cidr6 = fc.tuple(fc.integer({ min: 0, max: 2 ** 24 - 1 }), fc.integer({ min: 100, max: 124 })).map(([v, prefix]) => `${v6(v)}/${prefix}`);
+  const cluster6 = fc.uniqueArray(fc.record({ node: fc.string({ minLength: 1, maxLength: 6 }), underlayIP: fc.oneof(address, fc.integer({ min: 0, max: 2 ** 24 - 1 }).map(v6)), podCIDRs: fc.array(fc.oneof(cidr, cidr6), { maxLength: 3 }) }), { selector: (x) => x.node, maxLength: 12 });
+
+  it('property (dual-stack): the nodes kept never overlap each other, an overlay network, a VTEP or a node address, in either family', () => {
+    const dual = { ...rules, overlayNetworkIPv6: 'fd00:c0::/112', deviceVTEPs: ['198.18.0.3', 'fd00:c0::1:3'] };
+    fc.assert(fc.property(cluster6, (nodes) => {
+      const refused = refusedNodes(nodes, dual);
+      const kept = nodes.filter((x) => !refused.has(x.node));
+      const overlays = [dual.overlayNetwork, dual.overlayNetworkIPv6].map((c) => parseIpCidr(c));
+      const addresses = [...dual.deviceVTEPs, ...nodes.map((x) => x.underlayIP)].map(parseIp);
+      const cidrs = kept.flatMap((x) => x.podCIDRs.map((c) => ({ node: x.node, c: parseIpCidr(c, false) })));
+      for (const x of kept) expect(overlays.some((o) => ipCidrContains(o, parseIp(x.underlayIP)))).toBe(false);
+      for (const { c } of cidrs) {
+        expect(overlays.some((o) => ipCidrsOverlap(c, o))).toBe(false);
+        expect(addresses.some((a) => ipCidrContains(c, a))).toBe(false);
+      }
+      for (let i = 0; i < cidrs.length; i++) for (let j = i + 1; j < cidrs.length; j++) {
+        if (cidrs[i]!.node !== cidrs[j]!.node) expect(ipCidrsOverlap(cidrs[i]!.c, cidrs[j]!.c)).toBe(false);
       }
     }), { numRuns: 300 });
   });
