@@ -9,6 +9,7 @@
 import { refusedNodes } from '../shared/pod-cidrs.ts';
 import type { V1Node } from '@kubernetes/client-node';
 import { cidrsOverlap, parseCidr } from '../shared/ipv4.ts';
+import { cidrsByFamily, twinAddress } from '../shared/ip.ts';
 import { allocatedOverlayIP, internalIPv4, podCIDRsOf } from '../shared/node-facts.ts';
 import { DEFAULT_NAMES, type InstanceNames } from '../shared/keys.ts';
 import { decodeHubInfo, type ConfigMapData, type HubInfo, type PeerPath } from '../shared/tables.ts';
@@ -22,7 +23,10 @@ export interface ResolvedInputs {
   readonly hub: HubInfo;
   readonly overlayIP: string;
   readonly underlayIP: string;
+  /** IPv4 pod CIDRs. */
   readonly podCIDRs: readonly string[];
+  /** In a dual-stack overlay (the hub has an IPv6 network): this node's IPv6 overlay address and IPv6 pod CIDRs. */
+  readonly ipv6?: { readonly overlayIP: string; readonly podCIDRs: readonly string[] };
   /** The instance the agent serves (its annotation keys, device and table names). */
   readonly names: InstanceNames;
   /** How the device reaches this node's pods (its Node's path annotation; absent: vxlan). */
@@ -46,7 +50,16 @@ export function resolveNodeInputs(nodeName: string, node: V1Node | undefined, hu
   if (!underlayIP) return { kind: 'invalid', reason: `Node ${nodeName} has no IPv4 InternalIP and no --underlay-ip was given` };
   const path = node.metadata?.annotations?.[names.annotationPath];
   if (path !== undefined && path !== 'direct') return { kind: 'invalid', reason: `annotation ${names.annotationPath}=${JSON.stringify(path)} is not "direct" (the coordinator writes "direct" or nothing)` };
-  return { hub, overlayIP, underlayIP, podCIDRs: podCIDRsOf(node), names, path: path ?? 'vxlan' };
+  const { v4, v6 } = cidrsByFamily(podCIDRsOf(node));
+  let ipv6: ResolvedInputs['ipv6'];
+  if (hub.overlayNetworkIPv6 !== undefined) {
+    try {
+      ipv6 = { overlayIP: twinAddress(hub.overlayNetwork, hub.overlayNetworkIPv6, overlayIP), podCIDRs: v6 };
+    } catch (err) {
+      return { kind: 'invalid', reason: `no IPv6 overlay address for ${overlayIP}: ${errorMessage(err)}` };
+    }
+  }
+  return { hub, overlayIP, underlayIP, podCIDRs: v4, ...(ipv6 ? { ipv6 } : {}), names, path: path ?? 'vxlan' };
 }
 
 export interface HostFacts {
@@ -93,16 +106,19 @@ export function planNode(inputs: ResolvedInputs, facts: HostFacts): EndpointPlan
     }
   }
   // the coordinator's check of this node (shared/pod-cidrs.ts): it left the node out for the same reason
-  const refused = refusedNodes([{ node: 'this node', underlayIP, podCIDRs }], { overlayNetwork: hub.overlayNetwork, deviceVTEPs: hub.deviceVTEPs }).get('this node');
+  const refused = refusedNodes([{ node: 'this node', underlayIP, podCIDRs: [...podCIDRs, ...(inputs.ipv6?.podCIDRs ?? [])] }], { overlayNetwork: hub.overlayNetwork, overlayNetworkIPv6: hub.overlayNetworkIPv6, deviceVTEPs: hub.deviceVTEPs }).get('this node');
   if (refused !== undefined) return { kind: 'invalid', reason: `this node is left out of the overlay: ${refused}` };
   let overlay: DesiredOverlay;
   try {
-    overlay = planNodeOverlay(hub, { underlayIP, underlayMtu: facts.underlayMtu, names: inputs.names }, overlayIP);
+    overlay = planNodeOverlay(hub, { underlayIP, underlayMtu: facts.underlayMtu, names: inputs.names }, overlayIP, inputs.ipv6?.overlayIP);
   } catch (err) {
     return { kind: 'invalid', reason: errorMessage(err) };
   }
   return {
     overlay,
-    firewall: { table: inputs.names.firewallTable, vxlanDevice: overlay.vxlan.name, port: hub.port, vni: hub.vni, underlayDevice: facts.underlayDevice, allowedVTEPs: hub.deviceVTEPs, deviceOverlayIPs: hub.deviceOverlayIPs, podCIDRs },
+    firewall: {
+      table: inputs.names.firewallTable, vxlanDevice: overlay.vxlan.name, port: hub.port, vni: hub.vni, underlayDevice: facts.underlayDevice, allowedVTEPs: hub.deviceVTEPs, deviceOverlayIPs: hub.deviceOverlayIPs, podCIDRs,
+      ...(inputs.ipv6 ? { deviceOverlayIPv6s: hub.deviceOverlayIPv6s ?? [], podCIDRsIPv6: inputs.ipv6.podCIDRs } : {}),
+    },
   };
 }

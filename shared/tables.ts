@@ -17,7 +17,7 @@
  *   overlay address has host index in [n*PEERS_PER_SHARD, (n+1)*PEERS_PER_SHARD).
  */
 import { isIPv4, parseCidr, parseIPv4, cidrContains, type Cidr } from './ipv4.ts';
-import { ipCidrContains, parseIp, parseIpCidr } from './ip.ts';
+import { formatIp, ipCidrContains, parseIp, parseIpCidr } from './ip.ts';
 import { PEERS_CONFIGMAP_PREFIX } from './keys.ts';
 
 /** The version written for an IPv4-only overlay, and the one a dual-stack overlay needs. */
@@ -137,7 +137,8 @@ function ipv6Overlay(data: ConfigMapData, deviceCount: number): Pick<HubInfo, 'o
   const ips = ipList(data, 'deviceOverlayIPv6s', 6);
   if (ips.length !== deviceCount) throw new Error(`hub info: "deviceOverlayIPv6s" must list one address per device overlay IP (${deviceCount}), got ${ips.length}`);
   for (const ip of ips) if (!ipCidrContains(net, parseIp(ip))) throw new Error(`hub info: device overlay IPv6 ${ip} is outside overlayNetworkIPv6 ${text}`);
-  return { overlayNetworkIPv6: text, deviceOverlayIPv6s: ips };
+  // canonical text (RFC 5952), as the kernel and the devices list them: compared as strings later
+  return { overlayNetworkIPv6: text, deviceOverlayIPv6s: ips.map((ip) => formatIp(parseIp(ip))) };
 }
 
 /** Decodes and validates hub info; throws an Error naming the field on anything malformed. */

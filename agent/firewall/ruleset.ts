@@ -19,7 +19,7 @@
  * the same identity SNAT, matched on the device's underlay addresses instead of the VXLAN device
  * (renderDirectRuleset), so the device still sees pod addresses and pods see the device's.
  */
-import { formatIPv4, parseIPv4 } from '../../shared/ipv4.ts';
+import { formatIp, parseIp } from '../../shared/ip.ts';
 
 export const FIREWALL_TABLE = 'chorus-kube-router';
 export const FIREWALL_FAMILY = 'inet';
@@ -41,6 +41,10 @@ export interface FirewallSpec {
   readonly deviceOverlayIPs: readonly string[];
   /** Node only: this node's pod CIDRs, which keep their source toward the device. */
   readonly podCIDRs: readonly string[];
+  /** Node only, dual-stack overlay: the device's IPv6 overlay addresses (as deviceOverlayIPs). */
+  readonly deviceOverlayIPv6s?: readonly string[];
+  /** Node only, dual-stack overlay: this node's IPv6 pod CIDRs (as podCIDRs). */
+  readonly podCIDRsIPv6?: readonly string[];
   /**
    * Node only, while it switches from the tunnel to direct routing: the direct path's return
    * rules too, so both paths work until the device has switched (make-before-break).
@@ -57,22 +61,33 @@ export interface DirectFirewallSpec {
   readonly podCIDRs: readonly string[];
 }
 
-/** Contiguous runs of addresses as "a-b" ranges, the form nft's snat accepts. */
+/** Contiguous runs of addresses (of one family) as "a-b" ranges, the form nft's snat accepts. */
 export function addressRanges(ips: readonly string[]): string[] {
-  const sorted = [...new Set(ips.map(parseIPv4))].sort((a, b) => a - b);
+  const parsed = ips.map((ip) => parseIp(ip));
+  const family = parsed[0]?.family ?? 4;
+  const sorted = [...new Set(parsed.map((a) => a.value))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const text = (value: bigint): string => formatIp({ family, value });
   const ranges: string[] = [];
-  let start: number | undefined;
-  let prev = -2;
+  let start: bigint | undefined;
+  let prev = -2n;
   for (const v of sorted) {
     if (start === undefined) start = v;
-    else if (v !== prev + 1) {
-      ranges.push(`${formatIPv4(start)}-${formatIPv4(prev)}`);
+    else if (v !== prev + 1n) {
+      ranges.push(`${text(start)}-${text(prev)}`);
       start = v;
     }
     prev = v;
   }
-  if (start !== undefined) ranges.push(`${formatIPv4(start)}-${formatIPv4(prev)}`);
+  if (start !== undefined) ranges.push(`${text(start)}-${text(prev)}`);
   return ranges;
+}
+
+/** The identity SNAT of one family between this node's pods and the device's overlay addresses. */
+function identityRules(dev: string, family: 'ip' | 'ip6', podCIDRs: readonly string[], deviceIPs: readonly string[]): string[] {
+  return [
+    ...podCIDRs.map((c) => `\t\toifname ${dev} ${family} saddr ${c} snat ${family} to ${c} comment "pods to the device keep their address"`),
+    ...addressRanges(deviceIPs).map((r) => `\t\t${family} saddr ${r} oifname != ${dev} snat ${family} to ${r} comment "the device keeps its address toward pods"`),
+  ];
 }
 
 /** Matches VXLAN of one VNI: the 24-bit VNI field, bits 32-55 of the VXLAN header after the UDP header. */
@@ -82,8 +97,8 @@ export function renderRuleset(spec: FirewallSpec): string {
   const dev = JSON.stringify(spec.vxlanDevice);
   const ours = `udp dport ${spec.port} ${vniMatch(spec.vni)}`;
   const postrouting = [
-    ...spec.podCIDRs.map((c) => `\t\toifname ${dev} ip saddr ${c} snat ip to ${c} comment "pods to the device keep their address"`),
-    ...addressRanges(spec.deviceOverlayIPs).map((r) => `\t\tip saddr ${r} oifname != ${dev} snat ip to ${r} comment "the device keeps its address toward pods"`),
+    ...identityRules(dev, 'ip', spec.podCIDRs, spec.deviceOverlayIPs),
+    ...identityRules(dev, 'ip6', spec.podCIDRsIPv6 ?? [], spec.deviceOverlayIPv6s ?? []),
     ...(spec.directReturn ? directReturnRules(spec.directReturn) : []),
   ];
   return [

@@ -5,17 +5,20 @@
  *
  * What each function mirrors, so both readers agree on the same kernel (test/e2e/kernel-readers):
  * - links: `ip -d link show` (kind, VNI, local, port, learning, MTU, MAC, UP);
- * - addresses: `ip addr show` (IFA_LOCAL, else IFA_ADDRESS, with the prefix length; IPv4 only);
+ * - addresses: `ip addr show` (IFA_LOCAL, else IFA_ADDRESS, with the prefix length; IPv4, and
+ *   for the overlay device IPv6 too, without link-local addresses, which the kernel makes itself);
  * - FDB: `bridge fdb show dev D` entries that carry a remote (NDA_DST);
- * - neighbours: `ip -4 neigh show dev D` entries that have a link-layer address;
- * - routes: `ip -4 route show dev D` (table main) with our protocol number.
+ * - neighbours: `ip neigh show dev D` entries of either family that have a link-layer address;
+ * - routes: `ip -4 route show dev D` and `ip -6 route show dev D` (table main) with our protocol number.
  */
 import { rt } from 'netlink';
 import { formatIPv4 } from '../../shared/ipv4.ts';
+import { formatIPv6 } from '../../shared/ip.ts';
 import type { FdbEntry, ObservedNeighbour, ObservedVxlan, RouteEntry } from './state.ts';
 import type { HostInterface } from './observe.ts';
 
 const AF_INET = 2;
+const AF_INET6 = 10;
 const RT_TABLE_MAIN = 254;
 
 // linux/if_link.h
@@ -75,6 +78,16 @@ function ipv4Of(bytes: Uint8Array | undefined): string | undefined {
   return bytes?.length === 4 ? formatIPv4(Buffer.from(bytes).readUInt32BE(0)) : undefined;
 }
 
+/** An address attribute of either family (4 or 16 bytes), in canonical text. */
+function ipOf(bytes: Uint8Array | undefined): string | undefined {
+  if (bytes?.length !== 16) return ipv4Of(bytes);
+  const b = Buffer.from(bytes);
+  return formatIPv6((b.readBigUInt64BE(0) << 64n) | b.readBigUInt64BE(8));
+}
+
+/** fe80::/10: the kernel gives every IPv6 interface one; not ours to keep or remove. */
+const isLinkLocalIPv6 = (bytes: Uint8Array | undefined): boolean => bytes?.length === 16 && bytes[0] === 0xfe && ((bytes[1] ?? 0) & 0xc0) === 0x80;
+
 function macOf(bytes: Uint8Array | undefined): string {
   return [...(bytes ?? [])].map((b) => b.toString(16).padStart(2, '0')).join(':');
 }
@@ -89,12 +102,14 @@ export function vxlanLinkOf(m: rt.LinkMessage): ObservedVxlan | undefined {
   };
 }
 
-/** The IPv4 addresses (CIDR form) of one interface. */
-export function addressesOf(msgs: readonly rt.AddressMessage[], index: number): string[] {
+/** The IPv4 addresses (CIDR form) of one interface; with `ipv6`, its IPv6 addresses too, but for link-local ones. */
+export function addressesOf(msgs: readonly rt.AddressMessage[], index: number, ipv6 = false): string[] {
   return msgs.flatMap((m) => {
-    if (m.data.family !== AF_INET || m.data.index !== index) return [];
-    const ip = ipv4Of(m.attrs.local ?? m.attrs.address);
-    return ip ? [`${ip}/${String(m.data.prefixlen ?? 32)}`] : [];
+    if (m.data.index !== index || !(m.data.family === AF_INET || (ipv6 && m.data.family === AF_INET6))) return [];
+    const raw = m.attrs.local ?? m.attrs.address;
+    if (isLinkLocalIPv6(raw)) return [];
+    const ip = ipOf(raw);
+    return ip ? [`${ip}/${String(m.data.prefixlen ?? (m.data.family === AF_INET6 ? 128 : 32))}`] : [];
   });
 }
 
@@ -106,11 +121,11 @@ export function fdbOf(msgs: readonly rt.NeighborMessage[], index: number): FdbEn
   });
 }
 
-/** IPv4 neighbours of one device that have a link-layer address. */
+/** Neighbours (ARP and NDP) of one device that have a link-layer address. */
 export function neighboursOf(msgs: readonly rt.NeighborMessage[], index: number): ObservedNeighbour[] {
   return msgs.flatMap((m) => {
-    if (m.data.family !== AF_INET || m.data.ifindex !== index || !m.attrs.lladdr) return [];
-    const ip = ipv4Of(m.attrs.dst);
+    if ((m.data.family !== AF_INET && m.data.family !== AF_INET6) || m.data.ifindex !== index || !m.attrs.lladdr) return [];
+    const ip = ipOf(m.attrs.dst);
     return ip ? [{ ip, mac: macOf(m.attrs.lladdr), permanent: m.data.state?.permanent === true }] : [];
   });
 }
@@ -124,8 +139,8 @@ function protocolNumber(p: rt.Route['protocol']): number {
 export function routesOf(msgs: readonly rt.RouteMessage[], index: number, protocol: number): RouteEntry[] {
   return msgs.flatMap((m) => {
     const table = m.attrs.table ?? m.data.table;
-    if (m.data.family !== AF_INET || table !== RT_TABLE_MAIN || m.attrs.oif !== index || protocolNumber(m.data.protocol) !== protocol) return [];
-    return [{ dst: `${ipv4Of(m.attrs.dst) ?? '0.0.0.0'}/${String(m.data.dstLen ?? 0)}`, via: ipv4Of(m.attrs.gateway) ?? '' }];
+    if ((m.data.family !== AF_INET && m.data.family !== AF_INET6) || table !== RT_TABLE_MAIN || m.attrs.oif !== index || protocolNumber(m.data.protocol) !== protocol) return [];
+    return [{ dst: `${ipOf(m.attrs.dst) ?? (m.data.family === AF_INET6 ? '::' : '0.0.0.0')}/${String(m.data.dstLen ?? 0)}`, via: ipOf(m.attrs.gateway) ?? '' }];
   });
 }
 

@@ -16,8 +16,10 @@ import { EMPTY_OBSERVED, ROUTE_PROTOCOL } from './state.ts';
 import type { HostInterface, KernelReader, OverlayObservation } from './observe.ts';
 import { addressesOf, fdbOf, interfacesOf, neighboursOf, routesOf, vxlanLinkOf } from './netlink-parse.ts';
 
+const AF_UNSPEC = 0;
 const AF_INET = 2;
 const AF_BRIDGE = 7;
+const AF_INET6 = 10;
 
 export class NetlinkReadError extends Error {}
 
@@ -58,14 +60,16 @@ export function netlinkReader(deadlineMs = 10_000, open: () => RtNetlinkSocket =
         const vxlan = vxlans.find((l) => l.name === dev);
         if (!vxlan) return { observed: EMPTY_OBSERVED, staleDevices };
         // one after another: a netlink socket runs one dump at a time (the kernel answers EBUSY)
-        const addrs = await s.getAddresses({ family: AF_INET }, undefined, timeout);
+        // addresses, neighbours and routes of both families (a dual-stack overlay's IPv6 half)
+        const addrs = await s.getAddresses({ family: AF_UNSPEC }, undefined, timeout);
         const fdb = await s.getNeighbors({ family: AF_BRIDGE }, undefined, timeout);
-        const neigh = await s.getNeighbors({ family: AF_INET }, undefined, timeout);
-        const routes = await s.getRoutes({ family: AF_INET }, undefined, timeout);
+        // per family: an AF_UNSPEC dump would bring every bridge's FDB along
+        const neigh = [...await s.getNeighbors({ family: AF_INET }, undefined, timeout), ...await s.getNeighbors({ family: AF_INET6 }, undefined, timeout)];
+        const routes = await s.getRoutes({ family: AF_UNSPEC }, undefined, timeout);
         const i = vxlan.index;
         const directIndex = directDevice === undefined ? undefined : links.find((l) => l.attrs.ifname === directDevice)?.data.index;
         const direct = directIndex === undefined ? [] : routesOf(routes, directIndex, ROUTE_PROTOCOL).map((r) => ({ ...r, dev: directDevice ?? '' }));
-        return { observed: { vxlan, addresses: addressesOf(addrs, i), fdb: fdbOf(fdb, i), neighbours: neighboursOf(neigh, i), routes: [...routesOf(routes, i, ROUTE_PROTOCOL), ...direct] }, staleDevices };
+        return { observed: { vxlan, addresses: addressesOf(addrs, i, true), fdb: fdbOf(fdb, i), neighbours: neighboursOf(neigh, i), routes: [...routesOf(routes, i, ROUTE_PROTOCOL), ...direct] }, staleDevices };
       });
     },
     interfaces(): Promise<HostInterface[]> {

@@ -1,7 +1,8 @@
 /**
  * Reads the overlay's actual kernel state with iproute2 JSON output: one listing of the VXLAN
  * links (our device and any stale one of ours), then the device's addresses, FDB, neighbours and
- * routes in parallel. Five short-lived processes per observation, whatever the number of entries;
+ * routes (both families) in parallel. Six short-lived processes per observation (seven with a
+ * direct device), whatever the number of entries;
  * it reads any namespace (`ip -n`). The agent and gateway read their own namespace over netlink
  * instead (netlink-reader.ts), which gives the same answer without a process.
  */
@@ -14,7 +15,7 @@ interface IpLinkJson {
   ifindex: number; ifname: string; mtu: number; address?: string; flags?: string[];
   linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; port?: number; learning?: boolean } };
 }
-interface IpAddrJson { ifname: string; mtu: number; addr_info?: { family: string; local: string; prefixlen: number }[]; linkinfo?: { info_kind?: string; info_data?: { id?: number; port?: number } } }
+interface IpAddrJson { ifname: string; mtu: number; addr_info?: { family: string; local: string; prefixlen: number; scope?: string }[]; linkinfo?: { info_kind?: string; info_data?: { id?: number; port?: number } } }
 interface FdbJson { mac: string; dst?: string }
 interface NeighJson { dst: string; lladdr?: string; state?: string[] }
 interface RouteJson { dst: string; gateway?: string; protocol?: string }
@@ -71,22 +72,24 @@ export async function observeOverlay(ip: IpRoute, dev: string, owns: (name: stri
   const staleDevices = links.map((l) => l.ifname).filter((n) => owns(n) && n !== dev);
   const link = links.find((l) => l.ifname === dev);
   if (!link) return { observed: EMPTY_OBSERVED, staleDevices };
-  const [addrs, fdb, neigh, routes, directRoutes] = await Promise.all([
+  const [addrs, fdb, neigh, routes, routes6, directRoutes] = await Promise.all([
     ip.json('ip', ['addr', 'show', 'dev', dev]) as Promise<IpAddrJson[]>,
     ip.json('bridge', ['fdb', 'show', 'dev', dev]) as Promise<FdbJson[]>,
-    ip.json('ip', ['-4', 'neigh', 'show', 'dev', dev]) as Promise<NeighJson[]>,
+    ip.json('ip', ['neigh', 'show', 'dev', dev]) as Promise<NeighJson[]>,
     ip.json('ip', ['-4', 'route', 'show', 'dev', dev]) as Promise<RouteJson[]>,
+    ip.json('ip', ['-6', 'route', 'show', 'dev', dev]) as Promise<RouteJson[]>,
     directDevice === undefined ? Promise.resolve([]) : (ip.json('ip', ['-4', 'route', 'show', 'dev', directDevice]) as Promise<RouteJson[]>),
   ]);
-  const addresses = (addrs[0]?.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
+  // IPv4, and IPv6 but for the link-local address the kernel gives every IPv6 interface
+  const addresses = (addrs[0]?.addr_info ?? []).filter((a) => a.family === 'inet' || (a.family === 'inet6' && a.scope !== 'link')).map((a) => `${a.local}/${a.prefixlen}`);
   const fdbEntries: FdbEntry[] = fdb.filter((e) => e.dst !== undefined).map((e) => ({ mac: normalizeMac(e.mac), dst: e.dst ?? '' }));
   const neighbours: ObservedNeighbour[] = neigh
     .filter((n) => n.lladdr !== undefined)
     .map((n) => ({ ip: n.dst, mac: normalizeMac(n.lladdr ?? ''), permanent: (n.state ?? []).includes('PERMANENT') }));
   const oursOn = (list: readonly RouteJson[], on?: string): RouteEntry[] => list
     .filter((r) => r.protocol === String(ROUTE_PROTOCOL))
-    .map((r) => ({ dst: r.dst.includes('/') ? r.dst : `${r.dst}/32`, via: r.gateway ?? '', ...(on !== undefined ? { dev: on } : {}) }));
-  const ours = [...oursOn(routes), ...oursOn(directRoutes, directDevice)];
+    .map((r) => ({ dst: r.dst.includes('/') ? r.dst : `${r.dst}/${r.dst.includes(':') ? 128 : 32}`, via: r.gateway ?? '', ...(on !== undefined ? { dev: on } : {}) }));
+  const ours = [...oursOn(routes), ...oursOn(routes6), ...oursOn(directRoutes, directDevice)];
   return { observed: { vxlan: toObservedVxlan(link), addresses, fdb: fdbEntries, neighbours, routes: ours }, staleDevices };
 }
 

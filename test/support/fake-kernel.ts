@@ -193,19 +193,25 @@ export class FakeKernel {
     }
     const dev = args[args.length - 1] ?? '';
     const l = this.link(dev);
+    const v6 = (x: string): boolean => x.includes(':');
     if (tool === 'ip' && a === `addr show dev ${dev}`) {
-      return [{ ifname: l.name, mtu: l.mtu, addr_info: [...l.addrs].map((c) => ({ family: 'inet', local: c.split('/')[0], prefixlen: Number(c.split('/')[1]) })) }];
+      // both families, and the link-local address the kernel gives every IPv6 interface
+      const addrInfo = [...l.addrs].map((c) => ({ family: v6(c) ? 'inet6' : 'inet', local: c.split('/')[0], prefixlen: Number(c.split('/')[1]), scope: 'global' }));
+      return [{ ifname: l.name, mtu: l.mtu, addr_info: [...addrInfo, { family: 'inet6', local: 'fe80::c4:c6ff:fe12:1002', prefixlen: 64, scope: 'link' }] }];
     }
     if (tool === 'bridge' && a === `fdb show dev ${dev}`) {
       // the kernel lists the device's own address too (no dst)
       return [{ mac: l.mac, state: 'permanent' }, ...l.fdb.map((e) => ({ mac: e.mac, dst: e.dst, state: 'permanent' }))];
     }
-    if (tool === 'ip' && a === `-4 neigh show dev ${dev}`) {
+    if (tool === 'ip' && a === `neigh show dev ${dev}`) {
       return [...l.neigh].map(([ip, mac]) => ({ dst: ip, lladdr: mac, state: ['PERMANENT'] }));
     }
-    if (tool === 'ip' && a === `-4 route show dev ${dev}`) {
-      const connected = [...l.addrs].map((c) => ({ dst: c, protocol: 'kernel', scope: 'link' }));
-      return [...connected, ...[...l.routes].map(([dst, via]) => ({ dst: dst.endsWith('/32') ? dst.slice(0, -3) : dst, ...(via ? { gateway: via } : {}), protocol: String(ROUTE_PROTOCOL) }))];
+    const family = /^-([46]) route show dev /.exec(a)?.[1];
+    if (tool === 'ip' && family !== undefined && a === `-${family} route show dev ${dev}`) {
+      const ofFamily = (x: string): boolean => v6(x) === (family === '6');
+      const host = family === '6' ? '/128' : '/32';
+      const connected = [...l.addrs].filter(ofFamily).map((c) => ({ dst: c, protocol: 'kernel', scope: 'link' }));
+      return [...connected, ...[...l.routes].filter(([dst]) => ofFamily(dst)).map(([dst, via]) => ({ dst: dst.endsWith(host) ? dst.slice(0, -host.length) : dst, ...(via ? { gateway: via } : {}), protocol: String(ROUTE_PROTOCOL) }))];
     }
     throw new IpRouteError(`fake kernel: unknown listing: ${tool} -j ${a}`);
   }

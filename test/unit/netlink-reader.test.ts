@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { RtNetlinkSocket, rt } from 'netlink';
-import { parseAttributes, parseLinkInfo, routesOf } from '../../agent/overlay/netlink-parse.ts';
+import { addressesOf, neighboursOf, parseAttributes, parseLinkInfo, routesOf } from '../../agent/overlay/netlink-parse.ts';
 import { netlinkReader, NetlinkReadError } from '../../agent/overlay/netlink-reader.ts';
 import { CommandTimeoutError } from '../../shared/command.ts';
 
@@ -74,6 +74,31 @@ describe('routes', () => {
     const msgs = [route(196, 254, 4), route('KERNEL', 254, 4), route(196, 100, 4), route(196, 254, 5), route('STATIC', 254, 4)];
     expect(routesOf(msgs, 4, 196)).toEqual([{ dst: '198.19.0.0/24', via: '198.18.16.1' }]);
     expect(routesOf(msgs, 4, 4)).toEqual([{ dst: '198.19.0.0/24', via: '198.18.16.1' }]); // RTPROT_STATIC is 4
+  });
+});
+
+describe('IPv6 (a dual-stack overlay)', () => {
+  const v6 = (text: string): Buffer => {
+    const [head = '', tail = ''] = text.split('::');
+    const groups = (x: string): number[] => (x === '' ? [] : x.split(':').map((g) => Number.parseInt(g, 16)));
+    const all = [...groups(head), ...Array<number>(8 - groups(head).length - groups(tail).length).fill(0), ...groups(tail)];
+    const b = Buffer.alloc(16);
+    all.forEach((g, i) => b.writeUInt16BE(g, 2 * i));
+    return b;
+  };
+
+  it('reads IPv6 routes and neighbours in canonical text', () => {
+    const route = { kind: 'route', data: { family: 10, dstLen: 64, table: 254, protocol: 196 }, attrs: { dst: v6('fd00:10::'), oif: 4, gateway: v6('fd00:c0::2') } } as unknown as rt.RouteMessage;
+    expect(routesOf([route], 4, 196)).toEqual([{ dst: 'fd00:10::/64', via: 'fd00:c0::2' }]);
+    const neigh = { kind: 'neighbor', data: { family: 10, ifindex: 4, state: { permanent: true } }, attrs: { dst: v6('fd00:c0::1'), lladdr: Buffer.from([2, 0xc4, 0xc6, 0x12, 0x10, 1]) } } as unknown as rt.NeighborMessage;
+    expect(neighboursOf([neigh], 4)).toEqual([{ ip: 'fd00:c0::1', mac: '02:c4:c6:12:10:01', permanent: true }]);
+  });
+
+  it('lists a device\'s IPv6 addresses only when asked, and never the link-local one the kernel makes', () => {
+    const addr = (family: number, local: Buffer, prefixlen: number): rt.AddressMessage => ({ kind: 'address', data: { family, index: 4, prefixlen }, attrs: { local } } as unknown as rt.AddressMessage);
+    const msgs = [addr(2, Buffer.from([198, 18, 16, 2]), 20), addr(10, v6('fd00:c0::2'), 64), addr(10, v6('fe80::c4:c6ff:fe12:1002'), 64)];
+    expect(addressesOf(msgs, 4)).toEqual(['198.18.16.2/20']);
+    expect(addressesOf(msgs, 4, true)).toEqual(['198.18.16.2/20', 'fd00:c0::2/64']);
   });
 });
 

@@ -35,6 +35,39 @@ describe('node inputs', () => {
   });
 });
 
+describe('dual-stack node inputs and plan', () => {
+  const dualHub = encodeHubInfo({ vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'], overlayNetworkIPv6: 'fd00:c0::/64', deviceOverlayIPv6s: ['fd00:c0::1'] });
+  const dualNode: V1Node = { ...node(), spec: { podCIDRs: ['198.19.0.0/24', 'fd00:10::/64'] } };
+
+  it('derives the node\'s IPv6 overlay address from its IPv4 one and splits its pod CIDRs by family', () => {
+    expect(resolveNodeInputs('n1', dualNode, dualHub, 'hub')).toMatchObject({ overlayIP: '198.18.16.2', podCIDRs: ['198.19.0.0/24'], ipv6: { overlayIP: 'fd00:c0::2', podCIDRs: ['fd00:10::/64'] } });
+  });
+
+  it('with a schema-1 hub, IPv6 pod CIDRs are not looked at: no IPv6 address, no IPv6 firewall rules', () => {
+    const r = resolveNodeInputs('n1', dualNode, hubData, 'hub');
+    expect(r).toMatchObject({ podCIDRs: ['198.19.0.0/24'] });
+    expect(r).not.toHaveProperty('ipv6');
+  });
+
+  it('plans both addresses and the identity SNAT of both families', () => {
+    const r = resolveNodeInputs('n1', dualNode, dualHub, 'hub');
+    if (isProblem(r)) throw new Error(r.reason);
+    const plan = planNode(r, facts);
+    if (isProblem(plan) || isDirect(plan)) throw new Error('expected an overlay plan');
+    expect(plan.overlay.addresses).toEqual(['198.18.16.2/20', 'fd00:c0::2/64']);
+    const rules = renderRuleset(plan.firewall);
+    expect(rules).toContain('oifname "chorus-4096" ip6 saddr fd00:10::/64 snat ip6 to fd00:10::/64');
+    expect(rules).toContain('ip6 saddr fd00:c0::1-fd00:c0::1 oifname != "chorus-4096" snat ip6 to fd00:c0::1-fd00:c0::1');
+    expect(addressRanges(['fd00:c0::3', 'fd00:c0::1', 'fd00:c0::2', 'fd00:c0::9'])).toEqual(['fd00:c0::1-fd00:c0::3', 'fd00:c0::9-fd00:c0::9']);
+  });
+
+  it('refuses its node when an IPv6 pod CIDR overlaps the IPv6 overlay network, as the coordinator does', () => {
+    const r = resolveNodeInputs('n1', { ...dualNode, spec: { podCIDRs: ['198.19.0.0/24', 'fd00:c0::/48'] } }, dualHub, 'hub');
+    if (isProblem(r)) throw new Error(r.reason);
+    expect(planNode(r, facts)).toMatchObject({ kind: 'invalid', reason: 'this node is left out of the overlay: pod CIDR fd00:c0::/48 overlaps the overlay network fd00:c0::/64' });
+  });
+});
+
 describe('instances', () => {
   it('names everything of an instance apart from the default instance and from each other', () => {
     const a = instanceNames('a');

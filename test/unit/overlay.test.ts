@@ -81,6 +81,59 @@ describe('gateway planner', () => {
   });
 });
 
+describe('dual-stack overlay (hub schema 2)', () => {
+  const dual: HubInfo = { ...hub, overlayNetworkIPv6: 'fd00:c0::/64', deviceOverlayIPv6s: ['fd00:c0::1'] };
+  const peers: Peer[] = [
+    { node: 'a', underlayIP: '198.18.1.1', overlayIP: '198.18.16.2', vtepMAC: '02:c4:c6:12:10:02', podCIDRs: ['198.19.0.0/24'], overlayIPv6: 'fd00:c0::2', podCIDRsIPv6: ['FD00:10:0::/64'] },
+    { node: 'b', underlayIP: '198.18.1.2', overlayIP: '198.18.16.3', vtepMAC: '02:c4:c6:12:10:03', podCIDRs: ['198.19.1.0/24'], overlayIPv6: 'fd00:c0::3', podCIDRsIPv6: [] },
+  ];
+
+  it('a node gets both overlay addresses on its one device, and a static neighbour per family toward the device (same MAC)', () => {
+    const d = planNodeOverlay(dual, facts, '198.18.16.2', 'FD00:C0::2');
+    expect(d.addresses).toEqual(['198.18.16.2/20', 'fd00:c0::2/64']);
+    expect(d.neighbours).toEqual([{ ip: '198.18.16.1', mac: '02:c4:c6:12:10:01' }, { ip: 'fd00:c0::1', mac: '02:c4:c6:12:10:01' }]);
+    expect(() => planNodeOverlay(dual, facts, '198.18.16.2', 'fd00:c1::2')).toThrow(/IPv6 overlay IP fd00:c1::2 is outside the IPv6 overlay network fd00:c0::\/64/);
+  });
+
+  it('the gateway routes each IPv6 pod CIDR via the node\'s IPv6 overlay address, with a static neighbour for it, in canonical text', () => {
+    const { desired, skipped } = planGatewayOverlay(dual, { underlayIP: '198.18.0.3', underlayMtu: 1500 }, peers);
+    expect(skipped).toEqual([]);
+    expect(desired.addresses).toEqual(['198.18.16.1/20', 'fd00:c0::1/64']);
+    expect(desired.neighbours).toEqual([
+      { ip: '198.18.16.2', mac: '02:c4:c6:12:10:02' }, { ip: 'fd00:c0::2', mac: '02:c4:c6:12:10:02' },
+      { ip: '198.18.16.3', mac: '02:c4:c6:12:10:03' }, { ip: 'fd00:c0::3', mac: '02:c4:c6:12:10:03' },
+    ]);
+    expect(desired.routes).toEqual([{ dst: '198.19.0.0/24', via: '198.18.16.2' }, { dst: 'fd00:10::/64', via: 'fd00:c0::2' }, { dst: '198.19.1.0/24', via: '198.18.16.3' }]);
+    // and the kernel takes them as batch lines
+    expect(opCommand({ kind: 'route-replace', dev: 'chorus-4096', entry: { dst: 'fd00:10::/64', via: 'fd00:c0::2' } }).line).toBe('route replace fd00:10::/64 via fd00:c0::2 dev chorus-4096 proto 196 onlink');
+  });
+
+  it('the gateway skips a peer without an IPv6 overlay address in a dual-stack overlay, and says a direct node\'s IPv6 pods are not routed', () => {
+    const { overlayIPv6: _o, podCIDRsIPv6: _p, ...v4only } = peers[1]!;
+    const direct: Peer = { ...peers[0]!, path: 'direct' };
+    const { desired, skipped } = planGatewayOverlay(dual, { underlayIP: '198.18.0.3', underlayMtu: 1500, underlay: { device: 'eth0', cidrs: ['198.18.0.3/23'] } }, [direct, v4only]);
+    expect(skipped).toEqual([
+      { node: 'a', reason: expect.stringMatching(/^its IPv6 pod CIDRs \(fd00:10::\/64\) are not routed: the node is routed directly, via its IPv4 underlay address/) },
+      { node: 'b', reason: expect.stringMatching(/^its peer entry has no overlayIPv6/) },
+    ]);
+    expect(desired.routes).toEqual([{ dst: '198.19.0.0/24', via: '198.18.1.1', dev: 'eth0' }]);
+  });
+
+  it('the gateway leaves out a peer whose IPv6 pod CIDR overlaps the IPv6 overlay network (the coordinator\'s check)', () => {
+    const bad: Peer = { ...peers[1]!, podCIDRsIPv6: ['fd00:c0::/56'] };
+    expect(planGatewayOverlay(dual, { underlayIP: '198.18.0.3', underlayMtu: 1500 }, [peers[0]!, bad]).skipped).toEqual([{ node: 'b', reason: 'pod CIDR fd00:c0::/56 overlaps the overlay network fd00:c0::/64' }]);
+  });
+
+  it('a diff against a kernel holding both families changes nothing; removing the IPv6 overlay removes its address, neighbours and routes', () => {
+    const { desired } = planGatewayOverlay(dual, { underlayIP: '198.18.0.3', underlayMtu: 1500 }, peers);
+    expect(diffOverlay(desired, observedFrom(desired))).toEqual([]);
+    const v4 = planGatewayOverlay(hub, { underlayIP: '198.18.0.3', underlayMtu: 1500 }, peers).desired;
+    expect(diffOverlay(v4, observedFrom(desired)).map((op) => opCommand(op).line)).toEqual([
+      'route del fd00:10::/64 dev chorus-4096 proto 196', 'neigh del fd00:c0::2 dev chorus-4096', 'neigh del fd00:c0::3 dev chorus-4096', 'addr del fd00:c0::1/64 dev chorus-4096',
+    ]);
+  });
+});
+
 describe('overlay diff', () => {
   const desired = planGatewayOverlay(hub, { underlayIP: '198.18.0.3', underlayMtu: 1500 }, [
     { node: 'a', underlayIP: '198.18.1.1', overlayIP: '198.18.16.2', vtepMAC: '02:c4:c6:12:10:02', podCIDRs: ['198.19.0.0/24'] },
