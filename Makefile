@@ -8,6 +8,7 @@ PODS ?= 2
 ONCE ?=
 DEVICE ?= linux
 ROUTING ?= vxlan
+IP_FAMILY ?= ipv4
 CLI := bin/chorus-kube-router
 
 .PHONY: help build bundle system-deps node deps prometheus-tools run test test-unit lint typecheck checks bench clean lab-clean
@@ -49,7 +50,7 @@ run: bundle
 ifdef KUBECONFIG
 	node dist/chorus-kube-router.js coordinator
 else
-	$(CLI) lab run --components bundle --nodes $(NODES) --pods-per-node $(PODS) --device $(DEVICE) --routing $(ROUTING) $(if $(ONCE),--once,)
+	$(CLI) lab run --components bundle --nodes $(NODES) --pods-per-node $(PODS) --device $(DEVICE) --routing $(ROUTING) --ip-family $(IP_FAMILY) $(if $(ONCE),--once,)
 endif
 
 typecheck: build

@@ -128,9 +128,7 @@ export class OverlayEndpoint implements HealthSource {
       const plan = this.lastGood;
       const fullCheck = reasons.has('start') || reasons.has('timer') || reasons.has('retry') || reasons.has('kernel:firewall') || reasons.has('kernel:resync');
       if (plan) await this.program(plan, fullCheck);
-      const forwardProblem: Problem | undefined = this.o.requireForwarding && !(await (this.o.host ?? LINUX_HOST).ipForwardEnabled())
-        ? { kind: 'invalid', reason: 'net.ipv4.ip_forward is 0 on this node: pods cannot be reached through the overlay; enable it (sysctl -w net.ipv4.ip_forward=1)' }
-        : undefined;
+      const forwardProblem = this.o.requireForwarding ? await forwardingProblem(this.o.host ?? LINUX_HOST, plan) : undefined;
       const problem = isProblem(planned) ? planned : forwardProblem;
       this.setProblem(problem);
       this.lastError = undefined;
@@ -208,4 +206,12 @@ export class OverlayEndpoint implements HealthSource {
   metricsText(): Promise<string> {
     return this.registry.render();
   }
+}
+
+/** Why the node cannot forward to its pods (IPv4 forwarding off; IPv6 forwarding off in a dual-stack overlay), or undefined. */
+async function forwardingProblem(host: HostKnobs, plan: EndpointPlan | DirectPlan | undefined): Promise<Problem | undefined> {
+  if (!(await host.ipForwardEnabled())) return { kind: 'invalid', reason: 'net.ipv4.ip_forward is 0 on this node: pods cannot be reached through the overlay; enable it (sysctl -w net.ipv4.ip_forward=1)' };
+  const dualStack = plan !== undefined && !isDirect(plan) && plan.overlay.addresses.some((a) => a.includes(':'));
+  if (dualStack && host.ipv6ForwardEnabled && !(await host.ipv6ForwardEnabled())) return { kind: 'invalid', reason: 'net.ipv6.conf.all.forwarding is 0 on this node: its pods cannot be reached over IPv6 through the overlay; enable it (sysctl -w net.ipv6.conf.all.forwarding=1)' };
+  return undefined;
 }

@@ -23,6 +23,10 @@ export async function ipForwardEnabled(): Promise<boolean> {
   return (await readSysctl('net.ipv4.ip_forward')) === '1';
 }
 
+export async function ipv6ForwardEnabled(): Promise<boolean> {
+  return (await readSysctl('net.ipv6.conf.all.forwarding')) === '1';
+}
+
 /** Reverse-path filtering in loose mode (2) on the overlay device; true when it changed. */
 export async function ensureRpFilterLoose(dev: string): Promise<boolean> {
   const path = `${procSys}/net/ipv4/conf/${dev}/rp_filter`;
@@ -51,9 +55,11 @@ export async function ensureTxChecksum(dev: string, mode: TxChecksumMode): Promi
  */
 export interface HostKnobs {
   ipForwardEnabled(): Promise<boolean>;
+  /** IPv6 forwarding (a dual-stack overlay); absent: not checked. */
+  ipv6ForwardEnabled?(): Promise<boolean>;
   ensureRpFilterLoose(dev: string): Promise<boolean>;
   ensureTxChecksum(dev: string, mode: TxChecksumMode): Promise<boolean>;
 }
 
 /** This host's knobs: /proc/sys (or where setProcSys points) and ethtool. */
-export const LINUX_HOST: HostKnobs = { ipForwardEnabled, ensureRpFilterLoose, ensureTxChecksum };
+export const LINUX_HOST: HostKnobs = { ipForwardEnabled, ipv6ForwardEnabled, ensureRpFilterLoose, ensureTxChecksum };

@@ -17,7 +17,8 @@ export function opCommand(op: Op): { tool: IpTool; line: string } {
     case 'link-set':
       return { tool: 'ip', line: ['link set', op.name, op.mtu !== undefined ? `mtu ${op.mtu}` : '', op.mac !== undefined ? `address ${op.mac}` : '', op.up ? 'up' : '', op.local !== undefined ? `type vxlan local ${op.local}` : ''].filter((s) => s !== '').join(' ') };
     case 'addr-add':
-      return { tool: 'ip', line: `addr replace ${op.cidr} dev ${op.dev}` };
+      // an IPv6 overlay address is unique by allocation: without duplicate address detection it is usable at once, not a second later
+      return { tool: 'ip', line: `addr replace ${op.cidr} dev ${op.dev}${op.cidr.includes(':') ? ' nodad' : ''}` };
     case 'addr-del':
       return { tool: 'ip', line: `addr del ${op.cidr} dev ${op.dev}` };
     case 'fdb-add':

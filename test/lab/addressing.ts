@@ -5,6 +5,10 @@
  *   pods     198.19.0.0/16   node i owns 198.19.(i-1).0/24; its bridge is .1, pod j is .(j+1)
  *   routed   198.18.64.0/20  (--routing auto) the subnet behind the router: the router is .64.1
  *                            (and 198.18.0.4 on the underlay), node i there is 198.18.65.0 + i
+ * A dual-stack lab (--ip-family dual) adds IPv6 from 2001:db8::/32 (RFC 3849, documentation; it
+ * lives only inside the lab's namespaces, as the IPv4 plan does):
+ *   overlay  2001:db8:c0::/64        (--overlay-network-ipv6; each IPv4 overlay address's twin)
+ *   pods     2001:db8:19:<i-1>::/64  node i (hex); its bridge is ::1, pod j is ::<j+1> (hex)
  */
 import { formatIPv4, parseIPv4 } from '../../shared/ipv4.ts';
 
@@ -64,6 +68,26 @@ export function routedNodeIP(index: number): string {
 /** Where node i starts: with --routing auto the even-numbered nodes are behind the router; otherwise all on the switch. */
 export function initialSegment(routing: LabRouting, index: number): Segment {
   return routing === 'auto' && index % 2 === 0 ? 'routed' : 'switch';
+}
+
+/** The lab's address families: ipv4, or dual (IPv4 underlay, dual-stack overlay and pods). */
+export const LAB_IP_FAMILIES = ['ipv4', 'dual'] as const;
+export type LabIpFamily = (typeof LAB_IP_FAMILIES)[number];
+export const OVERLAY_NETWORK_IPV6 = '2001:db8:c0::/64';
+
+const podNet6 = (index: number): string => `2001:db8:19:${(index - 1).toString(16)}`;
+
+export function podCIDRv6(index: number): string {
+  return `${podNet6(index)}::/64`;
+}
+
+export function podGatewayIPv6(index: number): string {
+  return `${podNet6(index)}::1`;
+}
+
+export function podIPv6(nodeIndex: number, pod: number): string {
+  if (pod < 1 || pod > MAX_PODS_PER_NODE) throw new Error(`pod index ${pod} is outside 1..${MAX_PODS_PER_NODE}`);
+  return `${podNet6(nodeIndex)}::${(pod + 1).toString(16)}`;
 }
 
 export function podCIDR(index: number): string {

@@ -16,11 +16,13 @@ import { mergePatch } from '../../shared/kube/client.ts';
 import { allocatedOverlayIP } from '../../shared/node-facts.ts';
 import { errorMessage, isNotFound } from '../../shared/errors.ts';
 import { sleep } from '../../shared/backoff.ts';
+import { twinAddress } from '../../shared/ip.ts';
 import { kubeconfigYaml } from '../apiserver/server.ts';
 import {
   AGENT_B_HEALTH_PORT, AGENT_B_STATUS_PORT, DEVICE_B_IP, INSTANCE_B, OVERLAY_NETWORK_B, VNI_B,
   AGENT_HEALTH_PORT, API_PORT, CONTROL_PLANE_IP, COORDINATOR_HEALTH_PORT, DEVICE_IP, GATEWAY_HEALTH_PORT, GATEWAY_STATUS_PORT, LAB_VNI, MAX_NODES,
-  OVERLAY_NETWORK, UNDERLAY_NETWORK, UNDERLAY_PREFIX, initialSegment, namesFor, nodeName, nodeUnderlayIP, podCIDR, podIP, routedNodeIP, type LabRouting, type Names, type Segment,
+  OVERLAY_NETWORK, OVERLAY_NETWORK_IPV6, UNDERLAY_NETWORK, UNDERLAY_PREFIX, initialSegment, namesFor, nodeName, nodeUnderlayIP, podCIDR, podCIDRv6, podIP, podIPv6, routedNodeIP,
+  type LabIpFamily, type LabRouting, type Names, type Segment,
 } from './addressing.ts';
 import { addUnderlayHost, attachNode, createCore, createNode, createRouter, deleteAllWithPrefix, deleteNamespaces, detachNode, ping, removeUnderlayPort, routeViaRouter } from './netns.ts';
 import { SupervisedProcess, type LabComponents, type ProcessSpec } from './processes.ts';
@@ -61,11 +63,16 @@ export interface LabOptions {
    * router, off the device's subnet, and are tunneled; the others are routed directly.
    */
   readonly routing?: LabRouting;
+  /** ipv4 (default), or dual: dual-stack pods and overlay (--overlay-network-ipv6) over the IPv4 underlay. */
+  readonly ipFamily?: LabIpFamily;
 }
 
-export interface PodDoc { name: string; netns: string; ip: string }
+/** `ip`: the pod's IPv4 address; `ips`: every address it has (IPv4 first, then IPv6 in a dual-stack lab). */
+export interface PodDoc { name: string; netns: string; ip: string; ips: string[] }
 export interface NodeDoc {
   name: string; netns: string; underlayIP: string; overlayIP: string | null; podCIDRs: string[];
+  /** Dual-stack lab: the node's IPv6 overlay address once allocated (the twin of overlayIP); null otherwise. */
+  overlayIPv6: string | null;
   agentPid: number | null; agentHealthURL: string; pods: PodDoc[];
   /** How the device reaches this node's pods, as the coordinator annotated the Node (vxlan until it has). */
   path: 'vxlan' | 'direct';
@@ -83,7 +90,9 @@ export interface LabDocument {
   components: LabComponents;
   /** The coordinator's --routing. */
   routing: LabRouting;
-  device: { type: string; netns: string; underlayIP: string; overlayIPs: string[]; pid: number | null; api: { url: string; kind: string; username?: string; password?: string; caFile?: string } };
+  /** ipv4, or dual (dual-stack overlay and pods). */
+  ipFamily: LabIpFamily;
+  device: { type: string; netns: string; underlayIP: string; overlayIPs: string[]; overlayIPv6s: string[]; pid: number | null; api: { url: string; kind: string; username?: string; password?: string; caFile?: string } };
   coordinators: { pid: number | null; identity: string; healthURL: string }[];
   nodes: NodeDoc[];
   /** Instance b (`lab up --second-instance`), or null: its device, coordinator and one agent per node. */
@@ -144,6 +153,15 @@ export class Lab {
 
   get routing(): LabRouting {
     return this.opts.routing ?? 'vxlan';
+  }
+
+  get dualStack(): boolean {
+    return this.opts.ipFamily === 'dual';
+  }
+
+  /** Node i's pod CIDRs, IPv4 first (as a dual-stack cluster's spec.podCIDRs lists them). */
+  private podCIDRsOf(index: number): string[] {
+    return this.dualStack ? [podCIDR(index), podCIDRv6(index)] : [podCIDR(index)];
   }
 
   /**
@@ -285,7 +303,7 @@ export class Lab {
   private startCoordinator(k: number): SupervisedProcess {
     return this.supervise(`coordinator-${k}`, this.names.controlPlane, [
       'coordinator', '--identity', `coordinator-${k}`,
-      '--overlay-network', OVERLAY_NETWORK, '--device-vtep', DEVICE_IP, ...this.deviceArgs(), ...this.routingArgs(),
+      '--overlay-network', OVERLAY_NETWORK, ...(this.dualStack ? ['--overlay-network-ipv6', OVERLAY_NETWORK_IPV6] : []), '--device-vtep', DEVICE_IP, ...this.deviceArgs(), ...this.routingArgs(),
       '--health-listen', `${CONTROL_PLANE_IP}:${COORDINATOR_HEALTH_PORT + k}`,
       ...(this.opts.leaseArgs ?? ['--lease-duration', '8s', '--renew-deadline', '5s', '--retry-period', '1s']),
     ], this.podOf('coordinator'));
@@ -321,10 +339,10 @@ export class Lab {
     const name = nodeName(index);
     const segment = initialSegment(this.routing, index);
     const underlayIP = segment === 'switch' ? nodeUnderlayIP(index) : routedNodeIP(index);
-    await createNode(this.names, index, underlayIP, pods, segment);
+    await createNode(this.names, index, underlayIP, pods, segment, this.dualStack);
     const node: V1Node = {
       metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux' } },
-      spec: this.ipam === 'node' ? { podCIDR: podCIDR(index), podCIDRs: [podCIDR(index)] } : {},
+      spec: this.ipam === 'node' ? { podCIDR: podCIDR(index), podCIDRs: this.podCIDRsOf(index) } : {},
       status: {
         addresses: [{ type: 'InternalIP', address: underlayIP }, { type: 'Hostname', address: name }],
         conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'lab node' }],
@@ -332,7 +350,7 @@ export class Lab {
       },
     };
     await this.api().createNode({ body: node });
-    await this.publishPodCIDR(name, podCIDR(index));
+    await this.publishPodCIDRs(name, this.podCIDRsOf(index));
     const supervised = agent ? this.supervise(`agent-${name}`, this.names.node(index), ['agent', ...agentArgs(underlayIP)], this.podOf('agent', { NODE_NAME: name })) : undefined;
     const agentB = agent && this.opts.secondInstance
       ? this.supervise(`agent-b-${name}`, this.names.node(index), ['agent', ...agentArgsB(underlayIP)], this.podOf('agent-b', { NODE_NAME: name }))
@@ -343,17 +361,20 @@ export class Lab {
   }
 
   /** With Calico or Cilium IPAM, the node's pod CIDR lives in their custom resources. */
-  private async publishPodCIDR(node: string, cidr: string): Promise<void> {
+  private async publishPodCIDRs(node: string, cidrs: readonly string[]): Promise<void> {
     if (this.ipam === 'node') return;
     const custom = this.kubeConfig().makeApiClient(CustomObjectsApi);
     if (this.ipam === 'calico') {
-      await custom.createClusterCustomObject({ group: 'crd.projectcalico.org', version: 'v1', plural: 'blockaffinities', body: {
-        apiVersion: 'crd.projectcalico.org/v1', kind: 'BlockAffinity',
-        metadata: { name: `${node}-${cidr.replace(/[./]/g, '-')}` }, spec: { node, cidr, state: 'confirmed', deleted: 'false' },
-      } });
+      // one block per family, as Calico's IPAM makes them
+      for (const cidr of cidrs) {
+        await custom.createClusterCustomObject({ group: 'crd.projectcalico.org', version: 'v1', plural: 'blockaffinities', body: {
+          apiVersion: 'crd.projectcalico.org/v1', kind: 'BlockAffinity',
+          metadata: { name: `${node}-${cidr.replace(/[./:]/g, '-')}` }, spec: { node, cidr, state: 'confirmed', deleted: 'false' },
+        } });
+      }
     } else {
       await custom.createClusterCustomObject({ group: 'cilium.io', version: 'v2', plural: 'ciliumnodes', body: {
-        apiVersion: 'cilium.io/v2', kind: 'CiliumNode', metadata: { name: node }, spec: { ipam: { podCIDRs: [cidr] } },
+        apiVersion: 'cilium.io/v2', kind: 'CiliumNode', metadata: { name: node }, spec: { ipam: { podCIDRs: [...cidrs] } },
       } });
     }
   }
@@ -455,11 +476,15 @@ export class Lab {
     const n = this.nodes.get(name);
     if (!n) throw new Error(`no lab node named "${name}"`);
     const pods: PodDoc[] = [];
-    for (let j = 1; j <= n.pods; j++) pods.push({ name: `${name}-pod-${j}`, netns: this.names.pod(n.index, j), ip: podIP(n.index, j) });
+    for (let j = 1; j <= n.pods; j++) {
+      const ip = podIP(n.index, j);
+      pods.push({ name: `${name}-pod-${j}`, netns: this.names.pod(n.index, j), ip, ips: this.dualStack ? [ip, podIPv6(n.index, j)] : [ip] });
+    }
+    const overlayIP = apiNode ? (allocatedOverlayIP(apiNode) ?? null) : null;
     return {
-      name, netns: this.names.node(n.index), underlayIP: n.underlayIP,
-      overlayIP: apiNode ? (allocatedOverlayIP(apiNode) ?? null) : null,
-      podCIDRs: [podCIDR(n.index)], agentPid: n.agent?.pid ?? null,
+      name, netns: this.names.node(n.index), underlayIP: n.underlayIP, overlayIP,
+      overlayIPv6: this.dualStack && overlayIP !== null ? twinAddress(OVERLAY_NETWORK, OVERLAY_NETWORK_IPV6, overlayIP) : null,
+      podCIDRs: this.podCIDRsOf(n.index), agentPid: n.agent?.pid ?? null,
       agentHealthURL: `http://${n.healthIP}:${AGENT_HEALTH_PORT}/healthz`, pods,
       path: apiNode?.metadata?.annotations?.[DEFAULT_NAMES.annotationPath] === 'direct' ? 'direct' : 'vxlan',
     };
@@ -469,10 +494,12 @@ export class Lab {
   async document(): Promise<LabDocument> {
     const apiNodes = new Map<string, V1Node>();
     let deviceOverlayIPs: string[] = [];
+    let deviceOverlayIPv6s: string[] = [];
     try {
       for (const n of (await this.api().listNode()).items) apiNodes.set(n.metadata?.name ?? '', n);
       const hub = await this.api().readNamespacedConfigMap({ name: 'chorus-kube-router-hub', namespace: DEFAULT_NAMESPACE }).catch(() => undefined);
       deviceOverlayIPs = (hub?.data?.deviceOverlayIPs ?? '').split(',').filter((s) => s !== '');
+      deviceOverlayIPv6s = (hub?.data?.deviceOverlayIPv6s ?? '').split(',').filter((s) => s !== '');
     } catch (err) {
       this.opts.log.warn({ err }, 'API not reachable while building the lab document');
     }
@@ -485,8 +512,9 @@ export class Lab {
       supervisorPid: process.pid,
       components: this.opts.components ?? 'sources',
       routing: this.routing,
+      ipFamily: this.opts.ipFamily ?? 'ipv4',
       device: {
-        type: this.opts.device, netns: this.names.device, underlayIP: DEVICE_IP, overlayIPs: deviceOverlayIPs,
+        type: this.opts.device, netns: this.names.device, underlayIP: DEVICE_IP, overlayIPs: deviceOverlayIPs, overlayIPv6s: deviceOverlayIPv6s,
         pid: this.gateway?.pid ?? null,
         api: this.deviceApi(),
       },
@@ -579,15 +607,15 @@ export class Lab {
     }
   }
 
-  /** Pings every pod from the device (or instance b's) once; rtt in ms, or undefined when it did not answer. */
+  /** Pings every address of every pod (both families in a dual-stack lab) from the device (or instance b's) once; rtt in ms by address, or undefined when it did not answer. */
   async reachability(doc: LabDocument, from: string = this.names.device): Promise<Map<string, number | undefined>> {
     const result = new Map<string, number | undefined>();
-    const pods = doc.nodes.flatMap((n) => n.pods);
+    const addresses = doc.nodes.flatMap((n) => n.pods.flatMap((p) => p.ips));
     // a few at a time: two cores, and each ping is a process
-    for (let i = 0; i < pods.length; i += 8) {
-      const batch = pods.slice(i, i + 8);
-      const rtts = await Promise.all(batch.map((p) => ping(from, p.ip)));
-      batch.forEach((p, k) => result.set(p.ip, rtts[k]));
+    for (let i = 0; i < addresses.length; i += 8) {
+      const batch = addresses.slice(i, i + 8);
+      const rtts = await Promise.all(batch.map((ip) => ping(from, ip)));
+      batch.forEach((ip, k) => result.set(ip, rtts[k]));
     }
     return result;
   }
@@ -600,17 +628,17 @@ export class Lab {
       const doc = await this.document();
       const allocated = doc.nodes.filter((n) => n.overlayIP !== null).length;
       const rtt = allocated === doc.nodes.length ? await this.reachability(doc) : new Map<string, number | undefined>();
-      const pods = doc.nodes.reduce((s, n) => s + n.pods.length, 0);
+      const pods = doc.nodes.reduce((s, n) => s + n.pods.reduce((k, p) => k + p.ips.length, 0), 0);
       const reachable = [...rtt.values()].filter((v) => v !== undefined).length;
       // instance b, when there is one: every pod answers from its device too
       const rttB = doc.second && allocated === doc.nodes.length ? await this.reachability(doc, this.names.deviceB) : undefined;
       const reachableB = rttB ? [...rttB.values()].filter((v) => v !== undefined).length : 0;
-      const msg = `converging: ${allocated}/${doc.nodes.length} nodes have an overlay IP, ${reachable}/${pods} pods answer from the device${doc.second ? `, ${reachableB}/${pods} from instance ${doc.second.instance}'s` : ''}`;
+      const msg = `converging: ${allocated}/${doc.nodes.length} nodes have an overlay IP, ${reachable}/${pods} pod addresses answer from the device${doc.second ? `, ${reachableB}/${pods} from instance ${doc.second.instance}'s` : ''}`;
       if (msg !== last) progress(msg);
       last = msg;
       if (allocated === doc.nodes.length && reachable === pods && (!doc.second || reachableB === pods)) return { doc, rtt };
       if (Date.now() > deadline) {
-        const missing = doc.nodes.flatMap((n) => (n.overlayIP === null ? [`${n.name} has no overlay IP`] : n.pods.filter((p) => rtt.get(p.ip) === undefined).map((p) => `${p.name} (${p.ip}) on ${n.name} does not answer`)));
+        const missing = doc.nodes.flatMap((n) => (n.overlayIP === null ? [`${n.name} has no overlay IP`] : n.pods.flatMap((p) => p.ips.filter((ip) => rtt.get(ip) === undefined).map((ip) => `${p.name} (${ip}) on ${n.name} does not answer`))));
         throw new Error(`the overlay did not converge within ${Math.round(timeoutMs / 1000)} s: ${missing.slice(0, 5).join('; ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''} (logs: ${join(this.opts.dir, 'logs')})`);
       }
       await sleep(250);

@@ -13,7 +13,7 @@
  */
 import { execa } from 'execa';
 import { ipRoute } from '../../shared/iproute.ts';
-import { ROUTED_NETWORK, ROUTED_PREFIX, ROUTER_ROUTED_IP, ROUTER_UNDERLAY_IP, UNDERLAY_PREFIX, podGatewayIP, podIP, type Names, type Segment } from './addressing.ts';
+import { ROUTED_NETWORK, ROUTED_PREFIX, ROUTER_ROUTED_IP, ROUTER_UNDERLAY_IP, UNDERLAY_PREFIX, podGatewayIP, podGatewayIPv6, podIP, podIPv6, type Names, type Segment } from './addressing.ts';
 
 async function ipBatch(lines: string[], netns?: string): Promise<void> {
   await ipRoute(netns).batch('ip', lines);
@@ -46,13 +46,16 @@ export async function createCore(names: Names, controlPlaneIP: string, deviceIP:
   await addUnderlayHost(names, names.device, 'ul-dev', deviceIP);
 }
 
-export async function createNode(names: Names, index: number, underlayIP: string, pods: number, segment: Segment = 'switch'): Promise<void> {
+/** `ipv6`: dual-stack pods (an IPv6 address on cni0 and on every pod, IPv6 forwarding on, as a dual-stack CNI does). */
+export async function createNode(names: Names, index: number, underlayIP: string, pods: number, segment: Segment = 'switch', ipv6 = false): Promise<void> {
   const node = names.node(index);
   await ipBatch([`netns add ${node}`]);
   await attachNode(names, index, segment, underlayIP);
   await sysctl(node, 'net.ipv4.ip_forward', '1');
-  await ipBatch(['link add cni0 type bridge', `addr add ${podGatewayIP(index)}/24 dev cni0`, 'link set cni0 up'], node);
-  for (let j = 1; j <= pods; j++) await createPod(names, index, j);
+  if (ipv6) await sysctl(node, 'net.ipv6.conf.all.forwarding', '1');
+  // nodad: the lab's addresses are unique by construction, and duplicate address detection would hold each back a second
+  await ipBatch(['link add cni0 type bridge', `addr add ${podGatewayIP(index)}/24 dev cni0`, ...(ipv6 ? [`addr add ${podGatewayIPv6(index)}/64 dev cni0 nodad`] : []), 'link set cni0 up'], node);
+  for (let j = 1; j <= pods; j++) await createPod(names, index, j, ipv6);
 }
 
 /** The node's interface and its port on the switch, per segment: eth0 on br0, or eth1 on br1 behind the router. */
@@ -107,12 +110,15 @@ export async function removeUnderlayPort(names: Names, index: number): Promise<v
   }
 }
 
-export async function createPod(names: Names, index: number, j: number): Promise<void> {
+export async function createPod(names: Names, index: number, j: number, ipv6 = false): Promise<void> {
   const node = names.node(index);
   const pod = names.pod(index, j);
   await ipBatch([`netns add ${pod}`]);
   await ipBatch([`link add p${j} type veth peer name eth0 netns ${pod}`, `link set p${j} master cni0 up`], node);
-  await ipBatch(['link set lo up', `addr add ${podIP(index, j)}/24 dev eth0`, 'link set eth0 up', `route add default via ${podGatewayIP(index)}`], pod);
+  await ipBatch([
+    'link set lo up', `addr add ${podIP(index, j)}/24 dev eth0`, ...(ipv6 ? [`addr add ${podIPv6(index, j)}/64 dev eth0 nodad`] : []), 'link set eth0 up',
+    `route add default via ${podGatewayIP(index)}`, ...(ipv6 ? [`route add ::/0 via ${podGatewayIPv6(index)}`] : []),
+  ], pod);
 }
 
 export async function deleteNamespaces(namesToDelete: readonly string[]): Promise<void> {

@@ -77,6 +77,7 @@ export class FakeKernel {
   private nextIndex = 10;
   table: string | undefined;
   forwarding = true;
+  forwardingIPv6 = true;
   readonly rpFilter = new Map<string, string>();
   readonly txChecksum = new Map<string, 'on' | 'off'>();
   /**
@@ -279,6 +280,7 @@ export class FakeKernel {
 
   readonly host: HostKnobs = {
     ipForwardEnabled: () => Promise.resolve(this.forwarding),
+    ipv6ForwardEnabled: () => Promise.resolve(this.forwardingIPv6),
     ensureRpFilterLoose: (dev) => {
       this.link(dev);
       if (this.rpFilter.get(dev) === '2') return Promise.resolve(false);

@@ -156,6 +156,35 @@ describe('overlay endpoint on a fake kernel', () => {
     expect(h.endpoint.notReadyReason()).toBeUndefined();
   });
 
+  it('programs a dual-stack plan (both addresses, IPv6 neighbour and route), changes nothing at steady state, and is not ready while IPv6 forwarding is off', async () => {
+    const h = harness();
+    const base = planWith();
+    const dual: EndpointPlan = {
+      overlay: {
+        ...base.overlay,
+        addresses: [...base.overlay.addresses, 'fd00:c0::2/64'],
+        neighbours: [...base.overlay.neighbours, { ip: 'fd00:c0::1', mac: '02:c4:c6:12:10:01' }],
+        routes: [...base.overlay.routes, { dst: 'fd00:80::/64', via: 'fd00:c0::1' }],
+      },
+      firewall: { ...base.firewall, deviceOverlayIPv6s: ['fd00:c0::1'], podCIDRsIPv6: ['fd00:10::/64'] },
+    };
+    h.setPlan(dual);
+    h.kernel.forwardingIPv6 = false;
+    await h.pass('start');
+    const link = h.kernel.links.get(DEV);
+    expect([...(link?.addrs ?? [])]).toEqual(['198.18.16.2/20', 'fd00:c0::2/64']);
+    expect(link?.neigh.get('fd00:c0::1')).toBe('02:c4:c6:12:10:01');
+    expect(link?.routes.get('fd00:80::/64')).toBe('fd00:c0::1');
+    expect(h.kernel.commands).toContain('ip addr replace fd00:c0::2/64 dev chorus-4096 nodad');
+    expect(h.endpoint.notReadyReason()).toMatch(/net\.ipv6\.conf\.all\.forwarding is 0 on this node.*\(sysctl -w net\.ipv6\.conf\.all\.forwarding=1\)/);
+    h.kernel.forwardingIPv6 = true;
+    const before = h.kernel.commands.length;
+    await h.pass('timer');
+    expect(h.endpoint.notReadyReason()).toBeUndefined();
+    // a full check reads everything and writes nothing: both families are already as planned
+    expect(h.kernel.commands.slice(before).filter((c) => !/ -j | list$/.test(c))).toEqual([]);
+  });
+
   it('reports a command killed at its deadline (Event, metric, reason) and retries until it goes through', async () => {
     const h = await ready();
     let hung = 2;

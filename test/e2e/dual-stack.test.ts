@@ -1,0 +1,86 @@
+// End to end: a dual-stack cluster (IPv4 underlay, pods with an IPv4 and an IPv6 address) and a
+// Linux device. The coordinator runs with --overlay-network-ipv6: the device must reach every pod
+// over both families by ping and TCP, the pod must see the device's own overlay address of that
+// family as the peer, and nodes joining and leaving must update both families on the device.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import type { CoreV1Api } from '@kubernetes/client-node';
+import type { LabDocument } from '../lab/lab.ts';
+import { eventually } from '../support/apiserver.ts';
+import { IS_ROOT, cli, inNetns, labCore, labDown, labUp, pingOnce, tcpAnswer } from '../support/lab.ts';
+
+let doc: LabDocument;
+let core: CoreV1Api;
+
+/** A TCP server in `netns` on every address of both families that answers each connection with the peer address it saw. */
+async function startEchoBothFamilies(netns: string, port: number): Promise<{ stop(): void }> {
+  const server = spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', `require('net').createServer(s => s.end(s.remoteAddress + '\\n')).listen(${port}, '::', () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((r) => server.stdout.once('data', r));
+  return { stop: () => server.kill() };
+}
+
+async function deviceRoutes6(): Promise<string> {
+  return String((await inNetns(doc.device.netns, ['ip', '-6', 'route', 'show', 'dev', 'chorus-100000'], true)).stdout);
+}
+
+describe.skipIf(!IS_ROOT)('dual-stack overlay end to end (lab: 2 nodes x 1 pod, --ip-family dual, Linux device)', () => {
+  beforeAll(async () => {
+    doc = await labUp(['--nodes', '2', '--pods-per-node', '1', '--ip-family', 'dual']);
+    core = labCore(doc);
+  }, 180_000);
+
+  afterAll(async () => {
+    await labDown(doc);
+  }, 60_000);
+
+  it('lists every pod address of both families and each node\'s IPv6 overlay address in the lab document', () => {
+    expect(doc.ipFamily).toBe('dual');
+    expect(doc.device.overlayIPs).toEqual(['198.18.16.1']);
+    expect(doc.device.overlayIPv6s).toEqual(['2001:db8:c0::1']);
+    for (const n of doc.nodes) {
+      expect(n.podCIDRs).toEqual([expect.stringMatching(/^198\.19\./), expect.stringMatching(/^2001:db8:19:/)]);
+      // the twin of the IPv4 overlay address: the same offset in 2001:db8:c0::/64
+      expect(n.overlayIPv6).toBe(`2001:db8:c0::${(Number(n.overlayIP!.split('.')[3]) + 256 * (Number(n.overlayIP!.split('.')[2]) - 16)).toString(16)}`);
+      for (const p of n.pods) expect(p.ips).toEqual([p.ip, expect.stringMatching(/^2001:db8:19:/)]);
+    }
+  });
+
+  it('publishes the hub at schema 2 with the IPv6 overlay network, and each peer with its IPv6 address and pod CIDR', async () => {
+    const hub = await core.readNamespacedConfigMap({ name: 'chorus-kube-router-hub', namespace: 'chorus-system' });
+    expect(hub.data).toMatchObject({ schemaVersion: '2', overlayNetworkIPv6: '2001:db8:c0::/64', deviceOverlayIPv6s: '2001:db8:c0::1' });
+    const shard = await core.readNamespacedConfigMap({ name: 'chorus-kube-router-peers-0', namespace: 'chorus-system' });
+    for (const n of doc.nodes) {
+      expect(JSON.parse(shard.data?.[n.name] ?? '{}')).toMatchObject({ overlayIP: n.overlayIP, podCIDRs: [n.podCIDRs[0]], overlayIPv6: n.overlayIPv6, podCIDRsIPv6: [n.podCIDRs[1]] });
+    }
+  });
+
+  it('reaches every pod from the device by ping over IPv4 and IPv6', async () => {
+    for (const n of doc.nodes) for (const p of n.pods) for (const ip of p.ips) expect(await pingOnce(doc.device.netns, ip), `${p.name} ${ip}`).toBe(true);
+  });
+
+  it('carries TCP over IPv6 from the device to a pod, the pod seeing the device\'s IPv6 overlay address (and over IPv4 its IPv4 one)', async () => {
+    const pod = doc.nodes[1]!.pods[0]!;
+    const echo = await startEchoBothFamilies(pod.netns, 8080);
+    try {
+      expect(await tcpAnswer(doc.device.netns, pod.ips[1]!, 8080)).toBe('2001:db8:c0::1');
+      expect(await tcpAnswer(doc.device.netns, pod.ip, 8080)).toBe('::ffff:198.18.16.1');
+    } finally {
+      echo.stop();
+    }
+  });
+
+  it('a node that joins is reachable over both families, and one that leaves is gone from the device in both', async () => {
+    const r = await cli(['lab', 'add-node', '--pods', '1']);
+    const added = JSON.parse(String(r.stdout)) as LabDocument['nodes'][number];
+    expect(added.pods[0]!.ips).toEqual(['198.19.2.2', '2001:db8:19:2::2']);
+    // add-node returns once the pod answers over every address it has
+    for (const ip of added.pods[0]!.ips) expect(await pingOnce(doc.device.netns, ip), ip).toBe(true);
+    expect(await deviceRoutes6()).toContain('2001:db8:19:2::/64');
+    await cli(['lab', 'remove-node', added.name]);
+    await eventually('the left node\'s IPv6 route removed from the device', async () => (!(await deviceRoutes6()).includes('2001:db8:19:2::/64') ? true : undefined));
+    const neigh = String((await inNetns(doc.device.netns, ['ip', '-6', 'neigh', 'show', 'dev', 'chorus-100000'], true)).stdout);
+    expect(neigh).not.toContain(added.overlayIPv6 ?? 'no IPv6 overlay address in the document');
+    // the others still answer over IPv6
+    for (const n of doc.nodes) expect(await pingOnce(doc.device.netns, n.pods[0]!.ips[1]!)).toBe(true);
+  });
+});
