@@ -1,6 +1,6 @@
 /**
  * `chorus-kube-router status`: the overlay as the cluster publishes it: hub info, then per node
- * its underlay and overlay addresses, VTEP MAC, pod CIDRs, its path (vxlan, or direct: the device
+ * its underlay and overlay addresses, VTEP MAC, pod CIDRs (both families in a dual-stack overlay), its path (vxlan, or direct: the device
  * routes via its underlay address, docs/routing.md), whether its Node carries the
  * allocation (what its agent programs from), and whether it is programmed on the device (as the
  * coordinator, or the Linux gateway, reports in ConfigMap chorus-kube-router-device).
@@ -69,11 +69,13 @@ export function overlayStatus(hubCm: V1ConfigMap | undefined, tables: readonly V
 
 export function statusTable(s: OverlayStatus): string {
   const head = s.hub
-    ? `VNI ${s.hub.vni}, port ${s.hub.port}, overlay ${s.hub.overlayNetwork}, device ${s.device ?? '(type not reported)'} VTEP ${s.hub.deviceVTEPs.join(',')} overlay ${s.hub.deviceOverlayIPs.join(',')}`
+    ? `VNI ${s.hub.vni}, port ${s.hub.port}, overlay ${s.hub.overlayNetwork}${s.hub.overlayNetworkIPv6 !== undefined ? ` and ${s.hub.overlayNetworkIPv6}` : ''}, device ${s.device ?? '(type not reported)'} VTEP ${s.hub.deviceVTEPs.join(',')} overlay ${[...s.hub.deviceOverlayIPs, ...(s.hub.deviceOverlayIPv6s ?? [])].join(',')}`
     : `hub info: ${s.hubError ?? 'missing'}`;
+  // a dual-stack overlay shows both families in the address and pod CIDR columns (IPv4 first)
+  const overlayIPs = (p: StatusRow): string => [p.overlayIP, ...(p.overlayIPv6 !== undefined ? [p.overlayIPv6] : [])].join(',');
   const onDevice = (p: StatusRow): string => (p.programmedOnDevice === null ? 'not reported yet' : p.programmedOnDevice ? 'yes' : `no: ${p.deviceDetail ?? ''}`);
   const rows = [['NODE', 'UNDERLAY IP', 'OVERLAY IP', 'VTEP MAC', 'POD CIDRS', 'PATH', 'ON NODE', 'ON DEVICE'],
-    ...s.peers.map((p) => [p.node, p.underlayIP, p.overlayIP, p.vtepMAC, p.podCIDRs.join(',') || '-', p.path, p.annotated ? 'yes' : 'no', onDevice(p)]),
+    ...s.peers.map((p) => [p.node, p.underlayIP, overlayIPs(p), p.vtepMAC, [...p.podCIDRs, ...(p.podCIDRsIPv6 ?? [])].join(',') || '-', p.path, p.annotated ? 'yes' : 'no', onDevice(p)]),
     ...s.unallocated.map((u) => [u.node, '-', '-', '-', '-', '-', u.reason, '-'])];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return [head, ...rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd())].join('\n');

@@ -54,6 +54,16 @@ describe.skipIf(!IS_ROOT)('dual-stack overlay end to end (lab: 2 nodes x 1 pod, 
     }
   });
 
+  it('`chorus-kube-router status` shows both families', async () => {
+    const table = await eventually('every node programmed on the device', async () => {
+      const t = String((await cli(['status', '--kubeconfig', doc.kubeconfig])).stdout);
+      return /^node-2 .* yes +yes$/m.test(t) && /^node-1 .* yes +yes$/m.test(t) ? t : undefined;
+    });
+    expect(table).toMatch(/^VNI 100000, port 4789, overlay 198\.18\.16\.0\/20 and 2001:db8:c0::\/64, device linux VTEP 198\.18\.0\.3 overlay 198\.18\.16\.1,2001:db8:c0::1$/m);
+    const n1 = doc.nodes[0]!;
+    expect(table).toMatch(new RegExp(`^node-1 +198\\.18\\.1\\.1 +${n1.overlayIP!.replace(/\./g, '\\.')},${n1.overlayIPv6!} +\\S+ +198\\.19\\.0\\.0/24,2001:db8:19::/64 +vxlan +yes +yes$`, 'm'));
+  });
+
   it('reaches every pod from the device by ping over IPv4 and IPv6', async () => {
     for (const n of doc.nodes) for (const p of n.pods) for (const ip of p.ips) expect(await pingOnce(doc.device.netns, ip), `${p.name} ${ip}`).toBe(true);
   });

@@ -11,6 +11,7 @@
  *   pods     2001:db8:19:<i-1>::/64  node i (hex); its bridge is ::1, pod j is ::<j+1> (hex)
  */
 import { formatIPv4, parseIPv4 } from '../../shared/ipv4.ts';
+import { formatIp, parseIPv6 } from '../../shared/ip.ts';
 
 export const UNDERLAY_NETWORK = '198.18.0.0/20';
 export const UNDERLAY_PREFIX = 20;
@@ -75,19 +76,20 @@ export const LAB_IP_FAMILIES = ['ipv4', 'dual'] as const;
 export type LabIpFamily = (typeof LAB_IP_FAMILIES)[number];
 export const OVERLAY_NETWORK_IPV6 = '2001:db8:c0::/64';
 
-const podNet6 = (index: number): string => `2001:db8:19:${(index - 1).toString(16)}`;
+/** Node i's IPv6 pod network, host `host` in it, in canonical text (as the tables and the kernel write them). */
+const podAddress6 = (index: number, host: number): string => formatIp({ family: 6, value: parseIPv6(`2001:db8:19:${(index - 1).toString(16)}::`) + BigInt(host) });
 
 export function podCIDRv6(index: number): string {
-  return `${podNet6(index)}::/64`;
+  return `${podAddress6(index, 0)}/64`;
 }
 
 export function podGatewayIPv6(index: number): string {
-  return `${podNet6(index)}::1`;
+  return podAddress6(index, 1);
 }
 
 export function podIPv6(nodeIndex: number, pod: number): string {
   if (pod < 1 || pod > MAX_PODS_PER_NODE) throw new Error(`pod index ${pod} is outside 1..${MAX_PODS_PER_NODE}`);
-  return `${podNet6(nodeIndex)}::${(pod + 1).toString(16)}`;
+  return podAddress6(nodeIndex, pod + 1);
 }
 
 export function podCIDR(index: number): string {
