@@ -317,7 +317,7 @@ async function cmdStatus(argv: readonly string[]): Promise<number> {
 async function cmdAddNode(argv: readonly string[]): Promise<number> {
   const specs = [...PICK_SPECS, { flag: 'pods', help: 'pods on the new node', default: '2' }, { flag: 'no-agent', help: 'create the node without starting its agent (prints it at once)', bool: true }];
   const { settings, help } = readSettings(argv, specs, process.env);
-  if (help) return printHelp('chorus-kube-router lab add-node [--pods M]', 'Adds a node (namespace, pods, Node object, agent) and prints it as JSON once its pods answer from the device.', specs);
+  if (help) return printHelp('chorus-kube-router lab add-node [--pods M]', 'Adds a node (namespace, pods, Node object, agent) and prints it as JSON once its pods answer from the device (at every address: both families in a dual-stack lab).', specs);
   const pods = intSetting(settings, 'pods', 0, 250);
   const dir = pickLab(settings.prefix);
   const sock = join(dir, 'control.sock');
@@ -332,7 +332,7 @@ async function cmdAddNode(argv: readonly string[]): Promise<number> {
   for (;;) {
     const doc = (await controlRequest(sock, 'GET', '/status')) as LabDocument;
     const n = doc.nodes.find((x) => x.name === node.name);
-    if (n && n.overlayIP !== null && (await podsAnswer(doc, n.pods.map((p) => p.ip)))) {
+    if (n && n.overlayIP !== null && (await podsAnswer(doc, n.pods.flatMap((p) => p.ips)))) {
       process.stdout.write(JSON.stringify(n, null, 2) + '\n');
       return 0;
     }
