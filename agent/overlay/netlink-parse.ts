@@ -125,6 +125,8 @@ export function fdbOf(msgs: readonly rt.NeighborMessage[], index: number): FdbEn
 export function neighboursOf(msgs: readonly rt.NeighborMessage[], index: number): ObservedNeighbour[] {
   return msgs.flatMap((m) => {
     if ((m.data.family !== AF_INET && m.data.family !== AF_INET6) || m.data.ifindex !== index || !m.attrs.lladdr) return [];
+    // the kernel's own IPv6 entries (multicast, link-local) are never ours
+    if (m.data.family === AF_INET6 && (m.attrs.dst?.[0] === 0xff || isLinkLocalIPv6(m.attrs.dst))) return [];
     const ip = ipOf(m.attrs.dst);
     return ip ? [{ ip, mac: macOf(m.attrs.lladdr), permanent: m.data.state?.permanent === true }] : [];
   });

@@ -84,7 +84,8 @@ export async function observeOverlay(ip: IpRoute, dev: string, owns: (name: stri
   const addresses = (addrs[0]?.addr_info ?? []).filter((a) => a.family === 'inet' || (a.family === 'inet6' && a.scope !== 'link')).map((a) => `${a.local}/${a.prefixlen}`);
   const fdbEntries: FdbEntry[] = fdb.filter((e) => e.dst !== undefined).map((e) => ({ mac: normalizeMac(e.mac), dst: e.dst ?? '' }));
   const neighbours: ObservedNeighbour[] = neigh
-    .filter((n) => n.lladdr !== undefined)
+    // the kernel's own IPv6 entries (multicast ff00::/8, link-local fe80::/10) are never ours
+    .filter((n) => n.lladdr !== undefined && !/^(ff|fe[89ab])/i.test(n.dst))
     .map((n) => ({ ip: n.dst, mac: normalizeMac(n.lladdr ?? ''), permanent: (n.state ?? []).includes('PERMANENT') }));
   const oursOn = (list: readonly RouteJson[], on?: string): RouteEntry[] => list
     .filter((r) => r.protocol === String(ROUTE_PROTOCOL))

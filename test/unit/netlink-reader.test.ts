@@ -92,6 +92,9 @@ describe('IPv6 (a dual-stack overlay)', () => {
     expect(routesOf([route], 4, 196)).toEqual([{ dst: 'fd00:10::/64', via: 'fd00:c0::2' }]);
     const neigh = { kind: 'neighbor', data: { family: 10, ifindex: 4, state: { permanent: true } }, attrs: { dst: v6('fd00:c0::1'), lladdr: Buffer.from([2, 0xc4, 0xc6, 0x12, 0x10, 1]) } } as unknown as rt.NeighborMessage;
     expect(neighboursOf([neigh], 4)).toEqual([{ ip: 'fd00:c0::1', mac: '02:c4:c6:12:10:01', permanent: true }]);
+    // the kernel's own entries on an IPv6 interface (all-MLDv2-routers multicast, a link-local peer) are not listed (found on the real kernel: test/e2e/kernel-readers)
+    const kernels = [v6('ff02::16'), v6('fe80::1')].map((dst) => ({ ...neigh, attrs: { ...neigh.attrs, dst } }));
+    expect(neighboursOf(kernels, 4)).toEqual([]);
   });
 
   it('lists a device\'s IPv6 addresses only when asked, and never the link-local one the kernel makes', () => {
