@@ -329,7 +329,13 @@ export class Coordinator implements HealthSource {
   }
 
   private lastProblems = '';
+  private ipv6NotRoutedLogged = false;
   private reportProblems(plan: CoordinatorPlan): void {
+    // once per process: a dual-stack cluster on an IPv4-only overlay is supported, but its IPv6 pods are unreachable from the device
+    if (plan.ipv6NotRouted.length > 0 && !this.ipv6NotRoutedLogged) {
+      this.ipv6NotRoutedLogged = true;
+      this.o.log.warn({ nodes: plan.ipv6NotRouted.length, examples: plan.ipv6NotRouted.slice(0, 5) }, 'nodes have IPv6 pod CIDRs, which the device cannot reach: the overlay carries IPv4 only; set --overlay-network-ipv6 (CHORUS_OVERLAY_NETWORK_IPV6) to route them (docs/install.md, "Dual-stack clusters")');
+    }
     const key = JSON.stringify([plan.problems, plan.incomplete]);
     if (key === this.lastProblems) return;
     this.lastProblems = key;
@@ -366,6 +372,7 @@ export class Coordinator implements HealthSource {
       capacity: plan?.capacity ?? null,
       problems: plan?.problems ?? [],
       incomplete: plan?.incomplete ?? [],
+      ipv6PodCIDRsNotRouted: plan?.ipv6NotRouted.length ?? 0,
       device: { converged: this.device.converged, lastError: this.device.lastError ?? null },
       routing: this.routingStatus(),
       hub: plan?.hub ?? null,

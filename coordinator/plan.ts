@@ -39,6 +39,8 @@ export interface CoordinatorPlan {
   /** Nodes in the overlay whose pod CIDRs are not known yet: the device gets no route to their pods. */
   readonly incomplete: readonly { node: string; reason: string }[];
   readonly capacity: number;
+  /** Nodes with IPv6 pod CIDRs that are not routed because no IPv6 overlay network is configured (a dual-stack cluster on an IPv4-only overlay). */
+  readonly ipv6NotRouted: readonly string[];
 }
 
 export interface PlanInputs {
@@ -111,6 +113,8 @@ interface BuiltPeer {
   readonly peer: Peer;
   readonly encoded: string;
   readonly shard: number;
+  /** It has IPv6 pod CIDRs and the overlay carries no IPv6. */
+  readonly ipv6NotRouted: boolean;
 }
 
 function hubInfo(config: OverlayConfig, deviceIPs: readonly string[], deviceMACs: 'derived' | 'learned'): HubInfo {
@@ -172,6 +176,7 @@ export class CoordinatorPlanner {
     for (const r of ipam.rejected) problems.push({ node: r.node, reason: `held overlay IP ${r.ip} dropped: ${r.reason}` });
     problems.push(...ipam.unallocated);
     const peers: Peer[] = [];
+    const ipv6NotRouted: string[] = [];
     const data = new Map<number, ConfigMapData>();
     const built = new Map<string, BuiltPeer>();
     for (const f of eligible) {
@@ -180,6 +185,7 @@ export class CoordinatorPlanner {
       const b = this.peer(f, overlayIP, podCIDRs.get(f.name) ?? [], { network, config, shardSize, paths });
       built.set(f.name, b);
       peers.push(b.peer);
+      if (b.ipv6NotRouted) ipv6NotRouted.push(f.name);
       if (b.peer.podCIDRs.length === 0) incomplete.push({ node: f.name, reason: 'no pod CIDR known yet (from the configured pod-CIDR source): the device gets this node\'s tunnel entries but no route to its pods until it has one' });
       let d = data.get(b.shard);
       if (!d) data.set(b.shard, (d = {}));
@@ -190,7 +196,7 @@ export class CoordinatorPlanner {
     for (const index of new Set([...data.keys(), ...ipam.highWater.keys()])) {
       shards.set(shardName(index, inputs.peersPrefix), { data: data.get(index) ?? {}, highWater: ipam.highWater.get(index) ?? 0 });
     }
-    return { hub, peers, shards, problems, incomplete, capacity: ipam.capacity };
+    return { hub, peers, shards, problems, incomplete, capacity: ipam.capacity, ipv6NotRouted };
   }
 
   /** The settings of this pass; under settings other than the last pass's, no remembered peer is reused. */
@@ -245,7 +251,7 @@ export class CoordinatorPlanner {
     const { v4, v6 } = cidrsByFamily(cidrs);
     const dual = config.overlayNetworkIPv6 === undefined ? {} : { overlayIPv6: twinAddress(config.overlayNetwork, config.overlayNetworkIPv6, overlayIP), podCIDRsIPv6: canonical(v6) };
     const peer: Peer = { node: f.name, underlayIP, overlayIP, vtepMAC: macFromOverlayIP(overlayIP), podCIDRs: canonical(v4), ...(direct ? { path: 'direct' as const } : {}), ...dual };
-    return { cidrs, peer, encoded: encodePeer(peer), shard: Math.floor(hostIndex(pass.network, config.deviceVTEPs.length, overlayIP) / pass.shardSize) };
+    return { cidrs, peer, encoded: encodePeer(peer), shard: Math.floor(hostIndex(pass.network, config.deviceVTEPs.length, overlayIP) / pass.shardSize), ipv6NotRouted: config.overlayNetworkIPv6 === undefined && v6.length > 0 };
   }
 }
 

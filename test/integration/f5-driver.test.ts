@@ -300,7 +300,7 @@ describe('F5 driver with the iControl REST emulator', () => {
     ({ emulator, url } = await startIControlEmulator({ tokenTimeoutS: 3 }));
     await core.createNode({ body: nodeBody(1) });
     const driver = f5Driver(url, caFile, logs.log, { renewBeforeMs: 2_500 });
-    const desired = driver.desired({ hub: { vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'] }, peers: [], shards: new Map(), problems: [], incomplete: [], capacity: 1 });
+    const desired = driver.desired({ hub: { vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'] }, peers: [], shards: new Map(), problems: [], incomplete: [], capacity: 1, ipv6NotRouted: [] });
     expect(await driver.apply(diffDevice(desired, await driver.observe()), desired)).toEqual([]);
     await new Promise((r) => setTimeout(r, 700));
     await driver.observe();

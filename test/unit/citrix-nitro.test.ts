@@ -14,7 +14,7 @@ const layout: CitrixLayout = { vni: 4096, overlayNetwork: '198.18.16.0/20', neig
 const plan: CoordinatorPlan = {
   hub: { vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'] },
   peers: [{ node: 'a', underlayIP: '198.18.1.1', overlayIP: '198.18.16.2', vtepMAC: '02:c4:c6:12:10:02', podCIDRs: ['198.19.0.0/24'] }],
-  shards: new Map(), problems: [], incomplete: [], capacity: 10,
+  shards: new Map(), problems: [], incomplete: [], capacity: 10, ipv6NotRouted: [],
 };
 
 function errorOf(fn: () => unknown): NitroError {

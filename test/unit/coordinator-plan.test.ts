@@ -93,6 +93,9 @@ describe('coordinator plan', () => {
       const plan = planCoordinator(config, [node('n1', '198.18.1.1', ['198.19.0.0/24', 'fd00:10::/64'])], new Map());
       expect(plan.peers).toEqual([{ node: 'n1', underlayIP: '198.18.1.1', overlayIP: '198.18.16.2', vtepMAC: '02:c4:c6:12:10:02', podCIDRs: ['198.19.0.0/24'] }]);
       expect(plan.hub.overlayNetworkIPv6).toBeUndefined();
+      // said, so the coordinator can tell the operator why those pods are unreachable
+      expect(plan.ipv6NotRouted).toEqual(['n1']);
+      expect(planCoordinator(dual, [node('n1', '198.18.1.1', ['198.19.0.0/24', 'fd00:10::/64'])], new Map()).ipv6NotRouted).toEqual([]);
     });
 
     it('leaves out a node whose IPv6 pod CIDR overlaps the IPv6 overlay network or an older node\'s, and serves the others', () => {

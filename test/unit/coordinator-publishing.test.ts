@@ -161,7 +161,7 @@ function fakeCore(holdPatches: boolean, held: ReadonlyMap<string, V1ConfigMap> =
 function planOf(peers: Peer[], shards: Map<string, Record<string, string>>): CoordinatorPlan {
   return {
     hub: { vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'] },
-    peers, problems: [], incomplete: [], capacity: 4093,
+    peers, problems: [], incomplete: [], capacity: 4093, ipv6NotRouted: [],
     shards: new Map([...shards].map(([k, data]) => [k, { data, highWater: peers.length }])),
   };
 }

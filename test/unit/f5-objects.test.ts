@@ -14,7 +14,7 @@ const plan: CoordinatorPlan = {
     { node: 'a', underlayIP: '198.18.1.1', overlayIP: '198.18.16.2', vtepMAC: '02:C4:C6:12:10:02', podCIDRs: ['198.19.0.0/24', '198.19.9.0/24'] },
     { node: 'b', underlayIP: '198.18.1.2', overlayIP: '198.18.16.3', vtepMAC: '02:c4:c6:12:10:03', podCIDRs: [] },
   ],
-  shards: new Map(), problems: [], incomplete: [], capacity: 10,
+  shards: new Map(), problems: [], incomplete: [], capacity: 10, ipv6NotRouted: [],
 };
 const mark = ownerMarker(layout);
 
