@@ -40,6 +40,8 @@ export interface NodeAddresses {
   readonly podCIDRs: readonly string[];
 }
 
+interface Underlay { readonly node: string; readonly ip: string; readonly a: IpAddress }
+
 const ipOf = (ip: string): IpAddress | undefined => {
   try {
     return parseIp(ip);
@@ -78,6 +80,20 @@ export class CidrMemo {
     return n;
   }
 
+  private sorted = new Map<IpFamily, { key: readonly Underlay[]; sorted: Underlay[] }>();
+
+  /**
+   * The underlay addresses sorted by value; the last pass's order is reused when the same nodes
+   * have the same addresses (the usual node event changes one node, not the underlay).
+   */
+  sortedUnderlays(family: IpFamily, list: Underlay[]): Underlay[] {
+    const last = this.sorted.get(family);
+    if (last && last.key.length === list.length && last.key.every((u, i) => u.node === list[i]?.node && u.ip === list[i]?.ip)) return last.sorted;
+    const sorted = [...list].sort((p, q) => (p.a.value < q.a.value ? -1 : p.a.value > q.a.value ? 1 : 0));
+    this.sorted.set(family, { key: list, sorted });
+    return sorted;
+  }
+
   /** Called once per check with the number of texts it used: forgets everything past 4 times that. */
   bound(used: number): void {
     const limit = Math.max(1024, 4 * used);
@@ -114,7 +130,7 @@ function familyContext(family: IpFamily, overlayText: string, nodes: readonly No
     overlay: parseIpCidr(overlayText, false),
     overlayText,
     vteps: rules.deviceVTEPs.flatMap(ofFamily),
-    underlays: nodes.flatMap((x) => (x.underlayIP ? ofFamily(x.underlayIP).map((a) => ({ node: x.node, ...a })) : [])).sort((p, q) => (p.a.value < q.a.value ? -1 : p.a.value > q.a.value ? 1 : 0)),
+    underlays: memo.sortedUnderlays(family, nodes.flatMap((x) => (x.underlayIP ? ofFamily(x.underlayIP).map((a) => ({ node: x.node, ...a })) : []))),
     services: cidrsOf(rules.serviceCIDRs ?? []),
     ranges: ranges.length === 0 ? undefined : ranges.map((r) => r.cidr),
     rangesText: ranges.map((r) => r.text).join(', '),
