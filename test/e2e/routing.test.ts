@@ -65,7 +65,11 @@ describe.skipIf(!IS_ROOT)('direct routing, auto mode, Linux gateway (lab: 4 node
     ]);
     expect(await peerEntry(doc, 'node-1')).toMatchObject({ underlayIP: '198.18.1.1', path: 'direct' });
     expect(await peerEntry(doc, 'node-2')).not.toHaveProperty('path');
-    const table = String((await cli(['status', '--kubeconfig', doc.kubeconfig])).stdout);
+    // the gateway reports what it programmed a moment after it has (its status ConfigMap): wait for that report, not for a guess of how long it takes
+    const table = await eventually('the gateway reports every node programmed', async () => {
+      const t = String((await cli(['status', '--kubeconfig', doc.kubeconfig])).stdout);
+      return t.includes('not reported yet') ? undefined : t;
+    });
     expect(table).toMatch(/^node-1 +198\.18\.1\.1 +198\.18\.16\.\d+ +\S+ +198\.19\.0\.0\/24 +direct +yes +yes$/m);
     expect(table).toMatch(/^node-2 +198\.18\.65\.2 +198\.18\.16\.\d+ +\S+ +198\.19\.1\.0\/24 +vxlan +yes +yes$/m);
     const byName = new Map(doc.nodes.map((n) => [n.name, n]));
