@@ -3,21 +3,13 @@
 // over both families by ping and TCP, the pod must see the device's own overlay address of that
 // family as the peer, and nodes joining and leaving must update both families on the device.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { LabDocument } from '../lab/lab.ts';
 import { eventually } from '../support/apiserver.ts';
-import { IS_ROOT, cli, inNetns, labCore, labDown, labUp, pingOnce, tcpAnswer } from '../support/lab.ts';
+import { IS_ROOT, cli, inNetns, labCore, labDown, labUp, pingOnce, startAddressEcho, tcpAnswer } from '../support/lab.ts';
 
 let doc: LabDocument;
 let core: CoreV1Api;
-
-/** A TCP server in `netns` on every address of both families that answers each connection with the peer address it saw. */
-async function startEchoBothFamilies(netns: string, port: number): Promise<{ stop(): void }> {
-  const server = spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', `require('net').createServer(s => s.end(s.remoteAddress + '\\n')).listen(${port}, '::', () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise((r) => server.stdout.once('data', r));
-  return { stop: () => server.kill() };
-}
 
 async function deviceRoutes6(): Promise<string> {
   return String((await inNetns(doc.device.netns, ['ip', '-6', 'route', 'show', 'dev', 'chorus-100000'], true)).stdout);
@@ -70,7 +62,7 @@ describe.skipIf(!IS_ROOT)('dual-stack overlay end to end (lab: 2 nodes x 1 pod, 
 
   it('carries TCP over IPv6 from the device to a pod, the pod seeing the device\'s IPv6 overlay address (and over IPv4 its IPv4 one)', async () => {
     const pod = doc.nodes[1]!.pods[0]!;
-    const echo = await startEchoBothFamilies(pod.netns, 8080);
+    const echo = await startAddressEcho(pod.netns, 8080, '::');
     try {
       expect(await tcpAnswer(doc.device.netns, pod.ips[1]!, 8080)).toBe('2001:db8:c0::1');
       expect(await tcpAnswer(doc.device.netns, pod.ip, 8080)).toBe('::ffff:198.18.16.1');

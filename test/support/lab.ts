@@ -78,9 +78,9 @@ export async function labDown(doc: LabDocument | undefined): Promise<void> {
   if (doc) await cli(['lab', 'down', '--prefix', doc.prefix], { reject: false });
 }
 
-/** Starts a TCP server in `netns` that answers each connection with the peer address it saw. */
-export async function startAddressEcho(netns: string, port: number): Promise<{ stop(): void }> {
-  const server = spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', `require('net').createServer(s => s.end(s.remoteAddress + '\\n')).listen(${port}, '0.0.0.0', () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Starts a TCP server in `netns` that answers each connection with the peer address it saw; `host` '::' listens on both families. */
+export async function startAddressEcho(netns: string, port: number, host = '0.0.0.0'): Promise<{ stop(): void }> {
+  const server = spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', `require('net').createServer(s => s.end(s.remoteAddress + '\\n')).listen(${port}, '${host}', () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((r) => server.stdout.once('data', r));
   return { stop: () => server.kill() };
 }
