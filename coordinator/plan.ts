@@ -246,7 +246,7 @@ export class CoordinatorPlanner {
     // published as networks in canonical text (a Node may give host bits, and IPv6 in any of its spellings)
     const canonical = (list: readonly string[]): string[] => list.map((c) => {
       const parsed = this.memo.cidr(c);
-      return parsed instanceof Error ? c : formatIpCidr(parsed);
+      return parsed instanceof Error ? c : formatIpCidr(parsed.cidr);
     });
     const { v4, v6 } = cidrsByFamily(cidrs);
     const dual = config.overlayNetworkIPv6 === undefined ? {} : { overlayIPv6: twinAddress(config.overlayNetwork, config.overlayNetworkIPv6, overlayIP), podCIDRsIPv6: canonical(v6) };
