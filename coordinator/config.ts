@@ -297,6 +297,9 @@ function routingFrom(settings: Settings, overlay: OverlayConfig, deviceType: Coo
 export function coordinatorConfig(settings: Settings, env: NodeJS.ProcessEnv): CoordinatorConfig {
   const overlay = overlayFrom(settings);
   const device = deviceFrom(settings, env);
+  if (overlay.overlayNetworkIPv6 !== undefined && device.device?.citrixRouting === 'pbr' && device.deviceType === 'citrix') {
+    throw new ConfigError('--overlay-network-ipv6 with --citrix-routing pbr: IPv6 pod CIDRs would need IPv6 PBRs (nspbr6), which this driver does not program; use --citrix-routing route (route6 per IPv6 pod CIDR) or leave the IPv6 overlay unset');
+  }
   const nodeSelector = nodeSelectorFrom(settings);
   const clusterId = settings['cluster-id'];
   if (clusterId !== undefined && !CLUSTER_ID_RE.test(clusterId)) throw new ConfigError(`--cluster-id ${JSON.stringify(clusterId)} must be 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit (the kube-system namespace's UID fits)`);

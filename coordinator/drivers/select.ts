@@ -13,7 +13,7 @@ export function driverFor(config: CoordinatorConfig, clusterId: string, log: Log
     return new CitrixDriver({
       baseURL: d.baseURL, username: config.credentials.username, password: config.credentials.password, auth: d.citrixAuth,
       ...(d.caFile ? { caFile: d.caFile } : {}), insecureSkipVerify: d.insecureSkipVerify,
-      vni: config.overlay.vni, overlayNetwork: config.overlay.overlayNetwork, neighbours: d.citrixNeighbours,
+      vni: config.overlay.vni, overlayNetwork: config.overlay.overlayNetwork, overlayNetworkIPv6: config.overlay.overlayNetworkIPv6, neighbours: d.citrixNeighbours,
       ...(d.citrixNetprofile ? { netprofile: d.citrixNetprofile } : {}), routing: d.citrixRouting, saveConfig: d.saveConfig, clusterId, log,
     });
   }

@@ -32,8 +32,9 @@ export function underlayAddresses(interfaces: readonly HostInterface[], vxlanPre
 export function placeRoutes(routes: readonly RouteEntry[], interfaces: readonly HostInterface[], local: string): { routes: RouteEntry[]; directDevice?: string } {
   const underlay = interfaces.find((i) => i.cidrs.some((c) => c.split('/')[0] === local));
   if (!underlay) return { routes: [...routes] };
-  const subnets = underlay.cidrs.map((c) => parseCidr(c, false));
-  const placed = routes.map((r) => (r.via !== '' && subnets.some((n) => cidrContains(n, parseIPv4(r.via))) ? { ...r, dev: underlay.name } : r));
+  const subnets = underlay.cidrs.filter((c) => !c.includes(':')).map((c) => parseCidr(c, false));
+  // an IPv6 gateway is an overlay address (the underlay is IPv4): always through the VXLAN device
+  const placed = routes.map((r) => (r.via !== '' && !r.via.includes(':') && subnets.some((n) => cidrContains(n, parseIPv4(r.via))) ? { ...r, dev: underlay.name } : r));
   return { routes: placed, directDevice: underlay.name };
 }
 

@@ -171,6 +171,40 @@ describe('Citrix driver with the NITRO emulator', () => {
     expect(emulator.store.list('netprofile')).toEqual([{ name: 'chorus-backends', srcip: '198.18.16.1' }]);
   });
 
+  it('in a dual-stack overlay programs nsip6, an nd6 and a route6 per node beside the IPv4 objects, makes no writes at steady state, and tears them down', async () => {
+    const dual = { ...TEST_OVERLAY, overlayNetworkIPv6: 'fd00:c0::/64' };
+    for (let i = 1; i <= 2; i++) await core.createNode({ body: { ...nodeBody(i), spec: { podCIDRs: [`198.19.${i}.0/24`, `fd00:19:${i}::/64`] } } });
+    // what another cluster or an operator made on the ADC: an IPv6 SNIP and a route6 of their own
+    emulator.store.add('nsip6', { ipv6address: 'fd00:aa::1/64', type: 'SNIP' });
+    emulator.store.add('route6', { network: 'fd00:ab::/64', gateway: 'fd00:aa::2' });
+    const c = startCoordinator(api.kubeConfig, 'c1', dual, { driver: citrixDriver(url, caFile, logs.log, { overlayNetworkIPv6: dual.overlayNetworkIPv6 }), deviceResyncMs: 400, podCidrSource: 'node', log: logs.log });
+    running.push(c);
+    await converged(c, 2);
+    const route6s = (): string[] => emulator.store.configured('route6').map((r) => `${String(r.network)} via ${String(r.gateway)}`).sort();
+    await eventually('route6 per node', () => (route6s().length === 3 ? true : undefined));
+    expect(route6s()).toEqual(['fd00:19:1::/64 via fd00:c0::2', 'fd00:19:2::/64 via fd00:c0::3', 'fd00:ab::/64 via fd00:aa::2']);
+    expect(emulator.store.configured('nsip6').map((n) => String(n.ipv6address)).sort()).toEqual(['fd00:aa::1/64', 'fd00:c0::1/64']);
+    expect(emulator.store.configured('nd6').map((n) => `${String(n.neighbor)} ${String(n.mac)} vxlan ${String(n.vxlan)} vtep ${String(n.vtep)}`).sort()).toEqual([
+      'fd00:c0::2 02:c4:c6:12:10:02 vxlan 4096 vtep 198.18.1.1', 'fd00:c0::3 02:c4:c6:12:10:03 vxlan 4096 vtep 198.18.1.2',
+    ]);
+    await eventually('the save after the initial sync', () => (emulator.store.saves > 0 ? true : undefined));
+    const writesBefore = emulator.writes().length;
+    const observes = (): number => emulator.calls.filter((x) => x.resource === 'nd6' && x.method === 'GET').length;
+    const seen = observes();
+    await eventually('two resyncs', () => (observes() >= seen + 2 ? true : undefined), 10_000);
+    expect(emulator.writes().slice(writesBefore).map((w) => `${w.method} ${w.resource} ${w.status} ${w.errorcode}`)).toEqual([]);
+    await c.stop();
+    running.splice(0);
+    const driver = citrixDriver(url, caFile, logs.log, { overlayNetworkIPv6: dual.overlayNetworkIPv6 });
+    const { diffDevice } = await import('../../coordinator/drivers/driver.ts');
+    expect(await driver.apply(diffDevice([], await driver.observe()))).toEqual([]);
+    expect(await driver.observe()).toEqual([]);
+    await driver.close();
+    expect(route6s()).toEqual(['fd00:ab::/64 via fd00:aa::2']);
+    expect(emulator.store.configured('nsip6').map((n) => String(n.ipv6address))).toEqual(['fd00:aa::1/64']);
+    expect(emulator.store.configured('nd6')).toEqual([]);
+  });
+
   it('teardown removes every object of this cluster and nothing else', async () => {
     for (let i = 1; i <= 2; i++) await core.createNode({ body: nodeBody(i) });
     const c = start({ neighbours: 'both' });

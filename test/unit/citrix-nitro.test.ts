@@ -124,6 +124,83 @@ describe('Citrix objects (pure)', () => {
   });
 });
 
+describe('Citrix objects in a dual-stack overlay (pure)', () => {
+  const dual: CitrixLayout = { ...layout, overlayNetworkIPv6: 'fd00:c0::/64' };
+  const dualPlan: CoordinatorPlan = {
+    ...plan,
+    hub: { ...plan.hub, overlayNetworkIPv6: 'fd00:c0::/64', deviceOverlayIPv6s: ['fd00:c0::1'] },
+    peers: [{ ...plan.peers[0]!, overlayIPv6: 'fd00:c0::2', podCIDRsIPv6: ['fd00:19:0::/64'] }],
+  };
+  const entry = (entries: DeviceEntry[], kind: string): DeviceEntry => {
+    const e = entries.find((x) => x.kind === kind);
+    if (!e) throw new Error(`no ${kind} entry`);
+    return e;
+  };
+
+  it('adds an IPv6 SNIP, an nd6 entry per node and a route6 per IPv6 pod CIDR, with the bodies and DELETE forms of the official Terraform provider', () => {
+    const d = desiredEntries(dualPlan, dual);
+    expect(d.filter((e) => ['nsip6', 'nd6', 'route6'].includes(e.kind) || e.key.startsWith('network-')).map((e) => `${e.kind} ${e.key}`)).toEqual([
+      'policystringmap_pattern_binding network-198.18.16.0/20', 'policystringmap_pattern_binding network-fd00:c0::/64',
+      'nsip6 fd00:c0::1/64', 'nd6 fd00:c0::2', 'route6 fd00:19::/64/fd00:c0::2',
+    ]);
+    // nsip6: ipv6address is address/prefix; deleted with ?args=ipv6address: (resource_citrixadc_nsip6.go)
+    expect({ body: bodyOf(entry(d, 'nsip6')), delete: deletePath(entry(d, 'nsip6')) }).toEqual({ body: { ipv6address: 'fd00:c0::1/64', type: 'SNIP' }, delete: 'nsip6?args=ipv6address:fd00%3Ac0%3A%3A1%2F64' });
+    // nd6: neighbor, mac, vxlan, vtep like arp; deleted by name with the vxlan (resource_citrixadc_nd6.go)
+    expect({ body: bodyOf(entry(d, 'nd6')), delete: deletePath(entry(d, 'nd6')) }).toEqual({ body: { neighbor: 'fd00:c0::2', mac: '02:c4:c6:12:10:02', vxlan: 4096, vtep: '198.18.1.1' }, delete: 'nd6/fd00%253Ac0%253A%253A2?args=vxlan:4096' });
+    // route6: network is a prefix; deleted with ?args=network:..,gateway:.. (the provider's route6 test deletes with ?args=network:)
+    expect({ body: bodyOf(entry(d, 'route6')), delete: deletePath(entry(d, 'route6')) }).toEqual({ body: { network: 'fd00:19::/64', gateway: 'fd00:c0::2' }, delete: 'route6?args=network:fd00%3A19%3A%3A%2F64,gateway:fd00%3Ac0%3A%3A2' });
+    expect(observePaths(dual)).toMatchObject({ nsip6s: 'nsip6', nd6s: 'nd6?filter=vxlan:4096', route6s: 'route6' });
+    // without the IPv6 overlay nothing of IPv6 is asked for or added
+    expect(observePaths(layout)).toMatchObject({ nsip6s: undefined, nd6s: undefined, route6s: undefined });
+    expect(desiredEntries(dualPlan, layout).filter((e) => e.kind.endsWith('6'))).toEqual([]);
+  });
+
+  it('reads the ADC\'s answers however it spells an address, and leaves its link-local NSIP6, connected route6, other clusters\' and other vxlans\' entries alone', () => {
+    const lists: ObservedLists = {
+      vxlans: [], bindings: [], nsips: [], arps: [], bridges: [], routes: [], profiles: [], pbrs: [], claims: [],
+      nsip6s: [
+        { ipv6address: 'FD00:C0:0::0001/64', iptype: ['SNIP'], scope: 'global' },
+        { ipv6address: 'fe80::2ad:ff:fe00:1/64', iptype: ['NSIP'], scope: 'link-local' },
+        { ipv6address: 'fd00:c0::99/64', iptype: ['VIP'] },
+        { ipv6address: 'fd00:aa::1/64', iptype: ['SNIP'] },
+      ],
+      nd6s: [
+        { neighbor: 'fd00:00c0::2', mac: '02:C4:C6:12:10:02', vxlan: '4096', vtep: '198.18.1.1', state: 'REACHABLE' },
+        { neighbor: 'fd00:c0::7', mac: '02:00:00:00:00:07', vxlan: '200', vtep: '10.0.0.7' },
+      ],
+      route6s: [
+        { network: 'FD00:19::/64', gateway: 'fd00:c0:0:0::2' },
+        { network: 'fd00:c0::/64', gateway: '::', routetype: 'CONNECTED' },
+        { network: 'fd00:ab::/64', gateway: 'fd00:aa::2' },
+      ],
+    };
+    const observed = observedEntries(lists, dual);
+    expect(observed.map((e) => `${e.kind} ${e.key}`)).toEqual(['nsip6 fd00:c0::1/64', 'nd6 fd00:c0::2', 'route6 fd00:19::/64/fd00:c0::2']);
+    const desired = desiredEntries(dualPlan, dual).filter((e) => e.kind.endsWith('6'));
+    expect(diffDevice(desired, observed)).toEqual([]);
+  });
+
+  it('claims the IPv6 overlay network too, and refuses one that overlaps another cluster\'s', () => {
+    const claim = (key: string, value: string): NitroObject => ({ name: 'chorus_kube_router_owners', key, value });
+    expect(ownershipConflict([claim('network-fd00:c1::/64', 'cluster-b')], dual)).toBeUndefined();
+    expect(ownershipConflict([claim('network-fd00::/16', 'cluster-b')], dual)).toMatch(/^overlay network fd00:c0::\/64 overlaps fd00::\/16, which cluster "cluster-b" uses/);
+  });
+
+  it('adds no nd6 with --citrix-neighbours bridgetable, and no IPv6 entry for a directly routed node (its next hop is IPv4)', () => {
+    expect(desiredEntries(dualPlan, { ...dual, neighbours: 'bridgetable' }).filter((e) => e.node === 'a').map((e) => e.kind)).toEqual(['bridgetable', 'route', 'route6']);
+    const direct: CoordinatorPlan = { ...dualPlan, peers: [{ ...dualPlan.peers[0]!, path: 'direct' }] };
+    expect(desiredEntries(direct, dual).filter((e) => e.node === 'a' && e.kind.endsWith('6'))).toEqual([]);
+  });
+
+  it('replaces a route6 whose next hop changes after adding the new one (make before break), like a route', () => {
+    const old = desiredEntries(dualPlan, dual).filter((e) => e.node === 'a');
+    const moved: CoordinatorPlan = { ...dualPlan, peers: [{ ...dualPlan.peers[0]!, overlayIP: '198.18.16.9', overlayIPv6: 'fd00:c0::9', vtepMAC: '02:c4:c6:12:10:09' }] };
+    const { now, later } = splitMakeBeforeBreak(diffDevice(desiredEntries(moved, dual).filter((e) => e.node === 'a'), old));
+    expect(now.filter((c) => c.op === 'add').map((c) => c.entry.kind)).toEqual(['arp', 'route', 'nd6', 'route6']);
+    expect(later.map((c) => `${c.op} ${c.entry.kind}`)).toEqual(['delete route', 'delete route6', 'delete arp', 'delete nd6']);
+  });
+});
+
 describe('NITRO emulator rules', () => {
   it('compares a filter value as text (Citrix\'s NITRO examples: filter=servicetype:ssl, curstate:DOWN) and /.../ as a regular expression', () => {
     expect(filterMatches({ vxlan: '4096' }, { vxlan: '4096' })).toBe(true);
@@ -165,6 +242,27 @@ describe('NITRO emulator rules', () => {
     s.delete('vxlan_srcip_binding', { id: 4096, srcip: '198.18.0.3' });
     s.delete('vxlan', { id: 4096 });
     expect(s.configured('vxlan')).toEqual([]);
+  });
+
+  it('IPv6: nsip6 listed with its type as iptype and beside the ADC\'s link-local NSIP6; nd6 has no update and is deleted with its vxlan; a route6 gateway must be on an IPv6 SNIP\'s subnet; any spelling of an address is the same object', () => {
+    const s = adc();
+    s.add('nsip6', { ipv6address: 'fd00:c0::1/64', type: 'SNIP' });
+    expect(s.list('nsip6').map((n) => s.render('nsip6', n))).toEqual([
+      { ipv6address: 'fd00:c0::1/64', iptype: ['SNIP'], scope: 'global' }, { ipv6address: 'fe80::2ad:ff:fe00:1/64', iptype: ['NSIP'], scope: 'link-local' },
+    ]);
+    expect(errorOf(() => s.add('nsip6', { ipv6address: 'FD00:C0:0::1/64' }))).toMatchObject({ errorcode: 273 });
+    expect(errorOf(() => s.add('nsip6', { ipv6address: '198.18.16.1/20' }))).toMatchObject({ errorcode: 1097 });
+    s.add('nd6', { neighbor: 'fd00:c0::2', mac: '02:c4:c6:12:10:02', vxlan: 4096, vtep: '198.18.1.1' });
+    expect(errorOf(() => s.update('nd6', { neighbor: 'fd00:c0::2', mac: '02:00:00:00:00:01' }))).toMatchObject({ errorcode: 257 });
+    expect(errorOf(() => s.add('nd6', { neighbor: 'fd00:c0::3', mac: '02:c4:c6:12:10:03', vxlan: 999 }))).toMatchObject({ errorcode: 2614 });
+    expect(errorOf(() => s.add('route6', { network: 'fd00:19::/64', gateway: 'fd00:99::1' })).message).toMatch(/not directly reachable/);
+    expect(errorOf(() => s.add('route6', { network: 'fd00:19::1/64', gateway: 'fd00:c0::2' }))).toMatchObject({ errorcode: 1097 });
+    s.add('route6', { network: 'fd00:19::/64', gateway: 'fd00:c0::2' });
+    expect(s.list('route6').map((r) => `${String(r.network)} ${String(r.gateway)}`)).toEqual(['fd00:19::/64 fd00:c0::2', 'fd00:c0::/64 ::']);
+    s.delete('route6', { network: 'FD00:0019::/64', gateway: 'fd00:c0:0::2' });
+    expect(errorOf(() => s.delete('vxlan_srcip_binding', { id: 4096, srcip: '198.18.0.3' }) ?? s.delete('vxlan', { id: 4096 }))).toBeDefined();
+    s.delete('nd6', { neighbor: 'fd00:c0::2' });
+    expect(s.configured('nd6')).toEqual([]);
   });
 
   it('lists learned entries (arp as DYNAMIC) but never configures them', () => {

@@ -58,6 +58,13 @@ describe('coordinator configuration', () => {
     expect(() => configFrom([...base, ...extra])).toThrow(message);
   });
 
+  it('refuses a dual-stack overlay with Citrix PBR routing (IPv6 PBRs are not programmed), and takes it with route6 routing', () => {
+    const env = { CHORUS_DEVICE_USERNAME: 'u', CHORUS_DEVICE_PASSWORD: 'p' };
+    const citrix = [...base, '--overlay-network-ipv6', 'fd00:c0::/64', '--device-type', 'citrix', '--device-address', 'adc.example'];
+    expect(() => configFrom([...citrix, '--citrix-routing', 'pbr'], env)).toThrow(/--overlay-network-ipv6 with --citrix-routing pbr: .*nspbr6.*use --citrix-routing route/);
+    expect(configFrom(citrix, env).overlay.overlayNetworkIPv6).toBe('fd00:c0::/64');
+  });
+
   it('takes an IPv6 overlay network beside the IPv4 one (dual-stack), and service CIDRs and pod ranges of both families', () => {
     const c = configFrom([...base, '--overlay-network-ipv6', 'fd00:c0::/116', '--service-cidr', '198.18.64.0/20,fd00:5e::/108', '--pod-cidr-ranges', '198.19.0.0/16,fd00:10::/48'], {});
     expect(c.overlay.overlayNetworkIPv6).toBe('fd00:c0::/116');

@@ -24,6 +24,8 @@ import { vtepSubnets } from '../../routing.ts';
 export interface CitrixOptions extends NitroClientOptions {
   readonly vni: number;
   readonly overlayNetwork: string;
+  /** The IPv6 overlay network of a dual-stack overlay: the driver then programs nsip6, nd6 and route6 too. */
+  readonly overlayNetworkIPv6?: string | undefined;
   readonly neighbours: CitrixLayout['neighbours'];
   readonly netprofile?: string;
   /** route (default) or pbr (several clusters behind one ADC). */
@@ -53,7 +55,7 @@ export class CitrixDriver implements DeviceDriver {
   constructor(o: CitrixOptions) {
     this.o = o;
     this.client = new NitroClient(o);
-    this.layout = { vni: o.vni, overlayNetwork: o.overlayNetwork, neighbours: o.neighbours, routing: o.routing ?? 'route', netprofile: o.netprofile, clusterId: o.clusterId };
+    this.layout = { vni: o.vni, overlayNetwork: o.overlayNetwork, overlayNetworkIPv6: o.overlayNetworkIPv6, neighbours: o.neighbours, routing: o.routing ?? 'route', netprofile: o.netprofile, clusterId: o.clusterId };
     this.save = new Debounced(() => this.saveNow(), o.saveDebounceMs ?? 2_000);
     if (o.insecureSkipVerify) o.log.warn({ device: o.baseURL }, 'TLS certificate verification of the ADC is OFF (--insecure-skip-tls-verify): use a CA bundle instead');
   }
@@ -92,12 +94,13 @@ export class CitrixDriver implements DeviceDriver {
     const claims = await this.get(paths.claims, CLAIM);
     const conflict = ownershipConflict(claims, this.layout);
     if (conflict) throw new DeviceOwnershipError(conflict);
-    const [vxlans, bindings, nsips, arps, bridges, routes, profiles, pbrs] = await Promise.all([
+    const [vxlans, bindings, nsips, arps, bridges, routes, profiles, pbrs, nsip6s, nd6s, route6s] = await Promise.all([
       this.get(paths.vxlans, 'vxlan'), this.get(paths.bindings, 'vxlan_srcip_binding'), this.get(paths.nsips, 'nsip'),
       this.get(paths.arps, 'arp'), this.get(paths.bridges, 'bridgetable'), this.get(paths.routes, 'route'),
       this.get(paths.profiles, 'netprofile'), this.get(paths.pbrs, 'nspbr'),
+      this.get(paths.nsip6s, 'nsip6'), this.get(paths.nd6s, 'nd6'), this.get(paths.route6s, 'route6'),
     ]);
-    const lists: ObservedLists = { vxlans, bindings, nsips, arps, bridges, routes, profiles, pbrs, claims };
+    const lists: ObservedLists = { vxlans, bindings, nsips, arps, bridges, routes, profiles, pbrs, claims, nsip6s, nd6s, route6s };
     return observedEntries(lists, this.layout);
   }
 

@@ -7,12 +7,14 @@
  *   arp (ip, mac, vtep) -> static neighbour + FDB entry mac -> vtep
  *   bridgetable (mac, vtep) -> FDB entry;  route -> route via gateway (on the underlay interface
  *   when the gateway is on its subnet: a directly routed node)
+ *   nsip6 global SNIPs -> IPv6 addresses on the VXLAN device;  nd6 (neighbor, mac, vtep) on the
+ *   vxlan -> static NDP neighbour + FDB entry;  route6 -> IPv6 route via gateway
  */
 import { parseIPv4, prefixOfNetmask } from '../../../shared/ipv4.ts';
 import { mtuOfAddress, type HostInterface } from '../../../agent/overlay/observe.ts';
 import { VXLAN_OVERHEAD_IPV4, type DesiredOverlay } from '../../../agent/overlay/state.ts';
 import { emulatedMac, placeRoutes, underlayAddresses } from '../dataplane-sync.ts';
-import type { NitroStore } from './store.ts';
+import { nsip6Cidr, type NitroStore } from './store.ts';
 
 /** "a.b.c.0-a.b.c.255" -> "a.b.c.0/24" (ranges from PBRs cover whole CIDRs). */
 export function rangeToCidr(range: string): string {
@@ -30,18 +32,23 @@ export function desiredFromConfig(store: NitroStore, underlayMtu: number, underl
   const str = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
   const local = str(binding.srcip);
   const addresses = store.configured('nsip').filter((n) => n.type === 'SNIP' && !underlayAddresses.includes(str(n.ipaddress))).map((n) => `${str(n.ipaddress)}/${prefixOfNetmask(str(n.netmask))}`);
+  const addresses6 = store.configured('nsip6').filter((n) => n.type === 'SNIP' && str(n.scope) !== 'link-local').flatMap((n) => nsip6Cidr(str(n.ipv6address)) ?? []);
   const arps = store.configured('arp').filter((a) => String(a.vxlan) === String(vni));
+  const nd6s = store.configured('nd6').filter((n) => String(n.vxlan) === String(vni));
+  const fdb = [
+    ...[...arps, ...nd6s].filter((a) => a.vtep !== undefined).map((a) => ({ mac: str(a.mac).toLowerCase(), dst: str(a.vtep) })),
+    ...store.configured('bridgetable').filter((b) => String(b.vxlan) === String(vni)).map((b) => ({ mac: str(b.mac).toLowerCase(), dst: str(b.vtep) })),
+  ];
   return {
     vxlan: { name: `nsvx${vni}`, vni, port: Number(vxlan.port), local, mtu: underlayMtu - VXLAN_OVERHEAD_IPV4, mac: emulatedMac(local) },
-    addresses,
-    fdb: [
-      ...arps.filter((a) => a.vtep !== undefined).map((a) => ({ mac: str(a.mac).toLowerCase(), dst: str(a.vtep) })),
-      ...store.configured('bridgetable').filter((b) => String(b.vxlan) === String(vni)).map((b) => ({ mac: str(b.mac).toLowerCase(), dst: str(b.vtep) })),
-    ],
-    neighbours: arps.map((a) => ({ ip: str(a.ipaddress), mac: str(a.mac).toLowerCase() })),
+    addresses: [...addresses, ...addresses6],
+    // a node's arp and nd6 entries name the same MAC and VTEP: one FDB entry
+    fdb: [...new Map(fdb.map((f) => [`${f.mac} ${f.dst}`, f])).values()],
+    neighbours: [...arps.map((a) => ({ ip: str(a.ipaddress), mac: str(a.mac).toLowerCase() })), ...nd6s.map((n) => ({ ip: str(n.neighbor), mac: str(n.mac).toLowerCase() }))],
     // a gateway on the underlay subnet (a directly routed node) is reached on that interface
     ...placeRoutes(newestPerDestination([
       ...store.configured('route').map((r) => ({ dst: `${str(r.network)}/${prefixOfNetmask(str(r.netmask))}`, via: str(r.gateway) })),
+      ...store.configured('route6').map((r) => ({ dst: str(r.network), via: str(r.gateway) })),
       // applied PBRs forward their destination range to their next hop (the emulator's data plane
       // does not match the source, which is always the overlay SNIP for these)
       ...store.appliedPbrs().map((p) => ({ dst: rangeToCidr(str(p.destipval)), via: str(p.nexthopval) })),

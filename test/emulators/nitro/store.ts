@@ -10,7 +10,20 @@
  * Unconfirmed (no source found; see docs/citrix.md): the error codes and HTTP status of the
  * referential refusals (257 / 1097 with HTTP 599 here), the read-only route fields that mark a
  * connected route (`direct: true`, `static: false` here), and an arp's `type` (STATIC/DYNAMIC).
+ *
+ * IPv6 (nsip6, nd6, route6), from the NITRO reference and the official Terraform provider and
+ * Ansible collection: nsip6 is keyed by `ipv6address` (address/prefix, as added; GET lists it the
+ * same way and answers the type as `iptype`, a list), deleted with `?args=ipv6address:`; nd6 is
+ * keyed by `neighbor`, has no update and no GET by name, and is deleted by name with a `vlan` or
+ * `vxlan` arg; route6 is keyed by `network` (a prefix) and gateway, deleted with
+ * `?args=network:..,gateway:..`. Addresses are compared as addresses (any spelling of one IPv6
+ * address is the same key). Unconfirmed: the connected route6 entries' fields (`routetype:
+ * CONNECTED` here), the ADC's link-local NSIP6 as listed, whether nd6 takes a global (not
+ * link-local) neighbour on a vxlan (the reference describes `neighbor` as link-local; the issue's
+ * research says nd6 takes neighbor, mac, vxlan and vtep like arp), and the codes of IPv6 refusals
+ * (1097 here, as for IPv4).
  */
+import { formatIp, formatIpCidr, ipCidrContains, parseIp, parseIpCidr, type IpCidr } from '../../../shared/ip.ts';
 
 export type NitroObject = Record<string, string | number | boolean>;
 
@@ -60,9 +73,32 @@ export const RESOURCES: Record<string, ResourceDef> = {
   // adds a binding with POST and removes it with `?args=key:<key>`); a binding has no update
   policystringmap: { keys: ['name'], updatable: true, required: ['name'] },
   policystringmap_pattern_binding: { keys: ['name', 'key'], updatable: false, required: ['name', 'key', 'value'] },
+  nsip6: { keys: ['ipv6address'], updatable: true, required: ['ipv6address'], defaults: { type: 'SNIP', scope: 'global' } },
+  nd6: { keys: ['neighbor'], updatable: false, required: ['neighbor', 'mac'], numeric: ['vxlan'] },
+  route6: { keys: ['network', 'gateway'], updatable: true, required: ['network'] },
 };
 
-const norm = (v: unknown): string => String(v).toLowerCase();
+/** A key value as the ADC compares it: case-insensitive text, an IPv6 address or prefix in canonical form. */
+const norm = (v: unknown): string => {
+  const text = String(v).toLowerCase();
+  if (!text.includes(':') || /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(text)) return text;
+  try {
+    return text.includes('/') ? formatIpCidr(parseIpCidr(text, false)) : formatIp(parseIp(text));
+  } catch {
+    return text;
+  }
+};
+
+/** `address[/prefix]` of an nsip6 (no prefix: /64, unconfirmed), or undefined when it is not IPv6. */
+export function nsip6Cidr(ipv6address: string): string | undefined {
+  const [addr = '', prefix = '64'] = ipv6address.split('/');
+  try {
+    const a = parseIp(addr);
+    return a.family === 6 && /^\d{1,3}$/.test(prefix) && Number(prefix) <= 128 ? `${formatIp(a)}/${prefix}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export function keyOf(resource: string, obj: NitroObject): string {
   const def = RESOURCES[resource];
@@ -131,9 +167,20 @@ export class NitroStore {
     return [...nsip, ...[...this.table('nsip').values()].map((n) => ({ ipaddress: str(n.ipaddress), netmask: str(n.netmask), type: str(n.type) }))];
   }
 
+  /** The subnets of the configured global IPv6 SNIPs (an IPv6 gateway must lie in one). */
+  private ipv6Subnets(): IpCidr[] {
+    return [...this.table('nsip6').values()].flatMap((n) => {
+      const cidr = nsip6Cidr(str(n.ipv6address));
+      return cidr === undefined || str(n.scope) === 'link-local' ? [] : [parseIpCidr(cidr, false)];
+    });
+  }
+
   /** What the ADC itself lists beside the configured objects of a resource. */
   private systemEntries(resource: string): NitroObject[] {
     if (resource === 'nsip') return this.system.nsip ? [{ ...this.system.nsip, type: 'NSIP' }] : [];
+    // every ADC has a link-local NSIP6 (its form as listed: unconfirmed)
+    if (resource === 'nsip6') return [{ ipv6address: 'fe80::2ad:ff:fe00:1/64', type: 'NSIP', scope: 'link-local' }];
+    if (resource === 'route6') return [...new Map(this.ipv6Subnets().map((c) => [formatIpCidr(c), { network: formatIpCidr(c), gateway: '::', routetype: 'CONNECTED' }])).values()];
     if (resource !== 'route') return [...(this.learned.get(resource)?.values() ?? [])];
     const direct = this.ownedAddresses().map((a) => ({ network: ipText((ipNum(a.ipaddress) & ipNum(a.netmask)) >>> 0), netmask: a.netmask, gateway: a.ipaddress, static: false, direct: true }));
     const unique = [...new Map(direct.map((d) => [`${d.network}/${d.netmask}`, d])).values()];
@@ -163,11 +210,40 @@ export class NitroStore {
     if (resource === 'vxlan_srcip_binding') this.validateBinding(obj);
     // binding to a string map that does not exist (code and status unconfirmed: "No such resource")
     if (resource === 'policystringmap_pattern_binding' && !this.table('policystringmap').has(keyOf('policystringmap', { name: obj.name ?? '' }))) throw NO_SUCH_RESOURCE();
-    if ((resource === 'arp' || resource === 'bridgetable') && obj.vxlan !== undefined && !this.table('vxlan').has(keyOf('vxlan', { id: obj.vxlan }))) {
-      throw new NitroError(ERR.VXLAN_NOT_CONFIGURED, 400, 'Vxlan is not configured');
-    }
+    if (['arp', 'bridgetable', 'nd6'].includes(resource)) this.requireVxlan(obj);
     if (resource === 'route' && !this.directlyReachable(str(obj.gateway))) {
       throw new NitroError(ERR.INVALID_VALUE, NITRO_SPECIFIC, `Invalid argument value [gateway, value ${str(obj.gateway)} is not directly reachable]`);
+    }
+    if (resource === 'nsip6' || resource === 'nd6' || resource === 'route6') this.validateIPv6(resource, obj);
+  }
+
+  /** An entry on a vxlan needs that vxlan. */
+  private requireVxlan(obj: NitroObject): void {
+    if (obj.vxlan !== undefined && !this.table('vxlan').has(keyOf('vxlan', { id: obj.vxlan }))) throw new NitroError(ERR.VXLAN_NOT_CONFIGURED, 400, 'Vxlan is not configured');
+  }
+
+  private validateIPv6(resource: string, obj: NitroObject): void {
+    const invalid = (field: string, why: string): NitroError => new NitroError(ERR.INVALID_VALUE, 400, `Invalid argument value [${field}, value ${str(obj[field])} ${why}]`);
+    const ipv6 = (field: string): boolean => {
+      try {
+        return parseIp(str(obj[field])).family === 6;
+      } catch {
+        return false;
+      }
+    };
+    if (resource === 'nsip6' && nsip6Cidr(str(obj.ipv6address)) === undefined) throw invalid('ipv6address', 'is not an IPv6 address[/prefix]');
+    if (resource === 'nd6' && !ipv6('neighbor')) throw invalid('neighbor', 'is not an IPv6 address');
+    if (resource === 'route6') {
+      let network: IpCidr;
+      try {
+        network = parseIpCidr(str(obj.network), true);
+      } catch {
+        throw invalid('network', 'is not an IPv6 prefix');
+      }
+      if (network.family !== 6) throw invalid('network', 'is not an IPv6 prefix');
+      if (!ipv6('gateway') || !this.ipv6Subnets().some((c) => ipCidrContains(c, parseIp(str(obj.gateway))))) {
+        throw new NitroError(ERR.INVALID_VALUE, NITRO_SPECIFIC, `Invalid argument value [gateway, value ${str(obj.gateway)} is not directly reachable]`);
+      }
     }
   }
 
@@ -215,8 +291,8 @@ export class NitroStore {
 
   private refuseIfInUse(resource: string, obj: NitroObject): void {
     const refersTo = (r: string, field: string, value: unknown): boolean => [...this.table(r).values()].some((o) => norm(o[field]) === norm(value));
-    if (resource === 'vxlan' && (refersTo('vxlan_srcip_binding', 'id', obj.id) || refersTo('arp', 'vxlan', obj.id) || refersTo('bridgetable', 'vxlan', obj.id))) {
-      throw notPermitted(`vxlan ${str(obj.id)} is bound to a source IP or referred to by arp or bridgetable entries`);
+    if (resource === 'vxlan' && (refersTo('vxlan_srcip_binding', 'id', obj.id) || refersTo('arp', 'vxlan', obj.id) || refersTo('nd6', 'vxlan', obj.id) || refersTo('bridgetable', 'vxlan', obj.id))) {
+      throw notPermitted(`vxlan ${str(obj.id)} is bound to a source IP or referred to by arp, nd6 or bridgetable entries`);
     }
     if (resource === 'policystringmap' && refersTo('policystringmap_pattern_binding', 'name', obj.name)) {
       throw notPermitted(`policy stringmap ${str(obj.name)} has bound patterns`);
@@ -227,9 +303,16 @@ export class NitroStore {
   }
 
   /** An object as a GET returns it: numeric fields as strings. */
-  render(resource: string, obj: NitroObject): NitroObject {
-    const out: NitroObject = {};
+  render(resource: string, obj: NitroObject): NitroObject | Record<string, unknown> {
+    const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(obj)) out[k] = RESOURCES[resource]?.numeric?.includes(k) ? String(v) : v;
+    // GET nsip6 answers the type as `iptype`, a list (the official Terraform provider reads iptype[0])
+    if (resource === 'nsip6') {
+      out.iptype = [str(obj.type) || 'SNIP'];
+      delete out.type;
+    }
+    // nd6 entries are listed with their ND state (read-only; a static entry's state: unconfirmed)
+    if (resource === 'nd6') out.state = 'REACHABLE';
     return out;
   }
 }
