@@ -191,3 +191,16 @@ export function twinAddress(from: string, to: string, ip: string): string {
   if (offset >= ipCidrSize(t)) throw new Error(`${to} is smaller than ${from}: ${ip} has no twin in it`);
   return formatIp({ family: t.family, value: t.network + offset });
 }
+
+/**
+ * An address or a network as RFC 5952 (and dotted quads) write it, so that a device's own
+ * spelling (upper case, leading zeros, a long form) compares equal to ours; a CIDR as its network
+ * (host bits cleared). Text that is neither is returned as it is.
+ */
+export function canonicalIpText(text: string): string {
+  try {
+    return text.includes('/') ? formatIpCidr(parseIpCidr(text, false)) : formatIp(parseIp(text));
+  } catch {
+    return text;
+  }
+}

@@ -24,7 +24,7 @@ export function driverFor(config: CoordinatorConfig, clusterId: string, log: Log
       baseURLs: d.baseURLs, username: config.credentials.username, password: config.credentials.password, auth: f5.auth,
       ...(d.caFile ? { caFile: d.caFile } : {}), insecureSkipVerify: d.insecureSkipVerify,
       partition: f5.partition, namePrefix: f5.namePrefix, routing: f5.routing, allowService: f5.allowService, trafficGroup: f5.trafficGroup,
-      ...(f5.syncGroup ? { syncGroup: f5.syncGroup } : {}), saveConfig: d.saveConfig, clusterId, log,
+      ...(f5.syncGroup ? { syncGroup: f5.syncGroup } : {}), saveConfig: d.saveConfig, clusterId, overlayNetworkIPv6: config.overlay.overlayNetworkIPv6, log,
     });
   }
   return linuxDriver();

@@ -344,6 +344,36 @@ describe('F5 driver with the iControl REST emulator', () => {
     await client.close();
   });
 
+  for (const routing of ['gateway', 'interface'] as const) {
+    it(`in a dual-stack overlay (${routing} routing) adds an IPv6 self IP, ${routing === 'gateway' ? 'an NDP entry per node and ' : ''}an IPv6 route per IPv6 pod CIDR, writes nothing at steady state, and tears them down`, async () => {
+      const dual = { ...TEST_OVERLAY, overlayNetworkIPv6: 'fd00:c0::/64' };
+      for (let i = 1; i <= 2; i++) await core.createNode({ body: { ...nodeBody(i), spec: { podCIDRs: [`198.19.${i}.0/24`, `fd00:19:${i}::/64`] } } });
+      const c = startCoordinator(api.kubeConfig, 'c1', dual, { driver: f5Driver(url, caFile, logs.log, { routing, overlayNetworkIPv6: dual.overlayNetworkIPv6 }), clusterId: TEST_CLUSTER_ID, deviceResyncMs: 400, podCidrSource: 'node', log: logs.log });
+      running.push(c);
+      const s = emulator.store;
+      await eventually('2 nodes on the BIG-IP over both families', () => (records().length === 2 && ours('net/route').length === 4 && deviceStatus(c).converged ? true : undefined), 20_000);
+      expect(s.get('net/self', '/Common/chorus-4096-self6')).toMatchObject({ address: 'fd00:c0::1/64', vlan: '/Common/chorus-4096', allowService: 'none' });
+      const via = (ip: string): string => (routing === 'gateway' ? ip : '/Common/chorus-4096');
+      expect(routes()).toEqual(expect.arrayContaining([`fd00:19:1::/64 via ${via('fd00:c0::2')}`, `fd00:19:2::/64 via ${via('fd00:c0::3')}`]));
+      expect(ours('net/ndp')).toEqual(routing === 'gateway' ? ['chorus-4096-fd00-c0--2', 'chorus-4096-fd00-c0--3'] : []);
+      if (routing === 'gateway') expect(s.get('net/ndp', '/Common/chorus-4096-fd00-c0--2')).toMatchObject({ ipAddress: 'fd00:c0::2', macAddress: '02:c4:c6:12:10:02' });
+      await eventually('saved', () => (s.saves > 0 ? true : undefined));
+      const before = emulator.calls.length;
+      await eventually('two resyncs', () => (emulator.calls.slice(before).filter((x) => x.path.startsWith('/mgmt/tm/net/ndp')).length >= 2 ? true : undefined), 10_000);
+      expect(emulator.calls.slice(before).filter((x) => x.write).map((x) => `${x.method} ${x.path}`)).toEqual([]);
+      await c.stop();
+      running.splice(0);
+      const driver = f5Driver(url, caFile, logs.log, { routing, overlayNetworkIPv6: dual.overlayNetworkIPv6 });
+      expect(await driver.apply(diffDevice([], await driver.observe()), [])).toEqual([]);
+      expect(await driver.observe()).toEqual([]);
+      await driver.close();
+      expect(ours('net/self')).toEqual([]);
+      expect(ours('net/ndp')).toEqual([]);
+      expect(ours('net/route')).toEqual([]);
+      othersUntouched();
+    });
+  }
+
   it('teardown removes every object of this cluster, in an order the device accepts, and nothing else', async () => {
     for (let i = 1; i <= 2; i++) await core.createNode({ body: nodeBody(i) });
     const c = start();

@@ -79,15 +79,13 @@ const SIZE_SPECS: SettingSpec[] = [
   { flag: 'timeout', help: 'how long to wait for the overlay to converge', default: '120s' },
   { flag: 'components', help: 'run coordinators, agents and the gateway from the TypeScript sources (as tests do) or from the bundle in dist/ (as the images do; make bundle builds it)', default: 'sources' },
   { flag: 'routing', help: "the coordinator's --routing: vxlan (every node tunneled), direct (every node routed via its own address; all share the device's subnet), auto (the even-numbered nodes sit behind a router namespace on 198.18.64.0/20 and are tunneled, the others are routed directly); see docs/routing.md", default: 'vxlan' },
-  { flag: 'ip-family', help: 'ipv4, or dual: a dual-stack cluster (pods get an IPv6 address from 2001:db8:19::/48 beside their IPv4 one, the coordinator an IPv6 overlay network 2001:db8:c0::/64; the underlay stays IPv4). Linux and Citrix devices for now', default: 'ipv4' },
+  { flag: 'ip-family', help: 'ipv4, or dual: a dual-stack cluster (pods get an IPv6 address from 2001:db8:19::/48 beside their IPv4 one, the coordinator an IPv6 overlay network 2001:db8:c0::/64; the underlay stays IPv4), with any --device', default: 'ipv4' },
   { flag: 'second-instance', help: 'also run instance b (deploy/instance-b: VNI 100001, overlay 198.18.32.0/20) on the same nodes, programming a second device: citrix or f5 (renders the overlay with kubectl kustomize)' },
 ];
 
 function sizeFrom(settings: Record<string, string | undefined>): { nodes: number; podsPerNode: number; coordinators: number; device: 'linux' | 'citrix' | 'f5'; timeoutMs: number; ipam: LabIpam; secondInstance?: 'citrix' | 'f5'; components: LabComponents; routing: LabRouting; ipFamily: LabIpFamily } {
   const components = choiceSetting(settings, 'components', ['sources', 'bundle'] as const);
   const ipFamily = choiceSetting(settings, 'ip-family', LAB_IP_FAMILIES);
-  // the F5 emulator and driver carry IPv4 only so far (issue 16): refused, not half-built
-  if (ipFamily === 'dual' && settings.device === 'f5') throw new ConfigError('--ip-family dual needs --device linux or citrix: the f5 driver and emulator do not program IPv6 yet');
   if (components === 'bundle' && !existsSync(BUNDLE_PATH)) throw new ConfigError(`--components bundle: ${BUNDLE_PATH} does not exist; build it with "make bundle"`);
   return {
     components,

@@ -126,3 +126,41 @@ describe('F5 objects', () => {
     expect(failoverStatus({})).toBe('');
   });
 });
+
+describe('F5 objects in a dual-stack overlay', () => {
+  const dualPlan: CoordinatorPlan = {
+    ...plan,
+    hub: { ...plan.hub, overlayNetworkIPv6: 'fd00:c0::/64', deviceOverlayIPv6s: ['fd00:c0::1'] },
+    peers: [{ ...plan.peers[0]!, podCIDRs: ['198.19.0.0/24'], overlayIPv6: 'fd00:c0::2', podCIDRsIPv6: ['fd00:19:0::/64'] }],
+  };
+
+  it('adds an IPv6 self IP on the tunnel, and per node an NDP entry and an IPv6 route, named without ":"', () => {
+    const d = desiredEntries(dualPlan, layout);
+    expect(d.filter((e) => e.key.includes('self6') || e.kind === 'ndp' || e.key.includes('fd00')).map((e) => `${e.kind} ${e.key} ${fieldsText(e)}`)).toEqual([
+      'self chorus-4096-self6 address=fd00:c0::1/64 vlan=/k8s/chorus-4096 allow=none group=/Common/traffic-group-1',
+      'ndp chorus-4096-fd00-c0--2 ip=fd00:c0::2 mac=02:c4:c6:12:10:02',
+      'route chorus-4096-fd00-19--_64 network=fd00:19::/64 gw=fd00:c0::2',
+    ]);
+    const ndp = d.find((e) => e.kind === 'ndp')!;
+    expect(createBody(ndp, layout)).toEqual({ name: 'chorus-4096-fd00-c0--2', partition: 'k8s', ipAddress: 'fd00:c0::2', macAddress: '02:c4:c6:12:10:02', description: mark });
+    expect(updateBody(ndp, layout)).toEqual({ macAddress: '02:c4:c6:12:10:02', description: mark });
+    // interface routing: the route goes via the tunnel, no NDP entry; a directly routed node gets nothing of IPv6
+    expect(desiredEntries(dualPlan, { ...layout, routing: 'interface' }).filter((e) => e.node === 'a').map((e) => `${e.kind} ${e.fields.interface ?? e.fields.gw ?? ''}`)).toEqual(['fdb ', 'route /k8s/chorus-4096', 'route /k8s/chorus-4096']);
+    const direct: CoordinatorPlan = { ...dualPlan, peers: [{ ...dualPlan.peers[0]!, path: 'direct' }] };
+    expect(desiredEntries(direct, layout).filter((e) => e.node === 'a').map((e) => e.fields.network)).toEqual(['198.19.0.0/24']);
+  });
+
+  it('reads the IPv6 objects however the BIG-IP spells them (route domains, upper case, long forms): nothing to do', () => {
+    const answer = deviceAnswer({
+      selfs: [...deviceAnswer().selfs, { name: 'chorus-4096-self6', partition: 'k8s', address: 'FD00:C0:0::1%0/64', vlan: '/k8s/chorus-4096', allowService: 'none', trafficGroup: '/Common/traffic-group-1', description: mark }],
+      ndps: [{ name: 'chorus-4096-fd00-c0--2', partition: 'k8s', ipAddress: 'fd00:c0:0:0::2%0', macAddress: '02:C4:C6:12:10:02', description: mark }],
+      routes: [
+        { name: 'chorus-4096-198.19.0.0_24', partition: 'k8s', network: '198.19.0.0/24', gw: '198.18.16.2', description: mark },
+        { name: 'chorus-4096-fd00-19--_64', partition: 'k8s', network: 'fd00:0019::%0/64', gw: 'FD00:C0::2%0', description: mark },
+      ],
+      fdbTunnel: { name: 'chorus-4096', records: [{ name: '02:C4:C6:12:10:02', endpoint: '198.18.1.1%0' }] },
+      arps: [deviceAnswer().arps[0]!],
+    });
+    expect(diffDevice(desiredEntries(dualPlan, layout), observedEntries(answer, layout))).toEqual([]);
+  });
+});

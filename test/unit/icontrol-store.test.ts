@@ -45,6 +45,21 @@ describe('iControl emulator store', () => {
     expect(failure(() => run(s, 'POST', '/mgmt/tm/net/self', { name: 'self2', address: '198.18.16.9/20', vlan: '/Common/external' })).message).toMatch(/network is defined on two vlans/);
   });
 
+  it('IPv6: self IPs and routes of either family, a route\'s gateway of the route\'s family, static NDP entries at net/ndp (IPv6 only, address immutable)', () => {
+    const s = withTunnel();
+    run(s, 'POST', '/mgmt/tm/net/self', { name: 's6', partition: 'Common', address: 'fd00:c0::1/64', vlan: '/Common/t' });
+    run(s, 'POST', '/mgmt/tm/net/route', { name: 'r6', partition: 'Common', network: 'fd00:19::/64', gw: 'fd00:c0::2' });
+    expect(failure(() => run(s, 'POST', '/mgmt/tm/net/route', { name: 'mixed', partition: 'Common', network: 'fd00:20::/64', gw: '198.18.16.2' })).message).toMatch(/not of the network's address family/);
+    expect(failure(() => run(s, 'POST', '/mgmt/tm/net/route', { name: 'bad', partition: 'Common', network: 'fd00:zz::/64', gw: 'fd00:c0::2' })).status).toBe(400);
+    run(s, 'POST', '/mgmt/tm/net/ndp', { name: 'n6', partition: 'Common', ipAddress: 'fd00:c0::2', macAddress: '02:c4:c6:12:10:02' });
+    expect(run(s, 'GET', '/mgmt/tm/net/ndp/~Common~n6')).toMatchObject({ kind: 'tm:net:ndp:ndpstate', ipAddress: 'fd00:c0::2', macAddress: '02:c4:c6:12:10:02' });
+    expect(failure(() => run(s, 'POST', '/mgmt/tm/net/ndp', { name: 'n4', partition: 'Common', ipAddress: '198.18.16.2', macAddress: '02:c4:c6:12:10:02' })).message).toMatch(/not an IPv6 address/);
+    expect(failure(() => run(s, 'PATCH', '/mgmt/tm/net/ndp/~Common~n6', { ipAddress: 'fd00:c0::9' })).message).toMatch(/cannot be modified/);
+    // the same IPv6 network on a second VLAN is refused as for IPv4, whatever the spelling
+    run(s, 'POST', '/mgmt/tm/net/tunnels/tunnel', { name: 't2', partition: 'Common', key: 8, localAddress: '198.18.0.3', profile: '/Common/p' });
+    expect(failure(() => run(s, 'POST', '/mgmt/tm/net/self', { name: 's6b', partition: 'Common', address: 'FD00:C0:0::9/64', vlan: '/Common/t2' })).message).toMatch(/defined on two vlans/);
+  });
+
   it('refuses to change an ARP entry\'s address or a route\'s network by update', () => {
     const s = withTunnel();
     run(s, 'POST', '/mgmt/tm/net/arp', { name: 'a', ipAddress: '198.18.16.2', macAddress: '02:00:00:00:00:01' });

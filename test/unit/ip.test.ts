@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { BlockList, isIPv6 } from 'node:net';
 import {
-  formatIPv6, formatIp, formatIpCidr, hostRange, ipCidrContains, ipCidrSize, ipCidrsOverlap, nthHost, parseIPv6, parseIp, parseIpCidr, type IpCidr,
+  canonicalIpText, formatIPv6, formatIp, formatIpCidr, hostRange, ipCidrContains, ipCidrSize, ipCidrsOverlap, nthHost, parseIPv6, parseIp, parseIpCidr, type IpCidr,
 } from '../../shared/ip.ts';
 import { cidrContains, cidrsOverlap, formatIPv4, parseCidr, usableHostRange } from '../../shared/ipv4.ts';
 
@@ -40,6 +40,17 @@ describe('IPv6 text', () => {
       expect(parseIPv6(text)).toBe(v);
       expect(formatIPv6(parseIPv6(text))).toBe(urlCanonical(text));
     }), { numRuns: 1000 });
+  });
+
+  it('canonicalIpText: any spelling of an address (or a network, with and without a prefix) is the canonical text; other text is kept', () => {
+    fc.assert(fc.property(anyV6, fc.array(fc.boolean(), { minLength: 8, maxLength: 8 }), fc.array(fc.boolean(), { minLength: 8, maxLength: 8 }), fc.integer({ min: 0, max: 128 }), (v, pad, upper, prefix) => {
+      const text = spelledOut(v, pad, upper);
+      expect(canonicalIpText(text)).toBe(formatIPv6(v));
+      expect(canonicalIpText(`${text}/${prefix}`)).toBe(formatIpCidr(parseIpCidr(`${formatIPv6(v)}/${prefix}`, false)));
+    }), { numRuns: 500 });
+    expect(canonicalIpText('198.18.16.2')).toBe('198.18.16.2');
+    expect(canonicalIpText('02:C4:C6:12:10:02')).toBe('02:C4:C6:12:10:02');
+    expect(canonicalIpText('/Common/chorus-4096')).toBe('/Common/chorus-4096');
   });
 
   it('accepts exactly the strings net.isIPv6 accepts (hex digits and colons)', () => {

@@ -38,7 +38,7 @@
  * shapes this driver creates (NITRO reference; docs/citrix.md lists what is unconfirmed).
  */
 import { formatIPv4, isIPv4, maskOf, prefixOfNetmask } from '../../../shared/ipv4.ts';
-import { formatIp, formatIpCidr, ipCidrContains, ipCidrsOverlap, parseIp, parseIpCidr, type IpCidr } from '../../../shared/ip.ts';
+import { canonicalIpText, formatIpCidr, ipCidrContains, ipCidrsOverlap, parseIp, parseIpCidr, type IpCidr } from '../../../shared/ip.ts';
 import type { DeviceAddress } from '../../routing.ts';
 import { ALL_ZEROS_MAC } from '../../../shared/mac.ts';
 import type { CoordinatorPlan } from '../../plan.ts';
@@ -215,14 +215,8 @@ function inNetwork(network: IpCidr, ip: string): boolean {
   }
 }
 
-/** Address (or CIDR) text as RFC 5952 writes it, so an ADC's own spelling of an IPv6 address compares equal; text that is neither is kept. */
-function canonical(text: string): string {
-  try {
-    return text.includes('/') ? formatIpCidr(parseIpCidr(text, false)) : formatIp(parseIp(text));
-  } catch {
-    return text;
-  }
-}
+/** Address (or CIDR) text in canonical form, however the ADC spells it. */
+const canonical = canonicalIpText;
 
 /**
  * Why this cluster may not touch the overlay objects it would otherwise own: another cluster has

@@ -38,6 +38,8 @@ export interface F5Options extends Omit<IControlClientOptions, 'baseURL'>, F5Lay
   readonly syncGroup?: string;
   /** Most requests in one transaction. */
   readonly transactionSize?: number;
+  /** The IPv6 overlay network of a dual-stack overlay: static NDP entries are then read too. */
+  readonly overlayNetworkIPv6?: string | undefined;
   readonly log: Logger;
 }
 
@@ -56,6 +58,7 @@ const SELECTS: Record<Exclude<F5Kind, 'fdb'>, string> = {
   self: 'name,partition,address,vlan,allowService,trafficGroup,description',
   arp: 'name,partition,ipAddress,macAddress,description',
   route: 'name,partition,network,gw,tmInterface,description',
+  ndp: 'name,partition,ipAddress,macAddress,description',
 };
 
 const STANDBY_HINT = 'a STANDBY unit: changes there would be lost or synced the wrong way; give the coordinator the management addresses of both units (--device-address https://a,https://b) so it follows the active one';
@@ -168,12 +171,14 @@ export class F5Driver implements DeviceDriver {
 
   async observe(): Promise<DeviceEntry[]> {
     await this.chooseActiveUnit();
-    const [profiles, tunnels, selfs, fdbTunnel, arps, routes] = await Promise.all([
+    const [profiles, tunnels, selfs, fdbTunnel, arps, routes, ndps] = await Promise.all([
       this.list('profile'), this.list('tunnel'), this.list('self'), this.fdbTunnel(), this.list('arp'), this.list('route'),
+      // NDP entries exist only in a dual-stack overlay: an IPv4-only one never asks
+      this.o.overlayNetworkIPv6 === undefined ? Promise.resolve([]) : this.list('ndp'),
     ]);
     const conflict = ownershipConflict(tunnels, this.o);
     if (conflict) throw new DeviceOwnershipError(conflict);
-    return observedEntries({ profiles, tunnels, selfs, fdbTunnel, arps, routes }, this.o);
+    return observedEntries({ profiles, tunnels, selfs, fdbTunnel, arps, ndps, routes }, this.o);
   }
 
   /** The requests that make the changes, in dependency order. */

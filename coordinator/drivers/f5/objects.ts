@@ -12,10 +12,18 @@
  *   arp      P-<overlay IP>   static ARP overlay IP -> node VTEP MAC (gateway routing only)
  *   route    P-<net>_<len>    route to a pod CIDR via the node's overlay IP, or via the tunnel;
  *                             for a directly routed node via its underlay IP (and no fdb or arp)
+ *   dual-stack overlay (--overlay-network-ipv6), beside the above:
+ *   self     P-self6          the overlay IPv6 self IP on the tunnel
+ *   ndp      P-<overlay IPv6> static NDP entry overlay IPv6 -> node VTEP MAC (gateway routing only)
+ *   route    P-<net6>_<len>   route to an IPv6 pod CIDR via the node's overlay IPv6 address, or
+ *                             via the tunnel; none for a directly routed node (its next hop is IPv4)
+ * In names an IPv6 address's ":" is written "-" (a BIG-IP name of letters, digits, ".", "_"
+ * and "-" only: whether ":" is allowed is not confirmed).
  * Entry fields are text, normalised (route domains dropped, MACs lower case, allow-service as a
  * sorted list) so desired and observed compare field by field.
  */
-import { formatIPv4, isIPv4, parseCidr } from '../../../shared/ipv4.ts';
+import { isIPv4 } from '../../../shared/ipv4.ts';
+import { canonicalIpText, formatIpCidr, parseIpCidr } from '../../../shared/ip.ts';
 import type { DeviceAddress } from '../../routing.ts';
 import type { CoordinatorPlan } from '../../plan.ts';
 import { PeerEntries, type DeviceEntry } from '../driver.ts';
@@ -34,7 +42,7 @@ export interface F5Layout {
 }
 
 /** Kinds in the order they are created (deleted in reverse). */
-export const F5_KINDS = ['profile', 'tunnel', 'self', 'fdb', 'arp', 'route'] as const;
+export const F5_KINDS = ['profile', 'tunnel', 'self', 'fdb', 'arp', 'ndp', 'route'] as const;
 export type F5Kind = (typeof F5_KINDS)[number];
 
 export const COLLECTIONS: Record<Exclude<F5Kind, 'fdb'>, string> = {
@@ -43,6 +51,7 @@ export const COLLECTIONS: Record<Exclude<F5Kind, 'fdb'>, string> = {
   self: '/mgmt/tm/net/self',
   arp: '/mgmt/tm/net/arp',
   route: '/mgmt/tm/net/route',
+  ndp: '/mgmt/tm/net/ndp',
 };
 export const FDB_TUNNELS = '/mgmt/tm/net/fdb/tunnel';
 
@@ -58,11 +67,17 @@ export const fullPath = (l: F5Layout, name: string): string => `/${l.partition}/
 /** `~Partition~name`, the form iControl addresses an object by. */
 export const itemPath = (l: F5Layout, collection: string, name: string): string => `${collection}/~${l.partition}~${encodeURIComponent(name)}`;
 
-export const names = (l: F5Layout): { profile: string; tunnel: string; self: string } => ({
-  profile: `${l.namePrefix}-vxlan`, tunnel: l.namePrefix, self: `${l.namePrefix}-self`,
+export const names = (l: F5Layout): { profile: string; tunnel: string; self: string; self6: string } => ({
+  profile: `${l.namePrefix}-vxlan`, tunnel: l.namePrefix, self: `${l.namePrefix}-self`, self6: `${l.namePrefix}-self6`,
 });
-const arpName = (l: F5Layout, ip: string): string => `${l.namePrefix}-${ip}`;
-const routeName = (l: F5Layout, cidr: string): string => `${l.namePrefix}-${cidr.replace('/', '_')}`;
+/** An address or CIDR as part of a name: an IPv6 ":" written "-". */
+const nameSafe = (text: string): string => text.replace(/:/g, '-');
+const arpName = (l: F5Layout, ip: string): string => `${l.namePrefix}-${nameSafe(ip)}`;
+const routeName = (l: F5Layout, cidr: string): string => `${l.namePrefix}-${nameSafe(cidr.replace('/', '_'))}`;
+/** Address text in canonical form (an IPv6 address however the BIG-IP spells it); other text kept. */
+const canonicalIp = canonicalIpText;
+/** A self IP's `address/prefix` with the address canonical (not its network). */
+const canonicalSelf = (v: string): string => [canonicalIp(v.split('/')[0] ?? ''), ...v.split('/').slice(1)].join('/');
 
 /** Text of a field that may come back as a string or a number (iControl does both). */
 export const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
@@ -84,12 +99,17 @@ export function desiredEntries(plan: CoordinatorPlan, l: F5Layout, cache: PeerEn
   const n = names(l);
   const vtep = plan.hub.deviceVTEPs[0] ?? '';
   const selfIP = plan.hub.deviceOverlayIPs[0] ?? '';
-  const prefix = parseCidr(plan.hub.overlayNetwork).prefix;
+  const prefix = parseIpCidr(plan.hub.overlayNetwork).prefix;
+  const allow = allowServiceText(l.allowService === 'none' || l.allowService === 'default' ? l.allowService : l.allowService.split(','));
   const entries: DeviceEntry[] = [
     { kind: 'profile', key: n.profile, fields: { port: String(plan.hub.port), flooding: flooding(l) } },
     { kind: 'tunnel', key: n.tunnel, fields: { key: String(plan.hub.vni), local: vtep, profile: fullPath(l, n.profile) } },
-    { kind: 'self', key: n.self, fields: { address: `${selfIP}/${prefix}`, vlan: fullPath(l, n.tunnel), allow: allowServiceText(l.allowService === 'none' || l.allowService === 'default' ? l.allowService : l.allowService.split(',')), group: l.trafficGroup } },
+    { kind: 'self', key: n.self, fields: { address: `${selfIP}/${prefix}`, vlan: fullPath(l, n.tunnel), allow, group: l.trafficGroup } },
   ];
+  const selfIPv6 = plan.hub.deviceOverlayIPv6s?.[0];
+  if (plan.hub.overlayNetworkIPv6 !== undefined && selfIPv6 !== undefined) {
+    entries.push({ kind: 'self', key: n.self6, fields: { address: `${selfIPv6}/${parseIpCidr(plan.hub.overlayNetworkIPv6).prefix}`, vlan: fullPath(l, n.tunnel), allow, group: l.trafficGroup } });
+  }
   // a peer's entries depend only on the peer and the layout (fixed for a driver's life)
   for (const p of plan.peers) entries.push(...cache.of(p, '', (peer) => peerEntries(peer, l)));
   return entries;
@@ -106,10 +126,18 @@ function peerEntries(p: Peer, l: F5Layout): DeviceEntry[] {
   const entries: DeviceEntry[] = direct ? [] : [{ kind: 'fdb', key: p.vtepMAC.toLowerCase(), fields: { endpoint: p.underlayIP }, node: p.node }];
   if (!direct && l.routing === 'gateway') entries.push({ kind: 'arp', key: arpName(l, p.overlayIP), fields: { ip: p.overlayIP, mac: p.vtepMAC.toLowerCase() }, node: p.node });
   for (const c of p.podCIDRs) {
-    const cidr = parseCidr(c, false);
-    const network = `${formatIPv4(cidr.network)}/${cidr.prefix}`;
+    const network = formatIpCidr(parseIpCidr(c, false));
     const via: Record<string, string> = direct ? { gw: p.underlayIP } : l.routing === 'gateway' ? { gw: p.overlayIP } : { interface: fullPath(l, n.tunnel) };
     entries.push({ kind: 'route', key: routeName(l, network), fields: { network, ...via }, node: p.node });
+  }
+  // a dual-stack overlay (the peer has an IPv6 overlay address only then): the same over IPv6
+  if (!direct && p.overlayIPv6 !== undefined) {
+    if (l.routing === 'gateway') entries.push({ kind: 'ndp', key: arpName(l, p.overlayIPv6), fields: { ip: p.overlayIPv6, mac: p.vtepMAC.toLowerCase() }, node: p.node });
+    for (const c of p.podCIDRsIPv6 ?? []) {
+      const network = formatIpCidr(parseIpCidr(c, false));
+      const via: Record<string, string> = l.routing === 'gateway' ? { gw: p.overlayIPv6 } : { interface: fullPath(l, n.tunnel) };
+      entries.push({ kind: 'route', key: routeName(l, network), fields: { network, ...via }, node: p.node });
+    }
   }
   return entries;
 }
@@ -123,6 +151,8 @@ export interface ObservedLists {
   /** The FDB tunnel object of our tunnel (with `records`), if the tunnel exists. */
   readonly fdbTunnel: F5Object | undefined;
   readonly arps: readonly F5Object[];
+  /** Static NDP entries (asked for only in a dual-stack overlay; absent otherwise). */
+  readonly ndps?: readonly F5Object[];
   readonly routes: readonly F5Object[];
 }
 
@@ -155,12 +185,13 @@ export function observedEntries(lists: ObservedLists, l: F5Layout): DeviceEntry[
   return [
     ...own(lists.profiles).map((o): DeviceEntry => ({ kind: 'profile', key: text(o.name), fields: { port: text(o.port) || '4789', flooding: text(o.floodingType) || 'multipoint', ...legacy(o, l) } })),
     ...tunnels.map((o): DeviceEntry => ({ kind: 'tunnel', key: text(o.name), fields: { key: text(o.key), local: withoutRouteDomain(text(o.localAddress)), profile: text(o.profile), ...legacy(o, l) } })),
-    ...own(lists.selfs).map((o): DeviceEntry => ({ kind: 'self', key: text(o.name), fields: { address: withoutRouteDomain(text(o.address)), vlan: text(o.vlan), allow: allowServiceText(o.allowService), group: text(o.trafficGroup), ...legacy(o, l) } })),
+    ...own(lists.selfs).map((o): DeviceEntry => ({ kind: 'self', key: text(o.name), fields: { address: canonicalSelf(withoutRouteDomain(text(o.address))), vlan: text(o.vlan), allow: allowServiceText(o.allowService), group: text(o.trafficGroup), ...legacy(o, l) } })),
     ...records.map((r): DeviceEntry => ({ kind: 'fdb', key: text(r.name).toLowerCase(), fields: { endpoint: withoutRouteDomain(text(r.endpoint)) } })),
     ...own(lists.arps).map((o): DeviceEntry => ({ kind: 'arp', key: text(o.name), fields: { ip: withoutRouteDomain(text(o.ipAddress)), mac: text(o.macAddress).toLowerCase(), ...legacy(o, l) } })),
+    ...own(lists.ndps ?? []).map((o): DeviceEntry => ({ kind: 'ndp', key: text(o.name), fields: { ip: canonicalIp(withoutRouteDomain(text(o.ipAddress))), mac: text(o.macAddress).toLowerCase(), ...legacy(o, l) } })),
     ...own(lists.routes).map((o): DeviceEntry => {
-      const network = withoutRouteDomain(text(o.network));
-      const via: Record<string, string> = o.gw !== undefined ? { gw: withoutRouteDomain(text(o.gw)) } : { interface: text(o.tmInterface) };
+      const network = canonicalIp(withoutRouteDomain(text(o.network)));
+      const via: Record<string, string> = o.gw !== undefined ? { gw: canonicalIp(withoutRouteDomain(text(o.gw))) } : { interface: text(o.tmInterface) };
       return { kind: 'route', key: text(o.name), fields: { network, ...via, ...legacy(o, l) } };
     }),
   ];
@@ -177,7 +208,8 @@ export function fieldsFor(e: DeviceEntry): F5Object {
     case 'profile': return { port: Number(f.port), floodingType: f.flooding ?? 'none' };
     case 'tunnel': return { key: Number(f.key), localAddress: f.local ?? '', profile: f.profile ?? '' };
     case 'self': return { address: f.address ?? '', vlan: f.vlan ?? '', allowService: allowServiceBody(f.allow ?? 'none'), trafficGroup: f.group ?? '' };
-    case 'arp': return { ipAddress: f.ip ?? '', macAddress: f.mac ?? '' };
+    case 'arp':
+    case 'ndp': return { ipAddress: f.ip ?? '', macAddress: f.mac ?? '' };
     case 'route': return { network: f.network ?? '', ...(f.gw !== undefined ? { gw: f.gw } : { tmInterface: f.interface ?? '' }) };
     default: return {};
   }
@@ -192,7 +224,7 @@ export function createBody(e: DeviceEntry, l: F5Layout): F5Object {
 /** The body that changes an entry's object in place (fields iControl refuses to change are left out; the marker is always rewritten). */
 export function updateBody(e: DeviceEntry, l: F5Layout): F5Object {
   const f: F5Object = { ...fieldsFor(e), description: ownerMarker(l) };
-  if (e.kind === 'arp') delete f.ipAddress; // cannot be changed by update; the name carries it anyway
+  if (e.kind === 'arp' || e.kind === 'ndp') delete f.ipAddress; // cannot be changed by update; the name carries it anyway
   if (e.kind === 'route') delete f.network;
   return f;
 }

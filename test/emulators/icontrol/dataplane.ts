@@ -4,7 +4,7 @@
  *   tunnel (key, localAddress, profile port) -> a VXLAN device `f5vx<key>`
  *   self IPs on the tunnel                   -> addresses on it
  *   FDB records (MAC -> endpoint)            -> FDB entries
- *   static ARP (ip -> MAC)                   -> permanent neighbours
+ *   static ARP and NDP (ip -> MAC)           -> permanent neighbours (IPv4, IPv6)
  *   routes: gw -> route via the gateway (on the underlay interface when the gateway is on its
  *           subnet: a directly routed node);  tmInterface = the tunnel -> route onto the device
  * One tunnel is emulated (the first with a local address).
@@ -28,7 +28,7 @@ export function desiredFromBigIp(store: IControlStore, interfaces: readonly Host
     vxlan: { name: `f5vx${vni}`, vni, port: Number(profile?.port ?? 4789), local, mtu: (mtuOfAddress(interfaces, local) ?? 1500) - VXLAN_OVERHEAD_IPV4, mac: emulatedMac(local) },
     addresses: store.list('net/self').filter((s) => s.vlan === path).map((s) => stripRd(str(s.address))),
     fdb: [...(store.records.get(path) ?? new Map<string, string>())].map(([mac, endpoint]) => ({ mac, dst: stripRd(endpoint) })),
-    neighbours: store.list('net/arp').map((a) => ({ ip: stripRd(str(a.ipAddress)), mac: str(a.macAddress).toLowerCase() })),
+    neighbours: [...store.list('net/arp'), ...store.list('net/ndp')].map((a) => ({ ip: stripRd(str(a.ipAddress)), mac: str(a.macAddress).toLowerCase() })),
     // a gateway on the underlay subnet (a directly routed node) is reached on that interface
     ...placeRoutes(store.list('net/route').flatMap((r) => {
       const dst = stripRd(str(r.network));

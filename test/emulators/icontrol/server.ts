@@ -386,7 +386,7 @@ export function execute(store: IControlStore, method: string, path: string, q: U
   const select = q.get('$select')?.split(',').map((s) => s.trim()).filter((s) => s !== '');
   const fdb = /^\/mgmt\/tm\/net\/fdb\/tunnel(?:\/([^/]+)(?:\/records(?:\/([^/]+))?)?)?$/.exec(path);
   if (fdb) return executeFdb(store, { method, path, tunnelSeg: fdb[1], recordSeg: fdb[2], body, select, q, tmos });
-  const m = /^\/mgmt\/tm\/(net\/tunnels\/vxlan|net\/tunnels\/tunnel|net\/self|net\/arp|net\/route)(?:\/([^/]+))?$/.exec(path);
+  const m = /^\/mgmt\/tm\/(net\/tunnels\/vxlan|net\/tunnels\/tunnel|net\/self|net\/arp|net\/ndp|net\/route)(?:\/([^/]+))?$/.exec(path);
   if (!m) throw new F5Error(404, `URI path ${path} not registered.  Please verify URI is supported and wait for /available suffix to be responsive.`);
   const collection = m[1] ?? '';
   const item = m[2] === undefined ? undefined : pathOfTilde(m[2]);

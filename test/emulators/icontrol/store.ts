@@ -3,7 +3,14 @@
  * uses, with the names, references, validation and error messages of
  * ../../../../shared/reference/f5-icontrol.md. Where the reference is silent the choice is marked
  * *unconfirmed*.
+ *
+ * IPv6 (a dual-stack overlay): self IPs, routes and gateways of either family (a route's gateway
+ * of the route's family), and static NDP entries at `net/ndp` (name, ipAddress, macAddress, as
+ * `net/arp`; ipAddress cannot be changed). *Unconfirmed*: the field names of `net/ndp` (taken
+ * from `net arp` and tmsh's `net ndp ip-address mac-address`), the messages of IPv6 refusals (the
+ * IPv4 ones here), and how IPv6 addresses are listed (as given, with `%0` appended by nobody).
  */
+import { formatIpCidr, parseIp, parseIpCidr, type IpAddress, type IpCidr } from '../../../shared/ip.ts';
 
 export type F5Obj = Record<string, unknown>;
 
@@ -34,6 +41,7 @@ export const COLLECTIONS: Record<string, CollectionDef> = {
   'net/self': { label: 'Self IP', kind: 'tm:net:self:selfstate', required: ['name', 'address', 'vlan'], immutable: [] },
   'net/arp': { label: 'static ARP entry', kind: 'tm:net:arp:arpstate', required: ['name', 'ipAddress', 'macAddress'], immutable: ['ipAddress'] },
   'net/route': { label: 'route', kind: 'tm:net:route:routestate', required: ['name', 'network'], immutable: ['network'] },
+  'net/ndp': { label: 'static NDP entry', kind: 'tm:net:ndp:ndpstate', required: ['name', 'ipAddress', 'macAddress'], immutable: ['ipAddress'] },
 };
 
 export const alreadyExists = (label: string, path: string, partition: string): F5Error => new F5Error(409, `01020066:3: The requested ${label} (${path}) already exists in partition ${partition}.`);
@@ -50,13 +58,24 @@ function ipv4(v: string, what: string): number {
   return m.slice(1).reduce((a, o) => a * 256 + Number(o), 0);
 }
 
-/** "a.b.c.d/n" (route domain allowed) -> network number and prefix. */
-function cidr(v: string, what: string): { network: number; prefix: number } {
-  const [ip = '', p = '32'] = stripRd(v).split('/');
-  const prefix = Number(p);
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > 32) throw new F5Error(400, `0107176c:3: Invalid netmask for ${what} "${v}"`);
-  const size = 2 ** (32 - prefix);
-  return { network: Math.floor(ipv4(ip, what) / size) * size, prefix };
+/** An address of either family (route domain allowed). */
+function ipAny(v: string, what: string): IpAddress {
+  try {
+    return parseIp(stripRd(v));
+  } catch {
+    throw new F5Error(400, `0107176c:3: Invalid IP address: ${what} "${v}"`);
+  }
+}
+
+/** "address/n" of either family (route domain allowed; no prefix: a host) -> the network. */
+function cidr(v: string, what: string): IpCidr {
+  const text = stripRd(v);
+  const family = ipAny(text.split('/')[0] ?? '', what).family;
+  try {
+    return parseIpCidr(text.includes('/') ? text : `${text}/${family === 4 ? 32 : 128}`, false);
+  } catch {
+    throw new F5Error(400, `0107176c:3: Invalid netmask for ${what} "${v}"`);
+  }
 }
 
 /**
@@ -189,6 +208,10 @@ export class IControlStore {
         if (!MAC.test(str(x.macAddress))) throw new F5Error(400, `01070734:3: Configuration error: invalid mac-address "${str(x.macAddress)}"`);
       },
       'net/route': (x, path) => this.validateRoute(x, path),
+      'net/ndp': (x) => {
+        if (ipAny(str(x.ipAddress), 'ip-address').family !== 6) throw new F5Error(400, `0107176c:3: Invalid IP address: ip-address "${str(x.ipAddress)}" is not an IPv6 address`);
+        if (!MAC.test(str(x.macAddress))) throw new F5Error(400, `01070734:3: Configuration error: invalid mac-address "${str(x.macAddress)}"`);
+      },
     };
     check[collection]?.(o, str(o.fullPath));
   }
@@ -215,17 +238,16 @@ export class IControlStore {
     const net = cidr(str(o.address), 'address');
     for (const s of this.table('net/self').values()) {
       if (s.fullPath === path || s.vlan === vlan) continue;
-      const other = cidr(str(s.address), 'address');
-      if (other.network === net.network && other.prefix === net.prefix) throw new F5Error(400, `01070334:3: Self IP ${path}: the network is defined on two vlans (${str(s.vlan)} and ${vlan}).`);
+      if (formatIpCidr(cidr(str(s.address), 'address')) === formatIpCidr(net)) throw new F5Error(400, `01070334:3: Self IP ${path}: the network is defined on two vlans (${str(s.vlan)} and ${vlan}).`);
     }
   }
 
   private validateRoute(o: F5Obj, path: string): void {
-    cidr(str(o.network), 'network');
+    const network = cidr(str(o.network), 'network');
     const hasGw = o.gw !== undefined && o.gw !== '';
     const hasIf = o.tmInterface !== undefined && o.tmInterface !== '';
     if (hasGw === hasIf) throw new F5Error(400, `01070734:3: Configuration error: route ${path} needs exactly one of gw and tmInterface.`);
-    if (hasGw) ipv4(str(o.gw), 'gw');
+    if (hasGw && ipAny(str(o.gw), 'gw').family !== network.family) throw new F5Error(400, `01070734:3: Configuration error: route ${path}: gw "${str(o.gw)}" is not of the network's address family.`);
     if (hasIf && !this.table('net/tunnels/tunnel').has(str(o.tmInterface)) && !this.vlans.has(str(o.tmInterface))) throw notFound('interface', str(o.tmInterface));
   }
 

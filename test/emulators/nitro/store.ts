@@ -23,7 +23,7 @@
  * research says nd6 takes neighbor, mac, vxlan and vtep like arp), and the codes of IPv6 refusals
  * (1097 here, as for IPv4).
  */
-import { formatIp, formatIpCidr, ipCidrContains, parseIp, parseIpCidr, type IpCidr } from '../../../shared/ip.ts';
+import { canonicalIpText, formatIp, formatIpCidr, ipCidrContains, parseIp, parseIpCidr, type IpCidr } from '../../../shared/ip.ts';
 
 export type NitroObject = Record<string, string | number | boolean>;
 
@@ -81,12 +81,7 @@ export const RESOURCES: Record<string, ResourceDef> = {
 /** A key value as the ADC compares it: case-insensitive text, an IPv6 address or prefix in canonical form. */
 const norm = (v: unknown): string => {
   const text = String(v).toLowerCase();
-  if (!text.includes(':') || /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(text)) return text;
-  try {
-    return text.includes('/') ? formatIpCidr(parseIpCidr(text, false)) : formatIp(parseIp(text));
-  } catch {
-    return text;
-  }
+  return !text.includes(':') || /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(text) ? text : canonicalIpText(text);
 };
 
 /** `address[/prefix]` of an nsip6 (no prefix: /64, unconfirmed), or undefined when it is not IPv6. */
