@@ -1,7 +1,7 @@
 /** `chorus-kube-router agent`: wiring only; the logic is in node-agent.ts and overlay/. */
 import { hostname } from 'node:os';
 import { DEFAULT_NAMESPACE } from '../shared/keys.ts';
-import { ConfigError, INSTANCE_SPEC, choiceSetting, instanceNamesFrom, durationMsSetting, helpText, ipv4Setting, readSettings, type SettingSpec } from '../shared/cli-args.ts';
+import { ConfigError, INSTANCE_SPEC, choiceSetting, instanceNamesFrom, durationMsSetting, helpText, ipSetting, readSettings, type SettingSpec } from '../shared/cli-args.ts';
 import { createLogger } from '../shared/log.ts';
 import { loadKubeConfig } from '../shared/kube/client.ts';
 import { ipRoute } from '../shared/iproute.ts';
@@ -53,7 +53,7 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
     kubeConfig: loadKubeConfig(settings.kubeconfig),
     nodeName: settings['node-name'] ?? hostname(),
     namespace: settings.namespace ?? DEFAULT_NAMESPACE,
-    ...(settings['underlay-ip'] ? { underlayIP: ipv4Setting(settings, 'underlay-ip') } : {}),
+    ...(settings['underlay-ip'] ? { underlayIP: ipSetting(settings, 'underlay-ip') } : {}),
     names,
     ip: ipRoute(undefined, durationMsSetting(settings, 'command-deadline')),
     reader,

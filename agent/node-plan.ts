@@ -10,7 +10,7 @@ import { refusedNodes } from '../shared/pod-cidrs.ts';
 import type { V1Node } from '@kubernetes/client-node';
 import { cidrsOverlap, parseCidr } from '../shared/ipv4.ts';
 import { cidrsByFamily, twinAddress } from '../shared/ip.ts';
-import { allocatedOverlayIP, internalIPv4, podCIDRsOf } from '../shared/node-facts.ts';
+import { allocatedOverlayIP, internalIP, podCIDRsOf, underlayFamilyOf } from '../shared/node-facts.ts';
 import { DEFAULT_NAMES, type InstanceNames } from '../shared/keys.ts';
 import { decodeHubInfo, type ConfigMapData, type HubInfo, type PeerPath } from '../shared/tables.ts';
 import { errorMessage } from '../shared/errors.ts';
@@ -46,8 +46,11 @@ export function resolveNodeInputs(nodeName: string, node: V1Node | undefined, hu
   const overlayIP = allocatedOverlayIP(node, names.annotationOverlayIP);
   if (raw !== undefined && overlayIP === undefined) return { kind: 'invalid', reason: `annotation ${names.annotationOverlayIP}=${JSON.stringify(raw)} is not an IPv4 address` };
   if (!overlayIP) return { kind: 'waiting', reason: 'waiting for the coordinator to allocate this node an overlay IP' };
-  const underlayIP = underlayOverride ?? internalIPv4(node);
-  if (!underlayIP) return { kind: 'invalid', reason: `Node ${nodeName} has no IPv4 InternalIP and no --underlay-ip was given` };
+  // the underlay's family is the device VTEPs': this node's VTEP is its InternalIP of that family
+  const family = underlayFamilyOf(hub.deviceVTEPs);
+  const underlayIP = underlayOverride ?? internalIP(node, family);
+  if (!underlayIP) return { kind: 'invalid', reason: `Node ${nodeName} has no IPv${family} InternalIP and no --underlay-ip was given${family === 6 ? ' (the underlay is IPv6: the device VTEPs are)' : ''}` };
+  if (underlayIP.includes(':') !== (family === 6)) return { kind: 'invalid', reason: `--underlay-ip ${underlayIP} is not IPv${family}, and the device VTEPs (${hub.deviceVTEPs.join(', ')}) are: a mixed underlay is not supported` };
   const path = node.metadata?.annotations?.[names.annotationPath];
   if (path !== undefined && path !== 'direct') return { kind: 'invalid', reason: `annotation ${names.annotationPath}=${JSON.stringify(path)} is not "direct" (the coordinator writes "direct" or nothing)` };
   const { v4, v6 } = cidrsByFamily(podCIDRsOf(node));
@@ -117,7 +120,7 @@ export function planNode(inputs: ResolvedInputs, facts: HostFacts): EndpointPlan
   return {
     overlay,
     firewall: {
-      table: inputs.names.firewallTable, vxlanDevice: overlay.vxlan.name, port: hub.port, vni: hub.vni, underlayDevice: facts.underlayDevice, allowedVTEPs: hub.deviceVTEPs, deviceOverlayIPs: hub.deviceOverlayIPs, podCIDRs,
+      table: inputs.names.firewallTable, vxlanDevice: overlay.vxlan.name, port: hub.port, vni: hub.vni, underlayDevice: facts.underlayDevice, allowedVTEPs: hub.deviceVTEPs, underlayFamily: underlayFamilyOf(hub.deviceVTEPs), deviceOverlayIPs: hub.deviceOverlayIPs, podCIDRs,
       ...(inputs.ipv6 ? { deviceOverlayIPv6s: hub.deviceOverlayIPv6s ?? [], podCIDRsIPv6: inputs.ipv6.podCIDRs } : {}),
     },
   };

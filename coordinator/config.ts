@@ -9,9 +9,9 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_NAMESPACE, type InstanceNames } from '../shared/keys.ts';
-import { ConfigError, INSTANCE_SPEC, choiceSetting, instanceNamesFrom, cidrSetting, durationMsSetting, intSetting, ipv4ListSetting, optionalInt, type SettingSpec, type Settings } from '../shared/cli-args.ts';
+import { ConfigError, INSTANCE_SPEC, choiceSetting, instanceNamesFrom, cidrSetting, durationMsSetting, intSetting, optionalInt, type SettingSpec, type Settings } from '../shared/cli-args.ts';
 import { cidrContains, parseCidr, parseIPv4, usableHostRange } from '../shared/ipv4.ts';
-import { ipCidrSize, ipCidrsOverlap, parseIpCidr, type IpCidr } from '../shared/ip.ts';
+import { formatIp, ipCidrContains, ipCidrSize, ipCidrsOverlap, parseIp, parseIpCidr, type IpCidr } from '../shared/ip.ts';
 import { parseLabelSelector, SelectorError } from '../shared/selectors.ts';
 import type { OverlayConfig } from './plan.ts';
 import { ROUTING_MODES, type RoutingPolicy } from './routing.ts';
@@ -22,7 +22,7 @@ export const COORDINATOR_SPECS: SettingSpec[] = [
   { flag: 'config', env: ['CHORUS_CONFIG'], help: 'YAML file of settings (keys are these flag names); flags and environment win over it' },
   { flag: 'overlay-network', env: ['CHORUS_OVERLAY_NETWORK', 'NETWORK'], help: 'overlay subnet (CIDR) shared by the device and every node; no node, pod or service may use it', required: true },
   { flag: 'overlay-network-ipv6', env: ['CHORUS_OVERLAY_NETWORK_IPV6'], help: "dual-stack overlay: the IPv6 overlay subnet (CIDR) beside --overlay-network, at least as large; every node and the device get the IPv6 address at the same offset as their IPv4 one, and IPv6 pod CIDRs are routed through it (see docs/install.md). Default: none (IPv4 only; IPv6 pod CIDRs are not routed)" },
-  { flag: 'device-vtep', env: ['CHORUS_DEVICE_VTEPS', 'REMOTE_VTEPIP'], help: "the device's VTEP (underlay) address(es), comma-separated", required: true },
+  { flag: 'device-vtep', env: ['CHORUS_DEVICE_VTEPS', 'REMOTE_VTEPIP'], help: "the device's VTEP (underlay) address(es), comma-separated: IPv4, or IPv6 for an IPv6 underlay (all of one family; the nodes' InternalIPs of that family are their VTEPs)", required: true },
   { flag: 'vni', env: ['CHORUS_VNI', 'VNID'], help: 'VXLAN network identifier, 1..16777215 (the default stays clear of Calico (4096, 4097), flannel (1) and Cilium (2 for VTEPs; identities up to 65535 on its own port): see docs/install.md; an install that published another VNI keeps it unless this is set)', default: '100000' },
   { flag: 'port', env: ['CHORUS_VXLAN_PORT', 'VXLAN_PORT'], help: 'VXLAN UDP port', default: '4789' },
   { flag: 'mtu', env: ['CHORUS_MTU'], help: 'overlay MTU, 576..9000; default: each end uses its underlay MTU minus 50' },
@@ -167,10 +167,10 @@ function serviceCidrsFrom(settings: Settings): { raw: string; cidr: IpCidr }[] {
 
 function overlayFrom(settings: Settings): OverlayConfig {
   const overlayNetwork = cidrSetting(settings, 'overlay-network');
-  const deviceVTEPs = ipv4ListSetting(settings, 'device-vtep');
+  const deviceVTEPs = vtepsFrom(settings);
   const net = parseCidr(overlayNetwork);
   for (const v of deviceVTEPs) {
-    if (cidrContains(net, parseIPv4(v))) throw new ConfigError(`--device-vtep ${v} is inside --overlay-network ${overlayNetwork}: the VTEP is an underlay address; pick an overlay network that does not contain it`);
+    if (!v.includes(':') && cidrContains(net, parseIPv4(v))) throw new ConfigError(`--device-vtep ${v} is inside --overlay-network ${overlayNetwork}: the VTEP is an underlay address; pick an overlay network that does not contain it`);
   }
   if (usableHostRange(net).count <= deviceVTEPs.length) throw new ConfigError(`--overlay-network ${overlayNetwork} is too small: it must hold ${deviceVTEPs.length} device address(es) and at least one node; use a shorter prefix`);
   const v4 = parseIpCidr(overlayNetwork);
@@ -178,8 +178,29 @@ function overlayFrom(settings: Settings): OverlayConfig {
   const svc = services.find((x) => ipCidrsOverlap(v4, x.cidr));
   if (svc) throw new ConfigError(`--overlay-network ${overlayNetwork} overlaps the service CIDR ${svc.raw}; pick a subnet no node, pod or service uses`);
   const overlayNetworkIPv6 = ipv6OverlayFrom(settings, v4, services);
+  const vtepInside = overlayNetworkIPv6 === undefined ? undefined : deviceVTEPs.find((v) => v.includes(':') && ipCidrContains(parseIpCidr(overlayNetworkIPv6), parseIp(v)));
+  if (vtepInside !== undefined) throw new ConfigError(`--device-vtep ${vtepInside} is inside --overlay-network-ipv6 ${overlayNetworkIPv6 ?? ''}: the VTEP is an underlay address; pick an IPv6 overlay network that does not contain it`);
   const mtu = optionalInt(settings, 'mtu', 576, 9000);
   return { vni: intSetting(settings, 'vni', 1, 16777215), port: intSetting(settings, 'port', 1, 65535), overlayNetwork, deviceVTEPs, ...(mtu !== undefined ? { mtu } : {}), ...(overlayNetworkIPv6 !== undefined ? { overlayNetworkIPv6 } : {}) };
+}
+
+/**
+ * --device-vtep: addresses of one family, IPv6 in canonical text. A mixed underlay (VTEPs of both
+ * families) is refused: every node and the device would need a VTEP of each family, and no device
+ * driver here programs both at once.
+ */
+function vtepsFrom(settings: Settings): string[] {
+  const list = (settings['device-vtep'] ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
+  if (list.length === 0) throw new ConfigError('--device-vtep is empty: give one or more IPv4 (or IPv6) addresses, comma-separated');
+  const parsed = list.map((raw) => {
+    try {
+      return parseIp(raw);
+    } catch (err) {
+      throw new ConfigError(`--device-vtep: "${raw}" is not an IP address (${err instanceof Error ? err.message : String(err)})`);
+    }
+  });
+  if (new Set(parsed.map((a) => a.family)).size > 1) throw new ConfigError(`--device-vtep ${list.join(',')} mixes IPv4 and IPv6: a mixed underlay is not supported; give the VTEPs of one family (the nodes' InternalIPs of that family are their VTEPs)`);
+  return parsed.map(formatIp);
 }
 
 /** https://host[:port] from a host, host:port or URL; refuses plain http (credentials cross it). */
@@ -278,6 +299,7 @@ function leaseTimings(settings: Settings): Pick<CoordinatorConfig, 'leaseDuratio
 function routingFrom(settings: Settings, overlay: OverlayConfig, deviceType: CoordinatorConfig['deviceType']): RoutingPolicy {
   const mode = choiceSetting(settings, 'routing', ROUTING_MODES);
   const subnets = cidrListSetting(settings, 'direct-subnets') ?? [];
+  if (mode !== 'vxlan' && overlay.deviceVTEPs.some((v) => v.includes(':'))) throw new ConfigError(`--routing ${mode} with an IPv6 underlay (--device-vtep ${overlay.deviceVTEPs.join(',')}): direct routing follows IPv4 InternalIPs only; use --routing vxlan`);
   if (mode === 'auto' && subnets.length === 0) {
     // Citrix and F5 say which subnet their VTEP address sits in; the Linux device has no API to ask
     if (deviceType !== 'linux') return { mode, directSubnets: [], fromDevice: true, pending: true };
@@ -297,6 +319,9 @@ function routingFrom(settings: Settings, overlay: OverlayConfig, deviceType: Coo
 export function coordinatorConfig(settings: Settings, env: NodeJS.ProcessEnv): CoordinatorConfig {
   const overlay = overlayFrom(settings);
   const device = deviceFrom(settings, env);
+  if (device.deviceType === 'citrix' && overlay.deviceVTEPs.some((v) => v.includes(':'))) {
+    throw new ConfigError(`--device-vtep ${overlay.deviceVTEPs.join(',')} is IPv6, and the Citrix driver programs IPv4 VTEPs only: the NITRO reference documents vxlan_srcip_binding's source IP without saying an IPv6 one is taken, so an IPv6 underlay toward an ADC is not built. Use an IPv4 VTEP (the overlay may still be dual-stack)`);
+  }
   if (overlay.overlayNetworkIPv6 !== undefined && device.device?.citrixRouting === 'pbr' && device.deviceType === 'citrix') {
     throw new ConfigError('--overlay-network-ipv6 with --citrix-routing pbr: IPv6 pod CIDRs would need IPv6 PBRs (nspbr6), which this driver does not program; use --citrix-routing route (route6 per IPv6 pod CIDR) or leave the IPv6 overlay unset');
   }

@@ -10,6 +10,7 @@ import { fenceApiWrites, makeClients, ownKubeConfig, type KubeClients } from '..
 import { startCache, type ResilientCache } from '../shared/kube/informer.ts';
 import { nodeEventRecorder, type EventRecorder } from '../shared/kube/events.ts';
 import { DEFAULT_NAMES, type InstanceNames } from '../shared/keys.ts';
+import { underlayFamilyOf } from '../shared/node-facts.ts';
 import type { Logger } from '../shared/log.ts';
 import { Metrics } from '../shared/metrics.ts';
 import { DONE, ReconcileLoop, SKIPPED, retry, type PassOutcome } from '../shared/reconcile-loop.ts';
@@ -123,7 +124,7 @@ export class Coordinator implements HealthSource {
       node: (name) => this.nodes?.get(name), fence: () => this.fence(), onWrites: (n) => this.m.writes({}, n),
       ...(o.writeConcurrency !== undefined ? { writeConcurrency: o.writeConcurrency } : {}),
     });
-    this.underlayGrace = new UnderlayGrace({ graceMs: o.underlayGraceMs ?? 120_000, log: o.log, expired: () => this.loop.trigger('underlay-grace') });
+    this.underlayGrace = new UnderlayGrace({ graceMs: o.underlayGraceMs ?? 120_000, log: o.log, expired: () => this.loop.trigger('underlay-grace'), family: underlayFamilyOf(o.overlay.deviceVTEPs) });
     this.deviceStatus = new DeviceStatusPublisher({ core: this.clients.core, namespace: o.namespace, name: this.names.deviceStatusConfigMap, product: this.names.product, log: o.log, create: true, prune: o.driver.type !== 'linux', canWrite: () => this.elector.canWrite() });
     this.device = new DeviceReconciler({
       driver: o.driver, log: o.log, resyncMs: o.deviceResyncMs, metrics: this.registry,

@@ -6,9 +6,9 @@
 import type { V1Node } from '@kubernetes/client-node';
 import { parseCidr, type Cidr } from '../shared/ipv4.ts';
 import { CidrMemo, refusedNodes } from '../shared/pod-cidrs.ts';
-import { cidrsByFamily, formatIpCidr, twinAddress } from '../shared/ip.ts';
+import { cidrsByFamily, formatIpCidr, twinAddress, type IpFamily } from '../shared/ip.ts';
 import { macFromOverlayIP } from '../shared/mac.ts';
-import { allocatedOverlayIP, internalIPv4 } from '../shared/node-facts.ts';
+import { allocatedOverlayIP, internalIP, underlayFamilyOf } from '../shared/node-facts.ts';
 import { ANNOTATION_OVERLAY_IP, ANNOTATION_PATH } from '../shared/keys.ts';
 import { PEERS_PER_SHARD, encodePeer, shardName, type ConfigMapData, type HubInfo, type Peer, type PeerPath } from '../shared/tables.ts';
 import { allocate, hostIndex } from './ipam.ts';
@@ -143,8 +143,10 @@ const byAge = (a: NodeFacts, b: NodeFacts): number => a.created - b.created || (
  * joins, leaves and changes); the coordinator keeps one for its life.
  */
 export class CoordinatorPlanner {
-  private readonly facts = new WeakMap<V1Node, NodeFacts>();
+  private facts = new WeakMap<V1Node, NodeFacts>();
   private order: { nodes: readonly V1Node[]; sorted: NodeFacts[] } | undefined;
+  /** The underlay's family (that of the device VTEPs): which InternalIP of a node is its VTEP. */
+  private underlayFamily: IpFamily = 4;
   private peers = new Map<string, BuiltPeer>();
   private readonly memo = new CidrMemo();
   /** The settings the remembered peers were built under: when they change, nothing is reused. */
@@ -156,11 +158,18 @@ export class CoordinatorPlanner {
     const annotationKey = inputs.annotationKey ?? ANNOTATION_OVERLAY_IP;
     const pathKey = inputs.pathAnnotationKey ?? ANNOTATION_PATH;
     const network: Cidr = parseCidr(config.overlayNetwork);
+    const family = underlayFamilyOf(config.deviceVTEPs);
+    if (family !== this.underlayFamily) {
+      // the facts remembered hold the other family's addresses
+      this.facts = new WeakMap();
+      this.order = undefined;
+      this.underlayFamily = family;
+    }
     const paths = new PathChooser(routing);
     const problems: { node: string; reason: string }[] = [];
     const addressed: NodeFacts[] = [];
     for (const f of this.sorted(inputs.nodes, annotationKey, pathKey)) {
-      if (f.underlayIP === undefined) problems.push({ node: f.name, reason: 'no IPv4 InternalIP in status.addresses yet' });
+      if (f.underlayIP === undefined) problems.push({ node: f.name, reason: `no IPv${family} InternalIP in status.addresses yet${family === 6 ? ' (the underlay is IPv6: --device-vtep is)' : ''}` });
       else addressed.push(f);
     }
     // one bad node is left out (with its reason), never the whole plan
@@ -230,7 +239,7 @@ export class CoordinatorPlanner {
     const t = node.metadata?.creationTimestamp;
     const f: NodeFacts = {
       name: node.metadata?.name ?? '', created: t ? new Date(t).getTime() : 0,
-      underlayIP: internalIPv4(node), annotationKey, annotated: allocatedOverlayIP(node, annotationKey),
+      underlayIP: internalIP(node, this.underlayFamily), annotationKey, annotated: allocatedOverlayIP(node, annotationKey),
       recordedPath: node.metadata?.annotations?.[pathKey] === 'direct' ? 'direct' : undefined,
     };
     this.facts.set(node, f);

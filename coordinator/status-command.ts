@@ -10,7 +10,7 @@ import type { V1ConfigMap, V1Node } from '@kubernetes/client-node';
 import { INSTANCE_SPEC, helpText, instanceNamesFrom, readSettings, type SettingSpec } from '../shared/cli-args.ts';
 import { DEFAULT_NAMES, DEFAULT_NAMESPACE, DEVICE_STATUS_SUMMARY_KEY, type InstanceNames } from '../shared/keys.ts';
 import { loadKubeConfig, makeClients } from '../shared/kube/client.ts';
-import { allocatedOverlayIP, internalIPv4 } from '../shared/node-facts.ts';
+import { allocatedOverlayIP, internalIP, underlayFamilyOf } from '../shared/node-facts.ts';
 import { decodeHubInfo, decodePeer, pathOf, shardIndexOf, type HubInfo, type Peer, type PeerPath } from '../shared/tables.ts';
 import { errorMessage } from '../shared/errors.ts';
 
@@ -60,9 +60,10 @@ export function overlayStatus(hubCm: V1ConfigMap | undefined, tables: readonly V
   }
   peers.sort((a, b) => a.node.localeCompare(b.node));
   const listed = new Set(peers.map((p) => p.node));
+  const underlayFamily = underlayFamilyOf(hub?.deviceVTEPs ?? []);
   const unallocated = nodes.filter((n) => !listed.has(n.metadata?.name ?? '')).map((n) => ({
     node: n.metadata?.name ?? '',
-    reason: internalIPv4(n) ? 'no overlay address yet (see the coordinator\'s /status and Events on the Node)' : 'no IPv4 InternalIP',
+    reason: internalIP(n, underlayFamily) ? 'no overlay address yet (see the coordinator\'s /status and Events on the Node)' : `no IPv${underlayFamily} InternalIP`,
   }));
   return { hub, device: deviceData[DEVICE_STATUS_SUMMARY_KEY] ?? null, hubError, peers, unallocated };
 }

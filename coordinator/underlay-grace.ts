@@ -5,7 +5,8 @@
  */
 import type { V1Node } from '@kubernetes/client-node';
 import type { Logger } from '../shared/log.ts';
-import { internalIPv4 } from '../shared/node-facts.ts';
+import { internalIP } from '../shared/node-facts.ts';
+import type { IpFamily } from '../shared/ip.ts';
 
 export interface UnderlayGraceOptions {
   readonly graceMs: number;
@@ -16,6 +17,8 @@ export interface UnderlayGraceOptions {
   readonly now?: () => number;
   /** Schedules `expired` (default an unref'd setTimeout). */
   readonly schedule?: (fn: () => void, ms: number) => void;
+  /** The underlay's family: the InternalIP of that family is the one kept (default 4). */
+  readonly family?: IpFamily;
 }
 
 export class UnderlayGrace {
@@ -35,7 +38,7 @@ export class UnderlayGrace {
     const out = nodes.map((n) => {
       const name = n.metadata?.name ?? '';
       seen.add(name);
-      const ip = internalIPv4(n);
+      const ip = internalIP(n, this.o.family ?? 4);
       const last = this.last.get(name);
       if (ip) {
         this.last.set(name, { ip });

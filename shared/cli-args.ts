@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { load } from 'js-yaml';
 import { isIPv4, parseCidr } from './ipv4.ts';
+import { formatIp, parseIp } from './ip.ts';
 
 export class ConfigError extends Error {}
 
@@ -116,17 +117,17 @@ export function durationMsSetting(settings: Settings, flag: string): number {
   return Math.round(m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000);
 }
 
-export function ipv4Setting(settings: Settings, flag: string): string {
-  const raw = settings[flag] ?? '';
-  if (!isIPv4(raw)) throw new ConfigError(`--${flag}=${JSON.stringify(raw)} is not an IPv4 address`);
-  return raw;
-}
-
-export function ipv4ListSetting(settings: Settings, flag: string): string[] {
-  const list = (settings[flag] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (list.length === 0) throw new ConfigError(`--${flag} is empty: give one or more IPv4 addresses, comma-separated`);
-  for (const ip of list) if (!isIPv4(ip)) throw new ConfigError(`--${flag}: "${ip}" is not an IPv4 address`);
-  return list;
+/** An IPv4 or IPv6 address (IPv6 in canonical text). */
+export function ipSetting(settings: Settings, flag: string): string {
+  const raw = (settings[flag] ?? '').trim();
+  if (isIPv4(raw)) return raw;
+  try {
+    const a = parseIp(raw);
+    if (a.family === 6) return formatIp(a);
+  } catch {
+    // named below
+  }
+  throw new ConfigError(`--${flag}=${JSON.stringify(settings[flag] ?? '')} is not an IPv4 or IPv6 address`);
 }
 
 export function cidrSetting(settings: Settings, flag: string): string {

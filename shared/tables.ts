@@ -46,8 +46,8 @@ export interface HubInfo {
   readonly deviceOverlayIPv6s?: readonly string[];
 }
 
-/** The schema version a hub document needs: 2 when it carries an IPv6 overlay. */
-export const schemaVersionOf = (hub: HubInfo): string => (hub.overlayNetworkIPv6 !== undefined ? SCHEMA_VERSION_DUAL_STACK : SCHEMA_VERSION);
+/** The schema version a hub document needs: 2 when it carries an IPv6 overlay or an IPv6 underlay (IPv6 VTEPs and node addresses, which schema 1 readers refuse). */
+export const schemaVersionOf = (hub: HubInfo): string => (hub.overlayNetworkIPv6 !== undefined || hub.deviceVTEPs.some((v) => v.includes(':')) ? SCHEMA_VERSION_DUAL_STACK : SCHEMA_VERSION);
 
 /**
  * How the device reaches a node's pods: through the VXLAN overlay (route via the node's overlay
@@ -116,6 +116,12 @@ function ipList(data: ConfigMapData, key: string, family: 4 | 6 = 4): string[] {
   return list;
 }
 
+/** Schema 2's deviceVTEPs: IPv4 or IPv6 addresses (canonical text), all of one family (a mixed underlay is not served). */
+function vtepList(data: ConfigMapData): string[] {
+  const first = ipFamilyOf((data.deviceVTEPs ?? '').split(',')[0]?.trim() ?? '');
+  return ipList(data, 'deviceVTEPs', first ?? 4).map((ip) => formatIp(parseIp(ip)));
+}
+
 const ipFamilyOf = (text: string): 4 | 6 | undefined => {
   try {
     return parseIp(text).family;
@@ -161,12 +167,14 @@ export function decodeHubInfo(data: ConfigMapData | undefined): HubInfo {
     vni: intField(data, 'vni', 1, 16777215),
     port: intField(data, 'port', 1, 65535),
     overlayNetwork,
-    deviceVTEPs: ipList(data, 'deviceVTEPs'),
+    // schema 2 allows an IPv6 underlay: VTEPs all of one family
+    deviceVTEPs: data.schemaVersion === SCHEMA_VERSION_DUAL_STACK ? vtepList(data) : ipList(data, 'deviceVTEPs'),
     deviceOverlayIPs,
     ...(deviceMACs ? { deviceMACs } : {}),
     ...(data.mtu !== undefined ? { mtu: intField(data, 'mtu', 576, 9000) } : {}),
     // a v1 document's IPv6 keys (there are none, unless written by hand) mean nothing
-    ...(data.schemaVersion === SCHEMA_VERSION_DUAL_STACK ? ipv6Overlay(data, deviceOverlayIPs.length) : {}),
+    // schema 2 without an IPv6 overlay: an IPv6 underlay under an IPv4-only overlay
+    ...(data.schemaVersion === SCHEMA_VERSION_DUAL_STACK && (data.overlayNetworkIPv6 !== undefined || data.deviceOverlayIPv6s !== undefined) ? ipv6Overlay(data, deviceOverlayIPs.length) : {}),
   };
   return hub;
 }
@@ -206,7 +214,8 @@ export function decodePeer(node: string, value: string): Peer | Error {
   if (typeof raw !== 'object' || raw === null) return new Error(`peer ${node}: value is not an object`);
   const r = raw as Record<string, unknown>;
   const { underlayIP, overlayIP, vtepMAC, podCIDRs, path, overlayIPv6, podCIDRsIPv6 } = r;
-  if (typeof underlayIP !== 'string' || !isIPv4(underlayIP)) return new Error(`peer ${node}: underlayIP ${JSON.stringify(underlayIP)} is not IPv4`);
+  // an IPv6 underlay address only in schema 2 (a schema 1 reader refuses the hub that goes with it)
+  if (typeof underlayIP !== 'string' || ipFamilyOf(underlayIP) === undefined) return new Error(`peer ${node}: underlayIP ${JSON.stringify(underlayIP)} is not an IP address`);
   if (typeof overlayIP !== 'string' || !isIPv4(overlayIP)) return new Error(`peer ${node}: overlayIP ${JSON.stringify(overlayIP)} is not IPv4`);
   if (typeof vtepMAC !== 'string' || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(vtepMAC)) return new Error(`peer ${node}: vtepMAC ${JSON.stringify(vtepMAC)} is not a MAC`);
   if (!Array.isArray(podCIDRs) || !podCIDRs.every((c): c is string => typeof c === 'string')) return new Error(`peer ${node}: podCIDRs is not a list of strings`);

@@ -37,6 +37,11 @@ export interface FirewallSpec {
   readonly underlayDevice: string | undefined;
   /** The only underlay addresses VXLAN is accepted from (device VTEPs on a node, node VTEPs on the gateway). */
   readonly allowedVTEPs: readonly string[];
+  /**
+   * The underlay's family (default: that of allowedVTEPs, else 4): our VXLAN is accepted over it
+   * only, from the VTEP set of its address type, and dropped over the other family.
+   */
+  readonly underlayFamily?: 4 | 6;
   /** Node only: the device's overlay addresses, which keep their source toward pods. */
   readonly deviceOverlayIPs: readonly string[];
   /** Node only: this node's pod CIDRs, which keep their source toward the device. */
@@ -93,9 +98,13 @@ function identityRules(dev: string, family: 'ip' | 'ip6', podCIDRs: readonly str
 /** Matches VXLAN of one VNI: the 24-bit VNI field, bits 32-55 of the VXLAN header after the UDP header. */
 export const vniMatch = (vni: number): string => `@th,96,24 0x${vni.toString(16)}`;
 
+/** The underlay family a spec guards: given, or that of its VTEPs, or IPv4. */
+const underlayFamilyOfSpec = (spec: FirewallSpec): 4 | 6 => spec.underlayFamily ?? (spec.allowedVTEPs.some((v) => v.includes(':')) ? 6 : 4);
+
 export function renderRuleset(spec: FirewallSpec): string {
   const dev = JSON.stringify(spec.vxlanDevice);
   const ours = `udp dport ${spec.port} ${vniMatch(spec.vni)}`;
+  const v6 = underlayFamilyOfSpec(spec) === 6;
   const postrouting = [
     ...identityRules(dev, 'ip', spec.podCIDRs, spec.deviceOverlayIPs),
     ...identityRules(dev, 'ip6', spec.podCIDRsIPv6 ?? [], spec.deviceOverlayIPv6s ?? []),
@@ -104,14 +113,16 @@ export function renderRuleset(spec: FirewallSpec): string {
   return [
     `table ${FIREWALL_FAMILY} ${spec.table ?? FIREWALL_TABLE} {`,
     '\tset allowed-vteps {',
-    '\t\ttype ipv4_addr',
+    `\t\ttype ${v6 ? 'ipv6_addr' : 'ipv4_addr'}`,
     ...(spec.allowedVTEPs.length > 0 ? [`\t\telements = { ${spec.allowedVTEPs.join(', ')} }`] : []),
     '\t}',
     '\tchain input {',
     '\t\ttype filter hook input priority filter - 10; policy accept;',
-    `\t\tmeta nfproto ipv6 ${ours} counter drop comment "no IPv6 underlay: our VXLAN only over IPv4"`,
+    v6
+      ? `\t\tmeta nfproto ipv4 ${ours} counter drop comment "IPv6 underlay: our VXLAN only over IPv6"`
+      : `\t\tmeta nfproto ipv6 ${ours} counter drop comment "no IPv6 underlay: our VXLAN only over IPv4"`,
     ...(spec.underlayDevice ? [`\t\t${ours} iifname != ${JSON.stringify(spec.underlayDevice)} counter drop comment "our VXLAN only on the underlay interface"`] : []),
-    `\t\t${ours} ip saddr != @allowed-vteps counter drop comment "our VXLAN only from known VTEPs"`,
+    `\t\t${ours} ${v6 ? 'ip6' : 'ip'} saddr != @allowed-vteps counter drop comment "our VXLAN only from known VTEPs"`,
     '\t}',
     '\tchain postrouting {',
     '\t\ttype nat hook postrouting priority srcnat - 10; policy accept;',

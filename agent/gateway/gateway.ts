@@ -123,7 +123,7 @@ export class Gateway implements HealthSource {
     const { desired } = plan;
     return {
       overlay: desired,
-      firewall: { table: this.names.firewallTable, vxlanDevice: desired.vxlan.name, port: hub.port, vni: hub.vni, underlayDevice: underlay?.name, allowedVTEPs: desired.fdb.map((e) => e.dst), deviceOverlayIPs: [], podCIDRs: [] },
+      firewall: { table: this.names.firewallTable, vxlanDevice: desired.vxlan.name, port: hub.port, vni: hub.vni, underlayDevice: underlay?.name, allowedVTEPs: desired.fdb.map((e) => e.dst), underlayFamily: localIP.includes(':') ? 6 : 4, deviceOverlayIPs: [], podCIDRs: [] },
     };
   }
 

@@ -1,6 +1,6 @@
 /** `chorus-kube-router gateway`: the Linux device side (hub role). */
 import { DEFAULT_NAMESPACE } from '../../shared/keys.ts';
-import { INSTANCE_SPEC, choiceSetting, instanceNamesFrom, durationMsSetting, helpText, ipv4Setting, readSettings, type SettingSpec } from '../../shared/cli-args.ts';
+import { INSTANCE_SPEC, choiceSetting, instanceNamesFrom, durationMsSetting, helpText, ipSetting, readSettings, type SettingSpec } from '../../shared/cli-args.ts';
 import { nftCommand } from '../firewall/nft.ts';
 import { createLogger } from '../../shared/log.ts';
 import { loadKubeConfig } from '../../shared/kube/client.ts';
@@ -37,7 +37,7 @@ export async function gatewayMain(argv: readonly string[]): Promise<number> {
     names,
     kubeConfig: loadKubeConfig(settings.kubeconfig),
     namespace: settings.namespace ?? DEFAULT_NAMESPACE,
-    localIP: ipv4Setting(settings, 'local-ip'),
+    localIP: ipSetting(settings, 'local-ip'),
     ip: ipRoute(undefined, durationMsSetting(settings, 'command-deadline')),
     reader,
     nft: nftCommand(undefined, names.firewallTable, durationMsSetting(settings, 'command-deadline')),

@@ -28,6 +28,7 @@ const IFLA_VXLAN_ID = 1;
 const IFLA_VXLAN_LOCAL = 4;
 const IFLA_VXLAN_LEARNING = 7;
 const IFLA_VXLAN_PORT = 15;
+const IFLA_VXLAN_LOCAL6 = 17;
 /** The top bit of nla_type (NLA_F_NESTED) and the next (NLA_F_NET_BYTEORDER) are flags, not type. */
 const NLA_TYPE_MASK = 0x3fff;
 
@@ -60,14 +61,14 @@ export function parseLinkInfo(raw: Uint8Array | undefined): LinkInfo {
   if (kind !== 'vxlan' || !dataBytes) return { kind };
   const data = parseAttributes(dataBytes);
   const id = data.get(IFLA_VXLAN_ID);
-  const local = data.get(IFLA_VXLAN_LOCAL);
+  const local = data.get(IFLA_VXLAN_LOCAL) ?? data.get(IFLA_VXLAN_LOCAL6);
   const port = data.get(IFLA_VXLAN_PORT);
   const learning = data.get(IFLA_VXLAN_LEARNING);
   return {
     kind,
     vxlan: {
       vni: id && id.length >= 4 ? id.readUInt32LE(0) : -1,
-      local: local?.length === 4 ? formatIPv4(local.readUInt32BE(0)) : '',
+      local: ipOf(local) ?? '',
       port: port && port.length >= 2 ? port.readUInt16BE(0) : -1, // network byte order
       learning: learning && learning.length >= 1 ? learning[0] !== 0 : true,
     },
@@ -116,7 +117,8 @@ export function addressesOf(msgs: readonly rt.AddressMessage[], index: number, i
 /** FDB entries of one device that point at a remote VTEP (AF_BRIDGE neighbours with NDA_DST). */
 export function fdbOf(msgs: readonly rt.NeighborMessage[], index: number): FdbEntry[] {
   return msgs.flatMap((m) => {
-    const dst = m.data.ifindex === index ? ipv4Of(m.attrs.dst) : undefined;
+    // an IPv4 or (IPv6 underlay) IPv6 VTEP
+    const dst = m.data.ifindex === index ? ipOf(m.attrs.dst) : undefined;
     return dst ? [{ mac: macOf(m.attrs.lladdr), dst }] : [];
   });
 }
@@ -153,6 +155,7 @@ export function interfacesOf(links: readonly rt.LinkMessage[], addrs: readonly r
     const vxlan = parseLinkInfo(l.attrs.linkinfo).vxlan;
     return {
       name: l.attrs.ifname ?? '', mtu: l.attrs.mtu ?? 0, cidrs: addressesOf(addrs, index),
+      cidrs6: addressesOf(addrs, index, true).filter((c) => c.includes(':')),
       ...(vxlan && vxlan.vni >= 0 ? { vxlan: { vni: vxlan.vni, port: vxlan.port } } : {}),
     };
   });

@@ -75,7 +75,8 @@ export function netlinkReader(deadlineMs = 10_000, open: () => RtNetlinkSocket =
     interfaces(): Promise<HostInterface[]> {
       return read('interfaces', async (s) => {
         const links = await s.getLinks(undefined, undefined, timeout);
-        return interfacesOf(links, await s.getAddresses({ family: AF_INET }, undefined, timeout));
+        // both families: an IPv6 underlay's VTEP is an IPv6 address
+        return interfacesOf(links, await s.getAddresses({ family: AF_UNSPEC }, undefined, timeout));
       });
     },
     close: reopen,

@@ -9,11 +9,12 @@
 import { DEFAULT_NAMES } from '../../shared/keys.ts';
 import type { IpRoute } from '../../shared/iproute.ts';
 import { normalizeMac } from '../../shared/mac.ts';
+import { canonicalIpText } from '../../shared/ip.ts';
 import { EMPTY_OBSERVED, ROUTE_PROTOCOL, type FdbEntry, type ObservedNeighbour, type ObservedOverlay, type ObservedVxlan, type RouteEntry } from './state.ts';
 
 interface IpLinkJson {
   ifindex: number; ifname: string; mtu: number; address?: string; flags?: string[];
-  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; port?: number; learning?: boolean } };
+  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; local6?: string; port?: number; learning?: boolean } };
 }
 interface IpAddrJson { ifname: string; mtu: number; addr_info?: { family: string; local: string; prefixlen: number; scope?: string }[]; linkinfo?: { info_kind?: string; info_data?: { id?: number; port?: number } } }
 interface FdbJson { mac: string; dst?: string }
@@ -28,7 +29,7 @@ export function toObservedVxlan(link: IpLinkJson): ObservedVxlan {
     index: link.ifindex,
     kind: link.linkinfo?.info_kind ?? 'unknown',
     vni: data.id ?? -1,
-    local: data.local ?? '',
+    local: data.local ?? (data.local6 !== undefined ? canonicalIpText(data.local6) : ''),
     port: data.port ?? -1,
     learning: data.learning ?? true,
     mtu: link.mtu,
@@ -98,6 +99,8 @@ export interface HostInterface {
   readonly name: string;
   readonly mtu: number;
   readonly cidrs: readonly string[];
+  /** Its IPv6 addresses but for link-local ones (an IPv6 underlay's VTEP is one of these). */
+  readonly cidrs6?: readonly string[];
   /** For a VXLAN device: its VNI and UDP port. */
   readonly vxlan?: { readonly vni: number; readonly port: number };
 }
@@ -109,6 +112,7 @@ export async function readInterfaces(ipr: IpRoute): Promise<HostInterface[]> {
     const data = l.linkinfo?.info_kind === 'vxlan' ? l.linkinfo.info_data : undefined;
     return {
       name: l.ifname, mtu: l.mtu, cidrs: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
+      cidrs6: (l.addr_info ?? []).filter((a) => a.family === 'inet6' && a.scope !== 'link').map((a) => `${canonicalIpText(a.local)}/${a.prefixlen}`),
       ...(data?.id !== undefined ? { vxlan: { vni: data.id, port: data.port ?? 0 } } : {}),
     };
   });
@@ -124,9 +128,11 @@ export function mtuOfAddress(interfaces: readonly HostInterface[], ip: string): 
   return interfaceOfAddress(interfaces, ip)?.mtu;
 }
 
-/** The interface holding an address. */
+/** The interface holding an address (IPv4, or IPv6 in any spelling). */
 export function interfaceOfAddress(interfaces: readonly HostInterface[], ip: string): HostInterface | undefined {
-  return interfaces.find((i) => i.cidrs.some((c) => c.split('/')[0] === ip));
+  if (!ip.includes(':')) return interfaces.find((i) => i.cidrs.some((c) => c.split('/')[0] === ip));
+  const want = canonicalIpText(ip);
+  return interfaces.find((i) => (i.cidrs6 ?? []).some((c) => c.split('/')[0] === want));
 }
 
 /** IPv4 networks on the host's interfaces other than loopback and `exceptDev`. */

@@ -10,7 +10,7 @@ import { refusedNodes } from '../../shared/pod-cidrs.ts';
 import { DEFAULT_NAMES, type InstanceNames } from '../../shared/keys.ts';
 import { ALL_ZEROS_MAC, macFromOverlayIP } from '../../shared/mac.ts';
 import type { HubInfo, Peer } from '../../shared/tables.ts';
-import { VXLAN_OVERHEAD_IPV4, type DesiredOverlay, type FdbEntry, type NeighbourEntry, type RouteEntry, type VxlanSpec } from './state.ts';
+import { vxlanOverhead, type DesiredOverlay, type FdbEntry, type NeighbourEntry, type RouteEntry, type VxlanSpec } from './state.ts';
 
 export class PlanError extends Error {}
 
@@ -26,7 +26,7 @@ export interface EndpointFacts {
 }
 
 function vxlanSpec(hub: HubInfo, facts: EndpointFacts, overlayIP: string): VxlanSpec {
-  const mtu = hub.mtu ?? facts.underlayMtu - VXLAN_OVERHEAD_IPV4;
+  const mtu = hub.mtu ?? facts.underlayMtu - vxlanOverhead(facts.underlayIP);
   return { name: (facts.names ?? DEFAULT_NAMES).vxlanDevice(hub.vni), vni: hub.vni, port: hub.port, local: facts.underlayIP, mtu, mac: macFromOverlayIP(overlayIP) };
 }
 

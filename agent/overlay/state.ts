@@ -61,6 +61,11 @@ export const ROUTE_PROTOCOL = 196;
 
 /** IPv4 underlay: outer IP 20 + UDP 8 + VXLAN 8 + inner Ethernet 14. Counted here, once. */
 export const VXLAN_OVERHEAD_IPV4 = 50;
+/** IPv6 underlay: outer IPv6 40 + UDP 8 + VXLAN 8 + inner Ethernet 14. */
+export const VXLAN_OVERHEAD_IPV6 = 70;
+
+/** What VXLAN adds to a frame on an underlay whose local (VTEP) address is `local`. */
+export const vxlanOverhead = (local: string): number => (local.includes(':') ? VXLAN_OVERHEAD_IPV6 : VXLAN_OVERHEAD_IPV4);
 
 export const EMPTY_OBSERVED: ObservedOverlay = { vxlan: undefined, addresses: [], fdb: [], neighbours: [], routes: [] };
 

@@ -58,6 +58,18 @@ describe('coordinator configuration', () => {
     expect(() => configFrom([...base, ...extra])).toThrow(message);
   });
 
+  it('takes IPv6 VTEPs (an IPv6 underlay, canonical text) and refuses a mixed underlay, an IPv6 underlay with direct routing or a Citrix ADC, and an IPv6 VTEP inside the IPv6 overlay network', () => {
+    const v6 = ['--overlay-network', '198.18.16.0/20'];
+    expect(configFrom([...v6, '--device-vtep', '2001:DB8:18:0::3']).overlay.deviceVTEPs).toEqual(['2001:db8:18::3']);
+    expect(() => configFrom([...v6, '--device-vtep', '2001:db8:18::3,198.18.0.3'])).toThrow(/mixes IPv4 and IPv6: a mixed underlay is not supported/);
+    expect(() => configFrom([...v6, '--device-vtep', 'nope'])).toThrow(/--device-vtep: "nope" is not an IP address/);
+    expect(() => configFrom([...v6, '--device-vtep', '2001:db8:18::3', '--routing', 'direct'])).toThrow(/--routing direct with an IPv6 underlay .* use --routing vxlan/);
+    const env = { CHORUS_DEVICE_USERNAME: 'u', CHORUS_DEVICE_PASSWORD: 'p' };
+    expect(() => configFrom([...v6, '--device-vtep', '2001:db8:18::3', '--device-type', 'citrix', '--device-address', 'adc.example'], env)).toThrow(/is IPv6, and the Citrix driver programs IPv4 VTEPs only/);
+    expect(configFrom([...v6, '--device-vtep', '2001:db8:18::3', '--device-type', 'f5', '--device-address', 'bigip.example'], env).overlay.deviceVTEPs).toEqual(['2001:db8:18::3']);
+    expect(() => configFrom([...v6, '--device-vtep', 'fd00:c0::9', '--overlay-network-ipv6', 'fd00:c0::/64'])).toThrow(/--device-vtep fd00:c0::9 is inside --overlay-network-ipv6 fd00:c0::\/64/);
+  });
+
   it('refuses a dual-stack overlay with Citrix PBR routing (IPv6 PBRs are not programmed), and takes it with route6 routing', () => {
     const env = { CHORUS_DEVICE_USERNAME: 'u', CHORUS_DEVICE_PASSWORD: 'p' };
     const citrix = [...base, '--overlay-network-ipv6', 'fd00:c0::/64', '--device-type', 'citrix', '--device-address', 'adc.example'];

@@ -130,7 +130,7 @@ describe('netlink reader failures', () => {
     expect(err).toBeInstanceOf(CommandTimeoutError);
     expect((err as Error).message).toBe('netlink: reading interfaces got no answer within 250 ms (the command deadline)');
     expect(sockets[0]?.closed()).toBe(true);
-    expect(await reader.interfaces()).toEqual([{ name: 'ul0', mtu: 9000, cidrs: [] }]);
+    expect(await reader.interfaces()).toEqual([{ name: 'ul0', mtu: 9000, cidrs: [], cidrs6: [] }]);
     expect(await reader.interfaces()).toHaveLength(1);
     expect(opened).toBe(2); // the healthy socket is kept
   });

@@ -118,7 +118,7 @@ describe('node plan', () => {
     const plan = planNode(inputs, hostFactsOf([{ name: 'eth0', mtu: 1500, cidrs: ['198.18.1.1/20'] }, { name: 'cni0', mtu: 1500, cidrs: ['198.19.0.1/24'] }], inputs));
     if (isProblem(plan) || isDirect(plan)) throw new Error('expected an overlay plan');
     expect(plan.overlay.vxlan).toMatchObject({ name: 'chorus-4096', mtu: 1450, local: '198.18.1.1' });
-    expect(plan.firewall).toEqual({ table: 'chorus-kube-router', vxlanDevice: 'chorus-4096', port: 4789, vni: 4096, underlayDevice: 'eth0', allowedVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'], podCIDRs: ['198.19.0.0/24'] });
+    expect(plan.firewall).toEqual({ table: 'chorus-kube-router', vxlanDevice: 'chorus-4096', port: 4789, vni: 4096, underlayDevice: 'eth0', allowedVTEPs: ['198.18.0.3'], underlayFamily: 4, deviceOverlayIPs: ['198.18.16.1'], podCIDRs: ['198.19.0.0/24'] });
   });
   it('refuses, touching nothing, when a VXLAN device not ours has our VNI on our port; another VNI on the port is fine', () => {
     const host = (vni: number, port: number): ReturnType<typeof hostFactsOf> => hostFactsOf([
@@ -155,6 +155,15 @@ describe('firewall ruleset', () => {
     ].join('\n'));
     // the table of earlier versions (family ip) goes in the same transaction
     expect(replaceTableScript('X')).toBe('table inet chorus-kube-router {}\ndelete table inet chorus-kube-router\ntable ip chorus-kube-router {}\ndelete table ip chorus-kube-router\nX\n');
+  });
+  it('on an IPv6 underlay: an ipv6_addr VTEP set matched with ip6 saddr, and our VXLAN dropped over IPv4 instead of IPv6', () => {
+    const text = renderRuleset({ vxlanDevice: 'chorus-4096', port: 4789, vni: 4096, underlayDevice: 'eth0', allowedVTEPs: ['2001:db8:18::3'], deviceOverlayIPs: ['198.18.16.1'], podCIDRs: ['198.19.0.0/24'] });
+    expect(text).toContain('\t\ttype ipv6_addr\n\t\telements = { 2001:db8:18::3 }');
+    expect(text).toContain('\t\tmeta nfproto ipv4 udp dport 4789 @th,96,24 0x1000 counter drop comment "IPv6 underlay: our VXLAN only over IPv6"');
+    expect(text).toContain('\t\tudp dport 4789 @th,96,24 0x1000 ip6 saddr != @allowed-vteps counter drop comment "our VXLAN only from known VTEPs"');
+    expect(text).not.toContain('ip saddr != @allowed-vteps');
+    // a gateway that has no peer yet says its family itself
+    expect(renderRuleset({ vxlanDevice: 'v', port: 1, vni: 1, underlayDevice: undefined, allowedVTEPs: [], underlayFamily: 6, deviceOverlayIPs: [], podCIDRs: [] })).toContain('type ipv6_addr');
   });
   it('matches the VNI field of the VXLAN header (RFC 7348: 24 bits after 8 bytes of UDP and 4 of flags)', () => {
     expect(vniMatch(1)).toBe('@th,96,24 0x1');

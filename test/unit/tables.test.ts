@@ -74,6 +74,23 @@ describe('published tables, schema 2 (dual-stack overlay)', () => {
   });
 });
 
+describe('published tables, schema 2 (IPv6 underlay)', () => {
+  const v6under = { ...hub, deviceVTEPs: ['2001:db8:18::3'] };
+
+  it('writes schema 2 for IPv6 VTEPs (a schema-1 reader refuses the document instead of misreading it), and reads them back canonical; a peer\'s underlay address may be IPv6', () => {
+    expect(encodeHubInfo(v6under)).toMatchObject({ schemaVersion: '2', deviceVTEPs: '2001:db8:18::3' });
+    expect(decodeHubInfo(encodeHubInfo(v6under))).toEqual(v6under);
+    expect(decodeHubInfo({ ...encodeHubInfo(v6under), deviceVTEPs: '2001:DB8:18:0::3' }).deviceVTEPs).toEqual(['2001:db8:18::3']);
+    // schema 1 holds IPv4 VTEPs only
+    expect(() => decodeHubInfo({ ...encodeHubInfo(v6under), schemaVersion: '1' })).toThrow(/"deviceVTEPs" has "2001:db8:18::3", not an IPv4 address/);
+    // one family: a mixed underlay is refused
+    expect(() => decodeHubInfo({ ...encodeHubInfo(v6under), deviceVTEPs: '2001:db8:18::3,198.18.0.3' })).toThrow(/"deviceVTEPs" has "198.18.0.3", not an IPv6 address/);
+    const peer = { node: 'n1', underlayIP: '2001:db8:18::11', overlayIP: '198.18.16.2', vtepMAC: '02:c4:c6:12:10:02', podCIDRs: ['198.19.0.0/24'] };
+    expect(decodePeer('n1', encodePeer(peer))).toEqual(peer);
+    expect((decodePeer('n1', encodePeer({ ...peer, underlayIP: '2001:db8:zz::1' })) as Error).message).toMatch(/underlayIP "2001:db8:zz::1" is not an IP address/);
+  });
+});
+
 describe('address math', () => {
   it('derives a stable locally administered MAC from the overlay IP', () => {
     expect(macFromOverlayIP('198.18.16.2')).toBe('02:c4:c6:12:10:02');
