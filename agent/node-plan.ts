@@ -46,11 +46,8 @@ export function resolveNodeInputs(nodeName: string, node: V1Node | undefined, hu
   const overlayIP = allocatedOverlayIP(node, names.annotationOverlayIP);
   if (raw !== undefined && overlayIP === undefined) return { kind: 'invalid', reason: `annotation ${names.annotationOverlayIP}=${JSON.stringify(raw)} is not an IPv4 address` };
   if (!overlayIP) return { kind: 'waiting', reason: 'waiting for the coordinator to allocate this node an overlay IP' };
-  // the underlay's family is the device VTEPs': this node's VTEP is its InternalIP of that family
-  const family = underlayFamilyOf(hub.deviceVTEPs);
-  const underlayIP = underlayOverride ?? internalIP(node, family);
-  if (!underlayIP) return { kind: 'invalid', reason: `Node ${nodeName} has no IPv${family} InternalIP and no --underlay-ip was given${family === 6 ? ' (the underlay is IPv6: the device VTEPs are)' : ''}` };
-  if (underlayIP.includes(':') !== (family === 6)) return { kind: 'invalid', reason: `--underlay-ip ${underlayIP} is not IPv${family}, and the device VTEPs (${hub.deviceVTEPs.join(', ')}) are: a mixed underlay is not supported` };
+  const underlayIP = underlayAddress(node, nodeName, hub, underlayOverride);
+  if (typeof underlayIP !== 'string') return underlayIP;
   const path = node.metadata?.annotations?.[names.annotationPath];
   if (path !== undefined && path !== 'direct') return { kind: 'invalid', reason: `annotation ${names.annotationPath}=${JSON.stringify(path)} is not "direct" (the coordinator writes "direct" or nothing)` };
   const { v4, v6 } = cidrsByFamily(podCIDRsOf(node));
@@ -85,6 +82,15 @@ export function vxlanClash(facts: HostFacts, vni: number, port: number, names: I
   const c = (facts.foreignVxlans ?? []).find((f) => f.vni === vni && f.port === port);
   if (!c) return undefined;
   return `VXLAN device ${c.dev} (not chorus-kube-router's; a CNI's?) already uses VNI ${vni} on UDP port ${port}, and a VNI can be used once per port, so ${names.vxlanDevice(vni)} is not created: give chorus-kube-router another VNI (the coordinator's --vni / CHORUS_VNI, e.g. ${vni === 16777215 ? vni - 1 : vni + 1}) or another port (--port / CHORUS_VXLAN_PORT)`;
+}
+
+/** This node's VTEP: --underlay-ip, or its InternalIP of the underlay's family (the device VTEPs'); a Problem when there is none of that family. */
+function underlayAddress(node: V1Node, nodeName: string, hub: HubInfo, override: string | undefined): string | Problem {
+  const family = underlayFamilyOf(hub.deviceVTEPs);
+  const ip = override ?? internalIP(node, family);
+  if (!ip) return { kind: 'invalid', reason: `Node ${nodeName} has no IPv${family} InternalIP and no --underlay-ip was given${family === 6 ? ' (the underlay is IPv6: the device VTEPs are)' : ''}` };
+  if (ip.includes(':') !== (family === 6)) return { kind: 'invalid', reason: `--underlay-ip ${ip} is not IPv${family}, and the device VTEPs (${hub.deviceVTEPs.join(', ')}) are: a mixed underlay is not supported` };
+  return ip;
 }
 
 /** The host facts a node's plan needs, from its interfaces (the agent's and doctor's one way to read them). */

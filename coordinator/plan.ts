@@ -158,18 +158,13 @@ export class CoordinatorPlanner {
     const annotationKey = inputs.annotationKey ?? ANNOTATION_OVERLAY_IP;
     const pathKey = inputs.pathAnnotationKey ?? ANNOTATION_PATH;
     const network: Cidr = parseCidr(config.overlayNetwork);
-    const family = underlayFamilyOf(config.deviceVTEPs);
-    if (family !== this.underlayFamily) {
-      // the facts remembered hold the other family's addresses
-      this.facts = new WeakMap();
-      this.order = undefined;
-      this.underlayFamily = family;
-    }
+    const family = this.settleUnderlayFamily(config.deviceVTEPs);
     const paths = new PathChooser(routing);
     const problems: { node: string; reason: string }[] = [];
     const addressed: NodeFacts[] = [];
+    const noAddress = `no IPv${family} InternalIP in status.addresses yet${family === 6 ? ' (the underlay is IPv6: --device-vtep is)' : ''}`;
     for (const f of this.sorted(inputs.nodes, annotationKey, pathKey)) {
-      if (f.underlayIP === undefined) problems.push({ node: f.name, reason: `no IPv${family} InternalIP in status.addresses yet${family === 6 ? ' (the underlay is IPv6: --device-vtep is)' : ''}` });
+      if (f.underlayIP === undefined) problems.push({ node: f.name, reason: noAddress });
       else addressed.push(f);
     }
     // one bad node is left out (with its reason), never the whole plan
@@ -231,6 +226,17 @@ export class CoordinatorPlanner {
     const sorted = nodes.map((n) => this.factsOf(n, annotationKey, pathKey)).sort(byAge);
     this.order = { nodes, sorted };
     return sorted;
+  }
+
+  /** The underlay's family (the device VTEPs'); when it changes, the facts remembered hold the other family's addresses and are dropped. */
+  private settleUnderlayFamily(deviceVTEPs: readonly string[]): IpFamily {
+    const family = underlayFamilyOf(deviceVTEPs);
+    if (family !== this.underlayFamily) {
+      this.facts = new WeakMap();
+      this.order = undefined;
+      this.underlayFamily = family;
+    }
+    return family;
   }
 
   private factsOf(node: V1Node, annotationKey: string, pathKey: string): NodeFacts {
