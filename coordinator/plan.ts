@@ -142,6 +142,9 @@ const byAge = (a: NodeFacts, b: NodeFacts): number => a.created - b.created || (
  * planCoordinator's for the same inputs (a property test runs both over random sequences of
  * joins, leaves and changes); the coordinator keeps one for its life.
  */
+/** Why a node without an InternalIP of the underlay's family is not in the overlay yet. */
+const noUnderlayAddress = (family: IpFamily): string => `no IPv${family} InternalIP in status.addresses yet${family === 6 ? ' (the underlay is IPv6: --device-vtep is)' : ''}`;
+
 export class CoordinatorPlanner {
   private facts = new WeakMap<V1Node, NodeFacts>();
   private order: { nodes: readonly V1Node[]; sorted: NodeFacts[] } | undefined;
@@ -162,7 +165,7 @@ export class CoordinatorPlanner {
     const paths = new PathChooser(routing);
     const problems: { node: string; reason: string }[] = [];
     const addressed: NodeFacts[] = [];
-    const noAddress = `no IPv${family} InternalIP in status.addresses yet${family === 6 ? ' (the underlay is IPv6: --device-vtep is)' : ''}`;
+    const noAddress = noUnderlayAddress(family);
     for (const f of this.sorted(inputs.nodes, annotationKey, pathKey)) {
       if (f.underlayIP === undefined) problems.push({ node: f.name, reason: noAddress });
       else addressed.push(f);
