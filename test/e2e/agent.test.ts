@@ -14,7 +14,7 @@ import { HUB_CONFIGMAP } from '../../shared/keys.ts';
 import { mergePatch } from '../../shared/kube/client.ts';
 import { macFromOverlayIP } from '../../shared/mac.ts';
 import { eventually } from '../support/apiserver.ts';
-import { E2E_SKIP_REASON, IS_ROOT, cli, httpFromNetns, inNetns, labStatus, labUp, lossFromDevice, pingOnce, answersWithin, labDown, labCore, startAddressEcho, tcpAnswer } from '../support/lab.ts';
+import { E2E_SKIP_REASON, IS_ROOT, cli, httpFromNetns, inNetns, labStatus, labUp, lossFromDevice, pingOnce, answersWithin, labDown, labCore, startAddressEcho, tcpAnswer, droppedVxlan } from '../support/lab.ts';
 
 let doc: LabDocument;
 let core: CoreV1Api;
@@ -31,11 +31,6 @@ async function metric(n: LabDocument['nodes'][number], name: string): Promise<nu
 
 /** ping from the device at 50 pps while `during` runs; returns the packet loss in percent. */
 /** Packets the agent's table dropped at its VXLAN checks (all counters of its input chain). */
-async function droppedVxlan(netns: string): Promise<number> {
-  const out = String((await inNetns(netns, ['nft', 'list', 'chain', 'inet', 'chorus-kube-router', 'input'], true)).stdout);
-  return [...out.matchAll(/counter packets (\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
-}
-
 const lossDuring = (ip: string, seconds: number, during: () => Promise<void>, opts: { untilDone?: boolean } = {}): Promise<{ loss: number; output: string }> => lossFromDevice(doc, ip, seconds, during, opts);
 
 describe.skipIf(!IS_ROOT)('agent in production conditions (lab: 2 nodes x 1 pod)', () => {

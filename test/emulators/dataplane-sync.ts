@@ -5,6 +5,7 @@
  * the driver sent). Calls are serialized and coalesced.
  */
 import { parseIPv4 } from '../../shared/ipv4.ts';
+import { parseIp } from '../../shared/ip.ts';
 import type { IpRoute } from '../../shared/iproute.ts';
 import type { Logger } from '../../shared/log.ts';
 import { programOverlay } from '../../agent/overlay/program.ts';
@@ -12,9 +13,9 @@ import { readInterfaces, type HostInterface } from '../../agent/overlay/observe.
 import type { DesiredOverlay, RouteEntry } from '../../agent/overlay/state.ts';
 import { cidrContains, parseCidr } from '../../shared/ipv4.ts';
 
-/** 02:ad:<IPv4 bytes>: a stable, locally administered MAC for an emulated device's VTEP. */
+/** 02:ad:<IPv4 bytes> (an IPv6 VTEP: its last four bytes): a stable, locally administered MAC for an emulated device's VTEP. */
 export function emulatedMac(ip: string): string {
-  const v = parseIPv4(ip);
+  const v = ip.includes(':') ? Number(parseIp(ip).value & 0xffffffffn) : parseIPv4(ip);
   return ['02', 'ad', v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].map((b) => (typeof b === 'number' ? b.toString(16).padStart(2, '0') : b)).join(':');
 }
 

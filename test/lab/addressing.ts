@@ -9,6 +9,9 @@
  * lives only inside the lab's namespaces, as the IPv4 plan does):
  *   overlay  2001:db8:c0::/64        (--overlay-network-ipv6; each IPv4 overlay address's twin)
  *   pods     2001:db8:19:<i-1>::/64  node i (hex); its bridge is ::1, pod j is ::<j+1> (hex)
+ * An IPv6-underlay lab (--ip-family ipv6) is the dual-stack lab plus an IPv6 underlay on the
+ * same switch, which carries the VXLAN (the API and health checks stay on IPv4):
+ *   underlay 2001:db8:18::/64        device VTEP ::3, node i at ::1:<i> (hex)
  */
 import { formatIPv4, parseIPv4 } from '../../shared/ipv4.ts';
 import { formatIp, parseIPv6 } from '../../shared/ip.ts';
@@ -71,8 +74,16 @@ export function initialSegment(routing: LabRouting, index: number): Segment {
   return routing === 'auto' && index % 2 === 0 ? 'routed' : 'switch';
 }
 
-/** The lab's address families: ipv4, or dual (IPv4 underlay, dual-stack overlay and pods). */
-export const LAB_IP_FAMILIES = ['ipv4', 'dual'] as const;
+/** The lab's address families: ipv4; dual (IPv4 underlay, dual-stack overlay and pods); ipv6 (the same over an IPv6 underlay). */
+export const LAB_IP_FAMILIES = ['ipv4', 'dual', 'ipv6'] as const;
+export const UNDERLAY_PREFIX_IPV6 = 64;
+export const DEVICE_IPV6 = '2001:db8:18::3';
+
+/** Node i's IPv6 underlay address (an IPv6-underlay lab). */
+export function nodeUnderlayIPv6(index: number): string {
+  if (index < 1 || index > MAX_NODES) throw new Error(`lab node index ${index} is outside 1..${MAX_NODES}`);
+  return `2001:db8:18::1:${index.toString(16)}`;
+}
 export type LabIpFamily = (typeof LAB_IP_FAMILIES)[number];
 export const OVERLAY_NETWORK_IPV6 = '2001:db8:c0::/64';
 

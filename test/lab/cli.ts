@@ -79,13 +79,15 @@ const SIZE_SPECS: SettingSpec[] = [
   { flag: 'timeout', help: 'how long to wait for the overlay to converge', default: '120s' },
   { flag: 'components', help: 'run coordinators, agents and the gateway from the TypeScript sources (as tests do) or from the bundle in dist/ (as the images do; make bundle builds it)', default: 'sources' },
   { flag: 'routing', help: "the coordinator's --routing: vxlan (every node tunneled), direct (every node routed via its own address; all share the device's subnet), auto (the even-numbered nodes sit behind a router namespace on 198.18.64.0/20 and are tunneled, the others are routed directly); see docs/routing.md", default: 'vxlan' },
-  { flag: 'ip-family', help: 'ipv4, or dual: a dual-stack cluster (pods get an IPv6 address from 2001:db8:19::/48 beside their IPv4 one, the coordinator an IPv6 overlay network 2001:db8:c0::/64; the underlay stays IPv4), with any --device', default: 'ipv4' },
+  { flag: 'ip-family', help: 'ipv4, or dual: a dual-stack cluster (pods get an IPv6 address from 2001:db8:19::/48 beside their IPv4 one, the coordinator an IPv6 overlay network 2001:db8:c0::/64; the underlay stays IPv4), with any --device; or ipv6: the same over an IPv6 underlay 2001:db8:18::/64 (the VXLAN between the nodes and the device runs over IPv6; --device linux or f5, --routing vxlan)', default: 'ipv4' },
   { flag: 'second-instance', help: 'also run instance b (deploy/instance-b: VNI 100001, overlay 198.18.32.0/20) on the same nodes, programming a second device: citrix or f5 (renders the overlay with kubectl kustomize)' },
 ];
 
 function sizeFrom(settings: Record<string, string | undefined>): { nodes: number; podsPerNode: number; coordinators: number; device: 'linux' | 'citrix' | 'f5'; timeoutMs: number; ipam: LabIpam; secondInstance?: 'citrix' | 'f5'; components: LabComponents; routing: LabRouting; ipFamily: LabIpFamily } {
   const components = choiceSetting(settings, 'components', ['sources', 'bundle'] as const);
   const ipFamily = choiceSetting(settings, 'ip-family', LAB_IP_FAMILIES);
+  if (ipFamily === 'ipv6' && settings.device === 'citrix') throw new ConfigError('--ip-family ipv6 needs --device linux or f5: the Citrix driver programs IPv4 VTEPs only (see docs/citrix.md)');
+  if (ipFamily === 'ipv6' && (settings.routing ?? 'vxlan') !== 'vxlan') throw new ConfigError('--ip-family ipv6 needs --routing vxlan: direct routing follows IPv4 InternalIPs only');
   if (components === 'bundle' && !existsSync(BUNDLE_PATH)) throw new ConfigError(`--components bundle: ${BUNDLE_PATH} does not exist; build it with "make bundle"`);
   return {
     components,
@@ -544,6 +546,7 @@ const cmdF5Emulator = (argv: readonly string[]): Promise<number> => runDeviceEmu
   extraSpecs: [
     { flag: 'tmos-version', help: 'the TMOS version it answers as: 12.1.x answers FDB records inline, 14.1 and later as a sub-collection', default: '17.1.0' },
     { flag: 'self', help: 'the VTEP self IP the operator configured on VLAN /Common/external, ip/prefix' },
+    { flag: 'self6', help: 'an IPv6 VTEP self IP on VLAN /Common/external (an IPv6 underlay), ip/prefix' },
   ],
   async create({ settings, username, password, tls, onChange }) {
     const { IControlEmulator } = await import('../emulators/icontrol/server.ts');
@@ -552,6 +555,7 @@ const cmdF5Emulator = (argv: readonly string[]): Promise<number> => runDeviceEmu
     if (!/^\d+\.\d+(\.\d+)?$/.test(tmosVersion)) throw new ConfigError(`--tmos-version ${JSON.stringify(tmosVersion)} is not a version such as 12.1.0 or 17.1.0`);
     const emulator = new IControlEmulator({ username, password, tls, onChange, tmosVersion });
     if (settings.self) emulator.store.create('net/self', { name: 'vtep', partition: 'Common', address: settings.self, vlan: '/Common/external', allowService: 'none', trafficGroup: '/Common/traffic-group-local-only' });
+    if (settings.self6) emulator.store.create('net/self', { name: 'vtep6', partition: 'Common', address: settings.self6, vlan: '/Common/external', allowService: 'none', trafficGroup: '/Common/traffic-group-local-only' });
     return { emulator, dataPlane: bigIpDataPlane(() => emulator.store) };
   },
 });

@@ -20,11 +20,11 @@ import { twinAddress } from '../../shared/ip.ts';
 import { kubeconfigYaml } from '../apiserver/server.ts';
 import {
   AGENT_B_HEALTH_PORT, AGENT_B_STATUS_PORT, DEVICE_B_IP, INSTANCE_B, OVERLAY_NETWORK_B, VNI_B,
-  AGENT_HEALTH_PORT, API_PORT, CONTROL_PLANE_IP, COORDINATOR_HEALTH_PORT, DEVICE_IP, GATEWAY_HEALTH_PORT, GATEWAY_STATUS_PORT, LAB_VNI, MAX_NODES,
-  OVERLAY_NETWORK, OVERLAY_NETWORK_IPV6, UNDERLAY_NETWORK, UNDERLAY_PREFIX, initialSegment, namesFor, nodeName, nodeUnderlayIP, podCIDR, podCIDRv6, podIP, podIPv6, routedNodeIP,
+  AGENT_HEALTH_PORT, API_PORT, CONTROL_PLANE_IP, COORDINATOR_HEALTH_PORT, DEVICE_IP, DEVICE_IPV6, GATEWAY_HEALTH_PORT, GATEWAY_STATUS_PORT, LAB_VNI, MAX_NODES,
+  OVERLAY_NETWORK, OVERLAY_NETWORK_IPV6, UNDERLAY_NETWORK, UNDERLAY_PREFIX, initialSegment, namesFor, nodeName, nodeUnderlayIP, nodeUnderlayIPv6, podCIDR, podCIDRv6, podIP, podIPv6, routedNodeIP,
   type LabIpFamily, type LabRouting, type Names, type Segment,
 } from './addressing.ts';
-import { addUnderlayHost, attachNode, createCore, createNode, createRouter, deleteAllWithPrefix, deleteNamespaces, detachNode, ping, removeUnderlayPort, routeViaRouter } from './netns.ts';
+import { addUnderlayHost, addUnderlayIPv6, attachNode, createCore, createNode, createRouter, deleteAllWithPrefix, deleteNamespaces, detachNode, ping, removeUnderlayPort, routeViaRouter } from './netns.ts';
 import { SupervisedProcess, type LabComponents, type ProcessSpec } from './processes.ts';
 import { makeServerCertificate } from '../emulators/tls.ts';
 import { DEPLOY_DIR, loadManifests } from '../support/manifests.ts';
@@ -155,8 +155,19 @@ export class Lab {
     return this.opts.routing ?? 'vxlan';
   }
 
+  /** Dual-stack pods and overlay: --ip-family dual, and ipv6 (which adds the IPv6 underlay). */
   get dualStack(): boolean {
-    return this.opts.ipFamily === 'dual';
+    return this.opts.ipFamily === 'dual' || this.opts.ipFamily === 'ipv6';
+  }
+
+  /** --ip-family ipv6: the VXLAN runs over IPv6 (the device's VTEP and the nodes' InternalIPs of IPv6). */
+  get ipv6Underlay(): boolean {
+    return this.opts.ipFamily === 'ipv6';
+  }
+
+  /** The device's VTEP: its IPv4 underlay address, or its IPv6 one on an IPv6 underlay. */
+  get deviceVTEP(): string {
+    return this.ipv6Underlay ? DEVICE_IPV6 : DEVICE_IP;
   }
 
   /** Node i's pod CIDRs, IPv4 first (as a dual-stack cluster's spec.podCIDRs lists them). */
@@ -204,6 +215,7 @@ export class Lab {
     mkdirSync(join(dir, 'logs'), { recursive: true });
     progress(`building network namespaces (prefix ${this.opts.prefix})`);
     await createCore(this.names, CONTROL_PLANE_IP, DEVICE_IP);
+    if (this.ipv6Underlay) await addUnderlayIPv6(this.names.device, DEVICE_IPV6);
     if (this.routing === 'auto') await createRouter(this.names, [this.names.controlPlane, this.names.device]);
     const apiSocket = join(dir, 'api.sock');
     const apiTls = await makeServerCertificate(this.apiTlsDir, { ips: ['127.0.0.1', CONTROL_PLANE_IP], dnsNames: API_DNS_NAMES, commonName: 'chorus-lab-apiserver' });
@@ -246,13 +258,13 @@ export class Lab {
     }
     if (this.opts.device === 'f5') {
       progress('starting the iControl REST emulator as the F5 BIG-IP');
-      await this.startDeviceEmulator('f5-emulator', ['--self', `${DEVICE_IP}/${UNDERLAY_PREFIX}`]);
+      await this.startDeviceEmulator('f5-emulator', ['--self', `${DEVICE_IP}/${UNDERLAY_PREFIX}`, ...(this.ipv6Underlay ? ['--self6', `${DEVICE_IPV6}/64`] : [])]);
     }
     progress(`starting ${this.opts.coordinators} coordinator(s)${this.opts.device === 'linux' ? ' and the gateway' : ''}`);
     for (let k = 1; k <= this.opts.coordinators; k++) this.coordinators.push(this.startCoordinator(k));
     if (this.opts.device === 'linux') {
       this.gateway = this.supervise('gateway', this.names.device, [
-        'gateway', '--kubeconfig', this.gatewayKubeconfigPath, '--local-ip', DEVICE_IP,
+        'gateway', '--kubeconfig', this.gatewayKubeconfigPath, '--local-ip', this.deviceVTEP,
         '--health-listen', `${DEVICE_IP}:${GATEWAY_HEALTH_PORT}`, '--status-listen', `${DEVICE_IP}:${GATEWAY_STATUS_PORT}`,
       ]);
     }
@@ -303,7 +315,7 @@ export class Lab {
   private startCoordinator(k: number): SupervisedProcess {
     return this.supervise(`coordinator-${k}`, this.names.controlPlane, [
       'coordinator', '--identity', `coordinator-${k}`,
-      '--overlay-network', OVERLAY_NETWORK, ...(this.dualStack ? ['--overlay-network-ipv6', OVERLAY_NETWORK_IPV6] : []), '--device-vtep', DEVICE_IP, ...this.deviceArgs(), ...this.routingArgs(),
+      '--overlay-network', OVERLAY_NETWORK, ...(this.dualStack ? ['--overlay-network-ipv6', OVERLAY_NETWORK_IPV6] : []), '--device-vtep', this.deviceVTEP, ...this.deviceArgs(), ...this.routingArgs(),
       '--health-listen', `${CONTROL_PLANE_IP}:${COORDINATOR_HEALTH_PORT + k}`,
       ...(this.opts.leaseArgs ?? ['--lease-duration', '8s', '--renew-deadline', '5s', '--retry-period', '1s']),
     ], this.podOf('coordinator'));
@@ -340,11 +352,15 @@ export class Lab {
     const segment = initialSegment(this.routing, index);
     const underlayIP = segment === 'switch' ? nodeUnderlayIP(index) : routedNodeIP(index);
     await createNode(this.names, index, underlayIP, pods, segment, this.dualStack);
+    // an IPv6 underlay: the node's IPv6 address is its VTEP, listed first among its InternalIPs (an IPv6-primary cluster)
+    const vtepIP = this.ipv6Underlay ? nodeUnderlayIPv6(index) : underlayIP;
+    if (this.ipv6Underlay) await addUnderlayIPv6(this.names.node(index), vtepIP);
+    const internalIPs = this.ipv6Underlay ? [vtepIP, underlayIP] : [underlayIP];
     const node: V1Node = {
       metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux' } },
       spec: this.ipam === 'node' ? { podCIDR: podCIDR(index), podCIDRs: this.podCIDRsOf(index) } : {},
       status: {
-        addresses: [{ type: 'InternalIP', address: underlayIP }, { type: 'Hostname', address: name }],
+        addresses: [...internalIPs.map((address) => ({ type: 'InternalIP', address })), { type: 'Hostname', address: name }],
         conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'lab node' }],
         nodeInfo: LAB_NODE_INFO,
       },
@@ -355,7 +371,7 @@ export class Lab {
     const agentB = agent && this.opts.secondInstance
       ? this.supervise(`agent-b-${name}`, this.names.node(index), ['agent', ...agentArgsB(underlayIP)], this.podOf('agent-b', { NODE_NAME: name }))
       : undefined;
-    this.nodes.set(name, { index, pods, agent: supervised, agentB, segment, underlayIP, healthIP: underlayIP });
+    this.nodes.set(name, { index, pods, agent: supervised, agentB, segment, underlayIP: vtepIP, healthIP: underlayIP });
     this.onChange();
     return this.nodeDoc(name, undefined);
   }
@@ -514,7 +530,7 @@ export class Lab {
       routing: this.routing,
       ipFamily: this.opts.ipFamily ?? 'ipv4',
       device: {
-        type: this.opts.device, netns: this.names.device, underlayIP: DEVICE_IP, overlayIPs: deviceOverlayIPs, overlayIPv6s: deviceOverlayIPv6s,
+        type: this.opts.device, netns: this.names.device, underlayIP: this.deviceVTEP, overlayIPs: deviceOverlayIPs, overlayIPv6s: deviceOverlayIPv6s,
         pid: this.gateway?.pid ?? null,
         api: this.deviceApi(),
       },

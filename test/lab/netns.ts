@@ -13,7 +13,7 @@
  */
 import { execa } from 'execa';
 import { ipRoute } from '../../shared/iproute.ts';
-import { ROUTED_NETWORK, ROUTED_PREFIX, ROUTER_ROUTED_IP, ROUTER_UNDERLAY_IP, UNDERLAY_PREFIX, podGatewayIP, podGatewayIPv6, podIP, podIPv6, type Names, type Segment } from './addressing.ts';
+import { ROUTED_NETWORK, ROUTED_PREFIX, ROUTER_ROUTED_IP, ROUTER_UNDERLAY_IP, UNDERLAY_PREFIX, UNDERLAY_PREFIX_IPV6, podGatewayIP, podGatewayIPv6, podIP, podIPv6, type Names, type Segment } from './addressing.ts';
 
 async function ipBatch(lines: string[], netns?: string): Promise<void> {
   await ipRoute(netns).batch('ip', lines);
@@ -37,6 +37,11 @@ export async function addUnderlayHost(names: Names, netns: string, port: string,
     `link set ${port} master br0 up`,
   ], names.underlay);
   await ipBatch(['link set lo up', `addr add ${ip}/${UNDERLAY_PREFIX} dev eth0`, 'link set eth0 up'], netns);
+}
+
+/** An IPv6 underlay address beside a host's IPv4 one on the switch (nodad: the lab's addresses are unique by construction). */
+export async function addUnderlayIPv6(netns: string, ip: string, iface = 'eth0'): Promise<void> {
+  await ipBatch([`addr add ${ip}/${UNDERLAY_PREFIX_IPV6} dev ${iface} nodad`], netns);
 }
 
 export async function createCore(names: Names, controlPlaneIP: string, deviceIP: string): Promise<void> {

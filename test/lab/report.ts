@@ -22,6 +22,6 @@ export function reachabilityTable(doc: LabDocument, rtt: ReadonlyMap<string, num
   const how = direct === 0 ? 'through the VXLAN overlay' : direct === doc.nodes.length ? 'by direct routing (no tunnel)' : `(${direct} node(s) by direct routing, the rest through the VXLAN overlay)`;
   return [
     `device ${doc.device.type} ${doc.device.underlayIP} (overlay ${[...doc.device.overlayIPs, ...doc.device.overlayIPv6s].join(', ') || '-'}), ${doc.nodes.length} nodes; coordinator, agents and gateway run from the ${doc.components === 'bundle' ? 'bundle (dist/, as the images)' : 'TypeScript sources'}`,
-    line(header), ...rows.map(line), '', `${ok}/${pods} ${doc.ipFamily === 'dual' ? 'pod addresses (IPv4 and IPv6)' : 'pods'} reachable from the device ${how}`,
+    line(header), ...rows.map(line), '', `${ok}/${pods} ${doc.ipFamily !== 'ipv4' ? 'pod addresses (IPv4 and IPv6)' : 'pods'} reachable from the device ${how}`,
   ].join('\n');
 }

@@ -166,3 +166,23 @@ export async function lossFromDevice(doc: LabDocument, ip: string, seconds: numb
   const m = /([\d.]+)% packet loss/.exec(out);
   return { loss: m ? Number(m[1]) : 100, output: out };
 }
+
+/** VXLAN packets the agent's firewall has dropped on a node (the counters of its input chain). */
+export async function droppedVxlan(netns: string): Promise<number> {
+  const out = String((await inNetns(netns, ['nft', 'list', 'chain', 'inet', 'chorus-kube-router', 'input'], true)).stdout);
+  return [...out.matchAll(/counter packets (\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+}
+
+/**
+ * The source address a dual-stack pod sees on a TCP connection from the device over each family
+ * (an echo listening on "::" answers the peer it saw): `ipv6` over the pod's IPv6 address,
+ * `ipv4` (as an IPv4-mapped address) over its IPv4 one.
+ */
+export async function peersSeenByPod(doc: { device: { netns: string } }, pod: { netns: string; ip: string; ips: string[] }, port = 8080): Promise<{ ipv6: string; ipv4: string }> {
+  const echo = await startAddressEcho(pod.netns, port, '::');
+  try {
+    return { ipv6: await tcpAnswer(doc.device.netns, pod.ips[1] ?? '', port), ipv4: await tcpAnswer(doc.device.netns, pod.ip, port) };
+  } finally {
+    echo.stop();
+  }
+}

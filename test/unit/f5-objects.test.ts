@@ -163,4 +163,14 @@ describe('F5 objects in a dual-stack overlay', () => {
     });
     expect(diffDevice(desiredEntries(dualPlan, layout), observedEntries(answer, layout))).toEqual([]);
   });
+
+  it('on an IPv6 underlay reads the tunnel\'s local address and the FDB endpoints however the BIG-IP spells them (%0, long forms)', () => {
+    const v6: CoordinatorPlan = { ...plan, hub: { ...plan.hub, deviceVTEPs: ['2001:db8:18::3'] }, peers: [{ ...plan.peers[0]!, underlayIP: '2001:db8:18::1:1' }, { ...plan.peers[1]!, underlayIP: '2001:db8:18::1:2' }] };
+    const answer = deviceAnswer({
+      tunnels: [{ ...deviceAnswer().tunnels[0]!, localAddress: '2001:DB8:18:0::3%0' }],
+      fdbTunnel: { name: 'chorus-4096', records: [{ name: '02:C4:C6:12:10:02', endpoint: '2001:db8:18:0:0:0:1:1%0' }, { name: '02:c4:c6:12:10:03', endpoint: '2001:db8:18::1:2%0' }] },
+    });
+    expect(diffDevice(desiredEntries(v6, layout), observedEntries(answer, layout))).toEqual([]);
+    expect(fdbRecords(desiredEntries(v6, layout))).toEqual([{ name: '02:c4:c6:12:10:02', endpoint: '2001:db8:18::1:1' }, { name: '02:c4:c6:12:10:03', endpoint: '2001:db8:18::1:2' }]);
+  });
 });

@@ -60,6 +60,16 @@ describe('iControl emulator store', () => {
     expect(failure(() => run(s, 'POST', '/mgmt/tm/net/self', { name: 's6b', partition: 'Common', address: 'FD00:C0:0::9/64', vlan: '/Common/t2' })).message).toMatch(/defined on two vlans/);
   });
 
+  it('IPv6 underlay: a tunnel with an IPv6 local address and FDB records toward IPv6 endpoints (listed with %0)', () => {
+    const s = new IControlStore();
+    run(s, 'POST', '/mgmt/tm/net/tunnels/vxlan', { name: 'p', partition: 'Common', port: 4789, floodingType: 'none' });
+    run(s, 'POST', '/mgmt/tm/net/tunnels/tunnel', { name: 't6', partition: 'Common', key: 9, localAddress: '2001:db8:18::3', profile: '/Common/p' });
+    run(s, 'PUT', '/mgmt/tm/net/fdb/tunnel/~Common~t6', { records: [{ name: '02:c4:c6:12:10:02', endpoint: '2001:db8:18::1:1' }] });
+    expect([...s.fdbRecords('/Common/t6')]).toEqual([['02:c4:c6:12:10:02', '2001:db8:18::1:1%0']]);
+    expect(failure(() => run(s, 'PUT', '/mgmt/tm/net/fdb/tunnel/~Common~t6', { records: [{ name: '02:c4:c6:12:10:02', endpoint: '2001:db8:zz::1' }] })).status).toBe(400);
+    expect(failure(() => run(s, 'POST', '/mgmt/tm/net/tunnels/tunnel', { name: 'bad', partition: 'Common', key: 10, localAddress: 'fd00::g', profile: '/Common/p' })).status).toBe(400);
+  });
+
   it('refuses to change an ARP entry\'s address or a route\'s network by update', () => {
     const s = withTunnel();
     run(s, 'POST', '/mgmt/tm/net/arp', { name: 'a', ipAddress: '198.18.16.2', macAddress: '02:00:00:00:00:01' });

@@ -184,9 +184,9 @@ export function observedEntries(lists: ObservedLists, l: F5Layout): DeviceEntry[
   const records = tunnels.some((t) => text(t.name) === names(l).tunnel) && Array.isArray(lists.fdbTunnel?.records) ? (lists.fdbTunnel.records as F5Object[]) : [];
   return [
     ...own(lists.profiles).map((o): DeviceEntry => ({ kind: 'profile', key: text(o.name), fields: { port: text(o.port) || '4789', flooding: text(o.floodingType) || 'multipoint', ...legacy(o, l) } })),
-    ...tunnels.map((o): DeviceEntry => ({ kind: 'tunnel', key: text(o.name), fields: { key: text(o.key), local: withoutRouteDomain(text(o.localAddress)), profile: text(o.profile), ...legacy(o, l) } })),
+    ...tunnels.map((o): DeviceEntry => ({ kind: 'tunnel', key: text(o.name), fields: { key: text(o.key), local: canonicalIp(withoutRouteDomain(text(o.localAddress))), profile: text(o.profile), ...legacy(o, l) } })),
     ...own(lists.selfs).map((o): DeviceEntry => ({ kind: 'self', key: text(o.name), fields: { address: canonicalSelf(withoutRouteDomain(text(o.address))), vlan: text(o.vlan), allow: allowServiceText(o.allowService), group: text(o.trafficGroup), ...legacy(o, l) } })),
-    ...records.map((r): DeviceEntry => ({ kind: 'fdb', key: text(r.name).toLowerCase(), fields: { endpoint: withoutRouteDomain(text(r.endpoint)) } })),
+    ...records.map((r): DeviceEntry => ({ kind: 'fdb', key: text(r.name).toLowerCase(), fields: { endpoint: canonicalIp(withoutRouteDomain(text(r.endpoint))) } })),
     ...own(lists.arps).map((o): DeviceEntry => ({ kind: 'arp', key: text(o.name), fields: { ip: withoutRouteDomain(text(o.ipAddress)), mac: text(o.macAddress).toLowerCase(), ...legacy(o, l) } })),
     ...own(lists.ndps ?? []).map((o): DeviceEntry => ({ kind: 'ndp', key: text(o.name), fields: { ip: canonicalIp(withoutRouteDomain(text(o.ipAddress))), mac: text(o.macAddress).toLowerCase(), ...legacy(o, l) } })),
     ...own(lists.routes).map((o): DeviceEntry => {

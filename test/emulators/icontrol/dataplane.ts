@@ -10,7 +10,7 @@
  * One tunnel is emulated (the first with a local address).
  */
 import { mtuOfAddress, type HostInterface } from '../../../agent/overlay/observe.ts';
-import { VXLAN_OVERHEAD_IPV4, type DesiredOverlay } from '../../../agent/overlay/state.ts';
+import { vxlanOverhead, type DesiredOverlay } from '../../../agent/overlay/state.ts';
 import { emulatedMac, placeRoutes } from '../dataplane-sync.ts';
 import type { IControlStore } from './store.ts';
 
@@ -25,7 +25,7 @@ export function desiredFromBigIp(store: IControlStore, interfaces: readonly Host
   const local = stripRd(str(tunnel.localAddress));
   const vni = Number(tunnel.key);
   return {
-    vxlan: { name: `f5vx${vni}`, vni, port: Number(profile?.port ?? 4789), local, mtu: (mtuOfAddress(interfaces, local) ?? 1500) - VXLAN_OVERHEAD_IPV4, mac: emulatedMac(local) },
+    vxlan: { name: `f5vx${vni}`, vni, port: Number(profile?.port ?? 4789), local, mtu: (mtuOfAddress(interfaces, local) ?? 1500) - vxlanOverhead(local), mac: emulatedMac(local) },
     addresses: store.list('net/self').filter((s) => s.vlan === path).map((s) => stripRd(str(s.address))),
     fdb: [...(store.records.get(path) ?? new Map<string, string>())].map(([mac, endpoint]) => ({ mac, dst: stripRd(endpoint) })),
     neighbours: [...store.list('net/arp'), ...store.list('net/ndp')].map((a) => ({ ip: stripRd(str(a.ipAddress)), mac: str(a.macAddress).toLowerCase() })),

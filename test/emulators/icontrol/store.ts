@@ -229,7 +229,7 @@ export class IControlStore {
     for (const t of this.table('net/tunnels/tunnel').values()) {
       if (t.fullPath !== path && Number(t.key) === key && key !== 0) throw new F5Error(400, `010716ce:3: Tunnel (${path}) must have a unique VNI (key ${key} is used by ${str(t.fullPath)}).`);
     }
-    if (o.localAddress !== undefined && o.localAddress !== 'any') ipv4(str(o.localAddress), 'local-address');
+    if (o.localAddress !== undefined && o.localAddress !== 'any') ipAny(str(o.localAddress), 'local-address');
   }
 
   private validateSelf(o: F5Obj, path: string): void {
@@ -284,7 +284,7 @@ export class IControlStore {
     const mac = str(rec.name).toLowerCase();
     if (!MAC.test(mac)) throw new F5Error(400, `01070734:3: Configuration error: invalid FDB record name (MAC) "${str(rec.name)}"`);
     const endpoint = str(rec.endpoint);
-    ipv4(endpoint, 'endpoint');
+    ipAny(endpoint, 'endpoint');
     return { mac, endpoint: endpoint.includes('%') ? endpoint : `${endpoint}%0` };
   }
 }
