@@ -82,6 +82,8 @@ export class OverlayEndpoint implements HealthSource {
       timeouts: this.registry.counter(`${p}_command_timeouts_total`, 'ip, bridge, nft or ethtool commands killed at their deadline, and netlink reads unanswered by it.'),
       lastSuccess: this.registry.gauge(`${p}_last_success_timestamp_seconds`, 'Unix time of the last successful reconcile.'),
       fdb: this.registry.gauge(`${p}_fdb_entries`, 'FDB entries programmed on the overlay device.'),
+      neighbours: this.registry.gauge(`${p}_neighbour_entries`, 'Static neighbour entries on the overlay device, by family (ARP: ipv4, NDP: ipv6).', { family: ['ipv4', 'ipv6'] }),
+      routes: this.registry.gauge(`${p}_route_entries`, 'Routes of ours (on the overlay device and toward directly routed nodes), by family.', { family: ['ipv4', 'ipv6'] }),
       ready: this.registry.gauge(`${p}_ready`, '1 when the overlay matches the plan and the inputs are good.'),
     };
   }
@@ -167,6 +169,15 @@ export class OverlayEndpoint implements HealthSource {
     this.observed = observed;
     this.deviceIndex = observed.vxlan?.index;
     this.m.fdb(observed.fdb.length);
+    const v6 = (ip: string): boolean => ip.includes(':');
+    // static entries only (those the plan makes); what the kernel learned by ARP/NDP comes and goes
+    const statics = observed.neighbours.filter((n) => n.permanent);
+    const neighbours6 = statics.filter((n) => v6(n.ip)).length;
+    const routes6 = observed.routes.filter((r) => v6(r.dst)).length;
+    this.m.neighbours(statics.length - neighbours6, { family: 'ipv4' });
+    this.m.neighbours(neighbours6, { family: 'ipv6' });
+    this.m.routes(observed.routes.length - routes6, { family: 'ipv4' });
+    this.m.routes(routes6, { family: 'ipv6' });
   }
 
   /** One pass again after `ms` (the tunnel kept through a switch to direct routing expires); one timer at a time. */

@@ -111,6 +111,8 @@ export class Coordinator implements HealthSource {
       allocated: this.registry.gauge('chorus_coordinator_allocations', 'Nodes holding an overlay address.'),
       capacity: this.registry.gauge('chorus_coordinator_pool_capacity', 'Node addresses the overlay network has.'),
       unallocated: this.registry.gauge('chorus_coordinator_unallocated_nodes', 'Selected nodes not served: left out for bad data (pod CIDR, InternalIP) or without an address (pool exhausted).'),
+      podCIDRs: this.registry.gauge('chorus_coordinator_pod_cidrs', 'Pod CIDRs published for the device to route, by family.', { family: ['ipv4', 'ipv6'] }),
+      unrouted: this.registry.gauge('chorus_coordinator_unrouted_pod_cidr_nodes', 'Nodes whose pod CIDRs of a family the device cannot reach (IPv6 ones without --overlay-network-ipv6), by family.', { family: ['ipv4', 'ipv6'] }),
       leader: this.registry.gauge('chorus_coordinator_leader', '1 while this replica leads.'),
       writes: this.registry.counter('chorus_coordinator_api_writes_total', 'Kubernetes API writes.'),
       passes: this.registry.counter('chorus_coordinator_reconciles_total', 'Reconcile passes, by result.', { result: ['ok', 'error'] }),
@@ -327,6 +329,16 @@ export class Coordinator implements HealthSource {
     this.m.allocated(plan.peers.length);
     this.m.capacity(plan.capacity);
     this.m.unallocated(plan.problems.length);
+    let v4 = 0;
+    let v6 = 0;
+    for (const p of plan.peers) {
+      v4 += p.podCIDRs.length;
+      v6 += p.podCIDRsIPv6?.length ?? 0;
+    }
+    this.m.podCIDRs(v4, { family: 'ipv4' });
+    this.m.podCIDRs(v6, { family: 'ipv6' });
+    this.m.unrouted(0, { family: 'ipv4' });
+    this.m.unrouted(plan.ipv6NotRouted.length, { family: 'ipv6' });
   }
 
   private lastProblems = '';

@@ -5,7 +5,7 @@
  * reuses the agent's own diff, so doctor and agent can never disagree on what "right" is.
  */
 import { diffOverlay, vxlanIncompatibility } from '../overlay/diff.ts';
-import type { ObservedOverlay, Op } from '../overlay/state.ts';
+import { vxlanOverhead, type ObservedOverlay, type Op } from '../overlay/state.ts';
 import type { DirectPlan, EndpointPlan } from '../plan-types.ts';
 import { FIREWALL_FAMILY, FIREWALL_TABLE, vniMatch } from '../firewall/ruleset.ts';
 
@@ -28,8 +28,12 @@ export interface DoctorFacts {
   readonly firewallListing: string | undefined;
   readonly rpFilter: { readonly all: string; readonly dev: string | undefined };
   readonly ipForward: string;
+  /** net.ipv6.conf.all.forwarding (read for a dual-stack overlay; undefined: not read). */
+  readonly ipv6Forward?: string;
   /** Replies to pings of the device's overlay IP through the overlay device (undefined: not tried). */
   readonly ping: { readonly sent: number; readonly received: number; readonly target: string } | undefined;
+  /** The same for the device's IPv6 overlay address (a dual-stack overlay; undefined: not tried). */
+  readonly ping6?: { readonly sent: number; readonly received: number; readonly target: string } | undefined;
   readonly agent: { readonly ok: boolean; readonly detail: string; readonly url: string };
   /** A directly routed node: what the kernel says of the way to the device, and overlay devices of ours still here. */
   readonly direct?: DirectFacts;
@@ -61,10 +65,22 @@ function deviceCheck(plan: EndpointPlan, observed: ObservedOverlay, ops: readonl
   return pass('overlay device', `${want.name}: vxlan id ${want.vni}, local ${want.local}, port ${want.port}, up`);
 }
 
+/** "IPv4" or "IPv6", as the address text says. */
+const familyName = (ip: string): string => (ip.includes(':') ? 'IPv6' : 'IPv4');
+
+/** Addresses (or CIDRs) named by family: `IPv4 198.18.16.2/20, IPv6 2001:db8:c0::2/64`. */
+const byFamily = (list: readonly string[]): string => list.map((a) => `${familyName(a)} ${a}`).join(', ');
+
+/** A count per family: `2` when all are IPv4, `2 (IPv4 1, IPv6 1)` otherwise. */
+function countByFamily(list: readonly string[]): string {
+  const v6 = list.filter((x) => x.includes(':')).length;
+  return v6 === 0 ? String(list.length) : `${list.length} (IPv4 ${list.length - v6}, IPv6 ${v6})`;
+}
+
 function mtuCheck(plan: EndpointPlan, observed: ObservedOverlay): CheckResult {
   const want = plan.overlay.vxlan;
   const have = observed.vxlan?.mtu;
-  if (have === want.mtu) return pass('MTU', `${want.name} MTU ${want.mtu} (underlay MTU - 50)`);
+  if (have === want.mtu) return pass('MTU', `${want.name} MTU ${want.mtu} (underlay MTU - ${vxlanOverhead(want.local)}: VXLAN over ${familyName(want.local)})`);
   return fail('MTU', `${want.name} has MTU ${String(have)}, the overlay needs ${want.mtu}`, `ip link set ${want.name} mtu ${want.mtu}; ${AGENT_FIX} (if the MTU keeps changing, another tool manages this device)`);
 }
 
@@ -72,7 +88,7 @@ function addressCheck(plan: EndpointPlan, ops: readonly Op[]): CheckResult {
   const dev = plan.overlay.vxlan.name;
   const missing = ops.flatMap((o) => (o.kind === 'addr-add' ? [o.cidr] : []));
   const extra = ops.flatMap((o) => (o.kind === 'addr-del' ? [o.cidr] : []));
-  if (missing.length === 0 && extra.length === 0) return pass('overlay address', `${plan.overlay.addresses.join(', ')} on ${dev}`);
+  if (missing.length === 0 && extra.length === 0) return pass('overlay address', `${byFamily(plan.overlay.addresses)} on ${dev}`);
   return fail('overlay address', [missing.length > 0 ? `missing ${missing.join(', ')}` : '', extra.length > 0 ? `unexpected ${extra.join(', ')}` : ''].filter((s) => s !== '').join('; '),
     [...missing.map((c) => `ip addr add ${c} dev ${dev}`), ...extra.map((c) => `ip addr del ${c} dev ${dev}`)].join('; '));
 }
@@ -88,7 +104,7 @@ function neighbourAndRouteCheck(plan: EndpointPlan, ops: readonly Op[]): CheckRe
   const dev = plan.overlay.vxlan.name;
   const neigh = ops.flatMap((o) => (o.kind === 'neigh-replace' ? [o.entry] : []));
   const routes = ops.flatMap((o) => (o.kind === 'route-replace' ? [o.entry] : []));
-  if (neigh.length === 0 && routes.length === 0) return pass('neighbours and routes', `${plan.overlay.neighbours.length} neighbour(s), ${plan.overlay.routes.length} route(s) as planned`);
+  if (neigh.length === 0 && routes.length === 0) return pass('neighbours and routes', `${countByFamily(plan.overlay.neighbours.map((n) => n.ip))} neighbour(s), ${countByFamily(plan.overlay.routes.map((r) => r.dst))} route(s) as planned`);
   return fail('neighbours and routes', [...neigh.map((n) => `neighbour ${n.ip} -> ${n.mac} missing or wrong`), ...routes.map((r) => `route ${r.dst} via ${r.via} missing`)].join('; '),
     [...neigh.map((n) => `ip neigh replace ${n.ip} lladdr ${n.mac} dev ${dev} nud permanent`), ...routes.map((r) => `ip route replace ${r.dst} via ${r.via} dev ${dev} onlink`)].join('; '));
 }
@@ -102,10 +118,13 @@ function firewallCheck(plan: EndpointPlan, facts: DoctorFacts): CheckResult {
   if (listing === undefined) return fail('firewall', `table ${table} is missing`, restore);
   const missing: string[] = [];
   const ours = `udp dport ${f.port} ${vniMatch(f.vni)}`;
-  if (!listing.includes(`${ours} ip saddr != @allowed-vteps`)) missing.push(`the VXLAN source check (${ours} ip saddr != @allowed-vteps drop)`);
+  // the source check matches the underlay's family (ip6 saddr on an IPv6 underlay)
+  const saddr = (f.underlayFamily ?? (f.allowedVTEPs.some((v) => v.includes(':')) ? 6 : 4)) === 6 ? 'ip6 saddr' : 'ip saddr';
+  if (!listing.includes(`${ours} ${saddr} != @allowed-vteps`)) missing.push(`the VXLAN source check (${ours} ${saddr} != @allowed-vteps drop)`);
   if (f.underlayDevice && !listing.includes(`${ours} iifname != ${JSON.stringify(f.underlayDevice)}`)) missing.push(`the underlay interface check (${ours} iifname != "${f.underlayDevice}" drop)`);
   for (const v of f.allowedVTEPs) if (!new RegExp(`elements = \\{[^}]*\\b${v.replace(/\./g, '\\.')}\\b`).test(listing)) missing.push(`device VTEP ${v} in set allowed-vteps`);
   for (const c of f.podCIDRs) if (!new RegExp(`ip saddr ${c.replace(/\./g, '\\.')} snat (ip )?to ${c.replace(/\./g, '\\.')}`).test(listing)) missing.push(`the no-masquerade rule for pod CIDR ${c}`);
+  for (const c of f.podCIDRsIPv6 ?? []) if (!listing.includes(`ip6 saddr ${c} snat ip6 to ${c}`)) missing.push(`the no-masquerade rule for IPv6 pod CIDR ${c}`);
   if (missing.length > 0) return fail('firewall', `table ${table} lacks ${missing.join('; ')}`, restore);
   return pass('firewall', `table ${table}: VXLAN of VNI ${f.vni} only from ${f.allowedVTEPs.join(', ')}${f.underlayDevice ? ` on ${f.underlayDevice}` : ''}; pods keep their address toward the device`);
 }
@@ -119,15 +138,18 @@ function sysctlChecks(plan: EndpointPlan, facts: DoctorFacts): CheckResult[] {
   const fwd = facts.ipForward === '1'
     ? pass('ip_forward', 'net.ipv4.ip_forward = 1')
     : fail('ip_forward', 'net.ipv4.ip_forward = 0: the node does not forward the device\'s traffic to its pods', 'sysctl -w net.ipv4.ip_forward=1 (and persist it in /etc/sysctl.d/; Kubernetes nodes normally have it on)');
-  return [rp, fwd];
+  if (facts.ipv6Forward === undefined) return [rp, fwd];
+  const fwd6 = facts.ipv6Forward === '1'
+    ? pass('ipv6 forwarding', 'net.ipv6.conf.all.forwarding = 1')
+    : fail('ipv6 forwarding', 'net.ipv6.conf.all.forwarding = 0: the node does not forward the device\'s IPv6 traffic to its pods (the agent is not ready while it is off)', 'sysctl -w net.ipv6.conf.all.forwarding=1 (and persist it; a dual-stack CNI normally sets it)');
+  return [rp, fwd, fwd6];
 }
 
-function reachabilityCheck(plan: EndpointPlan, facts: DoctorFacts): CheckResult {
-  const p = facts.ping;
-  if (!p) return fail('device reachable', 'not tried: no device overlay address in the hub info', 'check the coordinator (kubectl -n chorus-system logs deploy/chorus-kube-router-coordinator)');
-  if (p.received > 0) return pass('device reachable', `${p.target} answered ${p.received}/${p.sent} pings through ${plan.overlay.vxlan.name}`);
+function reachabilityCheck(plan: EndpointPlan, facts: DoctorFacts, p = facts.ping, check = 'device reachable'): CheckResult {
+  if (!p) return fail(check, 'not tried: no device overlay address in the hub info', 'check the coordinator (kubectl -n chorus-system logs deploy/chorus-kube-router-coordinator)');
+  if (p.received > 0) return pass(check, `${p.target} answered ${p.received}/${p.sent} pings through ${plan.overlay.vxlan.name}`);
   const vteps = plan.firewall.allowedVTEPs.join(', ');
-  return fail('device reachable', `${p.target} (the device's overlay address) did not answer ${p.sent} pings through ${plan.overlay.vxlan.name}`,
+  return fail(check, `${p.target} (the device's ${p.target.includes(':') ? 'IPv6 ' : ''}overlay address) did not answer ${p.sent} pings through ${plan.overlay.vxlan.name}`,
     `the node side checks above pass, so look at the path and the device: UDP ${plan.firewall.port} between ${plan.overlay.vxlan.local} and ${vteps} must pass every firewall on the way; the device must have this node (chorus-kube-router status shows "programmed on device"; docs/citrix.md and docs/f5.md list the show commands)`);
 }
 
@@ -178,7 +200,7 @@ export function diagnose(facts: DoctorFacts): CheckResult[] {
     ];
   }
   const ops = diffOverlay(plan.overlay, facts.observed);
-  const results = [pass('inputs', `node ${facts.node}: overlay ${plan.overlay.addresses.join(', ')}, VNI ${plan.overlay.vxlan.vni}, device VTEP(s) ${plan.firewall.allowedVTEPs.join(', ')}`), deviceCheck(plan, facts.observed, ops)];
+  const results = [pass('inputs', `node ${facts.node}: overlay ${byFamily(plan.overlay.addresses)}, VNI ${plan.overlay.vxlan.vni}, device VTEP(s) ${plan.firewall.allowedVTEPs.join(', ')} (${familyName(plan.overlay.vxlan.local)} underlay)`), deviceCheck(plan, facts.observed, ops)];
   if (!facts.observed.vxlan) {
     results.push(fail('device-dependent checks', 'skipped: the overlay device is missing', 'fix the overlay device first'));
   } else {
@@ -186,6 +208,7 @@ export function diagnose(facts: DoctorFacts): CheckResult[] {
   }
   results.push(firewallCheck(plan, facts), ...sysctlChecks(plan, facts));
   if (facts.observed.vxlan) results.push(reachabilityCheck(plan, facts));
+  if (facts.observed.vxlan && facts.ping6 !== undefined) results.push(reachabilityCheck(plan, facts, facts.ping6, 'device reachable (IPv6)'));
   results.push(agentCheck(facts));
   return results;
 }

@@ -98,6 +98,19 @@ async function agentReady(url: string): Promise<{ ok: boolean; detail: string; u
 
 const sysctlOr = (key: string, fallback: string): Promise<string> => readSysctl(key).catch(() => fallback);
 
+/**
+ * Pings of the device's overlay address(es) through the overlay device `dev` (undefined: it is
+ * missing, nothing is tried); in a dual-stack overlay also its IPv6 one, and IPv6 forwarding.
+ */
+async function reachFacts(plan: DoctorFacts['plan'], dev: string | undefined): Promise<Pick<DoctorFacts, 'ping' | 'ping6' | 'ipv6Forward'>> {
+  if ('error' in plan || 'direct' in plan) return { ping: undefined };
+  const target = plan.firewall.deviceOverlayIPs[0];
+  const target6 = plan.firewall.deviceOverlayIPv6s?.[0];
+  const ping = dev && target ? await pingDevice(dev, target) : undefined;
+  if (target6 === undefined) return { ping };
+  return { ping, ipv6Forward: await sysctlOr('net.ipv6.conf.all.forwarding', '0'), ping6: dev ? await pingDevice(dev, target6) : undefined };
+}
+
 export async function doctorMain(argv: readonly string[]): Promise<number> {
   const { settings, help } = readSettings(argv, DOCTOR_SPECS, process.env);
   if (help) {
@@ -112,13 +125,12 @@ export async function doctorMain(argv: readonly string[]): Promise<number> {
   const plan = await planFor(settings, node, ip);
   const dev = 'error' in plan || 'direct' in plan ? undefined : plan.overlay.vxlan.name;
   const observed = dev ? (await observeOverlay(ip, dev, names.ownsDevice)).observed : { vxlan: undefined, addresses: [], fdb: [], neighbours: [], routes: [] };
-  const target = 'error' in plan || 'direct' in plan ? undefined : plan.firewall.deviceOverlayIPs[0];
   const facts: DoctorFacts = {
     node, plan, observed, firewallEnabled,
     firewallListing: firewallEnabled ? await nftCommand(undefined, names.firewallTable).list().catch(() => undefined) : undefined,
     rpFilter: { all: await sysctlOr('net.ipv4.conf.all.rp_filter', '0'), dev: dev ? await sysctlOr(`net.ipv4.conf.${dev}.rp_filter`, '') || undefined : undefined },
     ipForward: await sysctlOr('net.ipv4.ip_forward', '0'),
-    ping: dev && observed.vxlan && target ? await pingDevice(dev, target) : undefined,
+    ...(await reachFacts(plan, dev !== undefined && observed.vxlan !== undefined ? dev : undefined)),
     agent: await agentReady(settings['agent-url'] ?? 'http://127.0.0.1:9641'),
     ...('direct' in plan ? { direct: await directFacts(ip, plan.direct.deviceVTEPs[0], names.ownsDevice) } : {}),
   };

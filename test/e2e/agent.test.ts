@@ -14,7 +14,7 @@ import { HUB_CONFIGMAP } from '../../shared/keys.ts';
 import { mergePatch } from '../../shared/kube/client.ts';
 import { macFromOverlayIP } from '../../shared/mac.ts';
 import { eventually } from '../support/apiserver.ts';
-import { E2E_SKIP_REASON, IS_ROOT, cli, httpFromNetns, inNetns, labStatus, labUp, lossFromDevice, pingOnce, answersWithin, labDown, labCore, startAddressEcho, tcpAnswer, droppedVxlan } from '../support/lab.ts';
+import { E2E_SKIP_REASON, IS_ROOT, cli, httpFromNetns, inNetns, labStatus, labUp, lossFromDevice, pingOnce, answersWithin, labDown, labCore, startAddressEcho, tcpAnswer, droppedVxlan, metricFromNetns } from '../support/lab.ts';
 
 let doc: LabDocument;
 let core: CoreV1Api;
@@ -24,13 +24,9 @@ function agentURL(n: LabDocument['nodes'][number], path: string): string {
   return n.agentHealthURL.replace('/healthz', path);
 }
 
-async function metric(n: LabDocument['nodes'][number], name: string): Promise<number> {
-  const { body } = await httpFromNetns(n.netns, agentURL(n, '/metrics'));
-  return body.split('\n').filter((l) => l.startsWith(name)).reduce((s, l) => s + Number(l.split(' ').pop()), 0);
-}
+const metric = (n: LabDocument['nodes'][number], name: string): Promise<number> => metricFromNetns(n.netns, n.agentHealthURL, name);
 
 /** ping from the device at 50 pps while `during` runs; returns the packet loss in percent. */
-/** Packets the agent's table dropped at its VXLAN checks (all counters of its input chain). */
 const lossDuring = (ip: string, seconds: number, during: () => Promise<void>, opts: { untilDone?: boolean } = {}): Promise<{ loss: number; output: string }> => lossFromDevice(doc, ip, seconds, during, opts);
 
 describe.skipIf(!IS_ROOT)('agent in production conditions (lab: 2 nodes x 1 pod)', () => {

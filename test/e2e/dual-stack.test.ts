@@ -8,7 +8,7 @@ import type { CoreV1Api } from '@kubernetes/client-node';
 import type { LabDocument } from '../lab/lab.ts';
 import { eventually } from '../support/apiserver.ts';
 import type { NitroCall } from '../emulators/nitro/server.ts';
-import { IS_ROOT, cli, emulatorCalls, inNetns, labCore, labDown, labUp, peersSeenByPod, pingOnce } from '../support/lab.ts';
+import { IS_ROOT, cli, emulatorCalls, inNetns, labCore, labDown, labUp, metricFromNetns, peersSeenByPod, pingOnce } from '../support/lab.ts';
 
 /** Each device with the name of the VXLAN device its namespace gets (the gateway's, the emulator's). */
 const DEVICES = [{ device: 'linux', vxlan: 'chorus-100000' }, { device: 'citrix', vxlan: 'nsvx100000' }, { device: 'f5', vxlan: 'f5vx100000' }] as const;
@@ -57,6 +57,17 @@ describe.skipIf(!IS_ROOT).each(DEVICES)('dual-stack overlay end to end (lab: 2 n
     expect(table).toContain(`VNI 100000, port 4789, overlay 198.18.16.0/20 and 2001:db8:c0::/64, device ${device} VTEP 198.18.0.3 overlay 198.18.16.1,2001:db8:c0::1\n`);
     const n1 = doc.nodes[0]!;
     expect(table).toMatch(new RegExp(`^node-1 +198\\.18\\.1\\.1 +${n1.overlayIP!.replace(/\./g, '\\.')},${n1.overlayIPv6!} +\\S+ +198\\.19\\.0\\.0/24,2001:db8:19::/64 +vxlan +yes +yes$`, 'm'));
+  });
+
+  it('counts both families in the metrics: IPv6 pod CIDRs published, the agents\' NDP entries toward the device', async () => {
+    const n = doc.nodes[0]!;
+    expect(await metricFromNetns(n.netns, doc.coordinators[0]!.healthURL, 'chorus_coordinator_pod_cidrs{family="ipv6"}')).toBe(doc.nodes.length);
+    expect(await metricFromNetns(n.netns, doc.coordinators[0]!.healthURL, 'chorus_coordinator_pod_cidrs{family="ipv4"}')).toBe(doc.nodes.length);
+    expect(await metricFromNetns(n.netns, doc.coordinators[0]!.healthURL, 'chorus_coordinator_unrouted_pod_cidr_nodes{family="ipv6"}')).toBe(0);
+    // static entries toward the device where its MAC is published (the Linux device); a Citrix ADC's or BIG-IP's is learned
+    const statics = device === 'linux' ? 1 : 0;
+    expect(await metricFromNetns(n.netns, n.agentHealthURL, 'chorus_agent_neighbour_entries{family="ipv6"}')).toBe(statics);
+    expect(await metricFromNetns(n.netns, n.agentHealthURL, 'chorus_agent_neighbour_entries{family="ipv4"}')).toBe(statics);
   });
 
   it('reaches every pod from the device by ping over IPv4 and IPv6', async () => {

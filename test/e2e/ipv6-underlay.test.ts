@@ -81,6 +81,19 @@ describe.skipIf(!IS_ROOT).each(DEVICES)('IPv6 underlay end to end (lab: 2 nodes 
     for (const n of doc.nodes) expect(await pingOnce(doc.device.netns, n.pods[0]!.ips[1]!)).toBe(true);
   });
 
+  it.runIf(device === 'linux')('`doctor` on a node passes every check and names both families: the IPv6 underlay and its 70-byte overhead, IPv6 forwarding, the device reached over both', async () => {
+    const r = await cli(['lab', 'doctor', doc.nodes[0]!.name, '--json'], { reject: false });
+    const checks = (JSON.parse(String(r.stdout)) as { checks: { check: string; ok: boolean; detail: string }[] }).checks;
+    expect(checks.filter((c) => !c.ok)).toEqual([]);
+    expect(r.exitCode).toBe(0);
+    const detail = (name: string): string => checks.find((c) => c.check === name)?.detail ?? `no ${name} check`;
+    expect(detail('inputs')).toMatch(/overlay IPv4 198\.18\.16\.\d+\/20, IPv6 2001:db8:c0::[0-9a-f]+\/64, .*device VTEP\(s\) 2001:db8:18::3 \(IPv6 underlay\)/);
+    expect(detail('MTU')).toBe(`chorus-100000 MTU ${OVERLAY_MTU} (underlay MTU - 70: VXLAN over IPv6)`);
+    expect(detail('firewall')).toContain('only from 2001:db8:18::3');
+    expect(detail('ipv6 forwarding')).toBe('net.ipv6.conf.all.forwarding = 1');
+    expect(detail('device reachable (IPv6)')).toMatch(/^2001:db8:c0::1 answered [1-3]\/3 pings/);
+  });
+
   it.runIf(device === 'linux')('a node drops our VXLAN from an IPv6 underlay host that is not a device VTEP; the device still gets through', async () => {
     const target = doc.nodes[0]!;
     const intruder = `${doc.prefix}-x6`;

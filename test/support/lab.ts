@@ -186,3 +186,9 @@ export async function peersSeenByPod(doc: { device: { netns: string } }, pod: { 
     echo.stop();
   }
 }
+
+/** The sum of the samples of `name` (a prefix: `chorus_agent_route_entries{family="ipv6"}` picks one series) a component serves on `/metrics`, fetched from inside `netns`. */
+export async function metricFromNetns(netns: string, healthURL: string, name: string): Promise<number> {
+  const { body } = await httpFromNetns(netns, healthURL.replace('/healthz', '/metrics'));
+  return body.split('\n').filter((l) => l.startsWith(name)).reduce((s, l) => s + Number(l.split(' ').pop()), 0);
+}
