@@ -164,7 +164,7 @@ export class NitroStore {
 
   /** The subnets of the configured global IPv6 SNIPs (an IPv6 gateway must lie in one). */
   private ipv6Subnets(): IpCidr[] {
-    return [...this.table('nsip6').values()].flatMap((n) => {
+    return [...(this.objects.get('nsip6')?.values() ?? [])].flatMap((n) => {
       const cidr = nsip6Cidr(str(n.ipv6address));
       return cidr === undefined || str(n.scope) === 'link-local' ? [] : [parseIpCidr(cidr, false)];
     });
@@ -285,7 +285,8 @@ export class NitroStore {
   }
 
   private refuseIfInUse(resource: string, obj: NitroObject): void {
-    const refersTo = (r: string, field: string, value: unknown): boolean => [...this.table(r).values()].some((o) => norm(o[field]) === norm(value));
+    // read without creating the table: a resource never configured stays absent (as listings and snapshots see it)
+    const refersTo = (r: string, field: string, value: unknown): boolean => [...(this.objects.get(r)?.values() ?? [])].some((o) => norm(o[field]) === norm(value));
     if (resource === 'vxlan' && (refersTo('vxlan_srcip_binding', 'id', obj.id) || refersTo('arp', 'vxlan', obj.id) || refersTo('nd6', 'vxlan', obj.id) || refersTo('bridgetable', 'vxlan', obj.id))) {
       throw notPermitted(`vxlan ${str(obj.id)} is bound to a source IP or referred to by arp, nd6 or bridgetable entries`);
     }
