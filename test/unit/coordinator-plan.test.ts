@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { V1Node } from '@kubernetes/client-node';
 import { dataPatch, planCoordinator as planWith, type OverlayConfig } from '../../coordinator/plan.ts';
 import { podCIDRsBySource } from '../../coordinator/podcidr-sources.ts';
-import { decodeHubInfo, decodePeer, PEERS_PER_SHARD } from '../../shared/tables.ts';
+import { decodeHubInfo, decodePeer, encodeHubInfo, PEERS_PER_SHARD } from '../../shared/tables.ts';
 
 function node(name: string, ip: string | undefined, podCIDRs: string[] = [], created = '2026-01-01T00:00:00Z'): V1Node {
   return {
@@ -32,6 +32,15 @@ describe('coordinator plan', () => {
     const plan = planCoordinator(config, [node('n1', undefined)], new Map());
     expect(plan.peers).toEqual([]);
     expect(plan.problems).toEqual([{ node: 'n1', reason: 'no IPv4 InternalIP in status.addresses yet' }]);
+  });
+
+  it('on an IPv6 underlay (IPv6 VTEPs) publishes each node\'s IPv6 InternalIP as its underlay address, schema 2, and says so of a node without one', () => {
+    const dual = (name: string, v4: string, v6?: string): V1Node => ({ ...node(name, v4, ['198.19.0.0/24']), status: { addresses: [{ type: 'InternalIP', address: v4 }, ...(v6 ? [{ type: 'InternalIP', address: v6 }] : [])] } });
+    const plan = planCoordinator({ ...config, deviceVTEPs: ['2001:db8:18::3'] }, [dual('n1', '198.18.1.1', '2001:db8:18::1:1'), dual('n2', '198.18.1.2')], new Map());
+    expect(plan.peers.map((p) => `${p.node} ${p.underlayIP}`)).toEqual(['n1 2001:db8:18::1:1']);
+    expect(plan.problems).toEqual([{ node: 'n2', reason: 'no IPv6 InternalIP in status.addresses yet (the underlay is IPv6: --device-vtep is)' }]);
+    expect(plan.hub.deviceVTEPs).toEqual(['2001:db8:18::3']);
+    expect(encodeHubInfo(plan.hub).schemaVersion).toBe('2');
   });
 
   it('serves older nodes first so a full network keeps the nodes it already served', () => {

@@ -35,6 +35,27 @@ describe('node inputs', () => {
   });
 });
 
+describe('node inputs and plan on an IPv6 underlay', () => {
+  const v6Hub = encodeHubInfo({ vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['2001:db8:18::3'], deviceOverlayIPs: ['198.18.16.1'] });
+  const both: V1Node = { ...node(), status: { addresses: [{ type: 'InternalIP', address: '198.18.1.1' }, { type: 'InternalIP', address: '2001:DB8:18:0::1:1' }] } };
+
+  it('takes the node\'s InternalIP of the VTEPs\' family (canonical), and plans VXLAN over IPv6: local IPv6, MTU 70 below the underlay\'s, FDB toward the IPv6 VTEP, an ip6 VTEP check', () => {
+    const r = resolveNodeInputs('n1', both, v6Hub, 'hub');
+    expect(r).toMatchObject({ underlayIP: '2001:db8:18::1:1' });
+    if (isProblem(r)) throw new Error(r.reason);
+    const plan = planNode(r, { ...facts, underlayDevice: 'eth0' });
+    if (isProblem(plan) || !('overlay' in plan)) throw new Error('no overlay plan');
+    expect(plan.overlay.vxlan).toMatchObject({ local: '2001:db8:18::1:1', mtu: 1430 });
+    expect(plan.overlay.fdb).toEqual([{ mac: '00:00:00:00:00:00', dst: '2001:db8:18::3' }]);
+    expect(plan.firewall).toMatchObject({ allowedVTEPs: ['2001:db8:18::3'], underlayFamily: 6 });
+  });
+
+  it('says which family is missing, and refuses an --underlay-ip of the other family (a mixed underlay)', () => {
+    expect(resolveNodeInputs('n1', node(), v6Hub, 'hub')).toMatchObject({ kind: 'invalid', reason: expect.stringMatching(/no IPv6 InternalIP and no --underlay-ip was given \(the underlay is IPv6: the device VTEPs are\)/) });
+    expect(resolveNodeInputs('n1', both, v6Hub, 'hub', '198.18.9.9')).toMatchObject({ kind: 'invalid', reason: expect.stringMatching(/--underlay-ip 198.18.9.9 is not IPv6, and the device VTEPs \(2001:db8:18::3\) are: a mixed underlay is not supported/) });
+  });
+});
+
 describe('dual-stack node inputs and plan', () => {
   const dualHub = encodeHubInfo({ vni: 4096, port: 4789, overlayNetwork: '198.18.16.0/20', deviceVTEPs: ['198.18.0.3'], deviceOverlayIPs: ['198.18.16.1'], overlayNetworkIPv6: 'fd00:c0::/64', deviceOverlayIPv6s: ['fd00:c0::1'] });
   const dualNode: V1Node = { ...node(), spec: { podCIDRs: ['198.19.0.0/24', 'fd00:10::/64'] } };
