@@ -21,11 +21,6 @@ export function internalIP(node: V1Node, family: IpFamily): string | undefined {
   return undefined;
 }
 
-/** The node's underlay address: its first IPv4 InternalIP (an IPv4 underlay). */
-export function internalIPv4(node: V1Node): string | undefined {
-  return internalIP(node, 4);
-}
-
 /** The family of an underlay: that of its device VTEPs (all one family; a mixed underlay is refused where VTEPs are configured). */
 export const underlayFamilyOf = (deviceVTEPs: readonly string[]): IpFamily => (deviceVTEPs.some((v) => v.includes(':')) ? 6 : 4);
 
