@@ -210,7 +210,7 @@ export class IControlEmulator extends HttpsEmulator {
   private tokenItem(value: string, t: Token): F5Obj {
     return {
       token: value, name: value, userName: t.user, timeout: t.timeoutS,
-      startTime: new Date(this.deviceNow(t.started)).toISOString(), expirationMicros: this.deviceNow(t.expires) * 1000, lastUpdateMicros: this.deviceNow(t.lastUpdate) * 1000,
+      startTime: new Date(this.deviceNow(t.started)).toISOString(), expirationMicros: Math.floor(this.deviceNow(t.expires)) * 1000, lastUpdateMicros: Math.floor(this.deviceNow(t.lastUpdate)) * 1000,
       kind: 'shared:authz:tokens:authtokenitemstate', selfLink: `https://localhost/mgmt/shared/authz/tokens/${value}`,
     };
   }
