@@ -28,7 +28,7 @@ import type { DeviceDriver } from './drivers/driver.ts';
 import { DeviceStatusPublisher } from '../shared/kube/device-status.ts';
 import { DeviceReconciler } from './device-reconciler.ts';
 import { FencedWriteError } from './drivers/https-json.ts';
-import { CALICO_BLOCK_AFFINITIES, CILIUM_NODES, detectSource, podCIDRsBySource, type CustomResourceRef, type PodCidrSource } from './podcidr-sources.ts';
+import { CALICO_BLOCK_AFFINITIES, CILIUM_NODES, NodePodCidrs, detectSource, podCIDRsBySource, type CustomResourceRef, type PodCidrSource } from './podcidr-sources.ts';
 
 export interface CoordinatorOptions {
   readonly kubeConfig: KubeConfig;
@@ -90,7 +90,7 @@ export class Coordinator implements HealthSource {
   private lastPlan: CoordinatorPlan | undefined;
   /** Remembers per node what it worked out, so a node event re-plans that node (plan.ts). */
   private readonly planner = new CoordinatorPlanner();
-  private readonly podCIDRsOfNode = new WeakMap<V1Node, string[]>();
+  private readonly podCIDRsOfNode = new NodePodCidrs();
   private synced = false;
   private converged = false;
   private reason: string | undefined = 'starting';
@@ -105,7 +105,7 @@ export class Coordinator implements HealthSource {
     // its own KubeConfig: the write fence below must not reach other users of the caller's
     this.kubeConfig = ownKubeConfig(o.kubeConfig);
     this.clients = makeClients(this.kubeConfig);
-    this.loop = new ReconcileLoop({ name: 'coordinator', pass: () => this.pass(), log: o.log, resyncMs: o.resyncMs });
+    this.loop = new ReconcileLoop({ name: 'coordinator', pass: (reasons) => this.pass(reasons), log: o.log, resyncMs: o.resyncMs });
     this.m = {
       nodes: this.registry.gauge('chorus_coordinator_nodes', 'Nodes selected for the overlay.'),
       allocated: this.registry.gauge('chorus_coordinator_allocations', 'Nodes holding an overlay address.'),
@@ -256,7 +256,7 @@ export class Coordinator implements HealthSource {
     if (!this.elector.canWrite()) throw new NotLeader('lost the lease');
   }
 
-  private async pass(): Promise<PassOutcome> {
+  private async pass(reasons: ReadonlySet<string>): Promise<PassOutcome> {
     if (!this.synced) return DONE;
     if (!this.elector.canWrite()) {
       this.reason = `standby (leader: ${this.elector.holder || 'none yet'})`;
@@ -276,11 +276,12 @@ export class Coordinator implements HealthSource {
     const nodes = this.nodes?.list() ?? [];
     const { held, highWater } = this.published();
     const podCIDRs = podCIDRsBySource(this.source ?? 'node', nodes, (this.custom?.list() ?? []), this.podCIDRsOfNode);
+    // node events are planned node by node; the resync plans every node afresh (the backstop)
     const plan = this.planner.plan({
       config: overlay, nodes: this.underlayGrace.apply(nodes), podCIDRs, held, highWater, deviceMACs: this.o.driver.deviceMACs, peersPrefix: this.names.peersConfigMapPrefix,
       annotationKey: this.names.annotationOverlayIP, pathAnnotationKey: this.names.annotationPath, ...(this.routing ? { routing: this.routing } : {}),
       ...(this.o.serviceCIDRs ? { serviceCIDRs: this.o.serviceCIDRs } : {}), ...(this.o.podRanges ? { podRanges: this.o.podRanges } : {}),
-    });
+    }, { full: reasons.has('timer') || reasons.has('retry') });
     this.lastPlan = plan;
     this.recordPlanMetrics(plan, nodes.length);
     try {

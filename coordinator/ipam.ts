@@ -37,6 +37,35 @@ export interface IpamResult {
   readonly unallocated: readonly { node: string; reason: string }[];
   /** Held addresses that were dropped, with why (the node gets a fresh one if any is free). */
   readonly rejected: readonly { node: string; ip: string; reason: string }[];
+  /** Where this allocation left off: allocateNext goes on from it as allocate would (its own copies). */
+  readonly ledger: IpamLedger;
+}
+
+/** Where an allocation left off: the node indexes in use and each shard's high-water mark. */
+export interface IpamLedger {
+  /** The first node address, as a number. */
+  readonly base: number;
+  readonly capacity: number;
+  readonly shardSize: number;
+  readonly used: Set<number>;
+  readonly highWater: Map<number, number>;
+}
+
+/**
+ * The address allocate would give one more node, youngest of all, that holds none: the next
+ * never-used index, else the lowest freed one (undefined: the network is full). The ledger
+ * records it.
+ */
+export function allocateNext(ledger: IpamLedger): string | undefined {
+  const index = indexSource(ledger.capacity, ledger.shardSize, ledger.used, ledger.highWater)();
+  if (index === undefined) return undefined;
+  ledger.used.add(index);
+  return formatIPv4(ledger.base + index);
+}
+
+/** Takes back the address of a node that left (its index may be handed out again, last). */
+export function release(ledger: IpamLedger, ip: string): void {
+  ledger.used.delete(parseIPv4(ip) - ledger.base);
 }
 
 export function allocate(input: IpamInput): IpamResult {
@@ -92,7 +121,7 @@ export function allocate(input: IpamInput): IpamResult {
     used.add(index);
     allocations.set(node, formatIPv4(base + index));
   }
-  return { deviceIPs, allocations, highWater, capacity, unallocated, rejected };
+  return { deviceIPs, allocations, highWater, capacity, unallocated, rejected, ledger: { base, capacity, shardSize: size, used, highWater: new Map(highWater) } };
 }
 
 /**

@@ -5,13 +5,13 @@
  */
 import type { V1Node } from '@kubernetes/client-node';
 import { parseCidr, type Cidr } from '../shared/ipv4.ts';
-import { CidrMemo, refusedNodes } from '../shared/pod-cidrs.ts';
+import { CidrMemo, PodCidrLedger, type PodCidrRules } from '../shared/pod-cidrs.ts';
 import { cidrsByFamily, formatIpCidr, twinAddress, type IpFamily } from '../shared/ip.ts';
 import { macFromOverlayIP } from '../shared/mac.ts';
 import { allocatedOverlayIP, internalIP, underlayFamilyOf } from '../shared/node-facts.ts';
 import { ANNOTATION_OVERLAY_IP, ANNOTATION_PATH } from '../shared/keys.ts';
 import { PEERS_PER_SHARD, encodePeer, shardName, type ConfigMapData, type HubInfo, type Peer, type PeerPath } from '../shared/tables.ts';
-import { allocate, hostIndex } from './ipam.ts';
+import { allocate, allocateNext, hostIndex, release, type IpamLedger, type IpamResult } from './ipam.ts';
 import { PathChooser, VXLAN_ONLY, policyKey, type RoutingPolicy } from './routing.ts';
 
 export interface OverlayConfig {
@@ -132,19 +132,81 @@ const sameList = (a: readonly string[], b: readonly string[]): boolean => a === 
 
 const byAge = (a: NodeFacts, b: NodeFacts): number => a.created - b.created || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
-/**
- * Plans the coordinator's tables, remembering per node what it worked out last time. A node event
- * then costs the work of that node: its facts (addresses, age, annotation), its pod CIDRs parsed
- * and checked, its peer entry and its encoding are reused for every Node object, pod CIDR and
- * allocation that did not change. What stays proportional to the cluster is cheap: a pass over
- * the nodes to find what changed, the age order (re-sorted only when a Node object changed), the overlap
- * and allocation bookkeeping over numbers, and the shard objects. Its answer is exactly
- * planCoordinator's for the same inputs (a property test runs both over random sequences of
- * joins, leaves and changes); the coordinator keeps one for its life.
- */
 /** Why a node without an InternalIP of the underlay's family is not in the overlay yet. */
 const noUnderlayAddress = (family: IpFamily): string => `no IPv${family} InternalIP in status.addresses yet${family === 6 ? ' (the underlay is IPv6: --device-vtep is)' : ''}`;
 
+const NO_POD_CIDR = 'no pod CIDR known yet (from the configured pod-CIDR source): the device gets this node\'s tunnel entries but no route to its pods until it has one';
+const NO_CIDRS: readonly string[] = [];
+
+/** One node as the last pass saw it. */
+interface KeptNode {
+  node: V1Node;
+  cidrs: readonly string[];
+  facts: NodeFacts;
+}
+
+/**
+ * What the last full pass worked out, kept up to date by the node events after it: enough to
+ * plan a join or a leave by changing only what that node touches.
+ */
+interface Kept {
+  /** Everything besides the nodes the plan depends on: another key plans afresh. */
+  readonly key: string;
+  readonly peersPrefix: string | undefined;
+  readonly nodes: Map<string, KeptNode>;
+  /** Every node's facts, oldest first. */
+  readonly sorted: NodeFacts[];
+  /** The table's allocations and marks as last read (by object: a new read is compared). */
+  held: ReadonlyMap<string, string>;
+  highWater: ReadonlyMap<number, number>;
+  /**
+   * Whether that table holds every allocation and mark of the plan (it was published). Until it
+   * does, a node event is planned afresh: what the plan gave a node not yet recorded is not the
+   * table's to keep (a node that joins and leaves before its entry is written leaves no mark).
+   */
+  synced: boolean;
+  readonly ledger: PodCidrLedger;
+  readonly ipam: IpamLedger;
+  /** Each served node's overlay address. */
+  readonly allocations: Map<string, string>;
+  plan: CoordinatorPlan;
+}
+
+/** The nodes with an underlay address, and a problem for each of the others (in the order given). */
+function withAddresses(sorted: readonly NodeFacts[], family: IpFamily): { problems: { node: string; reason: string }[]; addressed: NodeFacts[] } {
+  const problems: { node: string; reason: string }[] = [];
+  const addressed: NodeFacts[] = [];
+  const noAddress = noUnderlayAddress(family);
+  for (const f of sorted) {
+    if (f.underlayIP === undefined) problems.push({ node: f.name, reason: noAddress });
+    else addressed.push(f);
+  }
+  return { problems, addressed };
+}
+
+/** Whether the table holds every allocation and exactly the marks of a plan. */
+function holdsPlan(held: ReadonlyMap<string, string>, highWater: ReadonlyMap<number, number>, allocations: ReadonlyMap<string, string>, marks: ReadonlyMap<number, number>): boolean {
+  for (const [name, ip] of allocations) if (held.get(name) !== ip) return false;
+  if (highWater.size !== marks.size) return false;
+  for (const [shard, mark] of highWater) if (marks.get(shard) !== mark) return false;
+  return true;
+}
+
+/** What a pass needs to build peers. */
+interface PeerPass { network: Cidr; config: OverlayConfig; shardSize: number; paths: PathChooser }
+
+/**
+ * Plans the coordinator's tables, remembering what it worked out. A node that joins (younger than
+ * every other, as a new Node is) or leaves costs the work of that node: its pod CIDRs checked
+ * against what the others claim, its address from where the allocation left off, its peer entry,
+ * the shard it lives in; every other shard, peer and list is the same object as before. Anything
+ * else (a node's addresses, pod CIDRs or age changed, a refused node, a full pool, a table that
+ * disagrees with what was planned, other settings) plans every node afresh, reusing per node what
+ * did not change (facts per Node object, parses per pod CIDR, the peer entry and its encoding).
+ * Either way the answer is exactly planCoordinator's for the same inputs (a property test runs both
+ * over random sequences of joins, leaves and changes); `full` forces the full pass (the coordinator
+ * asks for one at every resync, a backstop). The coordinator keeps one for its life.
+ */
 export class CoordinatorPlanner {
   private facts = new WeakMap<V1Node, NodeFacts>();
   private order: { nodes: readonly V1Node[]; sorted: NodeFacts[] } | undefined;
@@ -154,8 +216,34 @@ export class CoordinatorPlanner {
   private readonly memo = new CidrMemo();
   /** The settings the remembered peers were built under: when they change, nothing is reused. */
   private context = '';
+  private kept: Kept | undefined;
+  /** Passes that found nothing to plan, planned node by node, and planned afresh (for the benchmark and tests). */
+  readonly passes = { unchanged: 0, incremental: 0, full: 0 };
 
-  plan(inputs: PlanInputs): CoordinatorPlan {
+  plan(inputs: PlanInputs, opts: { full?: boolean } = {}): CoordinatorPlan {
+    const key = this.keyOf(inputs);
+    if (opts.full !== true && this.kept?.key === key) {
+      const before = this.kept.plan;
+      const plan = this.planEvents(this.kept, inputs);
+      if (plan) {
+        if (plan === before) this.passes.unchanged++;
+        else this.passes.incremental++;
+        return plan;
+      }
+    }
+    this.passes.full++;
+    return this.planAll(inputs, key);
+  }
+
+  /** Everything a kept state depends on besides the nodes and the table. */
+  private keyOf(inputs: PlanInputs): string {
+    const c = inputs.config;
+    return JSON.stringify([c.vni, c.port, c.overlayNetwork, c.overlayNetworkIPv6 ?? '', c.deviceVTEPs, c.mtu ?? 0, inputs.shardSize ?? PEERS_PER_SHARD, inputs.peersPrefix ?? '',
+      inputs.serviceCIDRs ?? [], inputs.podRanges ?? [], inputs.annotationKey ?? '', inputs.deviceMACs ?? '', policyKey(inputs.routing ?? VXLAN_ONLY), inputs.pathAnnotationKey ?? '']);
+  }
+
+  private planAll(inputs: PlanInputs, key: string): CoordinatorPlan {
+    this.kept = undefined;
     const { config, podCIDRs } = inputs;
     const { shardSize, routing } = this.settle(inputs);
     const annotationKey = inputs.annotationKey ?? ANNOTATION_OVERLAY_IP;
@@ -163,17 +251,10 @@ export class CoordinatorPlanner {
     const network: Cidr = parseCidr(config.overlayNetwork);
     const family = this.settleUnderlayFamily(config.deviceVTEPs);
     const paths = new PathChooser(routing);
-    const problems: { node: string; reason: string }[] = [];
-    const addressed: NodeFacts[] = [];
-    const noAddress = noUnderlayAddress(family);
-    for (const f of this.sorted(inputs.nodes, annotationKey, pathKey)) {
-      if (f.underlayIP === undefined) problems.push({ node: f.name, reason: noAddress });
-      else addressed.push(f);
-    }
+    const sorted = this.sorted(inputs.nodes, annotationKey, pathKey);
+    const { problems, addressed } = withAddresses(sorted, family);
     // one bad node is left out (with its reason), never the whole plan
-    const refused = refusedNodes(addressed.map((f) => ({ node: f.name, underlayIP: f.underlayIP, podCIDRs: podCIDRs.get(f.name) ?? [] })), {
-      overlayNetwork: config.overlayNetwork, overlayNetworkIPv6: config.overlayNetworkIPv6, deviceVTEPs: config.deviceVTEPs, ...(inputs.serviceCIDRs ? { serviceCIDRs: inputs.serviceCIDRs } : {}), ...(inputs.podRanges ? { podRanges: inputs.podRanges } : {}),
-    }, this.memo);
+    const { refused, ledger } = PodCidrLedger.check(addressed.map((f) => ({ node: f.name, underlayIP: f.underlayIP, podCIDRs: podCIDRs.get(f.name) ?? [] })), this.rulesOf(inputs), this.memo);
     for (const [node, reason] of refused) problems.push({ node, reason: `left out of the overlay: ${reason}` });
     const eligible = refused.size === 0 ? addressed : addressed.filter((f) => !refused.has(f.name));
     const held = annotated(inputs.held, eligible);
@@ -193,7 +274,7 @@ export class CoordinatorPlanner {
       built.set(f.name, b);
       peers.push(b.peer);
       if (b.ipv6NotRouted) ipv6NotRouted.push(f.name);
-      if (b.peer.podCIDRs.length === 0) incomplete.push({ node: f.name, reason: 'no pod CIDR known yet (from the configured pod-CIDR source): the device gets this node\'s tunnel entries but no route to its pods until it has one' });
+      if (b.peer.podCIDRs.length === 0) incomplete.push({ node: f.name, reason: NO_POD_CIDR });
       let d = data.get(b.shard);
       if (!d) data.set(b.shard, (d = {}));
       d[f.name] = b.encoded;
@@ -203,7 +284,152 @@ export class CoordinatorPlanner {
     for (const index of new Set([...data.keys(), ...ipam.highWater.keys()])) {
       shards.set(shardName(index, inputs.peersPrefix), { data: data.get(index) ?? {}, highWater: ipam.highWater.get(index) ?? 0 });
     }
-    return { hub, peers, shards, problems, incomplete, capacity: ipam.capacity, ipv6NotRouted };
+    const plan: CoordinatorPlan = { hub, peers, shards, problems, incomplete, capacity: ipam.capacity, ipv6NotRouted };
+    // node events go on from here only while every addressed node is served as the table says
+    // (nothing refused, rejected or unallocated: a leave could change those) and no annotation
+    // stands in for the table (its allocations then are the table's)
+    if (refused.size === 0 && ipam.rejected.length === 0 && ipam.unallocated.length === 0 && held === inputs.held) this.keep(inputs, key, sorted, ledger, ipam, plan);
+    return plan;
+  }
+
+  /** Keeps what a full pass worked out, for the node events after it. */
+  private keep(inputs: PlanInputs, key: string, sorted: readonly NodeFacts[], ledger: PodCidrLedger, ipam: IpamResult, plan: CoordinatorPlan): void {
+    const annotationKey = inputs.annotationKey ?? ANNOTATION_OVERLAY_IP;
+    const pathKey = inputs.pathAnnotationKey ?? ANNOTATION_PATH;
+    const nodes = new Map<string, KeptNode>();
+    for (const n of inputs.nodes) {
+      const name = n.metadata?.name ?? '';
+      nodes.set(name, { node: n, cidrs: inputs.podCIDRs.get(name) ?? NO_CIDRS, facts: this.factsOf(n, annotationKey, pathKey) });
+    }
+    const allocations = new Map(ipam.allocations);
+    const synced = holdsPlan(inputs.held, inputs.highWater, allocations, ipam.ledger.highWater);
+    this.kept = { key, peersPrefix: inputs.peersPrefix, nodes, sorted: [...sorted], held: inputs.held, highWater: inputs.highWater, synced, ledger, ipam: ipam.ledger, allocations, plan };
+  }
+
+  private rulesOf(inputs: PlanInputs): PodCidrRules {
+    const { config } = inputs;
+    return { overlayNetwork: config.overlayNetwork, overlayNetworkIPv6: config.overlayNetworkIPv6, deviceVTEPs: config.deviceVTEPs, ...(inputs.serviceCIDRs ? { serviceCIDRs: inputs.serviceCIDRs } : {}), ...(inputs.podRanges ? { podRanges: inputs.podRanges } : {}) };
+  }
+
+  /**
+   * The plan when what changed since the kept state is nodes joining (each younger than every
+   * node before it) and leaving, or nothing that planning reads; undefined: plan afresh.
+   */
+  private planEvents(kept: Kept, inputs: PlanInputs): CoordinatorPlan | undefined {
+    const changes = this.changesSince(kept, inputs);
+    if (!changes || !this.tableAgrees(kept, inputs)) return undefined;
+    const { joined, left } = changes;
+    if (joined.length === 0 && left.length === 0) return kept.plan;
+    const annotationKey = inputs.annotationKey ?? ANNOTATION_OVERLAY_IP;
+    const pathKey = inputs.pathAnnotationKey ?? ANNOTATION_PATH;
+    const facts = joined.map((n) => this.factsOf(n, annotationKey, pathKey)).sort(byAge);
+    const youngest = kept.sorted[kept.sorted.length - 1];
+    // a joining node older than one there, or one the table or an annotation already gives an
+    // address, is planned afresh
+    if (facts.some((f) => f.annotated !== undefined || inputs.held.has(f.name)) || (youngest && facts[0] && byAge(youngest, facts[0]) >= 0)) return undefined;
+    const edit = new PlanEdit(kept.plan);
+    for (const name of left) this.leave(kept, name, edit);
+    const pass = this.peerPass(inputs);
+    const noAddress = noUnderlayAddress(this.underlayFamily);
+    for (const f of facts) {
+      const n = joined.find((j) => j.metadata?.name === f.name) as V1Node;
+      const cidrs = inputs.podCIDRs.get(f.name) ?? NO_CIDRS;
+      if (!this.join(kept, f, cidrs, pass, noAddress, edit)) return undefined;
+      kept.nodes.set(f.name, { node: n, cidrs, facts: f });
+      kept.sorted.push(f);
+    }
+    kept.plan = edit.done(kept.ipam.highWater, (index) => shardName(index, inputs.peersPrefix));
+    // a joined node's address is not in the table until this plan is published
+    if (facts.some((f) => kept.allocations.has(f.name))) kept.synced = false;
+    return kept.plan;
+  }
+
+  /**
+   * The Nodes that joined and left since the kept state; undefined when a node changed in a way
+   * planning reads (its addresses, age, recorded path or pod CIDRs). A Node whose only change is
+   * the annotation recording the address it has is taken as it is.
+   */
+  private changesSince(kept: Kept, inputs: PlanInputs): { joined: V1Node[]; left: string[] } | undefined {
+    const joined: V1Node[] = [];
+    let present = 0;
+    const annotationKey = inputs.annotationKey ?? ANNOTATION_OVERLAY_IP;
+    const pathKey = inputs.pathAnnotationKey ?? ANNOTATION_PATH;
+    for (const n of inputs.nodes) {
+      const name = n.metadata?.name ?? '';
+      const k = kept.nodes.get(name);
+      if (!k) {
+        joined.push(n);
+        continue;
+      }
+      present++;
+      const cidrs = inputs.podCIDRs.get(name) ?? NO_CIDRS;
+      if (k.node === n && k.cidrs === cidrs) continue;
+      if (!sameList(k.cidrs, cidrs)) return undefined;
+      const f = this.factsOf(n, annotationKey, pathKey);
+      const was = k.facts;
+      if (f.underlayIP !== was.underlayIP || f.created !== was.created || f.recordedPath !== was.recordedPath) return undefined;
+      if (f.annotated !== was.annotated && f.annotated !== kept.allocations.get(name)) return undefined;
+      k.node = n;
+      k.cidrs = cidrs;
+    }
+    const left: string[] = [];
+    if (present < kept.nodes.size) {
+      const names = new Set(inputs.nodes.map((n) => n.metadata?.name ?? ''));
+      for (const name of kept.nodes.keys()) if (!names.has(name)) left.push(name);
+    }
+    return { joined, left };
+  }
+
+  /**
+   * Whether the table (allocations and marks) is what the kept state was planned from, or what
+   * it planned (its last plan published): anything else means someone changed the table.
+   */
+  private tableAgrees(kept: Kept, inputs: PlanInputs): boolean {
+    if (inputs.held === kept.held && inputs.highWater === kept.highWater) return kept.synced;
+    kept.held = inputs.held;
+    kept.highWater = inputs.highWater;
+    kept.synced = holdsPlan(inputs.held, inputs.highWater, kept.allocations, kept.ipam.highWater);
+    return kept.synced;
+  }
+
+  private peerPass(inputs: PlanInputs): PeerPass {
+    const { config } = inputs;
+    return { network: parseCidr(config.overlayNetwork), config, shardSize: inputs.shardSize ?? PEERS_PER_SHARD, paths: new PathChooser(inputs.routing ?? VXLAN_ONLY) };
+  }
+
+  private leave(kept: Kept, name: string, edit: PlanEdit): void {
+    const k = kept.nodes.get(name);
+    if (!k) return;
+    kept.nodes.delete(name);
+    const at = kept.sorted.indexOf(k.facts);
+    if (at >= 0) kept.sorted.splice(at, 1);
+    const overlayIP = kept.allocations.get(name);
+    if (k.facts.underlayIP === undefined || overlayIP === undefined) {
+      edit.dropProblem(name);
+      return;
+    }
+    kept.ledger.remove({ node: name, underlayIP: k.facts.underlayIP, podCIDRs: k.cidrs });
+    release(kept.ipam, overlayIP);
+    kept.allocations.delete(name);
+    const b = this.peers.get(name);
+    this.peers.delete(name);
+    if (b) edit.dropPeer(b, shardName(b.shard, kept.peersPrefix));
+  }
+
+  /** Plans a joining node, youngest of all; false: it cannot be planned on its own. */
+  private join(kept: Kept, f: NodeFacts, cidrs: readonly string[], pass: PeerPass, noAddress: string, edit: PlanEdit): boolean {
+    if (f.underlayIP === undefined) {
+      edit.addProblem({ node: f.name, reason: noAddress });
+      return true;
+    }
+    if (kept.ledger.append({ node: f.name, underlayIP: f.underlayIP, podCIDRs: cidrs }) !== 'ok') return false;
+    const overlayIP = allocateNext(kept.ipam);
+    if (overlayIP === undefined) return false;
+    kept.allocations.set(f.name, overlayIP);
+    const b = this.peer(f, overlayIP, cidrs, pass);
+    this.peers.set(f.name, b);
+    edit.addPeer(b, shardName(b.shard, kept.peersPrefix));
+    return true;
   }
 
   /** The settings of this pass; under settings other than the last pass's, no remembered peer is reused. */
@@ -270,6 +496,79 @@ export class CoordinatorPlanner {
     const dual = config.overlayNetworkIPv6 === undefined ? {} : { overlayIPv6: twinAddress(config.overlayNetwork, config.overlayNetworkIPv6, overlayIP), podCIDRsIPv6: canonical(v6) };
     const peer: Peer = { node: f.name, underlayIP, overlayIP, vtepMAC: macFromOverlayIP(overlayIP), podCIDRs: canonical(v4), ...(direct ? { path: 'direct' as const } : {}), ...dual };
     return { cidrs, peer, encoded: encodePeer(peer), shard: Math.floor(hostIndex(pass.network, config.deviceVTEPs.length, overlayIP) / pass.shardSize), ipv6NotRouted: config.overlayNetworkIPv6 === undefined && v6.length > 0 };
+  }
+}
+
+/**
+ * A plan changed node by node: its lists are copied once, and only the shards a node lives in
+ * are rebuilt; every other shard is the very object it was (the publisher and the device then see
+ * by object what did not change).
+ */
+class PlanEdit {
+  private readonly base: CoordinatorPlan;
+  private peers: Peer[] | undefined;
+  private problems: { node: string; reason: string }[] | undefined;
+  private incomplete: { node: string; reason: string }[] | undefined;
+  private ipv6NotRouted: string[] | undefined;
+  private readonly data = new Map<number, ConfigMapData>();
+  private readonly shardNames = new Map<number, string>();
+
+  constructor(base: CoordinatorPlan) {
+    this.base = base;
+  }
+
+  dropProblem(node: string): void {
+    this.problems = (this.problems ?? [...this.base.problems]).filter((p) => p.node !== node);
+  }
+
+  addProblem(p: { node: string; reason: string }): void {
+    (this.problems ??= [...this.base.problems]).push(p);
+  }
+
+  dropPeer(b: BuiltPeer, shardName: string): void {
+    const peers = (this.peers ??= [...this.base.peers]);
+    const at = peers.indexOf(b.peer);
+    if (at >= 0) peers.splice(at, 1);
+    const node = b.peer.node;
+    if (b.peer.podCIDRs.length === 0) this.incomplete = (this.incomplete ?? [...this.base.incomplete]).filter((p) => p.node !== node);
+    if (b.ipv6NotRouted) this.ipv6NotRouted = (this.ipv6NotRouted ?? [...this.base.ipv6NotRouted]).filter((n) => n !== node);
+    delete this.shard(b.shard, shardName)[node];
+  }
+
+  addPeer(b: BuiltPeer, shardName: string): void {
+    (this.peers ??= [...this.base.peers]).push(b.peer);
+    const node = b.peer.node;
+    if (b.peer.podCIDRs.length === 0) (this.incomplete ??= [...this.base.incomplete]).push({ node, reason: NO_POD_CIDR });
+    if (b.ipv6NotRouted) (this.ipv6NotRouted ??= [...this.base.ipv6NotRouted]).push(node);
+    this.shard(b.shard, shardName)[node] = b.encoded;
+  }
+
+  /** The shard's data, copied from the plan's on first change. */
+  private shard(index: number, name: string): ConfigMapData {
+    let d = this.data.get(index);
+    if (!d) {
+      d = { ...(this.base.shards.get(name)?.data ?? {}) };
+      this.data.set(index, d);
+      this.shardNames.set(index, name);
+    }
+    return d;
+  }
+
+  /** The changed plan; `highWater` is the allocation's, by shard index. */
+  done(highWater: ReadonlyMap<number, number>, nameOf: (index: number) => string): CoordinatorPlan {
+    const shards = new Map(this.base.shards);
+    for (const [index, mark] of highWater) {
+      const name = nameOf(index);
+      const was = shards.get(name);
+      const data = this.data.get(index);
+      if (data !== undefined || was?.highWater !== mark) shards.set(name, { data: data ?? was?.data ?? {}, highWater: mark });
+    }
+    for (const [index, data] of this.data) {
+      const name = this.shardNames.get(index) ?? nameOf(index);
+      if (!highWater.has(index)) shards.set(name, { data, highWater: 0 });
+    }
+    const b = this.base;
+    return { hub: b.hub, peers: this.peers ?? b.peers, shards, problems: this.problems ?? b.problems, incomplete: this.incomplete ?? b.incomplete, capacity: b.capacity, ipv6NotRouted: this.ipv6NotRouted ?? b.ipv6NotRouted };
   }
 }
 

@@ -37,15 +37,36 @@ export function detectSource(servedGroups: readonly string[]): PodCidrSource {
   return 'node';
 }
 
-function fromNodes(nodes: readonly V1Node[], memo?: WeakMap<V1Node, string[]>): Map<string, string[]> {
-  return new Map(nodes.map((n) => {
-    let cidrs = memo?.get(n);
-    if (cidrs === undefined) {
-      cidrs = podCIDRsOf(n);
-      memo?.set(n, cidrs);
+function fromNodes(nodes: readonly V1Node[]): Map<string, string[]> {
+  return new Map(nodes.map((n) => [n.metadata?.name ?? '', podCIDRsOf(n)]));
+}
+
+/**
+ * The node source's pod CIDRs of every node, kept from pass to pass for a caller that asks every
+ * pass (the coordinator): a Node is read once per object (a changed Node is a new object), and the
+ * map is the same one, changed where a node changed, so a node event does not rebuild it.
+ */
+export class NodePodCidrs {
+  private readonly read = new WeakMap<V1Node, string[]>();
+  private readonly byName = new Map<string, string[]>();
+
+  of(nodes: readonly V1Node[]): ReadonlyMap<string, readonly string[]> {
+    for (const n of nodes) {
+      let cidrs = this.read.get(n);
+      if (cidrs === undefined) {
+        cidrs = podCIDRsOf(n);
+        this.read.set(n, cidrs);
+      }
+      const name = n.metadata?.name ?? '';
+      if (this.byName.get(name) !== cidrs) this.byName.set(name, cidrs);
     }
-    return [n.metadata?.name ?? '', cidrs];
-  }));
+    // every listed node is in the map: more entries than nodes means some left
+    if (this.byName.size > nodes.length) {
+      const present = new Set(nodes.map((n) => n.metadata?.name ?? ''));
+      for (const name of [...this.byName.keys()]) if (!present.has(name)) this.byName.delete(name);
+    }
+    return this.byName;
+  }
 }
 
 function isLiveBlock(b: BlockAffinity): boolean {
@@ -68,11 +89,11 @@ function fromCiliumNodes(nodes: readonly V1Node[], cn: readonly CiliumNode[]): M
 }
 
 /**
- * The pod CIDRs of every node under the given source. `memo` keeps, per Node object, what the
- * node source read from it (a changed Node is a new object), for a caller that asks every pass.
+ * The pod CIDRs of every node under the given source. `kept` keeps what the node source read from
+ * one pass to the next (NodePodCidrs), for a caller that asks every pass.
  */
-export function podCIDRsBySource(source: PodCidrSource, nodes: readonly V1Node[], custom: readonly (BlockAffinity | CiliumNode)[], memo?: WeakMap<V1Node, string[]>): Map<string, string[]> {
+export function podCIDRsBySource(source: PodCidrSource, nodes: readonly V1Node[], custom: readonly (BlockAffinity | CiliumNode)[], kept?: NodePodCidrs): ReadonlyMap<string, readonly string[]> {
   if (source === 'calico') return fromCalicoBlocks(nodes, custom as BlockAffinity[]);
   if (source === 'cilium') return fromCiliumNodes(nodes, custom as CiliumNode[]);
-  return fromNodes(nodes, memo);
+  return kept ? kept.of(nodes) : fromNodes(nodes);
 }

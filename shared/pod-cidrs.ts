@@ -207,7 +207,7 @@ class Claimed {
     return lo;
   }
 
-  overlapping(s: Span): { node: string; text: string } | undefined {
+  overlapping(s: { readonly start: Key; readonly end: Key }): { node: string; text: string } | undefined {
     const before = this.items[this.countStarting(s.end, true) - 1];
     return before && before.end >= s.start ? before : undefined;
   }
@@ -225,6 +225,11 @@ class Claimed {
     let inside = 0;
     for (let next = this.items[at]; next !== undefined && next.end <= end; next = this.items[at + inside]) inside++;
     this.items.splice(at, inside, { start, end, node, text });
+  }
+
+  /** Forgets every interval `node` claimed (a node that left). */
+  release(node: string): void {
+    for (let i = this.items.length - 1; i >= 0; i--) if (this.items[i]?.node === node) this.items.splice(i, 1);
   }
 }
 
@@ -263,29 +268,114 @@ function nodeVerdict(x: NodeAddresses, contexts: ReadonlyMap<IpFamily, FamilyCon
   return mine;
 }
 
+/** The contexts of the families the overlay carries. */
+function contextsOf(nodes: readonly NodeAddresses[], rules: PodCidrRules, memo: CidrMemo): Map<IpFamily, FamilyContext> {
+  const contexts = new Map<IpFamily, FamilyContext>([[4, familyContext(4, rules.overlayNetwork, nodes, rules, memo)]]);
+  if (rules.overlayNetworkIPv6 !== undefined) contexts.set(6, familyContext(6, rules.overlayNetworkIPv6, nodes, rules, memo));
+  return contexts;
+}
+
+/** Why `x` is refused, checked after every node before it (whose CIDRs are claimed in `contexts`); its own CIDRs are claimed when it is not. */
+function checkNext(x: NodeAddresses, contexts: ReadonlyMap<IpFamily, FamilyContext>, memo: CidrMemo): string | undefined {
+  const own = x.underlayIP === undefined ? undefined : memo.ip(x.underlayIP);
+  let inOverlay: FamilyContext | undefined;
+  for (const c of contexts.values()) if (own !== undefined && spanHolds(c.overlay, own)) inOverlay = c;
+  if (inOverlay !== undefined) return `its address ${x.underlayIP ?? ''} lies in the overlay network ${inOverlay.overlayText}`;
+  const verdict = nodeVerdict(x, contexts, memo);
+  if (typeof verdict === 'string') return verdict;
+  for (const m of verdict) m.ctx.claimed.add(m.span, x.node, m.text);
+  return undefined;
+}
+
 /**
  * The nodes to leave out, each with the reason (one line, for an Event and /status). `nodes` in
  * the order that decides who keeps a contested range: oldest first.
  */
 export function refusedNodes(nodes: readonly NodeAddresses[], rules: PodCidrRules, memo: CidrMemo = new CidrMemo()): Map<string, string> {
-  const contexts = new Map<IpFamily, FamilyContext>([[4, familyContext(4, rules.overlayNetwork, nodes, rules, memo)]]);
-  if (rules.overlayNetworkIPv6 !== undefined) contexts.set(6, familyContext(6, rules.overlayNetworkIPv6, nodes, rules, memo));
-  const overlays = [...contexts.values()];
+  return checkAll(nodes, rules, memo).refused;
+}
+
+function checkAll(nodes: readonly NodeAddresses[], rules: PodCidrRules, memo: CidrMemo): { refused: Map<string, string>; contexts: Map<IpFamily, FamilyContext> } {
+  const contexts = contextsOf(nodes, rules, memo);
   let texts = 0;
   const refused = new Map<string, string>();
   for (const x of nodes) {
     texts += x.podCIDRs.length;
-    const own = x.underlayIP === undefined ? undefined : memo.ip(x.underlayIP);
-    let inOverlay: FamilyContext | undefined;
-    for (const c of overlays) if (own !== undefined && spanHolds(c.overlay, own)) inOverlay = c;
-    if (inOverlay !== undefined) {
-      refused.set(x.node, `its address ${x.underlayIP ?? ''} lies in the overlay network ${inOverlay.overlayText}`);
-      continue;
-    }
-    const verdict = nodeVerdict(x, contexts, memo);
-    if (typeof verdict === 'string') refused.set(x.node, verdict);
-    else for (const m of verdict) m.ctx.claimed.add(m.span, x.node, m.text);
+    const reason = checkNext(x, contexts, memo);
+    if (reason !== undefined) refused.set(x.node, reason);
   }
   memo.bound(texts + nodes.length);
-  return refused;
+  return { refused, contexts };
+}
+
+/**
+ * refusedNodes kept from one pass to the next, for the coordinator's node events: a node younger
+ * than every node checked is checked on its own, and a node that left is forgotten, with the same
+ * answer as checking every node afresh, as long as no node is refused (a refused node may owe its
+ * refusal to another one; then, or when a joining node's address lies in an older node's pod CIDR,
+ * the caller checks every node again).
+ */
+export class PodCidrLedger {
+  private readonly contexts: Map<IpFamily, FamilyContext>;
+  private readonly memo: CidrMemo;
+
+  private constructor(contexts: Map<IpFamily, FamilyContext>, memo: CidrMemo) {
+    this.contexts = contexts;
+    this.memo = memo;
+  }
+
+  /** Checks every node (oldest first), as refusedNodes does, and keeps what it worked out. */
+  static check(nodes: readonly NodeAddresses[], rules: PodCidrRules, memo: CidrMemo): { refused: Map<string, string>; ledger: PodCidrLedger } {
+    const { refused, contexts } = checkAll(nodes, rules, memo);
+    // the ledger changes its own copies of the sorted underlay addresses (the memo's are shared)
+    for (const [family, c] of contexts) contexts.set(family, { ...c, underlays: [...c.underlays] });
+    return { refused, ledger: new PodCidrLedger(contexts, memo) };
+  }
+
+  /**
+   * Checks a node younger than every node checked so far: 'ok' (its pod CIDRs are claimed),
+   * 'refused', or 'recheck' when its underlay address lies in an older node's pod CIDR (that node
+   * would be refused now: only a check of every node says it right). After anything but 'ok' the
+   * ledger no longer matches a check of every node: the caller checks afresh.
+   */
+  append(x: NodeAddresses): 'ok' | 'refused' | 'recheck' {
+    const own = x.underlayIP === undefined ? undefined : this.memo.ip(x.underlayIP);
+    const ctx = own === undefined ? undefined : this.contexts.get(own.family);
+    if (own !== undefined && ctx !== undefined) {
+      if (ctx.claimed.overlapping({ start: own.key, end: own.key })) return 'recheck';
+      const underlays = ctx.underlays as Underlay[];
+      // after any of the same address: a full check sorts the youngest last among equals
+      underlays.splice(countBefore(underlays, own.key, true), 0, { node: x.node, ip: x.underlayIP ?? '', p: own });
+    }
+    return checkNext(x, this.contexts, this.memo) === undefined ? 'ok' : 'refused';
+  }
+
+  /** Forgets a node that left (valid while no node is refused). */
+  remove(x: NodeAddresses): void {
+    const own = x.underlayIP === undefined ? undefined : this.memo.ip(x.underlayIP);
+    const ctx = own === undefined ? undefined : this.contexts.get(own.family);
+    if (own !== undefined && ctx !== undefined) {
+      const underlays = ctx.underlays as Underlay[];
+      for (let i = countBefore(underlays, own.key); i < underlays.length && underlays[i]?.p.key === own.key; i++) {
+        if (underlays[i]?.node === x.node) {
+          underlays.splice(i, 1);
+          break;
+        }
+      }
+    }
+    for (const c of this.contexts.values()) c.claimed.release(x.node);
+  }
+}
+
+/** How many of the sorted underlays have a key below `key` (or equal to it, with `orAt`). */
+function countBefore(underlays: readonly Underlay[], key: Key, orAt = false): number {
+  let lo = 0;
+  let hi = underlays.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const k = (underlays[mid] as Underlay).p.key;
+    if (k < key || (orAt && k === key)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
