@@ -31,6 +31,14 @@ export class Publisher {
   readonly counter: WriteCounter = { writes: 0 };
   /** Annotations we wrote whose watch event has not arrived yet (node -> "ip mac"). */
   private readonly annotated = new Map<string, string>();
+  /**
+   * Per table, the content last found written (or written) and the object it was found in: while
+   * the plan hands the same content and the table is the same object, nothing needs comparing
+   * (a node event changes one shard; the others are the very objects they were).
+   */
+  private readonly checked = new Map<string, { want: object; have: object | undefined }>();
+  /** Per peer, the Node object last found carrying its annotations (the same pair needs no look). */
+  private readonly carried = new WeakMap<Peer, V1Node>();
 
   constructor(o: PublisherOptions) {
     this.o = o;
@@ -40,19 +48,25 @@ export class Publisher {
   async publishTables(plan: CoordinatorPlan): Promise<void> {
     const { tables, names } = this.o;
     const schema = schemaVersionOf(plan.hub);
-    await this.write(names.hubConfigMap, 'hub', encodeHubInfo(plan.hub), schema);
+    await this.write(names.hubConfigMap, 'hub', encodeHubInfo(plan.hub), schema, undefined, plan.hub);
     for (const name of new Set([...plan.shards.keys(), ...tables.shardNames()])) {
       const shard = plan.shards.get(name);
-      await this.write(name, 'peers', shard?.data ?? {}, schema, shard?.highWater ?? highWaterOf(tables.get(name), names));
+      await this.write(name, 'peers', shard?.data ?? {}, schema, shard?.highWater ?? highWaterOf(tables.get(name), names), shard);
     }
   }
 
-  private async write(name: string, table: 'hub' | 'peers', want: Record<string, string>, schema: string, highWater?: number): Promise<void> {
+  /** `source`: the planned object the content comes from (the same object is the same content). */
+  private async write(name: string, table: 'hub' | 'peers', want: Record<string, string>, schema: string, highWater: number | undefined, source: object | undefined): Promise<void> {
+    const have = this.o.tables.get(name);
+    const last = this.checked.get(name);
+    if (source !== undefined && last?.want === source && last.have === have) return;
     this.o.fence();
     const before = this.counter.writes;
-    const result = await writeTable(this.o.core, this.o.namespace, name, table, this.o.tables.get(name), want, this.counter, highWater, this.o.names, schema);
+    const result = await writeTable(this.o.core, this.o.namespace, name, table, have, want, this.counter, highWater, this.o.names, schema);
     this.o.onWrites(this.counter.writes - before);
     if (result) this.o.tables.wrote(result);
+    if (source === undefined) this.checked.delete(name);
+    else this.checked.set(name, { want: source, have: result ?? have });
   }
 
   private annotationOf(node: V1Node | undefined): string {
@@ -68,9 +82,12 @@ export class Publisher {
   /** Annotates every node whose annotation differs from the plan and is not already on its way. */
   async annotate(plan: CoordinatorPlan): Promise<void> {
     const todo = plan.peers.filter((peer) => {
+      const node = this.o.node(peer.node);
+      if (node !== undefined && this.carried.get(peer) === node) return false;
       const want = Publisher.wanted(peer);
-      if (this.annotationOf(this.o.node(peer.node)) === want) {
+      if (this.annotationOf(node) === want) {
         this.annotated.delete(peer.node);
+        if (node !== undefined) this.carried.set(peer, node);
         return false;
       }
       return this.annotated.get(peer.node) !== want;
