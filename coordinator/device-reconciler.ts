@@ -11,7 +11,7 @@ import type { EventRecorder } from '../shared/kube/events.ts';
 import { DONE, ReconcileLoop, SKIPPED, retry, type PassOutcome } from '../shared/reconcile-loop.ts';
 import type { Metrics } from '../shared/metrics.ts';
 import { FencedWriteError } from './drivers/https-json.ts';
-import { DeviceOwnershipError, diffDevice, diffDeviceSince, entryId, type DeviceChange, type DeviceDriver, type DeviceEntry, type DeviceFailure } from './drivers/driver.ts';
+import { DeviceOwnershipError, desiredDelta, diffDevice, diffDeviceDelta, entryId, type DesiredDelta, type DeviceChange, type DeviceDriver, type DeviceEntry, type DeviceFailure } from './drivers/driver.ts';
 import type { CoordinatorPlan } from './plan.ts';
 import type { DeviceStatusPublisher } from '../shared/kube/device-status.ts';
 import { DEVICE_STATUS_CLUSTER_KEY, DEVICE_STATUS_SUMMARY_KEY } from '../shared/keys.ts';
@@ -52,7 +52,9 @@ export class DeviceReconciler {
    * the `known` it holds for: the next event-driven pass diffs only what changed since
    * (diffDeviceSince). Any fresh observation or failure makes `known` a new map, and this is void.
    */
-  private inSync: { known: Map<string, DeviceEntry>; desired: ReadonlySet<DeviceEntry> } | undefined;
+  private inSync: { known: Map<string, DeviceEntry>; desired: Set<DeviceEntry> } | undefined;
+  /** The peers last published as all programmed (a plan's list: the same list is the same nodes). */
+  private published: readonly unknown[] | undefined;
   private readonly m;
   lastError: string | undefined;
   converged = false;
@@ -100,6 +102,7 @@ export class DeviceReconciler {
    */
   forget(): void {
     this.known = undefined;
+    this.published = undefined;
   }
 
   /** A new plan: reconcile the device toward it. */
@@ -115,6 +118,9 @@ export class DeviceReconciler {
   private publish(plan: CoordinatorPlan, failures: readonly DeviceFailure[]): void {
     const out = this.o.deviceStatus;
     if (!out) return;
+    // the same nodes, all programmed, as last published: nothing to say again
+    if (failures.length === 0 && this.published === plan.peers) return;
+    this.published = failures.length === 0 ? plan.peers : undefined;
     const data: Record<string, string> = { [DEVICE_STATUS_SUMMARY_KEY]: this.o.driver.type, ...(this.o.clusterId !== undefined ? { [DEVICE_STATUS_CLUSTER_KEY]: this.o.clusterId } : {}) };
     if (this.o.driver.type !== 'linux') {
       const failed = new Map(failures.flatMap((f) => (f.change.entry.node ? [[f.change.entry.node, f.reason] as const] : [])));
@@ -204,13 +210,27 @@ export class DeviceReconciler {
     throw err;
   }
 
-  /** What to change: only what changed since the device last matched, or a full diff. */
-  private changesFor(desired: readonly DeviceEntry[], known: Map<string, DeviceEntry>): DeviceChange[] {
-    return this.inSync?.known === known ? diffDeviceSince(this.inSync.desired, desired, known) : diffDevice(desired, [...known.values()]);
+  /** What to change: only what changed since the device last matched (with that delta), or a full diff. */
+  private changesFor(desired: readonly DeviceEntry[], known: Map<string, DeviceEntry>): { changes: DeviceChange[]; delta: DesiredDelta | undefined } {
+    if (this.inSync?.known !== known) return { changes: diffDevice(desired, [...known.values()]), delta: undefined };
+    const delta = desiredDelta(this.inSync.desired, desired);
+    return { changes: diffDeviceDelta(delta, known), delta };
+  }
+
+  /** The device now matches `desired`: the next pass diffs from it (the last such set, moved by the delta when there is one). */
+  private matched(known: Map<string, DeviceEntry>, desired: readonly DeviceEntry[], delta: DesiredDelta | undefined): void {
+    const last = this.inSync?.known === known ? this.inSync.desired : undefined;
+    if (last && delta) {
+      for (const e of delta.removed) last.delete(e);
+      for (const e of delta.added) last.add(e);
+      this.inSync = { known, desired: last };
+    } else {
+      this.inSync = { known, desired: new Set(desired) };
+    }
   }
 
   /** What an apply changed: into `known` (what applied), metrics, and an Event per failed node. */
-  private recordApplied(changes: readonly DeviceChange[], failures: readonly DeviceFailure[], known: Map<string, DeviceEntry>, desired: readonly DeviceEntry[]): void {
+  private recordApplied(changes: readonly DeviceChange[], failures: readonly DeviceFailure[], known: Map<string, DeviceEntry>, desired: readonly DeviceEntry[], delta: DesiredDelta | undefined): void {
     const failed = new Set(failures.map((f) => f.change));
     for (const c of changes) {
       if (failed.has(c)) continue;
@@ -218,7 +238,7 @@ export class DeviceReconciler {
       else known.set(entryId(c.entry), c.entry);
     }
     if (failures.length > 0) this.known = undefined;
-    else this.inSync = { known, desired: new Set(desired) };
+    else this.matched(known, desired, delta);
     for (const c of changes) this.m.calls({ op: c.op, kind: c.entry.kind });
     for (const f of failures) {
       this.m.errors({ kind: f.change.entry.kind });
@@ -243,9 +263,9 @@ export class DeviceReconciler {
     // node's new path before the device takes it), then hands this loop the new plan
     if (fresh && (await this.readUnderlaySubnets())) return DONE;
     const desired = driver.desired(plan);
-    const changes = this.changesFor(desired, known);
+    const { changes, delta } = this.changesFor(desired, known);
     if (changes.length === 0) {
-      this.inSync = { known, desired: new Set(desired) };
+      this.matched(known, desired, delta);
       this.setConverged(true);
       this.lastError = undefined;
       this.publish(plan, []);
@@ -262,7 +282,7 @@ export class DeviceReconciler {
     // lost the Lease during the apply: what failed may be fenced writes, and Events and the
     // status ConfigMap are writes too; the new leader observes the device and reports
     if (!this.o.canWrite()) return this.fenced(changes.length);
-    this.recordApplied(changes, failures, known, desired);
+    this.recordApplied(changes, failures, known, desired, delta);
     log.info({ op: 'device', changes: changes.length, failed: failures.length, durationMs: Math.round(performance.now() - started) }, 'device reconciled');
     this.publish(plan, failures);
     this.m.duration((performance.now() - started) / 1000);

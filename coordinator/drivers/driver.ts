@@ -125,26 +125,54 @@ export function diffDevice(desired: readonly DeviceEntry[], observed: readonly D
   return [...deletes, ...updates, ...adds];
 }
 
+/** What a desired state adds to, and takes from, the one before it (entries compared by object). */
+export interface DesiredDelta {
+  readonly added: readonly DeviceEntry[];
+  readonly removed: readonly DeviceEntry[];
+}
+
 /**
- * Pure: the same changes as diffDevice(desired, observed), found from what changed since
- * `previous`, the desired state `observed` was brought to (every change of the pass that
- * diffed it applied). Entries are compared by object: a planned peer that did not change brings
- * the very entry objects it brought last time (PeerEntries), so a node event looks up the id of
- * that node's entries only, where diffDevice keys every entry of the cluster.
+ * What changed from `previous` to `desired`, by object: a planned peer that did not change brings
+ * the very entry objects it brought last time (PeerEntries). One lookup per entry; the entries that
+ * left are looked for only when some did.
  */
-export function diffDeviceSince(previous: ReadonlySet<DeviceEntry>, desired: readonly DeviceEntry[], observed: ReadonlyMap<string, DeviceEntry>): DeviceChange[] {
-  const now = new Set(desired);
+export function desiredDelta(previous: ReadonlySet<DeviceEntry>, desired: readonly DeviceEntry[]): DesiredDelta {
+  const added: DeviceEntry[] = [];
+  let kept = 0;
+  for (const e of desired) {
+    if (previous.has(e)) kept++;
+    else added.push(e);
+  }
+  const removed: DeviceEntry[] = [];
+  if (kept < previous.size) {
+    const now = new Set(desired);
+    for (const e of previous) if (!now.has(e)) removed.push(e);
+  }
+  return { added, removed };
+}
+
+/**
+ * Pure: the same changes as diffDevice(desired, observed), found from what changed since the
+ * desired state `observed` was brought to (every change of the pass that diffed it applied): a
+ * node event looks up the id of that node's entries only, where diffDevice keys every entry of
+ * the cluster.
+ */
+export function diffDeviceDelta(delta: DesiredDelta, observed: ReadonlyMap<string, DeviceEntry>): DeviceChange[] {
   const added = new Map<string, DeviceEntry>();
-  for (const e of desired) if (!previous.has(e)) added.set(entryId(e), e);
+  for (const e of delta.added) added.set(entryId(e), e);
   const deletes: DeviceChange[] = [];
   const updates: DeviceChange[] = [];
   const adds: DeviceChange[] = [];
-  for (const e of previous) {
-    if (now.has(e)) continue;
+  for (const e of delta.removed) {
     const id = entryId(e);
     const h = observed.get(id);
     if (h && !added.has(id)) deletes.push({ op: 'delete', entry: h });
   }
   for (const [id, e] of added) addOrUpdate(observed.get(id), e, adds, updates);
   return [...deletes, ...updates, ...adds];
+}
+
+/** diffDeviceDelta from the desired state the device was brought to (`previous`). */
+export function diffDeviceSince(previous: ReadonlySet<DeviceEntry>, desired: readonly DeviceEntry[], observed: ReadonlyMap<string, DeviceEntry>): DeviceChange[] {
+  return diffDeviceDelta(desiredDelta(previous, desired), observed);
 }

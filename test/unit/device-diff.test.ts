@@ -3,7 +3,7 @@
 // changes it finds must be exactly those the full diff finds.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { diffDevice, diffDeviceSince, entryId, type DeviceChange, type DeviceEntry } from '../../coordinator/drivers/driver.ts';
+import { desiredDelta, diffDevice, diffDeviceSince, entryId, type DeviceChange, type DeviceEntry } from '../../coordinator/drivers/driver.ts';
 
 const KINDS = ['arp', 'route', 'fdb'];
 const entry = (kind: number, key: number, field: number): DeviceEntry => ({ kind: KINDS[kind % KINDS.length]!, key: `k${key}`, fields: field === 0 ? {} : { v: String(field) }, node: `n${key % 5}` });
@@ -34,6 +34,21 @@ describe('diffDeviceSince: the full diff\'s changes, from what changed since the
         expect(text(diffDeviceSince(new Set(previous), desired, known))).toEqual(text(diffDevice(desired, [...known.values()])));
       },
     ), { numRuns: 500 });
+  });
+
+  it('its delta, applied to the set it was taken from, is the new desired set (the reconciler keeps one set and moves it)', () => {
+    fc.assert(fc.property(fc.array(spec, { maxLength: 40 }), fc.array(fc.boolean(), { maxLength: 40 }), fc.array(spec, { maxLength: 15 }), (before, kept, incoming) => {
+      const previous = unique(before.map(([k, key, f]) => entry(k, key, f)));
+      const desired = [...previous.filter((_, i) => kept[i] ?? true), ...incoming.map(([k, key, f]) => entry(k, key, f))];
+      const set = new Set(previous);
+      const delta = desiredDelta(set, desired);
+      for (const e of delta.removed) set.delete(e);
+      for (const e of delta.added) set.add(e);
+      // the very objects (a Set compares by object, as the reconciler does)
+      const want = new Set(desired);
+      expect(set.size).toBe(want.size);
+      expect([...set].every((e) => want.has(e))).toBe(true);
+    }), { numRuns: 300 });
   });
 
   it('a node joining changes only its own entries', () => {
