@@ -171,7 +171,9 @@ export async function deviceDownDuringChurn(kind: 'f5' | 'citrix'): Promise<void
       await device.emulator.up();
       const upAt = Date.now();
       const alive = range(3, 10);
-      await eventually('the device catches up once it is back', () => (serves(device, alive) ? true : undefined), 45_000);
+      // the retry due after the device is back comes within the 30 s backoff cap, then one pass
+      // (on a loaded machine that pass has taken over 15 s: 60 s in all, never another minute)
+      await eventually('the device catches up once it is back', () => (serves(device, alive) ? true : undefined), 60_000);
       const caughtUp = Date.now() - upAt;
       await eventually('converged reported', () => ((c.status().device as { converged: boolean }).converged ? true : undefined), 10_000);
 
