@@ -1,32 +1,26 @@
 #!/usr/bin/env bash
-# `make test`'s test run: three vitest processes side by side (vitest.config.ts): the lab files
-# (project `labs`, one at a time, printed as they run), every other file (project `suite`) and the
-# outage faults (project `outages`, mostly waiting on timers). The reports of `suite` and `outages`
-# are printed when the labs end, and the closing line counts all three. Exits non-zero when any fails.
+# `make test`'s test run: the outage faults (vitest project `outages`, mostly waiting on timers)
+# in a vitest process of their own beside every other file (project `suite`); their report is
+# printed when the suite ends, and the closing line counts both. Exits non-zero when either fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 VITEST=node_modules/.bin/vitest
 rm -f .test-results*.json
-run_beside() { # project
-  "$VITEST" run --project "$1" --reporter=default --reporter=json --outputFile=".test-results-$1.json" > ".test-$1.log" 2>&1
-}
-run_beside outages &
+# the labs run the product from the bundle, as the images do (the API server and the emulators
+# stay sources): built here, so it is the code under test; a plain `vitest run` runs sources
+node --disable-warning=ExperimentalWarning scripts/bundle.ts || exit 1
+export CHORUS_TEST_COMPONENTS=bundle
+"$VITEST" run --project outages --reporter=default --reporter=json --outputFile=.test-results-outages.json > .test-outages.log 2>&1 &
 outages=$!
-run_beside suite &
-suite=$!
-trap 'kill "$outages" "$suite" 2>/dev/null' EXIT INT TERM
-echo "test: the lab files run here; every other file (project suite) and the outage faults run beside them (their reports follow; progress in .test-suite.log and .test-outages.log)"
-"$VITEST" run --project labs --reporter=default --reporter=json --outputFile=.test-results-labs.json
-labs_rc=$?
-wait "$suite"
+trap 'kill "$outages" 2>/dev/null' EXIT INT TERM
+echo "test: the outage faults run beside the suite (their report follows it; progress in .test-outages.log)"
+"$VITEST" run --project suite --reporter=default --reporter=json --outputFile=.test-results.json
 suite_rc=$?
 wait "$outages"
 outages_rc=$?
 trap - EXIT INT TERM
-for project in suite outages; do
-  echo
-  echo "---- project $project (ran beside the labs) ----"
-  cat ".test-$project.log"
-done
-node scripts/test-summary.ts .test-results-labs.json .test-results-suite.json .test-results-outages.json || exit 1
-[ "$labs_rc" -eq 0 ] && [ "$suite_rc" -eq 0 ] && [ "$outages_rc" -eq 0 ]
+echo
+echo "---- project outages (ran beside the suite) ----"
+cat .test-outages.log
+node scripts/test-summary.ts .test-results.json .test-results-outages.json || exit 1
+[ "$suite_rc" -eq 0 ] && [ "$outages_rc" -eq 0 ]

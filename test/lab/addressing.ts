@@ -1,5 +1,6 @@
 /**
- * The lab's address plan, pure. Every address comes from 198.18.0.0/15 (RFC 2544 benchmarking):
+ * The lab's address plan, pure (but for newPrefix, which draws a new lab's prefix). Every address
+ * comes from 198.18.0.0/15 (RFC 2544 benchmarking):
  *   underlay 198.18.0.0/20   control plane .0.2, device .0.3, node i at 198.18.1.0 + i
  *   overlay  198.18.16.0/20  (the coordinator's --overlay-network)
  *   pods     198.19.0.0/16   node i owns 198.19.(i-1).0/24; its bridge is .1, pod j is .(j+1)
@@ -13,6 +14,7 @@
  * same switch, which carries the VXLAN (the API and health checks stay on IPv4):
  *   underlay 2001:db8:18::/64        device VTEP ::3, node i at ::1:<i> (hex)
  */
+import { randomBytes } from 'node:crypto';
 import { formatIPv4, parseIPv4 } from '../../shared/ipv4.ts';
 import { formatIp, parseIPv6 } from '../../shared/ip.ts';
 
@@ -144,3 +146,8 @@ export function namesFor(prefix: string): Names {
 }
 
 export const PREFIX_RE = /^ckr[0-9a-f]{5}$/;
+
+/** A new lab's prefix: every namespace, device and file of the lab is named after it. */
+export function newPrefix(): string {
+  return `ckr${randomBytes(3).toString('hex').slice(0, 5)}`;
+}

@@ -9,16 +9,15 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig, CoreV1Api, type V1Node } from '@kubernetes/client-node';
 import { ConfigError, choiceSetting, durationMsSetting, helpText, intSetting, readSettings, type SettingSpec } from '../../shared/cli-args.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
 import { errorMessage } from '../../shared/errors.ts';
 import { sleep } from '../../shared/backoff.ts';
-import { startCache } from '../../shared/kube/informer.ts';
-import { EmbeddedApiServer } from '../apiserver/server.ts';
-import { API_PORT, CONTROL_PLANE_IP, LAB_IP_FAMILIES, LAB_ROUTINGS, PREFIX_RE, type LabIpFamily, type LabRouting } from './addressing.ts';
+import { API_PORT, CONTROL_PLANE_IP, LAB_IP_FAMILIES, LAB_ROUTINGS, PREFIX_RE, newPrefix, type LabIpFamily, type LabRouting } from './addressing.ts';
 import { DEFAULT_NAMESPACE } from '../../shared/keys.ts';
-import { Lab, newPrefix, type LabDocument, type LabIpam } from './lab.ts';
+// the lab itself, the API server and the Kubernetes client load only for the commands that run them:
+// the others (status, add-node, down, ...) talk to a running lab's supervisor and start in a fraction
+import type { Lab, LabDocument, LabIpam } from './lab.ts';
 import { controlRequest, serveControl } from './control.ts';
 import { deleteAllWithPrefix, listNamespaces } from './netns.ts';
 import { BUNDLE_PATH, CLI_PATH, cliArgs, isAlive, podCommand, type LabComponents } from './processes.ts';
@@ -194,10 +193,11 @@ async function runSupervisor(lab: Lab, log: Logger, onReady: (doc: LabDocument, 
   }
 }
 
-function newLab(settings: Record<string, string | undefined>, log: Logger, prefix = newPrefix()): { lab: Lab; timeoutMs: number } {
+async function newLab(settings: Record<string, string | undefined>, log: Logger, prefix = newPrefix()): Promise<{ lab: Lab; timeoutMs: number }> {
   const size = sizeFrom(settings);
   const dir = join(labRoot(), prefix);
   mkdirSync(dir, { recursive: true });
+  const { Lab } = await import('./lab.ts');
   return { lab: new Lab({ ...size, dir, prefix, log }), timeoutMs: size.timeoutMs };
 }
 
@@ -211,7 +211,8 @@ async function cmdRun(argv: readonly string[]): Promise<number> {
   if (help) return printHelp('chorus-kube-router lab run [options]', 'Brings the lab up in the foreground, prints which pods the device reaches, then follows changes.', specs);
   requireRoot();
   const log = labLogger();
-  const { lab, timeoutMs } = newLab(settings, log);
+  const { lab, timeoutMs } = await newLab(settings, log);
+  const { followNodes } = await import('./follow.ts');
   return runSupervisor(lab, log, (doc, rtt) => {
     process.stdout.write(reachabilityTable(doc, rtt) + '\n');
     if (settings.once) return;
@@ -224,29 +225,6 @@ async function cmdRun(argv: readonly string[]): Promise<number> {
   }, timeoutMs, settings.once === 'true');
 }
 
-/** Prints a fresh table whenever the cluster's nodes change. */
-function followNodes(lab: Lab): void {
-  const kc = new KubeConfig();
-  kc.loadFromFile(lab.kubeconfigPath);
-  const core = kc.makeApiClient(CoreV1Api);
-  let timer: NodeJS.Timeout | undefined;
-  let known = '';
-  startCache<V1Node>({
-    kubeConfig: kc, path: '/api/v1/nodes', log: labLogger(), list: () => core.listNode(),
-    onChange: () => {
-      if (timer) clearTimeout(timer);
-      timer = setTimeout(() => {
-        void lab.waitConverged(() => undefined, 30_000).then(({ doc, rtt }) => {
-          const key = JSON.stringify(doc.nodes.map((n) => [n.name, n.overlayIP]));
-          if (key === known) return;
-          if (known !== '') process.stdout.write(`\n${new Date().toISOString()} nodes changed\n${reachabilityTable(doc, rtt)}\n`);
-          known = key;
-        }, (err: unknown) => process.stderr.write(`lab: ${errorMessage(err)}\n`));
-      }, 500);
-    },
-  });
-}
-
 function printHelp(usage: string, description: string, specs: SettingSpec[]): number {
   console.log(helpText(usage, description, specs));
   return 0;
@@ -256,7 +234,7 @@ async function cmdSupervise(argv: readonly string[]): Promise<number> {
   const specs = [...SIZE_SPECS, { flag: 'prefix', help: 'lab prefix', required: true }];
   const { settings } = readSettings(argv, specs, process.env);
   const log = labLogger();
-  const { lab, timeoutMs } = newLab(settings, log, settings.prefix);
+  const { lab, timeoutMs } = await newLab(settings, log, settings.prefix);
   return runSupervisor(lab, log, () => undefined, timeoutMs, false);
 }
 
@@ -576,6 +554,7 @@ async function cmdApiServer(argv: readonly string[]): Promise<number> {
   const users = settings['users-file'] ? (JSON.parse(readFileSync(settings['users-file'], 'utf8')) as Record<string, string>) : undefined;
   const auditFile = settings['audit-file'];
   const tlsDir = settings['tls-dir'] ?? '';
+  const { EmbeddedApiServer } = await import('../apiserver/server.ts');
   const server = new EmbeddedApiServer({
     tls: { cert: readFileSync(join(tlsDir, 'server.crt')), key: readFileSync(join(tlsDir, 'server.key')) },
     token, crds, ...(settings['state-file'] ? { stateFile: settings['state-file'] } : {}), ...(users ? { users } : {}),

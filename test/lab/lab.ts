@@ -117,9 +117,7 @@ interface LabNode {
   healthIP: string;
 }
 
-export function newPrefix(): string {
-  return `ckr${randomBytes(3).toString('hex').slice(0, 5)}`;
-}
+export { newPrefix } from './addressing.ts';
 
 export class Lab {
   readonly opts: LabOptions;

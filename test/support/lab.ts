@@ -22,8 +22,15 @@ export async function cli(args: string[], opts: { reject?: boolean; timeoutMs?: 
   return execa(CLI, args, { env: { CHORUS_LAB_DIR: LAB_DIR }, reject: opts.reject ?? true, timeout: opts.timeoutMs ?? 180_000 });
 }
 
+/**
+ * Where the labs run the product from: the bundle under `make test` (scripts/test.sh builds it
+ * first and says so in CHORUS_TEST_COMPONENTS), else the TypeScript sources (a `vitest run` of a
+ * file never runs a stale bundle).
+ */
+const LAB_COMPONENTS = process.env.CHORUS_TEST_COMPONENTS === 'bundle' ? 'bundle' : 'sources';
+
 export async function labUp(args: string[] = []): Promise<LabDocument> {
-  const r = await cli(['lab', 'up', '--json', ...args]);
+  const r = await cli(['lab', 'up', '--json', '--components', LAB_COMPONENTS, ...args]);
   return JSON.parse(String(r.stdout)) as LabDocument;
 }
 
