@@ -12,7 +12,7 @@ import { DONE, ReconcileLoop, SKIPPED, retry, type PassOutcome } from '../shared
 import type { Metrics } from '../shared/metrics.ts';
 import { FencedWriteError } from './drivers/https-json.ts';
 import { DeviceOwnershipError, desiredDelta, diffDevice, diffDeviceDelta, entryId, type DesiredDelta, type DeviceChange, type DeviceDriver, type DeviceEntry, type DeviceFailure } from './drivers/driver.ts';
-import type { CoordinatorPlan } from './plan.ts';
+import { planChanges, type CoordinatorPlan, type PlanChanges } from './plan.ts';
 import type { DeviceStatusPublisher } from '../shared/kube/device-status.ts';
 import { DEVICE_STATUS_CLUSTER_KEY, DEVICE_STATUS_SUMMARY_KEY } from '../shared/keys.ts';
 
@@ -52,7 +52,7 @@ export class DeviceReconciler {
    * the `known` it holds for: the next event-driven pass diffs only what changed since
    * (diffDeviceSince). Any fresh observation or failure makes `known` a new map, and this is void.
    */
-  private inSync: { known: Map<string, DeviceEntry>; desired: Set<DeviceEntry> } | undefined;
+  private inSync: { known: Map<string, DeviceEntry>; plan: CoordinatorPlan; desired: Set<DeviceEntry> } | undefined;
   /** The peers last published as all programmed (a plan's list: the same list is the same nodes). */
   private published: readonly unknown[] | undefined;
   private readonly m;
@@ -210,27 +210,61 @@ export class DeviceReconciler {
     throw err;
   }
 
-  /** What to change: only what changed since the device last matched (with that delta), or a full diff. */
-  private changesFor(desired: readonly DeviceEntry[], known: Map<string, DeviceEntry>): { changes: DeviceChange[]; delta: DesiredDelta | undefined } {
-    if (this.inSync?.known !== known) return { changes: diffDevice(desired, [...known.values()]), delta: undefined };
-    const delta = desiredDelta(this.inSync.desired, desired);
+  /**
+   * What to change: from the peers that joined and left since the plan the device last matched
+   * (a plan planned node by node says which), else from every entry that changed since then, else
+   * a full diff; with the delta of the entries when there is one.
+   */
+  private changesFor(plan: CoordinatorPlan, desired: () => readonly DeviceEntry[], known: Map<string, DeviceEntry>): { changes: DeviceChange[]; delta: DesiredDelta | undefined } {
+    if (this.inSync?.known !== known) return { changes: diffDevice(desired(), [...known.values()]), delta: undefined };
+    const delta = this.deltaOfPeers(plan, this.inSync.plan) ?? desiredDelta(this.inSync.desired, desired());
     return { changes: diffDeviceDelta(delta, known), delta };
   }
 
-  /** The device now matches `desired`: the next pass diffs from it (the last such set, moved by the delta when there is one). */
-  private matched(known: Map<string, DeviceEntry>, desired: readonly DeviceEntry[], delta: DesiredDelta | undefined): void {
+  /**
+   * The entries of the peers that left and joined between `matched` and `plan`, when `plan` was
+   * planned node by node from it (through at most a few plans the loop did not see): undefined
+   * otherwise, or when the driver cannot give one peer's entries.
+   */
+  private deltaOfPeers(plan: CoordinatorPlan, matched: CoordinatorPlan): DesiredDelta | undefined {
+    const { driver } = this.o;
+    if (!driver.peerEntries) return undefined;
+    const steps: PlanChanges[] = [];
+    for (let p = plan; p !== matched; ) {
+      const c = planChanges(p);
+      if (!c || steps.length >= 16) return undefined;
+      steps.unshift(c);
+      p = c.base;
+    }
+    // +1 joined, -1 left, netted over the steps (a peer object may leave and come back)
+    const count = new Map<DeviceEntry, number>();
+    for (const step of steps) {
+      for (const peer of step.left) for (const e of driver.peerEntries(step.base, peer)) count.set(e, (count.get(e) ?? 0) - 1);
+      for (const peer of step.joined) for (const e of driver.peerEntries(step.base, peer)) count.set(e, (count.get(e) ?? 0) + 1);
+    }
+    const added: DeviceEntry[] = [];
+    const removed: DeviceEntry[] = [];
+    for (const [e, n] of count) {
+      if (n > 0) added.push(e);
+      else if (n < 0) removed.push(e);
+    }
+    return { added, removed };
+  }
+
+  /** The device now matches `plan`: the next pass diffs from it (the last such set, moved by the delta when there is one). */
+  private matched(known: Map<string, DeviceEntry>, plan: CoordinatorPlan, desired: () => readonly DeviceEntry[], delta: DesiredDelta | undefined): void {
     const last = this.inSync?.known === known ? this.inSync.desired : undefined;
     if (last && delta) {
       for (const e of delta.removed) last.delete(e);
       for (const e of delta.added) last.add(e);
-      this.inSync = { known, desired: last };
+      this.inSync = { known, plan, desired: last };
     } else {
-      this.inSync = { known, desired: new Set(desired) };
+      this.inSync = { known, plan, desired: new Set(desired()) };
     }
   }
 
   /** What an apply changed: into `known` (what applied), metrics, and an Event per failed node. */
-  private recordApplied(changes: readonly DeviceChange[], failures: readonly DeviceFailure[], known: Map<string, DeviceEntry>, desired: readonly DeviceEntry[], delta: DesiredDelta | undefined): void {
+  private recordApplied(changes: readonly DeviceChange[], failures: readonly DeviceFailure[], known: Map<string, DeviceEntry>, plan: CoordinatorPlan, desired: () => readonly DeviceEntry[], delta: DesiredDelta | undefined): void {
     const failed = new Set(failures.map((f) => f.change));
     for (const c of changes) {
       if (failed.has(c)) continue;
@@ -238,7 +272,7 @@ export class DeviceReconciler {
       else known.set(entryId(c.entry), c.entry);
     }
     if (failures.length > 0) this.known = undefined;
-    else this.matched(known, desired, delta);
+    else this.matched(known, plan, desired, delta);
     for (const c of changes) this.m.calls({ op: c.op, kind: c.entry.kind });
     for (const f of failures) {
       this.m.errors({ kind: f.change.entry.kind });
@@ -262,10 +296,11 @@ export class DeviceReconciler {
     // other direct subnets: the coordinator re-plans and publishes first (the agents must see a
     // node's new path before the device takes it), then hands this loop the new plan
     if (fresh && (await this.readUnderlaySubnets())) return DONE;
-    const desired = driver.desired(plan);
-    const { changes, delta } = this.changesFor(desired, known);
+    let all: readonly DeviceEntry[] | undefined;
+    const desired = (): readonly DeviceEntry[] => (all ??= driver.desired(plan));
+    const { changes, delta } = this.changesFor(plan, desired, known);
     if (changes.length === 0) {
-      this.matched(known, desired, delta);
+      this.matched(known, plan, desired, delta);
       this.setConverged(true);
       this.lastError = undefined;
       this.publish(plan, []);
@@ -282,7 +317,7 @@ export class DeviceReconciler {
     // lost the Lease during the apply: what failed may be fenced writes, and Events and the
     // status ConfigMap are writes too; the new leader observes the device and reports
     if (!this.o.canWrite()) return this.fenced(changes.length);
-    this.recordApplied(changes, failures, known, desired, delta);
+    this.recordApplied(changes, failures, known, plan, desired, delta);
     log.info({ op: 'device', changes: changes.length, failed: failures.length, durationMs: Math.round(performance.now() - started) }, 'device reconciled');
     this.publish(plan, failures);
     this.m.duration((performance.now() - started) / 1000);

@@ -90,7 +90,7 @@ async function teardown(config: ReturnType<typeof coordinatorConfig>, kubeconfig
       log.error({ device: config.deviceType, clusterId, reason: err.message }, 'teardown removed nothing: the objects of this configuration belong to another cluster');
       return 1;
     }
-    const failures = await driver.apply(diffDevice([], owned), []);
+    const failures = await driver.apply(diffDevice([], owned), () => []);
     for (const f of failures) log.error({ kind: f.change.entry.kind, key: f.change.entry.key, reason: f.reason }, 'could not remove');
     log.info({ device: config.deviceType, clusterId, removed: owned.length - failures.length, failed: failures.length }, 'teardown done');
     return failures.length === 0 ? 0 : 1;

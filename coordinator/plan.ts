@@ -499,6 +499,21 @@ export class CoordinatorPlanner {
   }
 }
 
+/** How a plan planned node by node differs from the plan it was planned from (the same hub). */
+export interface PlanChanges {
+  readonly base: CoordinatorPlan;
+  /** Peers of `base` that are not in this plan, and peers of this plan that are not in `base`. */
+  readonly left: readonly Peer[];
+  readonly joined: readonly Peer[];
+}
+
+const changesOfPlan = new WeakMap<CoordinatorPlan, PlanChanges>();
+
+/** What changed from the plan this one was planned from, when it was planned node by node (else undefined). */
+export function planChanges(plan: CoordinatorPlan): PlanChanges | undefined {
+  return changesOfPlan.get(plan);
+}
+
 /**
  * A plan changed node by node: its lists are copied once, and only the shards a node lives in
  * are rebuilt; every other shard is the very object it was (the publisher and the device then see
@@ -512,6 +527,8 @@ class PlanEdit {
   private ipv6NotRouted: string[] | undefined;
   private readonly data = new Map<number, ConfigMapData>();
   private readonly shardNames = new Map<number, string>();
+  private readonly left: Peer[] = [];
+  private readonly joined: Peer[] = [];
 
   constructor(base: CoordinatorPlan) {
     this.base = base;
@@ -529,6 +546,7 @@ class PlanEdit {
     const peers = (this.peers ??= [...this.base.peers]);
     const at = peers.indexOf(b.peer);
     if (at >= 0) peers.splice(at, 1);
+    this.left.push(b.peer);
     const node = b.peer.node;
     if (b.peer.podCIDRs.length === 0) this.incomplete = (this.incomplete ?? [...this.base.incomplete]).filter((p) => p.node !== node);
     if (b.ipv6NotRouted) this.ipv6NotRouted = (this.ipv6NotRouted ?? [...this.base.ipv6NotRouted]).filter((n) => n !== node);
@@ -537,6 +555,7 @@ class PlanEdit {
 
   addPeer(b: BuiltPeer, shardName: string): void {
     (this.peers ??= [...this.base.peers]).push(b.peer);
+    this.joined.push(b.peer);
     const node = b.peer.node;
     if (b.peer.podCIDRs.length === 0) (this.incomplete ??= [...this.base.incomplete]).push({ node, reason: NO_POD_CIDR });
     if (b.ipv6NotRouted) (this.ipv6NotRouted ??= [...this.base.ipv6NotRouted]).push(node);
@@ -568,7 +587,9 @@ class PlanEdit {
       if (!highWater.has(index)) shards.set(name, { data, highWater: 0 });
     }
     const b = this.base;
-    return { hub: b.hub, peers: this.peers ?? b.peers, shards, problems: this.problems ?? b.problems, incomplete: this.incomplete ?? b.incomplete, capacity: b.capacity, ipv6NotRouted: this.ipv6NotRouted ?? b.ipv6NotRouted };
+    const plan: CoordinatorPlan = { hub: b.hub, peers: this.peers ?? b.peers, shards, problems: this.problems ?? b.problems, incomplete: this.incomplete ?? b.incomplete, capacity: b.capacity, ipv6NotRouted: this.ipv6NotRouted ?? b.ipv6NotRouted };
+    changesOfPlan.set(plan, { base: b, left: this.left, joined: this.joined });
+    return plan;
   }
 }
 

@@ -38,14 +38,19 @@ export interface DeviceDriver {
   readonly deviceMACs: 'derived' | 'learned';
   /** The device entries the plan calls for. */
   desired(plan: CoordinatorPlan): DeviceEntry[];
+  /**
+   * The entries one peer of the plan brings: the very objects desired(plan) holds for it. With
+   * it, a plan planned node by node is diffed from its changed peers alone (DeviceReconciler).
+   */
+  peerEntries?(plan: CoordinatorPlan, peer: Peer): readonly DeviceEntry[];
   /** The entries of this cluster on the device now (never another cluster's or hand-made ones). */
   observe(): Promise<DeviceEntry[]>;
   /**
    * Applies the changes (in order: deletes, updates, adds) and returns the ones that failed.
-   * `desired` is the whole desired state the changes were diffed from (for APIs that replace a
-   * set in one request, such as a BIG-IP tunnel's FDB records).
+   * `desired` gives the whole desired state the changes were diffed from, worked out when called
+   * (for APIs that replace a set in one request, such as a BIG-IP tunnel's FDB records).
    */
-  apply(changes: readonly DeviceChange[], desired: readonly DeviceEntry[]): Promise<DeviceFailure[]>;
+  apply(changes: readonly DeviceChange[], desired: () => readonly DeviceEntry[]): Promise<DeviceFailure[]>;
   /**
    * From now on every request that changes the device passes `fence` first, which throws when
    * this replica may no longer write (it lost the Lease mid-apply): checked per request, so a long

@@ -164,7 +164,7 @@ describe.each([
     const driver = d.driver(a.id, A);
     const owned = await driver.observe();
     expect(owned.length).toBeGreaterThan(5);
-    expect(await driver.apply(diffDevice([], owned), [])).toEqual([]);
+    expect(await driver.apply(diffDevice([], owned), () => [])).toEqual([]);
     expect(await driver.observe()).toEqual([]);
     await driver.close();
     expect(d.snapshot()).toBe(onlyB);

@@ -15,10 +15,11 @@
  */
 import type { Logger } from '../../../shared/log.ts';
 import type { CoordinatorPlan } from '../../plan.ts';
+import type { Peer } from '../../../shared/tables.ts';
 import { DeviceOwnershipError, PeerEntries, type DeviceChange, type DeviceDriver, type DeviceEntry, type DeviceFailure } from '../driver.ts';
 import { Debounced, DeviceApiError, listIn, type WriteFence } from '../https-json.ts';
 import { NitroClient, errorOf, type NitroClientOptions, type NitroResponse } from './nitro-client.ts';
-import { ADD_ORDER, CLAIM, NITRO, OWNERS_MAP, ownershipConflict, REPLACED_NOT_UPDATED, bodyOf, deletePath, desiredEntries, deviceAddresses, isSecondary, observePaths, observedEntries, splitMakeBeforeBreak, type CitrixLayout, type NitroObject, type ObservedLists } from './objects.ts';
+import { ADD_ORDER, CLAIM, NITRO, OWNERS_MAP, ownershipConflict, REPLACED_NOT_UPDATED, bodyOf, deletePath, desiredEntries, deviceAddresses, isSecondary, observePaths, observedEntries, splitMakeBeforeBreak, desiredPeerEntries, type CitrixLayout, type NitroObject, type ObservedLists } from './objects.ts';
 import { vtepSubnets } from '../../routing.ts';
 
 export interface CitrixOptions extends NitroClientOptions {
@@ -50,7 +51,7 @@ export class CitrixDriver implements DeviceDriver {
   private readonly layout: CitrixLayout;
   private readonly save: Debounced;
   /** Each node's entries, built once per planned peer (a node event builds only its own). */
-  private readonly peerEntries = new PeerEntries();
+  private readonly entriesOfPeers = new PeerEntries();
 
   constructor(o: CitrixOptions) {
     this.o = o;
@@ -61,7 +62,11 @@ export class CitrixDriver implements DeviceDriver {
   }
 
   desired(plan: CoordinatorPlan): DeviceEntry[] {
-    return desiredEntries(plan, this.layout, this.peerEntries);
+    return desiredEntries(plan, this.layout, this.entriesOfPeers);
+  }
+
+  peerEntries(plan: CoordinatorPlan, peer: Peer): readonly DeviceEntry[] {
+    return desiredPeerEntries(plan, this.layout, this.entriesOfPeers, peer);
   }
 
   setWriteFence(fence: WriteFence): void {

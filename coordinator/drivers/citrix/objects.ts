@@ -115,10 +115,16 @@ export function desiredEntries(plan: CoordinatorPlan, l: CitrixLayout, cache: Pe
     ...(snip6 === undefined ? [] : [{ kind: 'nsip6', key: snip6, fields: {} }]),
     { kind: 'vxlan_srcip_binding', key: `${vni}/${vtep}`, fields: {} },
   ];
-  const context = `${vni} ${snip} ${snip6 ?? ''}`;
-  for (const p of plan.peers) entries.push(...cache.of(p, context, (peer) => peerEntries(peer, l, vni, snip)));
+  for (const p of plan.peers) entries.push(...desiredPeerEntries(plan, l, cache, p));
   if (l.netprofile) entries.push({ kind: 'netprofile', key: l.netprofile, fields: { srcip: snip } });
   return entries;
+}
+
+/** One peer's entries under the plan, as desiredEntries holds them (the same objects, from the cache). */
+export function desiredPeerEntries(plan: CoordinatorPlan, l: CitrixLayout, cache: PeerEntries, peer: Peer): readonly DeviceEntry[] {
+  const vni = String(plan.hub.vni);
+  const snip = plan.hub.deviceOverlayIPs[0] ?? '';
+  return cache.of(peer, `${vni} ${snip} ${ipv6Snip(plan, l) ?? ''}`, (p) => peerEntries(p, l, vni, snip));
 }
 
 /** The device's IPv6 SNIP as `address/prefix` (nsip6 takes both in `ipv6address`), when the overlay is dual-stack. */

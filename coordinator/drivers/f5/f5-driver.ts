@@ -19,13 +19,14 @@
  */
 import type { Logger } from '../../../shared/log.ts';
 import type { CoordinatorPlan } from '../../plan.ts';
+import type { Peer } from '../../../shared/tables.ts';
 import { DeviceOwnershipError, PeerEntries, type DeviceChange, type DeviceDriver, type DeviceEntry, type DeviceFailure } from '../driver.ts';
 import { Debounced, type JsonResponse, type WriteFence } from '../https-json.ts';
 import { ICONTROL, IControlClient, errorOf, type IControlClientOptions } from './icontrol-client.ts';
 import { DeviceApiError, listIn } from '../https-json.ts';
 import { vtepSubnets } from '../../routing.ts';
 import {
-  COLLECTIONS, F5_KINDS, FDB_TUNNELS, createBody, desiredEntries, failoverStatus, fdbRecordsBody, foreignOwner, isOwned, itemPath, names, observedEntries, ownerMarker, ownershipConflict, selfAddresses, updateBody,
+  COLLECTIONS, F5_KINDS, FDB_TUNNELS, createBody, desiredEntries, desiredPeerEntries, failoverStatus, fdbRecordsBody, foreignOwner, isOwned, itemPath, names, observedEntries, ownerMarker, ownershipConflict, selfAddresses, updateBody,
   type F5Kind, type F5Layout, type F5Object,
 } from './objects.ts';
 
@@ -72,7 +73,7 @@ export class F5Driver implements DeviceDriver {
   private warnedNoFailoverAccess = false;
   private readonly save: Debounced;
   /** Each node's entries, built once per planned peer (a node event builds only its own). */
-  private readonly peerEntries = new PeerEntries();
+  private readonly entriesOfPeers = new PeerEntries();
 
   constructor(o: F5Options) {
     if (o.baseURLs.length === 0) throw new Error('F5 driver: no management address');
@@ -88,7 +89,11 @@ export class F5Driver implements DeviceDriver {
   }
 
   desired(plan: CoordinatorPlan): DeviceEntry[] {
-    return desiredEntries(plan, this.o, this.peerEntries);
+    return desiredEntries(plan, this.o, this.entriesOfPeers);
+  }
+
+  peerEntries(_plan: CoordinatorPlan, peer: Peer): readonly DeviceEntry[] {
+    return desiredPeerEntries(this.o, this.entriesOfPeers, peer);
   }
 
   setWriteFence(fence: WriteFence): void {
@@ -182,15 +187,16 @@ export class F5Driver implements DeviceDriver {
   }
 
   /** The requests that make the changes, in dependency order. */
-  private opsFor(changes: readonly DeviceChange[], desired: readonly DeviceEntry[]): Op[] {
+  private opsFor(changes: readonly DeviceChange[], desired: () => readonly DeviceEntry[]): Op[] {
     const of = (op: DeviceChange['op'], kind: F5Kind): DeviceChange[] => changes.filter((c) => c.op === op && c.entry.kind === kind);
     const fdbChanges = changes.filter((c) => c.entry.kind === 'fdb');
-    const fdbOp: Op = { method: 'PUT', path: itemPath(this.o, FDB_TUNNELS, names(this.o).tunnel), body: { records: fdbRecordsBody(desired) }, changes: fdbChanges, what: `fdb records (${fdbChanges.length} changed)` };
+    // the whole record set, worked out only when a record changes
+    const fdbOp = (): Op => ({ method: 'PUT', path: itemPath(this.o, FDB_TUNNELS, names(this.o).tunnel), body: { records: fdbRecordsBody(desired()) }, changes: fdbChanges, what: `fdb records (${fdbChanges.length} changed)` });
     const fdbAfterAdds = fdbChanges.some((c) => c.op !== 'delete');
     const ops: Op[] = [];
     for (const kind of [...F5_KINDS].reverse()) {
       if (kind === 'fdb') {
-        if (fdbChanges.length > 0 && !fdbAfterAdds) ops.push(fdbOp);
+        if (fdbChanges.length > 0 && !fdbAfterAdds) ops.push(fdbOp());
         continue;
       }
       for (const c of of('delete', kind)) ops.push({ method: 'DELETE', path: itemPath(this.o, COLLECTIONS[kind], c.entry.key), changes: [c], what: `${kind} ${c.entry.key}` });
@@ -201,7 +207,7 @@ export class F5Driver implements DeviceDriver {
     }
     for (const kind of F5_KINDS) {
       if (kind === 'fdb') {
-        if (fdbChanges.length > 0 && fdbAfterAdds) ops.push(fdbOp);
+        if (fdbChanges.length > 0 && fdbAfterAdds) ops.push(fdbOp());
         continue;
       }
       for (const c of of('add', kind)) ops.push({ method: 'POST', path: COLLECTIONS[kind], body: createBody(c.entry, this.o), changes: [c], what: `${kind} ${c.entry.key}` });
@@ -209,7 +215,7 @@ export class F5Driver implements DeviceDriver {
     return ops;
   }
 
-  async apply(changes: readonly DeviceChange[], desired: readonly DeviceEntry[]): Promise<DeviceFailure[]> {
+  async apply(changes: readonly DeviceChange[], desired: () => readonly DeviceEntry[]): Promise<DeviceFailure[]> {
     // a failover since the last observation is seen before anything is written (one GET): the
     // new ACTIVE unit is read afresh, since what we knew came from the other one
     const was = this.active;

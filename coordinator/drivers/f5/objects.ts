@@ -110,9 +110,14 @@ export function desiredEntries(plan: CoordinatorPlan, l: F5Layout, cache: PeerEn
   if (plan.hub.overlayNetworkIPv6 !== undefined && selfIPv6 !== undefined) {
     entries.push({ kind: 'self', key: n.self6, fields: { address: `${selfIPv6}/${parseIpCidr(plan.hub.overlayNetworkIPv6).prefix}`, vlan: fullPath(l, n.tunnel), allow, group: l.trafficGroup } });
   }
-  // a peer's entries depend only on the peer and the layout (fixed for a driver's life)
-  for (const p of plan.peers) entries.push(...cache.of(p, '', (peer) => peerEntries(peer, l)));
+  for (const p of plan.peers) entries.push(...desiredPeerEntries(l, cache, p));
   return entries;
+}
+
+/** One peer's entries, as desiredEntries holds them (the same objects, from the cache). */
+export function desiredPeerEntries(l: F5Layout, cache: PeerEntries, peer: Peer): readonly DeviceEntry[] {
+  // a peer's entries depend only on the peer and the layout (fixed for a driver's life)
+  return cache.of(peer, '', (p) => peerEntries(p, l));
 }
 
 /**
