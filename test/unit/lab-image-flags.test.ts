@@ -9,6 +9,11 @@ describe('lab processes run as their images do', () => {
     expect(imageNodeFlags('Dockerfile.agent')).toEqual(imageEntrypoint('Dockerfile.agent').filter((a) => a.startsWith('--')));
   });
 
+  it('so does the coordinator image (the first sync of a large cluster peaks lower), and the lab runs the coordinator so', () => {
+    expect(imageEntrypoint('Dockerfile.coordinator')).toContain('--max-semi-space-size=1');
+    expect(cliArgs(['coordinator'], 'bundle')).toContain('--max-semi-space-size=1');
+  });
+
   it('agent, gateway, doctor and status run with the agent image\'s flags, the coordinator with its own, lab tools with none', () => {
     for (const role of ['agent', 'gateway', 'doctor', 'status']) {
       expect(cliArgs([role, '--x'], 'bundle')).toEqual(['--disable-warning=ExperimentalWarning', ...imageNodeFlags('Dockerfile.agent'), BUNDLE_PATH, role, '--x']);
