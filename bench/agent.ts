@@ -65,9 +65,13 @@ async function agentPid(prefix: string): Promise<number | null> {
   return status.nodes[0]?.agentPid ?? null;
 }
 
-/** Boot time in ms since the epoch (/proc/stat btime), to put process start times on the log's clock. */
+/**
+ * Boot time in ms since the epoch, to put process start times on the log's clock: now less the
+ * uptime (/proc/uptime, 10 ms steps). /proc/stat's btime is in whole seconds, which put this
+ * measure up to a second off (it once read longer than the start to ready it is part of).
+ */
 function bootEpochMs(): number {
-  return Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1] ?? NaN) * 1000;
+  return Date.now() - Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 1000;
 }
 
 /** ms from a process's start to the last "agent started" line of its log (code loaded, servers listening). */
