@@ -223,7 +223,7 @@ export class DeviceReconciler {
 
   /**
    * The entries of the peers that left and joined between `matched` and `plan`, when `plan` was
-   * planned node by node from it (through at most a few plans the loop did not see): undefined
+   * planned node by node from it (through plans the loop did not see, at most MAX_CHANGE_CHAIN): undefined
    * otherwise, or when the driver cannot give one peer's entries.
    */
   private deltaOfPeers(plan: CoordinatorPlan, matched: CoordinatorPlan): DesiredDelta | undefined {
@@ -232,7 +232,7 @@ export class DeviceReconciler {
     const steps: PlanChanges[] = [];
     for (let p = plan; p !== matched; ) {
       const c = planChanges(p);
-      if (!c || steps.length >= 16) return undefined;
+      if (!c) return undefined;
       steps.unshift(c);
       p = c.base;
     }

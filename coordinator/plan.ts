@@ -502,12 +502,20 @@ export class CoordinatorPlanner {
 /** How a plan planned node by node differs from the plan it was planned from (the same hub). */
 export interface PlanChanges {
   readonly base: CoordinatorPlan;
+  /** How many plans, this one included, were planned node by node since the last full plan (at most MAX_CHANGE_CHAIN). */
+  readonly depth: number;
   /** Peers of `base` that are not in this plan, and peers of this plan that are not in `base`. */
   readonly left: readonly Peer[];
   readonly joined: readonly Peer[];
 }
 
 const changesOfPlan = new WeakMap<CoordinatorPlan, PlanChanges>();
+/**
+ * Each plan's changes hold the plan before it: a chain is cut after this many, so a burst of node
+ * events (or a device down meanwhile) keeps at most this many plans alive, not every one since
+ * the last resync. A plan past it has no changes recorded: the device loop diffs it in full.
+ */
+export const MAX_CHANGE_CHAIN = 16;
 
 /** What changed from the plan this one was planned from, when it was planned node by node (else undefined). */
 export function planChanges(plan: CoordinatorPlan): PlanChanges | undefined {
@@ -588,7 +596,8 @@ class PlanEdit {
     }
     const b = this.base;
     const plan: CoordinatorPlan = { hub: b.hub, peers: this.peers ?? b.peers, shards, problems: this.problems ?? b.problems, incomplete: this.incomplete ?? b.incomplete, capacity: b.capacity, ipv6NotRouted: this.ipv6NotRouted ?? b.ipv6NotRouted };
-    changesOfPlan.set(plan, { base: b, left: this.left, joined: this.joined });
+    const depth = (changesOfPlan.get(b)?.depth ?? 0) + 1;
+    if (depth <= MAX_CHANGE_CHAIN) changesOfPlan.set(plan, { base: b, depth, left: this.left, joined: this.joined });
     return plan;
   }
 }

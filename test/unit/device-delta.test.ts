@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { V1Node } from '@kubernetes/client-node';
-import { CoordinatorPlanner, planChanges, type CoordinatorPlan } from '../../coordinator/plan.ts';
+import { CoordinatorPlanner, MAX_CHANGE_CHAIN, planChanges, type CoordinatorPlan } from '../../coordinator/plan.ts';
 import { podCIDRsBySource } from '../../coordinator/podcidr-sources.ts';
 import { PeerEntries, entryId, type DeviceEntry } from '../../coordinator/drivers/driver.ts';
 import * as citrix from '../../coordinator/drivers/citrix/objects.ts';
@@ -69,4 +69,22 @@ describe('a plan planned node by node: its device entries are the base\'s, less 
       expect(planChanges(second)).toMatchObject({ base: first, left: [], joined: [second.peers[1]] });
     });
   }
+
+  it(`a chain of plans planned node by node is cut after ${MAX_CHANGE_CHAIN} (a burst of joins keeps that many plans alive, not all)`, () => {
+    const planner = new CoordinatorPlanner();
+    const config = { vni: 4096, port: 4789, overlayNetwork: CITRIX.overlayNetwork, deviceVTEPs: ['198.18.0.3'] };
+    let nodes = [node(0)];
+    let held = new Map<string, string>();
+    let highWater = new Map<number, number>();
+    const depths: (number | undefined)[] = [];
+    for (let i = 1; i <= MAX_CHANGE_CHAIN + 3; i++) {
+      const plan = planner.plan({ config, nodes, podCIDRs: podCIDRsBySource('node', nodes, []), held, highWater });
+      depths.push(planChanges(plan)?.depth);
+      held = new Map(plan.peers.map((p) => [p.node, p.overlayIP]));
+      highWater = new Map([...plan.shards].map(([s, x]) => [shardIndexOf(s) ?? 0, x.highWater]));
+      nodes = [...nodes, node(i)];
+    }
+    // the first plan is full; then 1..MAX, one without (cut), and counting again
+    expect(depths).toEqual([undefined, ...Array.from({ length: MAX_CHANGE_CHAIN }, (_, i) => i + 1), undefined, 1]);
+  });
 });
