@@ -50,11 +50,11 @@ export class DeviceReconciler {
   /**
    * The desired state `known` was last brought to in full (a pass whose changes all applied), and
    * the `known` it holds for: the next event-driven pass diffs only what changed since
-   * (diffDeviceSince). Any fresh observation or failure makes `known` a new map, and this is void.
+   * (desiredDelta, diffDeviceDelta). Any fresh observation or failure makes `known` a new map, and this is void.
    */
   private inSync: { known: Map<string, DeviceEntry>; plan: CoordinatorPlan; desired: Set<DeviceEntry> } | undefined;
   /** The peers last published as all programmed (a plan's list: the same list is the same nodes). */
-  private published: readonly unknown[] | undefined;
+  private published: CoordinatorPlan['peers'] | undefined;
   private readonly m;
   lastError: string | undefined;
   converged = false;

@@ -152,7 +152,6 @@ interface KeptNode {
 interface Kept {
   /** Everything besides the nodes the plan depends on: another key plans afresh. */
   readonly key: string;
-  readonly peersPrefix: string | undefined;
   readonly nodes: Map<string, KeptNode>;
   /** Every node's facts, oldest first. */
   readonly sorted: NodeFacts[];
@@ -214,7 +213,7 @@ export class CoordinatorPlanner {
   private underlayFamily: IpFamily = 4;
   private peers = new Map<string, BuiltPeer>();
   private readonly memo = new CidrMemo();
-  /** The settings the remembered peers were built under: when they change, nothing is reused. */
+  /** The key (keyOf) the remembered peers were built under: under another, nothing is reused. */
   private context = '';
   private kept: Kept | undefined;
   /** Passes that found nothing to plan, planned node by node, and planned afresh (for the benchmark and tests). */
@@ -245,7 +244,7 @@ export class CoordinatorPlanner {
   private planAll(inputs: PlanInputs, key: string): CoordinatorPlan {
     this.kept = undefined;
     const { config, podCIDRs } = inputs;
-    const { shardSize, routing } = this.settle(inputs);
+    const { shardSize, routing } = this.settle(inputs, key);
     const annotationKey = inputs.annotationKey ?? ANNOTATION_OVERLAY_IP;
     const pathKey = inputs.pathAnnotationKey ?? ANNOTATION_PATH;
     const network: Cidr = parseCidr(config.overlayNetwork);
@@ -254,7 +253,7 @@ export class CoordinatorPlanner {
     const sorted = this.sorted(inputs.nodes, annotationKey, pathKey);
     const { problems, addressed } = withAddresses(sorted, family);
     // one bad node is left out (with its reason), never the whole plan
-    const { refused, ledger } = PodCidrLedger.check(addressed.map((f) => ({ node: f.name, underlayIP: f.underlayIP, podCIDRs: podCIDRs.get(f.name) ?? [] })), this.rulesOf(inputs), this.memo);
+    const { refused, ledger } = PodCidrLedger.check(addressed.map((f) => ({ node: f.name, underlayIP: f.underlayIP, podCIDRs: podCIDRs.get(f.name) ?? NO_CIDRS })), this.rulesOf(inputs), this.memo);
     for (const [node, reason] of refused) problems.push({ node, reason: `left out of the overlay: ${reason}` });
     const eligible = refused.size === 0 ? addressed : addressed.filter((f) => !refused.has(f.name));
     const held = annotated(inputs.held, eligible);
@@ -270,7 +269,7 @@ export class CoordinatorPlanner {
     for (const f of eligible) {
       const overlayIP = ipam.allocations.get(f.name);
       if (overlayIP === undefined) continue;
-      const b = this.peer(f, overlayIP, podCIDRs.get(f.name) ?? [], { network, config, shardSize, paths });
+      const b = this.peer(f, overlayIP, podCIDRs.get(f.name) ?? NO_CIDRS, { network, config, shardSize, paths });
       built.set(f.name, b);
       peers.push(b.peer);
       if (b.ipv6NotRouted) ipv6NotRouted.push(f.name);
@@ -303,7 +302,7 @@ export class CoordinatorPlanner {
     }
     const allocations = new Map(ipam.allocations);
     const synced = holdsPlan(inputs.held, inputs.highWater, allocations, ipam.ledger.highWater);
-    this.kept = { key, peersPrefix: inputs.peersPrefix, nodes, sorted: [...sorted], held: inputs.held, highWater: inputs.highWater, synced, ledger, ipam: ipam.ledger, allocations, plan };
+    this.kept = { key, nodes, sorted: [...sorted], held: inputs.held, highWater: inputs.highWater, synced, ledger, ipam: ipam.ledger, allocations, plan };
   }
 
   private rulesOf(inputs: PlanInputs): PodCidrRules {
@@ -327,7 +326,7 @@ export class CoordinatorPlanner {
     // a joining node older than one there, or one the table or an annotation already gives an
     // address, is planned afresh
     if (facts.some((f) => f.annotated !== undefined || inputs.held.has(f.name)) || (youngest && facts[0] && byAge(youngest, facts[0]) >= 0)) return undefined;
-    const edit = new PlanEdit(kept.plan);
+    const edit = new PlanEdit(kept.plan, inputs.peersPrefix);
     for (const name of left) this.leave(kept, name, edit);
     const pass = this.peerPass(inputs);
     const noAddress = noUnderlayAddress(this.underlayFamily);
@@ -338,7 +337,7 @@ export class CoordinatorPlanner {
       kept.nodes.set(f.name, { node: n, cidrs, facts: f });
       kept.sorted.push(f);
     }
-    kept.plan = edit.done(kept.ipam.highWater, (index) => shardName(index, inputs.peersPrefix));
+    kept.plan = edit.done(kept.ipam.highWater);
     // a joined node's address is not in the table until this plan is published
     if (facts.some((f) => kept.allocations.has(f.name))) kept.synced = false;
     return kept.plan;
@@ -413,7 +412,7 @@ export class CoordinatorPlanner {
     kept.allocations.delete(name);
     const b = this.peers.get(name);
     this.peers.delete(name);
-    if (b) edit.dropPeer(b, shardName(b.shard, kept.peersPrefix));
+    if (b) edit.dropPeer(b);
   }
 
   /** Plans a joining node, youngest of all; false: it cannot be planned on its own. */
@@ -428,21 +427,19 @@ export class CoordinatorPlanner {
     kept.allocations.set(f.name, overlayIP);
     const b = this.peer(f, overlayIP, cidrs, pass);
     this.peers.set(f.name, b);
-    edit.addPeer(b, shardName(b.shard, kept.peersPrefix));
+    edit.addPeer(b);
     return true;
   }
 
-  /** The settings of this pass; under settings other than the last pass's, no remembered peer is reused. */
-  private settle(inputs: PlanInputs): { shardSize: number; routing: RoutingPolicy } {
-    const shardSize = inputs.shardSize ?? PEERS_PER_SHARD;
-    const routing = inputs.routing ?? VXLAN_ONLY;
-    const context = JSON.stringify([inputs.config.overlayNetwork, inputs.config.overlayNetworkIPv6 ?? '', inputs.config.deviceVTEPs.length, shardSize, policyKey(routing)]);
-    if (context !== this.context) {
+  /** The settings of this pass; under settings other than the last pass's (another key), no remembered peer is reused. */
+  private settle(inputs: PlanInputs, key: string): { shardSize: number; routing: RoutingPolicy } {
+    if (key !== this.context) {
       this.peers = new Map();
-      this.context = context;
+      this.context = key;
     }
-    return { shardSize, routing };
+    return { shardSize: inputs.shardSize ?? PEERS_PER_SHARD, routing: inputs.routing ?? VXLAN_ONLY };
   }
+
 
   /** The nodes' facts, oldest first; the order is reused while the list holds the same Node objects. */
   private sorted(nodes: readonly V1Node[], annotationKey: string, pathKey: string): NodeFacts[] {
@@ -533,13 +530,14 @@ class PlanEdit {
   private problems: { node: string; reason: string }[] | undefined;
   private incomplete: { node: string; reason: string }[] | undefined;
   private ipv6NotRouted: string[] | undefined;
+  private readonly peersPrefix: string | undefined;
   private readonly data = new Map<number, ConfigMapData>();
-  private readonly shardNames = new Map<number, string>();
   private readonly left: Peer[] = [];
   private readonly joined: Peer[] = [];
 
-  constructor(base: CoordinatorPlan) {
+  constructor(base: CoordinatorPlan, peersPrefix: string | undefined) {
     this.base = base;
+    this.peersPrefix = peersPrefix;
   }
 
   dropProblem(node: string): void {
@@ -550,7 +548,7 @@ class PlanEdit {
     (this.problems ??= [...this.base.problems]).push(p);
   }
 
-  dropPeer(b: BuiltPeer, shardName: string): void {
+  dropPeer(b: BuiltPeer): void {
     const peers = (this.peers ??= [...this.base.peers]);
     const at = peers.indexOf(b.peer);
     if (at >= 0) peers.splice(at, 1);
@@ -558,42 +556,38 @@ class PlanEdit {
     const node = b.peer.node;
     if (b.peer.podCIDRs.length === 0) this.incomplete = (this.incomplete ?? [...this.base.incomplete]).filter((p) => p.node !== node);
     if (b.ipv6NotRouted) this.ipv6NotRouted = (this.ipv6NotRouted ?? [...this.base.ipv6NotRouted]).filter((n) => n !== node);
-    delete this.shard(b.shard, shardName)[node];
+    delete this.shard(b.shard)[node];
   }
 
-  addPeer(b: BuiltPeer, shardName: string): void {
+  addPeer(b: BuiltPeer): void {
     (this.peers ??= [...this.base.peers]).push(b.peer);
     this.joined.push(b.peer);
     const node = b.peer.node;
     if (b.peer.podCIDRs.length === 0) (this.incomplete ??= [...this.base.incomplete]).push({ node, reason: NO_POD_CIDR });
     if (b.ipv6NotRouted) (this.ipv6NotRouted ??= [...this.base.ipv6NotRouted]).push(node);
-    this.shard(b.shard, shardName)[node] = b.encoded;
+    this.shard(b.shard)[node] = b.encoded;
   }
 
   /** The shard's data, copied from the plan's on first change. */
-  private shard(index: number, name: string): ConfigMapData {
+  private shard(index: number): ConfigMapData {
     let d = this.data.get(index);
     if (!d) {
-      d = { ...(this.base.shards.get(name)?.data ?? {}) };
+      d = { ...(this.base.shards.get(shardName(index, this.peersPrefix))?.data ?? {}) };
       this.data.set(index, d);
-      this.shardNames.set(index, name);
     }
     return d;
   }
 
   /** The changed plan; `highWater` is the allocation's, by shard index. */
-  done(highWater: ReadonlyMap<number, number>, nameOf: (index: number) => string): CoordinatorPlan {
+  done(highWater: ReadonlyMap<number, number>): CoordinatorPlan {
     const shards = new Map(this.base.shards);
     for (const [index, mark] of highWater) {
-      const name = nameOf(index);
+      const name = shardName(index, this.peersPrefix);
       const was = shards.get(name);
       const data = this.data.get(index);
       if (data !== undefined || was?.highWater !== mark) shards.set(name, { data: data ?? was?.data ?? {}, highWater: mark });
     }
-    for (const [index, data] of this.data) {
-      const name = this.shardNames.get(index) ?? nameOf(index);
-      if (!highWater.has(index)) shards.set(name, { data, highWater: 0 });
-    }
+    for (const [index, data] of this.data) if (!highWater.has(index)) shards.set(shardName(index, this.peersPrefix), { data, highWater: 0 });
     const b = this.base;
     const plan: CoordinatorPlan = { hub: b.hub, peers: this.peers ?? b.peers, shards, problems: this.problems ?? b.problems, incomplete: this.incomplete ?? b.incomplete, capacity: b.capacity, ipv6NotRouted: this.ipv6NotRouted ?? b.ipv6NotRouted };
     const depth = (changesOfPlan.get(b)?.depth ?? 0) + 1;

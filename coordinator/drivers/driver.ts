@@ -176,8 +176,3 @@ export function diffDeviceDelta(delta: DesiredDelta, observed: ReadonlyMap<strin
   for (const [id, e] of added) addOrUpdate(observed.get(id), e, adds, updates);
   return [...deletes, ...updates, ...adds];
 }
-
-/** diffDeviceDelta from the desired state the device was brought to (`previous`). */
-export function diffDeviceSince(previous: ReadonlySet<DeviceEntry>, desired: readonly DeviceEntry[], observed: ReadonlyMap<string, DeviceEntry>): DeviceChange[] {
-  return diffDeviceDelta(desiredDelta(previous, desired), observed);
-}

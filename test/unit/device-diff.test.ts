@@ -1,12 +1,15 @@
 // The device reconciler's event-driven passes diff only what changed since the desired state the
-// device was last brought to (diffDeviceSince). Over random changes to a desired state, the
+// device was last brought to (diffDeviceDelta of desiredDelta). Over random changes to a desired state, the
 // changes it finds must be exactly those the full diff finds.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { desiredDelta, diffDevice, diffDeviceSince, entryId, type DeviceChange, type DeviceEntry } from '../../coordinator/drivers/driver.ts';
+import { desiredDelta, diffDevice, diffDeviceDelta, entryId, type DeviceChange, type DeviceEntry } from '../../coordinator/drivers/driver.ts';
 
 const KINDS = ['arp', 'route', 'fdb'];
 const entry = (kind: number, key: number, field: number): DeviceEntry => ({ kind: KINDS[kind % KINDS.length]!, key: `k${key}`, fields: field === 0 ? {} : { v: String(field) }, node: `n${key % 5}` });
+
+/** The changes from the desired state the device was brought to (`previous`), as the device loop finds them. */
+const diffSince = (previous: ReadonlySet<DeviceEntry>, desired: readonly DeviceEntry[], observed: ReadonlyMap<string, DeviceEntry>): DeviceChange[] => diffDeviceDelta(desiredDelta(previous, desired), observed);
 
 /** One entry per id: the last one given wins (as a desired state has). */
 function unique(entries: DeviceEntry[]): DeviceEntry[] {
@@ -18,7 +21,7 @@ const text = (changes: readonly DeviceChange[]): string[] =>
 
 const spec = fc.tuple(fc.nat(2), fc.nat(30), fc.nat(2));
 
-describe('diffDeviceSince: the full diff\'s changes, from what changed since the device matched', () => {
+describe('diffDeviceDelta of desiredDelta: the full diff\'s changes, from what changed since the device matched', () => {
   it('finds what diffDevice finds, for any change of the desired state', () => {
     fc.assert(fc.property(
       fc.array(spec, { maxLength: 40 }),
@@ -31,7 +34,7 @@ describe('diffDeviceSince: the full diff\'s changes, from what changed since the
         // applied objects themselves, or (after an observation) copies with the same fields
         const known = new Map(previous.map((e, i) => [entryId(e), observedAsCopies[i] ? { ...e, fields: { ...e.fields } } : e]));
         const desired = unique([...previous.filter((_, i) => kept[i] ?? true), ...incoming.map(([k, key, f]) => entry(k, key, f))]);
-        expect(text(diffDeviceSince(new Set(previous), desired, known))).toEqual(text(diffDevice(desired, [...known.values()])));
+        expect(text(diffSince(new Set(previous), desired, known))).toEqual(text(diffDevice(desired, [...known.values()])));
       },
     ), { numRuns: 500 });
   });
@@ -55,6 +58,6 @@ describe('diffDeviceSince: the full diff\'s changes, from what changed since the
     const previous = [entry(0, 1, 1), entry(1, 1, 0), entry(0, 2, 1)];
     const known = new Map(previous.map((e) => [entryId(e), e]));
     const joined = entry(1, 3, 0);
-    expect(diffDeviceSince(new Set(previous), [...previous, joined], known)).toEqual([{ op: 'add', entry: joined }]);
+    expect(diffSince(new Set(previous), [...previous, joined], known)).toEqual([{ op: 'add', entry: joined }]);
   });
 });
