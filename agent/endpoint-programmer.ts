@@ -18,7 +18,7 @@ import { programOverlay, removeOverlay } from './overlay/program.ts';
 import { readerOf, type KernelReader } from './overlay/observe.ts';
 import { EMPTY_OBSERVED, type ObservedOverlay, type Op } from './overlay/state.ts';
 import { LINUX_HOST, type HostKnobs, type TxChecksumMode } from './host.ts';
-import { renderDirectRuleset, renderRuleset } from './firewall/ruleset.ts';
+import { renderDirectRuleset, renderRuleset, sameTable } from './firewall/ruleset.ts';
 import type { Nft } from './firewall/nft.ts';
 
 export const CHANGE_KINDS = ['device', 'device-settings', 'address', 'fdb', 'neighbour', 'route', 'firewall', 'offload', 'sysctl'] as const;
@@ -124,9 +124,16 @@ export class EndpointProgrammer {
   private async ensureFirewall(ruleset: string): Promise<boolean> {
     const listing = await this.o.nft.list();
     if (listing !== undefined && listing === this.appliedListing && ruleset === this.appliedRuleset) return false;
-    // After a restart we do not know the table's canonical listing yet: re-assert it. The
-    // replace is one atomic transaction, so no packet ever sees the table missing or half-made;
-    // a listing identical to the one before means nothing changed.
+    // A table that holds exactly the rules we would write is kept (after a restart, where this
+    // process has applied nothing yet: one `nft list`, no rewrite, no nft monitor event answered
+    // by a second pass). Anything else is replaced in one atomic transaction, so no packet ever
+    // sees the table missing or half-made; a listing identical to the one before means nothing
+    // changed (an nft that prints the table otherwise than sameTable expects).
+    if (listing !== undefined && sameTable(ruleset, listing)) {
+      this.appliedRuleset = ruleset;
+      this.appliedListing = listing;
+      return false;
+    }
     await this.o.nft.replace(ruleset);
     this.appliedRuleset = ruleset;
     this.appliedListing = await this.o.nft.list();

@@ -19,7 +19,7 @@
  * the same identity SNAT, matched on the device's underlay addresses instead of the VXLAN device
  * (renderDirectRuleset), so the device still sees pod addresses and pods see the device's.
  */
-import { formatIp, parseIp } from '../../shared/ip.ts';
+import { familyBits, formatIp, ipCidrSize, parseIp, parseIpCidr } from '../../shared/ip.ts';
 
 export const FIREWALL_TABLE = 'chorus-kube-router';
 export const FIREWALL_FAMILY = 'inet';
@@ -66,32 +66,63 @@ export interface DirectFirewallSpec {
   readonly podCIDRs: readonly string[];
 }
 
-/** Contiguous runs of addresses (of one family) as "a-b" ranges, the form nft's snat accepts. */
-export function addressRanges(ips: readonly string[]): string[] {
-  const parsed = ips.map((ip) => parseIp(ip));
-  const family = parsed[0]?.family ?? 4;
-  const sorted = [...new Set(parsed.map((a) => a.value))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const text = (value: bigint): string => formatIp({ family, value });
-  const ranges: string[] = [];
-  let start: bigint | undefined;
-  let prev = -2n;
-  for (const v of sorted) {
-    if (start === undefined) start = v;
-    else if (v !== prev + 1n) {
-      ranges.push(`${text(start)}-${text(prev)}`);
-      start = v;
+/** A contiguous run of addresses of one family, first to last. */
+export interface AddressRun {
+  readonly family: 4 | 6;
+  readonly first: bigint;
+  readonly last: bigint;
+}
+
+/**
+ * Addresses and networks (of one family) as the contiguous runs they cover, in address order:
+ * overlapping and adjacent ones merged, as nft merges the elements of an interval set.
+ */
+export function addressRuns(items: readonly string[]): AddressRun[] {
+  const spans = items.map((item): AddressRun => {
+    if (!item.includes('/')) {
+      const a = parseIp(item);
+      return { family: a.family, first: a.value, last: a.value };
     }
-    prev = v;
+    const c = parseIpCidr(item);
+    return { family: c.family, first: c.network, last: c.network + ipCidrSize(c) - 1n };
+  }).sort((x, y) => (x.first < y.first ? -1 : x.first > y.first ? 1 : 0));
+  const runs: AddressRun[] = [];
+  for (const span of spans) {
+    const prev = runs.at(-1);
+    if (prev && span.first <= prev.last + 1n) {
+      if (span.last > prev.last) runs[runs.length - 1] = { ...prev, last: span.last };
+    } else runs.push(span);
   }
-  if (start !== undefined) ranges.push(`${text(start)}-${text(prev)}`);
-  return ranges;
+  return runs;
+}
+
+/**
+ * A run as `nft list` prints it back (nftables 1.0): one address as itself, one aligned block
+ * of 2^n addresses as a prefix, anything else as first-last. Every address, network and range
+ * in the table is written this way, so that a table the agent finds after a restart compares
+ * equal to the one it would write (sameTable) and is kept as it is. Where another nft version
+ * prints otherwise, the comparison fails and the agent replaces the table, as it did before
+ * (one transaction: nothing lost but the time).
+ */
+export function runText(r: AddressRun): string {
+  const text = (value: bigint): string => formatIp({ family: r.family, value });
+  if (r.first === r.last) return text(r.first);
+  const size = r.last - r.first + 1n;
+  const aligned = (size & (size - 1n)) === 0n && r.first % size === 0n;
+  return aligned ? `${text(r.first)}/${familyBits(r.family) - (size.toString(2).length - 1)}` : `${text(r.first)}-${text(r.last)}`;
+}
+
+/** A match on addresses and networks: one run bare, several as an anonymous set, as nft lists them. */
+function matchText(items: readonly string[]): string {
+  const runs = addressRuns(items).map(runText);
+  return runs.length === 1 ? runs[0]! : `{ ${runs.join(', ')} }`;
 }
 
 /** The identity SNAT of one family between this node's pods and the device's overlay addresses. */
 function identityRules(dev: string, family: 'ip' | 'ip6', podCIDRs: readonly string[], deviceIPs: readonly string[]): string[] {
   return [
-    ...podCIDRs.map((c) => `\t\toifname ${dev} ${family} saddr ${c} snat ${family} to ${c} comment "pods to the device keep their address"`),
-    ...addressRanges(deviceIPs).map((r) => `\t\t${family} saddr ${r} oifname != ${dev} snat ${family} to ${r} comment "the device keeps its address toward pods"`),
+    ...podCIDRs.map((c) => runText(addressRuns([c])[0]!)).map((c) => `\t\toifname ${dev} ${family} saddr ${c} snat ${family} to ${c} comment "pods to the device keep their address"`),
+    ...addressRuns(deviceIPs).map(runText).map((r) => `\t\t${family} saddr ${r} oifname != ${dev} snat ${family} to ${r} comment "the device keeps its address toward pods"`),
   ];
 }
 
@@ -134,11 +165,10 @@ export function renderRuleset(spec: FirewallSpec): string {
 
 /** The return path of a directly routed node: pods and the device's underlay addresses keep their addresses between each other. */
 function directReturnRules(spec: DirectFirewallSpec): string[] {
-  const device = addressRanges(spec.deviceAddresses);
-  const set = (items: readonly string[]): string => (items.length === 1 ? items[0]! : `{ ${items.join(', ')} }`);
+  const device = addressRuns(spec.deviceAddresses).map(runText);
   return device.length === 0 || spec.podCIDRs.length === 0 ? [] : [
-    ...spec.podCIDRs.map((c) => `\t\tip saddr ${c} ip daddr ${set(device)} snat ip to ${c} comment "pods to the device keep their address"`),
-    ...device.map((r) => `\t\tip saddr ${r} ip daddr ${set(spec.podCIDRs)} snat ip to ${r} comment "the device keeps its address toward pods"`),
+    ...spec.podCIDRs.map((c) => runText(addressRuns([c])[0]!)).map((c) => `\t\tip saddr ${c} ip daddr ${matchText(spec.deviceAddresses)} snat ip to ${c} comment "pods to the device keep their address"`),
+    ...device.map((r) => `\t\tip saddr ${r} ip daddr ${matchText(spec.podCIDRs)} snat ip to ${r} comment "the device keeps its address toward pods"`),
   ];
 }
 
@@ -164,4 +194,29 @@ export function replaceTableScript(ruleset: string, table: string = FIREWALL_TAB
     `table ${LEGACY_FIREWALL_FAMILY} ${table} {}`, `delete table ${LEGACY_FIREWALL_FAMILY} ${table}`,
     ruleset, '',
   ].join('\n');
+}
+
+/**
+ * A table's text with what `nft list` changes in a table it was given taken out: indentation,
+ * blank lines, set elements wrapped over lines and in the kernel's order. Two tables with the
+ * same comparable text are the same rules.
+ */
+export function comparableTable(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    let line = lines[i]!;
+    if (line.startsWith('elements = {')) {
+      while (!line.endsWith('}') && i + 1 < lines.length) line += ` ${lines[++i]!}`;
+      const elements = line.slice('elements = {'.length, -1).split(',').map((e) => e.trim()).filter((e) => e !== '').sort();
+      line = `elements = { ${elements.join(', ')} }`;
+    }
+    out.push(line);
+  }
+  return out.join('\n');
+}
+
+/** Whether a table as `nft -s list` prints it holds exactly the rules of a rendered ruleset. */
+export function sameTable(ruleset: string, listing: string): boolean {
+  return comparableTable(ruleset) === comparableTable(listing);
 }

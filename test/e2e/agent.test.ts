@@ -24,6 +24,14 @@ function agentURL(n: LabDocument['nodes'][number], path: string): string {
   return n.agentHealthURL.replace('/healthz', path);
 }
 
+/** The handle of the agent's nftables table: a table written anew (a replace) gets a new one. */
+async function tableHandle(netns: string): Promise<string> {
+  const r = await inNetns(netns, ['nft', '-a', 'list', 'table', 'inet', 'chorus-kube-router'], true);
+  const handle = /^table inet chorus-kube-router \{ # handle (\d+)/.exec(String(r.stdout))?.[1];
+  if (!handle) throw new Error(`no handle in the listing of the agent's table:\n${String(r.stdout)}`);
+  return handle;
+}
+
 const metric = (n: LabDocument['nodes'][number], name: string): Promise<number> => metricFromNetns(n.netns, n.agentHealthURL, name);
 
 /** ping from the device at 50 pps while `during` runs; returns the packet loss in percent. */
@@ -57,8 +65,9 @@ describe.skipIf(!IS_ROOT)('agent in production conditions (lab: 2 nodes x 1 pod)
     expect(metrics).toMatch(/^nodejs_heap_space_size_used_bytes\{space="old"\} \d+$/m);
   });
 
-  it('loses no packet while the agent is restarted by SIGTERM and SIGKILL several times', async () => {
+  it('loses no packet while the agent is restarted by SIGTERM and SIGKILL several times, and keeps its firewall table as it finds it', async () => {
     const pod = doc.nodes[0]!.pods[0]!;
+    const handleBefore = await tableHandle(doc.nodes[0]!.netns);
     // the lab restarts a process ~1 s after it dies, with backoff unless it ran 3 s: space the kills.
     // The ping runs until the last restart is done, however long a loaded machine takes for them.
     const { loss, output } = await lossDuring(pod.ip, 120, async () => {
@@ -73,8 +82,24 @@ describe.skipIf(!IS_ROOT)('agent in production conditions (lab: 2 nodes x 1 pod)
       }
     }, { untilDone: true });
     expect(loss, output).toBe(0);
+    // each new agent found the table holding its rules and kept it (a rewrite is a new table, with a new handle)
+    expect(await tableHandle(doc.nodes[0]!.netns)).toBe(handleBefore);
     // a budget, not a goal: each round runs `lab status` (a CLI process) several times, seconds each on a loaded machine
   }, 4 * (10_000 + 3_500 + 15_000) + 60_000);
+
+  it('puts back, when it starts, a firewall rule deleted while it was not running', async () => {
+    const n = (await labStatus()).nodes[0]!;
+    const rules = async (): Promise<string[]> => [...String((await inNetns(n.netns, ['nft', '-a', 'list', 'chain', 'inet', 'chorus-kube-router', 'input'], true)).stdout).matchAll(/^\s*(udp dport .*) # handle (\d+)$/gm)].map((m) => `${m[2]!} ${m[1]!}`);
+    const before = await rules();
+    expect(before.some((r) => r.includes('saddr != @allowed-vteps'))).toBe(true);
+    // frozen, the agent cannot answer the nft monitor event; killed frozen, it never sees the change
+    process.kill(n.agentPid!, 'SIGSTOP');
+    const guard = before.find((r) => r.includes('saddr != @allowed-vteps'))!;
+    await inNetns(n.netns, ['nft', 'delete', 'rule', 'inet', 'chorus-kube-router', 'input', 'handle', guard.split(' ')[0]!], true);
+    process.kill(n.agentPid!, 'SIGKILL');
+    await eventually('the new agent put the rule back', async () => ((await rules()).some((r) => r.includes('saddr != @allowed-vteps')) ? true : undefined), 30_000);
+    expect((await labStatus()).nodes[0]!.agentPid).not.toBe(n.agentPid);
+  }, 60_000);
 
   it('repairs a deleted device, a flushed FDB and a changed MTU without a restart, and counts the repairs', async () => {
     const n = (await labStatus()).nodes[1]!;

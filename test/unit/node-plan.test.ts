@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { formatIPv4 } from '../../shared/ipv4.ts';
 import type { V1Node } from '@kubernetes/client-node';
 import { planNode, resolveNodeInputs, hostFactsOf } from '../../agent/node-plan.ts';
 import { isDirect, isProblem } from '../../agent/plan-types.ts';
-import { addressRanges, renderRuleset, replaceTableScript, vniMatch } from '../../agent/firewall/ruleset.ts';
+import { addressRuns, comparableTable, renderDirectRuleset, renderRuleset, replaceTableScript, runText, sameTable, vniMatch } from '../../agent/firewall/ruleset.ts';
 import { encodeHubInfo } from '../../shared/tables.ts';
 import { Metrics } from '../../shared/metrics.ts';
 import { DEFAULT_NAMES, instanceNames } from '../../shared/keys.ts';
@@ -78,8 +80,8 @@ describe('dual-stack node inputs and plan', () => {
     expect(plan.overlay.addresses).toEqual(['198.18.16.2/20', 'fd00:c0::2/64']);
     const rules = renderRuleset(plan.firewall);
     expect(rules).toContain('oifname "chorus-4096" ip6 saddr fd00:10::/64 snat ip6 to fd00:10::/64');
-    expect(rules).toContain('ip6 saddr fd00:c0::1-fd00:c0::1 oifname != "chorus-4096" snat ip6 to fd00:c0::1-fd00:c0::1');
-    expect(addressRanges(['fd00:c0::3', 'fd00:c0::1', 'fd00:c0::2', 'fd00:c0::9'])).toEqual(['fd00:c0::1-fd00:c0::3', 'fd00:c0::9-fd00:c0::9']);
+    expect(rules).toContain('ip6 saddr fd00:c0::1 oifname != "chorus-4096" snat ip6 to fd00:c0::1');
+    expect(addressRuns(['fd00:c0::3', 'fd00:c0::1', 'fd00:c0::2', 'fd00:c0::9']).map(runText)).toEqual(['fd00:c0::1-fd00:c0::3', 'fd00:c0::9']);
   });
 
   it('refuses its node when an IPv6 pod CIDR overlaps the IPv6 overlay network, as the coordinator does', () => {
@@ -171,7 +173,7 @@ describe('firewall ruleset', () => {
       '\t\tudp dport 4789 @th,96,24 0x1000 ip saddr != @allowed-vteps counter drop comment "our VXLAN only from known VTEPs"', '\t}',
       '\tchain postrouting {', '\t\ttype nat hook postrouting priority srcnat - 10; policy accept;',
       '\t\toifname "chorus-4096" ip saddr 198.19.0.0/24 snat ip to 198.19.0.0/24 comment "pods to the device keep their address"',
-      '\t\tip saddr 198.18.16.1-198.18.16.1 oifname != "chorus-4096" snat ip to 198.18.16.1-198.18.16.1 comment "the device keeps its address toward pods"',
+      '\t\tip saddr 198.18.16.1 oifname != "chorus-4096" snat ip to 198.18.16.1 comment "the device keeps its address toward pods"',
       '\t}', '}',
     ].join('\n'));
     // the table of earlier versions (family ip) goes in the same transaction
@@ -193,8 +195,43 @@ describe('firewall ruleset', () => {
   it('renders an empty set when no VTEP is known yet (drops all VXLAN)', () => {
     expect(renderRuleset({ vxlanDevice: 'v', port: 1, vni: 1, underlayDevice: undefined, allowedVTEPs: [], deviceOverlayIPs: [], podCIDRs: [] })).not.toContain('elements');
   });
-  it('groups addresses into contiguous ranges', () => {
-    expect(addressRanges(['198.18.16.3', '198.18.16.1', '198.18.16.2', '198.18.16.9'])).toEqual(['198.18.16.1-198.18.16.3', '198.18.16.9-198.18.16.9']);
+  it('groups addresses and networks into merged runs, written as nft lists them back (an address, an aligned block as a prefix, else a-b)', () => {
+    const runs = addressRuns(['198.18.16.3', '198.18.16.1', '198.18.16.2', '198.18.16.9', '198.18.16.4', '198.18.16.5', '198.18.16.6', '198.18.16.7']);
+    expect(runs.map(runText)).toEqual(['198.18.16.1-198.18.16.7', '198.18.16.9']);
+    const blocks = addressRuns(['198.18.16.4', '198.18.16.5', '198.18.16.6', '198.18.16.7', '198.18.16.10', '198.18.16.11', '198.18.16.13', '198.18.16.14']);
+    expect(blocks.map(runText)).toEqual(['198.18.16.4/30', '198.18.16.10/31', '198.18.16.13-198.18.16.14']);
+    expect(addressRuns(['fd00::4', 'fd00::5', 'fd00::6', 'fd00::7']).map(runText)).toEqual(['fd00::4/126']);
+    // networks merge with what they touch, as the elements of an nft interval set do
+    expect(addressRuns(['198.19.1.0/24', '198.19.0.0/24', '198.19.0.7', '198.19.3.0/24']).map(runText)).toEqual(['198.19.0.0/23', '198.19.3.0/24']);
+    expect(renderDirectRuleset({ deviceAddresses: ['198.18.0.4', '198.18.0.5', '198.18.0.0'], podCIDRs: ['198.19.1.0/24', '198.19.0.0/24'] }))
+      .toContain('\t\tip saddr 198.18.0.4/31 ip daddr 198.19.0.0/23 snat ip to 198.18.0.4/31 comment');
+  });
+  it('a run is written as exactly the addresses it covers: a prefix only for an aligned power-of-two block, else first-last', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 0, max: 600 }), (first, extra) => {
+      const last = Math.min(first + extra, 2 ** 32 - 1);
+      const size = last - first + 1;
+      const text = runText({ family: 4, first: BigInt(first), last: BigInt(last) });
+      const block = Number.isInteger(Math.log2(size)) && first % size === 0;
+      if (size === 1) expect(text).toBe(formatIPv4(first));
+      else if (block) expect(text).toBe(`${formatIPv4(first)}/${32 - Math.log2(size)}`);
+      else expect(text).toBe(`${formatIPv4(first)}-${formatIPv4(last)}`);
+    }));
+  });
+  it('compares a table with its listing by rules: indentation, blank lines and set elements (wrapped, in any order) aside', () => {
+    const spec = { vxlanDevice: 'chorus-4096', port: 4789, vni: 4096, underlayDevice: 'eth0', allowedVTEPs: ['198.18.0.3', '198.18.0.4', '198.18.0.10'], deviceOverlayIPs: ['198.18.16.1'], podCIDRs: ['198.19.0.0/24'] };
+    const text = renderRuleset(spec);
+    // what nft 1.0.6 prints for it: blank lines between blocks, the elements wrapped and in its order
+    const listing = text
+      .replace('\t\telements = { 198.18.0.3, 198.18.0.4, 198.18.0.10 }', '\t\telements = { 198.18.0.10, 198.18.0.3,\n\t\t\t     198.18.0.4 }')
+      .replace('\t}\n\tchain input', '\t}\n\n\tchain input').replace('\t}\n\tchain postrouting', '\t}\n\n\tchain postrouting');
+    expect(listing).not.toBe(text);
+    expect(sameTable(text, listing)).toBe(true);
+    expect(comparableTable(listing)).toBe(comparableTable(text));
+    // a rule gone, an element gone, a changed address: not the same table
+    expect(sameTable(text, listing.replace(/\n.*iifname != "eth0".*/, ''))).toBe(false);
+    expect(sameTable(text, listing.replace('198.18.0.10, ', ''))).toBe(false);
+    expect(sameTable(text, renderRuleset({ ...spec, deviceOverlayIPs: ['198.18.16.2'] }))).toBe(false);
+    expect(sameTable(text, renderRuleset({ ...spec, allowedVTEPs: ['198.18.0.3', '198.18.0.4'] }))).toBe(false);
   });
 });
 
