@@ -16,6 +16,7 @@ import { errorMessage } from '../shared/errors.ts';
 import type { DirectPlan, EndpointPlan } from './plan-types.ts';
 import { programOverlay, removeOverlay } from './overlay/program.ts';
 import { readerOf, type KernelReader } from './overlay/observe.ts';
+import type { EntryWriter } from './overlay/netlink-writer.ts';
 import { EMPTY_OBSERVED, type ObservedOverlay, type Op } from './overlay/state.ts';
 import { LINUX_HOST, type HostKnobs, type TxChecksumMode } from './host.ts';
 import { renderDirectRuleset, renderRuleset, sameTable } from './firewall/ruleset.ts';
@@ -39,6 +40,8 @@ export interface EndpointProgrammerOptions {
   readonly ip: IpRoute;
   /** How the kernel is read (default: iproute2 through `ip`). */
   readonly reader?: KernelReader;
+  /** How FDB entries, neighbours and routes are written (default: `ip`/`bridge` batches; the agent and gateway use netlink). */
+  readonly writer?: EntryWriter;
   readonly nft: Nft;
   readonly log: Logger;
   readonly txChecksum: TxChecksumMode;
@@ -108,7 +111,7 @@ export class EndpointProgrammer {
         throw new Error(`the firewall table could not be applied, so ${plan.overlay.vxlan.name} ${down ? 'was set down' : 'is not brought up'} (fail closed): ${errorMessage(err)}`, { cause: err });
       }
     }
-    const { ops, observed } = await programOverlay(this.o.ip, plan.overlay, this.o.log, this.o.ownsDevice, this.reader);
+    const { ops, observed } = await programOverlay(this.o.ip, plan.overlay, this.o.log, { owns: this.o.ownsDevice, reader: this.reader, writer: this.o.writer });
     for (const op of ops) add(changeKindOf(op));
     const dev = plan.overlay.vxlan.name;
     const index = observed.vxlan?.index;

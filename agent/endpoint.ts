@@ -15,6 +15,7 @@ import { CommandTimeoutError } from '../shared/command.ts';
 import { CHANGE_KINDS, EndpointProgrammer } from './endpoint-programmer.ts';
 import type { ObservedOverlay } from './overlay/state.ts';
 import type { KernelReader } from './overlay/observe.ts';
+import type { EntryWriter } from './overlay/netlink-writer.ts';
 import { LINUX_HOST, type HostKnobs, type TxChecksumMode } from './host.ts';
 import { watchKernel, type KernelWatcher } from './overlay/events.ts';
 import type { Nft } from './firewall/nft.ts';
@@ -28,6 +29,8 @@ export interface KernelSettings {
   readonly ip: IpRoute;
   /** How the kernel is read (default: iproute2 through `ip`; the agent and gateway use netlink). */
   readonly reader?: KernelReader;
+  /** How FDB entries, neighbours and routes are written (default: `ip`/`bridge` batches; the agent and gateway use netlink). */
+  readonly writer?: EntryWriter;
   readonly nft: Nft;
   readonly log: Logger;
   readonly resyncMs: number;
@@ -70,7 +73,7 @@ export class OverlayEndpoint implements HealthSource {
   constructor(o: EndpointOptions, plan: () => Promise<EndpointPlan | DirectPlan | Problem>) {
     this.o = o;
     this.plan = plan;
-    this.programmer = new EndpointProgrammer({ ip: o.ip, ...(o.reader ? { reader: o.reader } : {}), nft: o.nft, log: o.log, txChecksum: o.txChecksum, firewall: o.firewall, ...(o.ownsDevice ? { ownsDevice: o.ownsDevice } : {}), ...(o.host ? { host: o.host } : {}) });
+    this.programmer = new EndpointProgrammer({ ip: o.ip, ...(o.reader ? { reader: o.reader } : {}), ...(o.writer ? { writer: o.writer } : {}), nft: o.nft, log: o.log, txChecksum: o.txChecksum, firewall: o.firewall, ...(o.ownsDevice ? { ownsDevice: o.ownsDevice } : {}), ...(o.host ? { host: o.host } : {}) });
     this.loop = new ReconcileLoop({ name: `${o.role}-overlay`, pass: (reasons) => this.pass(reasons), log: o.log, resyncMs: o.resyncMs });
     const p = `chorus_${o.role}`;
     this.m = {

@@ -5,6 +5,7 @@ import { ConfigError, INSTANCE_SPEC, choiceSetting, instanceNamesFrom, durationM
 import { createLogger } from '../shared/log.ts';
 import { loadKubeConfig } from '../shared/kube/client.ts';
 import { ipRoute } from '../shared/iproute.ts';
+import { netlinkWriter } from './overlay/netlink-writer.ts';
 import { netlinkReader } from './overlay/netlink-reader.ts';
 import { startHealthServer, startStatusServer } from '../shared/health.ts';
 import { onShutdown } from '../shared/process.ts';
@@ -49,6 +50,7 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
   }
   if (positionals.length > 0) throw new ConfigError(`unknown argument "${positionals[0] ?? ''}"; see --help`);
   const reader = netlinkReader(durationMsSetting(settings, 'command-deadline'));
+  const writer = netlinkWriter(durationMsSetting(settings, 'command-deadline'));
   const agent = new NodeAgent({
     kubeConfig: loadKubeConfig(settings.kubeconfig),
     nodeName: settings['node-name'] ?? hostname(),
@@ -57,6 +59,7 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
     names,
     ip: ipRoute(undefined, durationMsSetting(settings, 'command-deadline')),
     reader,
+    writer,
     nft: nftCommand(undefined, names.firewallTable, durationMsSetting(settings, 'command-deadline')),
     ownsDevice: names.ownsDevice,
     log,
@@ -71,6 +74,7 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
   onShutdown(log, async () => {
     await agent.stop();
     reader.close();
+    writer.close();
     await Promise.all([health.close(), status?.close()]);
   });
   return new Promise<number>(() => undefined);

@@ -18,3 +18,10 @@ export const ALL_ZEROS_MAC = '00:00:00:00:00:00';
 export function normalizeMac(mac: string): string {
   return mac.toLowerCase();
 }
+
+/** The six bytes of "aa:bb:cc:dd:ee:ff"; anything else is an error that names it. */
+export function parseMac(mac: string): Uint8Array {
+  const parts = mac.split(':');
+  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) throw new Error(`not a MAC address: "${mac}"`);
+  return Uint8Array.from(parts.map((p) => Number.parseInt(p, 16)));
+}

@@ -5,6 +5,7 @@ import { nftCommand } from '../firewall/nft.ts';
 import { createLogger } from '../../shared/log.ts';
 import { loadKubeConfig } from '../../shared/kube/client.ts';
 import { ipRoute } from '../../shared/iproute.ts';
+import { netlinkWriter } from '../overlay/netlink-writer.ts';
 import { netlinkReader } from '../overlay/netlink-reader.ts';
 import { startHealthServer, startStatusServer } from '../../shared/health.ts';
 import { onShutdown } from '../../shared/process.ts';
@@ -33,6 +34,7 @@ export async function gatewayMain(argv: readonly string[]): Promise<number> {
   const log = createLogger({ component: 'gateway', level: settings['log-level'] ?? 'info' });
   const names = instanceNamesFrom(settings);
   const reader = netlinkReader(durationMsSetting(settings, 'command-deadline'));
+  const writer = netlinkWriter(durationMsSetting(settings, 'command-deadline'));
   const gw = new Gateway({
     names,
     kubeConfig: loadKubeConfig(settings.kubeconfig),
@@ -40,6 +42,7 @@ export async function gatewayMain(argv: readonly string[]): Promise<number> {
     localIP: ipSetting(settings, 'local-ip'),
     ip: ipRoute(undefined, durationMsSetting(settings, 'command-deadline')),
     reader,
+    writer,
     nft: nftCommand(undefined, names.firewallTable, durationMsSetting(settings, 'command-deadline')),
     log,
     resyncMs: durationMsSetting(settings, 'resync'),
@@ -53,6 +56,7 @@ export async function gatewayMain(argv: readonly string[]): Promise<number> {
   onShutdown(log, async () => {
     await gw.stop();
     reader.close();
+    writer.close();
     await Promise.all([health.close(), status?.close()]);
   });
   return new Promise<number>(() => undefined);

@@ -1,9 +1,12 @@
 /**
- * Executes ops from diff.ts with iproute2 batches: consecutive ops for the same tool go to one
- * `ip -batch` / `bridge -batch` process, in the order diff.ts chose.
+ * Executes ops from diff.ts, in the order diff.ts chose: consecutive ops for the same tool go to
+ * one `ip -batch` / `bridge -batch` process, or (for the agent and gateway, which have a netlink
+ * writer) FDB entries, neighbours and routes to a few rtnetlink datagrams (netlink-writer.ts).
  */
 import type { IpRoute, IpTool } from '../../shared/iproute.ts';
 import { isFloodEntry } from './diff.ts';
+import { writableOverNetlink, type EntryOp } from './netlink-encode.ts';
+import { NetlinkWriteError, type EntryWriter } from './netlink-writer.ts';
 import { ROUTE_PROTOCOL, type Op } from './state.ts';
 
 export function opCommand(op: Op): { tool: IpTool; line: string } {
@@ -40,18 +43,40 @@ export function opCommand(op: Op): { tool: IpTool; line: string } {
   }
 }
 
-/** Groups ops into runs of the same tool, keeping their order. */
-export function batchesOf(ops: readonly Op[]): { tool: IpTool; lines: string[] }[] {
-  const batches: { tool: IpTool; lines: string[] }[] = [];
+/** A run of ops for one tool: lines for `ip`/`bridge`, or entries for the netlink writer. */
+export type Batch = { readonly tool: IpTool; readonly lines: string[] } | { readonly tool: 'netlink'; readonly ops: EntryOp[] };
+
+/**
+ * Groups ops into runs of the same tool, keeping their order. With `netlink`, FDB entries,
+ * neighbours and routes go to the netlink writer; links and addresses stay with `ip`.
+ */
+export function batchesOf(ops: readonly Op[], netlink = false): Batch[] {
+  const batches: Batch[] = [];
   for (const op of ops) {
-    const { tool, line } = opCommand(op);
     const last = batches[batches.length - 1];
+    if (netlink && writableOverNetlink(op)) {
+      if (last?.tool === 'netlink') last.ops.push(op);
+      else batches.push({ tool: 'netlink', ops: [op] });
+      continue;
+    }
+    const { tool, line } = opCommand(op);
     if (last && last.tool === tool) last.lines.push(line);
     else batches.push({ tool, lines: [line] });
   }
   return batches;
 }
 
-export async function applyOps(ip: IpRoute, ops: readonly Op[]): Promise<void> {
-  for (const b of batchesOf(ops)) await ip.batch(b.tool, b.lines);
+/** Applies ops in order: `ip`/`bridge` batches, and the entries through `writer` when there is one. */
+export async function applyOps(ip: IpRoute, ops: readonly Op[], writer?: EntryWriter): Promise<void> {
+  for (const b of batchesOf(ops, writer !== undefined)) {
+    if (b.tool !== 'netlink') {
+      await ip.batch(b.tool, b.lines);
+      continue;
+    }
+    const failed = await writer!.write(b.ops);
+    if (failed.length > 0) {
+      const shown = failed.slice(0, 5).map((f) => `  ${opCommand(f.op).line}: ${f.reason}`).join('\n');
+      throw new NetlinkWriteError(`netlink: ${failed.length} of ${b.ops.length} changes failed${failed.length > 5 ? ' (the first 5)' : ''}:\n${shown}`);
+    }
+  }
 }

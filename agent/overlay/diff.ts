@@ -82,3 +82,20 @@ export function diffOverlay(desired: DesiredOverlay, observedIn: ObservedOverlay
     ...additionOps(dev, desired, observed),
   ];
 }
+
+/**
+ * What the kernel holds once every op of diffOverlay(desired, observed) has been applied
+ * (no op refused): the desired addresses, FDB, static neighbours and routes, and the
+ * neighbours the kernel learned by itself that the plan does not claim. The device is as
+ * observed (the caller reads it again when an op changed it).
+ */
+export function expectedAfter(desired: DesiredOverlay, observed: ObservedOverlay): ObservedOverlay {
+  const claimed = new Set(desired.neighbours.map((n) => n.ip));
+  return {
+    vxlan: observed.vxlan,
+    addresses: [...desired.addresses],
+    fdb: [...desired.fdb],
+    neighbours: [...desired.neighbours.map((n) => ({ ...n, permanent: true })), ...observed.neighbours.filter((n) => !n.permanent && !claimed.has(n.ip))],
+    routes: [...desired.routes],
+  };
+}

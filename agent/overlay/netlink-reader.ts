@@ -12,7 +12,7 @@
 import { createRtNetlink, type RtNetlinkSocket } from 'netlink';
 import { DEFAULT_NAMES } from '../../shared/keys.ts';
 import { CommandTimeoutError } from '../../shared/command.ts';
-import { EMPTY_OBSERVED, ROUTE_PROTOCOL } from './state.ts';
+import { EMPTY_OBSERVED, ROUTE_PROTOCOL, type ObservedVxlan } from './state.ts';
 import type { HostInterface, KernelReader, OverlayObservation } from './observe.ts';
 import { addressesOf, fdbOf, interfacesOf, neighboursOf, routesOf, vxlanLinkOf } from './netlink-parse.ts';
 
@@ -71,6 +71,9 @@ export function netlinkReader(deadlineMs = 10_000, open: () => RtNetlinkSocket =
         const direct = directIndex === undefined ? [] : routesOf(routes, directIndex, ROUTE_PROTOCOL).map((r) => ({ ...r, dev: directDevice ?? '' }));
         return { observed: { vxlan, addresses: addressesOf(addrs, i, true), fdb: fdbOf(fdb, i), neighbours: neighboursOf(neigh, i), routes: [...routesOf(routes, i, ROUTE_PROTOCOL), ...direct] }, staleDevices };
       });
+    },
+    vxlan(dev: string): Promise<ObservedVxlan | undefined> {
+      return read(`device ${dev}`, async (s) => (await s.getLinks(undefined, undefined, timeout)).flatMap((l) => vxlanLinkOf(l) ?? []).find((l) => l.name === dev));
     },
     interfaces(): Promise<HostInterface[]> {
       return read('interfaces', async (s) => {

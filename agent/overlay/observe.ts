@@ -54,12 +54,21 @@ export interface KernelReader {
    * of ours; with `directDevice`, our routes on that interface too (with `dev` set).
    */
   overlay(dev: string, owns?: (name: string) => boolean, directDevice?: string): Promise<OverlayObservation>;
+  /** The VXLAN device `dev` alone (after a pass changed it), or undefined when there is none. */
+  vxlan(dev: string): Promise<ObservedVxlan | undefined>;
   /** Every interface with its MTU, IPv4 addresses and (VXLAN devices) VNI and port. */
   interfaces(): Promise<HostInterface[]>;
 }
 
 export function iprouteReader(ip: IpRoute): KernelReader {
-  return { overlay: (dev, owns, directDevice) => observeOverlay(ip, dev, owns, directDevice), interfaces: () => readInterfaces(ip) };
+  return {
+    overlay: (dev, owns, directDevice) => observeOverlay(ip, dev, owns, directDevice),
+    vxlan: async (dev) => {
+      const link = ((await ip.json('ip', ['-d', 'link', 'show', 'type', 'vxlan'])) as IpLinkJson[]).find((l) => l.ifname === dev);
+      return link ? toObservedVxlan(link) : undefined;
+    },
+    interfaces: () => readInterfaces(ip),
+  };
 }
 
 /** The reader given, else iproute2 through `ip` (the default of every endpoint that is given none). */

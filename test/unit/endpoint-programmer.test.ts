@@ -60,8 +60,8 @@ describe('endpoint programmer', () => {
     expect(k.links.size).toBe(0);
     expect(k.table).toBe([
       'table inet chorus-kube-router {', '\tchain postrouting {', '\t\ttype nat hook postrouting priority srcnat - 10; policy accept;',
-      '\t\tip saddr 198.19.0.0/24 ip daddr 198.18.0.3-198.18.0.3 snat ip to 198.19.0.0/24 comment "pods to the device keep their address"',
-      '\t\tip saddr 198.18.0.3-198.18.0.3 ip daddr 198.19.0.0/24 snat ip to 198.18.0.3-198.18.0.3 comment "the device keeps its address toward pods"',
+      '\t\tip saddr 198.19.0.0/24 ip daddr 198.18.0.3 snat ip to 198.19.0.0/24 comment "pods to the device keep their address"',
+      '\t\tip saddr 198.18.0.3 ip daddr 198.19.0.0/24 snat ip to 198.18.0.3 comment "the device keeps its address toward pods"',
       '\t}', '}',
     ].join('\n'));
     const before = k.commands.length;
@@ -81,7 +81,7 @@ describe('endpoint programmer', () => {
     // the device may still send through the tunnel: the VXLAN device and its guard stay, the direct return rules join them
     expect([...k.links.keys()]).toEqual(['chorus-4096']);
     expect(k.table).toMatch(/chain input/);
-    expect(k.table).toContain('ip saddr 198.19.0.0/24 ip daddr 198.18.0.3-198.18.0.3 snat ip to 198.19.0.0/24');
+    expect(k.table).toContain('ip saddr 198.19.0.0/24 ip daddr 198.18.0.3 snat ip to 198.19.0.0/24');
     expect(kept.againInMs).toBe(200);
     clock += 150;
     expect((await p.applyDirect(direct, false)).againInMs).toBe(50);
