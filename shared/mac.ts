@@ -21,7 +21,13 @@ export function normalizeMac(mac: string): string {
 
 /** The six bytes of "aa:bb:cc:dd:ee:ff"; anything else is an error that names it. */
 export function parseMac(mac: string): Uint8Array {
-  const parts = mac.split(':');
-  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) throw new Error(`not a MAC address: "${mac}"`);
-  return Uint8Array.from(parts.map((p) => Number.parseInt(p, 16)));
+  const bytes = new Uint8Array(6);
+  const hex = (c: number): number => (c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1);
+  for (let i = 0; i < 6; i++) {
+    const hi = hex(mac.charCodeAt(i * 3));
+    const lo = hex(mac.charCodeAt(i * 3 + 1));
+    if (hi < 0 || lo < 0 || (i < 5 ? mac.charCodeAt(i * 3 + 2) !== 58 : mac.length !== 17)) throw new Error(`not a MAC address: "${mac}"`);
+    bytes[i] = hi * 16 + lo;
+  }
+  return bytes;
 }

@@ -10,7 +10,8 @@
  * (`ip -batch`) or a JavaScript encoder per message (netlink@0.3's own, measured slower than
  * `ip -batch`: docs/benchmarks.md).
  */
-import { parseIp, type IpAddress } from '../../shared/ip.ts';
+import { parseIp } from '../../shared/ip.ts';
+import { parseIPv4 } from '../../shared/ipv4.ts';
 import { parseMac } from '../../shared/mac.ts';
 import { isFloodEntry } from './diff.ts';
 import { ROUTE_PROTOCOL, type Op } from './state.ts';
@@ -62,60 +63,113 @@ export function writableOverNetlink(op: Op): op is EntryOp {
   return parseIp(op.entry.via).family === prefixOf(op.entry.dst).address.family;
 }
 
-interface Attr { readonly type: number; readonly data: Uint8Array }
+/**
+ * Messages written one after another into one buffer (a datagram): no allocation per message,
+ * which at 15,000 entries was most of the encoding time.
+ */
+export class DatagramBuilder {
+  private buf: Uint8Array;
+  private view: DataView;
+  private at = 0;
+  private start = 0;
 
-function addressBytes(a: IpAddress): Uint8Array {
-  const bytes = new Uint8Array(a.family === 4 ? 4 : 16);
-  let v = a.value;
-  for (let i = bytes.length - 1; i >= 0; i--) {
-    bytes[i] = Number(v & 0xffn);
-    v >>= 8n;
+  constructor(capacity = 1 << 16) {
+    this.buf = new Uint8Array(capacity);
+    this.view = new DataView(this.buf.buffer);
   }
-  return bytes;
+
+  get length(): number {
+    return this.at;
+  }
+
+  /** The messages written so far, and a fresh start. */
+  take(): Uint8Array {
+    const out = this.buf.slice(0, this.at);
+    this.at = 0;
+    return out;
+  }
+
+  private room(n: number): void {
+    if (this.at + n <= this.buf.length) return;
+    const bigger = new Uint8Array(Math.max(this.buf.length * 2, this.at + n));
+    bigger.set(this.buf.subarray(0, this.at));
+    this.buf = bigger;
+    this.view = new DataView(bigger.buffer);
+  }
+
+  /** Starts a message: header (length set by end), then `head` bytes of family header, zeroed. */
+  begin(type: number, flags: number, seq: number, head: number): DataView {
+    const size = NLMSG_HDRLEN + align4(head);
+    this.room(size);
+    this.start = this.at;
+    this.buf.fill(0, this.at, this.at + size);
+    this.view.setUint16(this.at + 4, type, true);
+    this.view.setUint16(this.at + 6, flags, true);
+    this.view.setUint32(this.at + 8, seq, true);
+    this.at += size;
+    return new DataView(this.buf.buffer, this.start + NLMSG_HDRLEN, head);
+  }
+
+  /** An attribute with these bytes as its payload. */
+  bytes(type: number, payload: Uint8Array): void {
+    this.buf.set(payload, this.header(type, payload.length));
+  }
+
+  /** An attribute's header, its payload zeroed; returns where the payload starts. */
+  private header(type: number, size: number): number {
+    const padded = align4(4 + size);
+    this.room(padded);
+    const at = this.at;
+    this.view.setUint16(at, 4 + size, true);
+    this.view.setUint16(at + 2, type, true);
+    if (padded !== 4 + size) this.buf.fill(0, at + 4 + size, at + padded);
+    this.at += padded;
+    return at + 4;
+  }
+
+  address(type: number, a: Address): void {
+    if (a.v4 !== undefined) {
+      this.view.setUint32(this.header(type, 4), a.v4, false);
+      return;
+    }
+    const v6 = a.v6 ?? 0n;
+    const at = this.header(type, 16);
+    this.view.setBigUint64(at, v6 >> 64n, false);
+    this.view.setBigUint64(at + 8, v6 & 0xffff_ffff_ffff_ffffn, false);
+  }
+
+  mac(type: number, mac: string): void {
+    this.buf.set(parseMac(mac), this.header(type, 6));
+  }
+
+  u32(type: number, n: number): void {
+    this.view.setUint32(this.header(type, 4), n, true);
+  }
+
+  /** Ends the message: its length. */
+  end(): void {
+    this.view.setUint32(this.start, this.at - this.start, true);
+  }
 }
 
-const u32 = (n: number): Uint8Array => {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n, true);
-  return b;
-};
+/** An address as the kernel takes it: IPv4 as a number (no bigint on the hot path), IPv6 as a bigint. */
+interface Address { readonly v4?: number; readonly v6?: bigint; readonly family: 4 | 6 }
 
-/** One netlink message: header (length, type, flags, seq, port 0), the family header, the attributes. */
-function message(type: number, flags: number, seq: number, head: Uint8Array, attrs: readonly Attr[]): Uint8Array {
-  const length = NLMSG_HDRLEN + align4(head.length) + attrs.reduce((sum, a) => sum + align4(4 + a.data.length), 0);
-  const out = new Uint8Array(length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, length, true);
-  view.setUint16(4, type, true);
-  view.setUint16(6, flags, true);
-  view.setUint32(8, seq, true);
-  view.setUint32(12, 0, true);
-  out.set(head, NLMSG_HDRLEN);
-  let at = NLMSG_HDRLEN + align4(head.length);
-  for (const a of attrs) {
-    view.setUint16(at, 4 + a.data.length, true);
-    view.setUint16(at + 2, a.type, true);
-    out.set(a.data, at + 4);
-    at += align4(4 + a.data.length);
-  }
-  return out;
+function addressOf(text: string): Address {
+  if (!text.includes(':')) return { family: 4, v4: parseIPv4(text) };
+  return { family: 6, v6: parseIp(text).value };
 }
 
-/** struct ndmsg: family, pad, pad, ifindex, state, flags, type. */
-function ndmsg(family: number, ifindex: number, state: number, flags: number): Uint8Array {
-  const b = new Uint8Array(12);
-  const v = new DataView(b.buffer);
+/** struct ndmsg (12 bytes): family, pad, pad, ifindex, state, flags, type. */
+function ndmsg(v: DataView, family: number, ifindex: number, state: number, flags: number): void {
   v.setUint8(0, family);
   v.setInt32(4, ifindex, true);
   v.setUint16(8, state, true);
   v.setUint8(10, flags);
-  return b;
 }
 
-/** struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags. */
-function rtmsg(family: number, dstLen: number, scope: number, type: number, flags: number): Uint8Array {
-  const b = new Uint8Array(12);
-  const v = new DataView(b.buffer);
+/** struct rtmsg (12 bytes): family, dst_len, src_len, tos, table, protocol, scope, type, flags. */
+function rtmsg(v: DataView, family: number, dstLen: number, scope: number, type: number, flags: number): void {
   v.setUint8(0, family);
   v.setUint8(1, dstLen);
   v.setUint8(4, RT_TABLE_MAIN);
@@ -123,65 +177,89 @@ function rtmsg(family: number, dstLen: number, scope: number, type: number, flag
   v.setUint8(6, scope);
   v.setUint8(7, type);
   v.setUint32(8, flags, true);
-  return b;
 }
 
-const familyOf = (a: IpAddress): number => (a.family === 4 ? AF_INET : AF_INET6);
+const familyOf = (a: { family: 4 | 6 }): number => (a.family === 4 ? AF_INET : AF_INET6);
 
 /** "address/len" or a bare address (a host route). */
-function prefixOf(dst: string): { address: IpAddress; length: number } {
+function prefixOf(dst: string): { address: Address; length: number } {
   const slash = dst.indexOf('/');
-  const address = parseIp(slash < 0 ? dst : dst.slice(0, slash));
+  const address = addressOf(slash < 0 ? dst : dst.slice(0, slash));
   return { address, length: slash < 0 ? (address.family === 4 ? 32 : 128) : Number(dst.slice(slash + 1)) };
 }
 
 /**
- * The request for one entry op, or undefined for one this encoder does not write the way `ip`
- * would (a route whose gateway is of the other family): apply.ts gives that one to `ip`.
- * `ifindex`: the index of the op's device. `ack`: ask for an ACK (errors are always answered).
+ * Writes the request for one entry op into `out`, as `bridge` or `ip` would send it; false (and
+ * nothing written) for one this encoder does not write the way `ip` would (a route whose gateway
+ * is of the other family: apply.ts gives those to `ip`). `ifindex`: the index of the op's device.
+ * `ack`: ask for an ACK (errors are always answered).
  */
-export function encodeEntryOp(op: EntryOp, ifindex: number, seq: number, ack: boolean): Uint8Array | undefined {
+export function encodeEntryOp(out: DatagramBuilder, op: EntryOp, ifindex: number, seq: number, ack: boolean): boolean {
   const req = NLM_F_REQUEST | (ack ? NLM_F_ACK : 0);
   switch (op.kind) {
     case 'fdb-add':
-    case 'fdb-del': {
-      // bridge fdb {append|replace|del} MAC dev D dst IP self permanent: AF_BRIDGE, NTF_SELF, NOARP|PERMANENT
-      const attrs = [{ type: NDA_LLADDR, data: parseMac(op.entry.mac) }, { type: NDA_DST, data: addressBytes(parseIp(op.entry.dst)) }];
-      const head = ndmsg(AF_BRIDGE, ifindex, NUD_NOARP | NUD_PERMANENT, NTF_SELF);
-      if (op.kind === 'fdb-del') return message(RTM_DELNEIGH, req, seq, head, attrs);
-      return message(RTM_NEWNEIGH, req | NLM_F_CREATE | (isFloodEntry(op.entry.mac) ? NLM_F_APPEND : NLM_F_REPLACE), seq, head, attrs);
-    }
+    case 'fdb-del':
+      return encodeFdb(out, op, ifindex, seq, req);
     case 'neigh-replace':
-    case 'neigh-del': {
-      // ip neigh replace IP lladdr MAC dev D nud permanent / ip neigh del IP dev D
-      const ip = parseIp(op.entry.ip);
-      const head = ndmsg(familyOf(ip), ifindex, NUD_PERMANENT, 0);
-      if (op.kind === 'neigh-del') return message(RTM_DELNEIGH, req, seq, head, [{ type: NDA_DST, data: addressBytes(ip) }]);
-      return message(RTM_NEWNEIGH, req | NLM_F_CREATE | NLM_F_REPLACE, seq, head, [{ type: NDA_DST, data: addressBytes(ip) }, { type: NDA_LLADDR, data: parseMac(op.entry.mac) }]);
-    }
+    case 'neigh-del':
+      return encodeNeighbour(out, op, ifindex, seq, req);
     case 'route-replace':
-    case 'route-del': {
-      const { address, length } = prefixOf(op.entry.dst);
-      const dst = { type: RTA_DST, data: addressBytes(address) };
-      const oif = { type: RTA_OIF, data: u32(ifindex) };
-      // ip route del DST dev D proto 196: type unspecified, scope nowhere
-      if (op.kind === 'route-del') return message(RTM_DELROUTE, req, seq, rtmsg(familyOf(address), length, RT_SCOPE_NOWHERE, RTN_UNSPEC, 0), [dst, oif]);
-      const flags = req | NLM_F_CREATE | NLM_F_REPLACE;
-      // ip route replace DST dev D proto 196: onto the link itself, scope link
-      if (op.entry.via === '') return message(RTM_NEWROUTE, flags, seq, rtmsg(familyOf(address), length, RT_SCOPE_LINK, RTN_UNICAST, 0), [dst, oif]);
-      const via = parseIp(op.entry.via);
-      if (via.family !== address.family) return undefined;
-      // ip route replace DST via GW dev D proto 196 [onlink]: onlink on the VXLAN device, not toward an underlay neighbour
-      const head = rtmsg(familyOf(address), length, RT_SCOPE_UNIVERSE, RTN_UNICAST, op.entry.dev === undefined ? RTNH_F_ONLINK : 0);
-      return message(RTM_NEWROUTE, flags, seq, head, [dst, { type: RTA_GATEWAY, data: addressBytes(via) }, oif]);
-    }
+    case 'route-del':
+      return encodeRoute(out, op, ifindex, seq, req);
   }
+}
+
+/** bridge fdb {append|replace|del} MAC dev D dst IP self permanent: AF_BRIDGE, NTF_SELF, NOARP|PERMANENT. */
+function encodeFdb(out: DatagramBuilder, op: Extract<EntryOp, { kind: 'fdb-add' | 'fdb-del' }>, ifindex: number, seq: number, req: number): boolean {
+  const flags = op.kind === 'fdb-del' ? req : req | NLM_F_CREATE | (isFloodEntry(op.entry.mac) ? NLM_F_APPEND : NLM_F_REPLACE);
+  const dst = addressOf(op.entry.dst);
+  ndmsg(out.begin(op.kind === 'fdb-del' ? RTM_DELNEIGH : RTM_NEWNEIGH, flags, seq, 12), AF_BRIDGE, ifindex, NUD_NOARP | NUD_PERMANENT, NTF_SELF);
+  out.mac(NDA_LLADDR, op.entry.mac);
+  out.address(NDA_DST, dst);
+  out.end();
+  return true;
+}
+
+/** ip neigh replace IP lladdr MAC dev D nud permanent / ip neigh del IP dev D. */
+function encodeNeighbour(out: DatagramBuilder, op: Extract<EntryOp, { kind: 'neigh-replace' | 'neigh-del' }>, ifindex: number, seq: number, req: number): boolean {
+  const ip = addressOf(op.entry.ip);
+  const del = op.kind === 'neigh-del';
+  ndmsg(out.begin(del ? RTM_DELNEIGH : RTM_NEWNEIGH, del ? req : req | NLM_F_CREATE | NLM_F_REPLACE, seq, 12), familyOf(ip), ifindex, NUD_PERMANENT, 0);
+  out.address(NDA_DST, ip);
+  if (!del) out.mac(NDA_LLADDR, op.entry.mac);
+  out.end();
+  return true;
+}
+
+function encodeRoute(out: DatagramBuilder, op: Extract<EntryOp, { kind: 'route-replace' | 'route-del' }>, ifindex: number, seq: number, req: number): boolean {
+  const { address, length } = prefixOf(op.entry.dst);
+  const via = op.kind === 'route-replace' && op.entry.via !== '' ? addressOf(op.entry.via) : undefined;
+  if (via && via.family !== address.family) return false;
+  if (op.kind === 'route-del') {
+    // ip route del DST dev D proto 196: type unspecified, scope nowhere
+    rtmsg(out.begin(RTM_DELROUTE, req, seq, 12), familyOf(address), length, RT_SCOPE_NOWHERE, RTN_UNSPEC, 0);
+  } else if (!via) {
+    // ip route replace DST dev D proto 196: onto the link itself, scope link
+    rtmsg(out.begin(RTM_NEWROUTE, req | NLM_F_CREATE | NLM_F_REPLACE, seq, 12), familyOf(address), length, RT_SCOPE_LINK, RTN_UNICAST, 0);
+  } else {
+    // ip route replace DST via GW dev D proto 196 [onlink]: onlink on the VXLAN device, not toward an underlay neighbour
+    rtmsg(out.begin(RTM_NEWROUTE, req | NLM_F_CREATE | NLM_F_REPLACE, seq, 12), familyOf(address), length, RT_SCOPE_UNIVERSE, RTN_UNICAST, op.entry.dev === undefined ? RTNH_F_ONLINK : 0);
+  }
+  out.address(RTA_DST, address);
+  if (via) out.address(RTA_GATEWAY, via);
+  out.u32(RTA_OIF, ifindex);
+  out.end();
+  return true;
 }
 
 /** RTM_GETLINK for one interface by name (the answer is an RTM_NEWLINK carrying its index). */
 export function encodeGetLink(name: string, seq: number): Uint8Array {
+  const out = new DatagramBuilder(64);
+  out.begin(RTM_GETLINK, NLM_F_REQUEST, seq, 16);
   const ifname = new TextEncoder().encode(`${name}\0`);
-  return message(RTM_GETLINK, NLM_F_REQUEST, seq, new Uint8Array(16), [{ type: IFLA_IFNAME, data: ifname }]);
+  out.bytes(IFLA_IFNAME, ifname);
+  out.end();
+  return out.take();
 }
 
 /** One reply message: its type and seq, the errno of an NLMSG_ERROR (0: an ACK), the index of an RTM_NEWLINK. */

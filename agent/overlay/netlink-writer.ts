@@ -13,7 +13,7 @@
 import { RawNetlinkSocket } from 'netlink';
 import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
 import { CommandTimeoutError } from '../../shared/command.ts';
-import { encodeEntryOp, encodeGetLink, parseReplies, NLMSG_ERROR, RTM_NEWLINK, type EntryOp, type Reply } from './netlink-encode.ts';
+import { DatagramBuilder, encodeEntryOp, encodeGetLink, parseReplies, NLMSG_ERROR, RTM_NEWLINK, type EntryOp, type Reply } from './netlink-encode.ts';
 
 const NETLINK_ROUTE = 0;
 /** Requests per datagram: at most ~80 bytes each, so about 32 KiB, well inside the default socket buffers. */
@@ -130,20 +130,17 @@ export function netlinkWriter(deadlineMs = 10_000, open: () => DatagramSocket = 
       const indexes = new Map<string, number>();
       for (const dev of new Set(ops.map((o) => o.dev))) indexes.set(dev, await indexOf(dev));
       const failures: WriteFailure[] = [];
+      const builder = new DatagramBuilder();
       for (let start = 0; start < ops.length; start += REQUESTS_PER_DATAGRAM) {
         const chunk = ops.slice(start, start + REQUESTS_PER_DATAGRAM);
         const first = seq + 1;
-        const messages = chunk.map((op, i) => {
-          const encoded = encodeEntryOp(op, indexes.get(op.dev) ?? 0, ++seq, i === chunk.length - 1);
-          if (!encoded) throw new NetlinkWriteError(`netlink: cannot encode ${op.kind} ${JSON.stringify(op.entry)} (apply.ts gives such ops to ip)`);
-          return encoded;
-        });
-        const datagram = new Uint8Array(messages.reduce((sum, m) => sum + m.length, 0));
-        let at = 0;
-        for (const m of messages) {
-          datagram.set(m, at);
-          at += m.length;
+        for (const [i, op] of chunk.entries()) {
+          if (!encodeEntryOp(builder, op, indexes.get(op.dev) ?? 0, ++seq, i === chunk.length - 1)) {
+            builder.take();
+            throw new NetlinkWriteError(`netlink: cannot encode ${op.kind} ${JSON.stringify(op.entry)} (apply.ts gives such ops to ip)`);
+          }
         }
+        const datagram = builder.take();
         await exchange(datagram, seq, `${chunk.length} changes`, (r) => {
           const op = r.seq >= first && r.seq <= seq ? chunk[r.seq - first] : undefined;
           if (op && r.type === NLMSG_ERROR && r.errno) failures.push({ op, errno: r.errno, reason: reasonOf(r.errno) });

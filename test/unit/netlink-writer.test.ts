@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { netlinkWriter, REQUESTS_PER_DATAGRAM, type DatagramSocket } from '../../agent/overlay/netlink-writer.ts';
 import { NLMSG_ERROR, NLM_F_ACK, RTM_GETLINK, RTM_NEWLINK, type EntryOp } from '../../agent/overlay/netlink-encode.ts';
 import { CommandTimeoutError } from '../../shared/command.ts';
+import { parseMac } from '../../shared/mac.ts';
 
 interface Sent { type: number; flags: number; seq: number }
 
@@ -89,5 +90,18 @@ describe('netlink writer', () => {
     await expect(writer.write([neigh(1)])).rejects.toThrow(CommandTimeoutError);
     await expect(writer.write([neigh(1)])).resolves.toEqual([]);
     expect(opened).toBe(2);
+  });
+});
+
+describe('MAC addresses as the kernel takes them', () => {
+  it('reads any aa:bb:cc:dd:ee:ff (either case) to its six bytes, and refuses anything else', () => {
+    fc.assert(fc.property(fc.uint8Array({ minLength: 6, maxLength: 6 }), fc.boolean(), (bytes, upper) => {
+      const text = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(':');
+      expect([...parseMac(upper ? text.toUpperCase() : text)]).toEqual([...bytes]);
+      expect(() => parseMac(text.slice(0, -1))).toThrow(/not a MAC address/);
+      expect(() => parseMac(`${text}:`)).toThrow(/not a MAC address/);
+      expect(() => parseMac(text.replaceAll(':', '-'))).toThrow(/not a MAC address/);
+    }));
+    expect(() => parseMac('0g:c4:c6:12:10:02')).toThrow('not a MAC address: "0g:c4:c6:12:10:02"');
   });
 });
