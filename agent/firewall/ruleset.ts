@@ -112,6 +112,9 @@ export function runText(r: AddressRun): string {
   return aligned ? `${text(r.first)}/${familyBits(r.family) - (size.toString(2).length - 1)}` : `${text(r.first)}-${text(r.last)}`;
 }
 
+/** A network (or address) as nft lists it: a /32 or /128 as the bare address. */
+const cidrText = (cidr: string): string => runText(addressRuns([cidr])[0]!);
+
 /** A match on addresses and networks: one run bare, several as an anonymous set, as nft lists them. */
 function matchText(items: readonly string[]): string {
   const runs = addressRuns(items).map(runText);
@@ -121,7 +124,7 @@ function matchText(items: readonly string[]): string {
 /** The identity SNAT of one family between this node's pods and the device's overlay addresses. */
 function identityRules(dev: string, family: 'ip' | 'ip6', podCIDRs: readonly string[], deviceIPs: readonly string[]): string[] {
   return [
-    ...podCIDRs.map((c) => runText(addressRuns([c])[0]!)).map((c) => `\t\toifname ${dev} ${family} saddr ${c} snat ${family} to ${c} comment "pods to the device keep their address"`),
+    ...podCIDRs.map(cidrText).map((c) => `\t\toifname ${dev} ${family} saddr ${c} snat ${family} to ${c} comment "pods to the device keep their address"`),
     ...addressRuns(deviceIPs).map(runText).map((r) => `\t\t${family} saddr ${r} oifname != ${dev} snat ${family} to ${r} comment "the device keeps its address toward pods"`),
   ];
 }
@@ -167,7 +170,7 @@ export function renderRuleset(spec: FirewallSpec): string {
 function directReturnRules(spec: DirectFirewallSpec): string[] {
   const device = addressRuns(spec.deviceAddresses).map(runText);
   return device.length === 0 || spec.podCIDRs.length === 0 ? [] : [
-    ...spec.podCIDRs.map((c) => runText(addressRuns([c])[0]!)).map((c) => `\t\tip saddr ${c} ip daddr ${matchText(spec.deviceAddresses)} snat ip to ${c} comment "pods to the device keep their address"`),
+    ...spec.podCIDRs.map(cidrText).map((c) => `\t\tip saddr ${c} ip daddr ${matchText(spec.deviceAddresses)} snat ip to ${c} comment "pods to the device keep their address"`),
     ...device.map((r) => `\t\tip saddr ${r} ip daddr ${matchText(spec.podCIDRs)} snat ip to ${r} comment "the device keeps its address toward pods"`),
   ];
 }

@@ -30,9 +30,11 @@ const NLM_F_REPLACE = 0x100;
 const NLM_F_CREATE = 0x400;
 const NLM_F_APPEND = 0x800;
 
-const AF_INET = 2;
-const AF_BRIDGE = 7;
-const AF_INET6 = 10;
+/** Address families (linux/socket.h), shared with netlink-reader.ts. */
+export const AF_UNSPEC = 0;
+export const AF_INET = 2;
+export const AF_BRIDGE = 7;
+export const AF_INET6 = 10;
 const NUD_NOARP = 0x40;
 const NUD_PERMANENT = 0x80;
 const NTF_SELF = 0x02;
@@ -97,8 +99,8 @@ export class DatagramBuilder {
     this.view = new DataView(bigger.buffer);
   }
 
-  /** Starts a message: header (length set by end), then `head` bytes of family header, zeroed. */
-  begin(type: number, flags: number, seq: number, head: number): DataView {
+  /** Starts a message: header (length set by end), then `head` bytes of family header, zeroed; returns where that header starts in `view`. */
+  begin(type: number, flags: number, seq: number, head: number): number {
     const size = NLMSG_HDRLEN + align4(head);
     this.room(size);
     this.start = this.at;
@@ -107,7 +109,12 @@ export class DatagramBuilder {
     this.view.setUint16(this.at + 6, flags, true);
     this.view.setUint32(this.at + 8, seq, true);
     this.at += size;
-    return new DataView(this.buf.buffer, this.start + NLMSG_HDRLEN, head);
+    return this.start + NLMSG_HDRLEN;
+  }
+
+  /** The buffer's view, for writing a family header where begin said (valid until the next write). */
+  get headers(): DataView {
+    return this.view;
   }
 
   /** An attribute with these bytes as its payload. */
@@ -161,22 +168,24 @@ function addressOf(text: string): Address {
 }
 
 /** struct ndmsg (12 bytes): family, pad, pad, ifindex, state, flags, type. */
-function ndmsg(v: DataView, family: number, ifindex: number, state: number, flags: number): void {
-  v.setUint8(0, family);
-  v.setInt32(4, ifindex, true);
-  v.setUint16(8, state, true);
-  v.setUint8(10, flags);
+function ndmsg(out: DatagramBuilder, at: number, family: number, ifindex: number, state: number, flags: number): void {
+  const v = out.headers;
+  v.setUint8(at, family);
+  v.setInt32(at + 4, ifindex, true);
+  v.setUint16(at + 8, state, true);
+  v.setUint8(at + 10, flags);
 }
 
 /** struct rtmsg (12 bytes): family, dst_len, src_len, tos, table, protocol, scope, type, flags. */
-function rtmsg(v: DataView, family: number, dstLen: number, scope: number, type: number, flags: number): void {
-  v.setUint8(0, family);
-  v.setUint8(1, dstLen);
-  v.setUint8(4, RT_TABLE_MAIN);
-  v.setUint8(5, ROUTE_PROTOCOL);
-  v.setUint8(6, scope);
-  v.setUint8(7, type);
-  v.setUint32(8, flags, true);
+function rtmsg(out: DatagramBuilder, at: number, family: number, dstLen: number, scope: number, type: number, flags: number): void {
+  const v = out.headers;
+  v.setUint8(at, family);
+  v.setUint8(at + 1, dstLen);
+  v.setUint8(at + 4, RT_TABLE_MAIN);
+  v.setUint8(at + 5, ROUTE_PROTOCOL);
+  v.setUint8(at + 6, scope);
+  v.setUint8(at + 7, type);
+  v.setUint32(at + 8, flags, true);
 }
 
 const familyOf = (a: { family: 4 | 6 }): number => (a.family === 4 ? AF_INET : AF_INET6);
@@ -213,7 +222,7 @@ export function encodeEntryOp(out: DatagramBuilder, op: EntryOp, ifindex: number
 function encodeFdb(out: DatagramBuilder, op: Extract<EntryOp, { kind: 'fdb-add' | 'fdb-del' }>, ifindex: number, seq: number, req: number): boolean {
   const flags = op.kind === 'fdb-del' ? req : req | NLM_F_CREATE | (isFloodEntry(op.entry.mac) ? NLM_F_APPEND : NLM_F_REPLACE);
   const dst = addressOf(op.entry.dst);
-  ndmsg(out.begin(op.kind === 'fdb-del' ? RTM_DELNEIGH : RTM_NEWNEIGH, flags, seq, 12), AF_BRIDGE, ifindex, NUD_NOARP | NUD_PERMANENT, NTF_SELF);
+  ndmsg(out, out.begin(op.kind === 'fdb-del' ? RTM_DELNEIGH : RTM_NEWNEIGH, flags, seq, 12), AF_BRIDGE, ifindex, NUD_NOARP | NUD_PERMANENT, NTF_SELF);
   out.mac(NDA_LLADDR, op.entry.mac);
   out.address(NDA_DST, dst);
   out.end();
@@ -224,7 +233,7 @@ function encodeFdb(out: DatagramBuilder, op: Extract<EntryOp, { kind: 'fdb-add' 
 function encodeNeighbour(out: DatagramBuilder, op: Extract<EntryOp, { kind: 'neigh-replace' | 'neigh-del' }>, ifindex: number, seq: number, req: number): boolean {
   const ip = addressOf(op.entry.ip);
   const del = op.kind === 'neigh-del';
-  ndmsg(out.begin(del ? RTM_DELNEIGH : RTM_NEWNEIGH, del ? req : req | NLM_F_CREATE | NLM_F_REPLACE, seq, 12), familyOf(ip), ifindex, NUD_PERMANENT, 0);
+  ndmsg(out, out.begin(del ? RTM_DELNEIGH : RTM_NEWNEIGH, del ? req : req | NLM_F_CREATE | NLM_F_REPLACE, seq, 12), familyOf(ip), ifindex, NUD_PERMANENT, 0);
   out.address(NDA_DST, ip);
   if (!del) out.mac(NDA_LLADDR, op.entry.mac);
   out.end();
@@ -237,13 +246,13 @@ function encodeRoute(out: DatagramBuilder, op: Extract<EntryOp, { kind: 'route-r
   if (via && via.family !== address.family) return false;
   if (op.kind === 'route-del') {
     // ip route del DST dev D proto 196: type unspecified, scope nowhere
-    rtmsg(out.begin(RTM_DELROUTE, req, seq, 12), familyOf(address), length, RT_SCOPE_NOWHERE, RTN_UNSPEC, 0);
+    rtmsg(out, out.begin(RTM_DELROUTE, req, seq, 12), familyOf(address), length, RT_SCOPE_NOWHERE, RTN_UNSPEC, 0);
   } else if (!via) {
     // ip route replace DST dev D proto 196: onto the link itself, scope link
-    rtmsg(out.begin(RTM_NEWROUTE, req | NLM_F_CREATE | NLM_F_REPLACE, seq, 12), familyOf(address), length, RT_SCOPE_LINK, RTN_UNICAST, 0);
+    rtmsg(out, out.begin(RTM_NEWROUTE, req | NLM_F_CREATE | NLM_F_REPLACE, seq, 12), familyOf(address), length, RT_SCOPE_LINK, RTN_UNICAST, 0);
   } else {
     // ip route replace DST via GW dev D proto 196 [onlink]: onlink on the VXLAN device, not toward an underlay neighbour
-    rtmsg(out.begin(RTM_NEWROUTE, req | NLM_F_CREATE | NLM_F_REPLACE, seq, 12), familyOf(address), length, RT_SCOPE_UNIVERSE, RTN_UNICAST, op.entry.dev === undefined ? RTNH_F_ONLINK : 0);
+    rtmsg(out, out.begin(RTM_NEWROUTE, req | NLM_F_CREATE | NLM_F_REPLACE, seq, 12), familyOf(address), length, RT_SCOPE_UNIVERSE, RTN_UNICAST, op.entry.dev === undefined ? RTNH_F_ONLINK : 0);
   }
   out.address(RTA_DST, address);
   if (via) out.address(RTA_GATEWAY, via);

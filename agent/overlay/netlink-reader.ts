@@ -14,12 +14,9 @@ import { DEFAULT_NAMES } from '../../shared/keys.ts';
 import { CommandTimeoutError } from '../../shared/command.ts';
 import { EMPTY_OBSERVED, ROUTE_PROTOCOL, type ObservedVxlan } from './state.ts';
 import type { HostInterface, KernelReader, OverlayObservation } from './observe.ts';
+import { AF_BRIDGE, AF_INET, AF_INET6, AF_UNSPEC } from './netlink-encode.ts';
 import { addressesOf, fdbOf, interfacesOf, neighboursOf, routesOf, vxlanLinkOf } from './netlink-parse.ts';
 
-const AF_UNSPEC = 0;
-const AF_INET = 2;
-const AF_BRIDGE = 7;
-const AF_INET6 = 10;
 
 export class NetlinkReadError extends Error {}
 
