@@ -18,6 +18,26 @@ export interface HealthSource {
 
 export interface HealthServer { readonly url: string; close(): Promise<void> }
 
+/** What fastify's schema controller calls to build a route's validator or serializer. */
+function noSchemaCompiler(kind: string): () => never {
+  return () => {
+    throw new Error(`fastify ${kind} compiler: these servers' routes declare no schemas (shared/health.ts); add a compiler before adding one`);
+  };
+}
+
+/**
+ * A fastify instance without its schema compilers. Our routes declare no schemas, and the default
+ * compilers (ajv, fast-json-stringify) cost every process that serves probes about 30 ms of its
+ * start and their memory: fastify builds them when an instance is created, not when a schema
+ * first needs one. The bundle leaves them out (scripts/bundle.ts).
+ */
+function probeServer(): FastifyInstance {
+  return Fastify({
+    logger: false,
+    schemaController: { compilersFactory: { buildValidator: noSchemaCompiler('validator'), buildSerializer: noSchemaCompiler('serializer') } },
+  });
+}
+
 export function parseListenAddress(text: string): { host: string; port: number } {
   const i = text.lastIndexOf(':');
   const host = i > 0 ? text.slice(0, i) : '0.0.0.0';
@@ -33,7 +53,7 @@ export function parseListenAddress(text: string): { host: string; port: number }
 export async function startHealthServer(listen: string, source: HealthSource, opts: { status?: boolean } = {}): Promise<HealthServer> {
   const { host, port } = parseListenAddress(listen);
   processMetrics();
-  const app: FastifyInstance = Fastify({ logger: false });
+  const app = probeServer();
   const live = (_req: unknown, reply: FastifyReply): FastifyReply => {
     const reason = source.notAliveReason?.();
     return reason !== undefined ? reply.code(503).send({ status: 'stuck', reason }) : reply.send({ status: 'ok' });
@@ -56,7 +76,7 @@ export async function startHealthServer(listen: string, source: HealthSource, op
 export async function startStatusServer(listen: string, source: Pick<HealthSource, 'status'>): Promise<HealthServer | undefined> {
   if (listen === 'off') return undefined;
   const { host, port } = parseListenAddress(listen);
-  const app: FastifyInstance = Fastify({ logger: false });
+  const app = probeServer();
   app.get('/status', () => Promise.resolve(source.status()));
   await app.listen({ host, port });
   const addr = app.server.address();
