@@ -4,6 +4,8 @@
  *   - time from `ip link del` of the overlay device to the device being back with its FDB;
  *   - time from an FDB flush to the entries being back;
  *   (BENCH_TRIALS each, default 50: RSS is read after these 100 repairs);
+ *   - then more of the same repairs, 50 ms apart, up to BENCH_REPAIRS in all (default 1,000): RSS
+ *     after them against RSS after the first 100 (the goal: no growth between 100 and 1,000);
  *   - start to ready: the agent killed (SIGKILL), the lab's supervisor starts it again as the
  *     kubelet would; from the new process's start (its /proc start time) to its /readyz answering
  *     200 (overlay programmed, hub info read), polled every 5 ms from the node's namespace
@@ -24,6 +26,7 @@ const CLI = fileURLToPath(new URL('../bin/chorus-kube-router', import.meta.url))
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? '60');
 const TRIALS = Number(process.env.BENCH_TRIALS ?? '50');
 const STARTS = Number(process.env.BENCH_STARTS ?? '5');
+const REPAIRS = Number(process.env.BENCH_REPAIRS ?? '1000');
 const DEV = 'chorus-100000';
 const CLK_TCK = 100;
 
@@ -184,10 +187,28 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 200));
       if ((2 * (i + 1)) % 10 === 0) sample('repairs', 2 * (i + 1));
     }
-    monitor.close();
     const after = procStats(pid);
     const ld = summary(linkDel);
     const ff = summary(fdbFlush);
+    // the long run: repairs until REPAIRS in all, timed too but apart (50 ms between, not 200)
+    const more = Math.max(0, Math.ceil((REPAIRS - 2 * TRIALS) / 2));
+    if (more > 0) process.stderr.write(`bench agent: ${more} more of each, to ${2 * (TRIALS + more)} repairs in all\n`);
+    const longRun: number[] = [];
+    let unrepaired = 0;
+    for (let i = 0; i < more; i++) {
+      for (const breakIt of [['ip', 'link', 'del', DEV], ['bridge', 'fdb', 'flush', 'dev', DEV]]) {
+        const t = await monitor.timeToRepair(node.netns, breakIt);
+        if (Number.isNaN(t)) unrepaired++;
+        else longRun.push(t);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const done = 2 * (TRIALS + i + 1);
+      if (done % 50 === 0) sample('repairs', done);
+      if (done % 200 === 0) process.stderr.write(`bench agent: ${done} repairs, RSS ${(procStats(pid).rssKiB / 1024).toFixed(1)} MiB\n`);
+    }
+    monitor.close();
+    const afterLong = procStats(pid);
+    const lr = summary(longRun);
     process.stderr.write(`bench agent: ${STARTS} restarts (SIGKILL), start to ready\n`);
     const starts: number[] = [];
     const loads: number[] = [];
@@ -203,6 +224,7 @@ async function main(): Promise<void> {
     const results = {
       components: BENCH_COMPONENTS, idleSeconds: IDLE_S, trials: TRIALS, repairs: 2 * TRIALS,
       agent: { rssMiBIdleStart: a.rssKiB / 1024, rssMiBIdleEnd: b.rssKiB / 1024, rssMiBAfterRepairs: after.rssKiB / 1024, cpuPercentIdle: cpuPercent },
+      longRun: { repairs: 2 * (TRIALS + more), rssMiBAfter: afterLong.rssKiB / 1024, growthMiB: (afterLong.rssKiB - after.rssKiB) / 1024, repairMs: lr, unrepaired },
       repairAfterLinkDelMs: ld, repairAfterFdbFlushMs: ff, startToReadyMs: st, startToLoadedMs: lo, rssSeries,
     };
     console.log(table([
@@ -211,6 +233,8 @@ async function main(): Promise<void> {
       ['agent RSS, idle (start / end)', `${(a.rssKiB / 1024).toFixed(1)} / ${(b.rssKiB / 1024).toFixed(1)} MiB`],
       [`agent CPU over ${IDLE_S} s idle`, `${cpuPercent.toFixed(2)} %`],
       [`agent RSS after ${2 * TRIALS} repairs`, `${(after.rssKiB / 1024).toFixed(1)} MiB`],
+      [`agent RSS after ${2 * (TRIALS + more)} repairs (growth since ${2 * TRIALS})`, `${(afterLong.rssKiB / 1024).toFixed(1)} MiB (${((afterLong.rssKiB - after.rssKiB) / 1024).toFixed(1)} MiB)`],
+      [`  repairs of the long run, both kinds (n=${lr.n}, ${unrepaired} not seen within 10 s)`, `p50 ${ms(lr.p50)}  p99 ${ms(lr.p99)}`],
       [`repair after ip link del (n=${ld.n})`, `p50 ${ms(ld.p50)}  p95 ${ms(ld.p95)}  p99 ${ms(ld.p99)}`],
       [`repair after fdb flush (n=${ff.n})`, `p50 ${ms(ff.p50)}  p95 ${ms(ff.p95)}  p99 ${ms(ff.p99)}`],
       [`agent start to ready (n=${st.n})`, `p50 ${ms(st.p50)}  max ${ms(st.max)}`],
