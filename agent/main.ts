@@ -12,7 +12,7 @@ import { onShutdown } from '../shared/process.ts';
 import { NodeAgent } from './node-agent.ts';
 import { EndpointProgrammer } from './endpoint-programmer.ts';
 import { nftCommand } from './firewall/nft.ts';
-import { setProcSys } from './host.ts';
+import { deviceFeatures, linuxHost, setProcSys } from './host.ts';
 
 export const AGENT_SPECS: SettingSpec[] = [
   { flag: 'node-name', env: ['NODE_NAME'], help: 'name of the Node this agent runs on (the DaemonSet sets it from spec.nodeName; default: the hostname)' },
@@ -25,7 +25,7 @@ export const AGENT_SPECS: SettingSpec[] = [
   { flag: 'firewall', env: ['CHORUS_FIREWALL'], help: 'on: own nftables table inet chorus-kube-router[-<instance>] (VXLAN of our VNI only on the underlay interface and from device VTEPs; no masquerade toward the device); off: none', default: 'on' },
   { flag: 'resync', env: ['CHORUS_RESYNC'], help: 'full reconcile interval, the backstop for missed events', default: '5m' },
   { flag: 'proc-sys', env: ['CHORUS_PROC_SYS'], help: "where the host's /proc/sys is readable and writable (the DaemonSet mounts the host's /proc/sys/net under /host/proc/sys, so the agent needs no full privilege)", default: '/proc/sys' },
-  { flag: 'command-deadline', env: ['CHORUS_COMMAND_DEADLINE'], help: 'deadline of each ip, bridge, nft or ethtool command and netlink read: one that hangs is killed (a read abandoned), the pass fails (Event KernelCommandTimedOut, /readyz says which) and is retried with backoff', default: '10s' },
+  { flag: 'command-deadline', env: ['CHORUS_COMMAND_DEADLINE'], help: 'deadline of each ip, bridge, nft or ethtool command and netlink request (reads, writes, ethtool netlink): one that hangs is killed (a request abandoned), the pass fails (Event KernelCommandTimedOut, /readyz says which) and is retried with backoff', default: '10s' },
   { flag: 'log-level', env: ['CHORUS_LOG_LEVEL'], help: 'trace, debug, info, warn or error', default: 'info' },
   INSTANCE_SPEC,
 ];
@@ -51,6 +51,7 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
   if (positionals.length > 0) throw new ConfigError(`unknown argument "${positionals[0] ?? ''}"; see --help`);
   const reader = netlinkReader(durationMsSetting(settings, 'command-deadline'));
   const writer = netlinkWriter(durationMsSetting(settings, 'command-deadline'));
+  const features = deviceFeatures(durationMsSetting(settings, 'command-deadline'), log);
   const agent = new NodeAgent({
     kubeConfig: loadKubeConfig(settings.kubeconfig),
     nodeName: settings['node-name'] ?? hostname(),
@@ -60,6 +61,7 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
     ip: ipRoute(undefined, durationMsSetting(settings, 'command-deadline')),
     reader,
     writer,
+    host: linuxHost(features),
     nft: nftCommand(undefined, names.firewallTable, durationMsSetting(settings, 'command-deadline')),
     ownsDevice: names.ownsDevice,
     log,
@@ -75,6 +77,7 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
     await agent.stop();
     reader.close();
     writer.close();
+    features.close();
     await Promise.all([health.close(), status?.close()]);
   });
   return new Promise<number>(() => undefined);

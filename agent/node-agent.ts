@@ -39,7 +39,7 @@ export class NodeAgent implements HealthSource {
     this.clients = makeClients(o.kubeConfig);
     this.reader = readerOf(o);
     this.endpoint = new OverlayEndpoint({
-      role: 'agent', ip: o.ip, reader: this.reader, ...(o.writer ? { writer: o.writer } : {}), nft: o.nft, log: o.log, resyncMs: o.resyncMs, txChecksum: o.txChecksum, firewall: o.firewall,
+      role: 'agent', ip: o.ip, reader: this.reader, ...(o.writer ? { writer: o.writer } : {}), ...(o.host ? { host: o.host } : {}), nft: o.nft, log: o.log, resyncMs: o.resyncMs, txChecksum: o.txChecksum, firewall: o.firewall,
       requireForwarding: true, events: nodeEventRecorder(this.clients.core, o.nodeName, 'agent', o.log, this.names.product), ownsDevice: this.names.ownsDevice,
     }, () => this.plan());
   }

@@ -59,7 +59,7 @@ export class Gateway implements HealthSource {
     this.clients = makeClients(o.kubeConfig);
     this.reader = readerOf(o);
     this.endpoint = new OverlayEndpoint({
-      role: 'gateway', ip: o.ip, reader: this.reader, ...(o.writer ? { writer: o.writer } : {}), nft: o.nft, log: o.log, resyncMs: o.resyncMs, txChecksum: o.txChecksum, firewall: o.firewall,
+      role: 'gateway', ip: o.ip, reader: this.reader, ...(o.writer ? { writer: o.writer } : {}), ...(o.host ? { host: o.host } : {}), nft: o.nft, log: o.log, resyncMs: o.resyncMs, txChecksum: o.txChecksum, firewall: o.firewall,
       requireForwarding: false, onProgrammed: () => this.publishProgrammed(), ownsDevice: this.names.ownsDevice,
     }, () => this.plan());
     this.deviceStatus = new DeviceStatusPublisher({ core: this.clients.core, namespace: o.namespace, name: this.names.deviceStatusConfigMap, product: this.names.product, log: o.log, create: false, prune: true });

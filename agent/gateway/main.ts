@@ -10,6 +10,7 @@ import { netlinkReader } from '../overlay/netlink-reader.ts';
 import { startHealthServer, startStatusServer } from '../../shared/health.ts';
 import { onShutdown } from '../../shared/process.ts';
 import { Gateway } from './gateway.ts';
+import { deviceFeatures, linuxHost } from '../host.ts';
 
 export const GATEWAY_SPECS: SettingSpec[] = [
   { flag: 'local-ip', env: ['CHORUS_GATEWAY_IP'], help: "this device's VTEP address (one of the coordinator's --device-vtep)", required: true },
@@ -20,7 +21,7 @@ export const GATEWAY_SPECS: SettingSpec[] = [
   { flag: 'tx-checksum-offload', env: ['CHORUS_TX_CHECKSUM_OFFLOAD'], help: 'off: turn tx-checksum-ip-generic off on the overlay device; keep: leave it', default: 'off' },
   { flag: 'firewall', env: ['CHORUS_FIREWALL'], help: 'on: own nftables table inet chorus-kube-router accepting VXLAN of our VNI only on the underlay interface and from node VTEPs; off: none', default: 'on' },
   { flag: 'resync', env: ['CHORUS_RESYNC'], help: 'full reconcile interval', default: '5m' },
-  { flag: 'command-deadline', env: ['CHORUS_COMMAND_DEADLINE'], help: 'deadline of each ip, bridge, nft or ethtool command and netlink read: one that hangs is killed (a read abandoned), the pass fails (Event KernelCommandTimedOut, /readyz says which) and is retried with backoff', default: '10s' },
+  { flag: 'command-deadline', env: ['CHORUS_COMMAND_DEADLINE'], help: 'deadline of each ip, bridge, nft or ethtool command and netlink request (reads, writes, ethtool netlink): one that hangs is killed (a request abandoned), the pass fails (Event KernelCommandTimedOut, /readyz says which) and is retried with backoff', default: '10s' },
   { flag: 'log-level', env: ['CHORUS_LOG_LEVEL'], help: 'trace, debug, info, warn or error', default: 'info' },
   INSTANCE_SPEC,
 ];
@@ -35,6 +36,7 @@ export async function gatewayMain(argv: readonly string[]): Promise<number> {
   const names = instanceNamesFrom(settings);
   const reader = netlinkReader(durationMsSetting(settings, 'command-deadline'));
   const writer = netlinkWriter(durationMsSetting(settings, 'command-deadline'));
+  const features = deviceFeatures(durationMsSetting(settings, 'command-deadline'), log);
   const gw = new Gateway({
     names,
     kubeConfig: loadKubeConfig(settings.kubeconfig),
@@ -43,6 +45,7 @@ export async function gatewayMain(argv: readonly string[]): Promise<number> {
     ip: ipRoute(undefined, durationMsSetting(settings, 'command-deadline')),
     reader,
     writer,
+    host: linuxHost(features),
     nft: nftCommand(undefined, names.firewallTable, durationMsSetting(settings, 'command-deadline')),
     log,
     resyncMs: durationMsSetting(settings, 'resync'),
@@ -57,6 +60,7 @@ export async function gatewayMain(argv: readonly string[]): Promise<number> {
     await gw.stop();
     reader.close();
     writer.close();
+    features.close();
     await Promise.all([health.close(), status?.close()]);
   });
   return new Promise<number>(() => undefined);

@@ -105,8 +105,12 @@ describe.skipIf(!IS_ROOT)('agent in production conditions (lab: 2 nodes x 1 pod)
     const n = (await labStatus()).nodes[1]!;
     const pid = n.agentPid;
     const repairsBefore = await metric(n, 'chorus_agent_repairs_total');
+    // tx checksum offload is off on the agent's device (--tx-checksum-offload off, set over ethtool netlink), as ethtool reads it
+    const txChecksum = async (): Promise<string | undefined> => /tx-checksum-ip-generic: (\S+)/.exec(String((await inNetns(n.netns, ['ethtool', '-k', DEV], true)).stdout))?.[1];
+    expect(await txChecksum()).toBe('off');
     await inNetns(n.netns, ['ip', 'link', 'del', DEV], true);
     await eventually('device back and pod reachable', async () => ((await pingOnce(doc.device.netns, n.pods[0]!.ip)) ? true : undefined));
+    await eventually('tx checksum offload off again on the new device', async () => ((await txChecksum()) === 'off' ? true : undefined));
     await inNetns(n.netns, ['bridge', 'fdb', 'flush', 'dev', DEV], true);
     await eventually('FDB back', async () => (String((await inNetns(n.netns, ['bridge', 'fdb', 'show', 'dev', DEV])).stdout).includes('00:00:00:00:00:00 dst 198.18.0.3') ? true : undefined));
     await inNetns(n.netns, ['ip', 'link', 'set', DEV, 'mtu', '1300'], true);
