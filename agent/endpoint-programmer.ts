@@ -73,6 +73,8 @@ export class EndpointProgrammer {
   /** The table listing right after our last apply; a different listing later is drift. */
   private appliedListing: string | undefined;
   private appliedRuleset: string | undefined;
+  /** Our last replace's listing is still to be read (ensureFirewall). */
+  private unlistedReplace = false;
   /** ifindex of the device whose offload and sysctl were last verified. */
   private settingsCheckedFor: number | undefined;
   private readonly reader: KernelReader;
@@ -107,6 +109,7 @@ export class EndpointProgrammer {
         if (await this.ensureFirewall(ruleset)) add('firewall');
       } catch (err) {
         this.appliedRuleset = undefined;
+        this.unlistedReplace = false;
         const down = await this.o.ip.run('ip', ['link', 'set', 'dev', plan.overlay.vxlan.name, 'down']).then(() => true, () => false);
         throw new Error(`the firewall table could not be applied, so ${plan.overlay.vxlan.name} ${down ? 'was set down' : 'is not brought up'} (fail closed): ${errorMessage(err)}`, { cause: err });
       }
@@ -130,17 +133,25 @@ export class EndpointProgrammer {
     // A table that holds exactly the rules we would write is kept (after a restart, where this
     // process has applied nothing yet: one `nft list`, no rewrite, no nft monitor event answered
     // by a second pass). Anything else is replaced in one atomic transaction, so no packet ever
-    // sees the table missing or half-made; a listing identical to the one before means nothing
-    // changed (an nft that prints the table otherwise than sameTable expects).
+    // sees the table missing or half-made.
     if (listing !== undefined && sameTable(ruleset, listing)) {
       this.appliedRuleset = ruleset;
       this.appliedListing = listing;
+      this.unlistedReplace = false;
       return false;
     }
+    // The listing after our own replace is not read at once (one nft process less before a new
+    // node's device comes up): the next full check, which the replace's own nft monitor event
+    // brings, finds it the same as the rules (sameTable). An nft that prints the table otherwise
+    // than sameTable expects, or a change made in between, gets one more replace, and that one's
+    // listing, read at once, is the reference from then on (a listing identical to the one
+    // before it means nothing changed).
+    const listNow = this.unlistedReplace && ruleset === this.appliedRuleset;
     await this.o.nft.replace(ruleset);
     this.appliedRuleset = ruleset;
-    this.appliedListing = await this.o.nft.list();
-    if (listing !== undefined && this.appliedListing === listing) return false;
+    this.appliedListing = listNow ? await this.o.nft.list() : undefined;
+    this.unlistedReplace = !listNow;
+    if (listNow && listing !== undefined && this.appliedListing === listing) return false;
     this.o.log.info({ op: 'firewall', table: this.o.nft.table }, listing === undefined ? 'firewall table created' : 'firewall table replaced');
     return true;
   }

@@ -255,9 +255,12 @@ export class FakeKernel {
     },
   };
 
+  /** How `nft list` prints the table it holds (an nft version that prints otherwise: a test sets it). */
+  nftPrints: (table: string) => string = (table) => table;
+
   readonly nft: Nft = {
     table: 'chorus-kube-router',
-    list: () => this.nftStep('nft list', () => this.table),
+    list: () => this.nftStep('nft list', () => (this.table === undefined ? undefined : this.nftPrints(this.table))),
     replace: (ruleset) => this.nftStep('nft replace', () => {
       this.table = ruleset;
     }),

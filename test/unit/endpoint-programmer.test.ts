@@ -33,6 +33,49 @@ describe('endpoint programmer', () => {
     expect(Object.fromEntries(changes)).toEqual({ firewall: 1, device: 1, 'device-settings': 1, address: 1, fdb: 1, sysctl: 1 });
   });
 
+  it('reads a table it created back only at the next full check, where it finds it as written', async () => {
+    const k = new FakeKernel();
+    const p = programmer(k);
+    const nftSince = (mark: number): string[] => k.commands.slice(mark).filter((c) => c.startsWith('nft'));
+    await p.apply(plan, false);
+    expect(nftSince(0)).toEqual(['nft list', 'nft replace']);
+    const mark = k.commands.length;
+    const { changes } = await p.apply(plan, true);
+    expect(nftSince(mark)).toEqual(['nft list']);
+    expect(changes.has('firewall')).toBe(false);
+  });
+
+  it('with an nft that prints the table otherwise: one more replace, whose listing is the reference from then on', async () => {
+    const k = new FakeKernel();
+    k.nftPrints = (table) => table.toUpperCase();
+    const p = programmer(k);
+    const nftSince = (mark: number): string[] => k.commands.slice(mark).filter((c) => c.startsWith('nft'));
+    await p.apply(plan, false);
+    let mark = k.commands.length;
+    await p.apply(plan, true);
+    expect(nftSince(mark)).toEqual(['nft list', 'nft replace', 'nft list']);
+    for (let i = 0; i < 3; i++) {
+      mark = k.commands.length;
+      const { changes } = await p.apply(plan, true);
+      expect(nftSince(mark)).toEqual(['nft list']);
+      expect(changes.has('firewall')).toBe(false);
+    }
+  });
+
+  it('a table changed between its replace and the next check is replaced, not taken as the reference', async () => {
+    const k = new FakeKernel();
+    const p = programmer(k);
+    await p.apply(plan, false);
+    const ours = k.table;
+    k.table = `${ours ?? ''}\n# a rule added by someone else`;
+    const { changes } = await p.apply(plan, true);
+    expect(changes.get('firewall')).toBe(1);
+    expect(k.table).toBe(ours);
+    const mark = k.commands.length;
+    await p.apply(plan, true);
+    expect(k.commands.slice(mark).filter((c) => c.startsWith('nft'))).toEqual(['nft list']);
+  });
+
   it('fails closed when nft cannot apply the table: the device is not created, and the reason is given', async () => {
     const k = new FakeKernel();
     k.failWith = (c) => (c === 'nft replace' ? new Error('Error: Could not process rule: Operation not permitted') : undefined);
