@@ -4,14 +4,17 @@ import { describe, expect, it } from 'vitest';
 import { BUNDLE_PATH, CLI_PATH, cliArgs, imageEntrypoint, imageNodeFlags } from '../lab/processes.ts';
 
 describe('lab processes run as their images do', () => {
-  it('the agent image bounds the young generation; the lab reads that from Dockerfile.agent', () => {
+  it('the agent image bounds the young generation and the old generation\'s growth; the lab reads that from Dockerfile.agent', () => {
     expect(imageEntrypoint('Dockerfile.agent')).toContain('--max-semi-space-size=1');
+    expect(imageEntrypoint('Dockerfile.agent')).toContain('--heap-growing-percent=25');
     expect(imageNodeFlags('Dockerfile.agent')).toEqual(imageEntrypoint('Dockerfile.agent').filter((a) => a.startsWith('--')));
   });
 
   it('so does the coordinator image (the first sync of a large cluster peaks lower), and the lab runs the coordinator so', () => {
     expect(imageEntrypoint('Dockerfile.coordinator')).toContain('--max-semi-space-size=1');
+    expect(imageEntrypoint('Dockerfile.coordinator')).toContain('--heap-growing-percent=25');
     expect(cliArgs(['coordinator'], 'bundle')).toContain('--max-semi-space-size=1');
+    expect(cliArgs(['coordinator'], 'bundle')).toContain('--heap-growing-percent=25');
   });
 
   it('agent, gateway, doctor and status run with the agent image\'s flags, the coordinator with its own, lab tools with none', () => {
