@@ -13,8 +13,8 @@
  * reads and sets with the ethtool command's own listing.
  */
 import { RawNetlinkSocket } from 'netlink';
-import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
 import { CommandTimeoutError } from '../shared/command.ts';
+import { reasonOf, type DatagramSocket } from './overlay/netlink-writer.ts';
 
 const NETLINK_GENERIC = 16;
 const NLMSG_ERROR = 2;
@@ -199,21 +199,8 @@ export function activeFeaturesOf(attrs: Buffer): Map<string, boolean> {
   return out;
 }
 
-export const reasonOf = (errno: number): string => {
-  try {
-    return `${getSystemErrorName(-errno)}: ${getSystemErrorMessage(-errno)}`;
-  } catch {
-    return `errno ${errno}`;
-  }
-};
-
 /** The socket as used here (RawNetlinkSocket; a fake in the unit tests). */
-export interface GenlSocket {
-  send(msg: Uint8Array, options?: undefined, callback?: (error?: Error) => void): void;
-  on(event: 'message', listener: (msg: Buffer) => void): unknown;
-  on(event: 'error', listener: (err: Error) => void): unknown;
-  close(): void;
-}
+export type GenlSocket = DatagramSocket;
 
 export interface DeviceFeatures {
   /** The device's active features by name (`ethtool -k`: on / off). */

@@ -35,7 +35,8 @@ export interface EntryWriter {
   close(): void;
 }
 
-const reasonOf = (errno: number): string => {
+/** "ENODEV: no such device" for a netlink errno (positive), or the number when Node has no name for it. */
+export const reasonOf = (errno: number): string => {
   try {
     return `${getSystemErrorName(-errno)}: ${getSystemErrorMessage(-errno)}`;
   } catch {
@@ -43,7 +44,7 @@ const reasonOf = (errno: number): string => {
   }
 };
 
-/** The socket as the writer uses it (RawNetlinkSocket; a fake in the unit tests). */
+/** A netlink socket as the writer (and ethtool-netlink.ts) use it (RawNetlinkSocket; a fake in the unit tests). */
 export interface DatagramSocket {
   send(msg: Uint8Array, options?: undefined, callback?: (error?: Error) => void): void;
   on(event: 'message', listener: (msg: Buffer) => void): unknown;
